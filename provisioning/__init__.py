@@ -1,0 +1,1 @@
+"""Station provisioning: identity, enrollment, signed configuration, the station's agent."""

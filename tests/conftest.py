@@ -1,0 +1,34 @@
+"""Shared test set-up: markers, the hardware skip, and a private data directory per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _on_raspberry_pi() -> bool:
+    model = Path("/proc/device-tree/model")
+    try:
+        return b"Raspberry Pi" in model.read_bytes()
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _on_raspberry_pi():
+        return
+    skip = pytest.mark.skip(reason="hardware test: runs only on a Raspberry Pi")
+    for item in items:
+        if "hardware" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty station data directory, also exported as KONTAKTSTATION_DATA_DIR."""
+    path = tmp_path / "data"
+    path.mkdir(mode=0o700)
+    monkeypatch.setenv("KONTAKTSTATION_DATA_DIR", str(path))
+    yield path
