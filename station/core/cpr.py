@@ -19,7 +19,7 @@ from datetime import date
 from enum import Enum
 from typing import Final
 
-from station.errors import StationError
+from station.core.errors import CoreError
 
 __all__ = [
     "Cpr",
@@ -45,7 +45,7 @@ _CPR_LIKE_RE: Final = re.compile(r"(?<![0-9])[0-9]{6}[- ]?[0-9]{4}(?![0-9])")
 _FORMAT_HINT_DA: Final = "Skriv CPR-nummeret som DDMMÅÅ-XXXX (10 cifre)."
 
 
-class CprError(StationError):
+class CprError(CoreError):
     """A text is not a valid CPR number. ``str()`` never contains the digits typed."""
 
     default_user_message = "CPR-nummeret er ikke gyldigt. " + _FORMAT_HINT_DA

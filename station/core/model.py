@@ -22,7 +22,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from station.core.cpr import Cpr, is_cpr_shaped
-from station.errors import StationError
+from station.core.errors import CoreError
 
 __all__ = [
     "DEFAULT_EARLY_START",
@@ -65,7 +65,7 @@ _RESIDENT_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 _ROOM_REF_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
-class DomainError(StationError):
+class DomainError(CoreError):
     """Base of the domain's errors: bad values and illegal operations."""
 
     default_user_message = "Handlingen kunne ikke udføres."

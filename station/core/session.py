@@ -55,9 +55,9 @@ from enum import StrEnum
 from typing import Final
 
 from station.core.clock import Clock
+from station.core.errors import CoreError
 from station.core.model import DEFAULT_EARLY_START, Appointment, check_opaque_id
 from station.core.ports import AuditAction, AuditSink
-from station.errors import StationError
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -125,7 +125,7 @@ _LOCKED_STATES: Final = frozenset({SessionState.LOCKED, SessionState.IN_CALL_PRI
 _IN_CALL_STATES: Final = frozenset({SessionState.WAITING_FOR_GP, SessionState.IN_CALL_ATTENDED})
 
 
-class SessionError(StationError):
+class SessionError(CoreError):
     """Base of the session's errors."""
 
     default_user_message = "Handlingen er ikke mulig lige nu."
