@@ -1,0 +1,383 @@
+"""PIN attempt counters that survive restarts and power cuts.
+
+The rules (DESIGN.md "The lock, precisely"):
+
+- after 3 wrong PINs in a row for one staff id, each further attempt waits: 30 s, 60 s,
+  120 s, ... capped at 15 minutes;
+- after 10 wrong PINs in a row the id is disabled until IT or an admin re-enables it;
+- across the whole station at most 20 failures per hour, whatever the ids (unknown ids count
+  too), so guessing over many ids is as slow as guessing one.
+
+The guard does not know which staff ids exist and treats every id alike, so the counters
+never reveal whether an id is enrolled.
+
+Ordering is the point: :meth:`PinGuard.begin` records the attempt *as a failure* and commits
+it (WAL, ``synchronous=FULL``) *before* the caller runs the expensive KDF; only
+:meth:`PinGuard.succeeded` takes it back. Cutting the power, or killing the process, during
+verification therefore costs the attacker an attempt instead of giving one away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from station.core.clock import Clock
+from station.vault import VaultError
+
+__all__ = [
+    "PendingAttempt",
+    "PinGuard",
+    "PinGuardError",
+    "PinPolicy",
+    "PinStatus",
+    "SlotDisabled",
+    "Throttled",
+    "WrongPin",
+    "danish_wait",
+]
+
+_SCHEMA_VERSION = 1
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def danish_wait(seconds: float) -> str:
+    """A wait as staff read it: "30 sekunder", "1 minut", "15 minutter" (rounded up)."""
+    whole = max(1, math.ceil(seconds))
+    if whole <= 90:
+        return "1 sekund" if whole == 1 else f"{whole} sekunder"
+    minutes = math.ceil(whole / 60)
+    return "1 minut" if minutes == 1 else f"{minutes} minutter"
+
+
+class WrongPin(VaultError):
+    """The PIN did not open the slot (or the staff id is unknown: the same error on purpose)."""
+
+    default_user_message = "Forkert PIN-kode."
+
+    def __init__(self, retry_after_seconds: float = 0.0) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        user = self.default_user_message
+        if retry_after_seconds > 0:
+            user += f" Prøv igen om {danish_wait(retry_after_seconds)}."
+        super().__init__("wrong PIN or unknown staff id", user)
+
+
+class Throttled(VaultError):
+    """Too many wrong PINs recently; the next attempt is allowed after a wait."""
+
+    def __init__(self, retry_after_seconds: float, *, station_wide: bool = False) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        self.station_wide = station_wide
+        scope = "station-wide failure cap reached" if station_wide else "back-off after failures"
+        super().__init__(
+            f"PIN attempt refused: {scope}; retry in {math.ceil(retry_after_seconds)} s",
+            f"For mange forkerte forsøg. Prøv igen om {danish_wait(retry_after_seconds)}.",
+        )
+
+
+class SlotDisabled(VaultError):
+    """Ten wrong PINs in a row: the slot stays shut until IT or an admin re-enables it."""
+
+    default_user_message = (
+        "Din PIN-kode er spærret efter for mange forkerte forsøg. Kontakt din leder eller IT."
+    )
+
+    def __init__(self) -> None:
+        super().__init__("PIN slot disabled after too many consecutive failures")
+
+
+class PinGuardError(VaultError):
+    """The attempt counters cannot be read or written; unlocking fails closed."""
+
+    default_user_message = "PIN-kontrollen virker ikke lige nu. Kontakt IT."
+
+
+@dataclass(frozen=True, slots=True)
+class PinPolicy:
+    """The numbers behind the rules; the defaults are the product's."""
+
+    #: Wrong PINs in a row that cost nothing but the KDF time.
+    free_failures: int = 3
+    base_delay_seconds: float = 30.0
+    max_delay_seconds: float = 15 * 60.0
+    disable_after: int = 10
+    station_failures_per_window: int = 20
+    station_window_seconds: float = 3600.0
+
+    def backoff_seconds(self, consecutive_failures: int) -> float:
+        """The wait before the next attempt after ``consecutive_failures`` wrong PINs."""
+        if consecutive_failures < self.free_failures:
+            return 0.0
+        # Exponent capped so a huge count cannot build an enormous integer.
+        doublings = min(consecutive_failures - self.free_failures, 32)
+        return min(self.base_delay_seconds * float(1 << doublings), self.max_delay_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAttempt:
+    """An attempt already counted as a failure; hand it back on success or rejection."""
+
+    staff_key: str
+    failure_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PinStatus:
+    """What the counters say about one staff id right now."""
+
+    consecutive_failures: int
+    retry_after_seconds: float
+    disabled: bool
+
+
+def _staff_key(staff_id: str) -> str:
+    """The id as stored: plain ids as they are; anything odd (typed junk) as a hash."""
+    if _PLAIN_ID.fullmatch(staff_id):
+        return staff_id
+    return "h:" + hashlib.sha256(staff_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class PinGuard:
+    """Counts PIN failures per staff id and station-wide in its own small SQLite file."""
+
+    def __init__(self, path: Path, clock: Clock, policy: PinPolicy | None = None) -> None:
+        self._clock = clock
+        self.policy = policy or PinPolicy()
+        self._lock = threading.Lock()
+        try:
+            # Create it 0600 ourselves: SQLite would use the umask, and its -wal/-shm files
+            # copy the main file's mode.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise PinGuardError(f"PIN counter file {path.name} refused WAL mode ({mode})")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._create_schema()
+        except (sqlite3.Error, OSError) as exc:
+            raise PinGuardError(f"cannot open the PIN counter file {path.name}: {exc}") from None
+
+    def _create_schema(self) -> None:
+        with self._transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _SCHEMA_VERSION):
+                raise PinGuardError(f"PIN counter file has unknown schema version {version}")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS pin_counters ("
+                " staff_key TEXT PRIMARY KEY,"
+                " consecutive_failures INTEGER NOT NULL,"
+                " last_failure_at REAL NOT NULL)"
+            )
+            # One row per failure (including attempts still being verified), for the
+            # station-wide cap; rows older than the window are pruned.
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS pin_failures ("
+                " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " at REAL NOT NULL)"
+            )
+            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    # -- plumbing
+
+    class _Tx:
+        def __init__(self, guard: PinGuard) -> None:
+            self._guard = guard
+
+        def __enter__(self) -> sqlite3.Connection:
+            self._guard._lock.acquire()
+            try:
+                # IMMEDIATE: take the write lock now, so two processes cannot both read
+                # "2 failures" and both be let through.
+                self._guard._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._guard._lock.release()
+                raise PinGuardError(f"PIN counter file is unusable: {exc}") from None
+            return self._guard._db
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            tb: TracebackType | None,
+        ) -> None:
+            db = self._guard._db
+            try:
+                if exc_type is None:
+                    db.execute("COMMIT")
+                else:
+                    db.execute("ROLLBACK")
+            except sqlite3.Error as err:
+                if exc_type is None:
+                    raise PinGuardError(f"PIN counter file is unusable: {err}") from None
+            finally:
+                self._guard._lock.release()
+
+    def _transaction(self) -> PinGuard._Tx:
+        return PinGuard._Tx(self)
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def _counter(self, db: sqlite3.Connection, key: str) -> tuple[int, float]:
+        row = db.execute(
+            "SELECT consecutive_failures, last_failure_at FROM pin_counters WHERE staff_key = ?",
+            (key,),
+        ).fetchone()
+        return (int(row[0]), float(row[1])) if row else (0, 0.0)
+
+    def _station_wait(self, db: sqlite3.Connection, now: float) -> float:
+        window = self.policy.station_window_seconds
+        db.execute("DELETE FROM pin_failures WHERE at <= ?", (now - window,))
+        count, oldest = db.execute("SELECT count(*), min(at) FROM pin_failures").fetchone()
+        if count < self.policy.station_failures_per_window:
+            return 0.0
+        # A clock set backwards must not stretch the wait beyond one window.
+        return min(float(oldest) + window - now, window)
+
+    def _id_wait(self, consecutive: int, last_failure_at: float, now: float) -> float:
+        wait = self.policy.backoff_seconds(consecutive)
+        return max(0.0, last_failure_at + wait - now) if wait else 0.0
+
+    # -- the protocol: begin, then succeeded or rejected
+
+    def begin(self, staff_id: str) -> PendingAttempt:
+        """Check the rules and durably count this attempt as a failure, before verification.
+
+        Raises :class:`SlotDisabled` or :class:`Throttled` when the attempt is not allowed
+        (nothing is counted then).
+        """
+        key = _staff_key(staff_id)
+        failure_id: int | None = None
+        refusal: VaultError | None = None
+        try:
+            with self._transaction() as db:
+                now = self._now()
+                consecutive, last = self._counter(db, key)
+                if last > now:
+                    # The clock went backwards (a Pi has no RTC): restart the wait from now
+                    # rather than wait for the clock to catch up.
+                    db.execute(
+                        "UPDATE pin_counters SET last_failure_at = ? WHERE staff_key = ?",
+                        (now, key),
+                    )
+                    last = now
+                if consecutive >= self.policy.disable_after:
+                    refusal = SlotDisabled()
+                elif (wait := self._id_wait(consecutive, last, now)) > 0:
+                    refusal = Throttled(wait)
+                elif (station_wait := self._station_wait(db, now)) > 0:
+                    refusal = Throttled(station_wait, station_wide=True)
+                if refusal is None:
+                    failure_id = db.execute(
+                        "INSERT INTO pin_failures (at) VALUES (?)", (now,)
+                    ).lastrowid
+                    db.execute(
+                        "INSERT INTO pin_counters (staff_key, consecutive_failures,"
+                        " last_failure_at) VALUES (?, 1, ?) ON CONFLICT (staff_key) DO UPDATE"
+                        " SET consecutive_failures = consecutive_failures + 1,"
+                        " last_failure_at = excluded.last_failure_at",
+                        (key, now),
+                    )
+        except sqlite3.Error as exc:
+            raise PinGuardError(f"PIN counter file is unusable: {exc}") from None
+        # Raised after COMMIT so the clock fix above is kept.
+        if refusal is not None:
+            raise refusal
+        assert failure_id is not None
+        return PendingAttempt(key, failure_id)
+
+    def succeeded(self, attempt: PendingAttempt) -> None:
+        """The PIN was right: take the provisional failure back and reset the id's count."""
+        try:
+            with self._transaction() as db:
+                db.execute("DELETE FROM pin_failures WHERE id = ?", (attempt.failure_id,))
+                db.execute(
+                    "UPDATE pin_counters SET consecutive_failures = 0 WHERE staff_key = ?",
+                    (attempt.staff_key,),
+                )
+        except sqlite3.Error as exc:
+            raise PinGuardError(f"PIN counter file is unusable: {exc}") from None
+
+    def rejected(self, attempt: PendingAttempt) -> VaultError:
+        """The PIN was wrong (already counted): the error to raise, :class:`WrongPin` or
+        :class:`SlotDisabled` when this was the last allowed attempt."""
+        try:
+            with self._transaction() as db:
+                now = self._now()
+                consecutive, last = self._counter(db, attempt.staff_key)
+                station_wait = self._station_wait(db, now)
+        except sqlite3.Error as exc:
+            raise PinGuardError(f"PIN counter file is unusable: {exc}") from None
+        if consecutive >= self.policy.disable_after:
+            return SlotDisabled()
+        return WrongPin(max(self._id_wait(consecutive, last, now), station_wait))
+
+    # -- for IT and the UI
+
+    def status(self, staff_id: str) -> PinStatus:
+        """Counters for one id (the UI may show the wait before asking for a PIN)."""
+        try:
+            with self._transaction() as db:
+                now = self._now()
+                consecutive, last = self._counter(db, _staff_key(staff_id))
+                wait = max(
+                    self._id_wait(consecutive, min(last, now), now), self._station_wait(db, now)
+                )
+        except sqlite3.Error as exc:
+            raise PinGuardError(f"PIN counter file is unusable: {exc}") from None
+        return PinStatus(
+            consecutive_failures=consecutive,
+            retry_after_seconds=wait,
+            disabled=consecutive >= self.policy.disable_after,
+        )
+
+    def station_failures(self) -> int:
+        """Failures counted in the current station-wide window."""
+        try:
+            with self._transaction() as db:
+                now = self._now()
+                window = self.policy.station_window_seconds
+                db.execute("DELETE FROM pin_failures WHERE at <= ?", (now - window,))
+                return int(db.execute("SELECT count(*) FROM pin_failures").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise PinGuardError(f"PIN counter file is unusable: {exc}") from None
+
+    def reenable(self, staff_id: str) -> None:
+        """IT or an admin re-enables a disabled (or backed-off) id: its count starts over."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE pin_counters SET consecutive_failures = 0 WHERE staff_key = ?",
+                    (_staff_key(staff_id),),
+                )
+        except sqlite3.Error as exc:
+            raise PinGuardError(f"PIN counter file is unusable: {exc}") from None
+
+    def close(self) -> None:
+        """Close the SQLite connection."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> PinGuard:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PinGuard(policy={self.policy!r})"
