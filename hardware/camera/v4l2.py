@@ -1,0 +1,190 @@
+"""A USB webcam through PyAV's V4L2 demuxer (development machines and Pis without a CSI camera).
+
+The device is opened and read on a thread; frames reach ``recv()`` through a queue of one,
+newest wins, so a slow encoder never makes the picture lag. The device path comes from
+``KONTAKTSTATION_CAMERA_DEVICE`` (default ``/dev/video0``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from .._queue import LatestQueue, QueueClosedError
+from .._thread import CaptureThread, Emit
+from ..errors import CameraUnavailableError
+from .base import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, CameraStats, check_size
+
+__all__ = ["DEFAULT_V4L2_DEVICE", "V4L2Camera"]
+
+DEFAULT_V4L2_DEVICE = "/dev/video0"
+
+
+class V4L2Camera(MediaStreamTrack):
+    """A webcam as an aiortc video track; opened on the first ``recv()``.
+
+    ``container_format`` is PyAV's input format, ``"v4l2"`` for a webcam; tests and the bench
+    pass ``"lavfi"`` with a filter graph as ``device`` to run the same capture machinery
+    without a camera.
+    """
+
+    kind = "video"
+
+    def __init__(
+        self,
+        device: str = DEFAULT_V4L2_DEVICE,
+        *,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 30.0,
+        input_format: str | None = None,
+        container_format: str = "v4l2",
+        open_timeout: float = 5.0,
+        read_timeout: float = 2.0,
+    ) -> None:
+        super().__init__()
+        check_size(width, height)
+        self.device = device
+        self._width = width
+        self._height = height
+        self._fps = fps
+        self._input_format = input_format
+        self._container_format = container_format
+        self._open_timeout = open_timeout
+        self._read_timeout = read_timeout
+        self._queue: LatestQueue[av.VideoFrame] = LatestQueue(1)
+        self._thread: CaptureThread[av.VideoFrame] | None = None
+        self._delivered = 0
+
+    @staticmethod
+    def probe(device: str = DEFAULT_V4L2_DEVICE) -> str | None:
+        """Why ``device`` cannot be a webcam (English), or ``None`` if it looks usable."""
+        try:
+            mode = os.stat(device).st_mode
+        except FileNotFoundError:
+            return f"{device} does not exist (no webcam plugged in?)"
+        except OSError as exc:
+            return f"{device} cannot be inspected: {exc.strerror}"
+        if not stat.S_ISCHR(mode):
+            return f"{device} is not a video device"
+        if not os.access(device, os.R_OK | os.W_OK):
+            return f"{device} is not readable and writable by this user (group 'video'?)"
+        return None
+
+    @property
+    def backend(self) -> str:
+        """Always ``"v4l2"``."""
+        return "v4l2"
+
+    @property
+    def passthrough_codec(self) -> str | None:
+        """``None``: decoded frames, encoded by aiortc."""
+        return None
+
+    @property
+    def stats(self) -> CameraStats:
+        """Frames read from the device, handed out, and dropped as stale."""
+        return CameraStats(
+            captured=self._queue.offered,
+            delivered=self._delivered,
+            dropped=self._queue.dropped,
+        )
+
+    def _options(self) -> dict[str, str]:
+        if self._container_format not in ("v4l2", "video4linux2"):
+            return {}
+        options = {"video_size": f"{self._width}x{self._height}", "framerate": f"{self._fps:g}"}
+        if self._input_format:
+            options["input_format"] = self._input_format
+        return options
+
+    def _produce(self, emit: Emit[av.VideoFrame], stopping: threading.Event) -> None:
+        if self._container_format in ("v4l2", "video4linux2") and not Path(self.device).exists():
+            raise CameraUnavailableError(f"webcam {self.device} does not exist")
+        try:
+            container = av.open(
+                self.device,
+                format=self._container_format,
+                options=self._options(),
+                timeout=(self._open_timeout, self._read_timeout),
+            )
+        except (av.FFmpegError, OSError) as exc:
+            raise CameraUnavailableError(f"cannot open webcam {self.device}: {exc}") from exc
+        try:
+            if not container.streams.video:
+                raise CameraUnavailableError(f"{self.device} has no video stream")
+            start: float | None = None
+            for frame in container.decode(video=0):
+                if stopping.is_set():
+                    return
+                now = time.monotonic()
+                start = now if start is None else start
+                if frame.format.name != "yuv420p":
+                    # Converted here, off the loop; aiortc's encoders want yuv420p anyway.
+                    frame = frame.reformat(format="yuv420p")
+                # Re-stamped with the capture clock: device pts can jump or start anywhere.
+                frame.pts = round((now - start) * VIDEO_CLOCK_RATE)
+                frame.time_base = VIDEO_TIME_BASE
+                if not emit(frame):
+                    return
+            raise CameraUnavailableError(f"webcam {self.device} stopped delivering frames")
+        except av.FFmpegError as exc:
+            raise CameraUnavailableError(f"reading webcam {self.device} failed: {exc}") from exc
+        finally:
+            container.close()
+
+    def _finish(self, error: BaseException | None) -> None:
+        self._queue.close(error)
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            self._thread = CaptureThread(
+                f"v4l2-capture {self.device}",
+                self._produce,
+                self._queue.put_nowait,
+                self._finish,
+                asyncio.get_running_loop(),
+            )
+            self._thread.start()
+
+    async def recv(self) -> av.VideoFrame:
+        """The newest captured frame; raises ``CameraUnavailableError`` if the device fails."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        self._ensure_started()
+        try:
+            frame = await self._queue.get()
+        except QueueClosedError as exc:
+            if self.readyState != "live":
+                raise MediaStreamError from None
+            cause = exc.__cause__
+            if isinstance(cause, CameraUnavailableError):
+                raise cause from None
+            raise CameraUnavailableError(
+                f"webcam {self.device} failed: {cause or 'capture ended'}"
+            ) from cause
+        self._delivered += 1
+        return frame
+
+    def request_keyframe(self) -> None:
+        """Nothing to do: aiortc's encoder makes keyframes from decoded frames."""
+
+    def stop(self) -> None:
+        """End the track; the capture thread closes the device after its current read."""
+        super().stop()
+        if self._thread is not None:
+            self._thread.stop()
+        self._queue.close()
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Stop and wait up to ``grace`` seconds until the device is closed."""
+        self.stop()
+        if self._thread is not None:
+            await self._thread.join(grace)

@@ -1,0 +1,282 @@
+"""Hardware health checks: the pre-call check's and IT's answer to "does everything work?".
+
+Each check returns a :class:`HealthResult` (English ``detail`` for IT and the heartbeat, a
+Danish ``hint_da`` saying what to do). :func:`run_health_checks` runs them all with timeouts;
+:func:`format_table` prints them; :func:`hw_check_main` is ``kontaktstation hw-check``.
+
+Camera and microphone checks open the device, so run them only when no call is on (the daemon
+does; the CLI is for a station whose daemon is idle or stopped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import av
+
+from .audio.base import Speaker
+from .audio.level import SILENCE_DBFS, measure_level
+from .audio.select import MicrophoneFactory, build_audio
+from .bundle import Hardware, build_button, build_led
+from .button import PrivacyButton
+from .camera.base import Camera
+from .camera.select import CameraFactory, build_camera_factory
+from .errors import HardwareError
+from .gpio import pin_factory_from_env
+from .led import StatusLed
+
+__all__ = [
+    "HealthResult",
+    "check_button",
+    "check_camera",
+    "check_led",
+    "check_microphone",
+    "check_speaker",
+    "format_table",
+    "hw_check_main",
+    "run_health_checks",
+]
+
+_OK_HINT = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    """The outcome of one check."""
+
+    #: The part: ``camera``, ``microphone``, ``loudspeaker``, ``button`` or ``led``.
+    name: str
+    ok: bool
+    #: What was seen, in English (for IT, logs and heartbeats; never personal data).
+    detail: str
+    #: What to do, in Danish, for the person at the station (empty when ``ok``).
+    hint_da: str = _OK_HINT
+
+
+_HINTS = {
+    "camera": (
+        "Tjek at kameraet er sat i, og genstart stationen. Kontakt IT, hvis det ikke hjælper."
+    ),
+    "microphone": (
+        "Tjek at højttaleren med mikrofon er sat i USB-stikket, og at mikrofonen ikke er slået "
+        "fra. Kontakt IT, hvis det ikke hjælper."
+    ),
+    "loudspeaker": (
+        "Tjek at højttaleren er sat i USB-stikket og tændt. Kontakt IT, hvis det ikke hjælper."
+    ),
+    "button": (
+        "Privatlivsknappen virker ikke. Lås stationen på skærmen, og kontakt IT. "
+        "Brug ikke stationen til private samtaler, før knappen er lavet."
+    ),
+    "led": "Lampen ved knappen virker ikke. Stationen kan bruges, men kontakt IT.",
+}
+
+
+def _fail(name: str, detail: str, error: BaseException | None = None) -> HealthResult:
+    hint = _HINTS[name]
+    if isinstance(error, HardwareError) and error.user_message:
+        hint = error.user_message
+    return HealthResult(name, False, detail, hint)
+
+
+async def _stop_track(track: Any) -> None:
+    aclose = getattr(track, "aclose", None)
+    if callable(aclose):
+        with contextlib.suppress(Exception):
+            await aclose()
+    else:
+        track.stop()
+
+
+async def check_camera(factory: CameraFactory, within: float = 5.0) -> HealthResult:
+    """A frame (or encoded packet) arrives within ``within`` seconds."""
+    started = time.monotonic()
+    try:
+        camera: Camera = factory()
+    except Exception as exc:
+        return _fail("camera", f"cannot create the camera: {exc}", exc)
+    try:
+        item = await asyncio.wait_for(camera.recv(), within)
+    except TimeoutError:
+        return _fail("camera", f"{camera.backend}: no picture within {within:g} s")
+    except Exception as exc:
+        return _fail("camera", f"{camera.backend}: {exc}", exc)
+    finally:
+        await _stop_track(camera)
+    elapsed = (time.monotonic() - started) * 1000
+    if isinstance(item, av.VideoFrame):
+        what = f"a {item.width}x{item.height} frame"
+    else:
+        what = f"a {camera.passthrough_codec} packet of {item.size} bytes"
+    return HealthResult("camera", True, f"{camera.backend}: {what} after {elapsed:.0f} ms")
+
+
+async def check_microphone(
+    factory: MicrophoneFactory, within: float = 5.0, duration: float = 0.5
+) -> HealthResult:
+    """Sound arrives within ``within`` seconds and is not digital silence (muted or dead)."""
+    try:
+        microphone = factory()
+    except Exception as exc:
+        return _fail("microphone", f"cannot create the microphone: {exc}", exc)
+    try:
+        reading = await measure_level(microphone, duration, within)
+    except TimeoutError:
+        return _fail("microphone", f"{microphone.backend}: no sound within {within:g} s")
+    except Exception as exc:
+        return _fail("microphone", f"{microphone.backend}: {exc}", exc)
+    finally:
+        await _stop_track(microphone)
+    if reading.peak_dbfs <= SILENCE_DBFS:
+        return _fail(
+            "microphone",
+            f"{microphone.backend}: {reading.frames} frames of digital silence (muted?)",
+        )
+    return HealthResult(
+        "microphone",
+        True,
+        f"{microphone.backend}: level {reading.rms_dbfs:.1f} dBFS RMS, "
+        f"peak {reading.peak_dbfs:.1f} dBFS over {reading.frames} frames",
+    )
+
+
+async def check_speaker(speaker: Speaker, within: float = 5.0) -> HealthResult:
+    """The output device opens (and closes again)."""
+    try:
+        await asyncio.wait_for(speaker.check(within), within + 1)
+    except TimeoutError:
+        return _fail("loudspeaker", f"{speaker.backend}: did not open within {within:g} s")
+    except Exception as exc:
+        return _fail("loudspeaker", f"{speaker.backend}: {exc}", exc)
+    return HealthResult("loudspeaker", True, f"{speaker.backend}: output opens")
+
+
+async def check_button(button: PrivacyButton) -> HealthResult:
+    """The pin reads, and reads "not pressed" (held down for the check means stuck)."""
+    try:
+        pressed = button.is_pressed
+    except Exception as exc:
+        return _fail("button", f"cannot read the button: {exc}", exc)
+    if pressed:
+        return _fail(
+            "button",
+            "the button reads pressed; if nobody is pressing it, it is stuck or miswired "
+            "and a press would not be seen",
+        )
+    return HealthResult("button", True, f"pin {button.pin} reads released")
+
+
+async def check_led(led: StatusLed) -> HealthResult:
+    """The lamp's pin can be driven."""
+    try:
+        await asyncio.to_thread(led.check)
+    except Exception as exc:
+        return _fail("led", f"cannot drive the lamp: {exc}", exc)
+    kind = "PWM" if led.pwm else "on/off"
+    return HealthResult("led", True, f"pin {led.pin} ({kind}) shows {led.pattern.value}")
+
+
+async def run_health_checks(hw: Hardware, *, within: float = 5.0) -> list[HealthResult]:
+    """Every check, concurrently, each bounded by ``within`` seconds; in a fixed order."""
+    checks: list[Awaitable[HealthResult]] = [
+        check_camera(hw.camera_factory, within),
+        check_microphone(hw.microphone_factory, within),
+        check_speaker(hw.speaker, within),
+        check_button(hw.button),
+        check_led(hw.led),
+    ]
+    return list(await asyncio.gather(*checks))
+
+
+def format_table(results: Sequence[HealthResult]) -> str:
+    """A plain pass/fail table; failures get their Danish hint on the next line."""
+    width = max([len("part")] + [len(r.name) for r in results])
+    lines = [f"{'part':<{width}}  result  detail"]
+    for result in results:
+        verdict = "PASS" if result.ok else "FAIL"
+        lines.append(f"{result.name:<{width}}  {verdict:<6}  {result.detail}")
+        if not result.ok and result.hint_da:
+            lines.append(f"{'':<{width}}  {'':<6}  → {result.hint_da}")
+    passed = sum(r.ok for r in results)
+    lines.append(f"{passed} of {len(results)} checks passed")
+    return "\n".join(lines)
+
+
+async def _check_from_env(env: Mapping[str, str], within: float) -> list[HealthResult]:
+    """Build each part on its own, so one missing part fails its row, not the whole check."""
+    results: list[HealthResult] = []
+
+    async def guarded(name: str, run: Callable[[], Awaitable[HealthResult]]) -> None:
+        try:
+            results.append(await run())
+        except Exception as exc:
+            results.append(_fail(name, str(exc), exc))
+
+    async def camera() -> HealthResult:
+        _name, factory = build_camera_factory(env)
+        return await check_camera(factory, within)
+
+    await guarded("camera", camera)
+    try:
+        audio = build_audio(env)
+    except Exception as exc:
+        results.append(_fail("microphone", str(exc), exc))
+        results.append(_fail("loudspeaker", str(exc), exc))
+    else:
+        await guarded("microphone", lambda: check_microphone(audio.microphone_factory, within))
+        await guarded("loudspeaker", lambda: check_speaker(audio.speaker, within))
+    try:
+        factory = pin_factory_from_env(env)
+    except Exception as exc:
+        results.append(_fail("button", str(exc), exc))
+        results.append(_fail("led", str(exc), exc))
+        return results
+    try:
+        try:
+            button = build_button(env, factory)
+        except Exception as exc:
+            results.append(_fail("button", str(exc), exc))
+        else:
+            await guarded("button", lambda: check_button(button))
+            button.close()
+        try:
+            led = build_led(env, factory)
+        except Exception as exc:
+            results.append(_fail("led", str(exc), exc))
+        else:
+            await guarded("led", lambda: check_led(led))
+            led.close()
+    finally:
+        with contextlib.suppress(Exception):
+            factory.close()
+    return results
+
+
+def hw_check_main(argv: list[str] | None = None) -> int:
+    """``kontaktstation hw-check``: check every part; exit 0 only if all pass."""
+    parser = argparse.ArgumentParser(
+        prog="kontaktstation hw-check",
+        description="Check the station's camera, microphone, loudspeaker, button and lamp.",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds each check may take (default 5)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per check")
+    args = parser.parse_args(argv)
+    results = asyncio.run(_check_from_env(os.environ, args.timeout))
+    if args.json:
+        for result in results:
+            print(json.dumps(asdict(result), ensure_ascii=False))
+    else:
+        print(format_table(results))
+    sys.stdout.flush()
+    return 0 if all(r.ok for r in results) else 1
