@@ -1,0 +1,497 @@
+"""The hub's web application: the rendezvous API for stations and GP pages, and the GP page.
+
+One factory, :func:`create_app`, builds the app for the CLI and for tests. Routes are a thin
+shell around :class:`~hub.rendezvous.Rendezvous`; every error becomes ``{"error": ..., "code":
+...}`` (English) with a 4xx status, and bad input never reaches a 5xx.
+
+Two credentials:
+
+* **Station** (``/api/station/...``): ``Authorization: Bearer <station token>``. INTERIM: one
+  shared token from :class:`~hub.settings.HubSettings`, until provisioning replaces it with
+  per-station Ed25519 request signatures.
+* **GP** (``/api/gp/...``): ``Authorization: Bearer <link token>``, the token from the link's
+  fragment; the admitted browser also sends ``X-GP-Session``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.errors import HubError, StationUnauthorized
+from hub.models import (
+    MAX_GENERATION,
+    MAX_VERSION,
+    AdmitResponse,
+    AnswerBody,
+    CandidateBody,
+    CreatedRoom,
+    ErrorBody,
+    GpRoomView,
+    Notice,
+    OfferBody,
+    PostedOffer,
+    RoomCreate,
+    SessionDescriptionView,
+    StationRoomView,
+)
+from hub.notifier import InProcessNotifier, RoomNotifier
+from hub.rendezvous import Rendezvous
+from hub.settings import HubSettings
+from hub.store import RoomStore, SqliteRoomStore
+from station.core.clock import Clock, SystemClock
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_ROOM_ID = Path(pattern=r"^[0-9a-f]{24}$", description="The room's id (not the GP token).")
+_SINCE = Query(
+    ge=-1, le=MAX_VERSION, description="Return at once if the room's version is above this."
+)
+_TIMEOUT = Query(
+    alias="timeout", ge=0, le=60, description="Long-poll: wait up to this many seconds."
+)
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (401, 403, 404, 409, 410, 413, 422, 429)
+}
+
+# The GP page's Content-Security-Policy: own scripts and styles only, media from the call.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
+    "X-Frame-Options": "DENY",
+}
+
+_NOT_FOUND_PAGE = """<!doctype html>
+<html lang="da"><head><meta charset="utf-8"><title>Siden findes ikke</title></head>
+<body><h1>Siden findes ikke</h1>
+<p>Tjek, at du har brugt hele linket fra invitationen til videokonsultationen.</p></body></html>
+"""
+
+_station_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="StationCredential",
+    description=(
+        "INTERIM shared station token; replaced by per-station Ed25519 request signatures once "
+        "provisioning lands."
+    ),
+)
+_gp_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="GpLinkToken",
+    description="The token from the fragment of the GP's link.",
+)
+
+
+def _require_station(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_station_bearer)],
+) -> None:
+    settings: HubSettings = request.app.state.settings
+    expected = settings.station_token.get_secret_value().encode("utf-8")
+    presented = b"" if credentials is None else credentials.credentials.encode("utf-8")
+    if not hmac.compare_digest(presented, expected):
+        raise StationUnauthorized()
+
+
+def _gp_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_gp_bearer)],
+) -> str | None:
+    return None if credentials is None else credentials.credentials
+
+
+GpToken = Annotated[str | None, Depends(_gp_token)]
+GpSession = Annotated[
+    str | None,
+    Header(alias="X-GP-Session", max_length=128, description="The admitted browser's session."),
+]
+
+
+def _error_response(error: HubError) -> JSONResponse:
+    body = {"error": str(error), "code": error.code, **error.details()}
+    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+
+class _BodyLimit:
+    """Refuse request bodies above the limit with 413 before anything parses them.
+
+    Bodies are read up front (they are small by contract) and replayed to the app, so a
+    chunked upload without Content-Length is limited as surely as one with it.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self._limit
+            except ValueError:
+                too_big = True  # a nonsense length is no better than a huge one
+            if too_big:
+                await self._refuse(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # Disconnected before the body was complete: nothing to answer.
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self._app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"error": f"request body larger than {self._limit} bytes", "code": "body_too_large"},
+            status_code=413,
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+class _CommonHeaders:
+    """Headers every response gets: nothing is cached, nothing sniffed, no Referer leaks."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in (
+                    (b"cache-control", b"no-store"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ):
+                    if name not in present:
+                        headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self._app(scope, receive, with_headers)
+
+
+def _static_text(name: str) -> str:
+    return resources.files("hub").joinpath("static", name).read_text(encoding="utf-8")
+
+
+async def _purge_forever(rendezvous: Rendezvous, interval: float) -> None:
+    while True:
+        try:
+            await rendezvous.purge()
+        except HubError as exc:
+            _log.warning("purge failed: %s", exc)
+        await asyncio.sleep(interval)
+
+
+def create_app(
+    settings: HubSettings,
+    *,
+    clock: Clock | None = None,
+    store: RoomStore | None = None,
+    notifier: RoomNotifier | None = None,
+) -> FastAPI:
+    """The hub's ASGI app. ``clock``, ``store`` and ``notifier`` are injectable for tests.
+
+    The store is opened here (a SQLite file under ``settings.data_dir`` by default) and closed
+    by the app's lifespan, which also purges expired rooms every ``purge_interval_seconds``.
+    """
+    room_store: RoomStore = store if store is not None else SqliteRoomStore(settings.sqlite_path)
+    rendezvous = Rendezvous(
+        settings,
+        room_store,
+        notifier if notifier is not None else InProcessNotifier(),
+        clock if clock is not None else SystemClock(),
+    )
+    page_html = _static_text("gp.html")
+    page_js = _static_text("gp.js")
+    page_css = _static_text("gp.css")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_purge_forever(rendezvous, settings.purge_interval_seconds))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await room_store.close()
+
+    app = FastAPI(
+        title="KontaktStation hub",
+        summary="Rendezvous (signaling) between care-home stations and GPs' browsers.",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # Swagger UI would load scripts from a CDN
+        redoc_url=None,
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.rendezvous = rendezvous
+
+    station = [Depends(_require_station)]
+
+    # -- errors -----------------------------------------------------------------------------
+
+    @app.exception_handler(HubError)
+    async def hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Location and message only: pydantic's "input" would echo personal data back.
+        details = [
+            {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg"))}
+            for error in exc.errors()
+        ]
+        first = details[0] if details else {"loc": [], "msg": "invalid"}
+        summary = f"invalid request: {'.'.join(first['loc'])}: {first['msg']}"
+        return JSONResponse(
+            {"error": summary, "code": "invalid_request", "details": details}, status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and not request.url.path.startswith("/api/"):
+            return HTMLResponse(_NOT_FOUND_PAGE, status_code=404)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": str(exc.detail), "code": code},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The type and the frames, never the message: it might quote request data.
+        route = getattr(request.scope.get("route"), "path", "?")
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        _log.error("unexpected %s on %s %s\n%s", type(exc).__name__, request.method, route, frames)
+        return JSONResponse({"error": "internal error", "code": "internal_error"}, status_code=500)
+
+    # -- station API ------------------------------------------------------------------------
+
+    @app.post(
+        "/api/station/rooms",
+        status_code=201,
+        dependencies=station,
+        tags=["station"],
+        summary="Create the room for one booked appointment or round",
+    )
+    async def create_room(body: RoomCreate) -> CreatedRoom:
+        new = await rendezvous.create_room(body)
+        record = new.record
+        return CreatedRoom(
+            room_id=record.room_id,
+            gp_url=new.gp_url,
+            starts_at=record.starts_at,
+            ends_at=record.ends_at,
+            valid_from=record.valid_from,
+            valid_until=record.valid_until,
+        )
+
+    @app.get(
+        "/api/station/rooms/{room_id}",
+        dependencies=station,
+        tags=["station"],
+        summary="The room; with `since`/`timeout` a long-poll for its next change",
+    )
+    async def station_room(
+        room_id: Annotated[str, _ROOM_ID],
+        since: Annotated[int, _SINCE] = -1,
+        wait_seconds: Annotated[float, _TIMEOUT] = 0.0,
+    ) -> StationRoomView:
+        record = await rendezvous.wait_station_room(room_id, since, wait_seconds)
+        return await rendezvous.station_view(record)
+
+    @app.post(
+        "/api/station/rooms/{room_id}/offer",
+        dependencies=station,
+        tags=["station"],
+        summary="Post the complete offer (a new generation) and who is waiting",
+    )
+    async def post_offer(room_id: Annotated[str, _ROOM_ID], body: OfferBody) -> PostedOffer:
+        record = await rendezvous.post_offer(room_id, body.sdp, body.waiting)
+        return PostedOffer(generation=record.offer_generation, version=record.version)
+
+    @app.get(
+        "/api/station/rooms/{room_id}/answer",
+        dependencies=station,
+        tags=["station"],
+        summary="Long-poll for the GP's answer to one offer generation (204: not yet)",
+        response_model=SessionDescriptionView,
+        responses={204: {"description": "No answer within the timeout; ask again."}},
+    )
+    async def wait_answer(
+        room_id: Annotated[str, _ROOM_ID],
+        generation: Annotated[int, Query(ge=1, le=MAX_GENERATION)],
+        wait_seconds: Annotated[float, _TIMEOUT] = 0.0,
+    ) -> SessionDescriptionView | Response:
+        record = await rendezvous.wait_answer(room_id, generation, wait_seconds)
+        if record is None or record.answer_sdp is None:
+            return Response(status_code=204)
+        return SessionDescriptionView(generation=generation, type="answer", sdp=record.answer_sdp)
+
+    @app.get(
+        "/api/station/rooms/{room_id}/candidates",
+        dependencies=station,
+        tags=["station"],
+        summary="ICE candidates the GP page trickled for one offer generation",
+    )
+    async def gp_candidates(
+        room_id: Annotated[str, _ROOM_ID],
+        generation: Annotated[int, Query(ge=1, le=MAX_GENERATION)],
+    ) -> list[dict[str, object]]:
+        return await rendezvous.gp_candidates(room_id, generation)
+
+    @app.post(
+        "/api/station/rooms/{room_id}/notices",
+        dependencies=station,
+        tags=["station"],
+        summary="Fallback copy of a data-channel notice (private, staff back, current resident)",
+    )
+    async def post_notice(room_id: Annotated[str, _ROOM_ID], notice: Notice) -> StationRoomView:
+        record = await rendezvous.post_notice(room_id, notice)
+        return await rendezvous.station_view(record)
+
+    @app.post(
+        "/api/station/rooms/{room_id}/end",
+        dependencies=station,
+        tags=["station"],
+        summary="End the call; the room's personal data is deleted",
+    )
+    async def end_call(room_id: Annotated[str, _ROOM_ID]) -> StationRoomView:
+        return await rendezvous.station_view(await rendezvous.end_call(room_id))
+
+    @app.post(
+        "/api/station/rooms/{room_id}/revoke",
+        dependencies=station,
+        tags=["station"],
+        summary="Revoke the GP link (appointment cancelled)",
+    )
+    async def revoke(room_id: Annotated[str, _ROOM_ID]) -> StationRoomView:
+        return await rendezvous.station_view(await rendezvous.revoke(room_id))
+
+    # -- GP API -----------------------------------------------------------------------------
+
+    @app.get(
+        "/api/gp/room",
+        tags=["gp"],
+        summary="The room behind the link; with `since`/`timeout` a long-poll",
+    )
+    async def gp_room(
+        token: GpToken,
+        session: GpSession = None,
+        since: Annotated[int, _SINCE] = -1,
+        wait_seconds: Annotated[float, _TIMEOUT] = 0.0,
+    ) -> GpRoomView:
+        access = await rendezvous.wait_gp_room(token, session, since, wait_seconds)
+        return rendezvous.gp_view(access)
+
+    @app.post("/api/gp/admit", tags=["gp"], summary="Admit the waiting station")
+    async def admit(token: GpToken, session: GpSession = None) -> AdmitResponse:
+        new_session, _record = await rendezvous.admit(token, session)
+        access = await rendezvous.gp_room(token, new_session)
+        return AdmitResponse(session=new_session, room=rendezvous.gp_view(access))
+
+    @app.post("/api/gp/answer", tags=["gp"], summary="Answer the station's offer")
+    async def answer(token: GpToken, body: AnswerBody, session: GpSession = None) -> GpRoomView:
+        await rendezvous.gp_answer(token, session, body.generation, body.sdp)
+        return rendezvous.gp_view(await rendezvous.gp_room(token, session))
+
+    @app.post(
+        "/api/gp/candidates",
+        status_code=202,
+        tags=["gp"],
+        summary="Trickle one ICE candidate (kept for the station)",
+    )
+    async def candidate(token: GpToken, body: CandidateBody, session: GpSession = None) -> Response:
+        await rendezvous.gp_candidate(token, session, body)
+        return Response(status_code=202)
+
+    @app.post("/api/gp/hangup", status_code=204, tags=["gp"], summary="End the call")
+    async def hangup(token: GpToken, session: GpSession = None) -> Response:
+        await rendezvous.gp_hangup(token, session)
+        return Response(status_code=204)
+
+    # -- the GP page ------------------------------------------------------------------------
+
+    @app.get("/gp", include_in_schema=False)
+    async def page_redirect(request: Request) -> RedirectResponse:
+        # Browsers keep the fragment (the token) across a redirect.
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"gp/{query}", status_code=308)
+
+    @app.get("/gp/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(page_html, headers=_PAGE_HEADERS)
+
+    @app.get("/gp/gp.js", include_in_schema=False)
+    async def page_script() -> Response:
+        return Response(page_js, media_type="text/javascript; charset=utf-8")
+
+    @app.get("/gp/gp.css", include_in_schema=False)
+    async def page_style() -> Response:
+        return Response(page_css, media_type="text/css; charset=utf-8")
+
+    # Middleware order: the body limit runs first, so nothing oversized is ever parsed.
+    app.add_middleware(_CommonHeaders)
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+    return app

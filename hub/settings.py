@@ -1,0 +1,125 @@
+"""The hub's settings: one validated object, from the environment (CLI) or built by tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+__all__ = ["DEFAULT_HUB_DATA_DIR", "GpIceServer", "HubSettings"]
+
+#: Production default; systemd's StateDirectory=kontaktstation-hub creates it for the hub's user.
+DEFAULT_HUB_DATA_DIR = Path("/var/lib/kontaktstation-hub")
+
+_ENV_PREFIX = "KONTAKTSTATION_HUB_"
+
+
+class GpIceServer(BaseModel):
+    """A STUN/TURN server handed to the GP's browser (the ``RTCIceServer`` dictionary)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    urls: list[str] = Field(min_length=1)
+    username: str | None = None
+    credential: str | None = Field(default=None, repr=False)
+
+    @field_validator("urls")
+    @classmethod
+    def _known_schemes(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise ValueError("ICE server URLs must start with stun:, stuns:, turn: or turns:")
+        return value
+
+
+class HubSettings(BaseModel):
+    """Everything the hub needs to run; immutable once built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Where the SQLite database lives (created 0700 when missing).
+    data_dir: Path = DEFAULT_HUB_DATA_DIR
+    #: The SQLite file; defaults to ``data_dir / "hub.sqlite3"``.
+    database_path: Path | None = None
+    #: The URL the GP's browser reaches the hub at (behind the TLS proxy); GP links start with it.
+    public_base_url: str = "http://127.0.0.1:8470"
+    #: INTERIM: one shared bearer token every station presents. Provisioning replaces it with
+    #: per-station Ed25519 request signatures (station keys enrolled by IT); until then anyone
+    #: holding this token can create rooms, so it is a secret of the hub's configuration.
+    station_token: SecretStr
+    #: The GP link opens this long before the appointment starts ...
+    link_opens_before_start: timedelta = timedelta(minutes=30)
+    #: ... and closes this long after it starts (or at the booked end, if that is later).
+    link_closes_after_start: timedelta = timedelta(hours=2)
+    #: Request bodies above this are refused with 413 before they are parsed.
+    max_body_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+    #: An offer/answer above this is refused (Chromium's are about 5 KiB, aiortc's about 3 KiB).
+    max_sdp_bytes: int = Field(default=48 * 1024, ge=1024, le=1024 * 1024)
+    #: The longest a long-poll request is held open (clients ask for less; proxies allow 60 s).
+    long_poll_max_seconds: float = Field(default=25.0, gt=0, le=55)
+    #: An admitted browser counts as present this long after its last request; until then a
+    #: second browser is refused (409). Longer than ``long_poll_max_seconds``.
+    gp_session_lease: timedelta = timedelta(seconds=45)
+    #: How long the skeleton of a finished room (no personal data, no SDP) is kept, so a late
+    #: click on the link says "ended"/"expired" instead of "unknown".
+    finished_room_retention: timedelta = timedelta(days=7)
+    #: How often expired rooms are purged of personal data in the background.
+    purge_interval_seconds: float = Field(default=60.0, gt=0)
+    #: The most trickled ICE candidates kept per offer generation.
+    max_gp_candidates: int = Field(default=64, ge=1, le=1000)
+    #: STUN/TURN for the GP's browser (empty: host candidates only, e.g. tests on loopback).
+    gp_ice_servers: tuple[GpIceServer, ...] = ()
+    #: The GP page shows "reconnecting" when no media arrives for this long.
+    media_watchdog_seconds: float = Field(default=4.0, gt=0, le=60)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("public_base_url must be an http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError("public_base_url must not have a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("station_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "the station token must be at least 32 characters (use 256 random bits)"
+            )
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite database file."""
+        return self.database_path or self.data_dir / "hub.sqlite3"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> HubSettings:
+        """Settings from ``KONTAKTSTATION_HUB_*`` variables, then ``overrides`` on top.
+
+        The station token comes from ``KONTAKTSTATION_HUB_STATION_TOKEN`` or, better, a file
+        named by ``KONTAKTSTATION_HUB_STATION_TOKEN_FILE`` (a systemd credential), never from
+        the command line, where every local user could read it.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if data_dir := env.get(_ENV_PREFIX + "DATA_DIR"):
+            values["data_dir"] = Path(data_dir)
+        if db := env.get(_ENV_PREFIX + "DATABASE"):
+            values["database_path"] = Path(db)
+        if url := env.get(_ENV_PREFIX + "PUBLIC_URL"):
+            values["public_base_url"] = url
+        if token_file := env.get(_ENV_PREFIX + "STATION_TOKEN_FILE"):
+            values["station_token"] = Path(token_file).read_text(encoding="utf-8").strip()
+        elif token := env.get(_ENV_PREFIX + "STATION_TOKEN"):
+            values["station_token"] = token
+        values.update(overrides)
+        return cls(**values)

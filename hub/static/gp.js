@@ -1,0 +1,766 @@
+// The GP's page: waiting room, admit, the call. Plain JavaScript, no build step, standard
+// WebRTC and DOM APIs only (current Chrome, Edge, Firefox, Safari).
+//
+// The link's token is in the URL fragment (#...), which browsers never send to a server; the
+// page sends it as an Authorization header. The station is always the offerer: this page
+// answers, and when the station re-dials (a new offer generation for the same room) the page
+// replaces its peer connection by itself.
+//
+// Every text that comes from outside (names, rooms, reasons) goes in with textContent, never
+// innerHTML: a name may contain markup, and it must show as typed.
+"use strict";
+
+(() => {
+  const STRINGS = {
+    da: {
+      title: "Videokonsultation",
+      loading: "Henter aftalen …",
+      booked: "Stationen har ikke ringet op endnu.",
+      bookedDetail: "Aftalen er {time}. Siden opdaterer sig selv, når stationen er klar.",
+      stationWaiting: "Stationen venter",
+      admit: "Lad komme ind",
+      born: "Født",
+      room: "Stue",
+      reason: "Årsag",
+      connecting: "Forbinder …",
+      reconnecting: "Genopretter forbindelse …",
+      mute: "Slå mikrofon fra",
+      unmute: "Slå mikrofon til",
+      cameraOff: "Sluk kamera",
+      cameraOn: "Tænd kamera",
+      hangup: "Afslut",
+      inFrontNow: "Foran kameraet nu",
+      of: "af",
+      private: "Personalet har forladt rummet. Samtalen er nu privat.",
+      quality: "Forbindelse",
+      good: "god",
+      fair: "middel",
+      poor: "dårlig",
+      noMedia: "Kamera og mikrofon kunne ikke startes. Borgeren kan hverken se eller høre dig.",
+      noVideo: "Kameraet kunne ikke startes. Borgeren kan høre dig, men ikke se dig.",
+      networkTrouble: "Forbindelsen til serveren er afbrudt. Prøver igen …",
+      errors: {
+        you_ended: "Du har afsluttet samtalen.",
+        unknown_link: "Linket er ugyldigt. Tjek, at du har brugt hele linket fra invitationen.",
+        link_not_yet_valid: "Linket virker først fra {time}. Siden prøver igen af sig selv.",
+        link_expired: "Linket er udløbet. Aftal en ny tid med plejehjemmet.",
+        link_revoked: "Aftalen er aflyst, og linket virker ikke længere.",
+        call_ended: "Samtalen er afsluttet.",
+        room_already_admitted:
+          "Samtalen er allerede åbnet i et andet vindue eller en anden browser.",
+        not_admitted_browser: "Dette vindue er ikke længere med i samtalen. Genindlæs siden.",
+        station_not_waiting: "Stationen er ikke klar endnu. Vent et øjeblik.",
+        unsupported:
+          "Din browser kan ikke foretage videoopkald. Brug en nyere udgave af Chrome, Edge, Firefox eller Safari.",
+        generic: "Der opstod en fejl. Prøv at genindlæse siden.",
+      },
+    },
+    en: {
+      title: "Video consultation",
+      loading: "Loading the appointment …",
+      booked: "The station has not called in yet.",
+      bookedDetail: "The appointment is {time}. This page updates itself when the station is ready.",
+      stationWaiting: "The station is waiting",
+      admit: "Admit",
+      born: "Born",
+      room: "Room",
+      reason: "Reason",
+      connecting: "Connecting …",
+      reconnecting: "Reconnecting …",
+      mute: "Mute microphone",
+      unmute: "Unmute microphone",
+      cameraOff: "Turn camera off",
+      cameraOn: "Turn camera on",
+      hangup: "End call",
+      inFrontNow: "In front of the camera now",
+      of: "of",
+      private: "The staff have left the room. The call is private now.",
+      quality: "Connection",
+      good: "good",
+      fair: "fair",
+      poor: "poor",
+      noMedia: "Camera and microphone could not be started. The resident can neither see nor hear you.",
+      noVideo: "The camera could not be started. The resident can hear you but not see you.",
+      networkTrouble: "Lost the connection to the server. Retrying …",
+      errors: {
+        you_ended: "You ended the call.",
+        unknown_link: "This link is not valid. Check that you used the whole link from the invitation.",
+        link_not_yet_valid: "This link works from {time}. The page will try again by itself.",
+        link_expired: "This link has expired. Agree a new time with the care home.",
+        link_revoked: "The appointment was cancelled; the link no longer works.",
+        call_ended: "The call has ended.",
+        room_already_admitted: "The call is already open in another window or browser.",
+        not_admitted_browser: "This window is no longer part of the call. Reload the page.",
+        station_not_waiting: "The station is not ready yet. Please wait a moment.",
+        unsupported:
+          "Your browser cannot make video calls. Use a recent Chrome, Edge, Firefox or Safari.",
+        generic: "Something went wrong. Try reloading the page.",
+      },
+    },
+  };
+
+  // What the page sends, capped so a Raspberry Pi can decode it.
+  const SEND_WIDTH = 640;
+  const SEND_HEIGHT = 480;
+  const SEND_FPS = 30;
+  const SEND_BITRATE = 800000;
+  // The answer waits this long at most for ICE gathering; later candidates are trickled.
+  const GATHER_WAIT_MS = 2000;
+  const POLL_SECONDS = 25;
+  // How often the page samples getStats() for the quality indicator and the media watchdog.
+  const MONITOR_MS = 500;
+
+  const lang = new URLSearchParams(location.search).get("lang") === "en" ? "en" : "da";
+  const T = STRINGS[lang];
+  const locale = lang === "da" ? "da-DK" : "en-GB";
+  const token = location.hash.length > 1 ? decodeURIComponent(location.hash.slice(1)) : "";
+  const apiBase = new URL("../api/gp/", location.href);
+  const sessionKey = "kontaktstation.gp-session." + token.slice(0, 16);
+
+  let session = readSession();
+  let version = -1;
+  let room = null;
+  let finished = false;
+  let pc = null;
+  let handledGeneration = 0;
+  let localStream = null;
+  let localMedia = null;
+  let remoteStream = null;
+  let statsTimer = null;
+  let lastHubNotice = "";
+  let lastWaiting = "";
+  let quality = "unknown";
+  let firstFrameMarked = false;
+
+  const $ = (id) => document.getElementById(id);
+
+  function format(text, values) {
+    return text.replace(/\{(\w+)\}/g, (_, key) => (key in values ? String(values[key]) : ""));
+  }
+
+  function readSession() {
+    try {
+      return sessionStorage.getItem(sessionKey);
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function storeSession(value) {
+    session = value;
+    try {
+      sessionStorage.setItem(sessionKey, value);
+    } catch (_) {
+      // Private mode without storage: the call works, a reload just cannot rejoin it.
+    }
+  }
+
+  function formatDateTime(iso) {
+    return new Intl.DateTimeFormat(locale, { dateStyle: "long", timeStyle: "short" }).format(
+      new Date(iso),
+    );
+  }
+
+  function formatBirthDate(iso) {
+    const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso);
+    if (!match) return iso;
+    const date = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
+    return new Intl.DateTimeFormat(locale, { dateStyle: "long", timeZone: "UTC" }).format(date);
+  }
+
+  function setView(name) {
+    document.body.dataset.view = name;
+    $("view-message").hidden = !["loading", "message", "ended", "error"].includes(name);
+    $("view-waiting").hidden = name !== "waiting";
+    $("view-call").hidden = name !== "call";
+  }
+
+  function showMessage(text, detail, view) {
+    $("message").textContent = text;
+    $("message-detail").textContent = detail || "";
+    setView(view || "message");
+  }
+
+  function errorText(code) {
+    return T.errors[code] || T.errors.generic;
+  }
+
+  function applyStaticStrings() {
+    document.documentElement.lang = lang;
+    document.title = T.title + " – KontaktStation";
+    $("title").textContent = T.title;
+    $("message").textContent = T.loading;
+    $("waiting-title").textContent = T.stationWaiting;
+    $("admit").textContent = T.admit;
+    $("mute").textContent = T.mute;
+    $("camera").textContent = T.cameraOff;
+    $("hangup").textContent = T.hangup;
+    $("private-notice").textContent = T.private;
+    $("reconnecting").textContent = T.reconnecting;
+  }
+
+  // -- the hub -------------------------------------------------------------------------------
+
+  async function api(method, path, body) {
+    const headers = { Authorization: "Bearer " + token };
+    if (session) headers["X-GP-Session"] = session;
+    const init = { method, headers, cache: "no-store", credentials: "omit" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    if (method === "POST") init.keepalive = path === "hangup";
+    return fetch(new URL(path, apiBase), init);
+  }
+
+  async function errorBody(response) {
+    try {
+      const body = await response.json();
+      return body && typeof body.code === "string" ? body : { code: "generic" };
+    } catch (_) {
+      return { code: "generic" };
+    }
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function pollLoop() {
+    let failures = 0;
+    while (!finished) {
+      const sentWith = session;
+      let response;
+      try {
+        response = await api("GET", `room?since=${version}&timeout=${POLL_SECONDS}`);
+      } catch (_) {
+        failures += 1;
+        if (document.body.dataset.view !== "call") showMessage(T.networkTrouble);
+        await sleep(Math.min(1000 * failures, 5000));
+        continue;
+      }
+      failures = 0;
+      if (!response.ok) {
+        const body = await errorBody(response);
+        if (body.code === "link_not_yet_valid" && body.valid_from) {
+          notYetValid(body.valid_from);
+        } else {
+          finish(body.code);
+        }
+        return;
+      }
+      const snapshot = await response.json();
+      // A poll sent before this browser was admitted describes the room as seen by a
+      // stranger ("admitted elsewhere"); ask again with the session instead.
+      if (sentWith !== session) continue;
+      if (snapshot.version >= version) {
+        version = snapshot.version;
+        render(snapshot);
+      }
+    }
+  }
+
+  function notYetValid(validFrom) {
+    showMessage(format(errorText("link_not_yet_valid"), { time: formatDateTime(validFrom) }));
+    const wait = new Date(validFrom).getTime() - Date.now();
+    // Re-check at the opening time (or every ten minutes until then; timers drift in sleep).
+    setTimeout(pollLoop, Math.max(1000, Math.min(wait + 1000, 10 * 60 * 1000)));
+  }
+
+  // -- what the page shows -------------------------------------------------------------------
+
+  function render(snapshot) {
+    room = snapshot;
+    if (finished) return;
+    if (snapshot.state === "booked") {
+      showMessage(T.booked, format(T.bookedDetail, { time: formatDateTime(snapshot.starts_at) }));
+    } else if (snapshot.state === "waiting") {
+      if (!pc) showWaiting(snapshot.waiting);
+    } else if (snapshot.state === "admitted") {
+      if (snapshot.admitted_by_you) {
+        showCall();
+        applyHubNotices(snapshot);
+        if (snapshot.offer && snapshot.offer.generation > handledGeneration) {
+          acceptOffer(snapshot.offer);
+        } else if (!pc) {
+          // Admitted, but the offer was answered before a reload: the station re-dials.
+          setReconnecting(true);
+        }
+      } else if (snapshot.admitted_elsewhere) {
+        closePeer();
+        showMessage(errorText("room_already_admitted"));
+      }
+    }
+  }
+
+  function showWaiting(waiting) {
+    setView("waiting");
+    const key = JSON.stringify(waiting);
+    if (key === lastWaiting) return;
+    lastWaiting = key;
+    const list = $("residents");
+    list.replaceChildren();
+    for (const resident of (waiting && waiting.residents) || []) {
+      const item = document.createElement("li");
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = resident.display_name;
+      item.append(name);
+      addDetail(item, T.born, resident.birth_date ? formatBirthDate(resident.birth_date) : null);
+      addDetail(item, T.room, resident.room);
+      addDetail(item, T.reason, resident.reason);
+      list.append(item);
+    }
+  }
+
+  function addDetail(item, label, value) {
+    if (!value) return;
+    const line = document.createElement("span");
+    line.className = "detail";
+    line.textContent = label + ": " + value;
+    item.append(line);
+  }
+
+  function showCall() {
+    if (document.body.dataset.view !== "call") setView("call");
+  }
+
+  function setReconnecting(on, text) {
+    const element = $("reconnecting");
+    element.textContent = text || T.reconnecting;
+    element.hidden = !on;
+    document.body.dataset.media = on ? "stalled" : "flowing";
+  }
+
+  function setWarning(text) {
+    const element = $("media-warning");
+    element.textContent = text || "";
+    element.hidden = !text;
+  }
+
+  function setPrivate(on) {
+    $("private-notice").hidden = !on;
+  }
+
+  function showCurrentResident(message) {
+    if (typeof message.display_name !== "string" || !message.display_name) return;
+    let text = T.inFrontNow + ": " + message.display_name.slice(0, 120);
+    if (Number.isInteger(message.position) && Number.isInteger(message.of) && message.of > 1) {
+      text += ` (${message.position} ${T.of} ${message.of})`;
+    }
+    const element = $("current-resident");
+    element.textContent = text;
+    element.hidden = false;
+  }
+
+  // The data channel is the live path for notices; the hub's copy is the fallback, applied
+  // only when it changes so it never overrides a newer data-channel message with old news.
+  function applyHubNotices(snapshot) {
+    const key = JSON.stringify([snapshot.private, snapshot.current_resident]);
+    if (key === lastHubNotice) return;
+    lastHubNotice = key;
+    setPrivate(Boolean(snapshot.private));
+    if (snapshot.current_resident) showCurrentResident(snapshot.current_resident);
+  }
+
+  function handleNotice(message) {
+    if (!message || typeof message !== "object") return;
+    if (message.type === "current_resident") showCurrentResident(message);
+    else if (message.type === "private") setPrivate(true);
+    else if (message.type === "staff_present") setPrivate(false);
+    else if (message.type === "call_ended") finish("call_ended");
+  }
+
+  // -- local media ---------------------------------------------------------------------------
+
+  async function startLocalMedia() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      setWarning(T.noMedia);
+      return null;
+    }
+    const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+    const video = {
+      width: { ideal: SEND_WIDTH, max: 1280 },
+      height: { ideal: SEND_HEIGHT, max: 720 },
+      frameRate: { ideal: SEND_FPS, max: SEND_FPS },
+    };
+    try {
+      localStream = await navigator.mediaDevices.getUserMedia({ audio, video });
+    } catch (_) {
+      try {
+        localStream = await navigator.mediaDevices.getUserMedia({ audio });
+        setWarning(T.noVideo);
+      } catch (_) {
+        localStream = null;
+        setWarning(T.noMedia);
+      }
+    }
+    if (localStream) $("self-video").srcObject = localStream;
+    return localStream;
+  }
+
+  function stopLocalMedia() {
+    if (localStream) for (const track of localStream.getTracks()) track.stop();
+    localStream = null;
+  }
+
+  // -- the call ------------------------------------------------------------------------------
+
+  async function admit() {
+    const button = $("admit");
+    button.disabled = true;
+    performance.mark("gp-admit");
+    // Camera and the hub in parallel; the answer needs the tracks, so both are awaited.
+    if (!localMedia) localMedia = startLocalMedia();
+    let response;
+    try {
+      response = await api("POST", "admit");
+    } catch (_) {
+      button.disabled = false;
+      showMessage(T.networkTrouble);
+      return;
+    }
+    if (!response.ok) {
+      const body = await errorBody(response);
+      if (body.code === "station_not_waiting") {
+        button.disabled = false;
+        return;
+      }
+      finish(body.code);
+      return;
+    }
+    const body = await response.json();
+    storeSession(body.session);
+    if (body.room.version >= version) {
+      version = body.room.version;
+      render(body.room);
+    }
+  }
+
+  function closePeer() {
+    stopMonitoring();
+    if (pc) {
+      const old = pc;
+      pc = null;
+      old.ontrack = null;
+      old.ondatachannel = null;
+      old.onicecandidate = null;
+      old.onconnectionstatechange = null;
+      old.close();
+    }
+  }
+
+  function gatheringDone(peer, ms) {
+    if (peer.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        peer.removeEventListener("icegatheringstatechange", check);
+        resolve();
+      };
+      const check = () => {
+        if (peer.iceGatheringState === "complete") done();
+      };
+      const timer = setTimeout(done, ms);
+      peer.addEventListener("icegatheringstatechange", check);
+    });
+  }
+
+  // getUserMedia's constraints ask for 640x480 at 30 fps at most; this caps what is *sent*
+  // too (a camera may ignore "ideal"), so the station's decoder is never overrun.
+  async function capSending(peer) {
+    for (const sender of peer.getSenders()) {
+      if (!sender.track || sender.track.kind !== "video") continue;
+      const parameters = sender.getParameters();
+      // Some browsers list no encodings before negotiation; the constraints still apply.
+      if (!parameters.encodings || parameters.encodings.length === 0) continue;
+      const width = sender.track.getSettings().width || SEND_WIDTH;
+      const scale = width > SEND_WIDTH ? width / SEND_WIDTH : 1;
+      for (const encoding of parameters.encodings) {
+        encoding.maxBitrate = SEND_BITRATE;
+        encoding.maxFramerate = SEND_FPS;
+        encoding.scaleResolutionDownBy = scale;
+      }
+      try {
+        await sender.setParameters(parameters);
+      } catch (error) {
+        console.warn("could not cap the sent video", error);
+      }
+    }
+  }
+
+  function trickle(generation, candidate) {
+    const body = candidate
+      ? {
+          generation,
+          candidate: candidate.candidate,
+          sdpMid: candidate.sdpMid,
+          sdpMLineIndex: candidate.sdpMLineIndex,
+        }
+      : { generation, candidate: "" };
+    api("POST", "candidates", body).catch(() => {});
+  }
+
+  function watchFirstFrame(video) {
+    if (firstFrameMarked) return;
+    const mark = () => {
+      if (firstFrameMarked) return;
+      firstFrameMarked = true;
+      performance.mark("gp-first-remote-frame");
+    };
+    if ("requestVideoFrameCallback" in video) video.requestVideoFrameCallback(mark);
+    else video.addEventListener("loadeddata", mark, { once: true });
+  }
+
+  async function acceptOffer(offer) {
+    handledGeneration = offer.generation;
+    // The answer must carry the GP's tracks (the station cannot renegotiate), so the camera
+    // and microphone come first; after a reload this is where they are started.
+    if (!localMedia) localMedia = startLocalMedia();
+    await localMedia;
+    if (finished || handledGeneration !== offer.generation) return;
+    closePeer();
+    const peer = new RTCPeerConnection({
+      iceServers: (room && room.ice_servers) || [],
+      bundlePolicy: "max-bundle",
+    });
+    pc = peer;
+    let answerSdp = null;
+    const early = [];
+    let trickled = false;
+    remoteStream = new MediaStream();
+    const remoteVideo = $("remote-video");
+    remoteVideo.srcObject = remoteStream;
+    watchFirstFrame(remoteVideo);
+    setReconnecting(true, T.connecting);
+
+    peer.ontrack = (event) => {
+      if (pc !== peer) return;
+      remoteStream.addTrack(event.track);
+      remoteVideo.play().catch(() => {});
+    };
+    peer.ondatachannel = (event) => {
+      if (pc !== peer) return;
+      event.channel.onmessage = (message) => {
+        if (typeof message.data !== "string" || message.data.length > 4096) return;
+        try {
+          handleNotice(JSON.parse(message.data));
+        } catch (_) {
+          // Not JSON: ignored; the station only sends JSON objects.
+        }
+      };
+    };
+    peer.onconnectionstatechange = () => {
+      if (pc !== peer) return;
+      if (peer.connectionState === "failed" || peer.connectionState === "disconnected") {
+        setReconnecting(true);
+      }
+    };
+    peer.onicecandidate = (event) => {
+      if (pc !== peer) return;
+      if (answerSdp === null) {
+        early.push(event.candidate);
+        return;
+      }
+      if (event.candidate || trickled) trickle(offer.generation, event.candidate);
+      if (event.candidate) trickled = true;
+    };
+
+    try {
+      await peer.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+      if (localStream) {
+        for (const track of localStream.getTracks()) {
+          track.enabled = track.kind === "audio" ? !muted : !cameraOff;
+          peer.addTrack(track, localStream);
+        }
+      }
+      await peer.setLocalDescription(await peer.createAnswer());
+      await capSending(peer);
+      await gatheringDone(peer, GATHER_WAIT_MS);
+      if (pc !== peer) return;
+      answerSdp = peer.localDescription.sdp;
+      const response = await api("POST", "answer", {
+        generation: offer.generation,
+        type: "answer",
+        sdp: answerSdp,
+      });
+      if (pc !== peer) return;
+      if (!response.ok) {
+        const body = await errorBody(response);
+        if (body.code !== "generation_stale") finish(body.code);
+        return;
+      }
+      // Candidates found after the answer was read are trickled for the station.
+      for (const candidate of early) {
+        if (candidate && !answerSdp.includes(candidate.candidate)) {
+          trickle(offer.generation, candidate);
+          trickled = true;
+        }
+      }
+      startMonitoring(peer);
+    } catch (error) {
+      console.error("could not answer the station's offer", error);
+      if (pc === peer) setReconnecting(true);
+    }
+  }
+
+  // -- connection quality and the media watchdog ---------------------------------------------
+
+  function summarize(report) {
+    let rtt = null;
+    let framesDecoded = 0;
+    let audioPackets = 0;
+    let packetsReceived = 0;
+    let packetsLost = 0;
+    let fps = null;
+    let selectedPair = null;
+    report.forEach((stats) => {
+      if (stats.type === "transport" && stats.selectedCandidatePairId) {
+        selectedPair = stats.selectedCandidatePairId;
+      }
+    });
+    report.forEach((stats) => {
+      const kind = stats.kind || stats.mediaType;
+      if (stats.type === "candidate-pair") {
+        const chosen = selectedPair ? stats.id === selectedPair : stats.nominated || stats.selected;
+        if (chosen && stats.state === "succeeded" && typeof stats.currentRoundTripTime === "number") {
+          rtt = stats.currentRoundTripTime;
+        }
+      } else if (stats.type === "inbound-rtp") {
+        packetsReceived += stats.packetsReceived || 0;
+        packetsLost += Math.max(0, stats.packetsLost || 0);
+        if (kind === "video") {
+          framesDecoded += stats.framesDecoded || 0;
+          if (typeof stats.framesPerSecond === "number") fps = stats.framesPerSecond;
+        } else if (kind === "audio") {
+          audioPackets += stats.packetsReceived || 0;
+        }
+      }
+    });
+    return { rtt, framesDecoded, audioPackets, packetsReceived, packetsLost, fps };
+  }
+
+  function grade(rtt, loss, fps) {
+    if ((rtt !== null && rtt > 0.4) || loss > 0.08 || (fps !== null && fps < 10)) return "poor";
+    if ((rtt !== null && rtt > 0.15) || loss > 0.02 || (fps !== null && fps < 20)) return "fair";
+    return "good";
+  }
+
+  function showQuality(value) {
+    quality = value;
+    const element = $("quality");
+    element.dataset.quality = value;
+    element.textContent = value === "unknown" ? "" : `${T.quality}: ${T[value]}`;
+    element.hidden = value === "unknown";
+  }
+
+  function startMonitoring(peer) {
+    stopMonitoring();
+    const watchdogMs = ((room && room.media_watchdog_seconds) || 4) * 1000;
+    let previous = null;
+    let lastProgress = performance.now();
+    let flowing = false;
+    statsTimer = setInterval(async () => {
+      if (pc !== peer) return;
+      let sample = null;
+      try {
+        sample = summarize(await peer.getStats());
+      } catch (_) {
+        // A peer connection the station closed has no stats: that is silence too.
+      }
+      if (pc !== peer) return;
+      const now = performance.now();
+      const progress = sample ? sample.framesDecoded + sample.audioPackets : -1;
+      if (previous !== null && progress > previous.progress) {
+        lastProgress = now;
+        if (!flowing || !$("reconnecting").hidden) setReconnecting(false);
+        flowing = true;
+      } else if (now - lastProgress > watchdogMs || peer.connectionState === "closed") {
+        // Nothing arrives: say so at once. The station notices too and re-dials (it is the
+        // offerer); this page takes the new offer without anyone pressing anything.
+        setReconnecting(true);
+        showQuality("poor");
+      }
+      if (sample && previous && previous.sample && now - lastProgress <= watchdogMs) {
+        const received = sample.packetsReceived - previous.sample.packetsReceived;
+        const lost = sample.packetsLost - previous.sample.packetsLost;
+        const loss = received + lost > 0 ? Math.max(0, lost) / (received + lost) : 0;
+        showQuality(grade(sample.rtt, loss, sample.fps));
+      }
+      previous = { sample, progress };
+    }, MONITOR_MS);
+  }
+
+  function stopMonitoring() {
+    if (statsTimer !== null) clearInterval(statsTimer);
+    statsTimer = null;
+  }
+
+  // -- controls and the end ------------------------------------------------------------------
+
+  let muted = false;
+  let cameraOff = false;
+
+  function toggleMute() {
+    muted = !muted;
+    if (localStream) for (const track of localStream.getAudioTracks()) track.enabled = !muted;
+    $("mute").textContent = muted ? T.unmute : T.mute;
+    $("mute").setAttribute("aria-pressed", String(muted));
+  }
+
+  function toggleCamera() {
+    cameraOff = !cameraOff;
+    if (localStream) for (const track of localStream.getVideoTracks()) track.enabled = !cameraOff;
+    $("camera").textContent = cameraOff ? T.cameraOn : T.cameraOff;
+    $("camera").setAttribute("aria-pressed", String(cameraOff));
+  }
+
+  async function hangup() {
+    $("hangup").disabled = true;
+    closePeer();
+    try {
+      await api("POST", "hangup");
+    } catch (_) {
+      // The call is over here either way; the station's watchdog notices the silence.
+    }
+    finish("you_ended");
+  }
+
+  function finish(code) {
+    if (finished) return;
+    finished = true;
+    closePeer();
+    stopLocalMedia();
+    showQuality("unknown");
+    const ended = ["you_ended", "call_ended"].includes(code);
+    showMessage(errorText(code), "", ended ? "ended" : "error");
+  }
+
+  function start() {
+    applyStaticStrings();
+    $("admit").addEventListener("click", admit);
+    $("mute").addEventListener("click", toggleMute);
+    $("camera").addEventListener("click", toggleCamera);
+    $("hangup").addEventListener("click", hangup);
+    // Opening another appointment's link in this tab changes only the fragment, which does
+    // not reload the page by itself; start over for the new link.
+    window.addEventListener("hashchange", () => location.reload());
+    if (typeof RTCPeerConnection === "undefined") {
+      finish("unsupported");
+      return;
+    }
+    if (!token) {
+      finish("unknown_link");
+      return;
+    }
+    setView("loading");
+    pollLoop();
+  }
+
+  // A read-only view for diagnostics (and the browser tests): the current peer connection
+  // and the quality grade. Nothing here can change the call.
+  window.kontaktGp = Object.freeze({
+    peerConnection: () => pc,
+    quality: () => quality,
+  });
+
+  start();
+})();

@@ -1,0 +1,65 @@
+"""A real hub (uvicorn) on 127.0.0.1 inside the test's event loop, on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from hub.app import create_app
+from hub.settings import HubSettings
+
+__all__ = ["STATION_TOKEN", "RunningHub", "running_hub"]
+
+#: The interim shared station credential used by the tests.
+STATION_TOKEN = "test-station-token-0123456789abcdefghijklmnop"
+
+
+@dataclass(frozen=True)
+class RunningHub:
+    """Where the hub listens and how it was configured."""
+
+    base_url: str
+    settings: HubSettings
+
+
+@asynccontextmanager
+async def running_hub(data_dir: Path, **overrides: Any) -> AsyncIterator[RunningHub]:
+    """Serve the hub on 127.0.0.1 until the block ends."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}"
+    settings = HubSettings(
+        data_dir=data_dir,
+        station_token=STATION_TOKEN,
+        public_base_url=base_url,
+        **overrides,
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        yield RunningHub(base_url=base_url, settings=settings)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
