@@ -1,3 +1,3 @@
-"""stationd and the station's domain: what the station knows, how it keeps it sealed, how it locks."""
+"""stationd and the station domain: what the station knows, how it seals it, how it locks."""
 
 __version__ = "0.1.0"

@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from station.core.ids import is_opaque_id
 from station.crypto import KEY_BYTES, SealError
 from station.pin_guard import PinGuard
 from station.vault import (
@@ -90,7 +91,6 @@ _MAX_FILE_BYTES = 1 << 20
 #: 1 version byte + 32-byte encapsulated key + 32-byte vault key + 16-byte tag.
 _ESCROW_BYTES = 1 + PUBLIC_KEY_BYTES + KEY_BYTES + 16
 _PIN = re.compile(r"[0-9]{4,12}")
-_STAFF_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 # --------------------------------------------------------------------------- errors
@@ -181,8 +181,11 @@ def validate_pin(pin: str) -> None:
 
 
 def _validate_staff_id(staff_id: str) -> None:
-    if not isinstance(staff_id, str) or not _STAFF_ID.fullmatch(staff_id):
-        raise InvalidStaffId("staff id must be 1-64 characters from A-Z a-z 0-9 . _ -")
+    if not isinstance(staff_id, str) or not is_opaque_id(staff_id):
+        raise InvalidStaffId(
+            "staff id must be an opaque id: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter "
+            "or digit, never CPR-like"
+        )
 
 
 def generate_escrow_keypair() -> tuple[bytes, bytes]:
@@ -299,7 +302,7 @@ class _Reader:
 def _parse_slot(raw: Any, index: int) -> _Slot:
     where = f"slots[{index}]"
     staff_id = _Reader.get(raw, "staff_id", str, where)
-    if not _STAFF_ID.fullmatch(staff_id):
+    if not is_opaque_id(staff_id):
         raise KeyringCorrupt(f"keyslots.json: {where}.staff_id is malformed")
     kdf = _Reader.get(raw, "kdf", dict, where)
     if _Reader.get(kdf, "algorithm", str, where + ".kdf") != "argon2id":

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Final
 from urllib.parse import urlsplit
 
-from station.core.cpr import Cpr, is_cpr_shaped
+from station.core import ids
+from station.core.cpr import Cpr
 from station.core.errors import CoreError
 
 __all__ = [
@@ -60,8 +60,6 @@ MAX_ROOM_LENGTH: Final = 50
 MAX_NOTE_LENGTH: Final = 2000
 MAX_REASON_LENGTH: Final = 500
 
-_OPAQUE_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-_RESIDENT_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 _ROOM_REF_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
@@ -88,8 +86,8 @@ class IllegalStatusChange(QueueError):
 
 
 def new_id() -> str:
-    """A fresh random opaque id (uuid4 hex). Never derive an id from personal data."""
-    return uuid.uuid4().hex
+    """A fresh random opaque id. Never derive an id from personal data."""
+    return ids.new_id()
 
 
 def check_opaque_id(value: object, what: str) -> str:
@@ -98,12 +96,7 @@ def check_opaque_id(value: object, what: str) -> str:
     Ids appear in logs and the audit trail, so they are short ASCII tokens and never shaped
     like a CPR number.
     """
-    if (
-        not isinstance(value, str)
-        or _OPAQUE_ID_RE.fullmatch(value) is None
-        or is_cpr_shaped(value)
-        or value.isdigit()
-    ):
+    if not isinstance(value, str) or not ids.is_opaque_id(value):
         raise InvalidValue(
             f"{what} id rejected: must be an opaque ASCII token, 1-64 characters, not all "
             "digits and never a CPR number",
@@ -169,7 +162,7 @@ def _check_birth_date(value: object, *, today: date | None = None) -> date:
     return value
 
 
-class ConsultationType(Enum):
+class ConsultationType(StrEnum):
     """The kind of call, as MedCom distinguishes them (recorded with the consultation)."""
 
     #: Staff set the call up and may leave; GP and resident talk.
@@ -347,7 +340,7 @@ ResidentIdentity = WithoutCpr | WithCpr
 class Resident:
     """A resident of the care home, known to the station by a random id.
 
-    The id is ``uuid4().hex`` (use ``Resident.new``); it is what the audit trail and the
+    The id is random (use ``Resident.new``); it is what the audit trail and the
     store use, so it is random and never derived from the CPR number or any other field.
     """
 
@@ -355,9 +348,9 @@ class Resident:
     identity: ResidentIdentity
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or _RESIDENT_ID_RE.fullmatch(self.id) is None:
+        if not ids.is_opaque_id(self.id):
             raise InvalidValue(
-                "resident id rejected: must be 32 lowercase hex digits (uuid4().hex)",
+                "resident id rejected: must be an opaque id (station.core.ids)",
                 "Der opstod en intern fejl (ugyldigt beboer-id). Kontakt IT, hvis det sker igen.",
             )
         if not isinstance(self.identity, WithoutCpr | WithCpr):
@@ -733,6 +726,10 @@ class Appointment:
         if early < timedelta(0):
             raise AppointmentError("early start must not be negative")
         return self.starts_at - early, self.ends_at
+
+    def has_someone_waiting(self) -> bool:
+        """True while a resident is waiting or in front of the camera."""
+        return self.queue.next_waiting() is not None or self.queue.current() is not None
 
     def is_callable_at(self, now: datetime, early: timedelta = DEFAULT_EARLY_START) -> bool:
         """Whether a call may start at ``now`` (timezone-aware): inside ``window(early)``."""

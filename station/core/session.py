@@ -52,12 +52,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from station.core.clock import Clock
 from station.core.errors import CoreError
-from station.core.model import DEFAULT_EARLY_START, Appointment, check_opaque_id
+from station.core.model import DEFAULT_EARLY_START, check_opaque_id
 from station.core.ports import AuditAction, AuditSink
+
+
+class BookedSlot(Protocol):
+    """What starting a call needs to know of a booking.
+
+    ``model.Appointment`` is one; stationd, which is blind, passes its own small object
+    built from the store's clear metadata (ids, times, statuses) without any resident data.
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    def window(self, early: timedelta = ...) -> tuple[datetime, datetime]: ...
+
+    def has_someone_waiting(self) -> bool: ...
+
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -332,7 +348,7 @@ class Session:
         return self.lock(LockReason.PRIVATE_CALL)
 
     def begin_check(
-        self, appointment: Appointment, *, early: timedelta = DEFAULT_EARLY_START
+        self, appointment: BookedSlot, *, early: timedelta = DEFAULT_EARLY_START
     ) -> Transition:
         """STAFF → PRE_CALL_CHECK for a booked appointment that is callable now.
 
@@ -341,9 +357,9 @@ class Session:
         """
         if self._state is not SessionState.STAFF:
             raise self._illegal("begin_check")
-        if not isinstance(appointment, Appointment):
+        if not callable(getattr(appointment, "window", None)):
             raise CallNotAllowed(
-                "begin_check needs a booked Appointment",
+                "begin_check needs a booked appointment",
                 "Et opkald kræver en aftale med lægen med dato og klokkeslæt.",
             )
         now = self._clock.now()
@@ -359,7 +375,7 @@ class Session:
                 "begin_check refused: the appointment's slot is over",
                 "Aftalens tidsrum er overstået. Aftal en ny tid med lægen.",
             )
-        if appointment.queue.next_waiting() is None and appointment.queue.current() is None:
+        if not appointment.has_someone_waiting():
             raise CallNotAllowed(
                 "begin_check refused: nobody is waiting in the queue",
                 "Der står ingen ventende beboere i køen til denne aftale.",

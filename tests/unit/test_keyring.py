@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import station.keyring as keyring_module
 from station.core.clock import FakeClock
+from station.core.ids import is_opaque_id
 from station.crypto import FieldRef
 from station.keyring import (
     DEFAULT_KDF_PARAMS,
@@ -119,7 +120,7 @@ def test_unlock_with_the_real_default_parameters(
 
 
 pins = st.from_regex(r"[0-9]{4,12}", fullmatch=True)
-staff_ids = st.from_regex(r"s-[0-9a-f]{1,16}", fullmatch=True)
+staff_ids = st.from_regex(r"s-[0-9a-f]{1,16}", fullmatch=True).filter(is_opaque_id)
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,0 +1,69 @@
+"""The ``kontaktstation`` command: the composition root for everything started from a shell.
+
+Each sub-command imports what it needs inside its own function, so ``kontaktstation hub``
+never loads the station's hardware and the locked UI never loads the vault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["main"]
+
+
+def _self_check(args: argparse.Namespace) -> int:
+    from station.selfcheck import run_self_check
+
+    return run_self_check(verbose=not args.quiet)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    # Until the staff UI exists the demo is the end-to-end self-check of what is built.
+    return _self_check(args)
+
+
+def _hw_check(args: argparse.Namespace) -> int:
+    from hardware.health import hw_check_main
+
+    return hw_check_main(args.rest)
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from hub import server
+
+    return server.main(args.rest)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kontaktstation",
+        description="KontaktStation: booked GP video consultations for care homes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> None:
+        p = sub.add_parser(name, help=help_, description=help_)
+        if func in (_hw_check, _hub):
+            p.add_argument("rest", nargs=argparse.REMAINDER, help="options for the command")
+        else:
+            p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+        p.set_defaults(func=func)
+
+    add("demo", _demo, "run the station on embedded defaults (today: the end-to-end self-check)")
+    add("self-check", _self_check, "check vault, sealed store, lock and audit on a scratch dir")
+    add("hw-check", _hw_check, "check camera, microphone, loudspeaker, button and LED")
+    add("hub", _hub, "run the municipality's server: rendezvous and the GP's web page")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kontaktstation`` console command."""
+    args = _parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,520 @@
+"""stationd's composition root: ``kontaktstation daemon`` (``python -m station.daemon.app``).
+
+:class:`Daemon` wires the pieces and runs them on one asyncio loop:
+
+- the blind store (``station.db``) and the audit log (``audit.db``), each on its own worker
+  thread (SQLite with fsync per commit never runs on the loop);
+- the session state machine, which **always boots LOCKED**: nothing of a previous run's
+  session survives a restart, so a crash mid-call comes back locked;
+- the keyring behind its PIN guard (loaded when first needed);
+- the hardware: the privacy button (its callbacks are handed to the loop by the hardware
+  layer), the status LED and the health checks (``station.daemon.hardware``);
+- the local API (``station.daemon.api``), served by uvicorn on a Unix socket.
+
+The socket: the daemon creates the parent directory ``0750`` when it has to (systemd's
+``RuntimeDirectory=kontaktstation`` with ``RuntimeDirectoryMode=0750`` does the same) and
+binds the socket itself with a umask, so it is ``0660`` from the first instant (uvicorn's own
+``uds=`` binding would leave it ``0666`` until a chmod). The station's users are the daemon's
+and the UI's, sharing one group: only they can connect. A stale socket file from a crash is
+replaced; a socket another live stationd answers on is not.
+
+systemd (``Type=notify``): ``READY=1`` once the socket listens, ``STATUS=`` on every session
+change, ``WATCHDOG=1`` from a task on the loop (a stalled loop stops the pings), and
+``STOPPING=1`` at SIGTERM/SIGINT, after which shutdown is bounded (default 5 s): stop
+accepting, end the event streams, stop the server, close the hardware, wait briefly for
+queued writes, close the audit log and the store. Every store write commits before it is
+acknowledged, so a crash (even SIGKILL) leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import signal
+import socket
+import stat
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import uvicorn
+
+from station.core.clock import Clock, SystemClock
+from station.core.session import DEFAULT_IDLE_TIMEOUT, Session
+from station.daemon.api import DEFAULT_HEARTBEAT_SECONDS, build_app
+from station.daemon.errors import DaemonError
+from station.daemon.events import EventBroker, EventKind
+from station.daemon.hardware import HardwareLink, build_hardware_link
+from station.daemon.sdnotify import Notifier
+from station.daemon.service import KeyringAccess, StationService
+from station.daemon.workers import SerialAuditSink, Worker, interim_audit_aliases
+from station.errors import StationError
+
+__all__ = [
+    "DEFAULT_SOCKET",
+    "SOCKET_ENV",
+    "Daemon",
+    "DaemonConfig",
+    "main",
+]
+
+_log = logging.getLogger("station.daemon")
+
+SOCKET_ENV: Final = "KONTAKTSTATION_SOCKET"
+DEFAULT_SOCKET: Final = Path("/run/kontaktstation/stationd.sock")
+#: Longest path a Unix socket address holds (``sun_path`` is 108 bytes with the NUL).
+_MAX_SOCKET_PATH: Final = 107
+
+
+def default_socket_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``KONTAKTSTATION_SOCKET`` or the production default."""
+    env = os.environ if environ is None else environ
+    value = env.get(SOCKET_ENV, "")
+    return Path(value) if value else DEFAULT_SOCKET
+
+
+@dataclass
+class DaemonConfig:
+    """Everything the daemon is started with; the defaults are the product's."""
+
+    data_dir: Path
+    socket_path: Path
+    idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT
+    #: How often the idle timeout is checked.
+    tick_seconds: float = 1.0
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    #: How often the hardware is re-checked (a change is published as a ``health`` event).
+    health_interval_seconds: float = 60.0
+    #: The whole shutdown, SIGTERM to exit, stays within this.
+    shutdown_seconds: float = 5.0
+    #: ``auto`` (fakes off a Raspberry Pi), ``fake`` or ``real``; see station.daemon.hardware.
+    hardware: str = "auto"
+    #: Environment the hardware layer reads its backends from (None: ``os.environ``).
+    environ: Mapping[str, str] | None = field(default=None, repr=False)
+
+
+class Daemon:
+    """stationd: build with a config, then ``await run()`` (or ``start()`` / ``stop()``)."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        hardware: HardwareLink | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.notifier = notifier or Notifier()
+        self._hardware = hardware
+        # Created here (not in start) so a signal during start-up is not lost.
+        self._stop_requested = asyncio.Event()
+        self._service: StationService | None = None
+        self._server: uvicorn.Server | None = None
+        self._server_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._store_worker: Worker | None = None
+        self._audit_worker: Worker | None = None
+        self._store: Any = None
+        self._audit: Any = None
+        self._keys: KeyringAccess | None = None
+        self._socket: socket.socket | None = None
+        self._started = False
+        self._stopped = False
+
+    # ------------------------------------------------------------------ accessors
+
+    @property
+    def service(self) -> StationService:
+        """The running service (session, tokens, broker, store); after :meth:`start`."""
+        if self._service is None:
+            raise DaemonError("the daemon is not started")
+        return self._service
+
+    @property
+    def hardware(self) -> HardwareLink | None:
+        """The hardware link (button, LED, health), once started."""
+        return self._hardware
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        """Open storage, wire the session and hardware, and listen on the socket."""
+        if self._started:
+            raise DaemonError("the daemon was already started")
+        self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            await self._close_resources()
+            raise
+
+    async def _start(self) -> None:
+        from station.audit import AUDIT_ACTIONS, AuditLog
+        from station.store import BlindStore
+
+        cfg = self.config
+        data_dir = cfg.data_dir
+        if not data_dir.is_dir():
+            raise DaemonError(
+                f"data directory {data_dir} does not exist",
+                "Stationens datamappe mangler. Kontakt IT.",
+            )
+        self._store_worker = Worker("stationd-store")
+        self._audit_worker = Worker("stationd-audit")
+        self._store = await self._store_worker.run(BlindStore.open, data_dir, clock=self.clock)
+        self._audit = await self._audit_worker.run(AuditLog.open, data_dir, clock=self.clock)
+        audit = SerialAuditSink(
+            self._audit, self._audit_worker, aliases=interim_audit_aliases(AUDIT_ACTIONS)
+        )
+        # A new Session starts LOCKED: that *is* "boots locked, always".
+        session = Session(self.clock, audit, idle_timeout=cfg.idle_timeout)
+        self._keys = KeyringAccess(data_dir, self.clock)
+        broker = EventBroker(self.clock)
+        loop = asyncio.get_running_loop()
+        if self._hardware is None:
+            self._hardware = await build_hardware_link(cfg.hardware, cfg.environ, loop)
+        hardware = self._hardware
+        self._service = StationService(
+            clock=self.clock,
+            session=session,
+            store=self._store,
+            store_worker=self._store_worker,
+            audit=audit,
+            broker=broker,
+            keys=self._keys,
+            notifier=self.notifier,
+            led=hardware.show,
+            health=hardware.check_health,
+        )
+        audit.record("station_started", staff=None, resident=None, outcome="locked")
+        await hardware.attach(self._service, loop)
+
+        self._socket = bind_unix_socket(cfg.socket_path)
+        app = build_app(self._service, heartbeat_seconds=cfg.heartbeat_seconds)
+        server_config = uvicorn.Config(
+            app,
+            http="h11",
+            ws="none",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            # Bounded, so shutdown stays within shutdown_seconds.
+            timeout_graceful_shutdown=max(1, int(cfg.shutdown_seconds / 3)),
+            timeout_keep_alive=5,
+            limit_concurrency=256,
+        )
+        self._server = _Server(server_config)
+        self._server_task = loop.create_task(
+            self._server.serve(sockets=[self._socket]), name="stationd-http"
+        )
+        await self._wait_listening()
+        self._tasks.append(loop.create_task(self._tick_loop(), name="stationd-idle"))
+        self._tasks.append(loop.create_task(self._health_loop(), name="stationd-health"))
+        self.notifier.ready(self._service.status_line())
+        self.notifier.start_watchdog()
+        _log.info("stationd listening on %s (session locked)", cfg.socket_path)
+
+    async def _wait_listening(self) -> None:
+        assert self._server is not None and self._server_task is not None
+        async with asyncio.timeout(10):
+            while not self._server.started:
+                if self._server_task.done():
+                    self._server_task.result()  # raises the server's start-up error
+                    raise DaemonError("the HTTP server stopped during start-up")
+                await asyncio.sleep(0.005)
+
+    async def _tick_loop(self) -> None:
+        service = self.service
+        while True:
+            await asyncio.sleep(self.config.tick_seconds)
+            try:
+                service.tick()
+            except Exception:
+                _log.exception("idle tick failed")
+
+    async def _health_loop(self) -> None:
+        service = self.service
+        while True:
+            try:
+                await service.refresh_health()
+            except Exception:
+                _log.exception("health check failed")
+            await asyncio.sleep(self.config.health_interval_seconds)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to shut down (signal handlers call this)."""
+        self._stop_requested.set()
+
+    async def wait_stop_requested(self) -> None:
+        """Return once :meth:`request_stop` was called."""
+        await self._stop_requested.wait()
+
+    async def stop(self) -> None:
+        """Shut down within ``shutdown_seconds``; safe to call more than once."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.notifier.stopping()
+        budget = self.config.shutdown_seconds
+        try:
+            async with asyncio.timeout(budget):
+                await self._shutdown()
+        except TimeoutError:
+            _log.error("shutdown exceeded %.1f s; closing what is left", budget)
+        finally:
+            await self._close_resources()
+
+    async def _shutdown(self) -> None:
+        service = self._service
+        if service is not None:
+            # Never unlocked by a shutdown: locking first means a staff UI still connected
+            # sees its token die and exits, like on any lock.
+            service.begin_shutdown()
+            service.broker.publish(EventKind.SHUTDOWN, {})
+            service.broker.close()
+        if self._server is not None and self._server_task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.shield(self._server_task), self.config.shutdown_seconds / 2
+                )
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._hardware is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._hardware.close(), 1.0)
+        if service is not None:
+            await service.drain(1.0)
+
+    async def _close_resources(self) -> None:
+        """Close everything still open; runs even when shutdown ran out of time."""
+        if self._server_task is not None and not self._server_task.done():
+            if self._server is not None:
+                self._server.force_exit = True
+            self._server_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._server_task
+        await self.notifier.stop_watchdog()
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.close()
+            with contextlib.suppress(FileNotFoundError):
+                _unlink_if_socket(self.config.socket_path)
+            self._socket = None
+        if self._keys is not None:
+            with contextlib.suppress(Exception):
+                self._keys.close()
+        # Queued audit entries (the lock above all) are written before the log closes.
+        for worker, resource in (
+            (self._audit_worker, self._audit),
+            (self._store_worker, self._store),
+        ):
+            if worker is not None:
+                if resource is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.to_thread(_finish, worker, resource), 2.0)
+                else:
+                    worker.close(wait=False)
+        self._audit = self._store = None
+
+    async def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT (or :meth:`request_stop`), stop. Exit status."""
+        loop = asyncio.get_running_loop()
+        # Handlers first: a signal between READY=1 and here would otherwise kill the process
+        # with the default action instead of a clean shutdown.
+        with _signals(loop, self.request_stop):
+            try:
+                await self.start()
+            except StationError as exc:
+                _log.error("stationd could not start: %s", exc)
+                await self.stop()
+                return 1
+            assert self._server_task is not None
+            stop_wait = loop.create_task(self.wait_stop_requested())
+            done, _ = await asyncio.wait(
+                {stop_wait, self._server_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            stop_wait.cancel()
+            crashed = self._server_task in done and not self._stop_requested_is_set()
+            await self.stop()
+        if crashed:
+            _log.error("the HTTP server stopped unexpectedly")
+            return 1
+        return 0
+
+    def _stop_requested_is_set(self) -> bool:
+        return self._stop_requested.is_set()
+
+
+def _finish(worker: Worker, resource: Any) -> None:
+    """Let the worker finish its queue, then close the resource on that same thread."""
+    try:
+        worker.submit(resource.close).result(timeout=2.0)
+    finally:
+        worker.close(wait=True)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: stationd owns SIGTERM/SIGINT.
+
+    uvicorn would install handlers, and re-raise the signal after shutdown (exiting with
+    the signal's status instead of our clean 0).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _signals(loop: asyncio.AbstractEventLoop, callback: Any) -> Iterator[None]:
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, callback)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread (tests run the daemon in-process)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+# --------------------------------------------------------------------------- the socket
+
+
+def _unlink_if_socket(path: Path) -> None:
+    if stat.S_ISSOCK(os.lstat(path).st_mode):
+        path.unlink()
+
+
+def bind_unix_socket(path: Path, *, backlog: int = 64) -> socket.socket:
+    """A listening Unix socket at ``path``, mode 0660, parent created 0750 if missing.
+
+    Refuses (``DaemonError``) a path that is too long, an existing non-socket file, and a
+    socket another process is still serving; replaces a stale socket left by a crash.
+    """
+    text = os.fsencode(path)
+    if len(text) > _MAX_SOCKET_PATH:
+        raise DaemonError(f"socket path is {len(text)} bytes; at most {_MAX_SOCKET_PATH} fit")
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(mode=0o750, parents=True)
+        os.chmod(parent, 0o750)  # noqa: S103 (group = the UI user; mkdir's mode is umasked)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        if not stat.S_ISSOCK(info.st_mode):
+            raise DaemonError(f"{path} exists and is not a socket; refusing to replace it")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError as exc:
+            if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
+                raise DaemonError(f"cannot check the existing socket {path}: {exc}") from None
+            path.unlink()  # stale: nobody listens
+        else:
+            raise DaemonError(f"another stationd is already serving {path}")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o117)  # the socket file is born 0660
+    try:
+        sock.bind(str(path))
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o660)
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    from station.config import data_dir
+
+    parser = argparse.ArgumentParser(
+        prog="kontaktstation daemon",
+        description="stationd: the station's daemon (hardware, blind store, local API).",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=data_dir(),
+        help="data directory (default: $KONTAKTSTATION_DATA_DIR or /var/lib/kontaktstation)",
+    )
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        default=default_socket_path(),
+        help=f"API socket (default: ${SOCKET_ENV} or {DEFAULT_SOCKET})",
+    )
+    parser.add_argument(
+        "--hardware",
+        choices=("auto", "fake", "real"),
+        default="auto",
+        help="hardware backends: fakes, real ones from the environment, or auto "
+        "(fakes off a Raspberry Pi)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT.total_seconds(),
+        metavar="SECONDS",
+        help="lock after this long without staff activity",
+    )
+    parser.add_argument(
+        "--shutdown-timeout", type=float, default=5.0, metavar="SECONDS", help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run stationd until SIGTERM/SIGINT; the exit status (0: clean shutdown)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if args.idle_timeout <= 0:
+        print("--idle-timeout must be positive", file=sys.stderr)
+        return 2
+    config = DaemonConfig(
+        data_dir=args.data_dir,
+        socket_path=args.socket,
+        idle_timeout=timedelta(seconds=args.idle_timeout),
+        shutdown_seconds=args.shutdown_timeout,
+        hardware=args.hardware,
+    )
+    return asyncio.run(Daemon(config).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,620 @@
+"""What stationd *does*, apart from how it is started: the session, tokens, events and store.
+
+:class:`StationService` is driven from the daemon's one event loop by three kinds of caller:
+the local API (``station.daemon.api``), the hardware (the privacy button's callbacks, already
+handed to the loop), and the call engine (``call_*`` methods, later). It never blocks the
+loop: the store and the audit log run on their own worker threads, PIN checks (Argon2id, 64
+MiB) on a thread of their own, one at a time.
+
+The lock is the point of the station, so its path is short and synchronous: a lock request
+revokes every staff token, then asks the session to lock; the session's transition reaches
+:meth:`StationService._on_transition`, which revokes again (belt and braces: a lock from any
+source, idle included, revokes), publishes ``locked`` then ``state``, and updates the LED and
+systemd's status line. No ``await`` sits between the press and the revocation.
+
+While locked, what stationd must keep (a call ended, and how long it took) is sealed to the
+vault's public key (:func:`station.vault.seal_to_vault`) and stored as a sealed event: the
+daemon can write it and cannot read it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from station.core import model as domain
+from station.core.clock import Clock
+from station.core.ports import AuditSink
+from station.core.session import (
+    CallOutcome,
+    LockReason,
+    Session,
+    SessionState,
+    Transition,
+)
+from station.daemon.errors import ApiError
+from station.daemon.events import EventBroker, EventKind
+from station.daemon.sdnotify import Notifier
+from station.daemon.tokens import StaffToken, TokenRegistry
+from station.daemon.workers import Worker
+from station.store import BlindStore, Consultation, EntryStatus, UpcomingConsultation
+
+__all__ = [
+    "DUE_SOON",
+    "SEALED_EVENT_CONTEXT",
+    "HealthResult",
+    "KeyringAccess",
+    "LedPattern",
+    "StationService",
+    "sealed_event_context",
+]
+
+_log = logging.getLogger(__name__)
+
+#: The lock screen flags a consultation as due this long before it starts.
+DUE_SOON: Final = timedelta(minutes=15)
+#: Prefix of the context a sealed event is bound to; see :func:`sealed_event_context`.
+SEALED_EVENT_CONTEXT: Final = b"kontaktstation sealed event v1"
+#: How long one PIN check may take before the request gives up (the check finishes anyway).
+_UNLOCK_TIMEOUT: Final = 30.0
+
+
+def sealed_event_context(consultation_id: str, kind: str) -> bytes:
+    """The ``context`` a sealed event is sealed under; the staff UI opens it with the same.
+
+    Binding the consultation id and the kind means a box moved to another consultation, or
+    relabelled, fails to open instead of telling the wrong story.
+    """
+    return b"|".join((SEALED_EVENT_CONTEXT, consultation_id.encode(), kind.encode()))
+
+
+class LedPattern:
+    """What the status LED should say (mapped to blink patterns by the hardware adapter)."""
+
+    LOCKED = "locked"
+    STAFF = "staff"
+    CAMERA_LIVE = "camera_live"
+    PRIVATE_CALL = "private_call"
+    FAULT = "fault"
+
+
+_LED_FOR_STATE: Final = {
+    SessionState.LOCKED: LedPattern.LOCKED,
+    SessionState.STAFF: LedPattern.STAFF,
+    SessionState.PRE_CALL_CHECK: LedPattern.CAMERA_LIVE,
+    SessionState.WAITING_FOR_GP: LedPattern.CAMERA_LIVE,
+    SessionState.IN_CALL_ATTENDED: LedPattern.CAMERA_LIVE,
+    SessionState.IN_CALL_PRIVATE: LedPattern.PRIVATE_CALL,
+    SessionState.WRAP_UP: LedPattern.STAFF,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    """One hardware check as the API reports it: English detail, Danish hint."""
+
+    name: str
+    ok: bool
+    detail: str
+    hint: str
+
+
+class KeyVerifier(Protocol):
+    """Checks a staff member's PIN (the keyring behind a PIN guard)."""
+
+    def verify(self, staff_id: str, pin: str) -> None:
+        """Return if the PIN opens the staff member's slot; raise otherwise. Blocking."""
+        ...
+
+    def vault_public_key(self) -> bytes | None:
+        """The vault's public key for sealed boxes, or None without a keyring."""
+        ...
+
+    def is_enrolled(self, staff_id: str) -> bool:
+        """Whether ``staff_id`` has a keyslot (only to decide what the audit may name)."""
+        ...
+
+
+class KeyringAccess:
+    """The keyring in the data directory, loaded when first needed (provisioning may add it).
+
+    ``verify`` unwraps the vault key through the keyring's PIN guard and zeroes it at once:
+    the key hand-over to the staff UI is not done here (see the daemon's docs).
+    """
+
+    def __init__(self, data_dir: Path, clock: Clock) -> None:
+        self._data_dir = data_dir
+        self._clock = clock
+        self._keyring: Any = None
+        self._guard: Any = None
+
+    def _load(self) -> Any:
+        # Imported here: the keyring pulls in argon2, which nothing else in stationd needs.
+        from station.keyring import KEYSLOTS_FILE, Keyring
+        from station.pin_guard import PinGuard
+        from station.vault import DeviceSecret
+
+        if self._keyring is None:
+            path = self._data_dir / KEYSLOTS_FILE
+            if self._guard is None:
+                self._guard = PinGuard(self._data_dir / "pin_attempts.db", self._clock)
+            secret = DeviceSecret(self._data_dir / "device.secret").load()
+            self._keyring = Keyring.load(path, secret, guard=self._guard)
+        return self._keyring
+
+    def verify(self, staff_id: str, pin: str) -> None:
+        """Guarded PIN check; raises the keyring's and PIN guard's errors. Blocking."""
+        vault_key = self._load().unlock(staff_id, pin)
+        vault_key.zero()
+
+    def vault_public_key(self) -> bytes | None:
+        """The vault's public key, or None when the station has no keyring yet."""
+        from station.keyring import KeyringNotFound
+
+        try:
+            key: bytes = self._load().vault_public_key()
+        except KeyringNotFound:
+            return None
+        return key
+
+    def is_enrolled(self, staff_id: str) -> bool:
+        """Whether the id has a slot; False when there is no keyring."""
+        try:
+            return bool(self._load().has_slot(staff_id))
+        except Exception:  # an unreadable keyring names nobody
+            return False
+
+    def close(self) -> None:
+        """Close the PIN guard's database."""
+        if self._guard is not None:
+            self._guard.close()
+            self._guard = None
+        self._keyring = None
+
+
+# Audit outcomes for refused unlocks, by error class name (no import of the keyring needed).
+_UNLOCK_FAILURES: Final = {
+    "WrongPin": ("wrong_pin", 401),
+    "InvalidPin": ("invalid_pin", 400),
+    "Throttled": ("throttled", 429),
+    "SlotDisabled": ("disabled", 403),
+}
+
+
+class StationService:
+    """The daemon's behaviour; see the module docs. Everything runs on one event loop."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        session: Session,
+        store: BlindStore,
+        store_worker: Worker,
+        audit: AuditSink,
+        broker: EventBroker,
+        keys: KeyVerifier,
+        notifier: Notifier | None = None,
+        led: Callable[[str], None] | None = None,
+        health: Callable[[], Awaitable[Sequence[HealthResult]]] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.session = session
+        self.store = store
+        self.store_worker = store_worker
+        self.audit = audit
+        self.broker = broker
+        self.keys = keys
+        self.tokens = TokenRegistry()
+        self._notifier = notifier or Notifier(environ={})
+        self._led = led
+        self._health_source = health
+        self._health: list[HealthResult] = []
+        self._health_checked_at: datetime | None = None
+        self._unlock_gate = asyncio.Lock()
+        #: Bumped by every lock request, even a no-op one: an unlock whose PIN check spans a
+        #: press of the button is refused (the press wins).
+        self._lock_epoch = 0
+        self._call_started_at: datetime | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.button_presses = 0
+        self.long_presses = 0
+        session.subscribe(self._on_transition)
+        self._show_led()
+
+    # ------------------------------------------------------------------ locking
+
+    def request_lock(self, reason: LockReason) -> Transition | None:
+        """Lock now, from any source. Never raises, never unlocks; revokes every token first."""
+        self._lock_epoch += 1
+        self.tokens.revoke_all()
+        return self.session.lock(reason)
+
+    def begin_shutdown(self) -> None:
+        """stationd is stopping: refuse unlocks and revoke every token (the next boot is
+        locked anyway; a staff UI still connected sees its token die and exits)."""
+        self._stopping = True
+        self._lock_epoch += 1
+        self.tokens.revoke_all()
+
+    @property
+    def stopping(self) -> bool:
+        """True once shutdown began."""
+        return self._stopping
+
+    def leave(self) -> Transition | None:
+        """Staff leave: in a call the resident goes private; otherwise the station locks."""
+        self._lock_epoch += 1
+        self.tokens.revoke_all()
+        if self.session.state in (SessionState.WAITING_FOR_GP, SessionState.IN_CALL_ATTENDED):
+            return self.session.go_private()
+        return self.session.lock(LockReason.STAFF_ACTION)
+
+    def on_button_press(self) -> None:
+        """The privacy button's first edge (on the loop): lock, then tell every listener."""
+        self.button_presses += 1
+        try:
+            self.request_lock(LockReason.BUTTON)
+        finally:
+            # Told even when it changed nothing (already locked): the UI may flash feedback.
+            self.broker.publish(
+                EventKind.LOCK_REQUESTED, {"source": "button", "state": self.session.state.value}
+            )
+
+    def on_button_long_press(self) -> None:
+        """A long press: pause camera and microphone (the call engine listens)."""
+        self.long_presses += 1
+        self.broker.publish(EventKind.PAUSE_MEDIA, {"source": "button"})
+
+    def tick(self) -> Transition | None:
+        """Periodic: lets the idle timeout lock the station."""
+        return self.session.tick()
+
+    def _on_transition(self, transition: Transition) -> None:
+        if self.session.is_locked:
+            self.tokens.revoke_all()
+        locked_now = transition.to_state in (SessionState.LOCKED, SessionState.IN_CALL_PRIVATE)
+        locked_before = transition.from_state in (SessionState.LOCKED, SessionState.IN_CALL_PRIVATE)
+        if locked_now and not locked_before:
+            self.broker.publish(
+                EventKind.LOCKED,
+                {
+                    "reason": transition.reason,
+                    "state": transition.to_state.value,
+                    "private": transition.to_state is SessionState.IN_CALL_PRIVATE,
+                },
+            )
+        self.broker.publish(
+            EventKind.STATE,
+            {
+                "transition": transition.name,
+                "from_state": transition.from_state.value,
+                "state": transition.to_state.value,
+                "reason": transition.reason,
+                "appointment_id": transition.appointment,
+                "locked": self.session.is_locked,
+                "private": transition.to_state is SessionState.IN_CALL_PRIVATE,
+            },
+        )
+        self._show_led()
+        self._notifier.status(self.status_line())
+        if transition.name == "gp_admitted":
+            self._call_started_at = transition.at
+            self._consultation_status(transition.appointment, "in_call")
+        elif transition.name == "check_passed":
+            self._call_started_at = transition.at
+        elif transition.name == "call_ended":
+            self._record_call_ended(transition)
+            self._consultation_status(transition.appointment, "ended")
+        elif transition.to_state in (SessionState.LOCKED, SessionState.STAFF):
+            self._call_started_at = None  # no call runs in these states
+
+    def _show_led(self) -> None:
+        if self._led is None:
+            return
+        pattern = _LED_FOR_STATE.get(self.session.state, LedPattern.LOCKED)
+        if self._health and not all(r.ok for r in self._health):
+            # A fault shows only while nobody's data is on screen; a lock always wins.
+            pattern = LedPattern.FAULT if self.session.state is SessionState.LOCKED else pattern
+        try:
+            self._led(pattern)
+        except Exception:
+            _log.exception("status LED update failed")
+
+    def status_line(self) -> str:
+        """systemd's one-line status (no personal data: a state name and a count)."""
+        return f"{self.session.state.value}; {self.broker.subscriber_count} UI stream(s)"
+
+    # ------------------------------------------------------------------ unlock and auth
+
+    async def unlock(self, staff_id: str, pin: str) -> tuple[str, Transition]:
+        """Check the PIN (off the loop, one check at a time), unlock, issue a token.
+
+        Raises :class:`ApiError` for every refusal; the token is returned once.
+        """
+        if self._stopping:
+            raise ApiError.unavailable("shutting down", "Stationen lukker ned.")
+        epoch = self._lock_epoch
+        async with self._unlock_gate:
+            try:
+                await asyncio.wait_for(
+                    asyncio.to_thread(self.keys.verify, staff_id, pin), _UNLOCK_TIMEOUT
+                )
+            except TimeoutError:
+                raise ApiError.unavailable("PIN check timed out") from None
+            except Exception as exc:
+                raise await self._unlock_refused(staff_id, exc) from None
+        if self._lock_epoch != epoch or self._stopping:
+            raise ApiError.conflict(
+                "a lock was requested while the PIN was being checked; unlock refused",
+                "Stationen blev låst imens. Lås op igen.",
+            )
+        try:
+            transition = self.session.unlock(staff_id)
+        except Exception as exc:
+            raise _map_session_error(exc) from None
+        token = self.tokens.issue(staff_id, self.clock.now())
+        return token, transition
+
+    async def _unlock_refused(self, staff_id: str, exc: Exception) -> ApiError:
+        name = type(exc).__name__
+        outcome, status = _UNLOCK_FAILURES.get(name, ("error", 503))
+        # Name the staff member in the audit only if the id is enrolled: anything else typed
+        # into the field (a name, a CPR number) must not reach the log.
+        enrolled = await asyncio.to_thread(self.keys.is_enrolled, staff_id)
+        audit_staff = staff_id if enrolled else None
+        self.audit.record("unlock_failed", staff=audit_staff, resident=None, outcome=outcome)
+        retry = getattr(exc, "retry_after_seconds", None)
+        user = getattr(exc, "user_message", None)
+        if name == "KeyringNotFound":
+            return ApiError.unavailable("the station has no keyring yet", user)
+        if status == 503:
+            _log.warning("unlock failed: %s", exc)
+            return ApiError.unavailable(f"unlock failed: {name}", user)
+        return ApiError(
+            status,
+            outcome,
+            f"unlock refused: {outcome}",
+            user,
+            retry_after_seconds=float(retry) if retry else None,
+        )
+
+    def authenticate(self, token: str | None) -> StaffToken:
+        """The staff session behind a Bearer token; ``ApiError`` 401 if none. Counts as activity."""
+        if not token:
+            raise ApiError.locked("no bearer token")
+        if self._stopping:
+            raise ApiError.locked("stationd is shutting down")
+        entry = self.tokens.verify(token)
+        if entry is None:
+            raise ApiError.locked("unknown or revoked token")
+        if self.session.is_locked or self.session.staff != entry.staff_id:
+            # Cannot normally happen (every lock revokes); if it does, fail closed for good.
+            self.tokens.revoke_all()
+            raise ApiError.locked("session is locked; token revoked")
+        self.session.touch()
+        return entry
+
+    # ------------------------------------------------------------------ session transitions
+
+    async def begin_check(self, appointment_id: str) -> Transition:
+        """STAFF → PRE_CALL_CHECK for a booked consultation in the store."""
+        consultation = await self.db(self.store.get_consultation, appointment_id)
+        entries = await self.db(self.store.list_entries, appointment_id)
+        if consultation.status.value not in ("booked", "in_call"):
+            raise ApiError.conflict(
+                f"consultation is {consultation.status.value}, not callable",
+                "Aftalen kan ikke ringes op: den er afsluttet eller aflyst.",
+            )
+        appointment = _blind_appointment(consultation, [(e.id, e.status) for e in entries])
+        return self.transition(lambda: self.session.begin_check(appointment))
+
+    def transition(self, action: Callable[[], Transition]) -> Transition:
+        """Run a session transition, mapping its errors to API errors."""
+        try:
+            return action()
+        except ApiError:
+            raise
+        except Exception as exc:
+            raise _map_session_error(exc) from None
+
+    # ------------------------------------------------------------------ the call engine's side
+
+    def call_gp_admitted(self) -> Transition:
+        """The GP admitted the station (from the call engine)."""
+        return self.session.gp_admitted()
+
+    def call_ended(self, outcome: CallOutcome) -> Transition:
+        """The call is over (from the call engine); records a sealed ``call_ended`` event."""
+        return self.session.call_ended(outcome)
+
+    def publish_call_status(self, status: str, **data: Any) -> None:
+        """Pass call-engine status (connecting, reconnecting, ...) to the UIs."""
+        self.broker.publish(EventKind.CALL, {"status": status, **data})
+
+    def _record_call_ended(self, transition: Transition) -> None:
+        consultation_id = transition.appointment
+        started = self._call_started_at
+        self._call_started_at = None
+        if consultation_id is None:
+            return
+        duration = (transition.at - started).total_seconds() if started else None
+        plaintext = json.dumps(
+            {
+                "kind": "call_ended",
+                "ended_at": transition.at.isoformat(),
+                "started_at": started.isoformat() if started else None,
+                "duration_seconds": round(duration) if duration is not None else None,
+                "outcome": transition.reason,
+            },
+            sort_keys=True,
+        ).encode()
+        self._spawn(self._write_sealed_event(consultation_id, "call_ended", plaintext))
+
+    async def _write_sealed_event(self, consultation_id: str, kind: str, plaintext: bytes) -> None:
+        from station.vault import seal_to_vault
+
+        try:
+            public_key = await asyncio.to_thread(self.keys.vault_public_key)
+            if public_key is None:
+                _log.warning("no vault public key: %s event not recorded", kind)
+                return
+            blob = seal_to_vault(public_key, plaintext, sealed_event_context(consultation_id, kind))
+            await self.db(
+                self.store.add_sealed_event, consultation_id=consultation_id, kind=kind, blob=blob
+            )
+        except Exception as exc:
+            _log.error("sealed %s event not recorded: %s", kind, exc)
+
+    def _consultation_status(self, consultation_id: str | None, status: str) -> None:
+        if consultation_id is None:
+            return
+
+        async def update() -> None:
+            try:
+                await self.db(self.store.set_consultation_status, consultation_id, status)
+            except Exception as exc:
+                _log.warning("consultation status not updated to %s: %s", status, exc)
+
+        self._spawn(update())
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, within: float) -> None:
+        """Wait (bounded) for background writes, e.g. a sealed event, before shutdown."""
+        self._stopping = True
+        if self._background:
+            await asyncio.wait(tuple(self._background), timeout=within)
+
+    # ------------------------------------------------------------------ storage
+
+    async def db(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run a store call on the store's worker thread, bounded by its timeout."""
+        try:
+            return await self.store_worker.run(fn, *args, **kwargs)
+        except TimeoutError:
+            raise ApiError.unavailable("store call timed out") from None
+
+    async def upcoming(
+        self, limit: int
+    ) -> tuple[datetime, list[tuple[UpcomingConsultation, bool]]]:
+        """Coming consultations for the lock screen, each with its "due soon" flag."""
+        now = self.clock.now()
+        rows: list[UpcomingConsultation] = await self.db(self.store.list_upcoming, now, limit=limit)
+        return now, [(row, row.starts_at - now <= DUE_SOON) for row in rows]
+
+    # ------------------------------------------------------------------ health
+
+    @property
+    def in_call(self) -> bool:
+        """True from the pre-call check to the call's end (camera and microphone in use)."""
+        return self.session.state in (
+            SessionState.PRE_CALL_CHECK,
+            SessionState.WAITING_FOR_GP,
+            SessionState.IN_CALL_ATTENDED,
+            SessionState.IN_CALL_PRIVATE,
+        )
+
+    @property
+    def health(self) -> tuple[datetime | None, list[HealthResult]]:
+        """The last health results and when they were taken."""
+        return self._health_checked_at, list(self._health)
+
+    async def refresh_health(self, within: float = 10.0) -> list[HealthResult]:
+        """Run the hardware checks (bounded); publish ``health`` when a result changed."""
+        if self._health_source is None:
+            return []
+        if self.in_call and self._health_checked_at is not None:
+            # The checks open the camera and microphone, which the call is using.
+            return list(self._health)
+        try:
+            results = list(await asyncio.wait_for(self._health_source(), within))
+        except TimeoutError:
+            results = [
+                HealthResult(
+                    "health",
+                    False,
+                    f"hardware checks did not finish within {within:.0f} s",
+                    "Stationens udstyr svarer ikke. Genstart stationen, og kontakt IT.",
+                )
+            ]
+        except Exception as exc:
+            results = [
+                HealthResult(
+                    "health",
+                    False,
+                    f"hardware checks failed: {type(exc).__name__}",
+                    "Stationens udstyr kunne ikke kontrolleres. Kontakt IT.",
+                )
+            ]
+        changed = [(r.name, r.ok) for r in results] != [(r.name, r.ok) for r in self._health]
+        self._health = results
+        self._health_checked_at = self.clock.now()
+        if changed:
+            self.broker.publish(
+                EventKind.HEALTH,
+                {
+                    "ok": all(r.ok for r in results),
+                    "checks": [{"name": r.name, "ok": r.ok} for r in results],
+                },
+            )
+            self._show_led()
+        return results
+
+
+def _map_session_error(exc: Exception) -> ApiError:
+    from station.core.session import CallNotAllowed, IllegalTransition
+
+    user = getattr(exc, "user_message", None)
+    if isinstance(exc, CallNotAllowed):
+        return ApiError(409, "call_not_allowed", str(exc), user)
+    if isinstance(exc, IllegalTransition):
+        return ApiError(409, "illegal_transition", str(exc), user)
+    if isinstance(exc, domain.DomainError):
+        return ApiError(409, "domain", str(exc), user)
+    if isinstance(exc, ValueError):
+        return ApiError.bad_request(f"rejected by the session: {type(exc).__name__}")
+    _log.error("session transition failed: %s", exc)
+    return ApiError.unavailable(f"session transition failed: {type(exc).__name__}", user)
+
+
+@dataclass(frozen=True)
+class _BlindSlot:
+    """A stored consultation as ``Session.begin_check`` sees it: times and statuses only.
+
+    stationd is blind: it knows each entry's id and status, never who the resident is, and
+    the session needs no more than that (``station.core.session.BookedSlot``).
+    """
+
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    statuses: tuple[EntryStatus, ...]
+
+    def window(self, early: timedelta = domain.DEFAULT_EARLY_START) -> tuple[datetime, datetime]:
+        return self.starts_at - early, self.ends_at
+
+    def has_someone_waiting(self) -> bool:
+        return any(s in (EntryStatus.WAITING, EntryStatus.IN_CALL) for s in self.statuses)
+
+
+def _blind_appointment(
+    consultation: Consultation, entries: Sequence[tuple[str, EntryStatus]]
+) -> _BlindSlot:
+    """The bookable slot of a stored consultation, without any personal data."""
+    return _BlindSlot(
+        id=consultation.id,
+        starts_at=consultation.starts_at,
+        ends_at=consultation.ends_at,
+        statuses=tuple(status for _, status in entries),
+    )
