@@ -30,6 +30,12 @@ def _hw_check(args: argparse.Namespace) -> int:
     return hw_check_main(args.rest)
 
 
+def _daemon(args: argparse.Namespace) -> int:
+    from station.daemon.app import main as daemon_main
+
+    return daemon_main(args.rest)
+
+
 def _hub(args: argparse.Namespace) -> int:
     from hub import server
 
@@ -45,21 +51,31 @@ def _parser() -> argparse.ArgumentParser:
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> None:
         p = sub.add_parser(name, help=help_, description=help_)
-        if func in (_hw_check, _hub):
-            p.add_argument("rest", nargs=argparse.REMAINDER, help="options for the command")
-        else:
+        if func not in _PASSTHROUGH.values():
             p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, rest=[])
 
     add("demo", _demo, "run the station on embedded defaults (today: the end-to-end self-check)")
     add("self-check", _self_check, "check vault, sealed store, lock and audit on a scratch dir")
     add("hw-check", _hw_check, "check camera, microphone, loudspeaker, button and LED")
+    add("daemon", _daemon, "run stationd: hardware, call, blind store and the local API")
     add("hub", _hub, "run the municipality's server: rendezvous and the GP's web page")
     return parser
 
 
+#: Sub-commands that parse their own options (``--help`` included).
+_PASSTHROUGH: dict[str, Callable[[argparse.Namespace], int]] = {
+    "daemon": _daemon,
+    "hub": _hub,
+    "hw-check": _hw_check,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kontaktstation`` console command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _PASSTHROUGH:
+        return _PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:]))
     args = _parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)
