@@ -54,7 +54,7 @@ from station.daemon.events import EventBroker, EventKind
 from station.daemon.hardware import HardwareLink, build_hardware_link
 from station.daemon.sdnotify import Notifier
 from station.daemon.service import KeyringAccess, StationService
-from station.daemon.workers import SerialAuditSink, Worker, interim_audit_aliases
+from station.daemon.workers import SerialAuditSink, Worker
 from station.errors import StationError
 
 __all__ = [
@@ -158,7 +158,7 @@ class Daemon:
             raise
 
     async def _start(self) -> None:
-        from station.audit import AUDIT_ACTIONS, AuditLog
+        from station.audit import AuditLog
         from station.store import BlindStore
 
         cfg = self.config
@@ -172,9 +172,7 @@ class Daemon:
         self._audit_worker = Worker("stationd-audit")
         self._store = await self._store_worker.run(BlindStore.open, data_dir, clock=self.clock)
         self._audit = await self._audit_worker.run(AuditLog.open, data_dir, clock=self.clock)
-        audit = SerialAuditSink(
-            self._audit, self._audit_worker, aliases=interim_audit_aliases(AUDIT_ACTIONS)
-        )
+        audit = SerialAuditSink(self._audit, self._audit_worker)
         # A new Session starts LOCKED: that *is* "boots locked, always".
         session = Session(self.clock, audit, idle_timeout=cfg.idle_timeout)
         self._keys = KeyringAccess(data_dir, self.clock)

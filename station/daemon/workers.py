@@ -23,7 +23,7 @@ from typing import Final, ParamSpec, TypeVar
 
 from station.core.ports import AuditSink
 
-__all__ = ["FAIL_CLOSED_ACTIONS", "SerialAuditSink", "Worker", "interim_audit_aliases"]
+__all__ = ["FAIL_CLOSED_ACTIONS", "SerialAuditSink", "Worker"]
 
 _log = logging.getLogger(__name__)
 
@@ -32,28 +32,6 @@ T = TypeVar("T")
 
 #: Audit actions whose write must succeed before the action takes effect (see module docs).
 FAIL_CLOSED_ACTIONS: Final = frozenset({"unlock", "check_started", "wrap_up_started"})
-
-
-#: Session actions the audit log did not accept when this was written, and the nearest
-#: action it does accept (the original name goes into ``outcome``). Interim only: an action
-#: the log knows is never aliased (see :func:`interim_audit_aliases`), so this table goes
-#: quiet by itself once ``station.audit.AUDIT_ACTIONS`` lists the session's actions.
-_INTERIM_ALIASES: Final = {
-    "check_started": "call_started",
-    "check_passed": "call_started",
-    "check_cancelled": "call_ended",
-    "wrap_up_started": "record_opened",
-    "wrap_up_finished": "record_changed",
-}
-
-
-def interim_audit_aliases(known_actions: frozenset[str]) -> dict[str, str]:
-    """The aliases still needed for a log that accepts ``known_actions``."""
-    return {
-        action: alias
-        for action, alias in _INTERIM_ALIASES.items()
-        if action not in known_actions and alias in known_actions
-    }
 
 
 class Worker:
@@ -98,20 +76,15 @@ class SerialAuditSink:
         worker: Worker,
         *,
         timeout: float = 5.0,
-        aliases: dict[str, str] | None = None,
     ) -> None:
         self._inner = inner
         self._worker = worker
         self._timeout = timeout
-        self._aliases = dict(aliases or {})
 
     def record(self, action: str, *, staff: str | None, resident: str | None, outcome: str) -> None:
         """Queue the entry; wait for it (and raise on failure) for fail-closed actions."""
-        written, written_outcome = str(action), outcome
-        if written in self._aliases:
-            written, written_outcome = self._aliases[written], written
         call = functools.partial(
-            self._inner.record, written, staff=staff, resident=resident, outcome=written_outcome
+            self._inner.record, str(action), staff=staff, resident=resident, outcome=outcome
         )
         future = self._worker.submit(call)
         if str(action) in FAIL_CLOSED_ACTIONS:
