@@ -36,6 +36,12 @@ def _daemon(args: argparse.Namespace) -> int:
     return daemon_main(args.rest)
 
 
+def _surface(args: argparse.Namespace) -> int:
+    from hardware.surface.app import main as surface_main
+
+    return surface_main(args.rest)
+
+
 def _hub(args: argparse.Namespace) -> int:
     from hub import server
 
@@ -59,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     add("self-check", _self_check, "check vault, sealed store, lock and audit on a scratch dir")
     add("hw-check", _hw_check, "check camera, microphone, loudspeaker, button and LED")
     add("daemon", _daemon, "run stationd: hardware, call, blind store and the local API")
+    add("surface", _surface, "show the GP's video and the self-view on the station's screen")
     add("hub", _hub, "run the municipality's server: rendezvous and the GP's web page")
     return parser
 
@@ -68,6 +75,7 @@ _PASSTHROUGH: dict[str, Callable[[argparse.Namespace], int]] = {
     "daemon": _daemon,
     "hub": _hub,
     "hw-check": _hw_check,
+    "surface": _surface,
 }
 
 
