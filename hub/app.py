@@ -49,6 +49,7 @@ from hub.models import (
     StationRoomView,
 )
 from hub.notifier import InProcessNotifier, RoomNotifier
+from hub.provisioning.api import install_provisioning, open_provisioning
 from hub.rendezvous import Rendezvous
 from hub.settings import HubSettings
 from hub.store import RoomStore, SqliteRoomStore
@@ -138,6 +139,10 @@ def _error_response(error: HubError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status_code, headers=headers)
 
 
+#: How much of an oversized body is read and dropped so the client gets its 413.
+_DRAIN_CAP = 1024 * 1024
+
+
 class _BodyLimit:
     """Refuse request bodies above the limit with 413 before anything parses them.
 
@@ -190,6 +195,17 @@ class _BodyLimit:
         await self._app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Read (and drop) what the client is still sending, up to a cap: answering while it
+        # is mid-upload makes the kernel reset the connection, and the client then sees a
+        # reset instead of our 413. Beyond the cap a reset is the right answer anyway.
+        drained = 0
+        while drained <= _DRAIN_CAP:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
         response = JSONResponse(
             {"error": f"request body larger than {self._limit} bytes", "code": "body_too_large"},
             status_code=413,
@@ -251,19 +267,26 @@ def create_app(
     The store is opened here (a SQLite file under ``settings.data_dir`` by default) and closed
     by the app's lifespan, which also purges expired rooms every ``purge_interval_seconds``.
     """
+    if store is None and notifier is None and settings.database_url is not None:
+        # Several hub instances: rooms and their wake-ups go through PostgreSQL.
+        from hub.pg import postgres_rendezvous
+
+        store, notifier = postgres_rendezvous(settings.database_url.get_secret_value())
     room_store: RoomStore = store if store is not None else SqliteRoomStore(settings.sqlite_path)
-    rendezvous = Rendezvous(
-        settings,
-        room_store,
-        notifier if notifier is not None else InProcessNotifier(),
-        clock if clock is not None else SystemClock(),
-    )
+    rendezvous_notifier = notifier if notifier is not None else InProcessNotifier()
+    hub_clock = clock if clock is not None else SystemClock()
+    rendezvous = Rendezvous(settings, room_store, rendezvous_notifier, hub_clock)
+    provisioning = open_provisioning(settings, hub_clock)
     page_html = _static_text("gp.html")
     page_js = _static_text("gp.js")
     page_css = _static_text("gp.css")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await provisioning.start()
+        start_notifier = getattr(rendezvous_notifier, "start", None)
+        if start_notifier is not None:
+            await start_notifier()  # PostgreSQL: LISTEN before the first long-poll
         task = asyncio.create_task(_purge_forever(rendezvous, settings.purge_interval_seconds))
         try:
             yield
@@ -272,6 +295,10 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await room_store.close()
+            await provisioning.close()
+            close_notifier = getattr(rendezvous_notifier, "aclose", None)
+            if close_notifier is not None:
+                await close_notifier()
 
     app = FastAPI(
         title="KontaktStation hub",
@@ -285,6 +312,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rendezvous = rendezvous
+    install_provisioning(app, provisioning)
 
     station = [Depends(_require_station)]
 

@@ -1,8 +1,14 @@
-"""The station's call engine: peer connection set-up, ICE configuration, media watchdog.
+"""The station's call engine: one aiortc peer connection per attempt, signaling with the hub.
 
-Only the ICE configuration helper lives here so far (:mod:`station.call.ice`); the call engine
-itself comes next. Nothing in this package is imported by the station's domain
-(``station.core``): aiortc is an adapter concern.
+* :mod:`station.call.engine`: :class:`~station.call.engine.CallEngine` (dial, media watchdog,
+  re-dial with back-off, statistics, data-channel notices);
+* :mod:`station.call.config`: :class:`~station.call.config.CallConfig` (hub, ICE servers);
+* :mod:`station.call.ice`: explicit RTC configurations (never an implicit public STUN);
+* :mod:`station.call.probe`: STUN/TURN reachability, so a dead server cannot stall set-up;
+* :mod:`station.call.hub`: the hub's station API; :mod:`station.call.media`: the tracks.
+
+Nothing in this package is imported by the station's domain (``station.core``): aiortc is an
+adapter concern. stationd wires it in :mod:`station.daemon.call_api`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,121 @@
+"""The call engine's configuration: one validated object (:class:`CallConfig`).
+
+Today it comes from a JSON file or the environment of stationd; provisioning's signed
+configuration replaces that source later (the model stays the same). Environment:
+
+* ``KONTAKTSTATION_CALL_CONFIG``: a JSON file holding a :class:`CallConfig` (takes precedence);
+* otherwise ``KONTAKTSTATION_HUB_URL`` (the hub's base URL) and the station's INTERIM shared
+  token in ``KONTAKTSTATION_HUB_STATION_TOKEN_FILE`` (better: a systemd credential) or
+  ``KONTAKTSTATION_HUB_STATION_TOKEN``; ``KONTAKTSTATION_ICE_SERVERS`` (a JSON list of
+  ``{"urls": ..., "username": ..., "credential": ...}``), ``KONTAKTSTATION_ICE_RELAY_ONLY=1``,
+  ``KONTAKTSTATION_CALL_LOOPBACK=1`` (host candidates only on 127.0.0.1: tests, benches, demo).
+
+Without a hub URL the station has no call configuration and the call endpoints say so (503).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from station.call.errors import CallConfigError
+from station.call.ice import IceServerConfig
+
+__all__ = ["CALL_CONFIG_ENV", "CallConfig", "call_config_from_env"]
+
+CALL_CONFIG_ENV = "KONTAKTSTATION_CALL_CONFIG"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+class CallConfig(BaseModel):
+    """Everything the call engine is configured with; immutable once built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The hub's base URL (the rendezvous API lives under ``/api/station``).
+    hub_url: str
+    #: INTERIM: the hub's shared station credential. Provisioning replaces it with per-station
+    #: Ed25519 request signatures; until then it is a secret of the station's configuration.
+    station_token: SecretStr
+    #: STUN/TURN servers, preferred first (aiortc uses only the first STUN and first TURN).
+    ice_servers: tuple[IceServerConfig, ...] = ()
+    #: Media only through TURN (needs a TURN server in ``ice_servers``).
+    relay_only: bool = False
+    #: Offer only 127.0.0.1 as host address (tests, benches and the demo in a loopback-only
+    #: network namespace). Never on a real station.
+    loopback_only: bool = False
+    #: The GP page's language for rooms this station creates.
+    language: Literal["da", "en"] = "da"
+    #: A STUN/TURN server that does not answer a probe within this is left out of the attempt.
+    server_probe_seconds: float = Field(default=1.0, gt=0, le=10)
+    #: ICE gathering (setLocalDescription) is abandoned after this long.
+    gather_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    #: No inbound media for this long: "reconnecting", and a re-dial with a new peer connection.
+    media_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    #: From the GP's answer to a connected transport and first media, at most this long.
+    connect_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    #: Re-dial back-off: first delay, doubled each failed attempt, capped.
+    redial_initial_seconds: float = Field(default=0.5, gt=0, le=60)
+    redial_max_seconds: float = Field(default=5.0, gt=0, le=300)
+    #: Call statistics and the quality level are sampled this often.
+    stats_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: The self-view goes to the frame sink at most this often.
+    self_view_fps: float = Field(default=10.0, gt=0, le=60)
+    #: Timeouts of the hub's plain requests (long-polls add their own wait to the read timeout).
+    hub_connect_seconds: float = Field(default=2.0, gt=0, le=60)
+    hub_request_seconds: float = Field(default=5.0, gt=0, le=120)
+    #: Long-polls ask the hub to hold the request this long.
+    hub_long_poll_seconds: float = Field(default=20.0, gt=0, le=55)
+
+    @field_validator("hub_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("hub_url must be an http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError("hub_url must not have a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("station_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("the station token must be at least 32 characters")
+        return value
+
+
+def call_config_from_env(environ: Mapping[str, str] | None = None) -> CallConfig | None:
+    """The call configuration from the environment (see the module docs); None if absent.
+
+    Raises :class:`CallConfigError` when a configuration is present but invalid (the daemon
+    then starts without calls and says why, rather than calling with half a configuration).
+    """
+    env = os.environ if environ is None else environ
+    try:
+        if path := env.get(CALL_CONFIG_ENV):
+            return CallConfig.model_validate_json(Path(path).read_text(encoding="utf-8"))
+        hub_url = env.get("KONTAKTSTATION_HUB_URL")
+        if not hub_url:
+            return None
+        if token_file := env.get("KONTAKTSTATION_HUB_STATION_TOKEN_FILE"):
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        else:
+            token = env.get("KONTAKTSTATION_HUB_STATION_TOKEN", "")
+        servers = json.loads(env.get("KONTAKTSTATION_ICE_SERVERS", "[]"))
+        return CallConfig(
+            hub_url=hub_url,
+            station_token=SecretStr(token),
+            ice_servers=tuple(IceServerConfig.model_validate(s) for s in servers),
+            relay_only=env.get("KONTAKTSTATION_ICE_RELAY_ONLY", "").lower() in _TRUE,
+            loopback_only=env.get("KONTAKTSTATION_CALL_LOOPBACK", "").lower() in _TRUE,
+        )
+    except (OSError, ValueError, ValidationError) as exc:
+        # The type only: a validation message could quote the token.
+        raise CallConfigError(f"call configuration is invalid ({type(exc).__name__})") from None

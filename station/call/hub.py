@@ -1,0 +1,195 @@
+"""The station's client of the hub's rendezvous API (``/api/station/...``, see hub/README.md).
+
+Every request has a timeout; long-polls ask the hub to hold the request and add that to the
+read timeout, so nothing here waits forever and nothing loops without waiting. Errors come
+back as :class:`~station.call.errors.HubUnreachable` (no answer) or
+:class:`~station.call.errors.HubRefused` / :class:`~station.call.errors.CallFinished` (the
+hub's ``code``); their texts never quote what was sent (waiting info is personal data).
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from station.call.config import CallConfig
+from station.call.errors import CallFinished, HubRefused, HubUnreachable
+
+__all__ = ["CreatedRoom", "HubClient", "RoomView", "hub_ssl_context"]
+
+_FINAL_CODES = frozenset({"call_ended", "link_revoked", "link_expired"})
+_FINAL_STATES = frozenset({"ended", "revoked", "expired"})
+
+
+def hub_ssl_context() -> ssl.SSLContext:
+    """The TLS context for the hub: the system's default verification with certifi's CAs."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedRoom:
+    """A room the hub made for one booking; ``gp_url`` exists only in this answer."""
+
+    room_id: str
+    gp_url: str
+    valid_from: datetime
+    valid_until: datetime
+
+    def __repr__(self) -> str:  # the GP link is a credential: never in a repr or log
+        return f"CreatedRoom(room_id={self.room_id!r}, gp_url=<secret>)"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """The room as the station sees it."""
+
+    state: str
+    version: int
+    offer_generation: int
+    gp_admitted: bool
+    end_reason: str | None
+
+    @property
+    def final(self) -> bool:
+        """Whether the room is over (ended, revoked, expired)."""
+        return self.state in _FINAL_STATES
+
+
+class HubClient:
+    """Calls to the hub for one station; one ``httpx.AsyncClient`` (close with :meth:`aclose`).
+
+    The engine makes a new client for every call attempt: a connection that went quiet in a
+    network outage is not reused after it (TCP would retransmit into it with a long back-off).
+    """
+
+    def __init__(
+        self,
+        config: CallConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._config = config
+        self._http = httpx.AsyncClient(
+            base_url=config.hub_url,
+            # A shared context: building one loads the CA bundle (~20 ms), per client.
+            verify=ssl_context if ssl_context is not None else True,
+            headers={"Authorization": f"Bearer {config.station_token.get_secret_value()}"},
+            timeout=httpx.Timeout(config.hub_request_seconds, connect=config.hub_connect_seconds),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    async def _request(
+        self, method: str, path: str, *, wait: float = 0.0, **kwargs: Any
+    ) -> httpx.Response:
+        timeout = None
+        if wait:
+            timeout = httpx.Timeout(
+                self._config.hub_request_seconds + wait, connect=self._config.hub_connect_seconds
+            )
+        try:
+            if timeout is not None:
+                response = await self._http.request(method, path, timeout=timeout, **kwargs)
+            else:
+                response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise HubUnreachable(f"hub request failed: {type(exc).__name__}") from None
+        if response.status_code >= 400:
+            code = "unknown"
+            try:
+                body = response.json()
+                if isinstance(body, dict) and isinstance(body.get("code"), str):
+                    code = body["code"]
+            except ValueError:
+                pass
+            if code in _FINAL_CODES:
+                raise CallFinished(f"the hub says {code}", code)
+            if response.status_code >= 500:
+                raise HubUnreachable(f"hub error {response.status_code} ({code})")
+            raise HubRefused(
+                f"hub refused: {response.status_code} {code}", response.status_code, code
+            )
+        return response
+
+    async def create_room(
+        self, starts_at: datetime, ends_at: datetime, language: str
+    ) -> CreatedRoom:
+        """A room (and the GP's link) for a booking."""
+        response = await self._request(
+            "POST",
+            "/api/station/rooms",
+            json={
+                "starts_at": starts_at.isoformat(),
+                "ends_at": ends_at.isoformat(),
+                "language": language,
+            },
+        )
+        body = response.json()
+        return CreatedRoom(
+            room_id=str(body["room_id"]),
+            gp_url=str(body["gp_url"]),
+            valid_from=datetime.fromisoformat(body["valid_from"]),
+            valid_until=datetime.fromisoformat(body["valid_until"]),
+        )
+
+    async def room(self, room_id: str, *, since: int = -1, wait: float = 0.0) -> RoomView:
+        """The room; with ``since``/``wait`` a long-poll for its next change."""
+        response = await self._request(
+            "GET",
+            f"/api/station/rooms/{room_id}",
+            params={"since": since, "timeout": wait},
+            wait=wait,
+        )
+        body = response.json()
+        return RoomView(
+            state=str(body["state"]),
+            version=int(body["version"]),
+            offer_generation=int(body["offer_generation"]),
+            gp_admitted=bool(body["gp_admitted"]),
+            end_reason=body.get("end_reason"),
+        )
+
+    async def post_offer(
+        self, room_id: str, sdp: str, residents: list[dict[str, Any]] | None
+    ) -> int:
+        """Post a complete offer (and, the first time, who is waiting); its generation."""
+        body: dict[str, Any] = {"type": "offer", "sdp": sdp}
+        if residents is not None:
+            body["waiting"] = {"residents": residents}
+        response = await self._request("POST", f"/api/station/rooms/{room_id}/offer", json=body)
+        return int(response.json()["generation"])
+
+    async def answer(self, room_id: str, generation: int, *, wait: float) -> str | None:
+        """Long-poll for the GP's answer to ``generation``; None when the wait ran out."""
+        response = await self._request(
+            "GET",
+            f"/api/station/rooms/{room_id}/answer",
+            params={"generation": generation, "timeout": wait},
+            wait=wait,
+        )
+        if response.status_code == 204:
+            return None
+        return str(response.json()["sdp"])
+
+    async def notice(self, room_id: str, notice: dict[str, Any]) -> None:
+        """The hub's copy of a data-channel notice (the GP page's fallback path)."""
+        await self._request("POST", f"/api/station/rooms/{room_id}/notices", json=notice)
+
+    async def end(self, room_id: str) -> None:
+        """End the call on the hub (idempotent); the room's personal data is deleted."""
+        await self._request("POST", f"/api/station/rooms/{room_id}/end")
+
+    async def revoke(self, room_id: str) -> None:
+        """Revoke the GP link (a new one replaces it)."""
+        await self._request("POST", f"/api/station/rooms/{room_id}/revoke")

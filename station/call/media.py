@@ -1,0 +1,224 @@
+"""The media tracks of one call attempt, between the hardware ports and aiortc.
+
+* :class:`CameraFeed` wraps the station's camera: "camera off" sends black pictures instead of
+  the camera's (for pre-encoded packets it holds back the packets), and it hands a throttled
+  self-view to the frame sink.
+* :class:`MicrophoneGate` wraps the microphone: "mute" sends digital silence, paced as before.
+* :class:`VolumeTrack` wraps the GP's audio on its way to the loudspeaker: a gain, and a note
+  of when sound last arrived (the media watchdog's input).
+* :func:`pump_remote_video` reads the GP's video as fast as it comes and shows each frame at
+  once: nothing is queued between the network and the screen beyond what aiortc's decoder
+  holds, and the frame sink keeps only the newest frame.
+
+Each is a plain aiortc ``MediaStreamTrack``, made fresh for every attempt (aiortc stops a
+track when its peer connection closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from hardware.audio.base import Microphone
+from hardware.camera.base import Camera
+from hardware.video import FrameSink
+
+__all__ = [
+    "VOLUME_STEPS",
+    "CameraFeed",
+    "MediaClock",
+    "MicrophoneGate",
+    "VolumeTrack",
+    "pump_remote_video",
+    "volume_gain",
+]
+
+#: The loudspeaker's volume is a step 0..VOLUME_STEPS; each step is 3 dB.
+VOLUME_STEPS = 10
+_DB_PER_STEP = 3.0
+#: The step a call starts at (0 dB: the device's own level).
+DEFAULT_VOLUME = 7
+
+
+def volume_gain(step: int) -> float:
+    """The linear gain of volume ``step`` (0 is silence, :data:`DEFAULT_VOLUME` is 1.0)."""
+    if step <= 0:
+        return 0.0
+    return float(10 ** ((step - DEFAULT_VOLUME) * _DB_PER_STEP / 20))
+
+
+class MediaClock:
+    """When inbound media last arrived, and how much (the watchdog and statistics read it)."""
+
+    def __init__(self) -> None:
+        self.last_at: float | None = None
+        self.video_frames = 0
+        self.audio_frames = 0
+        #: Wall-clock time (Unix seconds) of the first decoded video frame, for set-up figures.
+        self.first_video_wall: float | None = None
+
+    def video(self) -> None:
+        """One decoded video frame arrived from the GP."""
+        self.video_frames += 1
+        self.last_at = asyncio.get_running_loop().time()
+        if self.first_video_wall is None:
+            self.first_video_wall = time.time()
+
+    def audio(self) -> None:
+        """One decoded audio frame arrived from the GP."""
+        self.audio_frames += 1
+        self.last_at = asyncio.get_running_loop().time()
+
+
+class CameraFeed(MediaStreamTrack):
+    """The camera as sent to the GP, with "camera off" and a throttled self-view."""
+
+    kind = "video"
+
+    def __init__(
+        self,
+        camera: Camera,
+        sink: FrameSink | None,
+        *,
+        self_view_fps: float = 10.0,
+        enabled: Callable[[], bool] = lambda: True,
+    ) -> None:
+        super().__init__()
+        self.camera = camera
+        self._sink = sink
+        self._self_view_interval = 1.0 / self_view_fps
+        self._last_self_view = -math.inf
+        self._enabled = enabled
+        self._black: av.VideoFrame | None = None
+        self.frames_sent = 0
+
+    async def recv(self) -> Any:
+        """The next picture (or encoded packet) for the GP."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        while True:
+            item = await self.camera.recv()
+            if isinstance(item, av.VideoFrame):
+                break
+            if self._enabled():
+                self.frames_sent += 1
+                return item  # a pre-encoded packet: sent as it is
+            # Camera off with packets: drop them (nothing to blacken without decoding).
+        if not self._enabled():
+            item = self._black_like(item)
+        elif self._sink is not None:
+            now = asyncio.get_running_loop().time()
+            if now - self._last_self_view >= self._self_view_interval:
+                self._last_self_view = now
+                self._sink.show(item, "self")
+        self.frames_sent += 1
+        return item
+
+    def _black_like(self, frame: av.VideoFrame) -> av.VideoFrame:
+        black = self._black
+        if black is None or black.width != frame.width or black.height != frame.height:
+            yuv = np.full((frame.height * 3 // 2, frame.width), 128, dtype=np.uint8)
+            yuv[: frame.height] = 16
+            black = self._black = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        out = av.VideoFrame.from_ndarray(black.to_ndarray(), format="yuv420p")
+        out.pts = frame.pts
+        out.time_base = frame.time_base
+        return out
+
+    def stop(self) -> None:
+        """Stop the feed and release the camera."""
+        super().stop()
+        self.camera.stop()
+
+
+class MicrophoneGate(MediaStreamTrack):
+    """The microphone as sent to the GP; muted, it sends silence at the same pace."""
+
+    kind = "audio"
+
+    def __init__(self, microphone: Microphone, *, muted: Callable[[], bool]) -> None:
+        super().__init__()
+        self.microphone = microphone
+        self._muted = muted
+
+    async def recv(self) -> av.AudioFrame:
+        """The next 20 ms of sound (or of silence while muted)."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self.microphone.recv()
+        if not self._muted():
+            return frame
+        silent = av.AudioFrame.from_ndarray(
+            np.zeros_like(frame.to_ndarray()), format=frame.format.name, layout=frame.layout.name
+        )
+        silent.sample_rate = frame.sample_rate
+        silent.pts = frame.pts
+        silent.time_base = frame.time_base
+        return silent
+
+    def stop(self) -> None:
+        """Stop the gate and release the microphone."""
+        super().stop()
+        self.microphone.stop()
+
+
+class VolumeTrack(MediaStreamTrack):
+    """The GP's audio with the station's volume applied; notes every frame on ``clock``."""
+
+    kind = "audio"
+
+    def __init__(
+        self, source: MediaStreamTrack, clock: MediaClock, *, volume: Callable[[], int]
+    ) -> None:
+        super().__init__()
+        self._source = source
+        self._clock = clock
+        self._volume = volume
+
+    async def recv(self) -> av.AudioFrame:
+        """The next decoded frame from the GP, scaled to the volume."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._source.recv()
+        assert isinstance(frame, av.AudioFrame)
+        self._clock.audio()
+        gain = volume_gain(self._volume())
+        if gain == 1.0 or frame.format.name != "s16":
+            return frame
+        samples = frame.to_ndarray().astype(np.float32) * gain
+        scaled = av.AudioFrame.from_ndarray(
+            np.clip(samples, -32768, 32767).astype(np.int16),
+            format="s16",
+            layout=frame.layout.name,
+        )
+        scaled.sample_rate = frame.sample_rate
+        scaled.pts = frame.pts
+        scaled.time_base = frame.time_base
+        return scaled
+
+    def stop(self) -> None:
+        """Stop reading the GP's audio."""
+        super().stop()
+        self._source.stop()
+
+
+async def pump_remote_video(track: MediaStreamTrack, sink: FrameSink, clock: MediaClock) -> None:
+    """Show every frame of the GP's video as soon as it is decoded, until the track ends.
+
+    The sink must return at once (it keeps only the newest frame), so this loop drains aiortc's
+    decoder output as fast as it is produced: latency cannot build up here.
+    """
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            frame = await track.recv()
+            clock.video()
+            if isinstance(frame, av.VideoFrame):
+                sink.show(frame, "remote")

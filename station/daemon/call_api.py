@@ -1,0 +1,484 @@
+"""The call in stationd: the engine wired to the session, and the ``/v1/call`` endpoints.
+
+:class:`CallController` owns the :class:`~station.call.engine.CallEngine` and maps it onto the
+session: the GP's admission is ``call_gp_admitted``, the end of a call is ``call_ended`` (or a
+``cancel`` when the GP never admitted the station while staff were present), call status and
+statistics go out as ``call`` events. It also listens to the session: going private during a
+call sends the GP the ``private`` notice, staff unlocking again sends ``staff_present``, and a
+call cancelled by staff hangs up.
+
+Endpoints (JSON; errors are ``{"error", "user_message", "code"}`` with a 4xx status):
+
+=====================================  ==========================================  ===========
+endpoint                               body                                        who
+=====================================  ==========================================  ===========
+``GET  /v1/call``                      -                                           anyone
+``POST /v1/call/room``                 ``{"consultation_id", "renew"?}``           staff
+``POST /v1/call/start``                ``{"consultation_id", "residents": [...],   staff
+                                       "consultation_type"?}``
+``POST /v1/call/next`` / ``previous``  -                                           staff
+``POST /v1/call/mute``                 ``{"muted": bool}``                         staff or P
+``POST /v1/call/camera``               ``{"off": bool}``                           staff or P
+``POST /v1/call/volume``               ``{"direction": "up"|"down"}``              staff or P
+``POST /v1/call/call-staff``           -                                           staff or P
+``POST /v1/call/end``                  -                                           staff or P
+=====================================  ==========================================  ===========
+
+"staff" needs ``Authorization: Bearer <token>``; "P" means: without a token, but only while
+the session is ``in_call_private`` (the resident's own controls on the locked screen).
+
+stationd is blind: the residents in the start request (display name, birth date, room,
+reason) are forwarded to the hub and the data channel and are never stored or logged. The GP's
+link is returned once, when the room is made; stationd keeps only the room's id
+(``call_rooms.json`` in the data directory: consultation id → room id and validity).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hardware.video import FrameSink, RecordingFrameSink
+from station.call.config import CallConfig, call_config_from_env
+from station.call.engine import CallEngine, CallMedia
+from station.call.errors import CallError, CallFinished, HubRefused
+from station.call.models import WaitingResident
+from station.core.session import CallOutcome, SessionState, Transition
+from station.daemon.errors import ApiError
+from station.daemon.models import ConsultationTypeValue, OpaqueId
+from station.errors import StationError
+
+__all__ = ["ROOMS_FILE", "CallController", "build_call_controller"]
+
+_log = logging.getLogger(__name__)
+
+#: Consultation id → hub room id (and until when its link works); no link, no personal data.
+ROOMS_FILE: Final = "call_rooms.json"
+
+_CALL_STATES: Final = frozenset(
+    {SessionState.WAITING_FOR_GP, SessionState.IN_CALL_ATTENDED, SessionState.IN_CALL_PRIVATE}
+)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class RoomRequest(_Body):
+    """Make the GP's link for a consultation (at booking, or any time before the call)."""
+
+    consultation_id: OpaqueId
+    #: Revoke the link already issued and make a new one.
+    renew: bool = False
+
+
+class StartRequest(_Body):
+    """Start the call for a consultation, with who is waiting (in order, for a round)."""
+
+    consultation_id: OpaqueId
+    residents: list[WaitingResident] = Field(min_length=1, max_length=20)
+    #: The consultation type as it turns out at the call (recorded in the store).
+    consultation_type: ConsultationTypeValue | None = None
+
+
+class MuteRequest(_Body):
+    """Microphone off (true) or on."""
+
+    muted: bool
+
+
+class CameraRequest(_Body):
+    """Camera off (true) or on."""
+
+    off: bool
+
+
+class VolumeRequest(_Body):
+    """Louder or softer, one step."""
+
+    direction: Literal["up", "down"]
+
+
+class CallController:
+    """The call engine inside stationd; see the module docs."""
+
+    def __init__(
+        self,
+        service: Any,
+        engine: CallEngine | None,
+        *,
+        rooms_path: Path,
+        unavailable: str | None = None,
+    ) -> None:
+        self._service = service
+        self.engine = engine
+        self._rooms_path = rooms_path
+        self._unavailable = unavailable or "no call configuration"
+        self._consultation_id: str | None = None
+        self._ending = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        service.session.subscribe(self._on_transition)
+
+    # ------------------------------------------------------------------ engine → session
+
+    def admitted(self) -> None:
+        """The GP admitted the station."""
+        try:
+            self._service.call_gp_admitted()
+        except Exception as exc:
+            _log.warning("GP admitted, but the session refused it: %s", type(exc).__name__)
+
+    def ended(self, outcome: CallOutcome) -> None:
+        """The engine's call is over: move the session on."""
+        self._ending = True
+        try:
+            state = self._service.session.state
+            if state in (SessionState.IN_CALL_ATTENDED, SessionState.IN_CALL_PRIVATE):
+                self._service.call_ended(outcome)
+            elif state is SessionState.WAITING_FOR_GP:
+                # Staff are here and the GP never admitted the station: back to the list.
+                self._service.session.cancel(f"call_{outcome.value}"[:40])
+            self._set_consultation_status(outcome)
+        except Exception as exc:
+            _log.error("call ended, but the session refused it: %s", type(exc).__name__)
+        finally:
+            self._ending = False
+            self._consultation_id = None
+
+    def status(self, status: str, data: dict[str, Any]) -> None:
+        """Pass the engine's status to the UIs' event stream."""
+        self._service.publish_call_status(status, **data)
+
+    def _set_consultation_status(self, outcome: CallOutcome) -> None:
+        consultation_id = self._consultation_id
+        if consultation_id is None:
+            return
+        status = "ended" if self.engine is not None and self.engine.admitted else "booked"
+
+        async def update() -> None:
+            with contextlib.suppress(Exception):
+                await self._service.db(
+                    self._service.store.set_consultation_status, consultation_id, status
+                )
+
+        self._spawn(update())
+
+    # ------------------------------------------------------------------ session → engine
+
+    def _on_transition(self, transition: Transition) -> None:
+        engine = self.engine
+        if engine is None or not engine.active or self._ending:
+            return
+        if transition.to_state is SessionState.IN_CALL_PRIVATE:
+            engine.set_private(True)
+        elif transition.from_state is SessionState.IN_CALL_PRIVATE and (
+            transition.to_state in _CALL_STATES
+        ):
+            engine.set_private(False)
+        elif transition.to_state not in _CALL_STATES and transition.name != "call_ended":
+            # Staff cancelled the call (or anything else left the call states): hang up.
+            self._spawn(engine.hang_up())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """Shutdown: hang up a running call."""
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                await self.engine.aclose()
+        if self._tasks:
+            await asyncio.wait(tuple(self._tasks), timeout=2.0)
+
+    # ------------------------------------------------------------------ rooms
+
+    def _rooms(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(self._rooms_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _save_rooms(self, rooms: Mapping[str, Mapping[str, str]]) -> None:
+        now = self._service.clock.now()
+        # Only rooms whose link still works are worth keeping.
+        kept = {
+            cid: room
+            for cid, room in rooms.items()
+            if datetime.fromisoformat(room["valid_until"]) > now
+        }
+        directory = self._rooms_path.parent
+        fd, tmp = tempfile.mkstemp(prefix=".call_rooms.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(kept, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self._rooms_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def _known_room(self, consultation_id: str) -> str | None:
+        room = self._rooms().get(consultation_id)
+        if room is None:
+            return None
+        if datetime.fromisoformat(room["valid_until"]) <= self._service.clock.now():
+            return None
+        return room["room_id"]
+
+    async def _create_room(self, consultation_id: str) -> dict[str, Any]:
+        engine = self._engine()
+        consultation = await self._consultation(consultation_id)
+        try:
+            created = await engine.create_room(consultation.starts_at, consultation.ends_at)
+        except CallError as exc:
+            raise _api_error(exc) from None
+        rooms = self._rooms()
+        rooms[consultation_id] = {
+            "room_id": created.room_id,
+            "valid_until": created.valid_until.isoformat(),
+        }
+        await asyncio.to_thread(self._save_rooms, rooms)
+        return {
+            "consultation_id": consultation_id,
+            "room_id": created.room_id,
+            "gp_url": created.gp_url,
+            "valid_from": created.valid_from.isoformat(),
+            "valid_until": created.valid_until.isoformat(),
+        }
+
+    async def _consultation(self, consultation_id: str) -> Any:
+        try:
+            return await self._service.db(self._service.store.get_consultation, consultation_id)
+        except ApiError:
+            raise
+        except StationError as exc:
+            raise ApiError(404, "not_found", str(exc), exc.user_message) from None
+
+    def _engine(self) -> CallEngine:
+        if self.engine is None:
+            raise ApiError.unavailable(
+                f"calls are not available: {self._unavailable}",
+                "Stationen er ikke sat op til videoopkald. Kontakt IT.",
+            )
+        return self.engine
+
+    # ------------------------------------------------------------------ actions
+
+    async def make_room(self, request: RoomRequest) -> dict[str, Any]:
+        """The GP link for a consultation (once; ``renew`` revokes the old one)."""
+        engine = self._engine()
+        existing = self._known_room(request.consultation_id)
+        if existing is not None:
+            if not request.renew:
+                raise ApiError.conflict(
+                    "a GP link was already issued for this consultation; renew=true replaces it",
+                    "Der er allerede lavet et link til lægen for denne aftale.",
+                )
+            if engine.active and engine.room_id == existing:
+                raise ApiError.conflict(
+                    "the call in this room is running", "Opkaldet er i gang. Afslut det først."
+                )
+            with contextlib.suppress(CallError):
+                await engine.revoke_room(existing)
+        return await self._create_room(request.consultation_id)
+
+    async def start(self, request: StartRequest) -> dict[str, Any]:
+        """Start the call; returns the room (and the GP link if it was made now)."""
+        engine = self._engine()
+        session = self._service.session
+        cid = request.consultation_id
+        if engine.active:
+            raise ApiError.conflict(
+                "a call is already running", "Der er allerede et opkald i gang."
+            )
+        if session.state not in (SessionState.PRE_CALL_CHECK, SessionState.WAITING_FOR_GP):
+            raise ApiError.conflict(
+                f"a call starts after the pre-call check, not in {session.state.value}",
+                "Start forhåndstjekket for aftalen først.",
+            )
+        if session.appointment_id != cid:
+            raise ApiError.conflict(
+                "the pre-call check is for another consultation",
+                "Forhåndstjekket hører til en anden aftale.",
+            )
+        consultation = await self._consultation(cid)
+        if request.consultation_type and (
+            request.consultation_type != consultation.consultation_type.value
+        ):
+            await self._service.db(
+                self._service.store.update_consultation,
+                cid,
+                consultation_type=request.consultation_type,
+            )
+        created: dict[str, Any] | None = None
+        room_id = self._known_room(cid)
+        if room_id is None:
+            created = await self._create_room(cid)
+            room_id = created["room_id"]
+        if session.state is SessionState.PRE_CALL_CHECK:
+            self._service.transition(session.check_passed)
+        self._consultation_id = cid
+        valid_until = datetime.fromisoformat(self._rooms()[cid]["valid_until"])
+        await engine.start(room_id, request.residents, slot_ends_at=valid_until)
+        return {
+            "room_id": room_id,
+            "gp_url": created["gp_url"] if created else None,
+            "call": engine.status(),
+        }
+
+    def _active(self) -> CallEngine:
+        engine = self._engine()
+        if not engine.active:
+            raise ApiError.conflict("no call is running", "Der er ikke noget opkald i gang.")
+        return engine
+
+    # ------------------------------------------------------------------ routes
+
+    def routes(self) -> Sequence[tuple[str, Any, str]]:
+        """``(path, handler, method)`` for :func:`station.daemon.api.build_app`."""
+        from station.daemon.api import _bearer, _body, _json
+
+        service = self._service
+
+        def staff(request: Request) -> None:
+            service.authenticate(_bearer(request))
+
+        def staff_or_private(request: Request) -> None:
+            # The resident's own controls: no token, but only while the call is private.
+            if service.session.state is SessionState.IN_CALL_PRIVATE:
+                return
+            service.authenticate(_bearer(request))
+
+        def call_out() -> Response:
+            return _json(self.call_status())
+
+        async def get_call(request: Request) -> Response:
+            return call_out()
+
+        async def post_room(request: Request) -> Response:
+            staff(request)
+            body = await _body(request, RoomRequest)
+            return _json(await self.make_room(body), 201)
+
+        async def post_start(request: Request) -> Response:
+            staff(request)
+            body = await _body(request, StartRequest)
+            return _json(await self.start(body), 202)
+
+        def move(step: int) -> Any:
+            async def handler(request: Request) -> Response:
+                staff(request)
+                engine = self._active()
+                try:
+                    engine.move_resident(step)
+                except CallError as exc:
+                    raise ApiError(409, "no_such_resident", str(exc), exc.user_message) from None
+                return call_out()
+
+            return handler
+
+        async def post_mute(request: Request) -> Response:
+            staff_or_private(request)
+            body = await _body(request, MuteRequest)
+            self._active().set_muted(body.muted)
+            return call_out()
+
+        async def post_camera(request: Request) -> Response:
+            staff_or_private(request)
+            body = await _body(request, CameraRequest)
+            self._active().set_camera_off(body.off)
+            return call_out()
+
+        async def post_volume(request: Request) -> Response:
+            staff_or_private(request)
+            body = await _body(request, VolumeRequest)
+            self._active().change_volume(1 if body.direction == "up" else -1)
+            return call_out()
+
+        async def post_call_staff(request: Request) -> Response:
+            staff_or_private(request)
+            self._active()
+            service.call_staff_back()
+            return call_out()
+
+        async def post_end(request: Request) -> Response:
+            staff_or_private(request)
+            await self._active().hang_up()
+            return call_out()
+
+        return [
+            ("/v1/call", get_call, "GET"),
+            ("/v1/call/room", post_room, "POST"),
+            ("/v1/call/start", post_start, "POST"),
+            ("/v1/call/next", move(1), "POST"),
+            ("/v1/call/previous", move(-1), "POST"),
+            ("/v1/call/mute", post_mute, "POST"),
+            ("/v1/call/camera", post_camera, "POST"),
+            ("/v1/call/volume", post_volume, "POST"),
+            ("/v1/call/call-staff", post_call_staff, "POST"),
+            ("/v1/call/end", post_end, "POST"),
+        ]
+
+    def call_status(self) -> dict[str, Any]:
+        """``GET /v1/call``: whether calls work here, and the running call (no personal data)."""
+        if self.engine is None:
+            return {"available": False, "reason": self._unavailable, "active": False}
+        return {"available": True, **self.engine.status()}
+
+
+def _api_error(exc: CallError) -> ApiError:
+    if isinstance(exc, HubRefused):
+        return ApiError(409 if exc.status == 409 else 422, exc.hub_code, str(exc), exc.user_message)
+    if isinstance(exc, CallFinished):
+        return ApiError(409, exc.reason, str(exc), exc.user_message)
+    return ApiError(503, exc.code, str(exc), exc.user_message)
+
+
+def build_call_controller(
+    service: Any,
+    hardware: Any,
+    *,
+    data_dir: Path,
+    config: CallConfig | None = None,
+    environ: Mapping[str, str] | None = None,
+    sink: FrameSink | None = None,
+) -> CallController:
+    """The controller for a daemon: an engine when calls are configured and hardware exists.
+
+    ``config`` defaults to :func:`station.call.config.call_config_from_env`; ``sink`` to a
+    :class:`RecordingFrameSink` (no screen yet: the video surface process replaces it).
+    """
+    rooms_path = data_dir / ROOMS_FILE
+    media: CallMedia | None = getattr(hardware, "hw", None)
+    if config is None:
+        try:
+            config = call_config_from_env(environ)
+        except CallError as exc:
+            _log.error("calls disabled: %s", exc)
+            return CallController(service, None, rooms_path=rooms_path, unavailable=str(exc))
+    if config is None:
+        return CallController(service, None, rooms_path=rooms_path, unavailable="no hub configured")
+    if media is None:
+        return CallController(
+            service, None, rooms_path=rooms_path, unavailable="stationd runs without hardware"
+        )
+    controller = CallController(service, None, rooms_path=rooms_path)
+    controller.engine = CallEngine(config, media, sink or RecordingFrameSink(), controller)
+    return controller

@@ -1,0 +1,460 @@
+"""The call engine without a browser: ICE servers that are down or refuse, the watchdog's re-dial
+against a plain aiortc GP, the room/start endpoints' rules, and the engine's small parts.
+
+Tests that gather ICE candidates re-run inside a loopback-only network namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+
+from station.call.config import CallConfig, call_config_from_env
+from station.call.engine import grade_quality
+from station.call.errors import CallConfigError
+from station.call.ice import (
+    IceServerConfig,
+    build_rtc_configuration,
+    restrict_host_candidates_to_loopback,
+)
+from station.call.media import DEFAULT_VOLUME, VOLUME_STEPS, volume_gain
+from station.call.models import WaitingResident
+from station.call.probe import probe_ice_servers
+from station.daemon.events import EventKind
+
+from .call_harness import (
+    StationD,
+    call_config,
+    free_udp_port,
+    running_coturn,
+    running_stationd,
+    wait_for,
+)
+from .hub_server import STATION_TOKEN, running_hub
+from .netns import delegated_to_loopback_namespace
+
+
+class PythonGp:
+    """A GP "browser" in Python: admits through the hub's GP API and answers with aiortc."""
+
+    def __init__(self, hub_url: str, gp_url: str) -> None:
+        self.token = gp_url.split("#", 1)[1]
+        self.http = httpx.AsyncClient(base_url=hub_url, timeout=30)
+        self.session: str | None = None
+        self.pc: Any = None
+        self.frames = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.session:
+            headers["X-GP-Session"] = self.session
+        return headers
+
+    async def admit(self) -> None:
+        response = await self.http.post("/api/gp/admit", headers=self._headers())
+        assert response.status_code == 200, response.text
+        self.session = response.json()["session"]
+
+    async def answer_next(self, after_generation: int = 0) -> int:
+        """Wait for an offer newer than ``after_generation``; answer it with a new peer."""
+        since = -1
+        while True:
+            response = await self.http.get(
+                "/api/gp/room", params={"since": since, "timeout": 10}, headers=self._headers()
+            )
+            assert response.status_code == 200, response.text
+            room = response.json()
+            since = room["version"]
+            offer = room["offer"]
+            if offer and offer["generation"] > after_generation:
+                break
+        await self.close_peer()
+        pc = RTCPeerConnection(build_rtc_configuration([]))
+        self.pc = pc
+        pc.on("track", self._on_track)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        pc.addTrack(AudioStreamTrack())
+        pc.addTrack(VideoStreamTrack())
+        with restrict_host_candidates_to_loopback():
+            await pc.setLocalDescription(await pc.createAnswer())
+        response = await self.http.post(
+            "/api/gp/answer",
+            headers=self._headers(),
+            json={
+                "generation": offer["generation"],
+                "type": "answer",
+                "sdp": pc.localDescription.sdp,
+            },
+        )
+        assert response.status_code == 200, response.text
+        return int(offer["generation"])
+
+    def _on_track(self, track: Any) -> None:
+        async def consume() -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    await track.recv()
+                    if track.kind == "video":
+                        self.frames += 1
+
+        self._tasks.append(asyncio.ensure_future(consume()))
+
+    async def close_peer(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+            self.pc = None
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+
+    async def aclose(self) -> None:
+        await self.close_peer()
+        await self.http.aclose()
+
+
+@contextlib.asynccontextmanager
+async def station(tmp_path: Path, **call: Any) -> AsyncIterator[tuple[str, StationD]]:
+    async with running_hub(tmp_path / "hub") as hub:  # noqa: SIM117
+        async with running_stationd(tmp_path / "station", call_config(hub.base_url, **call)) as st:
+            await st.unlock()
+            await st.book_and_check()
+            yield hub.base_url, st
+
+
+async def _hub_room(hub_url: str, room_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=hub_url) as http:
+        response = await http.get(
+            f"/api/station/rooms/{room_id}",
+            headers={"Authorization": f"Bearer {STATION_TOKEN}"},
+        )
+        return dict(response.json())
+
+
+def _collect(st: StationD) -> list[dict[str, Any]]:
+    """Every ``call`` event from now on (read from the daemon's broker in-process)."""
+    seen: list[dict[str, Any]] = []
+    subscription = st.daemon.service.broker.subscribe(256)
+
+    async def pump() -> None:
+        async for event in subscription:
+            if event.kind == EventKind.CALL:
+                seen.append(dict(event.data))
+
+    asyncio.get_running_loop().create_task(pump())
+    return seen
+
+
+def test_unreachable_stun_and_turn_servers_do_not_stall_set_up(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if delegated_to_loopback_namespace(request):
+        return
+
+    async def run() -> None:
+        # A STUN server that never answers (bound, silent) and a TURN port nobody listens on.
+        # aiortc alone waits 5 s for each while gathering; the gather timeout here is 3 s,
+        # so the offer reaches the hub only if both were left out of the attempt.
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        servers = (
+            IceServerConfig(urls=f"stun:127.0.0.1:{silent.getsockname()[1]}"),
+            IceServerConfig(
+                urls=f"turn:127.0.0.1:{free_udp_port()}", username="station", credential="x" * 8
+            ),
+        )
+        try:
+            async with station(tmp_path, ice_servers=servers, gather_timeout_seconds=3.0) as (
+                hub_url,
+                st,
+            ):
+                events = _collect(st)
+                started = await st.start_call()
+                await wait_for(
+                    lambda: _room_state(hub_url, started["room_id"], "waiting"),
+                    what="offer at the hub",
+                )
+                call = await st.call()
+                assert call["error"] is None and call["attempt"] == 1
+                assert call["phase"] == "waiting_for_gp"
+                unreachable = [e["url"] for e in events if e["status"] == "ice_server_unreachable"]
+                assert sorted(unreachable) == sorted(s.urls[0] for s in servers)
+                # The offer carries host candidates only (nothing from the dead servers).
+                response = await st.http.post("/v1/call/end", headers=st.auth)
+                assert response.status_code == 200
+                assert (await st.state())["state"] == "staff"  # never admitted: back to staff
+        finally:
+            silent.close()
+
+    asyncio.run(run())
+
+
+async def _room_state(hub_url: str, room_id: str, state: str) -> bool:
+    return (await _hub_room(hub_url, room_id))["state"] == state
+
+
+@pytest.mark.turn
+def test_wrong_turn_password_is_a_clear_error_not_a_silent_stall(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if delegated_to_loopback_namespace(request):
+        return
+
+    async def run() -> None:
+        async with running_coturn(tmp_path) as turn:
+            servers = (turn.ice_server(password="wrong-password"),)
+            async with station(tmp_path, ice_servers=servers, relay_only=True) as (hub_url, st):
+                events = _collect(st)
+                started = await st.start_call()
+                error = await wait_for(
+                    lambda: _call_error(st), what="an error for the wrong password"
+                )
+                assert error["code"] == "ice_gathering_failed"
+                assert "TURN" in error["message"] and "TURN" in error["user_message"]
+                assert "wrong-password" not in json.dumps(events)
+                # Nothing unusable was offered to the GP; the engine keeps trying (with
+                # back-off) until someone ends the call.
+                assert (await _hub_room(hub_url, started["room_id"]))["state"] == "booked"
+                assert any(e["status"] == "reconnecting" for e in events)
+                response = await st.http.post("/v1/call/end", headers=st.auth)
+                assert response.status_code == 200
+                assert (await st.state())["state"] == "staff"
+
+            # The right password, without relay-only: relay candidates are offered.
+            async with station(tmp_path / "ok", ice_servers=(turn.ice_server(),)) as (
+                hub_url,
+                st,
+            ):
+                events = _collect(st)
+                started = await st.start_call()
+                await wait_for(
+                    lambda: _room_state(hub_url, started["room_id"], "waiting"),
+                    what="offer at the hub",
+                )
+                assert not [e for e in events if e["status"] in ("turn_failed", "error")]
+                await st.http.post("/v1/call/end", headers=st.auth)
+
+    asyncio.run(run())
+
+
+async def _call_error(st: StationD) -> dict[str, Any] | None:
+    error: dict[str, Any] | None = (await st.call())["error"]
+    return error
+
+
+@pytest.mark.slow
+def test_watchdog_redials_with_a_new_peer_connection(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if delegated_to_loopback_namespace(request):
+        return
+
+    async def run() -> None:
+        async with station(tmp_path) as (hub_url, st):
+            events = _collect(st)
+            started = await st.start_call()
+            gp = PythonGp(hub_url, started["gp_url"])
+            try:
+                await wait_for(
+                    lambda: _room_state(hub_url, started["room_id"], "waiting"), what="offer"
+                )
+                await gp.admit()
+                assert await gp.answer_next() == 1
+                await wait_for(lambda: st.sink.stats("remote").frames > 0, what="media")
+                await wait_for(lambda: _connected(st), what="connected")
+                assert (await st.state())["state"] == "in_call_attended"
+                frames = st.sink.stats("remote").frames
+
+                # The GP's side goes silent (its peer connection is gone, no goodbye):
+                # "reconnecting", then a new offer generation, answered by the GP again.
+                assert gp.pc is not None
+                await gp.pc.close()
+                assert await asyncio.wait_for(gp.answer_next(after_generation=1), 30) == 2
+                await wait_for(
+                    lambda: st.sink.stats("remote").frames > frames + 10, what="media again"
+                )
+                await wait_for(lambda: _connected(st), what="connected again")
+                statuses = [e["status"] for e in events]
+                assert "reconnecting" in statuses
+                assert statuses.index("reconnecting") < len(statuses) - statuses[::-1].index(
+                    "connected"
+                )
+                call = await st.call()
+                assert call["attempt"] == 2 and call["generation"] == 2
+                # The session never left the call.
+                assert (await st.state())["state"] == "in_call_attended"
+                response = await st.http.post("/v1/call/end", headers=st.auth)
+                assert response.status_code == 200
+                assert (await st.state())["state"] == "wrap_up"
+                assert (await _hub_room(hub_url, started["room_id"]))["state"] == "ended"
+            finally:
+                await gp.aclose()
+
+    asyncio.run(run())
+
+
+async def _connected(st: StationD) -> bool:
+    return (await st.call())["phase"] == "connected"
+
+
+def test_call_endpoints_refuse_what_they_cannot_do(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if delegated_to_loopback_namespace(request):
+        return
+
+    async def run() -> None:
+        async with running_hub(tmp_path / "hub") as hub:
+            config = call_config(hub.base_url)
+            async with running_stationd(tmp_path / "station", config) as st:
+                idle = await st.call()
+                assert idle["available"] is True and idle["active"] is False
+                assert idle["phase"] == "idle"
+                # No token: 401. Not in the pre-call check: 409.
+                response = await st.http.post("/v1/call/start", json={})
+                assert response.status_code == 401
+                await st.unlock()
+                cid = "consultation-x"
+                response = await st.http.post(
+                    "/v1/call/start",
+                    headers=st.auth,
+                    json={"consultation_id": cid, "residents": [{"display_name": "A"}]},
+                )
+                assert response.status_code == 409, response.text
+                assert response.json()["user_message"]
+                # Controls without a call: 409.
+                response = await st.http.post(
+                    "/v1/call/mute", headers=st.auth, json={"muted": True}
+                )
+                assert response.status_code == 409
+
+                # The GP's link: made once (for the booking), then only renewed on purpose.
+                cid = await st.book_and_check()
+                response = await st.http.post(
+                    "/v1/call/room", headers=st.auth, json={"consultation_id": cid}
+                )
+                assert response.status_code == 201, response.text
+                first = response.json()
+                assert "#" in first["gp_url"]
+                stored = (st.daemon.config.data_dir / "call_rooms.json").read_text()
+                assert first["room_id"] in stored and "#" not in stored  # no link at rest
+                again = await st.http.post(
+                    "/v1/call/room", headers=st.auth, json={"consultation_id": cid}
+                )
+                assert again.status_code == 409
+                renewed = await st.http.post(
+                    "/v1/call/room", headers=st.auth, json={"consultation_id": cid, "renew": True}
+                )
+                assert renewed.status_code == 201
+                assert renewed.json()["room_id"] != first["room_id"]
+                old = await _hub_room(hub.base_url, first["room_id"])
+                assert old["state"] == "revoked"
+                # The call uses the room made for the booking (no new link in the answer).
+                started = await st.start_call()
+                assert started["room_id"] == renewed.json()["room_id"]
+                assert started["gp_url"] is None
+                response = await st.http.post("/v1/call/start", headers=st.auth, json={})
+                assert response.status_code in (409, 422)
+                await st.http.post("/v1/call/end", headers=st.auth)
+
+        # Without a hub configured, calls are unavailable, clearly.
+        async with running_stationd(tmp_path / "bare", None) as st:
+            call = await st.call()
+            assert call == {"available": False, "reason": "no hub configured", "active": False}
+            await st.unlock()
+            await st.book_and_check()
+            response = await st.http.post(
+                "/v1/call/start",
+                headers=st.auth,
+                json={"consultation_id": st.consultation_id, "residents": [{"display_name": "A"}]},
+            )
+            assert response.status_code == 503
+            assert response.json()["user_message"] == (
+                "Stationen er ikke sat op til videoopkald. Kontakt IT."
+            )
+
+    asyncio.run(run())
+
+
+# -- small parts ------------------------------------------------------------------------------
+
+
+def test_quality_levels_match_the_gp_page() -> None:
+    assert grade_quality(20.0, 0.0, 30.0, 0.1) == "good"
+    assert grade_quality(200.0, 0.0, 30.0, 0.1) == "fair"
+    assert grade_quality(20.0, 0.05, 30.0, 0.1) == "fair"
+    assert grade_quality(500.0, 0.0, 30.0, 0.1) == "poor"
+    assert grade_quality(20.0, 0.0, 5.0, 0.1) == "poor"
+    assert grade_quality(20.0, 0.0, 30.0, 2.0) == "lost"
+    assert grade_quality(None, 0.0, 30.0, None) == "lost"
+
+
+def test_volume_steps() -> None:
+    assert volume_gain(0) == 0.0
+    assert volume_gain(DEFAULT_VOLUME) == 1.0
+    assert volume_gain(VOLUME_STEPS) > 1.0 > volume_gain(DEFAULT_VOLUME - 1) > 0.0
+
+
+def test_waiting_residents_hide_personal_data_and_refuse_control_characters() -> None:
+    resident = WaitingResident(display_name="Anna Hansen", birth_date="1931-04-02", room="12")
+    assert "Anna" not in repr(resident) and "1931" not in repr(resident)
+    assert resident.for_hub() == {
+        "display_name": "Anna Hansen",
+        "birth_date": "1931-04-02",
+        "room": "12",
+    }
+    with pytest.raises(ValueError) as caught:
+        WaitingResident(display_name="Anna\x1b[2J")
+    assert "Anna" not in str(caught.value)
+
+
+def test_call_config_from_the_environment(tmp_path: Path) -> None:
+    assert call_config_from_env({}) is None
+    token = tmp_path / "token"
+    token.write_text(STATION_TOKEN + "\n")
+    config = call_config_from_env(
+        {
+            "KONTAKTSTATION_HUB_URL": "https://hub.example.test/",
+            "KONTAKTSTATION_HUB_STATION_TOKEN_FILE": str(token),
+            "KONTAKTSTATION_ICE_SERVERS": json.dumps(
+                [{"urls": "turn:127.0.0.1:3478", "username": "u", "credential": "secret-pw"}]
+            ),
+            "KONTAKTSTATION_ICE_RELAY_ONLY": "1",
+        }
+    )
+    assert isinstance(config, CallConfig)
+    assert config.hub_url == "https://hub.example.test" and config.relay_only
+    assert "secret-pw" not in repr(config) and STATION_TOKEN not in repr(config)
+    path = tmp_path / "call.json"
+    path.write_text(config.model_dump_json().replace("**********", "x"))
+    with pytest.raises(CallConfigError) as caught:
+        call_config_from_env({"KONTAKTSTATION_CALL_CONFIG": str(path)})
+    assert "secret" not in str(caught.value)
+    with pytest.raises(CallConfigError):
+        call_config_from_env(
+            {"KONTAKTSTATION_HUB_URL": "ftp://x", "KONTAKTSTATION_HUB_STATION_TOKEN": "t"}
+        )
+
+
+async def test_probe_keeps_only_servers_that_answer() -> None:
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    try:
+        dead = f"stun:127.0.0.1:{silent.getsockname()[1]}"
+        refused = f"turn:127.0.0.1:{free_udp_port()}?transport=tcp"
+        servers = [IceServerConfig(urls=[dead]), IceServerConfig(urls=refused, username="u")]
+        usable, results = await probe_ice_servers(servers, 0.3)
+    finally:
+        silent.close()
+    assert usable == []
+    assert {r.url: r.reachable for r in results} == {dead: False, refused: False}

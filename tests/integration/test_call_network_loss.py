@@ -1,0 +1,331 @@
+"""Network loss: the station's network is cut for 10 s and restored; the call comes back by itself.
+
+Two network namespaces, both made by this test inside its loopback-only namespace:
+
+* the test's own (hub, Chromium as the GP), with ``vh`` = 10.200.0.1/24;
+* the station's (a real ``kontaktstation daemon`` process), with ``vs`` = 10.200.0.2/24;
+
+linked by a veth pair. The cut drops every packet both ways (a ``pfifo`` queue of length 0 on
+each end: silent loss, like a dead Wi-Fi, not an error the sender would see); the restore
+removes it. The addresses exist only inside these namespaces. stationd is reached over its
+Unix socket, which no cut touches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import expect
+
+from hub.app import create_app
+from hub.settings import HubSettings
+from station.core.clock import SystemClock
+from station.crypto import FieldRef, seal_field
+from station.store import BlindStore
+
+from .call_harness import wait_for
+from .chromium import chromium
+from .daemon_harness import CLINIC, STAFF_ID, STAFF_PIN, enrol, uds_client
+from .hub_server import STATION_TOKEN
+from .netns import delegated_to_loopback_namespace
+
+HUB_ADDRESS = "10.200.0.1"
+STATION_ADDRESS = "10.200.0.2"
+CUT_SECONDS = 10.0
+
+FRAMES_DECODED_JS = """
+async () => {
+  const pc = window.kontaktGp.peerConnection();
+  if (!pc) return 0;
+  let frames = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+  });
+  return frames;
+}
+"""
+
+
+def _run(*command: str) -> None:
+    subprocess.run(command, check=True, capture_output=True, timeout=10)
+
+
+class StationNetns:
+    """A network namespace for the station, held open by a sleeping process, and the veth."""
+
+    def __init__(self) -> None:
+        self.holder = subprocess.Popen(  # the namespace lives as long as this process
+            ["unshare", "--net", "--", "sh", "-c", "ip link set lo up && exec sleep 3600"]
+        )
+        self.pid = self.holder.pid
+        deadline = time.monotonic() + 10
+        while _netns_of(self.pid) == _netns_of(os.getpid()):
+            if time.monotonic() > deadline:
+                raise AssertionError("the station's namespace did not appear")
+            time.sleep(0.02)
+        _run(
+            "ip", "link", "add", "vh", "type", "veth", "peer", "name", "vs", "netns", str(self.pid)
+        )
+        _run("ip", "addr", "add", f"{HUB_ADDRESS}/24", "dev", "vh")
+        _run("ip", "link", "set", "vh", "up")
+        self.inside("ip", "addr", "add", f"{STATION_ADDRESS}/24", "dev", "vs")
+        self.inside("ip", "link", "set", "vs", "up")
+
+    def inside(self, *command: str) -> None:
+        """Run a command in the station's namespace."""
+        _run("nsenter", "-t", str(self.pid), "-n", "--", *command)
+
+    def cut(self) -> None:
+        """Drop every packet, both directions, silently."""
+        _run("tc", "qdisc", "replace", "dev", "vh", "root", "pfifo", "limit", "0")
+        self.inside("tc", "qdisc", "replace", "dev", "vs", "root", "pfifo", "limit", "0")
+
+    def restore(self) -> None:
+        """Let packets through again."""
+        _run("tc", "qdisc", "del", "dev", "vh", "root")
+        self.inside("tc", "qdisc", "del", "dev", "vs", "root")
+
+    def close(self) -> None:
+        """End the namespace (and with it the veth pair)."""
+        self.holder.terminate()
+        self.holder.wait(timeout=5)
+
+
+def _netns_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return ""
+
+
+@contextlib.asynccontextmanager
+async def hub_on(address: str, data_dir: Path) -> AsyncIterator[str]:
+    """The hub for the station at ``address`` (over the veth) and for the GP at 127.0.0.1.
+
+    The GP's page must come from 127.0.0.1: only a secure context (https, or loopback) may use
+    the camera, so on http://10.200.0.1 Chromium would answer without media. Binding all
+    addresses is contained: this namespace has only ``lo`` and ``vh``.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", 0))  # only lo and the test's veth exist in this namespace
+    port = sock.getsockname()[1]
+    base_url = f"http://{address}:{port}"
+    settings = HubSettings(
+        data_dir=data_dir,
+        station_token=STATION_TOKEN,
+        public_base_url=f"http://127.0.0.1:{port}",
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await wait_for(lambda: server.started or task.done(), what="hub started")
+        yield base_url
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def _prepare_station_data(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    os.chmod(data_dir, 0o700)
+    enrol(data_dir)
+    store = BlindStore.open(data_dir, clock=SystemClock())
+    try:
+        store.put_clinic(CLINIC)  # clinics come with the signed configuration, not the API
+    finally:
+        store.close()
+
+
+@contextlib.asynccontextmanager
+async def stationd_in(netns: StationNetns, data_dir: Path, hub_url: str) -> AsyncIterator[Path]:
+    """``kontaktstation daemon`` as its own process in the station's namespace."""
+    socket_path = Path(f"/tmp/ks-netloss-{secrets.token_hex(4)}.sock")
+    env = {
+        **os.environ,
+        "GPIOZERO_PIN_FACTORY": "mock",
+        "KONTAKTSTATION_HUB_URL": hub_url,
+        "KONTAKTSTATION_HUB_STATION_TOKEN": STATION_TOKEN,
+    }
+    log = (data_dir.parent / "stationd.log").open("wb")
+    process = subprocess.Popen(
+        [
+            "nsenter",
+            "-t",
+            str(netns.pid),
+            "-n",
+            "--",
+            sys.executable,
+            "-m",
+            "station.daemon.app",
+            "--data-dir",
+            str(data_dir),
+            "--socket",
+            str(socket_path),
+            "--hardware",
+            "fake",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        await wait_for(
+            lambda: socket_path.exists() or process.poll() is not None,
+            timeout=30,
+            what="stationd listening",
+        )
+        assert process.poll() is None, (data_dir.parent / "stationd.log").read_text()
+        yield socket_path
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        log.close()
+
+
+async def _call(http: httpx.AsyncClient) -> dict[str, Any]:
+    response = await http.get("/v1/call")
+    return dict(response.json())
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_call_comes_back_by_itself_after_the_network_was_cut(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if delegated_to_loopback_namespace(request):
+        return
+
+    async def run() -> None:
+        expect.set_options(timeout=30_000)
+        netns = StationNetns()
+        try:
+            data_dir = tmp_path / "station" / "data"
+            _prepare_station_data(data_dir)
+            async with (
+                hub_on(HUB_ADDRESS, tmp_path / "hub") as hub_url,
+                stationd_in(netns, data_dir, hub_url) as socket_path,
+                chromium(tmp_path / "profile") as context,
+            ):
+                http = uds_client(socket_path, timeout=30.0)
+                try:
+                    await scenario(http, context, netns)
+                finally:
+                    await http.aclose()
+        finally:
+            netns.close()
+
+    async def scenario(http: httpx.AsyncClient, context: Any, netns: StationNetns) -> None:
+        response = await http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+        auth = {"Authorization": f"Bearer {response.json()['token']}"}
+        now = datetime.now(UTC)
+        response = await http.post(
+            "/v1/consultations",
+            headers=auth,
+            json={
+                "clinic_id": CLINIC.id,
+                "starts_at": (now - timedelta(minutes=1)).isoformat(),
+                "ends_at": (now + timedelta(minutes=30)).isoformat(),
+                "consultation_type": "assisted_consultation",
+            },
+        )
+        cid = response.json()["id"]
+        blob = seal_field(secrets.token_bytes(32), b"x", FieldRef("queue_entries", "e1", "x"))
+        await http.post(
+            f"/v1/consultations/{cid}/entries",
+            headers=auth,
+            json={"id": "e1", "sealed": {"display_name": base64.b64encode(blob).decode()}},
+        )
+        response = await http.post(
+            "/v1/session/begin-check", headers=auth, json={"appointment_id": cid}
+        )
+        assert response.status_code == 200, response.text
+        response = await http.post(
+            "/v1/call/start",
+            headers=auth,
+            json={"consultation_id": cid, "residents": [{"display_name": "Beboer"}]},
+        )
+        assert response.status_code == 202, response.text
+        page = await context.new_page()
+        await page.goto(response.json()["gp_url"])
+        await page.get_by_role("button", name="Lad komme ind").click()
+        await page.wait_for_function(f"async () => (await ({FRAMES_DECODED_JS})()) > 0")
+        try:
+            call = await wait_for(lambda: _connected(http), what="connected")
+        except TimeoutError:
+            raise AssertionError(f"not connected: {await _call(http)}") from None
+        assert call["generation"] == 1
+
+        # Cut the station off for 10 s.
+        netns.cut()
+        cut_at = time.monotonic()
+        await wait_for(lambda: _phase(http, "reconnecting"), what="station reconnecting")
+        await expect(page.locator("#reconnecting")).to_be_visible()
+        await asyncio.sleep(max(0.0, CUT_SECONDS - (time.monotonic() - cut_at)))
+        frames_before = (await _call(http))["media"]["remote_video_frames"]
+        assert (await _call(http))["phase"] != "connected"
+
+        netns.restore()
+        restored_at = time.monotonic()
+        # Nobody presses anything: the station re-dials, the page takes the new offer.
+        call = await wait_for(
+            lambda: _connected(http, after=1), timeout=45, what="the call came back"
+        )
+        await wait_for(lambda: _frames_after(http, frames_before), what="the GP's video again")
+        back_after = time.monotonic() - restored_at
+        await expect(page.locator("#reconnecting")).to_be_hidden()
+        await page.wait_for_function(f"async () => (await ({FRAMES_DECODED_JS})()) > 0")
+        state = (await http.get("/v1/state")).json()
+        assert state["state"] == "in_call_attended"  # the session never left the call
+        print(
+            f"MEASURED network_cut_s={CUT_SECONDS:.0f} back_after_restore_s={back_after:.2f} "
+            f"generation={call['generation']} attempts={call['attempt']}"
+        )
+        response = await http.post("/v1/call/end", headers=auth)
+        assert response.status_code == 200
+        await expect(page.locator("#message")).to_have_text("Samtalen er afsluttet.")
+
+    asyncio.run(run())
+
+
+async def _phase(http: httpx.AsyncClient, phase: str) -> bool:
+    return (await _call(http))["phase"] == phase
+
+
+async def _connected(http: httpx.AsyncClient, after: int = 0) -> dict[str, Any] | None:
+    call = await _call(http)
+    if call["phase"] == "connected" and call["generation"] > after:
+        return call
+    return None
+
+
+async def _frames_after(http: httpx.AsyncClient, frames: int) -> bool:
+    return bool((await _call(http))["media"]["remote_video_frames"] > frames + 10)
