@@ -1263,8 +1263,17 @@ class BlindStore:
 
     # ---------------------------------------------------------------------- retention
 
-    def purge_documented(self, now: datetime, retention: timedelta = DEFAULT_RETENTION) -> int:
+    def purge_documented(
+        self,
+        now: datetime,
+        retention: timedelta = DEFAULT_RETENTION,
+        *,
+        keep: Collection[str] = (),
+    ) -> int:
         """Remove, unrecoverably, every consultation documented at least ``retention`` ago.
+
+        ``keep`` names consultations to leave alone however old (the export outbox passes
+        those whose note has not reached the care record yet).
 
         The wrapped data key goes first (crypto-erasure: without it no sealed field of the
         consultation can be opened, wherever a copy might linger), then every row of the
@@ -1278,6 +1287,7 @@ class BlindStore:
             raise StoreInvalid("retention must be a non-negative timedelta")
         _ts(now, "now")
         cutoff = _ts(now - retention, "purge cutoff")
+        kept = frozenset(keep)
         with self._write() as conn:
             ids = [
                 row[0]
@@ -1286,6 +1296,7 @@ class BlindStore:
                     "WHERE documented_at IS NOT NULL AND documented_at <= ?",
                     (cutoff,),
                 )
+                if row[0] not in kept
             ]
             for consultation_id in ids:
                 params = (consultation_id,)

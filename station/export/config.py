@@ -1,0 +1,154 @@
+"""The export's configuration: where the care record (EOJ) is and how to authenticate.
+
+Today it is a JSON file, ``export.json`` in the data directory (mode 0600: it holds the
+OAuth2 client secret); provisioning's signed configuration will hand the same model over
+later. No file means no endpoint: the staff UI shows the plain-text summary instead.
+
+Safety rules the model enforces, so a typo cannot send a note in clear over the network:
+
+- the FHIR base URL and the token URL must be ``https`` (TLS, certificates verified by
+  httpx's default context or the configured CA bundle);
+- the one exception is ``allow_insecure_loopback=true`` (tests only), which admits plain
+  ``http`` to 127.0.0.1, ::1 or localhost and nothing else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from station.export.errors import ExportConfigError
+
+__all__ = [
+    "DEFAULT_STAFF_IDENTIFIER_SYSTEM",
+    "EXPORT_CONFIG_FILENAME",
+    "CareHome",
+    "ExportConfig",
+    "load_export_config",
+]
+
+EXPORT_CONFIG_FILENAME: Final = "export.json"
+#: Staff members are named in the EOJ by their station staff id under this system, until
+#: the municipality's signed configuration names its own (e.g. its user directory's OID).
+DEFAULT_STAFF_IDENTIFIER_SYSTEM: Final = "urn:kontaktstation:staff-id"
+
+_SOR_RE: Final = r"^[0-9]{6,18}$"
+_LOOPBACK_NAMES: Final = frozenset({"localhost"})
+
+
+class CareHome(BaseModel):
+    """The care home as the EOJ knows it: the encounter's service provider."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    #: The care home's SOR code (Sundhedsvæsenets Organisationsregister), urn:oid:1.2.208.176.1.1.
+    sor: str = Field(pattern=_SOR_RE)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ExportConfig(BaseModel):
+    """Where to deliver and how; see the module docs for the https rule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    #: The FHIR server's base URL; a transaction Bundle is POSTed to it.
+    fhir_base_url: str
+    #: OAuth2 token endpoint (client-credentials grant, RFC 6749 section 4.4).
+    token_url: str
+    client_id: str = Field(min_length=1, max_length=256)
+    client_secret: SecretStr
+    scope: str | None = Field(default=None, max_length=512)
+    care_home: CareHome
+    staff_identifier_system: str = DEFAULT_STAFF_IDENTIFIER_SYSTEM
+    #: Per-request timeout (connect, write, read) in seconds.
+    timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    #: A PEM file of CA certificates to trust instead of the system's (a municipal CA).
+    ca_bundle: Path | None = None
+    #: Tests only: allow plain http to a loopback address. Never set in production.
+    allow_insecure_loopback: bool = False
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> ExportConfig:
+        for name in ("fhir_base_url", "token_url"):
+            url = getattr(self, name)
+            parts = urlsplit(url)
+            if not parts.hostname or parts.scheme not in ("https", "http"):
+                raise ValueError(f"{name} must be an absolute https URL")
+            if parts.username or parts.password:
+                raise ValueError(f"{name} must not carry credentials")
+            if parts.scheme == "http" and not (
+                self.allow_insecure_loopback and _is_loopback(parts.hostname)
+            ):
+                raise ValueError(
+                    f"{name} must use https (plain http is allowed only to a loopback "
+                    "address with allow_insecure_loopback, in tests)"
+                )
+        if not urlsplit(self.staff_identifier_system).scheme:
+            raise ValueError("staff_identifier_system must be a URI")
+        return self
+
+    @property
+    def verify(self) -> bool | str:
+        """httpx's ``verify``: the CA bundle's path, else the default verified context."""
+        return str(self.ca_bundle) if self.ca_bundle is not None else True
+
+    @classmethod
+    def parse(cls, data: object) -> ExportConfig:
+        """Validate ``data``; :class:`ExportConfigError` naming the fields, never the values."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            parts = []
+            for err in exc.errors(include_url=False, include_input=False)[:5]:
+                where = ".".join(str(p) for p in err.get("loc", ())) or "config"
+                parts.append(f"{where}: {err.get('msg', 'invalid')}")
+            raise ExportConfigError("invalid export configuration: " + "; ".join(parts)) from None
+
+
+def load_export_config(path: Path) -> ExportConfig | None:
+    """The configuration in ``path``, or None if the file does not exist.
+
+    Refuses (:class:`ExportConfigError`) a file others may read: it holds the client secret.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ExportConfigError(
+            f"cannot open export configuration {path}: {exc.strerror}"
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ExportConfigError(f"export configuration {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise ExportConfigError(
+                f"export configuration {path} has mode {stat.S_IMODE(info.st_mode):04o}; "
+                "it holds a client secret and must be 0600"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(1024 * 1024)
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ExportConfigError(f"export configuration {path} is not valid JSON") from None
+    return ExportConfig.parse(data)

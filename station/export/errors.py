@@ -1,0 +1,80 @@
+"""The export package's errors: one base, specific subclasses, no personal data in ``str()``."""
+
+from __future__ import annotations
+
+from station.errors import StationError
+
+__all__ = [
+    "DeliveryFailed",
+    "ExportConfigError",
+    "ExportError",
+    "ExportKeyError",
+    "ExportNotConfigured",
+    "ExportPayloadInvalid",
+    "OutboxCorrupt",
+    "OutboxError",
+    "OutboxSchemaTooNew",
+]
+
+
+class ExportError(StationError):
+    """Base of every error of the care-record export (``station.export``)."""
+
+    default_user_message = "Notatet kunne ikke sendes til omsorgsjournalen. Kontakt IT."
+
+
+class ExportConfigError(ExportError):
+    """The export configuration is missing a value, malformed, or unsafe (e.g. plain http)."""
+
+    default_user_message = "Forbindelsen til omsorgsjournalen er ikke sat rigtigt op. Kontakt IT."
+
+
+class ExportNotConfigured(ExportError):
+    """No care-record endpoint is configured: staff copy the plain-text summary instead."""
+
+    default_user_message = (
+        "Stationen er ikke forbundet til omsorgsjournalen. Kopiér resuméet ind i journalen."
+    )
+
+
+class ExportKeyError(ExportError):
+    """The outbox key file is missing, damaged or too open."""
+
+    default_user_message = "Stationens nøgle til udbakken mangler eller er beskadiget. Kontakt IT."
+
+
+class ExportPayloadInvalid(ExportError):
+    """An export payload failed validation or could not be opened; never quotes its content."""
+
+    default_user_message = "Notatet kunne ikke klargøres til omsorgsjournalen. Kontakt IT."
+
+
+class OutboxError(ExportError):
+    """The outbox database could not be read or written."""
+
+    default_user_message = "Udbakken til omsorgsjournalen kunne ikke bruges. Kontakt IT."
+
+
+class OutboxCorrupt(OutboxError):
+    """``outbox.db`` is damaged; it is left untouched for IT."""
+
+    default_user_message = "Udbakken til omsorgsjournalen er beskadiget. Kontakt IT."
+
+
+class OutboxSchemaTooNew(OutboxError):
+    """``outbox.db`` was written by a newer version of the station software."""
+
+
+class DeliveryFailed(ExportError):
+    """One delivery attempt failed; ``outcome`` is the audit code (``failed_timeout``, ...)."""
+
+    default_user_message = (
+        "Notatet er ikke sendt endnu. Stationen prøver igen automatisk; intet går tabt."
+    )
+
+    def __init__(self, log_message: str, outcome: str, *, drop_token: bool = False) -> None:
+        super().__init__(log_message)
+        #: A short code for the audit log and the outbox row (``[a-z_]``, at most 32).
+        self.outcome = outcome
+        #: The access token was refused: fetch a new one before the next attempt.
+        self.drop_token = drop_token

@@ -1,0 +1,233 @@
+"""The export as stationd runs it: the outbox, its key, the delivery worker, the purge guard.
+
+:class:`ExportService` is what the daemon wires in (``station.daemon.app``) and what the
+local API's export endpoints call (``station.daemon.export_routes``). It is blind like the
+rest of stationd: it stores what the staff UI sealed and opens it only inside the delivery
+worker, at send time.
+
+- No ``export.json`` in the data directory: delivery is off, :attr:`delivery_enabled` is
+  False, enqueueing is refused, and the staff UI shows the plain-text summary
+  (:func:`station.export.summary.plain_text_summary`).
+- With it: the worker runs for the daemon's whole life, locked or not.
+
+The purge guard: :meth:`ExportService.purge_documented` purges only consultations documented
+at least ``retention`` ago *and* with no export still waiting; the receipts of what was
+purged are dropped from the outbox too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from station.core.clock import Clock
+from station.core.ports import AuditSink
+from station.export.config import EXPORT_CONFIG_FILENAME, ExportConfig, load_export_config
+from station.export.delivery import DeliveryWorker, FhirClient
+from station.export.errors import ExportNotConfigured
+from station.export.keys import OUTBOX_KEY_FILENAME, OutboxKey
+from station.export.outbox import Outbox, OutboxEntry
+from station.store import DEFAULT_RETENTION, BlindStore, ConsultationStatus
+
+__all__ = ["ExportService"]
+
+_log = logging.getLogger(__name__)
+
+
+def _pseudonym(entry_id: str | None) -> str | None:
+    if entry_id is None:
+        return None
+    lowered = entry_id.lower()
+    return lowered if lowered[:1].isalnum() else None
+
+
+class ExportService:
+    """The outbox, its key and (when configured) the delivery worker; see the module docs."""
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        key: OutboxKey,
+        config: ExportConfig | None,
+        clock: Clock,
+        audit: AuditSink | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.key = key
+        self.config = config
+        self.clock = clock
+        self.audit = audit
+        self._transport = transport
+        self.worker: DeliveryWorker | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        clock: Clock,
+        audit: AuditSink | None = None,
+        config: ExportConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> ExportService:
+        """Open the outbox and key in ``data_dir``; the config from ``export.json`` unless given.
+
+        Blocking (SQLite, files): call it off the loop.
+        """
+        if config is None:
+            config = load_export_config(Path(data_dir) / EXPORT_CONFIG_FILENAME)
+        key = OutboxKey.load_or_create(Path(data_dir) / OUTBOX_KEY_FILENAME)
+        outbox = Outbox.open(Path(data_dir), clock=clock)
+        return cls(
+            outbox=outbox, key=key, config=config, clock=clock, audit=audit, transport=transport
+        )
+
+    # ------------------------------------------------------------------ what the UI sees
+
+    @property
+    def delivery_enabled(self) -> bool:
+        """Whether a care-record endpoint is configured (else: the plain-text summary)."""
+        return self.config is not None
+
+    @property
+    def public_key(self) -> bytes:
+        """The outbox public key the staff UI seals exports to."""
+        return self.key.public_key
+
+    def enqueue(
+        self,
+        *,
+        export_id: str,
+        consultation_id: str,
+        sealed: bytes,
+        entry_id: str | None,
+        staff_id: str | None,
+    ) -> tuple[OutboxEntry, bool]:
+        """Store a sealed export and wake the worker; ``(entry, created)``. Blocking.
+
+        Refused with :class:`ExportNotConfigured` when there is no endpoint: an export that
+        can never be delivered would block its consultation's purge for ever.
+        """
+        if not self.delivery_enabled:
+            raise ExportNotConfigured("no care-record endpoint is configured")
+        entry, created = self.outbox.enqueue(
+            export_id=export_id, consultation_id=consultation_id, sealed=sealed, entry_id=entry_id
+        )
+        if self.audit is not None:
+            self.audit.record(
+                "export",
+                staff=staff_id,
+                resident=_pseudonym(entry_id),
+                outcome="queued" if created else "queued_again",
+            )
+        if self.worker is not None:
+            self.worker.wake()
+        return entry, created
+
+    def wake(self) -> None:
+        """Look at the outbox now (after :meth:`retry_now`, from the loop)."""
+        if self.worker is not None:
+            self.worker.wake()
+
+    # ------------------------------------------------------------------ life cycle
+
+    def build_worker(self) -> DeliveryWorker | None:
+        """Create the delivery worker (None without an endpoint) without starting it.
+
+        :meth:`start` runs it in the background; tests and benchmarks drive its
+        ``run_once`` themselves.
+        """
+        if self.config is None:
+            return None
+        if self.worker is None:
+            self.worker = DeliveryWorker(
+                outbox=self.outbox,
+                key=self.key,
+                config=self.config,
+                clock=self.clock,
+                client=FhirClient(self.config, transport=self._transport),
+                audit=self.audit,
+            )
+        return self.worker
+
+    async def start(self) -> None:
+        """Start the delivery worker (if configured) on the running loop."""
+        if self.build_worker() is None:
+            _log.info("no care-record endpoint configured; exports use the plain-text summary")
+            return
+        assert self.worker is not None
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self.worker.run(self._stop), name="stationd-export"))
+
+    def start_purge_loop(
+        self,
+        store: BlindStore,
+        run_store: Callable[..., Awaitable[Any]],
+        *,
+        interval_seconds: float = 3600.0,
+        retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
+        """Purge documented and delivered consultations every ``interval_seconds``."""
+
+        async def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    await run_store(self.purge_documented, store, self.clock.now(), retention)
+                except Exception as exc:
+                    _log.error("retention purge failed: %s", type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), interval_seconds)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(loop(), name="stationd-purge"))
+
+    async def stop(self) -> None:
+        """Stop the worker (an attempt in flight is abandoned: it is retried next start)."""
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.worker is not None:
+            with contextlib.suppress(Exception):
+                await self.worker.aclose()
+
+    def close(self) -> None:
+        """Close the outbox (after :meth:`stop`)."""
+        self.outbox.close()
+
+    # ------------------------------------------------------------------ retention
+
+    def purge_documented(
+        self, store: BlindStore, now: datetime, retention: timedelta = DEFAULT_RETENTION
+    ) -> int:
+        """Purge what is documented ``retention`` ago and fully delivered; how many. Blocking.
+
+        A consultation with an export still pending is kept, however old: the note must
+        reach the care record first.
+        """
+        blocked = self.outbox.blocking_consultations()
+        cutoff = now - retention
+        candidates = [
+            c.id
+            for c in store.list_consultations(statuses=[ConsultationStatus.DOCUMENTED])
+            if c.documented_at is not None and c.documented_at <= cutoff and c.id not in blocked
+        ]
+        purged = store.purge_documented(now, retention, keep=blocked)
+        if purged:
+            self.outbox.forget_consultations(candidates)
+            if self.audit is not None:
+                self.audit.record("purge", staff=None, resident=None, outcome="retention")
+        return purged
