@@ -76,6 +76,19 @@ class HubSettings(BaseModel):
     gp_ice_servers: tuple[GpIceServer, ...] = ()
     #: The GP page shows "reconnecting" when no media arrives for this long.
     media_watchdog_seconds: float = Field(default=4.0, gt=0, le=60)
+    #: PostgreSQL (``postgresql://...``) for several hub instances: rooms, their wake-ups
+    #: (LISTEN/NOTIFY) and provisioning all use it. None: SQLite files in ``data_dir``.
+    database_url: SecretStr | None = None
+    #: The provisioning signing key (0600, shared by every instance); default in ``data_dir``.
+    provisioning_key_path: Path | None = None
+    #: More public keys stations are told to trust (base64url), for rotating the key.
+    provisioning_trusted_keys: tuple[str, ...] = ()
+    #: How long a station's on-screen enrollment code stays valid.
+    enroll_code_ttl: timedelta = timedelta(hours=24)
+    #: How long a staff enrollment code stays valid.
+    staff_code_ttl: timedelta = timedelta(minutes=30)
+    #: How often stations send a heartbeat.
+    heartbeat_seconds: int = Field(default=60, ge=5, le=3600)
 
     @field_validator("public_base_url")
     @classmethod
@@ -117,6 +130,12 @@ class HubSettings(BaseModel):
             values["database_path"] = Path(db)
         if url := env.get(_ENV_PREFIX + "PUBLIC_URL"):
             values["public_base_url"] = url
+        if db_url_file := env.get(_ENV_PREFIX + "DATABASE_URL_FILE"):
+            values["database_url"] = Path(db_url_file).read_text(encoding="utf-8").strip()
+        elif db_url := env.get(_ENV_PREFIX + "DATABASE_URL"):
+            values["database_url"] = db_url
+        if key_path := env.get(_ENV_PREFIX + "PROVISIONING_KEY"):
+            values["provisioning_key_path"] = Path(key_path)
         if token_file := env.get(_ENV_PREFIX + "STATION_TOKEN_FILE"):
             values["station_token"] = Path(token_file).read_text(encoding="utf-8").strip()
         elif token := env.get(_ENV_PREFIX + "STATION_TOKEN"):

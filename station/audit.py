@@ -91,6 +91,9 @@ AUDIT_ACTIONS: Final = frozenset({action.value for action in AuditAction}) | fro
         "remote_crypto_wipe",
         "remote_decommission",
         "station_started",
+        # Provisioning.
+        "config_applied",
+        "staff_enrollment",
     }
 )
 

@@ -1,0 +1,487 @@
+"""``kontaktstation admin``: IT's command line for provisioning, run on the hub's host.
+
+It works on the hub's own database and provisioning key (the same settings as
+``kontaktstation hub``: ``KONTAKTSTATION_HUB_DATA_DIR``, ``..._DATABASE_URL`` for PostgreSQL,
+``..._PROVISIONING_KEY``), so there is no admin endpoint on the network at all. Every action
+is recorded in the admin audit trail with the operating-system user as the actor.
+
+Stations are named by their id, a unique prefix of it, or their fingerprint as the lock screen
+shows it (``ABCD-EFGH-...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from hub.errors import HubError
+from hub.provisioning.service import ProvisioningService
+from hub.provisioning.store import StationRecord
+from provisioning.protocol import b64encode, fingerprint
+from provisioning.schema import CommandKind, Heartbeat, StaffRight
+from station.core.clock import SystemClock
+
+__all__ = ["format_table", "main"]
+
+# The admin CLI needs no station credential; HubSettings insists on one (the interim token).
+_NO_TOKEN = "admin-cli-does-not-serve-stations-0000000"  # noqa: S105 (a placeholder, not a secret)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, a rule under the header; no colours."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = [
+        "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = int((now - when).total_seconds())
+    if seconds < 0:
+        return "just now"
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+def _health(station: StationRecord) -> str:
+    if station.heartbeat_json is None:
+        return "-"
+    try:
+        beat = Heartbeat.model_validate_json(station.heartbeat_json)
+    except ValidationError:
+        return "?"
+    failing = [h.name.value for h in beat.health if not h.ok]
+    return "ok" if not failing else "FAIL " + ",".join(failing)
+
+
+def _flags(station: StationRecord) -> str:
+    flags = []
+    if station.clone_suspected:
+        flags.append("CLONE?")
+    if station.audit_alarm:
+        flags.append("AUDIT!")
+    if station.config_rejected:
+        flags.append(f"refused:{station.config_rejected}")
+    return " ".join(flags) or "-"
+
+
+def _fingerprint(station: StationRecord) -> str:
+    if station.public_key is not None:
+        return fingerprint(station.public_key)
+    raw = station.station_id.upper()
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+class Admin:
+    """The sub-commands, on one :class:`ProvisioningService`."""
+
+    def __init__(self, service: ProvisioningService, actor: str, out: TextIO) -> None:
+        self.service = service
+        self.actor = actor
+        self.out = out
+
+    def say(self, text: str) -> None:
+        """Print a line."""
+        print(text, file=self.out)
+
+    async def resolve(self, name: str) -> str:
+        """A station id from an id, a unique prefix or a fingerprint."""
+        wanted = name.replace("-", "").lower()
+        matches = [
+            s.station_id
+            for s in await self.service.list_stations()
+            if s.station_id.startswith(wanted)
+        ]
+        if len(matches) != 1:
+            what = "no station" if not matches else f"{len(matches)} stations"
+            raise SystemExit(f"kontaktstation admin: {what} match {name!r}")
+        return matches[0]
+
+    # -- stations
+
+    async def stations_list(self, args: argparse.Namespace) -> None:
+        now = self.service.clock.now()
+        rows = []
+        for s in await self.service.list_stations():
+            if s.status == "decommissioned" and not args.all:
+                continue
+            online = "online" if self.service.is_online(s) else "offline"
+            config = f"{s.config_version}/{s.published_version}"
+            rows.append(
+                [
+                    s.station_id[:12],
+                    s.name or "-",
+                    s.care_home_id or "-",
+                    s.status,
+                    online if s.status == "approved" else "-",
+                    _ago(s.last_seen_at, now),
+                    s.software_version or "-",
+                    config,
+                    _health(s),
+                    _flags(s),
+                ]
+            )
+        headers = ["STATION", "NAME", "CARE HOME", "STATUS", "NET", "LAST SEEN", "VERSION",
+                   "CONFIG", "HEALTH", "FLAGS"]  # fmt: skip
+        self.say(format_table(headers, rows))
+        self.say(f"\n{len(rows)} station(s); CONFIG is running/published version.")
+
+    async def stations_show(self, args: argparse.Namespace) -> None:
+        station = await self.service.get_station(await self.resolve(args.station))
+        now = self.service.clock.now()
+        pairs = [
+            ("station id", station.station_id),
+            ("fingerprint", _fingerprint(station)),
+            ("status", station.status),
+            ("name", station.name or "-"),
+            ("care home", station.care_home_id or "-"),
+            ("online", "yes" if self.service.is_online(station) else "no"),
+            ("last seen", _ago(station.last_seen_at, now)),
+            ("software", station.software_version or "-"),
+            ("config running", str(station.config_version)),
+            ("config published", str(station.published_version)),
+            ("health", _health(station)),
+            (
+                "audit head",
+                "-"
+                if station.audit_seq is None
+                else f"seq {station.audit_seq}, {(station.audit_hash or '')[:16]}",
+            ),
+            ("flags", _flags(station)),
+        ]
+        if station.heartbeat_json:
+            beat = Heartbeat.model_validate_json(station.heartbeat_json)
+            pairs += [
+                ("lock state", beat.lock_state),
+                ("session", beat.session_state),
+                ("wrong PINs", str(beat.pins.station_failures)),
+                ("staff enrolled", str(beat.enrolled_staff)),
+                ("queue", str(beat.queue_length)),
+                ("last call", beat.last_call_outcome or "-"),
+            ]
+        width = max(len(k) for k, _ in pairs)
+        for key, value in pairs:
+            self.say(f"{key.ljust(width)}  {value}")
+
+    async def approve(self, args: argparse.Namespace) -> None:
+        station = await self.service.approve(args.code, args.care_home, args.name, self.actor)
+        self.say(
+            f"approved {station.station_id} ({_fingerprint(station)}) as {args.name!r}; "
+            f"configuration version {station.published_version}"
+        )
+
+    async def preauthorise(self, args: argparse.Namespace) -> None:
+        station_id = await self.service.preauthorise(
+            args.key, args.care_home, args.name, self.actor
+        )
+        self.say(f"pre-authorised {station_id}: it is accepted when it first calls in")
+
+    async def unflag(self, args: argparse.Namespace) -> None:
+        station_id = await self.resolve(args.station)
+        await self.service.clear_clone_flag(station_id, self.actor)
+        self.say(f"cleared the clone flag of {station_id}")
+
+    # -- configuration
+
+    def _scope(self, args: argparse.Namespace) -> tuple[str, str | None]:
+        if args.municipality:
+            return "municipality", None
+        if args.care_home:
+            return "care_home", args.care_home
+        return "station", args.station
+
+    async def config_set(self, args: argparse.Namespace) -> None:
+        scope, scope_id = self._scope(args)
+        if scope == "station" and scope_id is not None:
+            scope_id = await self.resolve(scope_id)
+        try:
+            data = json.loads(args.layer_text)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"kontaktstation admin: {args.file}: not JSON ({exc.msg})") from None
+        if not isinstance(data, dict):
+            raise SystemExit("kontaktstation admin: a layer is a JSON object")
+        published = await self.service.set_layer(scope, scope_id, data, self.actor)
+        self.say(f"{scope} layer stored; {len(published)} station(s) get a new version")
+        for station_id, version in sorted(published.items()):
+            self.say(f"  {station_id}  version {version}")
+
+    async def config_show(self, args: argparse.Namespace) -> None:
+        if args.station and not (args.municipality or args.care_home or args.layer):
+            config = await self.service.effective_config(await self.resolve(args.station))
+            shown = config.model_dump(mode="json")
+            for server in shown.get("ice_servers", []):
+                if server.get("credential"):
+                    server["credential"] = "********"
+            self.say(json.dumps(shown, indent=2, ensure_ascii=False))
+            return
+        scope, scope_id = self._scope(args)
+        if scope == "station" and scope_id is not None:
+            scope_id = await self.resolve(scope_id)
+        self.say(json.dumps(await self.service.get_layer(scope, scope_id), indent=2))
+
+    async def config_rollback(self, args: argparse.Namespace) -> None:
+        station_id = await self.resolve(args.station)
+        version = await self.service.rollback(station_id, args.to, self.actor)
+        self.say(f"{station_id} rolls back to version {version} at its next heartbeat")
+
+    # -- staff
+
+    async def staff_issue(self, args: argparse.Namespace) -> None:
+        station_id = await self.resolve(args.station)
+        rights = tuple(StaffRight(r) for r in args.rights.split(",")) if args.rights else None
+        kwargs: dict[str, Any] = {"ttl": timedelta(minutes=args.ttl_minutes)}
+        if rights:
+            kwargs["rights"] = rights
+        staff_id, code, expires = await self.service.issue_staff_code(
+            station_id, args.name, self.actor, **kwargs
+        )
+        local = expires.astimezone().strftime("%H:%M")
+        self.say(f"staff id  {staff_id}")
+        self.say(f"code      {code}   (one use, valid until {local})")
+        self.say("Give the code to the staff member only; they type it at the station.")
+
+    async def staff_revoke(self, args: argparse.Namespace) -> None:
+        command = await self.service.revoke_staff(args.staff_id, self.actor)
+        tail = f"; slot removed at the next contact (command {command})" if command else ""
+        self.say(f"revoked {args.staff_id}{tail}")
+
+    async def staff_list(self, args: argparse.Namespace) -> None:
+        station_id = await self.resolve(args.station) if args.station else None
+        now = self.service.clock.now()
+        rows = []
+        for s in await self.service.staff(station_id):
+            if s.revoked_at is not None:
+                state = "revoked"
+            elif s.redeemed_at is not None:
+                state = "enrolled"
+            elif s.code_expires_at <= now:
+                state = "code expired"
+            else:
+                state = "code issued"
+            rows.append([s.staff_id, s.display_name, s.station_id[:12], state, ",".join(s.rights)])
+        self.say(format_table(["STAFF ID", "NAME", "STATION", "STATE", "RIGHTS"], rows))
+
+    # -- commands
+
+    async def command(self, args: argparse.Namespace, kind: CommandKind) -> None:
+        station_id = await self.resolve(args.station)
+        command_id = await self.service.issue_command(
+            station_id, kind, self.actor, now=getattr(args, "now", False)
+        )
+        self.say(f"{kind.value} queued for {station_id} (command {command_id})")
+        if kind in (CommandKind.CRYPTO_WIPE, CommandKind.DECOMMISSION) and not args.now:
+            self.say("It waits for a running call to end (use --now to interrupt one).")
+
+    async def commands(self, args: argparse.Namespace) -> None:
+        station_id = await self.resolve(args.station) if args.station else None
+        now = self.service.clock.now()
+        rows = [
+            [
+                c.command_id,
+                c.station_id[:12],
+                c.kind,
+                c.state,
+                c.outcome or "-",
+                c.detail or "-",
+                _ago(c.created_at, now),
+            ]
+            for c in await self.service.commands(station_id, args.limit)
+        ]
+        headers = ["COMMAND", "STATION", "KIND", "STATE", "OUTCOME", "DETAIL", "ISSUED"]
+        self.say(format_table(headers, rows))
+
+    async def audit(self, args: argparse.Namespace) -> None:
+        rows = [
+            [
+                str(e.seq),
+                e.at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                e.actor,
+                e.action,
+                e.target or "-",
+                e.detail or "-",
+            ]
+            for e in await self.service.admin_audit(args.limit)
+        ]
+        self.say(format_table(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"], rows))
+
+    async def key(self, _args: argparse.Namespace) -> None:
+        self.say(f"key id   {self.service.key.key_id}")
+        for public in self.service.key.trusted:
+            self.say(f"trusted  {b64encode(public)}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kontaktstation admin",
+        description="Provisioning for IT: stations, configuration, staff codes, commands.",
+    )
+    parser.add_argument("--data-dir", type=Path, help="the hub's data directory")
+    parser.add_argument("--actor", default=None, help="name in the audit trail (default: $USER)")
+    sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+
+    stations = sub.add_parser("stations", help="list or show stations").add_subparsers(
+        dest="action", required=True
+    )
+    listing = stations.add_parser("list", help="every station: online, versions, health")
+    listing.add_argument("--all", action="store_true", help="include decommissioned stations")
+    listing.set_defaults(run=Admin.stations_list)
+    show = stations.add_parser("show", help="one station in detail")
+    show.add_argument("station")
+    show.set_defaults(run=Admin.stations_show)
+
+    approve = sub.add_parser("approve", help="approve the station showing this code")
+    approve.add_argument("code")
+    approve.add_argument("--care-home", required=True, help="the care home's id")
+    approve.add_argument("--name", required=True, help="the station's name, e.g. 'Stue 1'")
+    approve.set_defaults(run=Admin.approve)
+
+    pre = sub.add_parser("preauthorise", help="register a station's key or fingerprint")
+    pre.add_argument("key", help="base64url public key or fingerprint (ABCD-EFGH-...)")
+    pre.add_argument("--care-home", required=True)
+    pre.add_argument("--name", required=True)
+    pre.set_defaults(run=Admin.preauthorise)
+
+    unflag = sub.add_parser("unflag", help="clear a station's suspected-clone flag")
+    unflag.add_argument("station")
+    unflag.set_defaults(run=Admin.unflag)
+
+    config = sub.add_parser("config", help="configuration layers").add_subparsers(
+        dest="action", required=True
+    )
+    for name, helptext in (("set", "replace one layer from a JSON file"), ("show", "show")):
+        p = config.add_parser(name, help=helptext)
+        scope = p.add_mutually_exclusive_group(required=name == "set")
+        scope.add_argument("--municipality", action="store_true", help="the defaults layer")
+        scope.add_argument("--care-home", metavar="ID")
+        scope.add_argument("--station", metavar="STATION")
+        if name == "set":
+            p.add_argument("file", help="JSON file with the layer ('-': standard input)")
+            p.set_defaults(run=Admin.config_set)
+        else:
+            p.add_argument("--layer", action="store_true", help="the station's own layer only")
+            p.set_defaults(run=Admin.config_show)
+    rollback = config.add_parser("rollback", help="send an earlier version again (signed)")
+    rollback.add_argument("station")
+    rollback.add_argument("--to", type=int, required=True, metavar="VERSION")
+    rollback.set_defaults(run=Admin.config_rollback)
+
+    staff = sub.add_parser("staff", help="staff enrollment codes").add_subparsers(
+        dest="action", required=True
+    )
+    issue = staff.add_parser("issue", help="a one-time code for a named staff member")
+    issue.add_argument("--station", required=True)
+    issue.add_argument("--name", required=True, help="the staff member's name (stays here)")
+    issue.add_argument("--rights", help="comma list: call,records,notes,rounds")
+    issue.add_argument("--ttl-minutes", type=int, default=30)
+    issue.set_defaults(run=Admin.staff_issue)
+    revoke = staff.add_parser("revoke", help="revoke: the slot goes at the next contact")
+    revoke.add_argument("staff_id")
+    revoke.set_defaults(run=Admin.staff_revoke)
+    staff_list = staff.add_parser("list", help="staff and their codes' state")
+    staff_list.add_argument("--station")
+    staff_list.set_defaults(run=Admin.staff_list)
+
+    for name, kind, helptext in (
+        ("lock", CommandKind.LOCK, "lock the station now"),
+        ("wipe", CommandKind.CRYPTO_WIPE, "crypto-wipe: every keyslot and the data"),
+        ("decommission", CommandKind.DECOMMISSION, "wipe and forget the station's identity"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("station")
+        if kind is not CommandKind.LOCK:
+            p.add_argument("--now", action="store_true", help="even during a call")
+
+        def run(admin: Admin, args: argparse.Namespace, kind: CommandKind = kind) -> Any:
+            return admin.command(args, kind)
+
+        p.set_defaults(run=run)
+
+    commands = sub.add_parser("commands", help="recent remote commands and their outcome")
+    commands.add_argument("--station")
+    commands.add_argument("--limit", type=int, default=30)
+    commands.set_defaults(run=Admin.commands)
+    audit = sub.add_parser("audit", help="the trail of admin actions")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.set_defaults(run=Admin.audit)
+    key = sub.add_parser("key", help="the hub's signing key id and trusted keys")
+    key.set_defaults(run=Admin.key)
+    return parser
+
+
+async def _run(args: argparse.Namespace, service: ProvisioningService, out: TextIO) -> None:
+    await service.start()
+    try:
+        admin = Admin(service, args.actor or getpass.getuser(), out)
+        runner: Callable[[Admin, argparse.Namespace], Coroutine[Any, Any, None]] = args.run
+        await runner(admin, args)
+    finally:
+        await service.close()
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    service: ProvisioningService | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """``kontaktstation admin ...``; the exit status. ``service`` and ``out`` are for tests."""
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+    stream = out or sys.stdout
+    if getattr(args, "file", None) is not None:
+        try:
+            args.layer_text = (
+                sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+            )
+        except OSError as exc:
+            print(f"kontaktstation admin: {args.file}: {exc.strerror}", file=sys.stderr)
+            return 2
+    if service is None:
+        from hub.provisioning.api import open_provisioning
+        from hub.settings import HubSettings
+
+        overrides: dict[str, Any] = {}
+        if args.data_dir is not None:
+            overrides["data_dir"] = args.data_dir
+        try:
+            try:
+                settings = HubSettings.from_env(**overrides)
+            except ValidationError:
+                settings = HubSettings.from_env(**overrides, station_token=_NO_TOKEN)
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = ".".join(str(p) for p in error["loc"]) or "settings"
+                print(f"kontaktstation admin: {where}: {error['msg']}", file=sys.stderr)
+            return 2
+        service = open_provisioning(settings, SystemClock())
+    try:
+        asyncio.run(_run(args, service, stream))
+    except HubError as exc:
+        print(f"kontaktstation admin: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"kontaktstation admin: {exc}", file=sys.stderr)
+        return 1
+    return 0

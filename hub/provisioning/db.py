@@ -1,0 +1,137 @@
+"""One small SQL seam for the provisioning store: SQLite (default) and PostgreSQL, same SQL.
+
+The store writes plain SQL with ``?`` placeholders and calls :meth:`Database.run` with a
+function that gets a :class:`Tx` and runs inside **one transaction** on a worker thread (both
+drivers block). The PostgreSQL adapter (:mod:`hub.pg`) rewrites ``?`` to ``%s`` and maps the
+few type names that differ (:func:`ddl`). Everything else (``ON CONFLICT``, ``RETURNING``,
+compare-and-set ``UPDATE ... WHERE``) is SQL both engines speak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+from hub.provisioning.errors import ProvisioningStoreError
+
+__all__ = ["Database", "Dialect", "Row", "SqliteDatabase", "Tx", "ddl"]
+
+_T = TypeVar("_T")
+Row = tuple[Any, ...]
+Dialect = Literal["sqlite", "postgres"]
+
+_TYPES: dict[Dialect, dict[str, str]] = {
+    "sqlite": {"blob": "BLOB", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    "postgres": {"blob": "BYTEA", "serial": "BIGSERIAL PRIMARY KEY"},
+}
+
+
+def ddl(template: str, dialect: Dialect) -> str:
+    """``template`` with ``{blob}`` and ``{serial}`` filled in for ``dialect``."""
+    return template.format(**_TYPES[dialect])
+
+
+class Tx(Protocol):
+    """One open transaction."""
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Run a statement; the number of rows it changed."""
+        ...
+
+    def one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+        """The first row of a query, or None."""
+        ...
+
+    def all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        """Every row of a query."""
+        ...
+
+
+class Database(Protocol):
+    """Where the provisioning tables live."""
+
+    dialect: Dialect
+
+    async def run(self, work: Callable[[Tx], _T]) -> _T:
+        """Run ``work`` in one transaction on a worker thread; commit, or roll back on error."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        return self._conn.execute(sql, tuple(params)).rowcount
+
+    def one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+        row = self._conn.execute(sql, tuple(params)).fetchone()
+        return None if row is None else tuple(row)
+
+    def all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        return [tuple(row) for row in self._conn.execute(sql, tuple(params)).fetchall()]
+
+
+class SqliteDatabase:
+    """:class:`Database` on one SQLite file (WAL), one connection serialised by a lock."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Staff names live here until the code is redeemed: owner-only from the first byte.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=10.0
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA secure_delete=ON")
+        except sqlite3.Error as exc:
+            raise ProvisioningStoreError(
+                f"cannot open the provisioning database: {type(exc).__name__}"
+            ) from exc
+
+    def _run(self, work: Callable[[Tx], _T]) -> _T:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(_SqliteTx(self._conn))
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                raise ProvisioningStoreError(
+                    f"provisioning database failed: {type(exc).__name__}"
+                ) from exc
+
+    async def run(self, work: Callable[[Tx], _T]) -> _T:
+        """Run ``work`` in one transaction (``BEGIN IMMEDIATE``) on a worker thread."""
+        return await asyncio.to_thread(self._run, work)
+
+    async def close(self) -> None:
+        """Close the connection."""
+
+        def close() -> None:
+            with self._lock:
+                self._conn.close()
+
+        await asyncio.to_thread(close)
+
+    def __repr__(self) -> str:
+        return f"SqliteDatabase({str(self.path)!r})"

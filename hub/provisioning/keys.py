@@ -1,0 +1,109 @@
+"""The hub's provisioning key: signs configurations and commands; keys the code hashes.
+
+One Ed25519 private key in a 0600 file (``provisioning.key`` in the hub's data directory, or
+a path every hub instance shares, e.g. a systemd credential). From it, by HKDF, the pepper
+that enrollment codes are hashed with, so a copy of the database alone cannot test codes
+offline. Rotation: the new key's public half is listed in ``trusted_extra`` (and so sent to
+stations inside signed configurations) before the hub switches to signing with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from hub.provisioning.errors import ProvisioningHubError
+from provisioning.protocol import b64decode, b64encode, fingerprint, public_key_bytes
+
+__all__ = ["HubSigningKey"]
+
+_KEY_BYTES = 32
+
+
+def _write_new_private(path: Path, data: bytes) -> None:
+    """Create ``path`` (0600) atomically; FileExistsError if another process was first."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class HubSigningKey:
+    """The provisioning key and the public keys stations are told to trust."""
+
+    def __init__(self, private_key: Ed25519PrivateKey, trusted_extra: tuple[str, ...] = ()):
+        self._key = private_key
+        self.public_key = public_key_bytes(private_key)
+        self.key_id = fingerprint(self.public_key)
+        extra = [b64decode(text, length=32) for text in trusted_extra]
+        self.trusted = [self.public_key, *[k for k in extra if k != self.public_key]]
+        self._pepper = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"kontaktstation code pepper"
+        ).derive(private_key.private_bytes_raw())
+
+    @classmethod
+    def load_or_create(cls, path: Path, trusted_extra: tuple[str, ...] = ()) -> HubSigningKey:
+        """Read the key file, creating it (0600, atomically) on first start."""
+        try:
+            raw = cls._read(path)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                _write_new_private(path, secrets.token_bytes(_KEY_BYTES))
+            raw = cls._read(path)
+        return cls(Ed25519PrivateKey.from_private_bytes(raw), trusted_extra)
+
+    @staticmethod
+    def _read(path: Path) -> bytes:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
+                raise ProvisioningHubError(
+                    f"provisioning key {path} must be a regular file with mode 0600"
+                )
+            data = os.read(fd, _KEY_BYTES + 1)
+        finally:
+            os.close(fd)
+        if len(data) != _KEY_BYTES:
+            raise ProvisioningHubError(f"provisioning key {path} must hold {_KEY_BYTES} bytes")
+        return data
+
+    @property
+    def private_key(self) -> Ed25519PrivateKey:
+        """The signing key (for :func:`provisioning.protocol.seal_envelope`)."""
+        return self._key
+
+    def trusted_b64(self) -> tuple[str, ...]:
+        """The trusted public keys, base64url, current first."""
+        return tuple(b64encode(k) for k in self.trusted)
+
+    def code_hash(self, kind: str, code: str) -> bytes:
+        """HMAC of a normalised one-time code, so the database never holds a usable code."""
+        normal = code.replace("-", "").replace(" ", "").upper()
+        return hmac.new(self._pepper, f"{kind}\n{normal}".encode(), hashlib.sha256).digest()
+
+    def __repr__(self) -> str:
+        return f"HubSigningKey(key_id={self.key_id!r})"

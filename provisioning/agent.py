@@ -1,0 +1,592 @@
+"""The station's provisioning agent, run by stationd: enroll, pull config, beat, obey commands.
+
+It only ever *pulls* (no inbound port). One loop on stationd's event loop:
+
+* not yet approved: ``enroll`` every few seconds; the lock screen shows the code and QR
+  (``GET /v1/enrollment`` in stationd's local API) until IT approves, or the station is
+  pre-authorised and accepted at once;
+* approved: a heartbeat every ``heartbeat_seconds``; its answer says which configuration
+  version to run (pulled, verified and applied by :class:`~provisioning.configstore.
+  ConfigStore` when it differs) and carries signed commands.
+
+Offline it keeps running on the last good configuration and queues the essentials of the
+heartbeats it could not send (bounded), sent with the next one that gets through.
+
+The station's side of stationd is reached through :class:`StationPort`, so the agent runs
+the same against the real daemon and against a plain test double of the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, Protocol
+
+import httpx
+from pydantic import ValidationError
+
+from provisioning.checks import config_health_check, disk_ok, turn_reachable
+from provisioning.client import HubClient
+from provisioning.configstore import ConfigHealthCheck, ConfigStore
+from provisioning.errors import (
+    ConfigRejected,
+    EnrollmentError,
+    HubUnreachable,
+    ProvisioningError,
+    SignatureInvalid,
+    StaffEnrollmentError,
+)
+from provisioning.files import StepHook, atomic_write, no_step
+from provisioning.identity import (
+    FileIdentity,
+    IdentitySource,
+    RequestCounter,
+    StationIdentity,
+    provisioning_dir,
+)
+from provisioning.protocol import SignedEnvelope, b64decode, open_envelope
+from provisioning.schema import (
+    AuditHead,
+    CommandAck,
+    CommandKind,
+    CommandPayload,
+    EnrollStatus,
+    HealthCheck,
+    HealthName,
+    Heartbeat,
+    OfflineSample,
+    PinCounters,
+    StationConfig,
+)
+from provisioning.staff import USER_MESSAGES, StaffKeyslots
+from provisioning.wipe import destroy_keys
+from station.core.clock import Clock
+from station.keyring import DEFAULT_KDF_PARAMS, KdfParams
+
+__all__ = [
+    "SOFTWARE_VERSION",
+    "AgentStatus",
+    "LockState",
+    "ProvisioningAgent",
+    "StationPort",
+    "StationSnapshot",
+]
+
+_log = logging.getLogger(__name__)
+
+SOFTWARE_VERSION: Final = "0.1.0"
+_ENROLLMENT_FILE: Final = "enrollment.json"
+_LEDGER_FILE: Final = "commands.json"
+_OFFLINE_FILE: Final = "offline.json"
+_MAX_OFFLINE: Final = 120
+_MAX_LEDGER: Final = 500
+_CLOCK_TOLERANCE_SECONDS: Final = 60.0
+_HEALTH_NAMES: Final = {h.value for h in HealthName}
+
+AgentStatus = Literal["unenrolled", "pending", "approved", "decommissioned"]
+LockState = Literal["locked", "unlocked", "private_call"]
+
+
+@dataclass(frozen=True, slots=True)
+class StationSnapshot:
+    """What stationd tells the agent for a heartbeat: states, counts, hashes; no names."""
+
+    lock_state: LockState
+    session_state: str
+    in_call: bool
+    health: tuple[tuple[str, bool], ...] = ()
+    last_call_outcome: str | None = None
+    queue_length: int = 0
+    audit_head: tuple[int, str] | None = None
+
+
+class StationPort(Protocol):
+    """What the agent needs from stationd."""
+
+    async def snapshot(self) -> StationSnapshot:
+        """The station's state for a heartbeat."""
+        ...
+
+    def lock_now(self) -> None:
+        """Lock at once (a remote ``lock``; also before a wipe)."""
+        ...
+
+    def current_staff(self) -> str | None:
+        """The unlocked staff member's id, if any."""
+        ...
+
+    def audit(self, action: str, staff: str | None, outcome: str) -> None:
+        """Record a provisioning action in the station's audit log."""
+        ...
+
+    def config_applied(self, config: StationConfig) -> None:
+        """A configuration is now in force (at start, and after each successful apply)."""
+        ...
+
+    def request_restart(self) -> None:
+        """Ask stationd to restart (after a wipe: the store is deleted at the next start)."""
+        ...
+
+
+def _load_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return default
+    except (OSError, ValueError):
+        _log.error("%s is damaged; starting it afresh", path.name)
+        return default
+
+
+class ProvisioningAgent:
+    """The agent; build it, ``await start()``, then ``await run()`` (or drive the steps)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        hub_url: str,
+        port: StationPort,
+        clock: Clock,
+        *,
+        identity_source: IdentitySource | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        health_check: ConfigHealthCheck = config_health_check,
+        kdf_params: KdfParams = DEFAULT_KDF_PARAMS,
+        heartbeat_seconds: float = 60.0,
+        pinned_keys: tuple[str, ...] = (),
+        software_version: str = SOFTWARE_VERSION,
+        step: StepHook = no_step,
+        check_turn: bool = True,
+    ) -> None:
+        self.data_dir = data_dir
+        self.hub_url = hub_url.rstrip("/")
+        self.port = port
+        self.clock = clock
+        self._identity_source = identity_source or FileIdentity(data_dir)
+        self._transport = transport
+        self._health_check = health_check
+        self._default_heartbeat = heartbeat_seconds
+        self._pinned_keys = pinned_keys
+        self.software_version = software_version
+        self._step = step
+        self._check_turn = check_turn
+        self._dir = provisioning_dir(data_dir)
+        self.staff = StaffKeyslots(data_dir, clock, kdf_params=kdf_params)
+        self.identity: StationIdentity | None = None
+        self.client: HubClient | None = None
+        self.config_store: ConfigStore | None = None
+        self.status: AgentStatus = "unenrolled"
+        self.last_error: str | None = None
+        self._enrollment: dict[str, Any] = {}
+        self._ledger: dict[str, str] = {}
+        self._offline: list[dict[str, Any]] = []
+        self._clock_offset: float | None = None
+        self._network_ok: bool | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._busy = asyncio.Lock()
+        #: Called after each successful configuration apply (tests and the bench wait on it).
+        self.on_config: Callable[[int], Awaitable[None] | None] | None = None
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        """Load (or make) the identity, the configuration and the agent's small state."""
+        self.identity = await asyncio.to_thread(self._identity_source.load)
+        counter = RequestCounter(self.data_dir)
+        self.client = HubClient(
+            self.hub_url, self.identity, counter, self.clock, transport=self._transport
+        )
+        self.config_store = await asyncio.to_thread(
+            ConfigStore.open, self.data_dir, self.identity.station_id, step=self._step
+        )
+        if self._pinned_keys and not self.config_store.trusted_keys:
+            await asyncio.to_thread(self.config_store.pin_keys, self._pinned_keys)
+        self._enrollment = _load_json(self._dir / _ENROLLMENT_FILE, {})
+        status = self._enrollment.get("status")
+        if status in ("pending", "approved"):
+            self.status = status
+        ledger = _load_json(self._dir / _LEDGER_FILE, {})
+        self._ledger = ledger if isinstance(ledger, dict) else {}
+        offline = _load_json(self._dir / _OFFLINE_FILE, [])
+        self._offline = offline if isinstance(offline, list) else []
+        current = self.config_store.current
+        if current is not None:
+            self.port.config_applied(current.config)
+        _log.info("provisioning agent started: station %s, %s", self.identity.fingerprint, status)
+
+    async def stop(self, *, within: float = 2.0) -> None:
+        """Say "going offline" (bounded), then close the client."""
+        self._stopping = True
+        self._wake.set()
+        if self.client is None:
+            return
+        if self.status == "approved":
+            with contextlib.suppress(ProvisioningError, TimeoutError):
+                await asyncio.wait_for(self.heartbeat_once(going_offline=True), within)
+        await self.client.aclose()
+
+    async def run(self) -> None:
+        """Loop until :meth:`stop`; never raises for network or hub trouble."""
+        while not self._stopping:
+            delay = await self.step_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """Do the next step now (e.g. after a staff enrollment changed the configuration)."""
+        self._wake.set()
+
+    async def step_once(self) -> float:
+        """One enrollment poll or one heartbeat; the delay before the next."""
+        try:
+            if self.status in ("unenrolled", "pending"):
+                return await self.enroll_once()
+            if self.status == "approved":
+                await self.heartbeat_once()
+                return self.heartbeat_seconds
+            return 3600.0
+        except HubUnreachable as exc:
+            self.last_error = "hub_unreachable"
+            self._network_ok = False
+            _log.warning("hub unreachable: %s", exc)
+            return min(30.0, self.heartbeat_seconds)
+        except EnrollmentError as exc:
+            self.last_error = exc.code
+            _log.error("hub refused the station: %s", exc.code)
+            if exc.code == "station_decommissioned":
+                self.status = "decommissioned"
+            return 60.0
+        except ProvisioningError as exc:
+            self.last_error = type(exc).__name__
+            _log.error("provisioning step failed: %s", exc)
+            return 60.0
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """From the configuration, else the default."""
+        store = self.config_store
+        if store is not None and store.current is not None:
+            return float(store.current.config.timeouts.heartbeat_seconds)
+        return self._default_heartbeat
+
+    def _save(self, name: str, value: Any) -> None:
+        atomic_write(self._dir / name, json.dumps(value, sort_keys=True).encode(), replace=True)
+
+    def _require(self) -> tuple[HubClient, ConfigStore, StationIdentity]:
+        if self.client is None or self.config_store is None or self.identity is None:
+            raise ProvisioningError("the provisioning agent is not started")
+        return self.client, self.config_store, self.identity
+
+    # ------------------------------------------------------------------ enrollment
+
+    async def enroll_once(self) -> float:
+        """Contact the hub; on approval pin its keys and go straight on to configuration."""
+        client, store, _identity = self._require()
+        renew = self.status == "pending" and not self._enrollment.get("code")
+        response = await client.enroll(self.software_version, renew_code=renew)
+        self._network_ok = True
+        if response.status is EnrollStatus.DECOMMISSIONED:
+            self.status = "decommissioned"
+            return 3600.0
+        if response.status is EnrollStatus.APPROVED:
+            if response.config_keys and not store.trusted_keys:
+                await asyncio.to_thread(store.pin_keys, response.config_keys)
+            self.status = "approved"
+            self._enrollment = {"status": "approved"}
+            await asyncio.to_thread(self._save, _ENROLLMENT_FILE, self._enrollment)
+            await self.heartbeat_once()
+            return self.heartbeat_seconds
+        self.status = "pending"
+        if response.code is not None:
+            self._enrollment = {
+                "status": "pending",
+                "code": response.code,
+                "expires_at": None
+                if response.code_expires_at is None
+                else response.code_expires_at.isoformat(),
+            }
+            await asyncio.to_thread(self._save, _ENROLLMENT_FILE, self._enrollment)
+        return float(response.poll_seconds)
+
+    def enrollment_view(self) -> dict[str, str | None] | None:
+        """What the lock screen shows until approval (None once enrolled)."""
+        if self.status in ("approved", "decommissioned") or self.identity is None:
+            return None
+        code = self._enrollment.get("code") if self.status == "pending" else None
+        payload = None
+        if isinstance(code, str):
+            fp = self.identity.fingerprint.replace("-", "")
+            payload = f"{self.hub_url}/enroll#code={code}&fp={fp}"
+        return {
+            "code": code if isinstance(code, str) else None,
+            "qr_payload": payload,
+            "fingerprint": self.identity.fingerprint,
+        }
+
+    # ------------------------------------------------------------------ heartbeats
+
+    async def build_heartbeat(self, *, going_offline: bool = False) -> Heartbeat:
+        """The heartbeat for now: from the port, the keyring's counters and own checks."""
+        _client, store, _identity = self._require()
+        snap = await self.port.snapshot()
+        health = [
+            HealthCheck(name=HealthName(name), ok=ok)
+            for name, ok in snap.health
+            if name in _HEALTH_NAMES
+        ]
+        health.append(
+            HealthCheck(name=HealthName.DISK, ok=await asyncio.to_thread(disk_ok, self.data_dir))
+        )
+        if self._network_ok is not None:
+            health.append(HealthCheck(name=HealthName.NETWORK, ok=self._network_ok))
+        if self._clock_offset is not None:
+            ok = abs(self._clock_offset) <= _CLOCK_TOLERANCE_SECONDS
+            health.append(HealthCheck(name=HealthName.CLOCK, ok=ok))
+        current = store.current
+        if self._check_turn and current is not None and not going_offline:
+            reachable = await turn_reachable(current.config, within=1.0)
+            if reachable is not None:
+                health.append(HealthCheck(name=HealthName.TURN, ok=reachable))
+        try:
+            failures, by_staff = await asyncio.to_thread(self.staff.pin_counters)
+            enrolled = len(by_staff)
+        except Exception as exc:  # a damaged keyring must not stop heartbeats
+            _log.warning("PIN counters unavailable: %s", type(exc).__name__)
+            failures, by_staff, enrolled = 0, {}, 0
+        offline = []
+        for item in self._offline[-_MAX_OFFLINE:]:
+            with contextlib.suppress(ValidationError):
+                offline.append(OfflineSample.model_validate(item))
+        return Heartbeat(
+            sent_at=self.clock.now(),
+            software_version=self.software_version,
+            config_version=store.version,
+            config_rejected=store.rejected_reason(),
+            lock_state=snap.lock_state,
+            session_state=snap.session_state,  # type: ignore[arg-type]
+            in_call=snap.in_call,
+            health=tuple(health[:16]),
+            pins=PinCounters(station_failures=failures, by_staff=by_staff),
+            last_call_outcome=snap.last_call_outcome,  # type: ignore[arg-type]
+            queue_length=snap.queue_length,
+            audit_head=None
+            if snap.audit_head is None
+            else AuditHead(seq=snap.audit_head[0], hash=snap.audit_head[1]),
+            enrolled_staff=enrolled,
+            offline=tuple(offline),
+            going_offline=going_offline,
+        )
+
+    async def heartbeat_once(self, *, going_offline: bool = False) -> None:
+        """Send one heartbeat; then sync the configuration and run the commands it brought."""
+        client, store, _identity = self._require()
+        async with self._busy:
+            beat = await self.build_heartbeat(going_offline=going_offline)
+            try:
+                response = await client.heartbeat(beat)
+            except HubUnreachable:
+                self._queue_offline(beat)
+                raise
+            self._network_ok = True
+            self._clock_offset = (self.clock.now() - response.server_time).total_seconds()
+            if self._offline:
+                self._offline = []
+                await asyncio.to_thread(self._save, _OFFLINE_FILE, [])
+            if going_offline:
+                return
+            if response.config_version != store.version and await self.sync_config():
+                self.wake()  # tell the hub the new version at once, not a minute later
+            for envelope in response.commands:
+                await self.handle_command(envelope)
+
+    def _queue_offline(self, beat: Heartbeat) -> None:
+        sample = OfflineSample(
+            at=beat.sent_at,
+            lock_state=beat.lock_state,
+            healthy=all(h.ok for h in beat.health),
+            config_version=beat.config_version,
+        )
+        self._offline = [*self._offline, sample.model_dump(mode="json")][-_MAX_OFFLINE:]
+        try:
+            self._save(_OFFLINE_FILE, self._offline)
+        except OSError as exc:
+            _log.warning("offline queue not saved: %s", exc.strerror)
+
+    # ------------------------------------------------------------------ configuration
+
+    async def sync_config(self) -> bool:
+        """Pull the current configuration and apply it if new; True if one was applied."""
+        client, store, _identity = self._require()
+        envelope = await client.config()
+        if envelope is None:
+            return False
+        try:
+            applied = await store.apply(envelope, self._health_check)
+        except ConfigRejected as exc:
+            if exc.reason != "previously_rejected":
+                _log.warning("configuration refused: %s", exc.reason)
+            return False
+        if applied is None:
+            return False
+        _log.info("configuration version %d applied", applied.version)
+        self.port.config_applied(applied.config)
+        self.port.audit("config_applied", None, "done")
+        if self.on_config is not None:
+            result = self.on_config(applied.version)
+            if result is not None:
+                await result
+        return True
+
+    # ------------------------------------------------------------------ commands
+
+    def _verify_command(self, envelope: SignedEnvelope) -> CommandPayload | None:
+        _client, store, identity = self._require()
+        try:
+            trusted = [b64decode(k, length=32) for k in store.trusted_keys]
+            raw = open_envelope(envelope, "command", trusted)
+            payload = CommandPayload.model_validate(raw)
+        except (SignatureInvalid, ValidationError) as exc:
+            _log.error("command refused: %s", type(exc).__name__)
+            return None
+        if payload.station_id != identity.station_id:
+            _log.error("command for another station refused")
+            return None
+        return payload
+
+    async def handle_command(self, envelope: SignedEnvelope) -> str | None:
+        """Verify, run (once per command id) and acknowledge one command; its outcome."""
+        client, _store, _identity = self._require()
+        payload = self._verify_command(envelope)
+        if payload is None:
+            return None
+        outcome = self._ledger.get(payload.command_id)
+        detail = ""
+        after: Callable[[], Awaitable[None]] | None = None
+        if outcome is None:
+            outcome, detail, after = await self._execute(payload)
+            if outcome != "deferred":
+                self._ledger[payload.command_id] = outcome
+                items = list(self._ledger.items())[-_MAX_LEDGER:]
+                self._ledger = dict(items)
+                await asyncio.to_thread(self._save, _LEDGER_FILE, self._ledger)
+        ack = CommandAck(outcome=outcome, detail=detail)  # type: ignore[arg-type]
+        try:
+            await client.ack(payload.command_id, ack)
+        except (HubUnreachable, EnrollmentError) as exc:
+            # Acknowledged again when the hub re-sends it (the ledger keeps the outcome).
+            _log.warning("command ack not delivered: %s", exc)
+        if after is not None:
+            await after()
+        return outcome
+
+    async def _execute(
+        self, payload: CommandPayload
+    ) -> tuple[str, str, Callable[[], Awaitable[None]] | None]:
+        kind = payload.kind
+        snap = await self.port.snapshot()
+        if kind is CommandKind.LOCK:
+            self.port.lock_now()
+            self.port.audit("remote_lock", None, "done")
+            return "done", "", None
+        if kind is CommandKind.REVOKE_STAFF:
+            staff_id = payload.staff_id
+            if staff_id is None:
+                return "refused", "no_staff_id", None
+            if self.port.current_staff() == staff_id:
+                self.port.lock_now()
+            removed = await asyncio.to_thread(self.staff.remove, staff_id)
+            outcome = "removed" if removed else "no_slot"
+            self.port.audit("remote_revoke_staff", staff_id, outcome)
+            return "done", outcome, None
+        if snap.in_call and not payload.now:
+            # Nothing wipes during a call unless the command says "now".
+            return "deferred", "in_call", None
+        self.port.lock_now()
+        await asyncio.to_thread(destroy_keys, self.data_dir)
+        if kind is CommandKind.CRYPTO_WIPE:
+            self.port.audit("remote_crypto_wipe", None, "done")
+
+            async def restart() -> None:
+                self.port.request_restart()
+
+            return "done", "", restart
+        self.port.audit("remote_decommission", None, "done")
+
+        async def forget() -> None:
+            await asyncio.to_thread(self._forget_identity)
+            self.port.request_restart()
+
+        return "done", "", forget
+
+    def _forget_identity(self) -> None:
+        if self.config_store is not None:
+            self.config_store.destroy()
+        for name in (_ENROLLMENT_FILE, _LEDGER_FILE, _OFFLINE_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                (self._dir / name).unlink()
+        self._identity_source.destroy()
+        self.status = "decommissioned"
+        self._stopping = True
+
+    # ------------------------------------------------------------------ staff enrollment
+
+    async def enroll_staff(
+        self,
+        code: str,
+        pin: str,
+        *,
+        sponsor_id: str | None = None,
+        sponsor_pin: str | None = None,
+    ) -> str:
+        """Enroll a staff member with their one-time code and new PIN; their staff id.
+
+        Raises :class:`StaffEnrollmentError` (``code`` says why, ``user_message`` in Danish).
+        """
+        client, store, _identity = self._require()
+        current = store.current
+        if self.status != "approved" or current is None:
+            raise StaffEnrollmentError("not_configured", None, USER_MESSAGES["not_configured"])
+        await asyncio.to_thread(self.staff.check_pin, pin)
+        has_keyring = await asyncio.to_thread(self.staff.exists)
+        if has_keyring:
+            await asyncio.to_thread(self.staff.check_sponsor, sponsor_id, sponsor_pin)
+        elif current.config.escrow_public_key is None:
+            raise StaffEnrollmentError("not_configured", None, USER_MESSAGES["not_configured"])
+        try:
+            redeemed = await client.redeem_staff_code(code)
+        except HubUnreachable:
+            raise StaffEnrollmentError(
+                "hub_unreachable", None, USER_MESSAGES["hub_unreachable"]
+            ) from None
+        except StaffEnrollmentError as exc:
+            self.port.audit("staff_enrollment", None, "refused")
+            raise StaffEnrollmentError(exc.code, None, USER_MESSAGES.get(exc.code)) from None
+        await asyncio.to_thread(
+            self.staff.add,
+            redeemed.staff_id,
+            pin,
+            escrow_public_key=current.config.escrow_public_key,
+            sponsor_id=sponsor_id,
+            sponsor_pin=sponsor_pin,
+        )
+        self.port.audit("keyslot_added", redeemed.staff_id, "enrolled")
+        self.wake()  # the hub published a configuration naming the new staff id
+        return redeemed.staff_id
+
+    def describe(self) -> dict[str, Any]:
+        """A short summary (status, versions) without secrets."""
+        store = self.config_store
+        return {
+            "status": self.status,
+            "fingerprint": None if self.identity is None else self.identity.fingerprint,
+            "config_version": 0 if store is None else store.version,
+            "last_error": self.last_error,
+            "offline_queued": len(self._offline),
+        }

@@ -1,0 +1,71 @@
+"""Provisioning's errors: one base, each with an English ``str()`` and a Danish ``user_message``.
+
+Messages never quote a key, a code, a PIN or a configuration value: they name what failed.
+"""
+
+from __future__ import annotations
+
+from station.errors import StationError
+
+__all__ = [
+    "ConfigRejected",
+    "EnrollmentError",
+    "HubUnreachable",
+    "IdentityError",
+    "ProvisioningError",
+    "SignatureInvalid",
+    "StaffEnrollmentError",
+]
+
+
+class ProvisioningError(StationError):
+    """Base of every provisioning error."""
+
+    default_user_message = "Stationens opsætning fejlede. Kontakt IT."
+
+
+class IdentityError(ProvisioningError):
+    """The station's identity key is missing, unreadable or unsafe (mode, owner, size)."""
+
+    default_user_message = "Stationens identitet kunne ikke læses. Kontakt IT."
+
+
+class SignatureInvalid(ProvisioningError):
+    """A signature, envelope or signed request does not verify."""
+
+
+class ConfigRejected(ProvisioningError):
+    """A configuration was refused (unsigned, tampered, older, invalid or unhealthy).
+
+    ``reason`` is a short machine word the heartbeat and the hub's table show.
+    """
+
+    default_user_message = "En ny opsætning blev afvist; stationen kører videre som før."
+
+    def __init__(self, reason: str, log_message: str | None = None) -> None:
+        super().__init__(log_message or f"configuration rejected: {reason}")
+        self.reason = reason
+
+
+class HubUnreachable(ProvisioningError):
+    """The hub did not answer (network, TLS, 5xx): the station keeps going offline."""
+
+    default_user_message = "Stationen har ingen forbindelse til kommunens server lige nu."
+
+
+class EnrollmentError(ProvisioningError):
+    """The hub refused the station (unknown, decommissioned, clone suspected, ...)."""
+
+    def __init__(self, code: str, log_message: str | None = None) -> None:
+        super().__init__(log_message or f"the hub refused the station: {code}")
+        self.code = code
+
+
+class StaffEnrollmentError(ProvisioningError):
+    """A staff enrollment code or PIN was refused; ``code`` says why."""
+
+    default_user_message = "Koden kunne ikke bruges. Tjek koden, eller bed IT om en ny."
+
+    def __init__(self, code: str, log_message: str | None = None, user_message: str | None = None):
+        super().__init__(log_message or f"staff enrollment refused: {code}", user_message)
+        self.code = code

@@ -1,0 +1,173 @@
+"""The station's identity: an Ed25519 key pair made at first start, and its request counter.
+
+The private key is 32 raw bytes in ``provisioning/identity.key`` under the data directory,
+mode 0600, created atomically (temp file, fsync, hard link, fsync of the directory) so two
+starts racing cannot make two keys, and a power cut leaves either no key or a whole one.
+:class:`IdentitySource` is the seam for the Raspberry Pi's OTP-backed key later: anything
+that yields a :class:`StationIdentity`.
+
+The request counter (``provisioning/counter``) is persisted *before* each signed request is
+sent, so a counter is never used twice, even across power cuts; a copied identity directory
+(a cloned station) continues from the same counter and is caught by the hub.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import threading
+from pathlib import Path
+from typing import Final, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from provisioning.errors import IdentityError
+from provisioning.files import atomic_write, fsync_dir
+from provisioning.protocol import fingerprint, public_key_bytes, sign_request, station_id_for
+
+__all__ = [
+    "IDENTITY_FILE",
+    "PROVISIONING_DIR",
+    "FileIdentity",
+    "IdentitySource",
+    "RequestCounter",
+    "StationIdentity",
+    "fingerprint_line",
+    "provisioning_dir",
+]
+
+PROVISIONING_DIR: Final = "provisioning"
+IDENTITY_FILE: Final = "identity.key"
+_COUNTER_FILE: Final = "counter"
+_KEY_BYTES: Final = 32
+
+
+def provisioning_dir(data_dir: Path) -> Path:
+    """``data_dir/provisioning``, created 0700."""
+    path = data_dir / PROVISIONING_DIR
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+class StationIdentity:
+    """The station's key pair; ``repr`` shows the fingerprint only."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._key = private_key
+        self.public_key = public_key_bytes(private_key)
+        self.fingerprint = fingerprint(self.public_key)
+        self.station_id = station_id_for(self.public_key)
+
+    def sign_request(
+        self, method: str, target: str, counter: int, time: int, body: bytes
+    ) -> dict[str, str]:
+        """The signed-request headers (see :func:`provisioning.protocol.sign_request`)."""
+        return sign_request(self._key, method, target, counter, time, body)
+
+    def __repr__(self) -> str:
+        return f"StationIdentity(fingerprint={self.fingerprint!r})"
+
+
+class IdentitySource(Protocol):
+    """Where the identity comes from: a file here, the Pi's OTP key later."""
+
+    def load(self) -> StationIdentity:
+        """The identity, created on first use."""
+        ...
+
+    def destroy(self) -> None:
+        """Forget the identity (decommissioning); the next :meth:`load` makes a new one."""
+        ...
+
+
+def _read_key(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise IdentityError(f"identity key {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise IdentityError(f"identity key {path} must have mode 0600")
+        if info.st_uid != os.geteuid():
+            raise IdentityError(f"identity key {path} is owned by another user")
+        data = os.read(fd, _KEY_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) != _KEY_BYTES:
+        raise IdentityError(f"identity key {path} is damaged (wrong size)")
+    return data
+
+
+class FileIdentity:
+    """:class:`IdentitySource` on a 0600 file in the data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = provisioning_dir(data_dir) / IDENTITY_FILE
+
+    def load(self) -> StationIdentity:
+        """Read the key, creating it atomically on first start."""
+        try:
+            raw = _read_key(self.path)
+        except FileNotFoundError:
+            seed = Ed25519PrivateKey.generate().private_bytes_raw()
+            with contextlib.suppress(FileExistsError):
+                atomic_write(self.path, seed, replace=False)
+            raw = _read_key(self.path)
+        except OSError as exc:
+            raise IdentityError(f"cannot read the identity key: {exc.strerror}") from None
+        return StationIdentity(Ed25519PrivateKey.from_private_bytes(raw))
+
+    def destroy(self) -> None:
+        """Delete the key and the counter (decommissioning)."""
+        for name in (IDENTITY_FILE, _COUNTER_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                (self.path.parent / name).unlink()
+        fsync_dir(self.path.parent)
+
+
+class RequestCounter:
+    """A strictly increasing counter, persisted (fsync) before each value is handed out."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = provisioning_dir(data_dir) / _COUNTER_FILE
+        self._lock = threading.Lock()
+
+    def _read(self) -> int:
+        try:
+            text = self.path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return 0
+        if not text.isdigit():
+            # A damaged counter must not restart at 0 silently: that is what a clone does.
+            raise IdentityError("the request counter file is damaged; IT must re-approve")
+        return int(text)
+
+    def next(self) -> int:
+        """The next value, durably recorded before it is returned. Blocking (fsync)."""
+        with self._lock:
+            value = self._read() + 1
+            atomic_write(self.path, str(value).encode("ascii"), replace=True)
+            return value
+
+    @property
+    def current(self) -> int:
+        """The last value handed out (0 if none)."""
+        return self._read()
+
+
+def fingerprint_line(data_dir: Path) -> str:
+    """One line for ``kontaktstation hw-check``: the station's identity fingerprint.
+
+    Only reads: the key is made by stationd at its first start, as stationd's user (a key
+    made here by root would be refused by stationd as another user's file).
+    """
+    path = data_dir / PROVISIONING_DIR / IDENTITY_FILE
+    try:
+        raw = _read_key(path)
+    except FileNotFoundError:
+        return "identity      -     not made yet (stationd makes it at its first start)"
+    except (IdentityError, OSError) as exc:
+        return f"identity      FAIL  {exc}"
+    identity = StationIdentity(Ed25519PrivateKey.from_private_bytes(raw))
+    return f"identity      ok    fingerprint {identity.fingerprint}"

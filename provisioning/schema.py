@@ -1,0 +1,363 @@
+"""What travels between station and hub: the configuration, heartbeats, commands, enrollment.
+
+Every model forbids unknown fields, so a typo or an injected field is refused rather than
+ignored. The heartbeat is the one place a station speaks about itself regularly, so its model
+is a closed list of enums, counts, versions and hashes: there is no free-text field in it,
+which is how "never personal data" is kept by construction (and proven by a test).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from provisioning.protocol import SignedEnvelope
+
+__all__ = [
+    "COMMAND_FORMAT",
+    "CONFIG_FORMAT",
+    "AuditHead",
+    "CareHome",
+    "ClinicConfig",
+    "CommandAck",
+    "CommandKind",
+    "CommandPayload",
+    "ConfigPayload",
+    "EnrollRequest",
+    "EnrollResponse",
+    "EnrollStatus",
+    "HealthCheck",
+    "HealthName",
+    "Heartbeat",
+    "HeartbeatResponse",
+    "IceServerConfig",
+    "OfflineSample",
+    "PinCounters",
+    "Retention",
+    "StaffEntry",
+    "StaffRedeemRequest",
+    "StaffRedeemResponse",
+    "StaffRight",
+    "StationConfig",
+    "Timeouts",
+]
+
+CONFIG_FORMAT: Final = "kontaktstation-config-1"
+COMMAND_FORMAT: Final = "kontaktstation-command-1"
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
+def _opaque_id(value: str) -> str:
+    if not _ID.fullmatch(value):
+        raise ValueError("ids are 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit")
+    return value
+
+
+def _single_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+OpaqueId = Annotated[str, AfterValidator(_opaque_id)]
+Name = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_single_line)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+class CareHome(_Model):
+    """The care home the station stands in."""
+
+    id: OpaqueId
+    name: Name
+
+
+class ClinicConfig(_Model):
+    """A GP clinic the station may call, and its video room on the hub."""
+
+    id: OpaqueId
+    name: Name
+    #: The clinic's provider number ("ydernummer").
+    provider_number: Annotated[str, Field(pattern=r"^[0-9]{4,10}$")]
+    video_room: OpaqueId
+
+
+class StaffRight(StrEnum):
+    """What an enrolled staff member may do at the station."""
+
+    CALL = "call"
+    RECORDS = "records"
+    NOTES = "notes"
+    ROUNDS = "rounds"
+
+
+class StaffEntry(_Model):
+    """One enrolled staff member, by pseudonymous id only (the name stays on the hub)."""
+
+    staff_id: OpaqueId
+    rights: tuple[StaffRight, ...] = (StaffRight.CALL, StaffRight.RECORDS, StaffRight.NOTES)
+
+
+class IceServerConfig(_Model):
+    """A STUN or TURN server (the ``RTCIceServer`` dictionary)."""
+
+    urls: tuple[Annotated[str, Field(max_length=256)], ...] = Field(min_length=1, max_length=4)
+    username: Annotated[str, Field(max_length=256)] | None = None
+    credential: Annotated[str, Field(max_length=256)] | None = Field(default=None, repr=False)
+
+    @field_validator("urls")
+    @classmethod
+    def _schemes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise ValueError("ICE URLs start with stun:, stuns:, turn: or turns:")
+            if _CONTROL.search(url):
+                raise ValueError("control characters are not allowed")
+        return value
+
+
+class Timeouts(_Model):
+    """Timers of the station (seconds)."""
+
+    idle_lock_seconds: int = Field(default=300, ge=30, le=3600)
+    call_connect_seconds: int = Field(default=30, ge=5, le=300)
+    heartbeat_seconds: int = Field(default=60, ge=10, le=3600)
+
+
+class Retention(_Model):
+    """How long personal data stays on the station after a consultation is documented."""
+
+    purge_after_hours: int = Field(default=24, ge=1, le=24 * 14)
+
+
+class StationConfig(_Model):
+    """Everything IT configures for one station (the layers merged into one)."""
+
+    care_home: CareHome
+    station_name: Name
+    language: Literal["da", "en"] = "da"
+    clinics: tuple[ClinicConfig, ...] = Field(default=(), max_length=200)
+    staff: tuple[StaffEntry, ...] = Field(default=(), max_length=500)
+    ice_servers: tuple[IceServerConfig, ...] = Field(default=(), max_length=8)
+    timeouts: Timeouts = Timeouts()
+    retention: Retention = Retention()
+    #: IT's escrow (recovery) X25519 public key, base64url; the station's keyring is sealed
+    #: to it when the first staff member enrolls. None: staff enrollment is not possible yet.
+    escrow_public_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")] | None = None
+
+
+class ConfigPayload(_Model):
+    """The signed configuration document for one station and version."""
+
+    format: Literal["kontaktstation-config-1"] = CONFIG_FORMAT
+    station_id: OpaqueId
+    version: int = Field(ge=1, le=2**31)
+    issued_at: AwareDatetime
+    #: Set only on a rollback: the version being rolled back. A station accepts a version at
+    #: or below its current one only when this names exactly its current version.
+    rollback_of: int | None = Field(default=None, ge=1, le=2**31)
+    #: The hub's signing keys the station trusts once this configuration is applied
+    #: (base64url raw Ed25519 public keys): how the hub's key rotates.
+    trusted_config_keys: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")], ...] = Field(
+        min_length=1, max_length=4
+    )
+    config: StationConfig
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class CommandKind(StrEnum):
+    """What IT can ask a station to do remotely."""
+
+    LOCK = "lock"
+    REVOKE_STAFF = "revoke_staff"
+    CRYPTO_WIPE = "crypto_wipe"
+    DECOMMISSION = "decommission"
+
+
+class CommandPayload(_Model):
+    """A signed remote command; ``command_id`` makes it idempotent."""
+
+    format: Literal["kontaktstation-command-1"] = COMMAND_FORMAT
+    command_id: OpaqueId
+    station_id: OpaqueId
+    kind: CommandKind
+    issued_at: AwareDatetime
+    #: Run even during a call (otherwise wipes and decommissions wait for the call to end).
+    now: bool = False
+    staff_id: OpaqueId | None = None
+
+
+class CommandAck(_Model):
+    """The station's report on one command."""
+
+    outcome: Literal["done", "deferred", "refused", "failed"]
+    detail: Annotated[str, Field(max_length=64, pattern=r"^[a-z0-9_]*$")] = ""
+
+
+# --------------------------------------------------------------------------- enrollment
+
+
+class EnrollStatus(StrEnum):
+    """Where a station stands with the hub."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECOMMISSIONED = "decommissioned"
+
+
+class EnrollRequest(_Model):
+    """First contact (and every retry until approved); the key is in the signed headers."""
+
+    software_version: Annotated[str, Field(max_length=32, pattern=r"^[0-9A-Za-z.+-]+$")]
+
+
+class EnrollResponse(_Model):
+    """The hub's answer: approved, or pending with the code to show on the lock screen."""
+
+    station_id: OpaqueId
+    status: EnrollStatus
+    code: str | None = None
+    code_expires_at: AwareDatetime | None = None
+    #: Where IT approves (the QR code points here with the code).
+    approve_url: str | None = None
+    poll_seconds: int = Field(default=10, ge=1, le=3600)
+    #: The hub's configuration signing keys (base64url), pinned by the station at approval.
+    config_keys: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- heartbeats
+
+
+class HealthName(StrEnum):
+    """The parts a heartbeat reports on."""
+
+    CAMERA = "camera"
+    MICROPHONE = "microphone"
+    LOUDSPEAKER = "loudspeaker"
+    BUTTON = "button"
+    LED = "led"
+    NETWORK = "network"
+    TURN = "turn"
+    DISK = "disk"
+    CLOCK = "clock"
+    HARDWARE = "hardware"
+    HEALTH = "health"
+
+
+class HealthCheck(_Model):
+    """One part: ok or not, and a short machine word (no free text)."""
+
+    name: HealthName
+    ok: bool
+
+
+class PinCounters(_Model):
+    """Wrong-PIN counts: station-wide and per pseudonymous staff id (consecutive failures)."""
+
+    station_failures: int = Field(default=0, ge=0, le=10**9)
+    by_staff: dict[OpaqueId, Annotated[int, Field(ge=0, le=10**6)]] = Field(
+        default_factory=dict, max_length=500
+    )
+
+
+class AuditHead(_Model):
+    """The station audit log's head, anchored off the station (detects tail truncation)."""
+
+    seq: int = Field(ge=0, le=2**62)
+    hash: str
+
+    @field_validator("hash")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not _HEX64.fullmatch(value):
+            raise ValueError("the audit hash is 64 lower-case hex digits")
+        return value
+
+
+LockState = Literal["locked", "unlocked", "private_call"]
+SessionStateName = Literal[
+    "locked",
+    "staff",
+    "pre_call_check",
+    "waiting_for_gp",
+    "in_call_attended",
+    "in_call_private",
+    "wrap_up",
+]
+CallOutcomeName = Literal["hung_up_station", "hung_up_gp", "connection_lost", "failed"]
+
+
+class OfflineSample(_Model):
+    """The essentials of a heartbeat that could not be sent (queued while offline)."""
+
+    at: AwareDatetime
+    lock_state: LockState
+    healthy: bool
+    config_version: int = Field(ge=0, le=2**31)
+
+
+class Heartbeat(_Model):
+    """A station's regular report: enums, counts, versions and hashes, nothing else."""
+
+    sent_at: AwareDatetime
+    software_version: Annotated[str, Field(max_length=32, pattern=r"^[0-9A-Za-z.+-]+$")]
+    config_version: int = Field(ge=0, le=2**31)
+    #: Why the last offered configuration was refused, if it was (a machine word).
+    config_rejected: Annotated[str, Field(max_length=32, pattern=r"^[a-z_]*$")] | None = None
+    lock_state: LockState
+    session_state: SessionStateName
+    in_call: bool = False
+    health: tuple[HealthCheck, ...] = Field(default=(), max_length=16)
+    pins: PinCounters = PinCounters()
+    last_call_outcome: CallOutcomeName | None = None
+    queue_length: int = Field(default=0, ge=0, le=10**6)
+    audit_head: AuditHead | None = None
+    enrolled_staff: int = Field(default=0, ge=0, le=10**4)
+    offline: tuple[OfflineSample, ...] = Field(default=(), max_length=120)
+    going_offline: bool = False
+
+
+class HeartbeatResponse(_Model):
+    """The hub's answer: the configuration version to run and commands waiting."""
+
+    config_version: int = Field(ge=0)
+    commands: tuple[SignedEnvelope, ...] = Field(default=(), max_length=32)
+    next_in_seconds: int = Field(default=60, ge=1, le=3600)
+    server_time: datetime
+
+
+# --------------------------------------------------------------------------- staff
+
+
+class StaffRedeemRequest(_Model):
+    """The staff enrollment code typed at the station (never a name, never a PIN)."""
+
+    code: Annotated[str, Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9 -]+$")]
+
+
+class StaffRedeemResponse(_Model):
+    """The pseudonymous staff id the new keyslot is made for, and their rights."""
+
+    staff_id: OpaqueId
+    rights: tuple[StaffRight, ...]

@@ -1,0 +1,177 @@
+"""Staff keyslots made on the station: the hub never sees a PIN or the vault key.
+
+The design (the simplest sound one with the keyring as it is):
+
+* **The first staff member** of a station initialises the keyring: a new random vault key,
+  IT's escrow slot sealed to the escrow public key from the signed configuration, and the
+  staff member's own slot under the PIN they chose.
+* **Every later staff member** enrolls with a colleague present: the colleague types their
+  own staff id and PIN (a guarded unlock, counted like any other), which opens the vault key
+  just long enough to wrap it into the newcomer's slot; the key is zeroed at once. A keyslot
+  can only be made from the vault key, and stationd never keeps it: so someone who already
+  holds it must be there. (IT's escrow recovery is the fallback when nobody is.)
+* The colleague's PIN is checked *before* the one-time code is spent at the hub (a wrong
+  PIN burns nothing), and again to make the slot.
+
+Every function here blocks (Argon2id, fsync): run it on a worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from provisioning.errors import StaffEnrollmentError
+from provisioning.protocol import b64decode
+from station.core.clock import Clock
+from station.keyring import (
+    DEFAULT_KDF_PARAMS,
+    KEYSLOTS_FILE,
+    InvalidPin,
+    KdfParams,
+    Keyring,
+    KeyringNotFound,
+    NoSuchSlot,
+    SlotExists,
+    validate_pin,
+)
+from station.pin_guard import PinGuard
+from station.vault import DeviceSecret, VaultError, VaultKey
+
+__all__ = ["PIN_ATTEMPTS_FILE", "USER_MESSAGES", "StaffKeyslots"]
+
+PIN_ATTEMPTS_FILE = "pin_attempts.db"
+
+#: Danish texts for the hub's refusal codes and the station's own.
+USER_MESSAGES = {
+    "unknown_code": "Koden findes ikke. Tjek koden, eller bed IT om en ny.",
+    "code_expired": "Koden er udløbet. Bed IT om en ny.",
+    "code_used": "Koden er allerede brugt. Bed IT om en ny.",
+    "too_many_attempts": "For mange forkerte koder. Vent et kvarter, og prøv igen.",
+    "invalid_pin": "Pinkoden skal være 4 til 12 cifre.",
+    "sponsor_required": "En kollega, der allerede er oprettet, skal godkende med sin pinkode.",
+    "sponsor_refused": "Kollegaens pinkode blev ikke godkendt.",
+    "not_configured": "Stationen er ikke sat op til personale endnu. Kontakt IT.",
+    "already_enrolled": "Du er allerede oprettet på denne station.",
+    "hub_unreachable": "Stationen kan ikke nå kommunens server. Prøv igen senere.",
+}
+
+
+def _refuse(code: str, log: str | None = None) -> StaffEnrollmentError:
+    return StaffEnrollmentError(code, log, USER_MESSAGES.get(code))
+
+
+class StaffKeyslots:
+    """The keyring seen from provisioning: make, check and remove staff slots."""
+
+    def __init__(
+        self, data_dir: Path, clock: Clock, *, kdf_params: KdfParams = DEFAULT_KDF_PARAMS
+    ) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / KEYSLOTS_FILE
+        self._clock = clock
+        self._kdf = kdf_params
+
+    def _guard(self) -> PinGuard:
+        return PinGuard(self.data_dir / PIN_ATTEMPTS_FILE, self._clock)
+
+    def _secret(self) -> bytes:
+        return DeviceSecret(self.data_dir / "device.secret").load()
+
+    def exists(self) -> bool:
+        """Whether the station has a keyring (at least one staff member enrolled once)."""
+        return self.path.exists()
+
+    def staff_ids(self) -> list[str]:
+        """Enrolled pseudonymous ids (empty without a keyring)."""
+        if not self.exists():
+            return []
+        with self._guard() as guard:
+            try:
+                return Keyring.load(self.path, self._secret(), guard=guard).staff_ids()
+            except KeyringNotFound:
+                return []
+
+    def check_pin(self, pin: str) -> None:
+        """Refuse a PIN the keyring would refuse (before anything is spent)."""
+        try:
+            validate_pin(pin)
+        except InvalidPin:
+            raise _refuse("invalid_pin") from None
+
+    def check_sponsor(self, sponsor_id: str | None, sponsor_pin: str | None) -> None:
+        """A colleague's guarded unlock, the key zeroed at once (only when a keyring exists)."""
+        if not self.exists():
+            return
+        if not sponsor_id or not sponsor_pin:
+            raise _refuse("sponsor_required")
+        with self._guard() as guard:
+            keyring = Keyring.load(self.path, self._secret(), guard=guard, kdf_params=self._kdf)
+            try:
+                keyring.unlock(sponsor_id, sponsor_pin).zero()
+            except VaultError as exc:
+                raise _refuse(
+                    "sponsor_refused", f"sponsor unlock refused: {type(exc).__name__}"
+                ) from None
+
+    def add(
+        self,
+        staff_id: str,
+        pin: str,
+        *,
+        escrow_public_key: str | None,
+        sponsor_id: str | None,
+        sponsor_pin: str | None,
+    ) -> None:
+        """Make ``staff_id``'s slot: initialise the keyring (first staff) or via the sponsor."""
+        self.check_pin(pin)
+        with self._guard() as guard:
+            secret = self._secret()
+            vault_key: VaultKey
+            if not self.exists():
+                if escrow_public_key is None:
+                    raise _refuse("not_configured", "no escrow key in the configuration")
+                keyring, vault_key = Keyring.initialise(
+                    self.path,
+                    secret,
+                    b64decode(escrow_public_key, length=32),
+                    guard=guard,
+                    kdf_params=self._kdf,
+                )
+            else:
+                keyring = Keyring.load(self.path, secret, guard=guard, kdf_params=self._kdf)
+                if not sponsor_id or not sponsor_pin:
+                    raise _refuse("sponsor_required")
+                try:
+                    vault_key = keyring.unlock(sponsor_id, sponsor_pin)
+                except VaultError as exc:
+                    raise _refuse(
+                        "sponsor_refused", f"sponsor unlock refused: {type(exc).__name__}"
+                    ) from None
+            with vault_key:
+                try:
+                    keyring.add_slot(vault_key, staff_id, pin)
+                except SlotExists:
+                    raise _refuse("already_enrolled") from None
+
+    def remove(self, staff_id: str) -> bool:
+        """Remove a staff member's slot; False if they had none."""
+        if not self.exists():
+            return False
+        with self._guard() as guard:
+            keyring = Keyring.load(self.path, self._secret(), guard=guard)
+            try:
+                keyring.remove_slot(staff_id)
+            except NoSuchSlot:
+                return False
+        return True
+
+    def pin_counters(self) -> tuple[int, dict[str, int]]:
+        """Station-wide wrong-PIN count and consecutive failures per enrolled staff id."""
+        ids = self.staff_ids()
+        with self._guard() as guard:
+            by_staff = {}
+            for staff_id in ids:
+                with contextlib.suppress(VaultError):
+                    by_staff[staff_id] = guard.status(staff_id).consecutive_failures
+            return guard.station_failures(), by_staff
