@@ -20,14 +20,33 @@ def _self_check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    # Until the staff UI exists the demo is the end-to-end self-check of what is built.
-    return _self_check(args)
+    from station.demo import main as demo_main
+
+    return demo_main(args.rest)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from tui.supervisor import main as ui_main
+
+    return ui_main(args.rest)
 
 
 def _hw_check(args: argparse.Namespace) -> int:
     from hardware.health import hw_check_main
+    from provisioning.identity import fingerprint_line
+    from station.config import data_dir
 
-    return hw_check_main(args.rest)
+    status = hw_check_main(args.rest)
+    # hardware/ may not import provisioning (a contract), so the identity line is added here.
+    if "--json" not in args.rest:
+        print(fingerprint_line(data_dir()))
+    return status
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from hub.admin import main as admin_main
+
+    return admin_main(args.rest)
 
 
 def _daemon(args: argparse.Namespace) -> int:
@@ -61,18 +80,23 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
         p.set_defaults(func=func, rest=[])
 
-    add("demo", _demo, "run the station on embedded defaults (today: the end-to-end self-check)")
+    add("demo", _demo, "run the whole station on embedded defaults: hub, stationd, UI, GP link")
+    add("ui", _ui, "the kiosk terminal: the locked UI, and the staff UI after log-in")
     add("self-check", _self_check, "check vault, sealed store, lock and audit on a scratch dir")
     add("hw-check", _hw_check, "check camera, microphone, loudspeaker, button and LED")
     add("daemon", _daemon, "run stationd: hardware, call, blind store and the local API")
     add("surface", _surface, "show the GP's video and the self-view on the station's screen")
+    add("admin", _admin, "IT's provisioning commands: stations, configuration, staff, commands")
     add("hub", _hub, "run the municipality's server: rendezvous and the GP's web page")
     return parser
 
 
 #: Sub-commands that parse their own options (``--help`` included).
 _PASSTHROUGH: dict[str, Callable[[argparse.Namespace], int]] = {
+    "admin": _admin,
     "daemon": _daemon,
+    "demo": _demo,
+    "ui": _ui,
     "hub": _hub,
     "hw-check": _hw_check,
     "surface": _surface,

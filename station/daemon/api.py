@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -255,9 +255,16 @@ def _list_response(models: list[BaseModel]) -> Response:
 
 
 def build_app(
-    service: StationService, *, heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    service: StationService,
+    *,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+    extra_routes: Sequence[tuple[str, Handler, str]] = (),
 ) -> Starlette:
-    """The Starlette app for ``service``; uvicorn serves it on the Unix socket."""
+    """The Starlette app for ``service``; uvicorn serves it on the Unix socket.
+
+    ``extra_routes`` are ``(path, handler, method)`` from modules that own a feature (e.g.
+    ``station.daemon.precheck``); they get the same error handling as every route here.
+    """
 
     def state_out() -> m.StateOut:
         s = service.session
@@ -304,10 +311,20 @@ def build_app(
 
     async def post_unlock(request: Request) -> Response:
         body = await _body(request, m.UnlockRequest)
-        token, transition = await service.unlock(body.staff_id, body.pin)
-        return _json(
-            m.UnlockResponse(token=token, staff_id=body.staff_id, state=transition.to_state.value)
-        )
+        token, transition, key = await service.unlock(body.staff_id, body.pin)
+        try:
+            # The key hand-over (see StationService.unlock): encoded once, then zeroed here.
+            return _json(
+                m.UnlockResponse(
+                    token=token,
+                    staff_id=body.staff_id,
+                    state=transition.to_state.value,
+                    vault_key=bytes(key),
+                )
+            )
+        finally:
+            for i in range(len(key)):
+                key[i] = 0
 
     async def get_upcoming(request: Request) -> Response:
         raw = request.query_params.get("limit", "10")
@@ -329,6 +346,24 @@ def build_app(
             for row, due in rows
         ]
         return _json(m.UpcomingOut(now=now, items=items))
+
+    async def get_enrollment(request: Request) -> Response:
+        # The provisioning agent's code and QR until IT approves the station; 404 once it is
+        # enrolled, when no hub is configured, or before the hub first answered.
+        agent = getattr(service, "provisioning", None)
+        view = None if agent is None else agent.enrollment_view()
+        if view is None or view.get("code") is None:
+            raise ApiError(
+                404,
+                "not_found",
+                "no enrollment code (enrolled, no hub, or the hub not reached yet)",
+                "Stationens tilmeldingskode er ikke tilgængelig.",
+            )
+        return _json(
+            m.EnrollmentOut(
+                code=view["code"], qr_payload=view["qr_payload"], fingerprint=view["fingerprint"]
+            )
+        )
 
     async def get_health(request: Request) -> Response:
         checked_at, results = service.health
@@ -637,6 +672,7 @@ def build_app(
         route("/v1/unlock", post_unlock, "POST"),
         route("/v1/upcoming", get_upcoming, "GET"),
         route("/v1/health", get_health, "GET"),
+        route("/v1/enrollment", get_enrollment, "GET"),
         route("/v1/session/begin-check", post_begin_check, "POST"),
         route("/v1/session/check-passed", simple_transition("check_passed"), "POST"),
         route("/v1/session/cancel", post_cancel, "POST"),
@@ -663,6 +699,7 @@ def build_app(
         route("/v1/entries/{eid}", delete_entry, "DELETE"),
         route("/v1/entries/{eid}/status", put_entry_status, "PUT"),
     ]
+    routes += [route(path, handler, method) for path, handler, method in extra_routes]
     return Starlette(
         routes=routes,
         exception_handlers={

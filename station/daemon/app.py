@@ -59,6 +59,7 @@ from station.errors import StationError
 
 __all__ = [
     "DEFAULT_SOCKET",
+    "EXIT_RESTART",
     "SOCKET_ENV",
     "Daemon",
     "DaemonConfig",
@@ -68,6 +69,8 @@ __all__ = [
 _log = logging.getLogger("station.daemon")
 
 SOCKET_ENV: Final = "KONTAKTSTATION_SOCKET"
+#: Exit status asking systemd for a restart (a remote wipe finishes at the next start).
+EXIT_RESTART: Final = 75
 DEFAULT_SOCKET: Final = Path("/run/kontaktstation/stationd.sock")
 #: Longest path a Unix socket address holds (``sun_path`` is 108 bytes with the NUL).
 _MAX_SOCKET_PATH: Final = 107
@@ -98,6 +101,13 @@ class DaemonConfig:
     hardware: str = "auto"
     #: Environment the hardware layer reads its backends from (None: ``os.environ``).
     environ: Mapping[str, str] | None = field(default=None, repr=False)
+    #: The call engine's configuration (None: from ``environ``, see station.call.config).
+    call: Any = field(default=None, repr=False)
+    #: The hub's URL for provisioning (``--hub-url`` or ``KONTAKTSTATION_HUB_URL``); None: no
+    #: provisioning agent runs.
+    hub_url: str | None = None
+    #: Overrides for the provisioning agent (tests: ``kdf_params``, ``check_turn``, ...).
+    provisioning: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 class Daemon:
@@ -110,8 +120,12 @@ class Daemon:
         clock: Clock | None = None,
         notifier: Notifier | None = None,
         hardware: HardwareLink | None = None,
+        frame_sink: Any = None,
     ) -> None:
         self.config = config
+        #: Where the call's video goes (a ``hardware.video.FrameSink``; None: a recording one).
+        self.frame_sink = frame_sink
+        self.calls: Any = None
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
         self._hardware = hardware
@@ -126,9 +140,16 @@ class Daemon:
         self._store: Any = None
         self._audit: Any = None
         self._keys: KeyringAccess | None = None
+        self._precheck: Any = None
+        #: The care-record export (``station.export.ExportService``), None if unusable.
+        self.exports: Any = None
         self._socket: socket.socket | None = None
         self._started = False
         self._stopped = False
+        #: The provisioning agent (None without a hub); see provisioning.agent.
+        self.provisioning: Any = None
+        #: Set by a remote wipe or decommission: ``run`` then exits with ``EXIT_RESTART``.
+        self.restart_requested = False
 
     # ------------------------------------------------------------------ accessors
 
@@ -170,6 +191,11 @@ class Daemon:
             )
         self._store_worker = Worker("stationd-store")
         self._audit_worker = Worker("stationd-audit")
+        from provisioning.wipe import finish_pending_wipe
+
+        # A remote crypto-wipe destroyed the keys at once; its store files go before it opens.
+        if await asyncio.to_thread(finish_pending_wipe, data_dir):
+            _log.warning("finished a crypto-wipe: the store's files were deleted")
         self._store = await self._store_worker.run(BlindStore.open, data_dir, clock=self.clock)
         self._audit = await self._audit_worker.run(AuditLog.open, data_dir, clock=self.clock)
         audit = SerialAuditSink(self._audit, self._audit_worker)
@@ -195,9 +221,42 @@ class Daemon:
         )
         audit.record("station_started", staff=None, resident=None, outcome="locked")
         await hardware.attach(self._service, loop)
+        if cfg.hub_url:
+            await self._start_provisioning(cfg.hub_url)
 
         self._socket = bind_unix_socket(cfg.socket_path)
-        app = build_app(self._service, heartbeat_seconds=cfg.heartbeat_seconds)
+        from station.daemon.precheck import PreCheck
+
+        self._precheck = PreCheck(self._service, hardware, cfg.environ)
+        from station.daemon.export_routes import export_routes, open_exports
+
+        # The outbox delivers while locked and offline; its purge guard keeps consultations
+        # whose note has not reached the care record.
+        self.exports = await open_exports(data_dir, self.clock, audit)
+        if self.exports is not None:
+            await self.exports.start()
+            self.exports.start_purge_loop(self._store, self._service.db)
+        from provisioning.local_api import provisioning_routes
+        from station.daemon.call_api import build_call_controller
+
+        self.calls = build_call_controller(
+            self._service,
+            hardware,
+            data_dir=data_dir,
+            config=cfg.call,
+            environ=cfg.environ,
+            sink=self.frame_sink,
+        )
+        app = build_app(
+            self._service,
+            heartbeat_seconds=cfg.heartbeat_seconds,
+            extra_routes=[
+                *self._precheck.routes(),
+                *self.calls.routes(),
+                *export_routes(self._service, self.exports),
+                *provisioning_routes(self._service),
+            ],
+        )
         server_config = uvicorn.Config(
             app,
             http="h11",
@@ -219,6 +278,10 @@ class Daemon:
         await self._wait_listening()
         self._tasks.append(loop.create_task(self._tick_loop(), name="stationd-idle"))
         self._tasks.append(loop.create_task(self._health_loop(), name="stationd-health"))
+        if self.provisioning is not None:
+            self._tasks.append(
+                loop.create_task(self.provisioning.run(), name="stationd-provisioning")
+            )
         self.notifier.ready(self._service.status_line())
         self.notifier.start_watchdog()
         _log.info("stationd listening on %s (session locked)", cfg.socket_path)
@@ -249,6 +312,33 @@ class Daemon:
             except Exception:
                 _log.exception("health check failed")
             await asyncio.sleep(self.config.health_interval_seconds)
+
+    async def _start_provisioning(self, hub_url: str) -> None:
+        from provisioning.daemon_port import start_agent
+
+        agent, _port = start_agent(
+            self.service,
+            self.config.data_dir,
+            hub_url,
+            self.clock,
+            audit_log=self._audit,
+            audit_worker=self._audit_worker,
+            request_restart=self.request_restart,
+            options=self.config.provisioning,
+        )
+        try:
+            await agent.start()
+        except StationError as exc:
+            # The station works without its hub (locked, on its last configuration).
+            _log.error("provisioning agent not started: %s", exc)
+            self.service.provisioning = None
+            return
+        self.provisioning = agent
+
+    def request_restart(self) -> None:
+        """Stop, asking systemd to start stationd again (exit status ``EXIT_RESTART``)."""
+        self.restart_requested = True
+        self.request_stop()
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to shut down (signal handlers call this)."""
@@ -281,6 +371,10 @@ class Daemon:
             service.begin_shutdown()
             service.broker.publish(EventKind.SHUTDOWN, {})
             service.broker.close()
+        if self.provisioning is not None:
+            # "Going offline" to the hub, bounded.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.provisioning.stop(), 2.0)
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
@@ -293,6 +387,15 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.calls is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.calls.aclose(), 2.0)
+        if self.exports is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.exports.stop(), 1.0)
+        if self._precheck is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._precheck.close(), 1.0)
         if self._hardware is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._hardware.close(), 1.0)
@@ -317,6 +420,11 @@ class Daemon:
         if self._keys is not None:
             with contextlib.suppress(Exception):
                 self._keys.close()
+        if self.exports is not None:
+            with contextlib.suppress(Exception):
+                await self.exports.stop()
+                self.exports.close()
+            self.exports = None
         # Queued audit entries (the lock above all) are written before the log closes.
         for worker, resource in (
             (self._audit_worker, self._audit),
@@ -353,7 +461,7 @@ class Daemon:
         if crashed:
             _log.error("the HTTP server stopped unexpectedly")
             return 1
-        return 0
+        return EXIT_RESTART if self.restart_requested else 0
 
     def _stop_requested_is_set(self) -> bool:
         return self._stop_requested.is_set()
@@ -492,6 +600,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
     )
+    parser.add_argument(
+        "--hub-url",
+        default=None,
+        help="the hub's URL for provisioning (default: $KONTAKTSTATION_HUB_URL; none: off)",
+    )
     return parser
 
 
@@ -510,6 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         idle_timeout=timedelta(seconds=args.idle_timeout),
         shutdown_seconds=args.shutdown_timeout,
         hardware=args.hardware,
+        hub_url=args.hub_url or os.environ.get("KONTAKTSTATION_HUB_URL") or None,
     )
     return asyncio.run(Daemon(config).run())
 

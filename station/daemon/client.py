@@ -139,8 +139,11 @@ class StationClient:
         staff: bool = False,
         body: BaseModel | None = None,
         params: Mapping[str, Any] | None = None,
+        json_body: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         content = body.model_dump_json(exclude_none=True).encode() if body is not None else None
+        if json_body is not None:
+            content = json.dumps(dict(json_body), separators=(",", ":")).encode()
         headers = self._headers(staff)
         if content is not None:
             headers["Content-Type"] = "application/json"
@@ -193,7 +196,11 @@ class StationClient:
         return self._parse(m.LockResponse, response)
 
     async def unlock(self, staff_id: str, pin: str) -> m.UnlockResponse:
-        """Unlock with a PIN; keeps the staff token for later calls."""
+        """Unlock with a PIN; keeps the staff token for later calls.
+
+        The result carries the vault key (``vault_key``): move it into a ``VaultKey`` at
+        once and drop the result (only the staff UI unlocks).
+        """
         response = await self._request(
             "POST", "/v1/unlock", body=m.UnlockRequest(staff_id=staff_id, pin=pin)
         )
@@ -210,6 +217,26 @@ class StationClient:
     async def health(self) -> m.HealthOut:
         """The hardware checks."""
         return self._parse(m.HealthOut, await self._request("GET", "/v1/health"))
+
+    async def enrollment(self) -> m.EnrollmentOut:
+        """The enrollment code and QR text of an unprovisioned station (404 once provisioned)."""
+        return self._parse(m.EnrollmentOut, await self._request("GET", "/v1/enrollment"))
+
+    async def call_control(
+        self, path: str, body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """POST one of the resident's call controls (``/v1/call/...``, no token); the answer.
+
+        Open like ``/v1/lock``: the locked UI sends these during a private call.
+        """
+        if not path.startswith("/v1/call/"):
+            raise ValueError("call controls live under /v1/call/")
+        response = await self._request("POST", path, json_body=body if body is not None else {})
+        try:
+            data = json.loads(response.content) if response.content else {}
+        except ValueError:
+            raise StationClientError(f"stationd sent a non-JSON answer to {path}") from None
+        return data if isinstance(data, dict) else {"value": data}
 
     async def events(self, *, read_timeout: float | None = 45.0) -> AsyncIterator[ApiEvent]:
         """Server-sent events until the daemon ends the stream (shutdown) or the caller stops.
@@ -447,6 +474,54 @@ class StationClient:
             "GET", f"/v1/consultations/{consultation_id}/sealed-events", staff=True
         )
         return self._parse_list(m.SealedEventOut, response)
+
+    # ------------------------------------------------------------------ care-record export
+    # station.export.wire is imported per call: it is light, but the locked UI (which
+    # imports this client too) should not load the export package at all.
+
+    async def export_settings(self) -> Any:
+        """``GET /v1/exports/settings``: ``delivery`` (fhir/summary/unavailable), the key."""
+        from station.export.wire import ExportSettingsOut
+
+        response = await self._request("GET", "/v1/exports/settings", staff=True)
+        return self._parse(ExportSettingsOut, response)
+
+    async def enqueue_export(
+        self,
+        *,
+        export_id: str,
+        consultation_id: str,
+        sealed: bytes,
+        entry_id: str | None = None,
+    ) -> Any:
+        """``POST /v1/exports``: queue a sealed export (``station.export.seal_export``).
+
+        Idempotent by ``export_id``; raises :class:`StationApiError` with code
+        ``export_not_configured`` (409) when there is no endpoint (show the summary).
+        """
+        from station.export.wire import ExportCreate, ExportOut
+
+        body = ExportCreate(
+            export_id=export_id, consultation_id=consultation_id, entry_id=entry_id, sealed=sealed
+        )
+        response = await self._request("POST", "/v1/exports", staff=True, body=body)
+        return self._parse(ExportOut, response)
+
+    async def exports(self, consultation_id: str) -> list[Any]:
+        """``GET /v1/consultations/{id}/exports``: each export's delivery progress."""
+        from station.export.wire import ExportOut
+
+        response = await self._request(
+            "GET", f"/v1/consultations/{consultation_id}/exports", staff=True
+        )
+        return self._parse_list(ExportOut, response)
+
+    async def retry_export(self, export_id: str) -> Any:
+        """``POST /v1/exports/{id}/retry``: try a waiting export now."""
+        from station.export.wire import ExportOut
+
+        response = await self._request("POST", f"/v1/exports/{export_id}/retry", staff=True)
+        return self._parse(ExportOut, response)
 
 
 def _api_error(response: httpx.Response) -> StationApiError:

@@ -130,6 +130,7 @@ class GpioHardwareLink:
             LedPattern.CAMERA_LIVE: HwPattern.CAMERA_LIVE,
             LedPattern.PRIVATE_CALL: HwPattern.PRIVATE_CALL,
             LedPattern.FAULT: HwPattern.FAULT,
+            LedPattern.STAFF_CALLED_BACK: HwPattern.STAFF_CALLED_BACK,
         }.get(pattern, HwPattern.FAULT)
         future = self._led_worker.submit(self.hw.led.show, target)
         future.add_done_callback(_log_led_failure)

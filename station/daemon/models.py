@@ -41,6 +41,7 @@ __all__ = [
     "ConsultationTypeValue",
     "ConsultationUpdate",
     "EmptyRequest",
+    "EnrollmentOut",
     "EntryCreate",
     "EntryOut",
     "EntryStatusRequest",
@@ -190,11 +191,17 @@ class UnlockRequest(_Request):
 
 
 class UnlockResponse(_Response):
-    """The staff-session token (Bearer) and the state the unlock led to. Never the key."""
+    """The staff-session token (Bearer), the state the unlock led to, and the vault key.
+
+    ``vault_key`` is the key hand-over to the staff UI (see ``StationService.unlock``): 32
+    bytes, base64 in JSON. The staff UI puts it into a ``VaultKey`` at once and drops this
+    object; it is never logged (``repr=False``).
+    """
 
     token: str = Field(repr=False)
     staff_id: str
     state: str
+    vault_key: SealedBlob = Field(repr=False)
 
 
 class BeginCheckRequest(_Request):
@@ -232,6 +239,18 @@ class UpcomingOut(_Response):
 
     now: datetime
     items: list[UpcomingItem]
+
+
+class EnrollmentOut(_Response):
+    """``GET /v1/enrollment``: what an unprovisioned station shows IT (code and QR text).
+
+    404 once the station is provisioned (or while provisioning cannot say).
+    """
+
+    code: str = Field(max_length=64)
+    qr_payload: str = Field(max_length=1024)
+    #: The station's identity fingerprint (``ABCD-EFGH-...``), for IT to compare.
+    fingerprint: str | None = Field(default=None, max_length=64)
 
 
 class HealthCheckOut(_Response):

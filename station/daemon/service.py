@@ -82,6 +82,8 @@ class LedPattern:
     CAMERA_LIVE = "camera_live"
     PRIVATE_CALL = "private_call"
     FAULT = "fault"
+    #: The resident pressed "call staff" during a private call (until the next transition).
+    STAFF_CALLED_BACK = "staff_called_back"
 
 
 _LED_FOR_STATE: Final = {
@@ -108,8 +110,11 @@ class HealthResult:
 class KeyVerifier(Protocol):
     """Checks a staff member's PIN (the keyring behind a PIN guard)."""
 
-    def verify(self, staff_id: str, pin: str) -> None:
-        """Return if the PIN opens the staff member's slot; raise otherwise. Blocking."""
+    def verify(self, staff_id: str, pin: str) -> bytearray:
+        """The vault key if the PIN opens the slot (the caller zeroes it); raise otherwise.
+
+        Blocking.
+        """
         ...
 
     def vault_public_key(self) -> bytes | None:
@@ -124,8 +129,9 @@ class KeyVerifier(Protocol):
 class KeyringAccess:
     """The keyring in the data directory, loaded when first needed (provisioning may add it).
 
-    ``verify`` unwraps the vault key through the keyring's PIN guard and zeroes it at once:
-    the key hand-over to the staff UI is not done here (see the daemon's docs).
+    ``verify`` unwraps the vault key through the keyring's PIN guard and hands a copy to the
+    caller (:meth:`StationService.unlock`, which passes it to the staff UI and zeroes it);
+    the keyring's own :class:`~station.vault.VaultKey` is zeroed before ``verify`` returns.
     """
 
     def __init__(self, data_dir: Path, clock: Clock) -> None:
@@ -148,10 +154,15 @@ class KeyringAccess:
             self._keyring = Keyring.load(path, secret, guard=self._guard)
         return self._keyring
 
-    def verify(self, staff_id: str, pin: str) -> None:
-        """Guarded PIN check; raises the keyring's and PIN guard's errors. Blocking."""
+    def verify(self, staff_id: str, pin: str) -> bytearray:
+        """Guarded PIN check: the vault key (caller zeroes it), or the keyring's and PIN
+        guard's errors. Blocking."""
         vault_key = self._load().unlock(staff_id, pin)
-        vault_key.zero()
+        try:
+            # The one accessor for the raw key; the copy goes straight to the staff UI.
+            return bytearray(vault_key._material())
+        finally:
+            vault_key.zero()
 
     def vault_public_key(self) -> bytes | None:
         """The vault's public key, or None when the station has no keyring yet."""
@@ -224,6 +235,8 @@ class StationService:
         self._call_started_at: datetime | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._stopping = False
+        #: The provisioning agent (``provisioning.agent.ProvisioningAgent``), None without a hub.
+        self.provisioning: Any = None
         self.button_presses = 0
         self.long_presses = 0
         session.subscribe(self._on_transition)
@@ -334,34 +347,50 @@ class StationService:
 
     # ------------------------------------------------------------------ unlock and auth
 
-    async def unlock(self, staff_id: str, pin: str) -> tuple[str, Transition]:
+    async def unlock(self, staff_id: str, pin: str) -> tuple[str, Transition, bytearray]:
         """Check the PIN (off the loop, one check at a time), unlock, issue a token.
 
-        Raises :class:`ApiError` for every refusal; the token is returned once.
+        Returns the token (once), the transition and the vault key for the staff UI.
+
+        The key hand-over: the staff UI is the only process that *holds* the vault key, but
+        only stationd can *derive* the key-encryption key, because only stationd can read
+        the device secret mixed into it (and so every PIN guess goes through stationd's
+        PIN guard, whose back-off no client can skip). Handing the caller the KEK or the
+        vault key it unwraps is therefore the same trust, and returning the vault key keeps
+        the device secret and the keyslots inside stationd. The caller is a member of the
+        socket's group (0660); the key travels once, in the unlock response. stationd keeps
+        no copy: the API zeroes this bytearray as soon as the response body is encoded (the
+        immutable base64 text of that one response is short-lived and never stored).
+
+        Raises :class:`ApiError` for every refusal (then no key leaves stationd).
         """
         if self._stopping:
             raise ApiError.unavailable("shutting down", "Stationen lukker ned.")
         epoch = self._lock_epoch
         async with self._unlock_gate:
             try:
-                await asyncio.wait_for(
+                key = await asyncio.wait_for(
                     asyncio.to_thread(self.keys.verify, staff_id, pin), _UNLOCK_TIMEOUT
                 )
             except TimeoutError:
                 raise ApiError.unavailable("PIN check timed out") from None
             except Exception as exc:
                 raise await self._unlock_refused(staff_id, exc) from None
-        if self._lock_epoch != epoch or self._stopping:
-            raise ApiError.conflict(
-                "a lock was requested while the PIN was being checked; unlock refused",
-                "Stationen blev låst imens. Lås op igen.",
-            )
         try:
-            transition = self.session.unlock(staff_id)
-        except Exception as exc:
-            raise _map_session_error(exc) from None
+            if self._lock_epoch != epoch or self._stopping:
+                raise ApiError.conflict(
+                    "a lock was requested while the PIN was being checked; unlock refused",
+                    "Stationen blev låst imens. Lås op igen.",
+                )
+            try:
+                transition = self.session.unlock(staff_id)
+            except Exception as exc:
+                raise _map_session_error(exc) from None
+        except BaseException:
+            _zero(key)
+            raise
         token = self.tokens.issue(staff_id, self.clock.now())
-        return token, transition
+        return token, transition, key
 
     async def _unlock_refused(self, staff_id: str, exc: Exception) -> ApiError:
         name = type(exc).__name__
@@ -438,6 +467,15 @@ class StationService:
     def publish_call_status(self, status: str, **data: Any) -> None:
         """Pass call-engine status (connecting, reconnecting, ...) to the UIs."""
         self.broker.publish(EventKind.CALL, {"status": status, **data})
+
+    def call_staff_back(self) -> None:
+        """The resident asks for staff during a call: the lamp says so, the UIs hear it."""
+        if self._led is not None:
+            try:
+                self._led(LedPattern.STAFF_CALLED_BACK)
+            except Exception:
+                _log.exception("status LED update failed")
+        self.broker.publish(EventKind.CALL, {"status": "staff_called_back"})
 
     def _record_call_ended(self, transition: Transition) -> None:
         consultation_id = transition.appointment
@@ -570,6 +608,12 @@ class StationService:
             )
             self._show_led()
         return results
+
+
+def _zero(buffer: bytearray) -> None:
+    """Overwrite key material in place."""
+    for i in range(len(buffer)):
+        buffer[i] = 0
 
 
 def _map_session_error(exc: Exception) -> ApiError:

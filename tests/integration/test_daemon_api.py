@@ -155,18 +155,19 @@ def test_bind_creates_parent_0750_replaces_stale_and_refuses_live(socket_dir: Pa
         bind_unix_socket(socket_dir / ("x" * 120))
 
 
-async def test_unlock_gives_a_token_and_never_the_key(
+async def test_unlock_hands_the_vault_key_over_with_the_token(
     station: Running, vault_key: VaultKey
 ) -> None:
     response = await station.http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"token", "staff_id", "state"}
+    assert set(body) == {"token", "staff_id", "state", "vault_key"}
     assert body["state"] == "staff"
     assert len(body["token"]) >= 40
     key = bytes(vault_key._material())
-    for encoded in (b64(key), key.hex(), base64.urlsafe_b64encode(key).decode().rstrip("=")):
-        assert encoded not in response.text
+    # The key hand-over: the staff UI gets the vault key itself, once, with its token.
+    assert base64.b64decode(body["vault_key"]) == key
+    assert body["token"] not in (b64(key), key.hex())
     state = (await station.http.get("/v1/state")).json()
     assert state["state"] == "staff" and state["locked"] is False
 
@@ -177,8 +178,10 @@ async def test_wrong_pins_are_refused_then_throttled(station: Running) -> None:
         body = assert_refusal(response, 401)
         assert body["code"] == "wrong_pin"
         assert "Forkert PIN-kode" in body["user_message"]
+        assert "vault_key" not in body  # a refusal never carries the key
     response = await station.http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
     body = assert_refusal(response, 429)
+    assert "vault_key" not in body
     assert int(response.headers["Retry-After"]) > 0
     assert body["retry_after_seconds"] > 0
     assert (await station.http.get("/v1/state")).json()["state"] == "locked"

@@ -34,3 +34,20 @@ def test_every_string_in_the_uis_has_a_danish_translation() -> None:
     }
     missing = sorted(found - set(i18n.danish_catalogue()))
     assert missing == [], f"msgids without Danish text: {missing}"
+
+
+def test_no_two_po_files_translate_one_msgid_differently() -> None:
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for po in sorted((Path(tui.__file__).parent / "locale" / "da" / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as handle:
+            for message in read_po(handle, locale="da"):
+                if not isinstance(message.id, str) or not message.id:
+                    continue
+                text = str(message.string)
+                if message.id in seen and seen[message.id][1] != text:
+                    clashes.append((message.id, seen[message.id][0], po.name))
+                seen.setdefault(message.id, (po.name, text))
+    assert clashes == [], f"one msgid, two Danish texts (file, file): {clashes}"

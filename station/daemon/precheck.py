@@ -1,0 +1,364 @@
+"""The pre-call check's hardware endpoints: camera thumbnail, microphone level, test tone, network.
+
+Staff aim the camera, check the microphone and loudspeaker and see that the network and TURN
+answer, *before* the GP is called. These endpoints serve the staff UI during
+``PRE_CALL_CHECK`` only (the camera is live, the LED says so); in any other state they answer
+409, and the devices they opened are released the moment the session leaves the check (the
+call engine opens its own tracks when the call is dialled).
+
+- ``GET  /v1/precheck/frame?width=W&height=H``: one small RGB thumbnail (``rgb24``, base64)
+  of the newest camera picture, downscaled in stationd so the terminal gets a few KiB.
+- ``GET  /v1/precheck/microphone``: the level over a short stretch (dBFS RMS and peak).
+- ``POST /v1/precheck/tone``: play a short test tone on the loudspeaker.
+- ``GET  /v1/precheck/network``: can the hub and each TURN server be reached (a TCP connect,
+  bounded)? Each with a Danish hint.
+
+The camera and microphone stay open between requests (so a live thumbnail costs one frame,
+not one device open) and close after :data:`IDLE_CLOSE_SECONDS` without requests.
+No personal data passes here: pictures go to the staff UI only while it is unlocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from station.core.session import SessionState, Transition
+from station.daemon.errors import ApiError
+
+__all__ = [
+    "HUB_URL_ENV",
+    "ICE_SERVERS_ENV",
+    "IDLE_CLOSE_SECONDS",
+    "NetworkTarget",
+    "PreCheck",
+    "network_targets",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Devices opened for the check are released after this long without a request.
+IDLE_CLOSE_SECONDS: Final = 3.0
+#: Where the hub is (``https://host[:port]``); the signed configuration will set it.
+HUB_URL_ENV: Final = "KONTAKTSTATION_HUB_URL"
+#: STUN/TURN servers: a JSON list of ``{"urls": ..., "username": ..., "credential": ...}``.
+ICE_SERVERS_ENV: Final = "KONTAKTSTATION_ICE_SERVERS"
+_MAX_THUMB: Final = 160
+_FRAME_TIMEOUT: Final = 3.0
+_CONNECT_TIMEOUT: Final = 2.0
+
+_HINT_HUB = (
+    "Stationen kan ikke nå kommunens server. Tjek at netværkskablet sidder i, eller at "
+    "Wi-Fi er tændt. Kontakt IT, hvis det ikke hjælper."
+)
+_HINT_TURN = (
+    "Stationen kan ikke nå videoserveren (TURN). Opkaldet virker måske ikke uden for "
+    "plejehjemmets netværk. Kontakt IT."
+)
+_HINT_UNCONFIGURED = "Stationen har endnu ingen netværksopsætning fra IT. Kontakt IT."
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkTarget:
+    """Something the call needs to reach: the hub or a TURN server."""
+
+    name: str
+    host: str
+    port: int
+
+
+def network_targets(environ: Mapping[str, str]) -> list[NetworkTarget]:
+    """The hub and the STUN/TURN servers from the call configuration's environment
+    (``KONTAKTSTATION_HUB_URL``, ``KONTAKTSTATION_ICE_SERVERS``), in a fixed order."""
+    targets: list[NetworkTarget] = []
+    hub = environ.get(HUB_URL_ENV, "").strip()
+    if hub:
+        parts = urlsplit(hub)
+        if parts.hostname:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            targets.append(NetworkTarget("hub", parts.hostname, port))
+    try:
+        servers = json.loads(environ.get(ICE_SERVERS_ENV, "") or "[]")
+    except ValueError:
+        servers = []
+    urls: list[str] = []
+    for server in servers if isinstance(servers, list) else []:
+        raw = server.get("urls") if isinstance(server, dict) else None
+        urls.extend([raw] if isinstance(raw, str) else [u for u in raw or [] if isinstance(u, str)])
+    for url in urls:
+        scheme, _, rest = url.strip().partition(":")
+        if scheme not in ("turn", "turns"):
+            continue  # STUN answers over UDP only; the call engine probes it itself
+        host, _, port_text = rest.split("?", 1)[0].rpartition(":")
+        if not host:
+            host, port_text = port_text, ""
+        port = int(port_text) if port_text.isdigit() else (5349 if scheme == "turns" else 3478)
+        targets.append(NetworkTarget("turn", host.strip("[]"), port))
+    return targets
+
+
+class PreCheck:
+    """The check's devices, opened on first use and released when the check ends.
+
+    ``hardware`` is the daemon's hardware link; only one with a ``hw`` bundle (the real
+    link, or the shipped fakes) has a camera and microphone to offer.
+    """
+
+    def __init__(
+        self, service: Any, hardware: Any, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self._service = service
+        self._hardware = hardware
+        self._environ = dict(os.environ if environ is None else environ)
+        self._camera: Any = None
+        self._microphone: Any = None
+        self._decoder: Any = None
+        self._last_use = 0.0
+        self._lock = asyncio.Lock()
+        self._reaper: asyncio.Task[None] | None = None
+        service.session.subscribe(self._on_transition)
+
+    # ------------------------------------------------------------------ devices
+
+    @property
+    def _hw(self) -> Any:
+        hw = getattr(self._hardware, "hw", None)
+        if hw is None:
+            raise ApiError.unavailable(
+                "no camera or microphone: stationd runs without hardware",
+                "Stationens udstyr er ikke tilsluttet. Kontakt IT.",
+            )
+        return hw
+
+    def _require_check(self, request: Request) -> None:
+        self._service.authenticate(_bearer(request))
+        if self._service.session.state is not SessionState.PRE_CALL_CHECK:
+            raise ApiError.conflict(
+                "the pre-call check is not running",
+                "Forhåndstjekket kører ikke. Start det fra dagens aftaler.",
+            )
+        self._last_use = time.monotonic()
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_when_idle())
+
+    async def _reap_when_idle(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_CLOSE_SECONDS / 3)
+            if time.monotonic() - self._last_use >= IDLE_CLOSE_SECONDS:
+                await self.close()
+                return
+
+    def _on_transition(self, transition: Transition) -> None:
+        if transition.to_state is not SessionState.PRE_CALL_CHECK and (
+            self._camera is not None or self._microphone is not None
+        ):
+            # Listeners are synchronous: stop the tracks now, release them on the loop.
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().create_task(self.close())
+
+    async def close(self) -> None:
+        """Release the camera and microphone (safe to call any time)."""
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None and reaper is not asyncio.current_task():
+            reaper.cancel()
+        camera, self._camera = self._camera, None
+        microphone, self._microphone = self._microphone, None
+        self._decoder = None
+        for track in (camera, microphone):
+            if track is None:
+                continue
+            aclose = getattr(track, "aclose", None)
+            with contextlib.suppress(Exception):
+                if callable(aclose):
+                    await asyncio.wait_for(aclose(), 2.0)
+                else:
+                    track.stop()
+
+    # ------------------------------------------------------------------ camera
+
+    async def thumbnail(self, width: int, height: int) -> tuple[int, int, bytes]:
+        """The newest picture scaled to fit ``width`` x ``height``: (w, h, rgb24 bytes)."""
+        import av
+
+        async with self._lock:
+            if self._camera is None:
+                self._camera = self._hw.new_camera()
+                with contextlib.suppress(Exception):
+                    self._camera.request_keyframe()
+            frame: Any = None
+            deadline = time.monotonic() + _FRAME_TIMEOUT
+            while frame is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                item = await asyncio.wait_for(self._camera.recv(), left)
+                if isinstance(item, av.VideoFrame):
+                    frame = item
+                else:  # an encoded passthrough camera (the Pi's H.264): decode it here
+                    if self._decoder is None:
+                        self._decoder = av.CodecContext.create(
+                            self._camera.passthrough_codec or "h264", "r"
+                        )
+                    decoded = self._decoder.decode(item)
+                    frame = decoded[-1] if decoded else None
+        scale = min(width / frame.width, height / frame.height, 1.0)
+        w, h = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+        small = frame.reformat(width=w, height=h, format="rgb24")
+        array = small.to_ndarray()
+        return w, h, array[:, :, :3].tobytes()
+
+    # ------------------------------------------------------------------ audio
+
+    async def microphone_level(self, seconds: float) -> tuple[float, float]:
+        """(RMS, peak) in dBFS over ``seconds`` of the microphone."""
+        from hardware.audio.level import measure_level
+
+        async with self._lock:
+            if self._microphone is None:
+                self._microphone = self._hw.new_microphone()
+            reading = await measure_level(self._microphone, seconds, seconds + 2.0)
+        return reading.rms_dbfs, reading.peak_dbfs
+
+    async def tone(self, seconds: float) -> None:
+        """Start a test tone on the loudspeaker (returns at once; it ends by itself)."""
+        from hardware.audio.fake import tone_track
+
+        await self._hw.speaker.start(tone_track(seconds, 440.0, -12.0))
+
+    # ------------------------------------------------------------------ network
+
+    async def network(self) -> list[dict[str, Any]]:
+        """One result per configured target (or one failing "network" result)."""
+        targets = network_targets(self._environ)
+        if not targets:
+            return [
+                {
+                    "name": "network",
+                    "ok": False,
+                    "detail": f"no {HUB_URL_ENV} or {ICE_SERVERS_ENV} configured",
+                    "hint": _HINT_UNCONFIGURED,
+                }
+            ]
+
+        async def probe(target: NetworkTarget) -> dict[str, Any]:
+            started = time.monotonic()
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(target.host, target.port), _CONNECT_TIMEOUT
+                )
+            except (OSError, TimeoutError) as exc:
+                hint = _HINT_HUB if target.name == "hub" else _HINT_TURN
+                return {
+                    "name": target.name,
+                    "ok": False,
+                    "detail": f"{target.host}:{target.port} unreachable: {type(exc).__name__}",
+                    "hint": hint,
+                }
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            ms = (time.monotonic() - started) * 1000
+            return {
+                "name": target.name,
+                "ok": True,
+                "detail": f"{target.host}:{target.port} answered in {ms:.0f} ms",
+                "hint": "",
+            }
+
+        return list(await asyncio.gather(*(probe(t) for t in targets)))
+
+    # ------------------------------------------------------------------ routes
+
+    def routes(self) -> Sequence[tuple[str, Any, str]]:
+        """``(path, handler, method)`` for :func:`station.daemon.api.build_app`."""
+        from station.daemon.api import _json
+
+        async def get_frame(request: Request) -> Response:
+            self._require_check(request)
+            width = _int_param(request, "width", 64)
+            height = _int_param(request, "height", 48)
+            try:
+                w, h, rgb = await self.thumbnail(width, height)
+            except TimeoutError:
+                raise ApiError.unavailable(
+                    "no picture from the camera in time",
+                    "Kameraet sender ikke billeder. Tjek at det er sat i, og prøv igen.",
+                ) from None
+            except ApiError:
+                raise
+            except Exception as exc:
+                _log.warning("pre-check frame failed: %s", type(exc).__name__)
+                await self.close()
+                raise ApiError.unavailable(
+                    f"camera failed: {type(exc).__name__}",
+                    "Kameraet virker ikke. Tjek at det er sat i, og genstart stationen.",
+                ) from None
+            return _json(
+                {
+                    "width": w,
+                    "height": h,
+                    "format": "rgb24",
+                    "data": base64.b64encode(rgb).decode("ascii"),
+                }
+            )
+
+        async def get_microphone(request: Request) -> Response:
+            self._require_check(request)
+            try:
+                rms, peak = await self.microphone_level(0.2)
+            except Exception as exc:
+                await self.close()
+                raise ApiError.unavailable(
+                    f"microphone failed: {type(exc).__name__}",
+                    "Mikrofonen sender ingen lyd. Tjek at højttaleren med mikrofon er sat i.",
+                ) from None
+            return _json({"rms_dbfs": round(rms, 1), "peak_dbfs": round(peak, 1)})
+
+        async def post_tone(request: Request) -> Response:
+            self._require_check(request)
+            try:
+                await self.tone(1.0)
+            except Exception as exc:
+                raise ApiError.unavailable(
+                    f"loudspeaker failed: {type(exc).__name__}",
+                    "Højttaleren kan ikke afspille lyd. Tjek at den er sat i og tændt.",
+                ) from None
+            return _json({"playing": True, "seconds": 1.0})
+
+        async def get_network(request: Request) -> Response:
+            self._require_check(request)
+            checks = await self.network()
+            return _json({"ok": all(c["ok"] for c in checks), "checks": checks})
+
+        return [
+            ("/v1/precheck/frame", get_frame, "GET"),
+            ("/v1/precheck/microphone", get_microphone, "GET"),
+            ("/v1/precheck/tone", post_tone, "POST"),
+            ("/v1/precheck/network", get_network, "GET"),
+        ]
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= _MAX_THUMB:
+        raise ApiError(422, "invalid", f"{name} must be an integer 1-{_MAX_THUMB}")
+    return int(raw)

@@ -1,0 +1,609 @@
+"""``kontaktstation demo``: the whole station on embedded defaults, on one machine.
+
+Started in the background, in a private temporary directory (removed at the end):
+
+- the hub (SQLite) on 127.0.0.1, with a fresh station token;
+- stationd with fake hardware (or a USB webcam when ``/dev/video0`` exists), its call
+  engine configured for that hub with ICE restricted to loopback and no STUN/TURN at all
+  (``iceServers=[]``): the demo never reaches a public server;
+- a demo care home: one GP clinic, a round of three residents *without* CPR starting in
+  ten minutes (so the lock screen's reminder shows at once), and one appointment *with* CPR
+  an hour later. The residents are sealed exactly as the staff UI seals them
+  (``station.records`` under the vault key); this process holds the vault key only while
+  seeding, then zeroes it;
+- the UI supervisor (``kontaktstation ui``) in this terminal.
+
+The demo staff id and PIN are printed at start (a real station has none), with the GP's link
+to open in a browser. Ctrl+C stops everything: every child process is ended and the
+temporary directory removed. ``--check`` starts everything, verifies that the hub and
+stationd answer, prints the link and exits (CI and the tests use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, Final
+
+from station.errors import StationError
+from station.store import Clinic
+
+__all__ = [
+    "DEMO_CLINIC",
+    "DEMO_HOME",
+    "DEMO_STAFF_ID",
+    "DemoError",
+    "DemoResident",
+    "DemoRunner",
+    "SeededConsultation",
+    "main",
+    "seed_demo",
+]
+
+DEMO_STAFF_ID: Final = "demo"
+DEMO_HOME: Final = "Plejecenter Solbakken (demo)"
+DEMO_CLINIC: Final = Clinic(
+    id="demo-clinic",
+    name="Lægerne i Søndergade (demo)",
+    provider_number="000000",
+    video_room="demo-room",
+)
+
+
+class DemoError(StationError):
+    """The demo could not start (a part did not come up, a tool is missing)."""
+
+    default_user_message = "Demoen kunne ikke starte. Se meddelelsen ovenfor."
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResident:
+    """A made-up resident for the demo (never a real person)."""
+
+    display_name: str
+    room: str
+    birth_date: date | None = None
+    cpr: str | None = None
+    reason: str | None = None
+
+
+#: The round: three residents queued without CPR login (name, birth date, room).
+DEMO_ROUND: Final = (
+    DemoResident("Karen Demo-Jensen", "12", date(1936, 3, 14), reason="Kontrol af blodtryk"),
+    DemoResident("Poul Demo-Nielsen", "14", date(1931, 11, 2), reason="Sår på venstre fod"),
+    DemoResident("Inger Demo-Hansen", "3", date(1940, 7, 21), reason="Opfølgning på medicin"),
+)
+#: The appointment with CPR login (a made-up, well-formed CPR number).
+DEMO_CPR_RESIDENT: Final = DemoResident(
+    "Erik Demo-Madsen", "7", cpr="150338-4721", reason="Svimmelhed"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SeededConsultation:
+    """A consultation the demo booked: its id, times and queue entry ids (no names)."""
+
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    entry_ids: tuple[str, ...]
+
+
+def _identity(resident: DemoResident) -> Any:
+    from station.core.cpr import parse_cpr
+    from station.core.model import WithCpr, WithoutCpr
+
+    if resident.cpr is not None:
+        return WithCpr(parse_cpr(resident.cpr), resident.display_name, room=resident.room)
+    assert resident.birth_date is not None
+    return WithoutCpr(resident.display_name, resident.birth_date, resident.room)
+
+
+async def seed_demo(
+    client: Any,
+    vault_key: Any,
+    now: datetime,
+    *,
+    clinic_id: str = DEMO_CLINIC.id,
+    round_in: timedelta = timedelta(minutes=10),
+    cpr_in: timedelta = timedelta(minutes=70),
+    round_residents: Sequence[DemoResident] = DEMO_ROUND,
+    cpr_resident: DemoResident = DEMO_CPR_RESIDENT,
+) -> list[SeededConsultation]:
+    """Book the demo's round and CPR appointment through stationd's API, as staff would.
+
+    ``client`` is an unlocked :class:`~station.daemon.client.StationClient`; ``vault_key`` a
+    :class:`~station.vault.VaultKey` (the caller zeroes it). Every personal field is sealed
+    under a fresh per-consultation key (``station.records``); stationd sees ciphertext only.
+    """
+    from station.core.ids import new_id
+    from station.core.model import Resident
+    from station.records import ConsultationKey, seal_entry
+
+    start = now.replace(second=0, microsecond=0)
+    plan = [
+        (start + round_in, timedelta(minutes=30), "assisted_consultation", list(round_residents)),
+        (start + cpr_in, timedelta(minutes=15), "video_consultation", [cpr_resident]),
+    ]
+    seeded = []
+    for starts_at, length, kind, residents in plan:
+        consultation_id = new_id()
+        await client.create_consultation(
+            consultation_id=consultation_id,
+            clinic_id=clinic_id,
+            starts_at=starts_at,
+            ends_at=starts_at + length,
+            consultation_type=kind,
+        )
+        key, wrapped = ConsultationKey.new(vault_key, consultation_id)
+        try:
+            await client.put_key(consultation_id, wrapped)
+            entry_ids = []
+            for resident in residents:
+                entry_id = new_id()
+                sealed = seal_entry(
+                    key, entry_id, Resident(entry_id, _identity(resident)), resident.reason
+                )
+                await client.add_entry(consultation_id, sealed, entry_id=entry_id)
+                entry_ids.append(entry_id)
+        finally:
+            key.zero()
+        seeded.append(
+            SeededConsultation(consultation_id, starts_at, starts_at + length, tuple(entry_ids))
+        )
+    return seeded
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _has_webcam() -> bool:
+    return Path("/dev/video0").exists()
+
+
+@dataclass
+class DemoRunner:
+    """Starts and stops the demo's processes; see the module docs."""
+
+    root: Path
+    owns_root: bool = True
+    hub_port: int | None = None
+    #: ``fake`` (default off a webcam), ``webcam`` (V4L2 camera, fake button/LED/audio).
+    hardware: str = "auto"
+    out: IO[str] = field(default_factory=lambda: sys.stdout)
+    staff_pin: str = field(default_factory=lambda: f"{secrets.randbelow(10**6):06d}")
+    gp_url: str | None = None
+    #: Who made the GP's room: ``stationd`` (the call engine) or ``hub`` (fallback).
+    gp_link_via: str | None = None
+    seeded: list[SeededConsultation] = field(default_factory=list)
+    _children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        """stationd's data directory."""
+        return self.root / "data"
+
+    @property
+    def socket_path(self) -> Path:
+        """stationd's API socket."""
+        return self.root / "stationd.sock"
+
+    @property
+    def log_dir(self) -> Path:
+        """Where the hub's and stationd's logs go."""
+        return self.root / "logs"
+
+    @property
+    def children(self) -> Mapping[str, subprocess.Popen[bytes]]:
+        """The running child processes by name."""
+        return dict(self._children)
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # The demo never takes a station's production settings from the caller's shell.
+        for key in list(env):
+            if key.startswith("KONTAKTSTATION_"):
+                del env[key]
+        return env
+
+    def _spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self._logs.append(log)
+        # A session of its own: Ctrl+C in the terminal reaches the demo, which stops the
+        # children in order, instead of hitting every process at once.
+        self._children[name] = subprocess.Popen(  # noqa: S603 (our own interpreter)
+            list(argv),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+    async def start(self) -> None:
+        """Key ring, hub, stationd, demo data and the GP link; raises :class:`DemoError`."""
+        for path in (self.root, self.data_dir, self.log_dir, self.root / "hub"):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(path, 0o700)
+        vault_key = await asyncio.to_thread(self._enrol)
+        try:
+            await asyncio.to_thread(self._put_clinic)
+            port = self.hub_port or _free_port()
+            self.hub_port = port
+            token_file = self.root / "hub" / "station.token"
+            token_file.write_text(secrets.token_urlsafe(32))
+            os.chmod(token_file, 0o600)
+            base = f"http://127.0.0.1:{port}"
+            hub_env = self._environment()
+            hub_env["KONTAKTSTATION_HUB_STATION_TOKEN_FILE"] = str(token_file)
+            self._spawn(
+                "hub",
+                [
+                    sys.executable, "-m", "station.cli", "hub", "--host", "127.0.0.1",
+                    "--port", str(port), "--data-dir", str(self.root / "hub"),
+                    "--public-url", base, "--log-level", "warning",
+                ],
+                hub_env,
+            )  # fmt: skip
+            self._spawn("stationd", self._daemon_argv(), self._daemon_env(base, token_file))
+            await self._wait_ready(base)
+            await self._seed(vault_key, base, token_file)
+        finally:
+            vault_key.zero()
+
+    def _put_clinic(self) -> None:
+        from station.store import BlindStore
+
+        store = BlindStore.open(self.data_dir)
+        try:
+            store.put_clinic(DEMO_CLINIC)  # clinics come from the configuration
+        finally:
+            store.close()
+
+    def _enrol(self) -> Any:
+        from station.keyring import KEYSLOTS_FILE, Keyring, generate_escrow_keypair
+        from station.pin_guard import PinGuard
+        from station.vault import DeviceSecret
+
+        secret = DeviceSecret.load_or_create(self.data_dir / "device.secret")
+        # The escrow's private half is thrown away: a demo has no IT department.
+        _, escrow_public = generate_escrow_keypair()
+        from station.core.clock import SystemClock
+
+        with PinGuard(self.data_dir / "pin_attempts.db", SystemClock()) as guard:
+            keyring, vault_key = Keyring.initialise(
+                self.data_dir / KEYSLOTS_FILE, secret, escrow_public, guard=guard
+            )
+            keyring.add_slot(vault_key, DEMO_STAFF_ID, self.staff_pin)
+        return vault_key
+
+    def _daemon_argv(self) -> list[str]:
+        mode = "real" if self.hardware == "webcam" else "fake"
+        return [
+            sys.executable, "-m", "station.cli", "daemon", "--data-dir", str(self.data_dir),
+            "--socket", str(self.socket_path), "--hardware", mode, "--log-level", "WARNING",
+        ]  # fmt: skip
+
+    def _daemon_env(self, hub_url: str, token_file: Path) -> dict[str, str]:
+        env = self._environment()
+        env |= {
+            "KONTAKTSTATION_DATA_DIR": str(self.data_dir),
+            "KONTAKTSTATION_HUB_URL": hub_url,
+            "KONTAKTSTATION_HUB_STATION_TOKEN_FILE": str(token_file),
+            # No STUN/TURN at all, host candidates on 127.0.0.1 only: the demo's call never
+            # leaves this machine and never reaches a public server.
+            "KONTAKTSTATION_ICE_SERVERS": "[]",
+            "KONTAKTSTATION_CALL_LOOPBACK": "1",
+            "GPIOZERO_PIN_FACTORY": "mock",
+        }
+        if self.hardware == "webcam":
+            env |= {"KONTAKTSTATION_CAMERA": "v4l2", "KONTAKTSTATION_AUDIO": "fake"}
+        return env
+
+    async def _wait_ready(self, hub_url: str, within: float = 60.0) -> None:
+        import httpx
+
+        from station.daemon.client import StationClient, StationClientError
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        hub_ok = daemon_ok = False
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while not (hub_ok and daemon_ok):
+                for name, proc in self._children.items():
+                    if proc.poll() is not None:
+                        raise DemoError(
+                            f"{name} exited with {proc.returncode}; see {self.log_dir}/{name}.log"
+                        )
+                if loop.time() > deadline:
+                    raise DemoError(f"hub or stationd did not answer within {within:.0f} s")
+                if not hub_ok:
+                    with contextlib.suppress(httpx.HTTPError):
+                        hub_ok = (await http.get(f"{hub_url}/gp/")).status_code == 200
+                if not daemon_ok and self.socket_path.exists():
+                    with contextlib.suppress(StationClientError):
+                        async with StationClient(self.socket_path, timeout=2.0) as client:
+                            daemon_ok = (await client.state()).locked
+                await asyncio.sleep(0.1)
+
+    async def _seed(self, vault_key: Any, hub_url: str, token_file: Path) -> None:
+        from station.daemon.client import StationClient
+
+        async with StationClient(self.socket_path, timeout=30.0) as client:
+            await client.unlock(DEMO_STAFF_ID, self.staff_pin)
+            try:
+                self.seeded = await seed_demo(client, vault_key, datetime.now(UTC))
+                round_ = self.seeded[0]
+                self.gp_url, self.gp_link_via = (
+                    await self._call_room(client.token, round_),
+                    "stationd",
+                )
+                if self.gp_url is None:
+                    self.gp_url = await self._hub_room(hub_url, token_file, round_)
+                    self.gp_link_via = "hub"
+            finally:
+                await client.lock()
+
+    async def _call_room(self, token: str | None, round_: SeededConsultation) -> str | None:
+        """The GP link through the call engine's room API (``POST /v1/call/room``, staff):
+        stationd then knows the room when the call starts. None if the engine is absent."""
+        import httpx
+
+        async with httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(self.socket_path)),
+            base_url="http://stationd",
+            timeout=30.0,
+        ) as http:
+            response = await http.post(
+                "/v1/call/room",
+                json={"consultation_id": round_.id},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        if response.status_code in (404, 503):
+            return None
+        if response.status_code != 201:
+            raise DemoError(f"stationd refused the demo's GP link: HTTP {response.status_code}")
+        return str(response.json()["gp_url"])
+
+    async def _hub_room(self, hub_url: str, token_file: Path, round_: SeededConsultation) -> str:
+        """Fallback: the room straight from the hub's station API (hub/README.md)."""
+        import httpx
+
+        token = (await asyncio.to_thread(token_file.read_text)).strip()
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            response = await http.post(
+                f"{hub_url}/api/station/rooms",
+                json={
+                    "starts_at": round_.starts_at.isoformat(),
+                    "ends_at": round_.ends_at.isoformat(),
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        if response.status_code != 201:
+            raise DemoError(f"the hub refused the demo's room: HTTP {response.status_code}")
+        return str(response.json()["gp_url"])
+
+    def banner(self) -> str:
+        """What the person starting the demo needs: staff id, PIN, GP link, how to stop."""
+        lines = [
+            "KontaktStation — demo",
+            f"  Personale-id: {DEMO_STAFF_ID}    PIN-kode: {self.staff_pin}"
+            "    (kun demoen: en rigtig station har ingen)",
+            f"  Lægens link (åbn i en browser): {self.gp_url}",
+            f"  Hub: http://127.0.0.1:{self.hub_port}    Data: {self.root} (slettes ved stop)",
+            "  Runden starter om 10 minutter; aftalen med CPR om 70 minutter.",
+            "  Stop: Ctrl+C",
+        ]
+        return "\n".join(lines)
+
+    async def stop(self) -> None:
+        """End every child (SIGTERM, then SIGKILL after 5 s) and remove the directory."""
+        for name in ("stationd", "hub"):
+            proc = self._children.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 8.0)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await asyncio.to_thread(proc.wait, 5.0)
+        for proc in self._children.values():
+            # Anything the children left in their sessions goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for log in self._logs:
+            log.close()
+        if self.owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    root = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="ks-demo-"))
+    hardware = args.hardware
+    if hardware == "auto":
+        hardware = "webcam" if _has_webcam() else "fake"
+    runner = DemoRunner(
+        root, owns_root=args.state_dir is None, hub_port=args.port, hardware=hardware
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        print("Starter demoen …", flush=True)
+        start = asyncio.ensure_future(runner.start())
+        waiter = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({start, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await start
+            return 130
+        waiter.cancel()
+        start.result()
+        print(runner.banner(), flush=True)
+        if args.check:
+            await _check(runner)
+            print("Tjek: hub, stationd og låseskærmen svarer; demoen stopper igen.", flush=True)
+            return 0
+        if args.no_ui:
+            await stop.wait()
+            return 0
+        if sys.stdin.isatty() and not await _wait_for_enter(stop):
+            return 130
+        return await _run_ui(runner, stop)
+    except DemoError as exc:
+        print(f"kontaktstation demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await runner.stop()
+        print("Demoen er stoppet.", flush=True)
+
+
+async def _wait_for_enter(stop: asyncio.Event) -> bool:
+    """Let the person note the PIN and the GP link before the station's screen covers them.
+
+    Returns False when Ctrl+C came first.
+    """
+    print("Tryk Enter for at åbne stationens skærm …", flush=True)
+    loop = asyncio.get_running_loop()
+    pressed = asyncio.Event()
+    # A reader callback, not a thread: a thread blocked in readline() would hold up Ctrl+C.
+    loop.add_reader(sys.stdin.fileno(), pressed.set)
+    try:
+        waiters = {asyncio.ensure_future(pressed.wait()), asyncio.ensure_future(stop.wait())}
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
+    if pressed.is_set():
+        sys.stdin.readline()
+    return not stop.is_set()
+
+
+async def _check(runner: DemoRunner) -> None:
+    """--check: the seeded bookings are on the lock screen's list, and (with tmux) the
+    locked UI draws the lock screen under the supervisor."""
+    from station.daemon.client import StationClient
+
+    async with StationClient(runner.socket_path) as client:
+        upcoming = await client.upcoming()
+    if [item.starts_at for item in upcoming.items] != [s.starts_at for s in runner.seeded]:
+        raise DemoError("stationd does not list the demo's bookings")
+    if shutil.which("tmux") is None:
+        print("(tmux mangler: låseskærmen blev ikke prøvet)", flush=True)
+        return
+    from tui.supervisor import Supervisor, SupervisorConfig
+
+    supervisor = Supervisor(
+        SupervisorConfig(
+            socket_path=runner.socket_path,
+            runtime_dir=runner.root / "ui",
+            attach=False,
+            environ={"KONTAKTSTATION_STATION_NAME": DEMO_HOME},
+        )
+    )
+    await supervisor.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while DEMO_HOME not in await supervisor.capture():
+            if loop.time() > deadline:
+                raise DemoError("the locked UI did not draw the lock screen within 60 s")
+            await asyncio.sleep(0.1)
+    finally:
+        await supervisor.stop()
+
+
+async def _run_ui(runner: DemoRunner, stop: asyncio.Event) -> int:
+    from tui.supervisor import Supervisor, SupervisorConfig, TmuxMissing
+
+    if shutil.which("tmux") is None:
+        _install_tmux()
+    config = SupervisorConfig(
+        socket_path=runner.socket_path,
+        runtime_dir=runner.root / "ui",
+        exit_key="C-c",
+        environ={"KONTAKTSTATION_STATION_NAME": DEMO_HOME},
+    )
+    supervisor = Supervisor(config)
+    watcher = asyncio.ensure_future(stop.wait())
+    watcher.add_done_callback(lambda _: supervisor.request_stop())
+    try:
+        return await supervisor.run()
+    except TmuxMissing as exc:
+        print(f"kontaktstation demo: {exc}\n{exc.user_message}", file=sys.stderr)
+        return 1
+    finally:
+        watcher.cancel()
+
+
+def _install_tmux() -> None:
+    """Install tmux with apt (as root, or through sudo), saying so plainly."""
+    apt = ["apt-get", "install", "-y", "--no-install-recommends", "tmux"]
+    if os.geteuid() != 0:
+        if shutil.which("sudo") is None:
+            print("tmux mangler, og sudo findes ikke: installér tmux (apt install tmux).")
+            return
+        apt = ["sudo", *apt]
+    print("Skærmen bruger tmux, som mangler. Installerer den: " + " ".join(apt), flush=True)
+    subprocess.run(apt, check=False)  # noqa: S603 (a fixed command line)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kontaktstation demo",
+        description="The whole station on this machine: hub, stationd, demo data and the UI.",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="start everything, verify that it answers, print the GP link and stop",
+    )
+    parser.add_argument("--no-ui", action="store_true", help="no UI; run until Ctrl+C")
+    parser.add_argument("--port", type=int, help="the hub's port (default: a free one)")
+    parser.add_argument(
+        "--hardware", choices=("auto", "fake", "webcam"), default="auto",
+        help="auto: a USB webcam when /dev/video0 exists, otherwise fakes",
+    )  # fmt: skip
+    parser.add_argument(
+        "--state-dir", help="keep the demo's files here instead of a temporary directory"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``kontaktstation demo``; the exit status."""
+    args = _parser().parse_args(argv)
+    return asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

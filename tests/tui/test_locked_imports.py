@@ -1,0 +1,54 @@
+"""The locked UI and the supervisor never load vault, keyring, record, store or crypto code.
+
+A subprocess imports the app (and builds it, as ``python -m tui.locked`` does) and reports
+``sys.modules``; the import-linter contract in pyproject.toml says the same statically.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+FORBIDDEN = (
+    "station.vault",
+    "station.keyring",
+    "station.records",
+    "station.store",
+    "station.crypto",
+    "station.pin_guard",
+    "station.audit",
+    "cryptography",
+    "argon2",
+)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import tui.locked.app as a; a.create_app('/nonexistent.sock', supervisor_socket='/x')",
+        "import tui.locked.link, tui.locked.screens, tui.locked.widgets",
+        "import tui.supervisor",
+    ],
+)
+def test_no_key_or_record_code_is_loaded(code: str) -> None:
+    script = code + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "textual" in loaded or "tui.supervisor" in loaded  # the import really happened
+    bad = sorted(
+        m for m in loaded if m in FORBIDDEN or m.startswith(tuple(f + "." for f in FORBIDDEN))
+    )
+    assert bad == []
+
+
+def test_the_kiosk_environment_drops_textual_switches() -> None:
+    from tui.locked import kiosk_environment
+
+    env = {"TEXTUAL": "devtools,debug", "TEXTUAL_SCREENSHOT": "1", "PATH": "/bin"}
+    assert sorted(kiosk_environment(env)) == ["TEXTUAL", "TEXTUAL_SCREENSHOT"]
+    assert env == {"PATH": "/bin"}

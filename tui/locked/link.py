@@ -1,0 +1,204 @@
+"""What the locked UI talks to: stationd (through ``StationClient``) and the UI supervisor.
+
+The app depends on two small ports, injected into its constructor (harlequin-style):
+
+- :class:`LockedStation`: the open part of stationd's local API the lock screen and the
+  private-call screen need (state, upcoming appointments, health, enrollment, the event
+  stream, the resident's call controls). :class:`DaemonStation` implements it over
+  :class:`station.daemon.client.StationClient` (httpx over the Unix socket); nothing else
+  crosses the process boundary.
+- :class:`LoginRequester`: asks ``kontaktstation ui`` (the supervisor) to start the staff UI.
+  :class:`SupervisorSocket` sends one line over the supervisor's Unix socket.
+
+Nothing here (or anywhere in ``tui.locked``) imports the vault, the keyring, the records, the
+store or cryptography: the locked UI holds no key and sees no personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from station.daemon import models as m
+from station.daemon.client import (
+    ApiEvent,
+    StationApiError,
+    StationClient,
+    StationClientError,
+)
+from station.errors import StationError
+
+__all__ = [
+    "SUPERVISOR_SOCKET_ENV",
+    "CallAction",
+    "CallUnavailable",
+    "DaemonStation",
+    "Enrollment",
+    "LockedLinkError",
+    "LockedStation",
+    "LoginRequester",
+    "SupervisorSocket",
+]
+
+#: The supervisor exports its control socket to the locked UI under this name.
+SUPERVISOR_SOCKET_ENV: Final = "KONTAKTSTATION_SUPERVISOR_SOCKET"
+#: The one request the locked UI may make of the supervisor.
+LOGIN_REQUEST: Final = b"login\n"
+
+
+class LockedLinkError(StationError):
+    """Base of the locked UI's link errors."""
+
+    default_user_message = "Stationen svarer ikke. Vent lidt, og prøv igen."
+
+
+class CallUnavailable(LockedLinkError):
+    """A call control could not be delivered (no call engine, no call, daemon refused)."""
+
+    default_user_message = "Knappen virker ikke lige nu. Tryk på «Kald personalet»."
+
+
+class CallAction(StrEnum):
+    """The resident's controls during a private call."""
+
+    LOUDER = "louder"
+    SOFTER = "softer"
+    MICROPHONE_OFF = "microphone_off"
+    MICROPHONE_ON = "microphone_on"
+    END = "end"
+    CALL_STAFF = "call_staff"
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """What an unprovisioned station shows so IT can approve it: a short code and a QR text."""
+
+    code: str
+    qr_payload: str
+
+
+class LockedStation(Protocol):
+    """The part of stationd the locked UI uses (all open endpoints, no staff token)."""
+
+    async def state(self) -> m.StateOut:
+        """The session state."""
+        ...
+
+    async def upcoming(self, limit: int = 10) -> m.UpcomingOut:
+        """Coming consultations: times and clinic names only."""
+        ...
+
+    async def enrollment(self) -> Enrollment | None:
+        """The enrollment code while the station is not provisioned, else None."""
+        ...
+
+    def events(self) -> AsyncIterator[ApiEvent]:
+        """The event stream (first event: ``snapshot``)."""
+        ...
+
+    async def call_control(self, action: CallAction) -> Mapping[str, Any]:
+        """Deliver a resident's control to the call engine; its JSON answer."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class LoginRequester(Protocol):
+    """Asks the supervisor to start the staff UI."""
+
+    async def request_login(self) -> bool:
+        """True if the request was delivered."""
+        ...
+
+
+#: Each control's endpoint on stationd: the call engine's API (``station.daemon.call_api``),
+#: open without a token only while the session is ``in_call_private``.
+CALL_ENDPOINTS: Final[Mapping[CallAction, tuple[str, Mapping[str, Any] | None]]] = {
+    CallAction.LOUDER: ("/v1/call/volume", {"direction": "up"}),
+    CallAction.SOFTER: ("/v1/call/volume", {"direction": "down"}),
+    CallAction.MICROPHONE_OFF: ("/v1/call/mute", {"muted": True}),
+    CallAction.MICROPHONE_ON: ("/v1/call/mute", {"muted": False}),
+    CallAction.END: ("/v1/call/end", None),
+    CallAction.CALL_STAFF: ("/v1/call/call-staff", None),
+}
+
+
+class DaemonStation:
+    """:class:`LockedStation` over stationd's Unix socket (``StationClient``)."""
+
+    def __init__(self, client: StationClient) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, socket_path: str | Path, *, timeout: float = 5.0) -> DaemonStation:
+        """A link to the stationd listening on ``socket_path``."""
+        return cls(StationClient(socket_path, timeout=timeout))
+
+    async def state(self) -> m.StateOut:
+        """The session state."""
+        return await self.client.state()
+
+    async def upcoming(self, limit: int = 10) -> m.UpcomingOut:
+        """Coming consultations (times and clinic names)."""
+        return await self.client.upcoming(limit)
+
+    async def enrollment(self) -> Enrollment | None:
+        """``GET /v1/enrollment``: the code and QR text, or None (404: provisioned/unknown)."""
+        try:
+            info = await self.client.enrollment()
+        except StationApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if info is None:
+            return None
+        return Enrollment(code=info.code, qr_payload=info.qr_payload)
+
+    def events(self) -> AsyncIterator[ApiEvent]:
+        """The event stream."""
+        return self.client.events()
+
+    async def call_control(self, action: CallAction) -> Mapping[str, Any]:
+        """POST the control to the call engine's endpoint; :class:`CallUnavailable` if refused."""
+        path, body = CALL_ENDPOINTS[action]
+        try:
+            return await self.client.call_control(path, body)
+        except StationClientError as exc:
+            raise CallUnavailable(f"call control {action.value} not delivered: {exc}") from exc
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self.client.aclose()
+
+
+class SupervisorSocket:
+    """:class:`LoginRequester` over the supervisor's Unix socket (one line, one answer)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 2.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+
+    async def request_login(self) -> bool:
+        """Send ``login``; True when the supervisor answered ``ok``."""
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await asyncio.open_unix_connection(str(self.path))
+                writer.write(LOGIN_REQUEST)
+                await writer.drain()
+                answer = await reader.readline()
+        except (OSError, TimeoutError):
+            return False
+        finally:
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+        return answer.strip() == b"ok"

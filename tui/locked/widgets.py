@@ -1,0 +1,255 @@
+"""The lock screen's widgets: the clock, the appointment list, the reminder, the QR code.
+
+Every text that comes from outside the program (a clinic's name from the configuration, an
+enrollment code) is put into a ``rich.text.Text`` and never parsed as markup: a clinic called
+``[bold]`` shows as ``[bold]``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Final
+
+import segno
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from tui.i18n import _
+
+__all__ = [
+    "DUE_SOON",
+    "Appointment",
+    "AppointmentList",
+    "QrCode",
+    "ReminderBanner",
+    "StationClock",
+    "due_soon",
+    "qr_lines",
+    "safe_text",
+]
+
+#: An appointment starting within this is "due soon": the reminder shows.
+DUE_SOON: Final = timedelta(minutes=15)
+#: Longest clinic name shown; the layout stays whole whatever the configuration holds.
+MAX_NAME: Final = 60
+
+
+def safe_text(value: str, limit: int = MAX_NAME) -> str:
+    """``value`` with control and format characters (ANSI escapes, RTL marks) removed and
+    truncated to ``limit`` characters, so outside text can neither move the cursor nor
+    break the layout."""
+    cleaned = "".join(
+        ch if unicodedata.category(ch)[0] != "C" else " " for ch in value.replace("\n", " ")
+    )
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """One coming appointment as the lock screen shows it: times and the clinic only."""
+
+    starts_at: datetime
+    ends_at: datetime
+    clinic_name: str
+
+
+def due_soon(appointments: Sequence[Appointment], now: datetime) -> Appointment | None:
+    """The first appointment that has not ended and starts within :data:`DUE_SOON`."""
+    for item in appointments:
+        if item.ends_at > now and item.starts_at - now <= DUE_SOON:
+            return item
+    return None
+
+
+def _hhmm(moment: datetime, zone: tzinfo) -> str:
+    return moment.astimezone(zone).strftime("%H:%M")
+
+
+class StationClock(Static):
+    """The time (hours:minutes) and the date, from the injected clock."""
+
+    now: reactive[datetime | None] = reactive(None)
+    """The current time; the app sets it every second."""
+
+    def __init__(self, zone: tzinfo, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.zone = zone
+
+    def watch_now(self, now: datetime | None) -> None:
+        """Redraw for the new time."""
+        if now is None:
+            self.update("")
+            return
+        local = now.astimezone(self.zone)
+        text = Text(local.strftime("%H:%M"), style="bold")
+        text.append("\n")
+        text.append(_date_text(local), style="")
+        self.update(text)
+
+
+def _date_text(local: datetime) -> str:
+    # Named through the catalogue (not strftime's %A): the process locale is not Danish.
+    weekdays = (
+        _("Monday"),
+        _("Tuesday"),
+        _("Wednesday"),
+        _("Thursday"),
+        _("Friday"),
+        _("Saturday"),
+        _("Sunday"),
+    )
+    months = (
+        _("January"),
+        _("February"),
+        _("March"),
+        _("April"),
+        _("May"),
+        _("June"),
+        _("July"),
+        _("August"),
+        _("September"),
+        _("October"),
+        _("November"),
+        _("December"),
+    )
+    return _("{weekday} {day}. {month}").format(
+        weekday=weekdays[local.weekday()], day=local.day, month=months[local.month - 1]
+    )
+
+
+class AppointmentList(Static):
+    """Today's and the coming appointments: start–end and the GP clinic, nothing else."""
+
+    def __init__(self, zone: tzinfo, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.zone = zone
+
+    def show(
+        self, appointments: Sequence[Appointment], now: datetime | None, limit: int = 5
+    ) -> None:
+        """Show up to ``limit`` appointments (the first due-soon one highlighted)."""
+        text = Text()
+        text.append(_("Booked video consultations"), style="bold")
+        text.append("\n")
+        if not appointments:
+            text.append(_("No booked consultations."), style="italic")
+            self.update(text)
+            return
+        soon = due_soon(appointments, now) if now is not None else None
+        for item in appointments[:limit]:
+            style = "bold reverse" if item is soon else ""
+            text.append("\n")
+            line = Text(
+                f"{_hhmm(item.starts_at, self.zone)}–{_hhmm(item.ends_at, self.zone)}  ",
+                style=style,
+            )
+            # Outside text: appended as plain Text, never markup.
+            line.append(safe_text(item.clinic_name), style=style)
+            text.append_text(line)
+        if len(appointments) > limit:
+            text.append("\n")
+            text.append(_("and {count} more").format(count=len(appointments) - limit))
+        self.update(text)
+
+
+class ReminderBanner(Static):
+    """The impossible-to-miss reminder of a consultation that starts within 15 minutes."""
+
+    def show(self, item: Appointment | None, now: datetime | None, zone: tzinfo) -> None:
+        """Show the reminder for ``item`` (hidden for None)."""
+        self.display = item is not None and now is not None
+        if item is None or now is None:
+            self.update("")
+            return
+        minutes = max(0, int((item.starts_at - now).total_seconds() // 60))
+        text = Text()
+        if item.starts_at <= now:
+            text.append(_("The video consultation has started!"), style="bold")
+        elif minutes == 0:
+            text.append(_("Video consultation in less than a minute!"), style="bold")
+        else:
+            text.append(
+                _("Video consultation in {minutes} min").format(minutes=minutes), style="bold"
+            )
+        text.append("\n")
+        text.append(_hhmm(item.starts_at, zone) + "  ")
+        text.append(safe_text(item.clinic_name))
+        text.append("\n")
+        text.append(_("Staff: log in and get ready."))
+        self.update(text)
+        # Pulsing, driven by the injected clock (deterministic in tests).
+        self.set_class(now.second % 2 == 0, "-pulse")
+
+
+def qr_lines(payload: str, border: int = 1) -> list[str]:
+    """``payload`` as a QR code in text: two modules per character (▀ ▄ █), dark on light.
+
+    The text is for a light-on-dark terminal, so a *dark* module is a space and a light one
+    a block, as a phone's camera expects (dark modules on a light quiet zone).
+    """
+    code = segno.make(payload, error="l", micro=False)
+    rows = [list(row) for row in code.matrix_iter(scale=1, border=border)]
+    if len(rows) % 2:
+        rows.append([0] * len(rows[0]))
+    lines = []
+    for top, bottom in zip(rows[0::2], rows[1::2], strict=True):
+        chars = []
+        for t, b in zip(top, bottom, strict=True):
+            light_top, light_bottom = not t, not b
+            chars.append(
+                "█"
+                if light_top and light_bottom
+                else "▀"
+                if light_top
+                else "▄"
+                if light_bottom
+                else " "
+            )
+        lines.append("".join(chars))
+    return lines
+
+
+class QrCode(Static):
+    """The enrollment code and its QR code (shown until IT approves the station).
+
+    The QR is drawn only when it fits whole (a cut QR code cannot be read); the code in
+    text always shows.
+    """
+
+    _code: str | None = None
+    _payload: str | None = None
+
+    def show(self, code: str | None, payload: str | None) -> None:
+        """Show the code and QR (hidden for None)."""
+        self._code, self._payload = code, payload
+        self._draw()
+
+    def on_resize(self) -> None:
+        """The space changed: the QR may fit now (or no longer)."""
+        self._draw()
+
+    def _draw(self) -> None:
+        code, payload = self._code, self._payload
+        self.display = code is not None
+        if code is None:
+            self.update("")
+            return
+        text = Text()
+        text.append(_("Not yet set up. Enrollment code:"), style="bold")
+        text.append("\n")
+        text.append(safe_text(code, 64), style="bold")
+        if payload:
+            lines = qr_lines(payload)
+            room = self.size.height  # the CSS gives it the middle row's full height
+            if len(lines) + 2 <= room:
+                text.append("\n")
+                text.append("\n".join(lines), style="white on black")
+            else:
+                text.append("\n")
+                text.append(_("(The QR code needs a larger screen.)"), style="italic")
+        self.update(text)

@@ -1,0 +1,384 @@
+"""The staff UI's records: stationd's blind store, opened and sealed with the vault key.
+
+:class:`StaffRecords` is the one place in the staff UI that touches key material and
+plaintext. It talks to stationd through :class:`~station.daemon.client.StationClient`, opens
+sealed fields with :mod:`station.records` (each consultation's data key is unwrapped with
+the vault key and cached until :meth:`StaffRecords.zero`), and hands the screens plain,
+immutable view objects (:class:`ResidentView`, :class:`AppointmentView`). It imports no
+Textual, so the bench and tests drive it directly.
+
+Times: stationd stores aware UTC times; staff read Danish local time (Europe/Copenhagen).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from station.core.clock import Clock
+from station.core.cpr import parse_cpr
+from station.core.ids import new_id
+from station.core.model import (
+    ConsultationType,
+    QueueEntryStatus,
+    Resident,
+    WithCpr,
+    WithoutCpr,
+)
+from station.crypto import FieldRef
+from station.daemon import models as m
+from station.daemon.client import StationClient
+from station.daemon.service import sealed_event_context
+from station.errors import StationError
+from station.records import ENTRY_TABLE, ConsultationKey, seal_entry, seal_note
+from station.vault import VaultKey
+
+__all__ = [
+    "DEFAULT_DURATION",
+    "LOCAL_TZ",
+    "AppointmentView",
+    "ClinicView",
+    "NoteDraft",
+    "ResidentView",
+    "StaffRecords",
+    "StaffRecordsError",
+    "local",
+]
+
+try:
+    LOCAL_TZ: tzinfo = ZoneInfo("Europe/Copenhagen")
+except ZoneInfoNotFoundError:  # pragma: no cover - every supported system has tzdata
+    LOCAL_TZ = UTC
+
+#: A booked GP video slot unless staff say otherwise.
+DEFAULT_DURATION: Final = timedelta(minutes=15)
+
+
+def local(moment: datetime) -> datetime:
+    """``moment`` in Danish local time."""
+    return moment.astimezone(LOCAL_TZ)
+
+
+class StaffRecordsError(StationError):
+    """A record could not be read or written (the Danish message says what to do)."""
+
+    default_user_message = "Oplysningerne kunne ikke hentes. Prøv igen, eller kontakt IT."
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicView:
+    """A GP clinic as staff choose it."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentView:
+    """One resident in a queue, opened. ``readable`` is False when the fields did not open."""
+
+    entry_id: str
+    consultation_id: str
+    position: int
+    status: str
+    name: str = field(repr=False)
+    birth_date: str = field(repr=False, default="")
+    room: str = field(repr=False, default="")
+    cpr: str = field(repr=False, default="")
+    reason: str = field(repr=False, default="")
+    note: str = field(repr=False, default="")
+    readable: bool = True
+
+    @property
+    def status_da(self) -> str:
+        """The status in the catalogue's words (translated by the screen)."""
+        return self.status
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentView:
+    """One booked consultation and its queue, as the Today screen shows it."""
+
+    id: str
+    clinic_id: str
+    clinic_name: str
+    starts_at: datetime
+    ends_at: datetime
+    consultation_type: str
+    status: str
+    residents: tuple[ResidentView, ...] = ()
+
+    @property
+    def type_label_da(self) -> str:
+        """The MedCom call type in Danish."""
+        try:
+            return ConsultationType(self.consultation_type).label_da
+        except ValueError:
+            return self.consultation_type
+
+    @property
+    def is_round(self) -> bool:
+        """Several residents in a row for one GP slot."""
+        return len(self.residents) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class NoteDraft:
+    """What the care record (EOJ) needs from one resident's wrap-up."""
+
+    entry_id: str | None
+    participants: str
+    outcome: str
+    text: str
+
+    def render(self, appointment: AppointmentView, resident: ResidentView | None) -> str:
+        """The note as stored: a small JSON document (the EOJ export reads it back)."""
+        document = {
+            "version": 1,
+            "time": local(appointment.starts_at).isoformat(timespec="minutes"),
+            "gp_clinic": appointment.clinic_name,
+            "consultation_type": appointment.consultation_type,
+            "resident": resident.name if resident else None,
+            "participants": self.participants,
+            "outcome": self.outcome,
+            "text": self.text,
+        }
+        return json.dumps(document, ensure_ascii=False, sort_keys=True)
+
+
+class StaffRecords:
+    """Reads and writes the day's records for the unlocked staff member (see module docs)."""
+
+    def __init__(self, client: StationClient, vault: VaultKey, clock: Clock) -> None:
+        self.client = client
+        self._vault = vault
+        self._clock = clock
+        self._keys: dict[str, ConsultationKey] = {}
+        self._clinics: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"StaffRecords(<{len(self._keys)} consultation key(s)>)"
+
+    # ------------------------------------------------------------------ keys
+
+    def zero(self) -> None:
+        """Overwrite every consultation key and the vault key (the lock)."""
+        for key in self._keys.values():
+            key.zero()
+        self._keys.clear()
+        self._vault.zero()
+
+    async def _key(self, consultation_id: str) -> ConsultationKey:
+        key = self._keys.get(consultation_id)
+        if key is None:
+            wrapped = await self.client.get_key(consultation_id)
+            key = ConsultationKey.unwrap(self._vault, consultation_id, wrapped)
+            self._keys[consultation_id] = key
+        return key
+
+    # ------------------------------------------------------------------ reading
+
+    async def clinics(self) -> list[ClinicView]:
+        """The GP clinics the station may call (cached: they change only by configuration)."""
+        if not self._clinics:
+            for clinic in await self.client.clinics():
+                self._clinics[clinic.id] = clinic.name
+        return [ClinicView(cid, name) for cid, name in self._clinics.items()]
+
+    def day_bounds(self, day: date | None = None) -> tuple[datetime, datetime]:
+        """Midnight to midnight of ``day`` (default: today, Danish time), as aware times."""
+        day = day or local(self._clock.now()).date()
+        start = datetime.combine(day, time(0), LOCAL_TZ)
+        return start, datetime.combine(day + timedelta(days=1), time(0), LOCAL_TZ)
+
+    async def today(self, day: date | None = None) -> list[AppointmentView]:
+        """The day's consultations (not cancelled), each with its opened queue."""
+        await self.clinics()
+        start, end = self.day_bounds(day)
+        rows = await self.client.consultations(
+            starts_from=start,
+            starts_before=end,
+            statuses=["booked", "in_call", "ended", "documented"],
+        )
+        return [await self._appointment(row) for row in rows]
+
+    async def appointment(self, consultation_id: str) -> AppointmentView:
+        """One consultation with its queue."""
+        await self.clinics()
+        return await self._appointment(await self.client.consultation(consultation_id))
+
+    async def _appointment(self, row: m.ConsultationOut) -> AppointmentView:
+        entries = await self.client.entries(row.id)
+        residents: list[ResidentView] = []
+        if entries:
+            try:
+                key = await self._key(row.id)
+            except StationError:
+                key = None
+            residents = [self._open(key, entry) for entry in entries]
+        return AppointmentView(
+            id=row.id,
+            clinic_id=row.clinic_id,
+            clinic_name=self._clinics.get(row.clinic_id, row.clinic_id),
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            consultation_type=row.consultation_type,
+            status=row.status,
+            residents=tuple(residents),
+        )
+
+    @staticmethod
+    def _open(key: ConsultationKey | None, entry: m.EntryOut) -> ResidentView:
+        """Open an entry's sealed fields; an unreadable one is shown as such, not hidden."""
+        values: dict[str, str] = {}
+        readable = key is not None
+        if key is not None:
+            for name, blob in entry.sealed.items():
+                try:
+                    values[name] = key.open(blob, FieldRef(ENTRY_TABLE, entry.id, name))
+                except (StationError, UnicodeDecodeError):
+                    readable = False
+        cpr = values.get("cpr", "")
+        if cpr:
+            try:
+                cpr = parse_cpr(cpr).formatted()
+            except StationError:
+                readable = False
+        birth = values.get("birth_date", "")
+        if birth:
+            # Shown as stored (literally) if it does not parse: better than hiding it.
+            with contextlib.suppress(ValueError):
+                birth = date.fromisoformat(birth).strftime("%d-%m-%Y")
+        elif cpr:
+            try:
+                birth = parse_cpr(cpr).birth_date.strftime("%d-%m-%Y")
+            except StationError:
+                birth = ""
+        return ResidentView(
+            entry_id=entry.id,
+            consultation_id=entry.consultation_id,
+            position=entry.position,
+            status=entry.status,
+            name=values.get("display_name", ""),
+            birth_date=birth,
+            room=values.get("room", ""),
+            cpr=cpr,
+            reason=values.get("reason", ""),
+            note=values.get("note", ""),
+            readable=readable and "display_name" in values,
+        )
+
+    async def open_resident(self, entry_id: str) -> ResidentView:
+        """One resident's record, read through stationd's audited single-record endpoint."""
+        entry = await self.client.entry(entry_id)
+        key = await self._key(entry.consultation_id)
+        return self._open(key, entry)
+
+    async def call_events(self, consultation_id: str) -> list[dict[str, object]]:
+        """What stationd sealed while locked (call ended, durations), opened."""
+        events = await self.client.sealed_events(consultation_id)
+        opened: list[dict[str, object]] = []
+        for event in events:
+            try:
+                plain = self._vault.open_sealed_box(
+                    event.blob, sealed_event_context(consultation_id, event.kind)
+                )
+                opened.append(json.loads(plain))
+            except (StationError, ValueError):
+                opened.append({"kind": event.kind, "unreadable": True})
+        return opened
+
+    # ------------------------------------------------------------------ writing
+
+    async def create_appointment(
+        self,
+        clinic_id: str,
+        starts_at: datetime,
+        consultation_type: ConsultationType,
+        duration: timedelta = DEFAULT_DURATION,
+    ) -> str:
+        """Book a consultation (date and time agreed with the GP) and give it a data key."""
+        consultation_id = new_id()
+        await self.client.create_consultation(
+            consultation_id=consultation_id,
+            clinic_id=clinic_id,
+            starts_at=starts_at,
+            ends_at=starts_at + duration,
+            consultation_type=consultation_type.value,
+        )
+        key, wrapped = ConsultationKey.new(self._vault, consultation_id)
+        await self.client.put_key(consultation_id, wrapped)
+        self._keys[consultation_id] = key
+        return consultation_id
+
+    async def add_resident(
+        self, consultation_id: str, identity: WithCpr | WithoutCpr, reason: str | None = None
+    ) -> str:
+        """Queue a resident (validated by the domain already), sealed under the data key."""
+        entry_id = new_id()
+        resident = Resident(entry_id, identity)
+        key = await self._key(consultation_id)
+        sealed = seal_entry(key, entry_id, resident, reason)
+        await self.client.add_entry(consultation_id, sealed, entry_id=entry_id)
+        return entry_id
+
+    async def move(self, appointment: AppointmentView, entry_id: str, delta: int) -> None:
+        """Move a resident ``delta`` places in the queue (clamped to the ends)."""
+        order = [r.entry_id for r in appointment.residents]
+        if entry_id not in order:
+            return
+        index = order.index(entry_id)
+        target = max(0, min(len(order) - 1, index + delta))
+        if target == index:
+            return
+        order.insert(target, order.pop(index))
+        await self.client.reorder_entries(appointment.id, order)
+
+    async def remove(self, entry_id: str) -> None:
+        """Take a resident out of the queue."""
+        await self.client.delete_entry(entry_id)
+
+    async def set_status(self, entry_id: str, status: QueueEntryStatus) -> None:
+        """Mark a resident waiting, in the call, done or skipped."""
+        await self.client.set_entry_status(entry_id, status.value)
+
+    async def write_note(
+        self, appointment: AppointmentView, draft: NoteDraft, resident: ResidentView | None
+    ) -> str:
+        """Seal and store one wrap-up note; marks the resident done."""
+        note_id = new_id()
+        key = await self._key(appointment.id)
+        body = seal_note(key, note_id, draft.render(appointment, resident))
+        await self.client.add_note(appointment.id, body, note_id=note_id, entry_id=draft.entry_id)
+        if draft.entry_id is not None and resident is not None and resident.status != "done":
+            await self.client.set_entry_status(draft.entry_id, "done")
+        return note_id
+
+    async def notes(self, consultation_id: str) -> list[dict[str, object]]:
+        """The consultation's notes, opened (for the wrap-up screen's list)."""
+        from station.records import open_note
+
+        key = await self._key(consultation_id)
+        opened: list[dict[str, object]] = []
+        for note in await self.client.notes(consultation_id):
+            try:
+                document = json.loads(open_note(key, note.id, note.body))
+                document["entry_id"] = note.entry_id
+                opened.append(document)
+            except (StationError, ValueError):
+                opened.append({"entry_id": note.entry_id, "unreadable": True})
+        return opened
+
+    async def mark_documented(self, consultation_id: str) -> None:
+        """The consultation is in the care record: stationd may purge it after retention."""
+        await self.client.mark_documented(consultation_id)
+
+
+def residents_in_order(residents: Sequence[ResidentView]) -> list[ResidentView]:
+    """Residents by queue position."""
+    return sorted(residents, key=lambda r: r.position)

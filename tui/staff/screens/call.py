@@ -1,0 +1,247 @@
+"""The attended call: who is in front of the camera, the round, connection, controls.
+
+"Forlad rummet" (leave the room) turns the call private: stationd locks, the resident's
+controls take over the screen, and this process exits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Footer, Static
+
+from station.daemon.client import StationClientError
+from tui.i18n import _
+from tui.staff.data import AppointmentView, ResidentView, local
+from tui.staff.messages import CallStatus, SessionChanged
+from tui.staff.safe_text import literal
+from tui.staff.screens.base import StaffScreen
+from tui.staff.screens.dialogs import ConfirmDialog
+from tui.staff.screens.today import status_label, type_label
+
+__all__ = ["CallScreen"]
+
+
+def quality_label(level: str) -> str:
+    """The connection quality in the catalogue's words."""
+    return {
+        "good": _("Good"),
+        "fair": _("Fair"),
+        "poor": _("Poor"),
+        "lost": _("Lost"),
+    }.get(level, level)
+
+
+class CallScreen(StaffScreen):
+    """See the module docs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "step(1)", _("Next resident"), id="call.next"),
+        Binding("p", "step(-1)", _("Previous resident"), id="call.previous"),
+        Binding("m", "mute", _("Microphone on/off"), id="call.mute"),
+        Binding("v", "camera", _("Camera on/off"), id="call.camera"),
+        Binding("e", "end", _("End call"), id="call.end"),
+        Binding("f", "leave", _("Leave the room"), id="call.leave"),
+    ]
+
+    def __init__(self, appointment_id: str, *, admitted: bool = False) -> None:
+        super().__init__()
+        self.appointment_id = appointment_id
+        self.admitted = admitted
+        self.appointment: AppointmentView | None = None
+        self.muted = False
+        self.camera_off = False
+        self.connection = ""
+
+    def compose(self) -> ComposeResult:
+        """Status, the resident now, the round, the controls."""
+        with Vertical(id="call"):
+            yield Static("", id="call-title")
+            yield Static("", id="call-status")
+            yield Static("", id="now-label", classes="field-label")
+            yield Static("", id="now")
+            yield Static("", id="round")
+            with Horizontal(classes="buttons"):
+                yield Button(_("Previous"), id="btn-previous")
+                yield Button(_("Next"), id="btn-next")
+                yield Button(_("Turn the microphone off"), id="btn-mute")
+                yield Button(_("Turn the camera off"), id="btn-camera")
+                yield Button(_("End call"), id="btn-end", variant="error")
+                yield Button(_("Leave the room"), id="btn-leave", variant="warning")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Load the appointment and its round."""
+        self._draw_status()
+        self.load()
+
+    @work(group="load", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        """Read the round again."""
+        try:
+            self.appointment = await self.records.appointment(self.appointment_id)
+        except StationClientError as error:
+            self.failed(error)
+            return
+        self._draw()
+
+    @property
+    def current(self) -> ResidentView | None:
+        """Who is in front of the camera: the one in the call, else the first waiting."""
+        if self.appointment is None:
+            return None
+        residents = self.appointment.residents
+        for r in residents:
+            if r.status == "in_call":
+                return r
+        return next((r for r in residents if r.status == "waiting"), None)
+
+    def _draw(self) -> None:
+        a = self.appointment
+        if a is None:
+            return
+        title = _("Call — {time} {clinic} ({kind})").format(
+            time=f"{local(a.starts_at):%H:%M}",
+            clinic=a.clinic_name,
+            kind=type_label(a.consultation_type),
+        )
+        self.query_one("#call-title", Static).update(literal(title, 96, style="bold"))
+        self.query_one("#now-label", Static).update(Text(_("In front of the camera now")))
+        current = self.current
+        now = Text()
+        if current is None:
+            now.append(_("Nobody (the round is done)"), style="italic")
+        else:
+            now.append_text(literal(current.name, 60, style="bold"))
+            details = [x for x in (current.birth_date, current.room) if x]
+            if details:
+                now.append("  ")
+                now.append_text(literal(" · ".join(details), 30, style="dim"))
+        self.query_one("#now", Static).update(now)
+        lines = Text()
+        for index, r in enumerate(a.residents, start=1):
+            marker = "▶ " if current is not None and r.entry_id == current.entry_id else "  "
+            lines.append(f"{marker}{index:>2}. ")
+            lines.append_text(literal(r.name, 40))
+            lines.append(f"  {status_label(r.status)}\n", style="dim")
+        self.query_one("#round", Static).update(lines)
+
+    def _draw_status(self) -> None:
+        text = Text()
+        text.append(
+            _("In the call") if self.admitted else _("Waiting for the GP to let you in"),
+            style="bold green" if self.admitted else "bold yellow",
+        )
+        if self.connection:
+            text.append("   " + _("Connection: {quality}").format(quality=self.connection))
+        if self.muted:
+            text.append("   " + _("Microphone off"), style="bold red")
+        if self.camera_off:
+            text.append("   " + _("Camera off"), style="bold red")
+        self.query_one("#call-status", Static).update(text)
+        self.query_one("#btn-mute", Button).label = (
+            _("Turn the microphone on") if self.muted else _("Turn the microphone off")
+        )
+        self.query_one("#btn-camera", Button).label = (
+            _("Turn the camera on") if self.camera_off else _("Turn the camera off")
+        )
+
+    def on_session_changed(self, message: SessionChanged) -> None:
+        """Waiting → admitted (the GP let the station in)."""
+        self.admitted = message.call_admitted or message.state == "in_call_attended"
+        self._draw_status()
+
+    def on_call_status(self, message: CallStatus) -> None:
+        """Connection quality and the engine's view of the controls."""
+        data: Any = message.data
+        status = str(data.get("status", ""))
+        if "quality" in data:
+            self.connection = quality_label(str(data["quality"]))
+        elif "level" in data:
+            self.connection = quality_label(str(data["level"]))
+        elif status == "reconnecting":
+            self.connection = _("Reconnecting…")
+        elif status in ("connected", "admitted"):
+            self.connection = _("Good")
+        if "muted" in data:
+            self.muted = bool(data["muted"])
+        if "camera_off" in data:
+            self.camera_off = bool(data["camera_off"])
+        if status == "resident":
+            self.load()
+        self._draw_status()
+
+    # ------------------------------------------------------------------ actions
+
+    @on(Button.Pressed, "#btn-next")
+    def _next(self) -> None:
+        self.action_step(1)
+
+    @on(Button.Pressed, "#btn-previous")
+    def _previous(self) -> None:
+        self.action_step(-1)
+
+    def action_step(self, step: int) -> None:
+        """Next (+1) or previous (-1) resident of the round; the GP page follows."""
+        self._step(step)
+
+    @work(group="step", exclusive=True, exit_on_error=False)
+    async def _step(self, step: int) -> None:
+        a, current = self.appointment, self.current
+        if a is None:
+            return
+        residents = list(a.residents)
+        index = residents.index(current) if current is not None else len(residents)
+        target = index + step
+        if not 0 <= target < len(residents):
+            self.notify(_("There are no more residents that way."), markup=False)
+            return
+        try:
+            if current is not None:
+                await self.records.client.set_entry_status(
+                    current.entry_id, "done" if step > 0 else "waiting"
+                )
+            await self.records.client.set_entry_status(residents[target].entry_id, "in_call")
+        except StationClientError as error:
+            self.failed(error)
+            return
+        await self.staff_app.call_engine("next" if step > 0 else "previous")
+        self.load()
+
+    @on(Button.Pressed, "#btn-mute")
+    def action_mute(self) -> None:
+        """Microphone off or on again."""
+        self.muted = not self.muted
+        self._draw_status()
+        self._control("mute", {"muted": self.muted})
+
+    @on(Button.Pressed, "#btn-camera")
+    def action_camera(self) -> None:
+        """Camera off or on again."""
+        self.camera_off = not self.camera_off
+        self._draw_status()
+        self._control("camera", {"off": self.camera_off})
+
+    @work(group="control", exit_on_error=False)
+    async def _control(self, action: str, body: dict[str, Any]) -> None:
+        await self.staff_app.call_engine(action, body)
+
+    @on(Button.Pressed, "#btn-end")
+    def action_end(self) -> None:
+        """End the call (after a yes)."""
+        self._end()
+
+    @work(group="end", exclusive=True, exit_on_error=False)
+    async def _end(self) -> None:
+        if await self.app.push_screen_wait(ConfirmDialog(_("End the call?"), _("End call"))):
+            await self.staff_app.call_engine("end")
+
+    @on(Button.Pressed, "#btn-leave")
+    def action_leave(self) -> None:
+        """Leave the room: the call goes private and this app exits."""
+        self.staff_app.leave_room()

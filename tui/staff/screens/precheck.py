@@ -1,0 +1,281 @@
+"""The pre-call check: camera picture, microphone level, test tone, network and TURN.
+
+Each check says pass or fail, and on a failure what to do, in Danish (stationd's hints).
+"Start call" passes the check (``check_passed``: stationd dials) and hands the call engine
+who is waiting; Escape calls it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Footer, Static
+
+from station.daemon.client import StationApiError, StationClientError
+from tui.i18n import _
+from tui.staff.data import AppointmentView, local
+from tui.staff.messages import SessionChanged
+from tui.staff.safe_text import literal
+from tui.staff.screens.base import StaffScreen
+from tui.staff.screens.dialogs import ConfirmDialog
+from tui.staff.screens.today import type_label
+from tui.staff.widgets.meter import LevelMeter
+from tui.staff.widgets.preview import CameraPreview
+
+__all__ = ["PreCheckScreen", "check_label"]
+
+#: Below this RMS level the microphone hears nothing.
+SILENT_DBFS = -70.0
+_ORDER = ("camera", "microphone", "loudspeaker", "button", "hub", "turn", "network")
+
+
+def check_label(name: str) -> str:
+    """A check's name in the catalogue's words."""
+    return {
+        "camera": _("Camera"),
+        "microphone": _("Microphone"),
+        "loudspeaker": _("Loudspeaker"),
+        "button": _("Privacy button"),
+        "led": _("Lamp"),
+        "hub": _("Network (municipal server)"),
+        "turn": _("Video server (TURN)"),
+        "network": _("Network"),
+        "health": _("Equipment"),
+    }.get(name, name)
+
+
+class PreCheckScreen(StaffScreen):
+    """See the module docs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s,f2", "start_call", _("Start call"), id="precheck.start"),
+        Binding("t", "tone", _("Test tone"), id="precheck.tone"),
+        Binding("f5", "recheck", _("Check again"), id="precheck.recheck"),
+        Binding("escape", "cancel", _("Call off"), id="precheck.cancel"),
+    ]
+
+    def __init__(self, appointment_id: str) -> None:
+        super().__init__()
+        self.appointment_id = appointment_id
+        self.appointment: AppointmentView | None = None
+        #: name -> (passed, what to do): None while not checked yet.
+        self.results: dict[str, tuple[bool | None, str]] = {
+            "camera": (None, ""),
+            "microphone": (None, ""),
+            "loudspeaker": (None, ""),
+            "network": (None, ""),
+        }
+
+    def compose(self) -> ComposeResult:
+        """Title; preview beside the checks; buttons."""
+        with Vertical(id="precheck"):
+            yield Static("", id="precheck-title")
+            with Horizontal(id="precheck-body"):
+                yield CameraPreview(id="preview")
+                with VerticalScroll(id="checks"):
+                    yield Static("", id="check-list")
+                    yield Static(_("Microphone level"), markup=False, classes="field-label")
+                    yield LevelMeter(id="meter")
+                    yield Static(
+                        _("Press T for a test tone, and listen for it."),
+                        markup=False,
+                        classes="dialog-help",
+                    )
+            with Horizontal(classes="buttons"):
+                yield Button(_("Start call"), id="btn-start", variant="primary")
+                yield Button(_("Test tone"), id="btn-tone")
+                yield Button(_("Call off"), id="btn-cancel", variant="warning")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Load the appointment and run every check; start the live picture and meter."""
+        self.query_one(CameraPreview).placeholder = _("Waiting for the camera…")
+        self._render_checks()
+        self._load()
+        self._health()
+        self._network()
+        self._live_camera()
+        self._live_microphone()
+
+    # ------------------------------------------------------------------ checks
+
+    def _set(self, name: str, passed: bool | None, hint: str = "") -> None:
+        self.results[name] = (passed, hint)
+        self._render_checks()
+
+    def _render_checks(self) -> None:
+        text = Text()
+        names = sorted(self.results, key=lambda n: _ORDER.index(n) if n in _ORDER else 99)
+        for name in names:
+            passed, hint = self.results[name]
+            if passed is None:
+                text.append("…  ", style="dim")
+                text.append(check_label(name) + "\n")
+                continue
+            text.append("✔  " if passed else "✘  ", style="bold green" if passed else "bold red")
+            text.append(check_label(name), style="" if passed else "bold")
+            text.append((": " + _("OK")) if passed else "")
+            text.append("\n")
+            if not passed and hint:
+                text.append_text(literal(hint, 300, style="red", keep_newlines=True))
+                text.append("\n")
+        self.query_one("#check-list", Static).update(text)
+
+    @work(group="load", exit_on_error=False)
+    async def _load(self) -> None:
+        try:
+            self.appointment = await self.records.appointment(self.appointment_id)
+        except StationClientError as error:
+            self.failed(error)
+            return
+        a = self.appointment
+        title = _("Pre-call check — {time} {clinic} ({kind})").format(
+            time=f"{local(a.starts_at):%H:%M}",
+            clinic=a.clinic_name,
+            kind=type_label(a.consultation_type),
+        )
+        self.query_one("#precheck-title", Static).update(literal(title, 96, style="bold"))
+
+    @work(group="health", exit_on_error=False)
+    async def _health(self) -> None:
+        try:
+            health = await self.staff_app.client.health()
+        except StationClientError as error:
+            self.failed(error)
+            return
+        for check in health.checks:
+            if check.name in ("camera", "microphone"):
+                # The live picture and meter below decide these; a failure here still counts.
+                if not check.ok:
+                    self._set(check.name, False, check.hint)
+            elif check.name != "led":
+                self._set(check.name, check.ok, check.hint)
+
+    @work(group="network", exclusive=True, exit_on_error=False)
+    async def _network(self) -> None:
+        try:
+            answer = await self.staff_app.client.staff_json("GET", "/v1/precheck/network")
+        except StationClientError as error:
+            self._set("network", False, error.user_message or "")
+            if not isinstance(error, StationApiError) or error.status == 401:
+                self.failed(error)
+            return
+        self.results.pop("network", None)
+        for check in answer.get("checks", []):
+            self._set(str(check.get("name")), bool(check.get("ok")), str(check.get("hint", "")))
+
+    @work(group="camera", exclusive=True, exit_on_error=False)
+    async def _live_camera(self) -> None:
+        preview = self.query_one(CameraPreview)
+        width, height = preview.size.width or 64, (preview.size.height or 24) * 2
+        while True:
+            try:
+                answer = await self.staff_app.client.staff_json(
+                    "GET",
+                    "/v1/precheck/frame",
+                    params={"width": min(width, 160), "height": min(height, 160)},
+                )
+                data = base64.b64decode(answer["data"])
+                preview.frame = (int(answer["width"]), int(answer["height"]), data)
+                if self.results.get("camera", (None, ""))[0] is not True:
+                    self._set("camera", True)
+            except StationClientError as error:
+                if not isinstance(error, StationApiError) or error.status == 401:
+                    self.failed(error)
+                    return
+                self._set("camera", False, error.user_message or "")
+            except (KeyError, ValueError):
+                self._set("camera", False, _("The camera sent a picture that cannot be shown."))
+            if self.staff_app.live_interval <= 0:
+                return
+            await asyncio.sleep(self.staff_app.live_interval)
+
+    @work(group="microphone", exclusive=True, exit_on_error=False)
+    async def _live_microphone(self) -> None:
+        meter = self.query_one(LevelMeter)
+        while True:
+            try:
+                answer = await self.staff_app.client.staff_json("GET", "/v1/precheck/microphone")
+                level = float(answer["rms_dbfs"])
+                meter.level = level
+                heard = level > SILENT_DBFS
+                if self.results.get("microphone", (None, ""))[0] is not heard:
+                    self._set(
+                        "microphone",
+                        heard,
+                        "" if heard else _("The microphone hears nothing. Is it muted?"),
+                    )
+            except StationClientError as error:
+                if not isinstance(error, StationApiError) or error.status == 401:
+                    self.failed(error)
+                    return
+                self._set("microphone", False, error.user_message or "")
+            except (KeyError, ValueError):
+                self._set("microphone", False, "")
+            if self.staff_app.live_interval <= 0:
+                return
+            await asyncio.sleep(self.staff_app.live_interval)
+
+    # ------------------------------------------------------------------ actions
+
+    @on(Button.Pressed, "#btn-tone")
+    def action_tone(self) -> None:
+        """Play a short test tone on the loudspeaker."""
+        self._tone()
+
+    @work(group="tone", exclusive=True, exit_on_error=False)
+    async def _tone(self) -> None:
+        try:
+            await self.staff_app.client.staff_json("POST", "/v1/precheck/tone", body={})
+        except StationClientError as error:
+            self._set("loudspeaker", False, error.user_message or "")
+            self.failed(error)
+            return
+        self.notify(_("Playing a test tone. Did you hear it?"), markup=False, timeout=3)
+
+    def action_recheck(self) -> None:
+        """Run the checks again."""
+        self._health()
+        self._network()
+
+    @on(Button.Pressed, "#btn-start")
+    def action_start_call(self) -> None:
+        """Pass the check and dial (asks first if a check failed)."""
+        self._start()
+
+    @work(group="session", exclusive=True, exit_on_error=False)
+    async def _start(self) -> None:
+        failed = [check_label(n) for n, (ok, _hint) in self.results.items() if ok is False]
+        if failed:
+            question = _("These checks failed: {names}. Start the call anyway?").format(
+                names=", ".join(failed)
+            )
+            if not await self.app.push_screen_wait(ConfirmDialog(question, _("Start anyway"))):
+                return
+        if self.appointment is None:
+            return
+        self.staff_app.start_call(self.appointment)
+
+    @on(Button.Pressed, "#btn-cancel")
+    def action_cancel(self) -> None:
+        """Call the check off: back to Today."""
+        self._cancel()
+
+    @work(group="session", exclusive=True, exit_on_error=False)
+    async def _cancel(self) -> None:
+        try:
+            await self.staff_app.client.cancel("staff_cancelled")
+        except StationClientError as error:
+            self.failed(error)
+            return
+        self.staff_app.refresh_state()
+
+    def on_session_changed(self, message: SessionChanged) -> None:
+        """Nothing to do: the app replaces this screen when the state moves on."""

@@ -1,0 +1,390 @@
+"""Today: the day's appointments and rounds, and the queue of the one selected.
+
+Keyboard first (every action has a key, shown in the footer), mouse and touch too (click a
+row, the buttons). Names and notes are shown literally (:mod:`tui.staff.safe_text`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Footer, Static
+
+from station.core.model import QueueEntryStatus
+from station.daemon.client import StationClientError
+from tui.i18n import _
+from tui.staff.data import AppointmentView, ResidentView, local
+from tui.staff.messages import RecordsChanged, SessionChanged
+from tui.staff.safe_text import literal
+from tui.staff.screens.base import StaffScreen
+from tui.staff.screens.dialogs import (
+    AppointmentDialog,
+    AppointmentDraft,
+    ConfirmDialog,
+    ResidentDetail,
+    ResidentDialog,
+    ResidentDraft,
+    type_label,
+)
+
+__all__ = ["TodayScreen", "status_label", "type_label"]
+
+
+def status_label(status: str) -> str:
+    """A queue entry's or consultation's status in the catalogue's words."""
+    labels = {
+        "waiting": _("Waiting"),
+        "in_call": _("In the call"),
+        "done": _("Done"),
+        "skipped": _("Skipped"),
+        "booked": _("Booked"),
+        "ended": _("Ended"),
+        "documented": _("Documented"),
+        "cancelled": _("Cancelled"),
+    }
+    return labels.get(status, status)
+
+
+class TodayScreen(StaffScreen):
+    """The day's appointments (top) and the selected one's queue (bottom)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "new_appointment", _("New appointment"), id="today.new_appointment"),
+        Binding("r", "add_resident", _("Add resident"), id="today.add_resident"),
+        Binding("c", "begin_check", _("Start call"), id="today.begin_check"),
+        Binding("shift+up", "move(-1)", _("Move up"), id="today.move_up"),
+        Binding("shift+down", "move(1)", _("Move down"), id="today.move_down"),
+        Binding("s", "skip", _("Skip"), id="today.skip"),
+        Binding("delete,x", "remove", _("Remove"), id="today.remove"),
+        Binding("w", "wrap_up", _("Write note"), id="today.wrap_up"),
+        Binding("f5", "reload", _("Refresh"), id="today.reload", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appointments: list[AppointmentView] = []
+        self.pending_wrap_ups: list[str] = []
+        self._selected: str | None = None
+
+    def compose(self) -> ComposeResult:
+        """Heading, the day's appointments, the queue, buttons, footer."""
+        with Vertical(id="today"):
+            yield Static("", id="today-title")
+            yield Static("", id="wrap-up-banner", classes="banner")
+            yield DataTable(id="appointments", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="queue-title")
+            yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
+            with Horizontal(id="today-buttons", classes="buttons"):
+                yield Button(_("New appointment"), id="btn-appointment")
+                yield Button(_("Add resident"), id="btn-resident")
+                yield Button(_("Start call"), id="btn-call", variant="primary")
+                yield Button(_("Lock"), id="btn-lock", variant="warning")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Columns with fixed widths (a long name never pushes the layout apart)."""
+        appointments = self.query_one("#appointments", DataTable)
+        for label, width in (
+            (_("Time"), 11),
+            (_("GP clinic"), 30),
+            (_("Type"), 28),
+            (_("Status"), 12),
+            (_("Queue"), 6),
+        ):
+            appointments.add_column(label, width=width)
+        queue = self.query_one("#queue", DataTable)
+        for label, width in (
+            ("#", 3),
+            (_("Name"), 28),
+            (_("Born"), 10),
+            (_("Room"), 8),
+            (_("CPR"), 11),
+            (_("Status"), 10),
+            (_("Reason"), 14),
+        ):
+            queue.add_column(label, width=width)
+        self.query_one("#wrap-up-banner").display = False
+        self._title()
+        self.reload()
+
+    def _title(self) -> None:
+        now = local(self.staff_app.clock.now())
+        title = _("Today's appointments — {day}").format(day=now.strftime("%d-%m-%Y"))
+        self.query_one("#today-title", Static).update(Text(title, style="bold"))
+
+    # ------------------------------------------------------------------ loading
+
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def reload(self, select: str | None = None, entry: str | None = None) -> None:
+        """Read the day again (after every change) and redraw."""
+        try:
+            appointments = await self.records.today()
+            state = await self.staff_app.client.state()
+        except StationClientError as error:
+            self.failed(error)
+            return
+        self.appointments = appointments
+        self.pending_wrap_ups = list(state.pending_wrap_ups)
+        self.show(select or self._selected, entry)
+
+    def show(self, select: str | None = None, entry: str | None = None) -> None:
+        """Redraw both tables from :attr:`appointments`."""
+        table = self.query_one("#appointments", DataTable)
+        table.clear()
+        for a in self.appointments:
+            start, end = local(a.starts_at), local(a.ends_at)
+            table.add_row(
+                Text(f"{start:%H:%M}-{end:%H:%M}"),
+                literal(a.clinic_name, 30),
+                Text(type_label(a.consultation_type)),
+                Text(status_label(a.status)),
+                Text(str(len(a.residents))),
+                key=a.id,
+            )
+        ids = [a.id for a in self.appointments]
+        if select in ids:
+            table.move_cursor(row=ids.index(select))
+        self._selected = self.appointments[table.cursor_row].id if self.appointments else None
+        self._show_queue(entry)
+        banner = self.query_one("#wrap-up-banner", Static)
+        pending = [a for a in self.appointments if a.id in self.pending_wrap_ups]
+        banner.display = bool(self.pending_wrap_ups)
+        if self.pending_wrap_ups:
+            when = ", ".join(f"{local(a.starts_at):%H:%M} {a.clinic_name}" for a in pending)
+            banner.update(
+                literal(
+                    _("A call needs its note for the care record: {which}. Press W.").format(
+                        which=when or str(len(self.pending_wrap_ups))
+                    ),
+                    200,
+                )
+            )
+
+    @property
+    def selected(self) -> AppointmentView | None:
+        """The appointment under the cursor."""
+        for a in self.appointments:
+            if a.id == self._selected:
+                return a
+        return None
+
+    @property
+    def selected_resident(self) -> ResidentView | None:
+        """The resident under the queue's cursor."""
+        appointment = self.selected
+        queue = self.query_one("#queue", DataTable)
+        if appointment is None or not appointment.residents:
+            return None
+        row = min(queue.cursor_row, len(appointment.residents) - 1)
+        return appointment.residents[row]
+
+    def _show_queue(self, entry: str | None = None) -> None:
+        queue = self.query_one("#queue", DataTable)
+        queue.clear()
+        appointment = self.selected
+        title = self.query_one("#queue-title", Static)
+        if appointment is None:
+            title.update(Text(_("No appointments today. Press A to book one."), style="italic"))
+            return
+        kind = _("Round") if appointment.is_round else _("Queue")
+        title.update(
+            literal(f"{kind}: {local(appointment.starts_at):%H:%M} {appointment.clinic_name}", 90)
+        )
+        for index, r in enumerate(appointment.residents, start=1):
+            name = literal(r.name, 28) if r.readable else Text(_("(cannot be opened)"))
+            queue.add_row(
+                Text(str(index)),
+                name,
+                literal(r.birth_date, 10),
+                literal(r.room, 8),
+                literal(r.cpr, 11),
+                Text(status_label(r.status)),
+                literal(r.reason, 14),
+                key=r.entry_id,
+            )
+        ids = [r.entry_id for r in appointment.residents]
+        if entry in ids:
+            queue.move_cursor(row=ids.index(entry))
+
+    @on(DataTable.RowHighlighted, "#appointments")
+    def _appointment_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        if key != self._selected:
+            self._selected = key
+            self._show_queue()
+
+    @on(DataTable.RowSelected, "#queue")
+    def _resident_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self._open_resident(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#appointments")
+    def _appointment_selected(self) -> None:
+        self.query_one("#queue", DataTable).focus()
+
+    @work(exclusive=True, group="open", exit_on_error=False)
+    async def _open_resident(self, entry_id: str) -> None:
+        try:
+            resident = await self.records.open_resident(entry_id)
+        except StationClientError as error:
+            self.failed(error)
+            return
+        await self.app.push_screen(ResidentDetail(resident))
+
+    def on_session_changed(self, message: SessionChanged) -> None:
+        """Still on Today (e.g. a wrap-up finished): refresh."""
+        self.reload()
+
+    def on_records_changed(self, message: RecordsChanged) -> None:
+        """Something changed: refresh."""
+        self.reload(message.consultation_id)
+
+    # ------------------------------------------------------------------ buttons
+
+    @on(Button.Pressed, "#btn-appointment")
+    def _btn_appointment(self) -> None:
+        self.action_new_appointment()
+
+    @on(Button.Pressed, "#btn-resident")
+    def _btn_resident(self) -> None:
+        self.action_add_resident()
+
+    @on(Button.Pressed, "#btn-call")
+    def _btn_call(self) -> None:
+        self.action_begin_check()
+
+    @on(Button.Pressed, "#btn-lock")
+    def _btn_lock(self) -> None:
+        self.staff_app.action_lock()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_new_appointment(self) -> None:
+        """Book an appointment agreed with the GP."""
+        self._new_appointment()
+
+    @work(exclusive=True, group="dialog", exit_on_error=False)
+    async def _new_appointment(self) -> None:
+        try:
+            clinics = await self.records.clinics()
+        except StationClientError as error:
+            self.failed(error)
+            return
+        if not clinics:
+            self.notify(
+                _("The station has no GP clinics yet. Contact IT."), severity="error", markup=False
+            )
+            return
+        today = local(self.staff_app.clock.now()).date()
+        draft = await self.app.push_screen_wait(AppointmentDialog(clinics, today))
+        if not isinstance(draft, AppointmentDraft):
+            return
+        try:
+            cid = await self.records.create_appointment(
+                draft.clinic_id, draft.starts_at, draft.consultation_type, draft.duration
+            )
+        except StationClientError as error:
+            self.failed(error)
+            return
+        self.notify(_("The appointment is booked."), markup=False)
+        self.reload(cid)
+
+    def action_add_resident(self) -> None:
+        """Queue a resident for the selected appointment."""
+        if self.selected is None:
+            self.notify(_("Book an appointment first."), severity="warning", markup=False)
+            return
+        self._add_resident(self.selected.id)
+
+    @work(exclusive=True, group="dialog", exit_on_error=False)
+    async def _add_resident(self, consultation_id: str) -> None:
+        today = local(self.staff_app.clock.now()).date()
+        draft = await self.app.push_screen_wait(ResidentDialog(today))
+        if not isinstance(draft, ResidentDraft):
+            return
+        try:
+            entry = await self.records.add_resident(consultation_id, draft.identity, draft.reason)
+        except StationClientError as error:
+            self.failed(error)
+            return
+        self.reload(consultation_id, entry)
+
+    def action_move(self, delta: int) -> None:
+        """Move the selected resident up or down the queue."""
+        appointment, resident = self.selected, self.selected_resident
+        if appointment is not None and resident is not None:
+            self._change(lambda: self.records.move(appointment, resident.entry_id, delta), resident)
+
+    def action_skip(self) -> None:
+        """Mark the selected resident skipped (again: waiting)."""
+        resident = self.selected_resident
+        if resident is None:
+            return
+        status = (
+            QueueEntryStatus.WAITING if resident.status == "skipped" else QueueEntryStatus.SKIPPED
+        )
+        self._change(lambda: self.records.set_status(resident.entry_id, status), resident)
+
+    def action_remove(self) -> None:
+        """Take the selected resident out of the queue (after a yes)."""
+        resident = self.selected_resident
+        if resident is not None:
+            self._remove(resident)
+
+    @work(exclusive=True, group="dialog", exit_on_error=False)
+    async def _remove(self, resident: ResidentView) -> None:
+        question = _("Remove {name} from the queue?").format(name=resident.name[:60])
+        if not await self.app.push_screen_wait(ConfirmDialog(question, _("Remove"))):
+            return
+        self._change(lambda: self.records.remove(resident.entry_id), None)
+
+    @work(exclusive=True, group="change", exit_on_error=False)
+    async def _change(
+        self, change: Callable[[], Awaitable[None]], resident: ResidentView | None
+    ) -> None:
+        try:
+            await change()
+        except StationClientError as error:
+            self.failed(error)
+        self.reload(self._selected, resident.entry_id if resident else None)
+
+    def action_begin_check(self) -> None:
+        """Start the pre-call check for the selected appointment."""
+        if self.selected is not None:
+            self._begin_check(self.selected.id)
+
+    @work(exclusive=True, group="session", exit_on_error=False)
+    async def _begin_check(self, consultation_id: str) -> None:
+        try:
+            await self.staff_app.client.begin_check(consultation_id)
+        except StationClientError as error:
+            self.failed(error)
+            return
+        self.staff_app.refresh_state()
+
+    def action_wrap_up(self) -> None:
+        """Write the note of a call that ended while the station was locked."""
+        if not self.pending_wrap_ups:
+            self.notify(_("No call is waiting for its note."), markup=False)
+            return
+        chosen = self._selected if self._selected in self.pending_wrap_ups else None
+        self._resume_wrap_up(chosen or self.pending_wrap_ups[0])
+
+    @work(exclusive=True, group="session", exit_on_error=False)
+    async def _resume_wrap_up(self, consultation_id: str) -> None:
+        try:
+            await self.staff_app.client.resume_wrap_up(consultation_id)
+        except StationClientError as error:
+            self.failed(error)
+            return
+        self.staff_app.refresh_state()
+
+    def action_reload(self) -> None:
+        """Read everything again."""
+        self.reload()

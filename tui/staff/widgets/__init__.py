@@ -1,0 +1,1 @@
+"""The staff UI's own widgets: camera thumbnail, level meter, check rows."""
