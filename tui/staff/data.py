@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Final
+from typing import TYPE_CHECKING, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from station.core.clock import Clock
@@ -38,11 +38,16 @@ from station.errors import StationError
 from station.records import ENTRY_TABLE, ConsultationKey, seal_entry, seal_note
 from station.vault import VaultKey
 
+if TYPE_CHECKING:
+    from station.export.payload import ExportPayload
+
 __all__ = [
     "DEFAULT_DURATION",
     "LOCAL_TZ",
     "AppointmentView",
     "ClinicView",
+    "ExportOutcome",
+    "ExportState",
     "NoteDraft",
     "ResidentView",
     "StaffRecords",
@@ -135,10 +140,13 @@ class NoteDraft:
     participants: str
     outcome: str
     text: str
+    #: Whether staff took part in the call (always so in an assisted consultation).
+    staff_took_part: bool = True
 
     def render(self, appointment: AppointmentView, resident: ResidentView | None) -> str:
         """The note as stored: a small JSON document (the EOJ export reads it back)."""
         document = {
+            "staff_took_part": self.staff_took_part,
             "version": 1,
             "time": local(appointment.starts_at).isoformat(timespec="minutes"),
             "gp_clinic": appointment.clinic_name,
@@ -151,6 +159,37 @@ class NoteDraft:
         return json.dumps(document, ensure_ascii=False, sort_keys=True)
 
 
+#: How a note reached (or will reach) the care record, as the wrap-up screen shows it.
+ExportState = Literal["pending", "delivered", "failed", "not_sent", "summary"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOutcome:
+    """What :meth:`StaffRecords.export_note` did: queued for delivery, or a summary to copy."""
+
+    delivery: Literal["fhir", "summary", "unavailable"]
+    queued: bool
+    summary: str = field(repr=False, default="")
+
+
+def _resident_of(view: ResidentView) -> Resident:
+    """The domain resident back from what the UI opened (CPR, else name + birth date)."""
+    if view.cpr:
+        return Resident(view.entry_id, WithCpr(parse_cpr(view.cpr), view.name, room=view.room))
+    born = datetime.strptime(view.birth_date, "%d-%m-%Y").date()
+    return Resident(view.entry_id, WithoutCpr(view.name, born, view.room or ""))
+
+
+def _aware(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 class StaffRecords:
     """Reads and writes the day's records for the unlocked staff member (see module docs)."""
 
@@ -160,6 +199,7 @@ class StaffRecords:
         self._clock = clock
         self._keys: dict[str, ConsultationKey] = {}
         self._clinics: dict[str, str] = {}
+        self._providers: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"StaffRecords(<{len(self._keys)} consultation key(s)>)"
@@ -188,6 +228,7 @@ class StaffRecords:
         if not self._clinics:
             for clinic in await self.client.clinics():
                 self._clinics[clinic.id] = clinic.name
+                self._providers[clinic.id] = clinic.provider_number
         return [ClinicView(cid, name) for cid, name in self._clinics.items()]
 
     def day_bounds(self, day: date | None = None) -> tuple[datetime, datetime]:
@@ -369,6 +410,8 @@ class StaffRecords:
             try:
                 document = json.loads(open_note(key, note.id, note.body))
                 document["entry_id"] = note.entry_id
+                document["note_id"] = note.id
+                document["written_at"] = note.created_at.isoformat()
                 opened.append(document)
             except (StationError, ValueError):
                 opened.append({"entry_id": note.entry_id, "unreadable": True})
@@ -377,6 +420,104 @@ class StaffRecords:
     async def mark_documented(self, consultation_id: str) -> None:
         """The consultation is in the care record: stationd may purge it after retention."""
         await self.client.mark_documented(consultation_id)
+
+    # ------------------------------------------------------------------ care-record export
+
+    def export_payload(
+        self,
+        appointment: AppointmentView,
+        resident: ResidentView,
+        note: dict[str, object],
+        *,
+        staff_id: str,
+        call_events: Sequence[dict[str, object]] = (),
+    ) -> ExportPayload:
+        """The EOJ export of one opened note (:meth:`notes`), from what the UI holds in clear.
+
+        The contact's times are the call's (its sealed ``call_ended`` event) when known, else
+        the booked slot. Staff took part if the note says so or the consultation is assisted
+        or a conference (MedCom's types have staff in them).
+        """
+        from station.export.payload import ExportPatient, ExportPayload
+
+        ended = next((e for e in call_events if e.get("kind") == "call_ended"), {})
+        started_at = _aware(ended.get("started_at")) or appointment.starts_at
+        ended_at = _aware(ended.get("ended_at")) or appointment.ends_at
+        if ended_at < started_at:
+            started_at, ended_at = appointment.starts_at, appointment.ends_at
+        took_part = note.get("staff_took_part")
+        staff_took_part = appointment.consultation_type != "video_consultation" or (
+            took_part if isinstance(took_part, bool) else True
+        )
+        written_at = _aware(note.get("written_at")) or self._clock.now()
+        return ExportPayload(
+            export_id=str(note["note_id"]),
+            consultation_id=appointment.id,
+            entry_id=resident.entry_id,
+            consultation_type=appointment.consultation_type,  # type: ignore[arg-type]
+            started_at=started_at,
+            ended_at=ended_at,
+            clinic_name=appointment.clinic_name,
+            clinic_provider_number=self._providers.get(appointment.clinic_id, ""),
+            staff_id=staff_id,
+            staff_took_part=staff_took_part,
+            patient=ExportPatient.from_resident(_resident_of(resident)),
+            note_text=str(note.get("text", "")),
+            written_at=written_at,
+        )
+
+    async def export_settings(self) -> tuple[str, bytes | None]:
+        """How the care record is reached: (``fhir``/``summary``/``unavailable``, key)."""
+        settings = await self.client.export_settings()
+        return str(settings.delivery), settings.outbox_public_key
+
+    async def export_note(
+        self, payload: ExportPayload, delivery: str, outbox_public_key: bytes | None
+    ) -> ExportOutcome:
+        """Hand one note to the care record: sealed into stationd's outbox, else a summary.
+
+        With an endpoint (``fhir``) the payload is sealed to the outbox key and queued
+        (``export_id`` is the note's id, so doing it again changes nothing). Without one, or
+        when stationd says there is none after all, the plain-text summary is returned for
+        staff to copy; nothing is sent.
+        """
+        from station.daemon.client import StationApiError
+        from station.export.payload import seal_export
+        from station.export.summary import plain_text_summary
+
+        if delivery == "fhir" and outbox_public_key is not None:
+            try:
+                await self.client.enqueue_export(
+                    export_id=payload.export_id,
+                    consultation_id=payload.consultation_id,
+                    entry_id=payload.entry_id,
+                    sealed=seal_export(payload, outbox_public_key),
+                )
+            except StationApiError as error:
+                if error.code != "export_not_configured":
+                    raise
+                return ExportOutcome("summary", False, plain_text_summary(payload))
+            return ExportOutcome("fhir", True)
+        kind: Literal["summary", "unavailable"] = (
+            "unavailable" if delivery == "unavailable" else "summary"
+        )
+        return ExportOutcome(kind, False, plain_text_summary(payload))
+
+    async def exports(self, consultation_id: str) -> dict[str, ExportState]:
+        """Each queued export's state by export (= note) id, from stationd's outbox."""
+        states: dict[str, ExportState] = {}
+        for item in await self.client.exports(consultation_id):
+            if item.state == "delivered":
+                states[item.export_id] = "delivered"
+            elif (item.last_outcome or "").startswith("failed"):
+                states[item.export_id] = "failed"
+            else:
+                states[item.export_id] = "pending"
+        return states
+
+    async def retry_export(self, export_id: str) -> None:
+        """Try a waiting export now (stationd's worker wakes)."""
+        await self.client.retry_export(export_id)
 
 
 def residents_in_order(residents: Sequence[ResidentView]) -> list[ResidentView]:

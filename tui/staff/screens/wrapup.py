@@ -4,10 +4,18 @@ The note holds what the EOJ needs: time, GP, type (from the appointment), who to
 the outcome and free text. It is sealed under the consultation's key and stored through
 stationd. "Documented" marks the consultation done (stationd may purge it after the
 retention time) and ends the wrap-up.
+
+Each saved note is then handed to the care record (``station.export``): with an EOJ
+endpoint configured, sealed to the outbox key and queued in stationd's outbox, its state
+(afventer / leveret / fejl, with "Prøv igen") shown per resident and polled; without one,
+the plain-text summary is shown read-only for staff to copy into the EOJ, and nothing
+claims it was sent. A delivery still pending never blocks "documented": the outbox
+delivers later, and stationd purges only what was delivered.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -15,18 +23,29 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    Select,
+    Static,
+    TextArea,
+)
 
 from station.daemon.client import StationClientError
+from station.errors import StationError
 from tui.i18n import _
-from tui.staff.data import AppointmentView, NoteDraft, ResidentView, local
+from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView, local
 from tui.staff.messages import SessionChanged
-from tui.staff.safe_text import literal
+from tui.staff.safe_text import clean, literal
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import ConfirmDialog
 from tui.staff.screens.today import status_label, type_label
 
-__all__ = ["WrapUpScreen", "outcomes"]
+__all__ = ["EXPORT_POLL_SECONDS", "WrapUpScreen", "export_label", "outcomes"]
 
 
 def outcomes() -> tuple[tuple[str, str], ...]:
@@ -40,10 +59,35 @@ def outcomes() -> tuple[tuple[str, str], ...]:
 
 
 MAX_NOTE_CHARS = 4000
+#: Room for the whole summary: the note (at most MAX_NOTE_CHARS) and a few lines around it.
+SUMMARY_CHARS = 2 * MAX_NOTE_CHARS + 2000
+#: Seconds between looks at the outbox while a delivery is still open.
+EXPORT_POLL_SECONDS = 2.0
+
+
+def export_label(state: ExportState | None) -> Text:
+    """A note's hand-off to the care record in one short word (the EOJ column)."""
+    if state is None:
+        return Text("")
+    labels: dict[str, tuple[str, str]] = {
+        "pending": (_("pending"), "yellow"),
+        "delivered": (_("delivered"), "green"),
+        "failed": (_("error"), "bold red"),
+        "not_sent": (_("not sent"), "bold red"),
+        "summary": (_("copy"), ""),
+    }
+    label, style = labels[state]
+    return Text(label, style)
 
 
 class WrapUpScreen(StaffScreen):
     """See the module docs."""
+
+    DEFAULT_CSS = """
+    WrapUpScreen #wrapup { overflow-y: auto; }
+    WrapUpScreen #export-summary { height: 8; }
+    WrapUpScreen #export-help { height: auto; }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", _("Save note"), id="wrapup.save", priority=True),
@@ -56,9 +100,14 @@ class WrapUpScreen(StaffScreen):
         self.appointment: AppointmentView | None = None
         self.notes: list[dict[str, Any]] = []
         self.call_events: list[dict[str, Any]] = []
+        #: ``fhir``, ``summary`` or ``unavailable`` (stationd's export settings).
+        self.delivery: str | None = None
+        self._outbox_key: bytes | None = None
+        #: Each queued export's state by note (= export) id.
+        self.export_states: dict[str, ExportState] = {}
 
     def compose(self) -> ComposeResult:
-        """Residents and their notes; the note form; buttons."""
+        """Residents and their notes; the note form; the hand-off; buttons."""
         with Vertical(id="wrapup"):
             yield Static("", id="wrapup-title")
             yield Static("", id="wrapup-call")
@@ -75,29 +124,46 @@ class WrapUpScreen(StaffScreen):
                         value="completed",
                         allow_blank=False,
                     )
+                yield Checkbox(_("Staff took part"), value=True, id="staff-took-part")
             yield Label(_("Note for the care record"), markup=False)
             yield TextArea(id="note-text", soft_wrap=True)
             yield Static("", id="saved-note")
+            yield Static("", id="export-help")
+            yield TextArea(id="export-summary", read_only=True, soft_wrap=True)
             with Horizontal(classes="buttons"):
                 yield Button(_("Save note"), id="btn-save", variant="primary")
                 yield Button(_("Mark documented"), id="btn-documented", variant="success")
+                yield Button(_("Try again"), id="btn-retry", variant="warning")
+                yield Button(_("Copy text"), id="btn-copy")
         yield Footer()
 
     def on_mount(self) -> None:
-        """Columns, then the appointment, its notes and the call's record."""
+        """Columns, then the appointment, its notes, the call's record and the hand-off."""
         table = self.query_one("#wrapup-residents", DataTable)
-        for label, width in ((_("Name"), 36), (_("Status"), 12), (_("Note"), 40)):
-            table.add_column(label, width=width)
+        for key, label, width in (
+            ("name", _("Name"), 34),
+            ("status", _("Status"), 12),
+            ("note", _("Note"), 30),
+            ("eoj", _("EOJ"), 10),
+        ):
+            table.add_column(label, width=width, key=key)
         self.query_one("#participants", Input).value = _("Resident, GP, staff")
+        for widget_id in ("#export-help", "#export-summary", "#btn-retry", "#btn-copy"):
+            self.query_one(widget_id).display = False
+        self.set_interval(EXPORT_POLL_SECONDS, self._poll_exports)
         self.load()
 
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self, entry: str | None = None) -> None:
-        """Read the appointment and its notes again."""
+        """Read the appointment, its notes and their hand-off again."""
         try:
             self.appointment = await self.records.appointment(self.appointment_id)
             self.notes = await self.records.notes(self.appointment_id)
             self.call_events = await self.records.call_events(self.appointment_id)
+            if self.delivery is None:
+                self.delivery, self._outbox_key = await self.records.export_settings()
+            if self.delivery == "fhir":
+                self.export_states = await self.records.exports(self.appointment_id)
         except StationClientError as error:
             self.failed(error)
             return
@@ -108,6 +174,14 @@ class WrapUpScreen(StaffScreen):
             (n for n in reversed(self.notes) if n.get("entry_id") == entry_id), None
         )
         return found
+
+    def export_state(self, note: dict[str, Any] | None) -> ExportState | None:
+        """The hand-off state of ``note`` (None: no note yet, or not known yet)."""
+        if note is None or note.get("unreadable") or self.delivery is None:
+            return None
+        if self.delivery != "fhir":
+            return "summary"
+        return self.export_states.get(str(note.get("note_id")), "not_sent")
 
     def _draw(self, entry: str | None = None) -> None:
         a = self.appointment
@@ -130,14 +204,20 @@ class WrapUpScreen(StaffScreen):
         for r in a.residents:
             note = self._note_for(r.entry_id)
             table.add_row(
-                literal(r.name, 36) if r.readable else Text(_("(cannot be opened)")),
+                literal(r.name, 34) if r.readable else Text(_("(cannot be opened)")),
                 Text(status_label(r.status)),
-                literal(note.get("text", ""), 40) if note else Text(_("(no note yet)"), "dim"),
+                literal(note.get("text", ""), 30) if note else Text(_("(no note yet)"), "dim"),
+                export_label(self.export_state(note)),
                 key=r.entry_id,
             )
         ids = [r.entry_id for r in a.residents]
         if entry in ids:
             table.move_cursor(row=ids.index(entry))
+        took_part = self.query_one("#staff-took-part", Checkbox)
+        if a.consultation_type != "video_consultation":
+            # MedCom's assisted consultation and conference have staff in them by definition.
+            took_part.value = True
+            took_part.disabled = True
         self._show_saved()
 
     @property
@@ -156,14 +236,109 @@ class WrapUpScreen(StaffScreen):
         saved = self.query_one("#saved-note", Static)
         if note is None:
             saved.update("")
+        else:
+            text = Text(_("Saved note: "), style="dim")
+            text.append_text(literal(note.get("text", ""), 300, keep_newlines=True))
+            saved.update(text)
+        self._show_export()
+
+    # ------------------------------------------------------------------ the hand-off
+
+    def _show_export(self) -> None:
+        """The selected resident's hand-off: the summary to copy, or a retry when it failed."""
+        resident = self.selected
+        note = self._note_for(resident.entry_id if resident else None)
+        state = self.export_state(note)
+        help_line = self.query_one("#export-help", Static)
+        area = self.query_one("#export-summary", TextArea)
+        summary = ""
+        if state == "summary" and resident is not None and note is not None:
+            summary = self._summary(resident, note)
+        area.display = bool(summary)
+        self.query_one("#btn-copy").display = bool(summary)
+        if summary:
+            if self.delivery == "unavailable":
+                line = _(
+                    "The connection to the care record is not working. Copy the text below "
+                    "into the care record (EOJ) and tell IT. It has not been sent."
+                )
+            else:
+                line = _("Copy the text below into the care record (EOJ). It has not been sent.")
+            help_line.update(Text(line, style="bold"))
+            if area.text != summary:
+                area.load_text(summary)
+        elif state in ("failed", "not_sent"):
+            help_line.update(
+                Text(
+                    _("The note has not reached the care record yet. Press “Try again”."),
+                    style="bold red",
+                )
+            )
+        elif state == "pending":
+            help_line.update(Text(_("The note is waiting to be delivered to the care record.")))
+        elif state == "delivered":
+            help_line.update(Text(_("The note is delivered to the care record."), style="green"))
+        else:
+            help_line.update("")
+        help_line.display = state is not None
+        self.query_one("#btn-retry").display = state in ("failed", "not_sent")
+
+    def _summary(self, resident: ResidentView, note: dict[str, Any]) -> str:
+        """The plain-text summary of ``note`` (made here: it never passes through stationd)."""
+        from station.export.summary import plain_text_summary
+
+        payload = self._payload(resident, note)
+        if payload is None:
+            return ""
+        # Shown (and copied) as the screen shows names and notes: controls and invisible
+        # formatting made visible, so what staff see is exactly what they paste.
+        return clean(plain_text_summary(payload), SUMMARY_CHARS, keep_newlines=True)
+
+    def _payload(self, resident: ResidentView, note: dict[str, Any]) -> Any:
+        """The export of ``note``, or None if it cannot be made (shown, never raised)."""
+        a = self.appointment
+        if a is None or not resident.readable or "note_id" not in note:
+            return None
+        try:
+            return self.records.export_payload(
+                a,
+                resident,
+                note,
+                staff_id=self.staff_app.staff_id or "",
+                call_events=self.call_events,
+            )
+        except (StationError, ValueError):
+            return None
+
+    def _poll_exports(self) -> None:
+        if self.delivery == "fhir" and any(
+            state in ("pending", "failed") for state in self.export_states.values()
+        ):
+            self._refresh_exports()
+
+    @work(group="exports", exclusive=True, exit_on_error=False)
+    async def _refresh_exports(self) -> None:
+        """Look at the outbox again; update only the EOJ column (the cursor stays put)."""
+        try:
+            states = await self.records.exports(self.appointment_id)
+        except StationClientError:
+            return  # looked at again shortly; the outbox keeps the note meanwhile
+        if states == self.export_states or self.appointment is None:
             return
-        text = Text(_("Saved note: "), style="dim")
-        text.append_text(literal(note.get("text", ""), 300, keep_newlines=True))
-        saved.update(text)
+        self.export_states = states
+        table = self.query_one("#wrapup-residents", DataTable)
+        for r in self.appointment.residents:
+            with contextlib.suppress(KeyError):  # a row redrawn meanwhile
+                table.update_cell(
+                    r.entry_id, "eoj", export_label(self.export_state(self._note_for(r.entry_id)))
+                )
+        self._show_export()
+
+    # ------------------------------------------------------------------ actions
 
     @on(Button.Pressed, "#btn-save")
     def action_save(self) -> None:
-        """Seal and store the note for the selected resident; mark them done."""
+        """Seal and store the note for the selected resident; mark them done; hand it on."""
         resident = self.selected
         text = self.query_one("#note-text", TextArea).text.strip()
         if not text:
@@ -182,6 +357,7 @@ class WrapUpScreen(StaffScreen):
             participants=self.query_one("#participants", Input).value.strip(),
             outcome=str(outcome),
             text=text,
+            staff_took_part=self.query_one("#staff-took-part", Checkbox).value,
         )
         self._save(draft, resident)
 
@@ -189,13 +365,74 @@ class WrapUpScreen(StaffScreen):
     async def _save(self, draft: NoteDraft, resident: ResidentView | None) -> None:
         assert self.appointment is not None
         try:
-            await self.records.write_note(self.appointment, draft, resident)
+            note_id = await self.records.write_note(self.appointment, draft, resident)
         except StationClientError as error:
             self.failed(error)
             return
         self.query_one("#note-text", TextArea).text = ""
         self.notify(_("The note is saved."), markup=False)
+        if resident is not None:
+            await self._export(resident, note_id)
         self.load(draft.entry_id)
+
+    async def _export(self, resident: ResidentView, note_id: str) -> None:
+        """Hand the stored note to the care record (queued; a summary is made when shown)."""
+        try:
+            notes = await self.records.notes(self.appointment_id)
+            if self.delivery is None:
+                self.delivery, self._outbox_key = await self.records.export_settings()
+        except StationClientError as error:
+            self.failed(error)
+            return
+        note = next((n for n in notes if n.get("note_id") == note_id), None)
+        if self.delivery != "fhir" or note is None:
+            return  # the summary is made from the stored note when it is shown
+        payload = self._payload(resident, note)
+        if payload is None:
+            self.notify(
+                _("The note could not be prepared for the care record. Contact IT."),
+                severity="error",
+                markup=False,
+            )
+            return
+        try:
+            outcome = await self.records.export_note(payload, self.delivery, self._outbox_key)
+        except StationClientError as error:
+            self.failed(error)
+            return
+        except StationError as error:  # e.g. too long to seal: staff can shorten it
+            self.notify(error.user_message, severity="error", markup=False)
+            return
+        if not outcome.queued:
+            self.delivery = outcome.delivery  # stationd has no endpoint after all: summary
+
+    @on(Button.Pressed, "#btn-retry")
+    def action_retry(self) -> None:
+        """Try the selected resident's delivery again (or queue it, if it never was)."""
+        resident = self.selected
+        note = self._note_for(resident.entry_id if resident else None)
+        if resident is None or note is None:
+            return
+        self._retry(resident, note)
+
+    @work(group="save", exclusive=True, exit_on_error=False)
+    async def _retry(self, resident: ResidentView, note: dict[str, Any]) -> None:
+        note_id = str(note.get("note_id"))
+        if self.export_state(note) == "failed":
+            try:
+                await self.records.retry_export(note_id)
+            except StationClientError as error:
+                self.failed(error)
+                return
+        else:
+            await self._export(resident, note_id)
+        self.load(resident.entry_id)
+
+    @on(Button.Pressed, "#btn-copy")
+    def action_copy_summary(self) -> None:
+        """Put the summary on the terminal's clipboard (it can also be selected by hand)."""
+        self.app.copy_to_clipboard(self.query_one("#export-summary", TextArea).text)
+        self.notify(_("The text is copied."), markup=False)
 
     @on(Button.Pressed, "#btn-documented")
     def action_documented(self) -> None:
@@ -216,6 +453,8 @@ class WrapUpScreen(StaffScreen):
             )
             if not await self.app.push_screen_wait(ConfirmDialog(question, _("Yes"))):
                 return
+        # A delivery still pending does not hold staff up: the outbox delivers it later and
+        # stationd purges the consultation only after delivery is confirmed.
         try:
             await self.records.mark_documented(a.id)
             await self.staff_app.client.finish_wrap_up()
