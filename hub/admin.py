@@ -95,6 +95,20 @@ def _fingerprint(station: StationRecord) -> str:
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
+def _mask_secrets(config: Any) -> Any:
+    """A copy of a configuration (or layer) for the screen: TURN and EOJ secrets hidden."""
+    shown = json.loads(json.dumps(config))
+    if not isinstance(shown, dict):
+        return shown
+    for server in shown.get("ice_servers") or []:
+        if isinstance(server, dict) and server.get("credential"):
+            server["credential"] = "********"
+    eoj = shown.get("eoj")
+    if isinstance(eoj, dict) and eoj.get("client_secret"):
+        eoj["client_secret"] = "********"  # noqa: S105 - the mask, not a secret
+    return shown
+
+
 class Admin:
     """The sub-commands, on one :class:`ProvisioningService`."""
 
@@ -231,16 +245,14 @@ class Admin:
     async def config_show(self, args: argparse.Namespace) -> None:
         if args.station and not (args.municipality or args.care_home or args.layer):
             config = await self.service.effective_config(await self.resolve(args.station))
-            shown = config.model_dump(mode="json")
-            for server in shown.get("ice_servers", []):
-                if server.get("credential"):
-                    server["credential"] = "********"
+            shown = _mask_secrets(config.model_dump(mode="json"))
             self.say(json.dumps(shown, indent=2, ensure_ascii=False))
             return
         scope, scope_id = self._scope(args)
         if scope == "station" and scope_id is not None:
             scope_id = await self.resolve(scope_id)
-        self.say(json.dumps(await self.service.get_layer(scope, scope_id), indent=2))
+        layer = _mask_secrets(await self.service.get_layer(scope, scope_id))
+        self.say(json.dumps(layer, indent=2, ensure_ascii=False))
 
     async def config_rollback(self, args: argparse.Namespace) -> None:
         station_id = await self.resolve(args.station)

@@ -3,6 +3,21 @@
 The port reads only what a heartbeat may carry: the session's state names, the hardware
 checks' names and verdicts, the last call's outcome code, a count of upcoming consultations,
 and the audit log's head. The store is asked for a count, never a row's content.
+
+A configuration in force (:meth:`DaemonStationPort.config_applied`) takes effect everywhere:
+
+- GP clinics → the store;
+- language → ``GET /v1/settings`` (both UIs set their language from it at start);
+- ``timeouts.idle_lock_seconds`` → the session's idle timeout;
+- ICE servers, relay-only, language → the call engine's configuration for the *next* call
+  (a running call is never touched: see ``CallController.apply_settings``);
+- ``retention.purge_after_hours`` → the export service's purge loop (a pass runs at once);
+- ``eoj`` → ``export.json`` (written atomically, 0600) and the export service reloads it;
+  no ``eoj`` section leaves an ``export.json`` already there (a hand-made one) alone.
+
+stationd builds the call controller and the export service after the agent has started
+(the agent applies its last good configuration in ``start``), so :meth:`bind` hands them
+over later and re-applies what is in force.
 """
 
 from __future__ import annotations
@@ -10,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +60,30 @@ class DaemonStationPort:
         self._last_outcome: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.config: StationConfig | None = None
+        self._calls: Any = None
+        self._exports: Any = None
+        self._data_dir: Path | None = None
+        # Applies run one after another, in the order the configurations came.
+        self._apply_lock = asyncio.Lock()
         service.session.subscribe(self._on_transition)
+
+    def bind(self, *, data_dir: Path, calls: Any = None, exports: Any = None) -> None:
+        """Hand over the call controller and export service; re-applies the config in force."""
+        self._data_dir = data_dir
+        self._calls = calls
+        self._exports = exports
+        if self.config is not None:
+            self._spawn(self._apply(self.config))
+
+    async def settled(self) -> None:
+        """Wait until every configuration handed over so far has taken effect (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _on_transition(self, transition: Transition) -> None:
         if transition.name == "call_ended" and transition.reason:
@@ -102,8 +141,16 @@ class DaemonStationPort:
         self._service.audit.record(action, staff=staff, resident=None, outcome=outcome)
 
     def config_applied(self, config: StationConfig) -> None:
-        """Adopt a configuration: its GP clinics go into the store (metadata in clear)."""
+        """Adopt a configuration everywhere (see the module docs); the rest runs in a task."""
         self.config = config
+        # At once, so the next request already sees it.
+        self._service.language = config.language
+        try:
+            self._service.session.set_idle_timeout(
+                timedelta(seconds=config.timeouts.idle_lock_seconds)
+            )
+        except ValueError as exc:  # the schema bounds it; kept for a hand-made config
+            _log.error("idle timeout from the configuration refused: %s", exc)
         from station.store import Clinic
 
         clinics = [
@@ -118,9 +165,44 @@ class DaemonStationPort:
                 except Exception as exc:
                     _log.error("clinic from the configuration not stored: %s", exc)
 
-        task = asyncio.get_running_loop().create_task(store_clinics())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(store_clinics())
+        self._spawn(self._apply(config))
+
+    async def _apply(self, config: StationConfig) -> None:
+        """The parts owned by the call controller and the export service."""
+        async with self._apply_lock:
+            if self._calls is not None:
+                try:
+                    self._calls.apply_settings(
+                        ice_servers=_call_ice_servers(config),
+                        relay_only=config.ice_relay_only,
+                        language=config.language,
+                    )
+                except Exception as exc:
+                    # The type only: a validation message could quote a TURN credential.
+                    _log.error("call settings not applied: %s", type(exc).__name__)
+            if self._exports is not None:
+                try:
+                    self._exports.set_retention(timedelta(hours=config.retention.purge_after_hours))
+                except Exception as exc:
+                    _log.error("retention not applied: %s", type(exc).__name__)
+            if config.eoj is not None and self._data_dir is not None:
+                await self._apply_eoj(config, self._data_dir)
+
+    async def _apply_eoj(self, config: StationConfig, data_dir: Path) -> None:
+        from station.errors import StationError
+        from station.export.config import EXPORT_CONFIG_FILENAME, save_export_config
+
+        try:
+            export = _export_config(config)
+            await asyncio.to_thread(save_export_config, data_dir / EXPORT_CONFIG_FILENAME, export)
+            if self._exports is not None:
+                await self._exports.reload_config(export)
+        except StationError as exc:
+            # ExportConfigError names fields and paths, never values.
+            _log.error("care-record delivery settings not applied: %s", exc)
+        except Exception as exc:
+            _log.error("care-record delivery settings not applied: %s", type(exc).__name__)
 
     def request_restart(self) -> None:
         """Ask stationd to restart (it finishes a wipe before opening the store)."""
@@ -146,3 +228,37 @@ def start_agent(
     agent = ProvisioningAgent(data_dir, hub_url, port, clock, **dict(options or {}))
     service.provisioning = agent
     return agent, port
+
+
+def _call_ice_servers(config: StationConfig) -> list[Any]:
+    """The configuration's ICE servers as the call engine's model."""
+    from station.call.ice import IceServerConfig
+
+    return [
+        IceServerConfig.model_validate(
+            {"urls": list(s.urls), "username": s.username, "credential": s.credential}
+        )
+        for s in config.ice_servers
+    ]
+
+
+def _export_config(config: StationConfig) -> Any:
+    """The export's configuration from the ``eoj`` section (validated by the export's rules)."""
+    from station.export.config import DEFAULT_STAFF_IDENTIFIER_SYSTEM, ExportConfig
+
+    eoj = config.eoj
+    assert eoj is not None
+    return ExportConfig.parse(
+        {
+            "fhir_base_url": eoj.fhir_base_url,
+            "token_url": eoj.token_url,
+            "client_id": eoj.client_id,
+            "client_secret": eoj.client_secret,
+            "scope": eoj.scope,
+            "care_home": {"name": config.care_home.name, "sor": eoj.care_home_sor},
+            "staff_identifier_system": eoj.staff_identifier_system
+            or DEFAULT_STAFF_IDENTIFIER_SYSTEM,
+            "timeout_seconds": eoj.timeout_seconds,
+            "allow_insecure_loopback": eoj.allow_insecure_loopback,
+        }
+    )

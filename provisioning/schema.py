@@ -8,10 +8,12 @@ which is how "never personal data" is kept by construction (and proven by a test
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Final, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
+    model_validator,
 )
 
 from provisioning.protocol import SignedEnvelope
@@ -37,6 +40,7 @@ __all__ = [
     "EnrollRequest",
     "EnrollResponse",
     "EnrollStatus",
+    "EojDelivery",
     "HealthCheck",
     "HealthName",
     "Heartbeat",
@@ -78,7 +82,8 @@ Name = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_singl
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Inputs stay out of validation errors: a refused document may hold credentials.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -149,6 +154,61 @@ class Retention(_Model):
     purge_after_hours: int = Field(default=24, ge=1, le=24 * 14)
 
 
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class EojDelivery(_Model):
+    """Where the station delivers notes to the care record (EOJ) and how it authenticates.
+
+    The same rules as the station's ``station.export.config.ExportConfig``: https only, no
+    credentials in a URL; plain http only to a loopback address with
+    ``allow_insecure_loopback`` (tests). The client secret never appears in a repr.
+    """
+
+    #: The FHIR server's base URL (a transaction Bundle is POSTed to it).
+    fhir_base_url: Annotated[str, Field(min_length=1, max_length=512)]
+    #: OAuth2 token endpoint (client-credentials grant).
+    token_url: Annotated[str, Field(min_length=1, max_length=512)]
+    client_id: Annotated[str, Field(min_length=1, max_length=256)]
+    #: A plain string (like an ICE credential) so the signed document carries it; never in
+    #: a repr, nor in a validation error.
+    client_secret: str = Field(min_length=1, max_length=1024, repr=False)
+    scope: Annotated[str, Field(max_length=512)] | None = None
+    #: The care home's SOR code (the encounter's service provider in the EOJ).
+    care_home_sor: Annotated[str, Field(pattern=r"^[0-9]{6,18}$")]
+    #: The system staff ids are named under in the EOJ (e.g. the municipality's directory).
+    staff_identifier_system: Annotated[str, Field(max_length=256)] | None = None
+    timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    #: Tests only: plain http to a loopback address. Never set in production.
+    allow_insecure_loopback: bool = False
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> EojDelivery:
+        for name in ("fhir_base_url", "token_url"):
+            url = getattr(self, name)
+            if _CONTROL.search(url):
+                raise ValueError(f"{name}: control characters are not allowed")
+            parts = urlsplit(url)
+            if not parts.hostname or parts.scheme not in ("https", "http"):
+                raise ValueError(f"{name} must be an absolute https URL")
+            if parts.username or parts.password:
+                raise ValueError(f"{name} must not carry credentials")
+            if parts.scheme == "http" and not (
+                self.allow_insecure_loopback and _is_loopback(parts.hostname)
+            ):
+                raise ValueError(f"{name} must use https")
+        system = self.staff_identifier_system
+        if system is not None and (not urlsplit(system).scheme or _CONTROL.search(system)):
+            raise ValueError("staff_identifier_system must be a URI")
+        return self
+
+
 class StationConfig(_Model):
     """Everything IT configures for one station (the layers merged into one)."""
 
@@ -158,11 +218,23 @@ class StationConfig(_Model):
     clinics: tuple[ClinicConfig, ...] = Field(default=(), max_length=200)
     staff: tuple[StaffEntry, ...] = Field(default=(), max_length=500)
     ice_servers: tuple[IceServerConfig, ...] = Field(default=(), max_length=8)
+    #: Media only through TURN (needs a TURN server in ``ice_servers``).
+    ice_relay_only: bool = False
     timeouts: Timeouts = Timeouts()
     retention: Retention = Retention()
     #: IT's escrow (recovery) X25519 public key, base64url; the station's keyring is sealed
     #: to it when the first staff member enrolls. None: staff enrollment is not possible yet.
     escrow_public_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")] | None = None
+    #: Delivery of notes to the care record; None: the staff UI shows the plain-text summary.
+    eoj: EojDelivery | None = None
+
+    @model_validator(mode="after")
+    def _relay_needs_turn(self) -> StationConfig:
+        if self.ice_relay_only and not any(
+            url.startswith(("turn:", "turns:")) for s in self.ice_servers for url in s.urls
+        ):
+            raise ValueError("ice_relay_only needs a TURN server in ice_servers")
+        return self
 
 
 class ConfigPayload(_Model):

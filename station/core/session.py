@@ -250,6 +250,12 @@ class Session:
         """How long staff may be inactive before the station locks."""
         return self._idle_timeout
 
+    def set_idle_timeout(self, idle_timeout: timedelta) -> None:
+        """Change the idle timeout (IT's configuration); it counts from the last activity."""
+        if idle_timeout <= timedelta(0):
+            raise ValueError("idle_timeout must be positive")
+        self._idle_timeout = idle_timeout
+
     @property
     def last_activity(self) -> datetime:
         """The last staff activity (``touch``) or transition."""

@@ -9,7 +9,7 @@ Three kinds of endpoint:
 
 - open to both UIs, no token: ``GET /v1/state``, ``GET /v1/events`` (server-sent events),
   ``POST /v1/lock``, ``POST /v1/unlock``, ``GET /v1/upcoming`` (the lock screen: times and
-  clinic names only), ``GET /v1/health``;
+  clinic names only), ``GET /v1/health``, ``GET /v1/settings`` (IT's language for the UIs);
 - staff-only, ``Authorization: Bearer <token>`` from ``/v1/unlock``: the blind store's
   records (consultations, wrapped keys, queue entries, notes, sealed events) and the session
   transitions the staff UI drives. Each such request counts as activity for the idle lock.
@@ -298,6 +298,9 @@ def build_app(
 
     async def get_state(request: Request) -> Response:
         return _json(state_out())
+
+    async def get_settings(request: Request) -> Response:
+        return _json(m.SettingsOut(language=service.language))
 
     async def post_lock(request: Request) -> Response:
         body = await _body(request, m.LockRequest)
@@ -667,6 +670,7 @@ def build_app(
 
     routes = [
         route("/v1/state", get_state, "GET"),
+        route("/v1/settings", get_settings, "GET"),
         route("/v1/events", get_events, "GET"),
         route("/v1/lock", post_lock, "POST"),
         route("/v1/unlock", post_unlock, "POST"),

@@ -148,6 +148,8 @@ class Daemon:
         self._stopped = False
         #: The provisioning agent (None without a hub); see provisioning.agent.
         self.provisioning: Any = None
+        #: Its port into stationd (``provisioning.daemon_port.DaemonStationPort``).
+        self.provisioning_port: Any = None
         #: Set by a remote wipe or decommission: ``run`` then exits with ``EXIT_RESTART``.
         self.restart_requested = False
 
@@ -247,6 +249,9 @@ class Daemon:
             environ=cfg.environ,
             sink=self.frame_sink,
         )
+        if self.provisioning_port is not None:
+            # The configuration in force reaches the call engine, the purge and the export.
+            self.provisioning_port.bind(data_dir=data_dir, calls=self.calls, exports=self.exports)
         app = build_app(
             self._service,
             heartbeat_seconds=cfg.heartbeat_seconds,
@@ -316,7 +321,7 @@ class Daemon:
     async def _start_provisioning(self, hub_url: str) -> None:
         from provisioning.daemon_port import start_agent
 
-        agent, _port = start_agent(
+        agent, port = start_agent(
             self.service,
             self.config.data_dir,
             hub_url,
@@ -334,6 +339,7 @@ class Daemon:
             self.service.provisioning = None
             return
         self.provisioning = agent
+        self.provisioning_port = port
 
     def request_restart(self) -> None:
         """Stop, asking systemd to start stationd again (exit status ``EXIT_RESTART``)."""

@@ -54,6 +54,7 @@ from hardware.video import FrameSink, RecordingFrameSink
 from station.call.config import CallConfig, call_config_from_env
 from station.call.engine import CallEngine, CallMedia
 from station.call.errors import CallError, CallFinished, HubRefused
+from station.call.ice import IceServerConfig
 from station.call.models import WaitingResident
 from station.core.session import CallOutcome, SessionState, Transition
 from station.daemon.errors import ApiError
@@ -129,7 +130,53 @@ class CallController:
         self._consultation_id: str | None = None
         self._ending = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Settings from IT's configuration that arrived during a call: the next call's.
+        self._pending: CallConfig | None = None
         service.session.subscribe(self._on_transition)
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def next_config(self) -> CallConfig | None:
+        """The configuration the next call starts with (None: calls are not available)."""
+        if self.engine is None:
+            return None
+        return self._pending or self.engine.config
+
+    def apply_settings(
+        self,
+        *,
+        ice_servers: Sequence[IceServerConfig],
+        relay_only: bool,
+        language: Literal["da", "en"],
+    ) -> None:
+        """Adopt IT's ICE servers, relay-only and language for the next call.
+
+        A running call keeps its configuration (its re-dials too): nothing changes under
+        a call; the settings wait and the next :meth:`start` takes them.
+        """
+        if self.engine is None:
+            _log.info("call settings from the configuration kept aside: %s", self._unavailable)
+            return
+        base = self._pending or self.engine.config
+        updated = base.model_copy(
+            update={
+                "ice_servers": tuple(ice_servers),
+                "relay_only": relay_only,
+                "language": language,
+            }
+        )
+        # model_copy skips validation; validate the result as a whole.
+        updated = CallConfig.model_validate(updated.model_dump())
+        if self.engine.active:
+            self._pending = updated
+        else:
+            self.engine.config = updated
+            self._pending = None
+
+    def _take_pending(self, engine: CallEngine) -> None:
+        if self._pending is not None and not engine.active:
+            engine.config, self._pending = self._pending, None
 
     # ------------------------------------------------------------------ engine → session
 
@@ -308,6 +355,8 @@ class CallController:
             raise ApiError.conflict(
                 "a call is already running", "Der er allerede et opkald i gang."
             )
+        # IT's configuration that arrived during the previous call applies from this one.
+        self._take_pending(engine)
         if session.state not in (SessionState.PRE_CALL_CHECK, SessionState.WAITING_FOR_GP):
             raise ApiError.conflict(
                 f"a call starts after the pre-call check, not in {session.state.value}",

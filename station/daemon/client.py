@@ -186,6 +186,10 @@ class StationClient:
         """The session state (no token needed)."""
         return self._parse(m.StateOut, await self._request("GET", "/v1/state"))
 
+    async def settings(self) -> m.SettingsOut:
+        """IT's settings for the UIs, e.g. the language (no token needed)."""
+        return self._parse(m.SettingsOut, await self._request("GET", "/v1/settings"))
+
     async def lock(self, reason: str = "staff_action") -> m.LockResponse:
         """Lock now (``staff_action``), or ``leave`` (in a call: the resident goes private).
 

@@ -61,6 +61,7 @@ __all__ = [
     "ResumeWrapUpRequest",
     "SealedBlob",
     "SealedEventOut",
+    "SettingsOut",
     "StateOut",
     "UnlockRequest",
     "UnlockResponse",
@@ -168,6 +169,13 @@ class StateOut(_Response):
     call_admitted: bool
     pending_wrap_ups: list[str]
     idle_remaining_seconds: float | None
+
+
+class SettingsOut(_Response):
+    """``GET /v1/settings``: what IT's configuration sets for the UIs (nothing personal)."""
+
+    #: The UIs' language ("da" until IT's signed configuration says otherwise).
+    language: str
 
 
 class LockRequest(_Request):

@@ -237,6 +237,8 @@ class StationService:
         self._stopping = False
         #: The provisioning agent (``provisioning.agent.ProvisioningAgent``), None without a hub.
         self.provisioning: Any = None
+        #: The UIs' language (``da``/``en``), set by provisioning's signed configuration.
+        self.language = "da"
         self.button_presses = 0
         self.long_presses = 0
         session.subscribe(self._on_transition)

@@ -1,8 +1,9 @@
 """The export's configuration: where the care record (EOJ) is and how to authenticate.
 
-Today it is a JSON file, ``export.json`` in the data directory (mode 0600: it holds the
-OAuth2 client secret); provisioning's signed configuration will hand the same model over
-later. No file means no endpoint: the staff UI shows the plain-text summary instead.
+It is a JSON file, ``export.json`` in the data directory (mode 0600: it holds the OAuth2
+client secret). Provisioning's signed configuration writes it (:func:`save_export_config`,
+atomically) when IT sets the ``eoj`` section; a hand-made file works the same way. No file
+means no endpoint: the staff UI shows the plain-text summary instead.
 
 Safety rules the model enforces, so a typo cannot send a note in clear over the network:
 
@@ -14,9 +15,11 @@ Safety rules the model enforces, so a typo cannot send a note in clear over the 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
+import secrets
 import stat
 from pathlib import Path
 from typing import Final
@@ -32,6 +35,7 @@ __all__ = [
     "CareHome",
     "ExportConfig",
     "load_export_config",
+    "save_export_config",
 ]
 
 EXPORT_CONFIG_FILENAME: Final = "export.json"
@@ -152,3 +156,39 @@ def load_export_config(path: Path) -> ExportConfig | None:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ExportConfigError(f"export configuration {path} is not valid JSON") from None
     return ExportConfig.parse(data)
+
+
+def save_export_config(path: Path, config: ExportConfig) -> None:
+    """Write ``config`` to ``path`` atomically, mode 0600 from the first byte.
+
+    A temporary file in the same directory (created 0600, exclusive), fsync, rename over
+    ``path``, fsync of the directory: a crash leaves the old file or the new one, never half
+    of either. Errors name the path, never the content.
+    """
+    data = config.model_dump(mode="json")
+    data["client_secret"] = config.client_secret.get_secret_value()
+    body = json.dumps(data, sort_keys=True, indent=2).encode() + b"\n"
+    directory = path.parent
+    tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ExportConfigError(
+            f"cannot write export configuration {path}: {exc.strerror}"
+        ) from None

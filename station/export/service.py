@@ -68,7 +68,12 @@ class ExportService:
         self.audit = audit
         self._transport = transport
         self.worker: DeliveryWorker | None = None
+        #: How long documented consultations stay (IT's configuration may change it).
+        self.retention: timedelta = DEFAULT_RETENTION
         self._stop = asyncio.Event()
+        self._purge_now = asyncio.Event()
+        self._worker_task: asyncio.Task[None] | None = None
+        self._started = False
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -163,12 +168,45 @@ class ExportService:
 
     async def start(self) -> None:
         """Start the delivery worker (if configured) on the running loop."""
+        self._started = True
         if self.build_worker() is None:
             _log.info("no care-record endpoint configured; exports use the plain-text summary")
             return
         assert self.worker is not None
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self.worker.run(self._stop), name="stationd-export"))
+        self._worker_task = loop.create_task(self.worker.run(self._stop), name="stationd-export")
+        self._tasks.append(self._worker_task)
+
+    async def reload_config(self, config: ExportConfig | None) -> None:
+        """Deliver with ``config`` from now on (None: delivery off, the summary instead).
+
+        The running worker stops (an attempt in flight is retried by the new one, as after
+        a restart) and a new one starts with the new endpoint and credentials.
+        """
+        if config == self.config:
+            return
+        task, self._worker_task = self._worker_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            with contextlib.suppress(ValueError):
+                self._tasks.remove(task)
+        if self.worker is not None:
+            with contextlib.suppress(Exception):
+                await self.worker.aclose()
+            self.worker = None
+        self.config = config
+        if self._started and not self._stop.is_set():
+            await self.start()
+        _log.info("export configuration reloaded (delivery %s)", "on" if config else "off")
+
+    def set_retention(self, retention: timedelta) -> None:
+        """Purge with ``retention`` from now on, starting with a purge pass at once."""
+        if retention <= timedelta(0):
+            raise ValueError("retention must be positive")
+        self.retention = retention
+        self._purge_now.set()
 
     def start_purge_loop(
         self,
@@ -176,18 +214,32 @@ class ExportService:
         run_store: Callable[..., Awaitable[Any]],
         *,
         interval_seconds: float = 3600.0,
-        retention: timedelta = DEFAULT_RETENTION,
+        retention: timedelta | None = None,
     ) -> None:
-        """Purge documented and delivered consultations every ``interval_seconds``."""
+        """Purge documented and delivered consultations every ``interval_seconds``.
+
+        Each pass reads :attr:`retention` (``retention`` given here sets it), so
+        :meth:`set_retention` takes effect at once.
+        """
+        if retention is not None:
+            self.retention = retention
 
         async def loop() -> None:
             while not self._stop.is_set():
+                self._purge_now.clear()
                 try:
-                    await run_store(self.purge_documented, store, self.clock.now(), retention)
+                    await run_store(self.purge_documented, store, self.clock.now(), self.retention)
                 except Exception as exc:
                     _log.error("retention purge failed: %s", type(exc).__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), interval_seconds)
+                stop = asyncio.ensure_future(self._stop.wait())
+                wake = asyncio.ensure_future(self._purge_now.wait())
+                try:
+                    await asyncio.wait(
+                        {stop, wake}, timeout=interval_seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    stop.cancel()
+                    wake.cancel()
 
         self._tasks.append(asyncio.get_running_loop().create_task(loop(), name="stationd-purge"))
 

@@ -95,6 +95,8 @@ def test_admin_cli_end_to_end(tmp_path: Path) -> None:
     assert station_id in out and "version 2" in out
     shown_text = admin(hub_dir, "config", "show", "--station", fingerprint(public))
     assert "s3cret-turn" not in shown_text and "********" in shown_text
+    raw_layer = admin(hub_dir, "config", "show", "--municipality")
+    assert "s3cret-turn" not in raw_layer and "********" in raw_layer
     assert "version 1" in admin(hub_dir, "config", "rollback", station_id, "--to", "1")
 
     issued = admin(hub_dir, "staff", "issue", "--station", station_id, "--name", "Anna Jensen")

@@ -319,6 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     socket_path = args.socket or Path(os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET)
     supervisor = args.supervisor_socket or os.environ.get(SUPERVISOR_SOCKET_ENV) or None
     name = args.station_name or os.environ.get("KONTAKTSTATION_STATION_NAME") or None
+    from tui.station_language import adopt_station_language
+
+    adopt_station_language(socket_path)  # IT's language, before any screen is built
     app = create_app(
         socket_path,
         station_name=name,

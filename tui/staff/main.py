@@ -53,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tui.staff", description=__doc__)
     parser.add_argument("--socket", help=f"stationd's socket (default ${_SOCKET_ENV})")
     args = parser.parse_args(argv)
+    from tui.station_language import adopt_station_language
+
+    # IT's language, before any screen is built.
+    adopt_station_language(args.socket or os.environ.get(_SOCKET_ENV) or _DEFAULT_SOCKET)
     app = create_app(args.socket, hard_exit=True)
     code = app.run()
     return int(code if code is not None else ExitCode.LOCKED)
