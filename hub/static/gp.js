@@ -38,6 +38,8 @@
       poor: "dårlig",
       noMedia: "Kamera og mikrofon kunne ikke startes. Borgeren kan hverken se eller høre dig.",
       noVideo: "Kameraet kunne ikke startes. Borgeren kan høre dig, men ikke se dig.",
+      permissionHint: "Tjek, at browseren har lov til at bruge kamera og mikrofon på denne side.",
+      preview: "Sådan ser borgeren dig.",
       networkTrouble: "Forbindelsen til serveren er afbrudt. Prøver igen …",
       errors: {
         you_ended: "Du har afsluttet samtalen.",
@@ -81,6 +83,8 @@
       poor: "poor",
       noMedia: "Camera and microphone could not be started. The resident can neither see nor hear you.",
       noVideo: "The camera could not be started. The resident can hear you but not see you.",
+      permissionHint: "Check that the browser may use the camera and microphone on this page.",
+      preview: "This is how the resident sees you.",
       networkTrouble: "Lost the connection to the server. Retrying …",
       errors: {
         you_ended: "You ended the call.",
@@ -106,6 +110,11 @@
   const SEND_BITRATE = 800000;
   // The answer waits this long at most for ICE gathering; later candidates are trickled.
   const GATHER_WAIT_MS = 2000;
+  // Candidates gathered ahead, while the GP is in the waiting room (see warmPeer()).
+  const CANDIDATE_POOL_SIZE = 1;
+  // A prepared connection older than this is made again (a TURN allocation made with
+  // time-limited credentials must not go stale while the GP waits).
+  const WARM_MAX_AGE_MS = 4 * 60 * 1000;
   const POLL_SECONDS = 25;
   // How often the page samples getStats() for the quality indicator and the media watchdog.
   const MONITOR_MS = 500;
@@ -122,6 +131,11 @@
   let room = null;
   let finished = false;
   let pc = null;
+  // A peer connection made in the waiting room, already gathering its candidates; the first
+  // offer after Admit is answered on it.
+  let warm = null;
+  let warmMadeAt = 0;
+  let warmServers = "";
   let handledGeneration = 0;
   let localStream = null;
   let localMedia = null;
@@ -192,6 +206,7 @@
     $("message").textContent = T.loading;
     $("waiting-title").textContent = T.stationWaiting;
     $("admit").textContent = T.admit;
+    $("preview-label").textContent = T.preview;
     $("mute").textContent = T.mute;
     $("camera").textContent = T.cameraOff;
     $("hangup").textContent = T.hangup;
@@ -286,6 +301,9 @@
         }
       } else if (snapshot.admitted_elsewhere) {
         closePeer();
+        closeWarm();
+        // Another browser has the call: this one must not keep the camera and mic on.
+        stopLocalMedia();
         showMessage(errorText("room_already_admitted"));
       }
     }
@@ -293,6 +311,7 @@
 
   function showWaiting(waiting) {
     setView("waiting");
+    prepareInWaitingRoom();
     const key = JSON.stringify(waiting);
     if (key === lastWaiting) return;
     lastWaiting = key;
@@ -331,9 +350,11 @@
   }
 
   function setWarning(text) {
-    const element = $("media-warning");
-    element.textContent = text || "";
-    element.hidden = !text;
+    for (const id of ["media-warning", "preview-warning"]) {
+      const element = $(id);
+      element.textContent = text || "";
+      element.hidden = !text;
+    }
   }
 
   function setPrivate(on) {
@@ -382,24 +403,88 @@
       height: { ideal: SEND_HEIGHT, max: 720 },
       frameRate: { ideal: SEND_FPS, max: SEND_FPS },
     };
+    let stream = null;
     try {
-      localStream = await navigator.mediaDevices.getUserMedia({ audio, video });
+      stream = await navigator.mediaDevices.getUserMedia({ audio, video });
     } catch (_) {
       try {
-        localStream = await navigator.mediaDevices.getUserMedia({ audio });
-        setWarning(T.noVideo);
+        stream = await navigator.mediaDevices.getUserMedia({ audio });
+        setWarning(T.noVideo + " " + T.permissionHint);
       } catch (_) {
-        localStream = null;
-        setWarning(T.noMedia);
+        stream = null;
+        setWarning(T.noMedia + " " + T.permissionHint);
       }
     }
-    if (localStream) $("self-video").srcObject = localStream;
+    if (stream && finished) {
+      // The call ended while the browser was still asking for the camera.
+      for (const track of stream.getTracks()) track.stop();
+      return null;
+    }
+    localStream = stream;
+    if (localStream) {
+      for (const track of localStream.getTracks()) {
+        track.enabled = track.kind === "audio" ? !muted : !cameraOff;
+      }
+      $("self-video").srcObject = localStream;
+      const hasVideo = localStream.getVideoTracks().length > 0;
+      $("preview-video").srcObject = hasVideo ? localStream : null;
+      $("preview").hidden = !hasVideo;
+    } else {
+      $("preview").hidden = true;
+    }
     return localStream;
   }
 
   function stopLocalMedia() {
     if (localStream) for (const track of localStream.getTracks()) track.stop();
+    // The video elements keep their (now ended) stream: they show black, nothing live.
     localStream = null;
+    localMedia = null;
+  }
+
+  // In the waiting room the camera and microphone start (the GP sees themselves, and a
+  // refused permission shows now, not after the resident is connected), and a peer connection
+  // starts gathering its ICE candidates. Admit then only has to answer. Nothing here talks to
+  // the station: the offer reaches this page only after Admit, so the station cannot connect
+  // before the GP lets it in.
+  function prepareInWaitingRoom() {
+    if (finished) return;
+    if (!localMedia) localMedia = startLocalMedia();
+    if (pc) return;
+    const servers = JSON.stringify((room && room.ice_servers) || []);
+    if (warm && (servers !== warmServers || performance.now() - warmMadeAt > WARM_MAX_AGE_MS)) {
+      closeWarm();
+    }
+    if (!warm) {
+      warm = warmPeer();
+      warmMadeAt = performance.now();
+      warmServers = servers;
+    }
+  }
+
+  function peerConfiguration(poolSize) {
+    return {
+      iceServers: (room && room.ice_servers) || [],
+      bundlePolicy: "max-bundle",
+      iceCandidatePoolSize: poolSize,
+    };
+  }
+
+  // A peer connection with a candidate pool gathers (host, and STUN/TURN allocations from the
+  // hub's list) as soon as it is made, before any description exists; the answer made on it
+  // later finds its candidates ready instead of waiting for gathering.
+  function warmPeer() {
+    try {
+      return new RTCPeerConnection(peerConfiguration(CANDIDATE_POOL_SIZE));
+    } catch (error) {
+      console.warn("could not prepare a peer connection", error);
+      return null;
+    }
+  }
+
+  function closeWarm() {
+    if (warm) warm.close();
+    warm = null;
   }
 
   // -- the call ------------------------------------------------------------------------------
@@ -408,7 +493,7 @@
     const button = $("admit");
     button.disabled = true;
     performance.mark("gp-admit");
-    // Camera and the hub in parallel; the answer needs the tracks, so both are awaited.
+    // Normally started in the waiting room already; the answer needs the tracks.
     if (!localMedia) localMedia = startLocalMedia();
     let response;
     try {
@@ -518,10 +603,14 @@
     await localMedia;
     if (finished || handledGeneration !== offer.generation) return;
     closePeer();
-    const peer = new RTCPeerConnection({
-      iceServers: (room && room.ice_servers) || [],
-      bundlePolicy: "max-bundle",
-    });
+    // The waiting room's prepared connection serves the first offer (a fresh one with its
+    // candidates not yet used); a re-dial gets a new one.
+    let peer = warm;
+    warm = null;
+    if (!peer || peer.signalingState !== "stable" || peer.connectionState === "closed") {
+      if (peer) peer.close();
+      peer = new RTCPeerConnection(peerConfiguration(0));
+    }
     pc = peer;
     let answerSdp = null;
     const early = [];
@@ -728,6 +817,7 @@
     if (finished) return;
     finished = true;
     closePeer();
+    closeWarm();
     stopLocalMedia();
     showQuality("unknown");
     const ended = ["you_ended", "call_ended"].includes(code);
@@ -759,6 +849,7 @@
   // and the quality grade. Nothing here can change the call.
   window.kontaktGp = Object.freeze({
     peerConnection: () => pc,
+    localStream: () => localStream,
     quality: () => quality,
   });
 
