@@ -36,20 +36,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from station.core.clock import Clock
 from station.core.ids import is_opaque_id
 from station.core.ports import AuditAction
 from station.errors import StationError
+from station.sqlite import SqliteFile
 from station.store import migrate_schema, open_sqlite
 
 __all__ = [
@@ -209,15 +205,12 @@ def _check_pseudonym(value: object, what: str) -> str | None:
     return str(value)
 
 
-class AuditLog:
+class AuditLog(SqliteFile):
     """The station's audit log (see module docs). Implements the ``AuditSink`` port."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock) -> None:
-        """Use :meth:`open`; this wraps an already configured and migrated connection."""
-        self._conn: sqlite3.Connection | None = conn
-        self._path = path
-        self._clock = clock
-        self._lock = threading.Lock()
+    kind = "audit log"
+    error = AuditError
+    corrupt = AuditCorrupt
 
     @classmethod
     def open(cls, data_dir: Path, *, clock: Clock, filename: str = AUDIT_DB_FILENAME) -> AuditLog:
@@ -238,51 +231,6 @@ class AuditLog:
             conn.close()
             raise
         return cls(conn, path, clock)
-
-    @property
-    def path(self) -> Path:
-        """The audit file."""
-        return self._path
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self, begin: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise AuditError("the audit log is closed")
-            try:
-                conn.execute(begin)
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as error:
-                code = getattr(error, "sqlite_errorcode", 0) & 0xFF
-                if code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
-                    raise AuditCorrupt(f"audit log {self._path} is damaged ({error})") from None
-                name = getattr(error, "sqlite_errorname", type(error).__name__)
-                raise AuditError(f"audit log operation failed ({name}: {error})") from None
 
     # ------------------------------------------------------------------------ writing
 

@@ -36,21 +36,20 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self, TypeVar
+from typing import Final, TypeVar
 
 from station.core.clock import Clock, SystemClock
 from station.core.ids import is_opaque_id, new_id
 from station.core.model import ConsultationType
 from station.errors import StationError
+from station.sqlite import SqliteFile, is_damage
 
 __all__ = [
     "DB_FILENAME",
@@ -357,16 +356,8 @@ def _dt(text: str) -> datetime:
 # ------------------------------------------------------------------ SQLite, shared with audit
 
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
-# Primary result codes (the low byte of an extended code) that mean "damaged", not "busy".
-_SQLITE_CORRUPT: Final = 11
-_SQLITE_NOTADB: Final = 26
 #: How long a write waits for another process's lock before failing (milliseconds).
 _BUSY_TIMEOUT_MS: Final = 5000
-
-
-def _is_damage(error: sqlite3.Error) -> bool:
-    code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
 
 def check_sqlite_integrity(
@@ -377,7 +368,7 @@ def check_sqlite_integrity(
     try:
         rows = conn.execute(f"PRAGMA {pragma}").fetchall()
     except sqlite3.DatabaseError as error:
-        if _is_damage(error):
+        if is_damage(error):
             raise corrupt(
                 f"{what} is damaged ({error.sqlite_errorname}: {error}); "
                 "the file was left untouched for IT to examine or restore from backup"
@@ -611,15 +602,16 @@ def _consultation(row: tuple[str, str, str, str, str, str, str, str | None]) -> 
 # -------------------------------------------------------------------------------- store
 
 
-class BlindStore:
+class BlindStore(SqliteFile):
     """stationd's storage of clear metadata and sealed personal fields (see module docs)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock) -> None:
-        """Use :meth:`open`; this wraps an already configured and migrated connection."""
-        self._conn: sqlite3.Connection | None = conn
-        self._path = path
-        self._clock = clock
-        self._lock = threading.Lock()
+    kind = "station store"
+    error = StoreError
+    corrupt = StoreCorrupt
+
+    def _refused(self, error: sqlite3.IntegrityError) -> StationError | None:
+        # SQLite names the constraint and column, never the value.
+        return StoreConflict(f"write refused by the database: {error}")
 
     @classmethod
     def open(cls, data_dir: Path, *, clock: Clock | None = None) -> BlindStore:
@@ -642,59 +634,7 @@ class BlindStore:
             raise
         return cls(conn, path, clock or SystemClock())
 
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
-
-    def close(self) -> None:
-        """Close the connection (SQLite checkpoints the WAL into the file on close)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # ------------------------------------------------------------------- transactions
-
-    @contextmanager
-    def _tx(self, begin: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise StoreError("the station store is closed")
-            try:
-                conn.execute(begin)
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    # Also after a failed COMMIT (disk full, I/O error): never leave a
-                    # transaction open for the next call to commit by accident.
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.IntegrityError as error:
-                # SQLite names the constraint and column, never the value.
-                raise StoreConflict(f"write refused by the database: {error}") from None
-            except sqlite3.Error as error:
-                if _is_damage(error):
-                    raise StoreCorrupt(
-                        f"station store {self._path} is damaged ({error}); "
-                        "the file was left untouched for IT to examine"
-                    ) from None
-                name = getattr(error, "sqlite_errorname", type(error).__name__)
-                raise StoreError(f"station store operation failed ({name}: {error})") from None
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         # IMMEDIATE takes the write lock up front, so a read-then-write never fails half-way

@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import threading
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from station.core.clock import Clock
 from station.core.ids import is_opaque_id
 from station.export.errors import OutboxCorrupt, OutboxError, OutboxSchemaTooNew
 from station.export.limits import MAX_SEALED_EXPORT_BYTES
+from station.sqlite import SqliteFile
 from station.store import migrate_schema, open_sqlite
 
 __all__ = [
@@ -164,15 +162,12 @@ def _row(row: tuple[Any, ...]) -> OutboxEntry:
     )
 
 
-class Outbox:
+class Outbox(SqliteFile):
     """The outbox (see the module docs)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock) -> None:
-        """Use :meth:`open`."""
-        self._conn: sqlite3.Connection | None = conn
-        self._path = path
-        self._clock = clock
-        self._lock = threading.Lock()
+    kind = "export outbox"
+    error = OutboxError
+    corrupt = OutboxCorrupt
 
     @classmethod
     def open(cls, data_dir: Path, *, clock: Clock, filename: str = OUTBOX_DB_FILENAME) -> Outbox:
@@ -189,53 +184,6 @@ class Outbox:
             conn.close()
             raise
         return cls(conn, path, clock)
-
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self, begin: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise OutboxError("the outbox is closed")
-            try:
-                conn.execute(begin)
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as error:
-                code = getattr(error, "sqlite_errorcode", 0) & 0xFF
-                if code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
-                    raise OutboxCorrupt(
-                        f"export outbox {self._path} is damaged ({error})"
-                    ) from None
-                name = getattr(error, "sqlite_errorname", type(error).__name__)
-                raise OutboxError(f"export outbox operation failed ({name}: {error})") from None
 
     # ------------------------------------------------------------------------ writing
 
