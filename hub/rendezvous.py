@@ -247,6 +247,9 @@ class Rendezvous:
             answer = SessionDescriptionView(
                 generation=record.answer_generation, type="answer", sdp=record.answer_sdp
             )
+        # Counted after ``record`` was read, so the count may be newer than ``version``,
+        # never older: a station that sees a candidate under the old version just polls
+        # again and returns at once, while the reverse order could lose a wake-up.
         count = (
             await self._store.count_gp_candidates(record.room_id, record.offer_generation)
             if record.state is RoomState.ADMITTED

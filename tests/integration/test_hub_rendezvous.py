@@ -424,8 +424,13 @@ async def test_notices_and_trickled_candidates(hub: Hub, sdp: Sdp) -> None:
     _assert_error(bad_notice, 422, "invalid_request")
 
     before = (await hub.station.http.get(f"/api/station/rooms/{room_id}")).json()
+    # The view may show the new candidate under the old version for a moment (see
+    # Rendezvous.station_view): wait for both, as the station's long-poll effectively does.
     woke = asyncio.create_task(
-        hub.station.wait_room(room_id, lambda v: v["gp_candidate_count"] > 0)
+        hub.station.wait_room(
+            room_id,
+            lambda v: v["gp_candidate_count"] > 0 and v["version"] > before["version"],
+        )
     )
     candidate = "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host generation 0"
     posted = await hub.client.post(
