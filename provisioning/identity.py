@@ -14,8 +14,6 @@ sent, so a counter is never used twice, even across power cuts; a copied identit
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 import threading
 from pathlib import Path
 from typing import Final, Protocol
@@ -25,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from provisioning.errors import IdentityError
 from provisioning.files import atomic_write, fsync_dir
 from provisioning.protocol import fingerprint, public_key_bytes, sign_request, station_id_for
+from station.vault import load_or_create_private_file, read_private_file
 
 __all__ = [
     "IDENTITY_FILE",
@@ -81,24 +80,6 @@ class IdentitySource(Protocol):
         ...
 
 
-def _read_key(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise IdentityError(f"identity key {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise IdentityError(f"identity key {path} must have mode 0600")
-        if info.st_uid != os.geteuid():
-            raise IdentityError(f"identity key {path} is owned by another user")
-        data = os.read(fd, _KEY_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) != _KEY_BYTES:
-        raise IdentityError(f"identity key {path} is damaged (wrong size)")
-    return data
-
-
 class FileIdentity:
     """:class:`IdentitySource` on a 0600 file in the data directory."""
 
@@ -107,15 +88,13 @@ class FileIdentity:
 
     def load(self) -> StationIdentity:
         """Read the key, creating it atomically on first start."""
-        try:
-            raw = _read_key(self.path)
-        except FileNotFoundError:
-            seed = Ed25519PrivateKey.generate().private_bytes_raw()
-            with contextlib.suppress(FileExistsError):
-                atomic_write(self.path, seed, replace=False)
-            raw = _read_key(self.path)
-        except OSError as exc:
-            raise IdentityError(f"cannot read the identity key: {exc.strerror}") from None
+        raw = load_or_create_private_file(
+            self.path,
+            make=lambda: Ed25519PrivateKey.generate().private_bytes_raw(),
+            size=_KEY_BYTES,
+            what="identity key",
+            error=IdentityError,
+        )
         return StationIdentity(Ed25519PrivateKey.from_private_bytes(raw))
 
     def destroy(self) -> None:
@@ -164,7 +143,7 @@ def fingerprint_line(data_dir: Path) -> str:
     """
     path = data_dir / PROVISIONING_DIR / IDENTITY_FILE
     try:
-        raw = _read_key(path)
+        raw = read_private_file(path, size=_KEY_BYTES, what="identity key", error=IdentityError)
     except FileNotFoundError:
         return "identity      -     not made yet (stationd makes it at its first start)"
     except (IdentityError, OSError) as exc:

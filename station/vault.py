@@ -30,6 +30,7 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn, Protocol
@@ -52,7 +53,9 @@ __all__ = [
     "VaultError",
     "VaultKey",
     "VaultLocked",
+    "load_or_create_private_file",
     "open_sealed_box",
+    "read_private_file",
     "seal_to_vault",
     "write_private_file",
 ]
@@ -329,49 +332,70 @@ class DeviceSecret:
         user could read or write: the secret is what stops a copied SD card from being
         brute-forced, so a leaked or swapped one must not be used silently.
         """
-        try:
-            return _read_device_secret(path)
-        except FileNotFoundError:
-            pass
-        try:
-            write_private_file(path, secrets.token_bytes(DEVICE_SECRET_BYTES), replace=False)
-        except FileExistsError:
-            pass  # another process created it first; use theirs
-        except OSError as exc:
-            raise DeviceSecretError(
-                f"cannot create the device secret {path}: {exc.strerror}"
-            ) from None
-        try:
-            return _read_device_secret(path)
-        except FileNotFoundError:
-            raise DeviceSecretError(f"device secret {path} vanished after creation") from None
+        return load_or_create_private_file(
+            path,
+            make=lambda: secrets.token_bytes(DEVICE_SECRET_BYTES),
+            size=DEVICE_SECRET_BYTES,
+            what="device secret",
+            error=DeviceSecretError,
+        )
 
 
-def _read_device_secret(path: Path) -> bytes:
+def read_private_file(path: Path, *, size: int, what: str, error: type[StationError]) -> bytes:
+    """Read a key file of exactly ``size`` bytes that only this user can read or write.
+
+    Refuses (``error``) a symlink, anything but a regular file, group or other access, another
+    owner, or the wrong size: a leaked or swapped key must never be used silently. A missing
+    file raises ``FileNotFoundError`` so callers can create it.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise DeviceSecretError(f"cannot open the device secret {path}: {exc.strerror}") from None
+        raise error(f"cannot open the {what} {path}: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise DeviceSecretError(f"device secret {path} is not a regular file")
+            raise error(f"{what} {path} is not a regular file")
         if info.st_mode & 0o077:
-            raise DeviceSecretError(
-                f"device secret {path} has mode {stat.S_IMODE(info.st_mode):04o}; "
+            raise error(
+                f"{what} {path} has mode {stat.S_IMODE(info.st_mode):04o}; "
                 "it must be 0600 (no access for group or others)"
             )
         if info.st_uid != os.geteuid():
-            raise DeviceSecretError(f"device secret {path} is owned by another user")
-        if info.st_size != DEVICE_SECRET_BYTES:
-            raise DeviceSecretError(
-                f"device secret {path} is {info.st_size} bytes, expected {DEVICE_SECRET_BYTES}"
-            )
-        data = os.read(fd, DEVICE_SECRET_BYTES + 1)
+            raise error(f"{what} {path} is owned by another user")
+        if info.st_size != size:
+            raise error(f"{what} {path} is {info.st_size} bytes, expected {size}")
+        data = os.read(fd, size + 1)
     finally:
         os.close(fd)
-    if len(data) != DEVICE_SECRET_BYTES:
-        raise DeviceSecretError(f"device secret {path} could not be read in full")
+    if len(data) != size:
+        raise error(f"{what} {path} could not be read in full")
     return data
+
+
+def load_or_create_private_file(
+    path: Path,
+    *,
+    make: Callable[[], bytes],
+    size: int,
+    what: str,
+    error: type[StationError],
+) -> bytes:
+    """The key in ``path`` (see :func:`read_private_file`), made with ``make()`` and written
+    atomically (0600) on first use; if another process creates it first, theirs is used."""
+    try:
+        return read_private_file(path, size=size, what=what, error=error)
+    except FileNotFoundError:
+        pass  # first use: create it below
+    try:
+        write_private_file(path, make(), replace=False)
+    except FileExistsError:
+        pass  # another process created it first; use theirs
+    except OSError as exc:
+        raise error(f"cannot create the {what} {path}: {exc.strerror}") from None
+    try:
+        return read_private_file(path, size=size, what=what, error=error)
+    except FileNotFoundError:
+        raise error(f"{what} {path} vanished after creation") from None

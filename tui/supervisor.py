@@ -383,7 +383,7 @@ class Supervisor:
                 writer.write(answer + b"\n")
                 await writer.drain()
         except (OSError, TimeoutError):
-            pass
+            pass  # the asking client hung up or stalled; nothing to answer
         finally:
             writer.close()
             with contextlib.suppress(OSError):

@@ -112,7 +112,7 @@ class HubClient:
                 if isinstance(body, dict) and isinstance(body.get("code"), str):
                     code = body["code"]
             except ValueError:
-                pass
+                pass  # not our JSON error body: judged by the HTTP status alone
             if code in _FINAL_CODES:
                 raise CallFinished(f"the hub says {code}", code)
             if response.status_code >= 500:

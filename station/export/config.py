@@ -15,11 +15,9 @@ Safety rules the model enforces, so a typo cannot send a note in clear over the 
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import Final
@@ -28,6 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from station.export.errors import ExportConfigError
+from station.vault import write_private_file
 
 __all__ = [
     "DEFAULT_STAFF_IDENTIFIER_SYSTEM",
@@ -168,27 +167,9 @@ def save_export_config(path: Path, config: ExportConfig) -> None:
     data = config.model_dump(mode="json")
     data["client_secret"] = config.client_secret.get_secret_value()
     body = json.dumps(data, sort_keys=True, indent=2).encode() + b"\n"
-    directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # whatever the umask
-            view = memoryview(body)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private_file(path, body, replace=True)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise ExportConfigError(
             f"cannot write export configuration {path}: {exc.strerror}"
         ) from None

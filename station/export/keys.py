@@ -16,8 +16,6 @@ with an OTP key it can be wrapped by the device secret.
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import Final, NoReturn
 
@@ -30,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from station.export.errors import ExportKeyError
-from station.vault import open_sealed_box, write_private_file
+from station.vault import load_or_create_private_file, open_sealed_box, read_private_file
 
 __all__ = ["OUTBOX_KEY_FILENAME", "OutboxKey"]
 
@@ -54,21 +52,15 @@ class OutboxKey:
 
         Refuses a file that is not a regular file of 32 bytes owned by us with mode 0600.
         """
-        try:
-            private = _read(path)
-        except FileNotFoundError:
-            fresh = X25519PrivateKey.generate().private_bytes(
+        private = load_or_create_private_file(
+            path,
+            make=lambda: X25519PrivateKey.generate().private_bytes(
                 Encoding.Raw, PrivateFormat.Raw, NoEncryption()
-            )
-            try:
-                write_private_file(path, fresh, replace=False)
-            except FileExistsError:
-                pass  # another process was first; use its key
-            except OSError as exc:
-                raise ExportKeyError(
-                    f"cannot create the outbox key {path}: {exc.strerror}"
-                ) from None
-            private = _read(path)
+            ),
+            size=_KEY_BYTES,
+            what="outbox key",
+            error=ExportKeyError,
+        )
         public = (
             X25519PrivateKey.from_private_bytes(private)
             .public_key()
@@ -87,7 +79,9 @@ class OutboxKey:
         The private key is read from its file for this one call and dropped: nothing keeps
         it in memory between deliveries.
         """
-        private = X25519PrivateKey.from_private_bytes(_read(self._path))
+        private = X25519PrivateKey.from_private_bytes(
+            read_private_file(self._path, size=_KEY_BYTES, what="outbox key", error=ExportKeyError)
+        )
         return open_sealed_box(private, blob, context)
 
     def __repr__(self) -> str:
@@ -95,28 +89,3 @@ class OutboxKey:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("an OutboxKey cannot be pickled")
-
-
-def _read(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ExportKeyError(f"cannot open the outbox key {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ExportKeyError(f"outbox key {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise ExportKeyError(
-                f"outbox key {path} has mode {stat.S_IMODE(info.st_mode):04o}; it must be 0600"
-            )
-        if info.st_uid != os.geteuid():
-            raise ExportKeyError(f"outbox key {path} is owned by another user")
-        data = os.read(fd, _KEY_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) != _KEY_BYTES:
-        raise ExportKeyError(f"outbox key {path} is {len(data)} bytes, expected {_KEY_BYTES}")
-    return data

@@ -150,7 +150,7 @@ class LockedApp(App[None], inherit_bindings=False):
                     self.connected = True
                     self._on_event(event)
             except StationClientError:
-                pass
+                pass  # the stream broke: shown as disconnected, then reconnected below
             self.connected = False
             self.lock_screen.show_status(_("Connecting to the station…"))
             await asyncio.sleep(RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)])

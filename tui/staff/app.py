@@ -310,7 +310,7 @@ class StaffApp(App[int]):
         except StationLocked:
             self.lock_out(ExitCode.LOCKED)
         except StationClientError:
-            pass
+            pass  # a missed touch is harmless: stationd's idle timeout still locks
 
 
 def _is_lock(event: ApiEvent) -> bool:
