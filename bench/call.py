@@ -9,14 +9,25 @@ namespace; the script re-runs itself under ``unshare --net`` when it is not in o
 * **Chromium ↔ Chromium**: a second Chromium tab acting as the station (plain WebRTC in JS,
   the same hub API, a complete offer) and the same GP page.
 
-Set-up is measured the same way for both: the station's complete offer is waiting at the hub,
-the GP clicks "Lad komme ind" (``t0``, the page's ``gp-admit`` mark), and the set-up ends at
-the later of the first decoded frame on each side (the GP page's ``requestVideoFrameCallback``
-mark; stationd's first decoded frame, or the JS station's own ``requestVideoFrameCallback``).
-The GP looks at the waiting room for ``--read-seconds`` (default 1 s, as a person reading who
-waits; 0 clicks the moment the button shows) before clicking. All times are wall-clock times of
-the same machine. The offerer's own preparation (gathering, posting the offer) is reported
-separately as ``offer_ready_ms``.
+Set-up is measured the same way for both, in two parts. The offerer's own preparation
+(``offer_ready_ms``: from the start of the call to its complete offer waiting at the hub; the
+camera, the peer connection, gathering, the POST) and the GP's part: the GP clicks "Lad komme
+ind" (``t0``, the page's ``gp-admit`` mark) and the set-up ends at the later of the first
+decoded frame on each side (the GP page's ``requestVideoFrameCallback`` mark; stationd's first
+decoded frame, or the JS station's own ``requestVideoFrameCallback``). The GP looks at the
+waiting room for ``--read-seconds`` (default 1 s, as a person reading who waits; 0 clicks the
+moment the button shows) before clicking; that pause is nobody's set-up, so it is left out.
+All times are wall-clock times of the same machine.
+
+The issue's figure, "start to first decoded frame on each side", is the sum of the two parts
+(``start_to_both_frames``: as if the GP admitted the moment the offer arrived); it is what the
+0.65 target is judged on. ``admit_to_both_frames`` is reported beside it: from the click on,
+both pairs run the same GP page in the same Chromium, whose own steps (answering, its encoder's
+first frame) are most of that time, so that ratio stays near 1 whatever the station does.
+
+The hub runs in its own process (``kontaktstation hub``), as in a municipality; the bench
+looks for the first-frame marks every 50 ms (they are timestamps, so nothing is lost), so
+neither the bench's polling nor Playwright's traffic delays the hub or stationd.
 
 Then the last station ↔ Chromium call keeps running for ``--duration`` seconds: the GP page
 decodes the test pattern's capture stamp from every shown frame (drawn into a canvas) for the
@@ -428,6 +439,11 @@ async def browser(profile: Path) -> AsyncIterator[Any]:
             await context.close()
 
 
+#: How often the bench looks for the first-frame marks. They are timestamps taken where the
+#: frame is shown (the page, stationd), so a slow look loses no accuracy; a fast one (5 ms)
+#: would load the very processes being timed.
+POLL_MS = 50
+
 #: How long the GP looks at the waiting room before clicking Admit (``--read-seconds``).
 READ_SECONDS = 1.0
 
@@ -443,7 +459,7 @@ async def gp_admits(context: Any, gp_url: str) -> tuple[Any, float, float, float
     # appearing is no GP's. The same pause for both pairs; the set-up clock starts at the click.
     await asyncio.sleep(READ_SECONDS)
     await button.click()
-    await page.wait_for_function(GP_MARKS_JS, polling=5, timeout=20_000)
+    await page.wait_for_function(GP_MARKS_JS, polling=POLL_MS, timeout=20_000)
     marks = await page.evaluate(GP_MARKS_JS)
     return page, marks["admit"] / 1000, marks["frame"] / 1000, marks["answer"] / 1000
 
@@ -458,7 +474,7 @@ async def station_to_chromium(station: Station, hub: HubApi, context: Any, keep:
         value: float | None = (await station.call())["media"]["first_remote_video_at"]
         return value
 
-    station_frame = await wait_until(first, 20)
+    station_frame = await wait_until(first, 20, POLL_MS / 1000)
     result = {
         "offer_ready_ms": offer_ready_ms,
         "gp_first_frame_ms": (gp_frame - admit) * 1000,
@@ -483,7 +499,7 @@ async def chromium_to_chromium(hub: HubApi, hub_url: str, context: Any) -> dict[
     )
     page, admit, gp_frame, answer = await gp_admits(context, room["gp_url"])
     station_frame = await station_page.wait_for_function(
-        "() => window.benchStation.firstFrameWall", polling=5, timeout=20_000
+        "() => window.benchStation.firstFrameWall", polling=POLL_MS, timeout=20_000
     )
     station_frame_wall = await station_frame.json_value() / 1000
     await hub.end(room["room_id"])
@@ -506,13 +522,62 @@ def summary(samples: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
+def start_hub(data_dir: Path, token: str) -> tuple[str, subprocess.Popen[bytes], Any]:
+    """Start ``kontaktstation hub`` on a free loopback port: its URL, process and log file."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    data_dir.mkdir(mode=0o700)
+    log = (data_dir / "hub.log").open("wb")
+    command = [sys.executable, "-m", "station.cli", "hub", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--public-url", url, "--log-level", "warning"]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "KONTAKTSTATION_HUB_STATION_TOKEN": token},
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return url, process, log
+
+
+@contextlib.asynccontextmanager
+async def hub_process(data_dir: Path, token: str) -> AsyncIterator[str]:
+    """``kontaktstation hub`` in its own process, as it runs in a municipality: its URL.
+
+    (Run inside this script's event loop, the hub would share one core's worth of Python with
+    the bench's own polling and Playwright's traffic, and its replies would wait on them.)
+    """
+    url, process, log = start_hub(data_dir, token)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=2) as client:
+
+            async def up() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the hub exited ({process.returncode}); see its log")
+                try:
+                    return (await client.get("/gp")).status_code < 500
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(up, 30, 0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
 async def run(args: argparse.Namespace) -> None:
-    from tests.integration.hub_server import STATION_TOKEN, running_hub
+    from tests.integration.hub_server import STATION_TOKEN
 
     root = Path(tempfile.mkdtemp(prefix="ks-bench-call-", dir="/tmp"))
     try:
-        async with running_hub(root / "hub") as hub_running:
-            hub_url = hub_running.base_url
+        async with hub_process(root / "hub", STATION_TOKEN) as hub_url:
             hub = HubApi(hub_url, STATION_TOKEN)
             station = Station(root, hub_url, STATION_TOKEN)
             try:
@@ -542,21 +607,23 @@ async def run(args: argparse.Namespace) -> None:
                         repeats=args.repeats,
                         **theirs_summary,
                     )
-                    ratio = ours_summary["setup_ms"] / theirs_summary["setup_ms"]
-                    # As if the GP admitted the moment the offer arrived: the offerer's own
-                    # preparation (camera, gathering, posting) counted too.
+                    admit_ratio = ours_summary["setup_ms"] / theirs_summary["setup_ms"]
+                    # The issue's "start to first decoded frame on each side": the offerer's
+                    # preparation (camera, gathering, posting) and the GP's part, without the
+                    # GP's reading pause (as if the GP admitted the moment the offer arrived).
                     ours_total = ours_summary["offer_ready_ms"] + ours_summary["setup_ms"]
                     theirs_total = theirs_summary["offer_ready_ms"] + theirs_summary["setup_ms"]
+                    start_ratio = ours_total / theirs_total
                     emit(
                         bench="call_setup_ratio",
-                        admit_to_both_frames=round(ratio, 2),
-                        start_to_both_frames=round(ours_total / theirs_total, 2),
+                        start_to_both_frames=round(start_ratio, 2),
                         start_to_both_frames_ms={
                             "station_to_chromium": round(ours_total, 1),
                             "chromium_to_chromium": round(theirs_total, 1),
                         },
+                        admit_to_both_frames=round(admit_ratio, 2),
                         target_at_most=0.65,
-                        met=max(ratio, ours_total / theirs_total) <= 0.65,
+                        met=start_ratio <= 0.65,
                     )
                     assert page is not None
                     await long_call(station, page, args.duration)

@@ -59,6 +59,7 @@ from station.call.media import (
 )
 from station.call.models import WaitingResident
 from station.call.probe import probe_ice_servers
+from station.call.tuning import install_prompt_ice_completion, use_frame_end_jitter_buffer
 from station.core.clock import Clock, SystemClock
 from station.core.session import CallOutcome
 
@@ -188,6 +189,7 @@ class CallEngine:
         self._hub_transport = hub_transport
         # Made once: every attempt has its own HTTP client, and each would load the CAs.
         self._ssl = hub_ssl_context()
+        install_prompt_ice_completion()
         self._supervisor: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._attempt: _Attempt | None = None
@@ -454,6 +456,7 @@ class CallEngine:
         self._selected_pair = None
         self._set_phase(CallPhase.DIALING if not self._admitted else CallPhase.RECONNECTING)
         self._add_tracks(attempt)
+        use_frame_end_jitter_buffer(pc)
 
         sdp = await self._gather(attempt)
         self._check_candidates(sdp, servers)

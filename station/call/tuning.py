@@ -1,0 +1,181 @@
+"""Two corrections to aiortc 1.16 / aioice 0.13 that cost every call time, measured.
+
+Both were found by timing a call's set-up on loopback (``bench/call.py``, the station's log at
+DEBUG with timestamps) and are the station's own, small, version-guarded adjustments:
+
+* **A received video frame is held until the next frame begins.** aiortc's jitter buffer
+  decides that a frame is complete when a packet with a *different* RTP timestamp arrives, so
+  every frame from the GP waits one frame interval (33 ms at 30 fps, more while the sender
+  ramps up) before it is decoded: on the first frame (set-up) and on every frame after it
+  (glass-to-glass latency). RTP marks a video frame's last packet with the marker bit (RFC
+  3550 section 5.1, RFC 7741 section 4.1 for VP8, RFC 6184 section 5.1 for H.264), so
+  :class:`FrameEndJitterBuffer` releases a frame at its marked packet when every packet from
+  the frame's first to it is present, and otherwise falls back to aiortc's own rule. Only
+  video: for audio the marker bit means the *start* of a talk-spurt.
+* **ICE completes, then waits out the pacing interval.** aioice's ``Connection.connect``
+  starts a check, sleeps Ta (20 ms), and only then looks whether the check list completed; on
+  a path that answers in a millisecond that is 20 ms of nothing on every dial and re-dial.
+  :func:`install_prompt_ice_completion` replaces ``connect`` with the same steps, except that
+  the pacing sleep ends as soon as the check list completes or fails.
+
+The second touches private attributes of aioice, so it is only applied to the aioice version
+it was written against (pinned in ``pyproject.toml``); any other version keeps aioice's own
+``connect`` and says so in the log. The tests check that both are in effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+
+__all__ = [
+    "PACED_AIOICE_VERSION",
+    "FrameEndJitterBuffer",
+    "install_prompt_ice_completion",
+    "prompt_ice_completion_installed",
+    "use_frame_end_jitter_buffer",
+]
+
+_log = logging.getLogger(__name__)
+
+#: The aioice release whose ``Connection.connect`` :func:`install_prompt_ice_completion`
+#: reproduces; another release keeps its own.
+PACED_AIOICE_VERSION = "0.13.0"
+
+#: aioice's pacing interval Ta between starting two checks (RFC 8445 section 14.2).
+_TA_SECONDS = 0.02
+
+#: aiortc's video jitter buffer size (packets); the same as aiortc's own.
+_VIDEO_CAPACITY = 512
+
+
+class FrameEndJitterBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, releasing each frame at its last (marked) packet."""
+
+    def __init__(self, capacity: int = _VIDEO_CAPACITY) -> None:
+        super().__init__(capacity=capacity, is_video=True)
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        frame = self._frame_ending_in_marker()
+        if frame is not None:
+            return frame
+        # No complete marked frame at the front: aiortc's rule (the next frame has begun).
+        return super()._remove_frame(sequence_number)
+
+    def _frame_ending_in_marker(self) -> JitterFrame | None:
+        origin = self._origin
+        if origin is None:
+            return None
+        packets: list[Any] = []
+        timestamp: int | None = None
+        for count in range(self._capacity):
+            packet = self._packets[(origin + count) % self._capacity]
+            if packet is None:
+                return None  # a gap (or not yet arrived): not complete
+            if timestamp is None:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:
+                return None  # the marked packet was lost; aiortc's rule takes over
+            packets.append(packet)
+            if packet.marker:
+                self.remove(count + 1)
+                return JitterFrame(
+                    data=b"".join(p._data for p in packets),
+                    timestamp=timestamp,
+                )
+        return None
+
+
+def use_frame_end_jitter_buffer(pc: Any) -> int:
+    """Give every video receiver of ``pc`` a :class:`FrameEndJitterBuffer`; returns how many.
+
+    Call before the remote description is set (no packet has arrived yet). aiortc keeps the
+    buffer in a name-mangled attribute; if that is missing (another aiortc) nothing changes.
+    """
+    replaced = 0
+    for transceiver in pc.getTransceivers():
+        receiver = transceiver.receiver
+        if transceiver.kind != "video" or not hasattr(receiver, "_RTCRtpReceiver__jitter_buffer"):
+            continue
+        receiver._RTCRtpReceiver__jitter_buffer = FrameEndJitterBuffer()
+        replaced += 1
+    return replaced
+
+
+_installed = False
+
+
+def prompt_ice_completion_installed() -> bool:
+    """Whether aioice's ``Connection.connect`` is the prompt one."""
+    return _installed
+
+
+def install_prompt_ice_completion() -> bool:
+    """Make aioice's ``connect`` return as soon as ICE completes (see the module's text).
+
+    Idempotent and process-wide. Returns whether the prompt ``connect`` is in effect.
+    """
+    global _installed
+    import aioice
+    import aioice.ice
+
+    if _installed:
+        return True
+    if aioice.__version__ != PACED_AIOICE_VERSION:
+        _log.warning(
+            "aioice %s is not %s: its own ICE pacing stays (about 20 ms more per dial)",
+            aioice.__version__,
+            PACED_AIOICE_VERSION,
+        )
+        return False
+    aioice.ice.Connection.connect = _prompt_connect  # type: ignore[method-assign]
+    _installed = True
+    return True
+
+
+async def _prompt_connect(self: Any) -> None:
+    """aioice 0.13.0's ``Connection.connect``, with the pacing sleep cut short at completion."""
+    import aioice.ice
+
+    if not self._local_candidates_end:
+        raise ConnectionError("Local candidates gathering was not performed")
+    if self.remote_username is None or self.remote_password is None:
+        raise ConnectionError("Remote username or password is missing")
+
+    # Forming candidate pairs (RFC 8445 section 6.1.2.2).
+    for remote_candidate in self._remote_candidates:
+        self._pair_remote_candidate(remote_candidate)
+    self.sort_check_list()
+    self._unfreeze_initial()
+
+    # Handle the checks received before connect().
+    for early_check in self._early_checks:
+        self.check_incoming(*early_check)
+    self._early_checks.clear()
+    self._early_checks_done = True
+
+    state: asyncio.Task[int] = asyncio.ensure_future(self._check_list_state.get())
+    try:
+        # Start the checks one every Ta, until none is left to start or the list is done.
+        while self._check_periodic():
+            done, _ = await asyncio.wait({state}, timeout=_TA_SECONDS)
+            if done:
+                break
+        result = await state if self._check_list else aioice.ice.ICE_FAILED
+    finally:
+        if not state.done():
+            state.cancel()
+
+    # Cancel the remaining checks.
+    for check in self._check_list:
+        if check.task:
+            check.task.cancel()
+
+    if result != aioice.ice.ICE_COMPLETED:
+        raise ConnectionError("ICE negotiation failed")
+
+    # Start consent freshness tests (RFC 7675).
+    self._query_consent_task = asyncio.create_task(self.query_consent())
