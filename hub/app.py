@@ -88,6 +88,16 @@ _PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+# The enrollment page shows what its link's fragment holds: no camera, no requests at all.
+_ENROLL_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'none'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "X-Frame-Options": "DENY",
+}
+
 _NOT_FOUND_PAGE = """<!doctype html>
 <html lang="da"><head><meta charset="utf-8"><title>Siden findes ikke</title></head>
 <body><h1>Siden findes ikke</h1>
@@ -280,6 +290,8 @@ def create_app(
     page_html = _static_text("gp.html")
     page_js = _static_text("gp.js")
     page_css = _static_text("gp.css")
+    enroll_html = _static_text("enroll.html")
+    enroll_js = _static_text("enroll.js")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -518,6 +530,16 @@ def create_app(
     @app.get("/gp/gp.css", include_in_schema=False)
     async def page_style() -> Response:
         return Response(page_css, media_type="text/css; charset=utf-8")
+
+    # -- the enrollment QR's page (for IT: the code, the fingerprint, the approve command) ---
+
+    @app.get("/enroll", include_in_schema=False)
+    async def enroll_page() -> HTMLResponse:
+        return HTMLResponse(enroll_html, headers=_ENROLL_PAGE_HEADERS)
+
+    @app.get("/enroll/enroll.js", include_in_schema=False)
+    async def enroll_script() -> Response:
+        return Response(enroll_js, media_type="text/javascript; charset=utf-8")
 
     # Middleware order: the body limit runs first, so nothing oversized is ever parsed.
     app.add_middleware(_CommonHeaders)

@@ -9,8 +9,10 @@ A configuration in force (:meth:`DaemonStationPort.config_applied`) takes effect
 - GP clinics → the store;
 - language → ``GET /v1/settings`` (both UIs set their language from it at start);
 - ``timeouts.idle_lock_seconds`` → the session's idle timeout;
-- ICE servers, relay-only, language → the call engine's configuration for the *next* call
-  (a running call is never touched: see ``CallController.apply_settings``);
+- ICE servers, relay-only, language, ``timeouts.call_connect_seconds`` → the call engine's
+  configuration for the *next* call (a running call is never touched: see
+  ``CallController.apply_settings``);
+- ``timeouts.heartbeat_seconds`` → the agent's own heartbeat interval;
 - ``retention.purge_after_hours`` → the export service's purge loop (a pass runs at once);
 - ``eoj`` → ``export.json`` (written atomically, 0600) and the export service reloads it;
   no ``eoj`` section leaves an ``export.json`` already there (a hand-made one) alone.
@@ -177,6 +179,7 @@ class DaemonStationPort:
                         ice_servers=_call_ice_servers(config),
                         relay_only=config.ice_relay_only,
                         language=config.language,
+                        connect_timeout_seconds=config.timeouts.call_connect_seconds,
                     )
                 except Exception as exc:
                     # The type only: a validation message could quote a TURN credential.

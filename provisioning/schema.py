@@ -144,7 +144,9 @@ class Timeouts(_Model):
     """Timers of the station (seconds)."""
 
     idle_lock_seconds: int = Field(default=300, ge=30, le=3600)
-    call_connect_seconds: int = Field(default=30, ge=5, le=300)
+    #: How long a dialled call waits for media after the GP's answer before it re-dials
+    #: (the call engine's ``connect_timeout_seconds``; the same default and bounds).
+    call_connect_seconds: int = Field(default=15, ge=5, le=120)
     heartbeat_seconds: int = Field(default=60, ge=10, le=3600)
 
 

@@ -149,8 +149,9 @@ class CallController:
         ice_servers: Sequence[IceServerConfig],
         relay_only: bool,
         language: Literal["da", "en"],
+        connect_timeout_seconds: float | None = None,
     ) -> None:
-        """Adopt IT's ICE servers, relay-only and language for the next call.
+        """Adopt IT's ICE servers, relay-only, language and connect timeout for the next call.
 
         A running call keeps its configuration (its re-dials too): nothing changes under
         a call; the settings wait and the next :meth:`start` takes them.
@@ -159,13 +160,14 @@ class CallController:
             _log.info("call settings from the configuration kept aside: %s", self._unavailable)
             return
         base = self._pending or self.engine.config
-        updated = base.model_copy(
-            update={
-                "ice_servers": tuple(ice_servers),
-                "relay_only": relay_only,
-                "language": language,
-            }
-        )
+        update: dict[str, Any] = {
+            "ice_servers": tuple(ice_servers),
+            "relay_only": relay_only,
+            "language": language,
+        }
+        if connect_timeout_seconds is not None:
+            update["connect_timeout_seconds"] = connect_timeout_seconds
+        updated = base.model_copy(update=update)
         # model_copy skips validation; validate the result as a whole.
         updated = CallConfig.model_validate(updated.model_dump())
         if self.engine.active:

@@ -150,7 +150,7 @@ TURN: dict[str, Any] = {"urls": [], "username": "ks", "credential": TURN_SECRET}
 LAYER: dict[str, Any] = {
     "language": "en",
     "ice_relay_only": True,
-    "timeouts": {"idle_lock_seconds": 45},
+    "timeouts": {"idle_lock_seconds": 45, "call_connect_seconds": 25},
     "retention": {"purge_after_hours": 1},
     "eoj": {
         "fhir_base_url": FHIR_URL,
@@ -213,6 +213,7 @@ async def test_signed_configuration_takes_effect_in_stationd(
                 assert ice_urls(nxt) == [(f"turn:127.0.0.1:{turn_port}",)]
                 assert nxt.ice_servers[0].credential.get_secret_value() == TURN_SECRET
                 assert nxt.relay_only is True and nxt.language == "en"
+                assert nxt.connect_timeout_seconds == 25
                 assert daemon.calls.engine.config == nxt  # no call ran: in force now
                 # 2. The idle timeout.
                 assert daemon.service.session.idle_timeout == timedelta(seconds=45)
