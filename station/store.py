@@ -1212,6 +1212,9 @@ class BlindStore(SqliteFile):
     ) -> int:
         """Remove, unrecoverably, every consultation documented at least ``retention`` ago.
 
+        A cancelled consultation goes by the same rule, counted from the end of its slot:
+        it will never be documented, and the station is not where its data lives on.
+
         ``keep`` names consultations to leave alone however old (the export outbox passes
         those whose note has not reached the care record yet).
 
@@ -1233,8 +1236,9 @@ class BlindStore(SqliteFile):
                 row[0]
                 for row in conn.execute(
                     "SELECT id FROM consultations "
-                    "WHERE documented_at IS NOT NULL AND documented_at <= ?",
-                    (cutoff,),
+                    "WHERE (documented_at IS NOT NULL AND documented_at <= ?) "
+                    "OR (status = ? AND ends_at <= ?)",
+                    (cutoff, ConsultationStatus.CANCELLED.value, cutoff),
                 )
                 if row[0] not in kept
             ]

@@ -267,15 +267,22 @@ class ExportService:
     ) -> int:
         """Purge what is documented ``retention`` ago and fully delivered; how many. Blocking.
 
-        A consultation with an export still pending is kept, however old: the note must
-        reach the care record first.
+        Cancelled consultations go ``retention`` after their slot ended. A consultation with
+        an export still pending is kept, however old: the note must reach the care record
+        first.
         """
         blocked = self.outbox.blocking_consultations()
         cutoff = now - retention
         candidates = [
             c.id
-            for c in store.list_consultations(statuses=[ConsultationStatus.DOCUMENTED])
-            if c.documented_at is not None and c.documented_at <= cutoff and c.id not in blocked
+            for c in store.list_consultations(
+                statuses=[ConsultationStatus.DOCUMENTED, ConsultationStatus.CANCELLED]
+            )
+            if c.id not in blocked
+            and (
+                (c.documented_at is not None and c.documented_at <= cutoff)
+                or (c.status is ConsultationStatus.CANCELLED and c.ends_at <= cutoff)
+            )
         ]
         purged = store.purge_documented(now, retention, keep=blocked)
         if purged:

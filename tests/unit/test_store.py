@@ -829,6 +829,37 @@ def test_purge_removes_documented_consultations_after_retention_unrecoverably(
     raw.close()
 
 
+def test_purge_removes_cancelled_consultations_a_retention_after_their_slot(
+    store: BlindStore, data_dir: Path
+) -> None:
+    vault = os.urandom(32)
+    cancelled, cancelled_blobs = _seed_consultation(store, vault)  # slot ends T0 + 15 min
+    booked, _ = _seed_consultation(store, vault)
+    ended, _ = _seed_consultation(store, vault)
+    store.set_consultation_status(cancelled, ConsultationStatus.CANCELLED)
+    store.set_consultation_status(ended, ConsultationStatus.ENDED)
+    slot_end = T0 + timedelta(minutes=15)
+
+    assert store.purge_documented(slot_end + timedelta(hours=24) - timedelta(seconds=1)) == 0
+    assert store.purge_documented(slot_end + timedelta(hours=24)) == 1
+    with pytest.raises(StoreNotFound):
+        store.get_consultation(cancelled)
+    everything = files_bytes(data_dir)
+    for blob in cancelled_blobs:
+        assert not any(f in everything for f in fragments(blob)), "purged bytes left"
+    # Booked and ended (not yet documented) consultations are not the retention's to take.
+    later = slot_end + timedelta(days=30)
+    assert store.purge_documented(later) == 0
+    assert {store.get_consultation(c).status for c in (booked, ended)} == {
+        ConsultationStatus.BOOKED,
+        ConsultationStatus.ENDED,
+    }
+    # An outbox still holding something for a cancelled one keeps it, as for documented ones.
+    store.set_consultation_status(booked, ConsultationStatus.CANCELLED)
+    assert store.purge_documented(later, keep={booked}) == 0
+    assert store.purge_documented(later) == 1
+
+
 def test_purge_with_a_custom_retention_and_bad_arguments(store: BlindStore) -> None:
     cid = book(store)
     store.mark_documented(cid, T0)
