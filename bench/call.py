@@ -67,6 +67,8 @@ if str(REPO) not in sys.path:
 
 import httpx  # noqa: E402
 
+from tests.integration.call_harness import terminate  # noqa: E402
+
 TICKS = os.sysconf("SC_CLK_TCK")
 INSIDE_FLAG = "KONTAKTSTATION_BENCH_IN_NETNS"
 
@@ -379,11 +381,7 @@ class Station:
     async def close(self) -> None:
         if self.http is not None:
             await self.http.aclose()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        terminate(self.process)
         self.log.close()
 
 
@@ -564,11 +562,7 @@ async def hub_process(data_dir: Path, token: str) -> AsyncIterator[str]:
             await wait_until(up, 30, 0.05)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        terminate(process)
         log.close()
 
 

@@ -41,7 +41,6 @@ from provisioning.errors import (
     SignatureInvalid,
     StaffEnrollmentError,
 )
-from provisioning.files import StepHook, atomic_write, no_step
 from provisioning.identity import (
     FileIdentity,
     IdentitySource,
@@ -66,6 +65,7 @@ from provisioning.schema import (
 from provisioning.staff import USER_MESSAGES, StaffKeyslots
 from provisioning.wipe import destroy_keys
 from station.core.clock import Clock
+from station.durable import StepHook, atomic_write, no_step
 from station.keyring import DEFAULT_KDF_PARAMS, KdfParams
 
 __all__ = [

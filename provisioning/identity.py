@@ -21,8 +21,8 @@ from typing import Final, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from provisioning.errors import IdentityError
-from provisioning.files import atomic_write, fsync_dir
 from provisioning.protocol import fingerprint, public_key_bytes, sign_request, station_id_for
+from station.durable import atomic_write, fsync_dir
 from station.vault import load_or_create_private_file, read_private_file
 
 __all__ = [

@@ -18,7 +18,7 @@ import contextlib
 from pathlib import Path
 from typing import Final
 
-from provisioning.files import atomic_write, fsync_dir
+from station.durable import atomic_write, fsync_dir
 
 __all__ = ["WIPE_MARKER", "destroy_keys", "finish_pending_wipe", "wipe_pending"]
 

@@ -26,7 +26,6 @@ with an OTP key a :class:`DeviceSecretSource` backed by the OTP key takes its pl
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import stat
@@ -42,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from station.crypto import KEY_BYTES, FieldRef, SealError, open_field, seal_field
+from station.durable import atomic_write
 from station.errors import StationError
 
 __all__ = [
@@ -264,14 +264,6 @@ def _wipe(buffer: bytearray) -> None:
 # --------------------------------------------------------------------------- private files
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_private_file(path: Path, data: bytes, *, replace: bool) -> None:
     """Write ``data`` to ``path`` (mode 0600) so a power cut leaves the old or the new file.
 
@@ -280,27 +272,7 @@ def write_private_file(path: Path, data: bytes, *, replace: bool) -> None:
     fails if ``path`` exists: two processes creating the same secret cannot overwrite each
     other (a plain rename would silently replace the first one's file).
     """
-    directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # FileExistsError if someone else was first
-            os.unlink(tmp)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    atomic_write(path, data, replace=replace, mode=0o600)
 
 
 # --------------------------------------------------------------------------- device secret

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hub.provisioning.errors import ProvisioningHubError
 from provisioning.protocol import b64decode, b64encode, fingerprint, public_key_bytes
+from station.durable import atomic_write
 
 __all__ = ["HubSigningKey"]
 
@@ -32,23 +33,7 @@ _KEY_BYTES = 32
 def _write_new_private(path: Path, data: bytes) -> None:
     """Create ``path`` (0600) atomically; FileExistsError if another process was first."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.link(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, data, replace=False, mode=0o600)
 
 
 class HubSigningKey:

@@ -41,6 +41,7 @@ __all__ = [
     "free_udp_port",
     "running_coturn",
     "running_stationd",
+    "terminate",
     "wait_for",
 ]
 
@@ -269,13 +270,18 @@ async def running_coturn(log_dir: Path) -> AsyncIterator[Coturn]:
         )
         yield Coturn(port=port, username="station", password=password)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        terminate(process, timeout=5)
         log.close()
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM, wait ``timeout`` seconds, then SIGKILL: a helper process is always gone."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 async def _answered(result: Any) -> bool:

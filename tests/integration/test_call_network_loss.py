@@ -38,7 +38,7 @@ from station.core.clock import SystemClock
 from station.crypto import FieldRef, seal_field
 from station.store import BlindStore
 
-from .call_harness import wait_for
+from .call_harness import terminate, wait_for
 from .chromium import chromium
 from .daemon_harness import CLINIC, STAFF_ID, STAFF_PIN, enrol, uds_client
 from .hub_server import STATION_TOKEN
@@ -202,12 +202,7 @@ async def stationd_in(netns: StationNetns, data_dir: Path, hub_url: str) -> Asyn
         assert process.poll() is None, (data_dir.parent / "stationd.log").read_text()
         yield socket_path
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        terminate(process)
         log.close()
 
 
