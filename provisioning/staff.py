@@ -48,9 +48,12 @@ USER_MESSAGES = {
     "code_expired": "Koden er udløbet. Bed IT om en ny.",
     "code_used": "Koden er allerede brugt. Bed IT om en ny.",
     "too_many_attempts": "For mange forkerte koder. Vent et kvarter, og prøv igen.",
-    "invalid_pin": "Pinkoden skal være 4 til 12 cifre.",
-    "sponsor_required": "En kollega, der allerede er oprettet, skal godkende med sin pinkode.",
-    "sponsor_refused": "Kollegaens pinkode blev ikke godkendt.",
+    "invalid_pin": "PIN-koden skal være 4 til 12 cifre.",
+    "sponsor_required": (
+        "En kollega, der allerede er oprettet, skal godkende med sit medarbejder-id og sin "
+        "PIN-kode."
+    ),
+    "sponsor_refused": "Kollegaens medarbejder-id eller PIN-kode blev ikke godkendt.",
     "not_configured": "Stationen er ikke sat op til personale endnu. Kontakt IT.",
     "already_enrolled": "Du er allerede oprettet på denne station.",
     "hub_unreachable": "Stationen kan ikke nå kommunens server. Prøv igen senere.",

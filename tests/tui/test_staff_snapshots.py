@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, RadioButton, Select, TextArea
+from textual.widgets import Button, DataTable, Input, RadioButton, Select, TextArea
 
 from station.core.session import CallOutcome
 from tests.integration.daemon_harness import short_socket_dir
@@ -73,6 +73,18 @@ class TestPinSnapshots:
             pilot.app.screen.query_one("#pin", Input).focus()
 
         assert snap_compare(station.app(live_interval=0), terminal_size=SIZE, run_before=run_before)
+
+    def test_new_staff_member(self, station: Station, snap_compare: Any) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            pilot.app.screen.query_one("#enroll", Button).press()
+            await pilot.pause(0.2)
+            pilot.app.screen.query_one("#enroll-code", Input).value = "K7QM-2XPA"
+            pilot.app.screen.query_one("#new-pin", Input).value = "4829"
+            pilot.app.screen.query_one("#new-pin", Input).focus()
+
+        assert snap_compare(
+            station.app(live_interval=0), terminal_size=(100, 44), run_before=run_before
+        )
 
 
 class TestTodaySnapshots:

@@ -51,11 +51,24 @@ class PinScreen(Screen[None]):
             )
             yield Button(_("Unlock"), id="unlock", variant="primary")
             yield Static("", id="pin-message", markup=False)
+            yield Button(_("New staff member"), id="enroll")
         yield Footer()
 
     def on_mount(self) -> None:
         """Start in the staff id field."""
         self.query_one("#staff-id", Input).focus()
+
+    @on(Button.Pressed, "#enroll")
+    def _enroll(self) -> None:
+        from tui.staff.screens.enroll import EnrollScreen
+
+        self.app.push_screen(EnrollScreen(), self._enrolled)
+
+    def _enrolled(self, staff_id: str | None) -> None:
+        if staff_id:
+            self.query_one("#staff-id", Input).value = staff_id
+            self.query_one("#pin", Input).focus()
+            self._message(_("Type your new PIN code to unlock."))
 
     @on(Input.Submitted, "#staff-id")
     def _to_pin(self) -> None:

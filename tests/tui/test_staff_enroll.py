@@ -1,0 +1,162 @@
+"""Staff enrollment at the station, in the staff UI, against a real stationd and a real hub.
+
+IT issues one-time codes (the hub's admin service); the staff member types the code and
+chooses a PIN on the station's screen; stationd redeems the code at the hub and makes the
+keyslot; the new staff id is shown and filled into the PIN screen, and the PIN unlocks. The
+second staff member needs a colleague's id and PIN; typing errors are caught on the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Static
+
+from hub.provisioning.api import open_provisioning
+from hub.provisioning.service import ProvisioningService
+from provisioning.protocol import b64encode
+from station.core.clock import SystemClock
+from station.daemon.app import Daemon, DaemonConfig
+from station.daemon.sdnotify import Notifier
+from station.keyring import KdfParams, generate_escrow_keypair
+from tests.integration.daemon_harness import short_socket_dir
+from tests.integration.hub_server import running_hub
+from tests.tui.test_staff_support import wait_for
+from tui.i18n import set_language
+from tui.staff.main import create_app
+from tui.staff.screens.enroll import EnrollScreen
+from tui.staff.screens.pin import PinScreen
+from tui.staff.screens.today import TodayScreen
+
+TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
+SIZE = (100, 50)
+
+
+async def until(condition: Callable[[], Any], within: float = 30.0) -> None:
+    async with asyncio.timeout(within):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def enrolled_station(tmp_path: Path) -> AsyncIterator[tuple[Daemon, ProvisioningService]]:
+    """A hub, and a stationd approved by IT and running its first configuration."""
+    set_language("da")
+    async with running_hub(tmp_path / "hub") as hub:
+        admin = open_provisioning(hub.settings, SystemClock())
+        await admin.start()
+        _private, public = generate_escrow_keypair()
+        await admin.set_layer(
+            "municipality", None, {"escrow_public_key": b64encode(public)}, "it-test"
+        )
+        await admin.set_layer(
+            "care_home", "solhaven", {"care_home": {"name": "Plejecenter Solhaven"}}, "it-test"
+        )
+        data_dir = tmp_path / "station"
+        data_dir.mkdir(mode=0o700)
+        with short_socket_dir() as sock_dir:
+            config = DaemonConfig(
+                data_dir=data_dir,
+                socket_path=sock_dir / "stationd.sock",
+                hardware="fake",
+                environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
+                hub_url=hub.base_url,
+                provisioning={"kdf_params": TEST_KDF, "check_turn": False},
+            )
+            daemon = Daemon(config, notifier=Notifier(environ={}))
+            await daemon.start()
+            try:
+                agent = daemon.provisioning
+                assert agent is not None
+                await until(lambda: agent.status == "pending")
+                view = agent.enrollment_view()
+                assert view is not None and view["code"]
+                await admin.approve(view["code"], "solhaven", "Stue 1", "it-test")
+                agent.wake()
+                await until(lambda: agent.config_store is not None and agent.config_store.version)
+                yield daemon, admin
+            finally:
+                await asyncio.wait_for(daemon.stop(), 15)
+                await admin.close()
+
+
+def fill(screen: Any, **values: str) -> None:
+    for field, value in values.items():
+        screen.query_one(f"#{field.replace('_', '-')}", Input).value = value
+
+
+def text(screen: Any, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def open_enrollment(pilot: Pilot[Any]) -> EnrollScreen:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PinScreen))
+    pilot.app.screen.query_one("#enroll", Button).press()
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, EnrollScreen))
+    return pilot.app.screen  # type: ignore[return-value]
+
+
+async def submit(pilot: Pilot[Any], screen: EnrollScreen, expect_in_message: str) -> None:
+    screen.query_one("#enroll-submit", Button).press()
+    await wait_for(pilot, lambda: expect_in_message in text(screen, "#enroll-message"))
+
+
+async def test_first_and_second_staff_member_enroll_on_the_station(tmp_path: Path) -> None:
+    async with enrolled_station(tmp_path) as (daemon, admin):
+        station_id = daemon.provisioning.identity.station_id  # type: ignore[union-attr]
+        anna_id, anna_code, _ = await admin.issue_staff_code(station_id, "Anna Jensen", "it")
+        bo_id, bo_code, _ = await admin.issue_staff_code(station_id, "Bo Holm", "it")
+        socket_path = daemon.config.socket_path
+
+        # Anna, the first: code and PIN only. A typo in the repeated PIN is caught here.
+        app = create_app(socket_path)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_enrollment(pilot)
+            fill(screen, enroll_code=anna_code, new_pin="482916", new_pin_again="482917")
+            await submit(pilot, screen, "De to PIN-koder er ikke ens")
+            assert screen.query_one("#new-pin", Input).value == ""  # emptied after every try
+            fill(screen, new_pin="4829", new_pin_again="4829", enroll_code="")
+            await submit(pilot, screen, "Skriv engangskoden fra IT")
+            fill(screen, enroll_code=anna_code.lower(), new_pin="482916", new_pin_again="482916")
+            screen.query_one("#enroll-submit", Button).press()
+            await wait_for(pilot, lambda: text(screen, "#enroll-staff-id") == anna_id)
+            assert screen.query_one("#enroll-done").display
+            assert not screen.query_one("#enroll-form").display
+            screen.query_one("#enroll-continue", Button).press()
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, PinScreen))
+            pin_screen = pilot.app.screen
+            assert pin_screen.query_one("#staff-id", Input).value == anna_id
+            await pilot.press(*"482916", "enter")
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, TodayScreen))
+            await pilot.press("ctrl+l")
+        await until(lambda: daemon.service.session.state == "locked")
+
+        # Bo, the second: refused without a colleague, enrolled with Anna vouching.
+        app = create_app(socket_path)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_enrollment(pilot)
+            fill(screen, enroll_code=bo_code, new_pin="730155", new_pin_again="730155")
+            await submit(pilot, screen, "En kollega, der allerede er oprettet, skal godkende")
+            assert "error" in screen.query_one("#enroll-message").classes
+            assert screen.query_one("#enroll-form").display  # still the form: nothing lost
+            fill(screen, sponsor_id=anna_id, sponsor_pin="000000")
+            fill(screen, new_pin="730155", new_pin_again="730155")
+            await submit(pilot, screen, "Kollegaens medarbejder-id eller PIN-kode blev ikke")
+            fill(screen, sponsor_id=anna_id)
+            fill(screen, new_pin="730155", new_pin_again="730155")
+            await submit(pilot, screen, "Skriv både kollegaens medarbejder-id og PIN-kode")
+            fill(screen, new_pin="730155", new_pin_again="730155", sponsor_pin="482916")
+            screen.query_one("#enroll-submit", Button).press()
+            await wait_for(pilot, lambda: text(screen, "#enroll-staff-id") == bo_id)
+            await pilot.press("escape")  # back, with the id: the same as "continue"
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, PinScreen))
+            assert pilot.app.screen.query_one("#staff-id", Input).value == bo_id
+            await pilot.press(*"730155", "enter")
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, TodayScreen))
+            await pilot.press("ctrl+l")
