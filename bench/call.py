@@ -553,7 +553,8 @@ async def hub_process(data_dir: Path, token: str) -> AsyncIterator[str]:
 
             async def up() -> bool:
                 if process.poll() is not None:
-                    raise RuntimeError(f"the hub exited ({process.returncode}); see its log")
+                    tail = (data_dir / "hub.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"the hub exited ({process.returncode}):\n{tail}")
                 try:
                     return (await client.get("/gp")).status_code < 500
                 except httpx.TransportError:

@@ -11,7 +11,6 @@ colleague's PIN are the authorisation. The PIN never leaves the station. Refusal
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from starlette.responses import Response
 
 from provisioning.errors import StaffEnrollmentError
 from station.daemon.errors import ApiError
+from station.daemon.models import StaffEnrolledOut
 
 __all__ = ["StaffEnrollBody", "provisioning_routes"]
 
@@ -83,6 +83,8 @@ def provisioning_routes(service: Any) -> list[tuple[str, Handler, str]]:
             raise ApiError(
                 _STATUS.get(exc.code, 400), exc.code, str(exc), exc.user_message
             ) from None
-        return Response(json.dumps({"staff_id": staff_id}), media_type="application/json")
+        return Response(
+            StaffEnrolledOut(staff_id=staff_id).model_dump_json(), media_type="application/json"
+        )
 
     return [("/v1/staff/enroll", post_staff_enroll, "POST")]

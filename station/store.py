@@ -1203,6 +1203,37 @@ class BlindStore(SqliteFile):
 
     # ---------------------------------------------------------------------- retention
 
+    def due_for_purge(
+        self,
+        now: datetime,
+        retention: timedelta = DEFAULT_RETENTION,
+        *,
+        keep: Collection[str] = (),
+    ) -> list[str]:
+        """The consultations :meth:`purge_documented` would remove now (ids; reads only)."""
+        cutoff = self._purge_cutoff(now, retention)
+        with self._read() as conn:
+            return self._due_ids(conn, cutoff, frozenset(keep))
+
+    @staticmethod
+    def _purge_cutoff(now: datetime, retention: timedelta) -> str:
+        if not isinstance(retention, timedelta) or retention < timedelta(0):
+            raise StoreInvalid("retention must be a non-negative timedelta")
+        _ts(now, "now")
+        return _ts(now - retention, "purge cutoff")
+
+    @staticmethod
+    def _due_ids(conn: sqlite3.Connection, cutoff: str, kept: frozenset[str]) -> list[str]:
+        # The retention rule, in one place: documented ``retention`` ago, or cancelled and
+        # its slot over ``retention`` ago; never one in ``kept``.
+        rows = conn.execute(
+            "SELECT id FROM consultations "
+            "WHERE (documented_at IS NOT NULL AND documented_at <= ?) "
+            "OR (status = ? AND ends_at <= ?)",
+            (cutoff, ConsultationStatus.CANCELLED.value, cutoff),
+        )
+        return [row[0] for row in rows if row[0] not in kept]
+
     def purge_documented(
         self,
         now: datetime,
@@ -1226,22 +1257,9 @@ class BlindStore(SqliteFile):
         connection's open read kept the WAL from being truncated (the rows are gone; the
         next purge finishes the scrub).
         """
-        if not isinstance(retention, timedelta) or retention < timedelta(0):
-            raise StoreInvalid("retention must be a non-negative timedelta")
-        _ts(now, "now")
-        cutoff = _ts(now - retention, "purge cutoff")
-        kept = frozenset(keep)
+        cutoff = self._purge_cutoff(now, retention)
         with self._write() as conn:
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT id FROM consultations "
-                    "WHERE (documented_at IS NOT NULL AND documented_at <= ?) "
-                    "OR (status = ? AND ends_at <= ?)",
-                    (cutoff, ConsultationStatus.CANCELLED.value, cutoff),
-                )
-                if row[0] not in kept
-            ]
+            ids = self._due_ids(conn, cutoff, frozenset(keep))
             for consultation_id in ids:
                 params = (consultation_id,)
                 conn.execute("DELETE FROM consultation_keys WHERE consultation_id = ?", params)

@@ -105,12 +105,11 @@ def use_frame_end_jitter_buffer(pc: Any) -> int:
     return replaced
 
 
-_installed = False
-
-
 def prompt_ice_completion_installed() -> bool:
     """Whether aioice's ``Connection.connect`` is the prompt one."""
-    return _installed
+    import aioice.ice
+
+    return aioice.ice.Connection.connect is _prompt_connect
 
 
 def install_prompt_ice_completion() -> bool:
@@ -118,11 +117,10 @@ def install_prompt_ice_completion() -> bool:
 
     Idempotent and process-wide. Returns whether the prompt ``connect`` is in effect.
     """
-    global _installed
     import aioice
     import aioice.ice
 
-    if _installed:
+    if prompt_ice_completion_installed():
         return True
     if aioice.__version__ != PACED_AIOICE_VERSION:
         _log.warning(
@@ -132,7 +130,6 @@ def install_prompt_ice_completion() -> bool:
         )
         return False
     aioice.ice.Connection.connect = _prompt_connect  # type: ignore[method-assign]
-    _installed = True
     return True
 
 

@@ -212,17 +212,14 @@ class StationClient:
         ``POST /v1/staff/enroll`` (no token: the code and, after the first staff member, an
         enrolled colleague's PIN are the authorisation). Refusals carry Danish user messages.
         """
-        body: dict[str, Any] = {"code": code, "pin": pin}
-        if sponsor_staff_id or sponsor_pin:
-            body |= {"sponsor_staff_id": sponsor_staff_id, "sponsor_pin": sponsor_pin}
+        body = {
+            "code": code,
+            "pin": pin,
+            "sponsor_staff_id": sponsor_staff_id,
+            "sponsor_pin": sponsor_pin,
+        }
         response = await self._request("POST", "/v1/staff/enroll", json_body=body)
-        try:
-            staff_id = json.loads(response.content)["staff_id"]
-        except (ValueError, KeyError, TypeError):
-            staff_id = None
-        if not isinstance(staff_id, str) or not staff_id:
-            raise StationClientError("stationd sent an unexpected staff enrollment answer")
-        return staff_id
+        return self._parse(m.StaffEnrolledOut, response).staff_id
 
     async def unlock(self, staff_id: str, pin: str) -> m.UnlockResponse:
         """Unlock with a PIN; keeps the staff token for later calls.

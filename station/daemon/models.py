@@ -62,6 +62,7 @@ __all__ = [
     "SealedBlob",
     "SealedEventOut",
     "SettingsOut",
+    "StaffEnrolledOut",
     "StateOut",
     "UnlockRequest",
     "UnlockResponse",
@@ -247,6 +248,12 @@ class UpcomingOut(_Response):
 
     now: datetime
     items: list[UpcomingItem]
+
+
+class StaffEnrolledOut(_Response):
+    """``POST /v1/staff/enroll``: the new staff member's (pseudonymous) id."""
+
+    staff_id: str = Field(min_length=1, max_length=64)
 
 
 class EnrollmentOut(_Response):

@@ -34,7 +34,7 @@ from station.export.delivery import DeliveryWorker, FhirClient
 from station.export.errors import ExportNotConfigured
 from station.export.keys import OUTBOX_KEY_FILENAME, OutboxKey
 from station.export.outbox import Outbox, OutboxEntry
-from station.store import DEFAULT_RETENTION, BlindStore, ConsultationStatus
+from station.store import DEFAULT_RETENTION, BlindStore, StoreScrubIncomplete
 
 __all__ = ["ExportService"]
 
@@ -272,21 +272,19 @@ class ExportService:
         first.
         """
         blocked = self.outbox.blocking_consultations()
-        cutoff = now - retention
-        candidates = [
-            c.id
-            for c in store.list_consultations(
-                statuses=[ConsultationStatus.DOCUMENTED, ConsultationStatus.CANCELLED]
-            )
-            if c.id not in blocked
-            and (
-                (c.documented_at is not None and c.documented_at <= cutoff)
-                or (c.status is ConsultationStatus.CANCELLED and c.ends_at <= cutoff)
-            )
-        ]
-        purged = store.purge_documented(now, retention, keep=blocked)
+        due = store.due_for_purge(now, retention, keep=blocked)
+        try:
+            purged = store.purge_documented(now, retention, keep=blocked)
+        except StoreScrubIncomplete as exc:
+            # The rows are gone (only the WAL scrub waits for the next pass): their outbox
+            # records and the audit line must not wait with it.
+            self._purged(due, exc.purged)
+            raise
+        self._purged(due, purged)
+        return purged
+
+    def _purged(self, due: list[str], purged: int) -> None:
         if purged:
-            self.outbox.forget_consultations(candidates)
+            self.outbox.forget_consultations(due)
             if self.audit is not None:
                 self.audit.record("purge", staff=None, resident=None, outcome="retention")
-        return purged

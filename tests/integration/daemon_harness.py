@@ -128,6 +128,41 @@ async def running_daemon(
         await asyncio.wait_for(daemon.stop(), 10)
 
 
+#: Cheap Argon2 for keyrings the provisioning agent makes in tests.
+PROVISIONING_TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
+
+
+@contextlib.asynccontextmanager
+async def provisioned_daemon(
+    data_dir: Path,
+    hub_url: str,
+    *,
+    config: Mapping[str, Any] | None = None,
+    **daemon: Any,
+) -> AsyncIterator[Daemon]:
+    """stationd in this loop (fake hardware) with its provisioning agent talking to ``hub_url``.
+
+    ``config`` adds :class:`DaemonConfig` fields (e.g. ``call``); ``daemon`` adds
+    :class:`Daemon` arguments (e.g. ``hardware``, ``frame_sink``).
+    """
+    with short_socket_dir() as sock_dir:
+        daemon_config = DaemonConfig(
+            data_dir=data_dir,
+            socket_path=sock_dir / "stationd.sock",
+            hardware="fake",
+            environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
+            hub_url=hub_url,
+            provisioning={"kdf_params": PROVISIONING_TEST_KDF, "check_turn": False},
+            **(config or {}),
+        )
+        running = Daemon(daemon_config, notifier=Notifier(environ={}), **daemon)
+        await running.start()
+        try:
+            yield running
+        finally:
+            await asyncio.wait_for(running.stop(), 15)
+
+
 async def fake_hardware(*, event_gap: float = 0.25, hold_seconds: float = 2.0) -> GpioHardwareLink:
     """The shipped fakes (MockFactory pins), with the button's duplicate gap and hold time set.
 

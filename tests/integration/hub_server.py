@@ -13,9 +13,14 @@ from typing import Any
 import uvicorn
 
 from hub.app import create_app
+from hub.provisioning.api import open_provisioning
+from hub.provisioning.service import ProvisioningService
 from hub.settings import HubSettings
+from provisioning.protocol import b64encode
+from station.core.clock import SystemClock
+from station.keyring import generate_escrow_keypair
 
-__all__ = ["STATION_TOKEN", "RunningHub", "running_hub"]
+__all__ = ["STATION_TOKEN", "RunningHub", "provisioning_hub", "running_hub"]
 
 #: The interim shared station credential used by the tests.
 STATION_TOKEN = "test-station-token-0123456789abcdefghijklmnop"
@@ -63,3 +68,24 @@ async def running_hub(data_dir: Path, **overrides: Any) -> AsyncIterator[Running
         server.should_exit = True
         await task
         sock.close()
+
+
+@asynccontextmanager
+async def provisioning_hub(data_dir: Path) -> AsyncIterator[tuple[RunningHub, ProvisioningService]]:
+    """A hub and IT's admin service on it: an escrow key in the municipality layer and the
+    care home ``solhaven``, so a station can be approved and its first staff member enrolled.
+    """
+    async with running_hub(data_dir) as hub:
+        admin = open_provisioning(hub.settings, SystemClock())
+        await admin.start()
+        try:
+            _private, public = generate_escrow_keypair()
+            await admin.set_layer(
+                "municipality", None, {"escrow_public_key": b64encode(public)}, "it-test"
+            )
+            await admin.set_layer(
+                "care_home", "solhaven", {"care_home": {"name": "Plejecenter Solhaven"}}, "it-test"
+            )
+            yield hub, admin
+        finally:
+            await admin.close()

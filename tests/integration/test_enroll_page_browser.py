@@ -15,15 +15,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Request, expect
 
-from hub.provisioning.api import open_provisioning
 from provisioning.agent import ProvisioningAgent
 from provisioning.fakes import FakeStationPort
-from provisioning.protocol import b64encode
 from station.core.clock import SystemClock
-from station.keyring import KdfParams, generate_escrow_keypair
 
 from .chromium import chromium
-from .hub_server import running_hub
+from .daemon_harness import PROVISIONING_TEST_KDF
+from .hub_server import provisioning_hub
 from .netns import delegated_to_loopback_namespace
 
 pytestmark = pytest.mark.browser
@@ -33,13 +31,7 @@ _TIMEOUT_MS = 15_000
 
 async def _scenario(tmp_path: Path) -> None:
     expect.set_options(timeout=_TIMEOUT_MS)
-    async with running_hub(tmp_path / "hub") as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
-        await admin.start()
-        _private, public = generate_escrow_keypair()
-        await admin.set_layer(
-            "municipality", None, {"escrow_public_key": b64encode(public)}, "it-test"
-        )
+    async with provisioning_hub(tmp_path / "hub") as (hub, admin):
         data_dir = tmp_path / "station"
         data_dir.mkdir(mode=0o700)
         agent = ProvisioningAgent(
@@ -47,7 +39,7 @@ async def _scenario(tmp_path: Path) -> None:
             hub.base_url,
             FakeStationPort(),
             SystemClock(),
-            kdf_params=KdfParams(memory_kib=64, time_cost=1, parallelism=1),
+            kdf_params=PROVISIONING_TEST_KDF,
             check_turn=False,
         )
         try:
@@ -95,7 +87,6 @@ async def _scenario(tmp_path: Path) -> None:
         finally:
             if agent.client is not None:
                 await agent.client.aclose()
-            await admin.close()
 
 
 def test_enrollment_qr_opens_a_page_with_the_code_fingerprint_and_command(

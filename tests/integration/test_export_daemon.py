@@ -110,10 +110,17 @@ async def test_enqueue_then_delivered_while_locked(
                         await asyncio.sleep(0.1)
                 token = await running.unlock()
                 auth = {"Authorization": f"Bearer {token}"}
-                listed = await running.http.get(
-                    f"/v1/consultations/{p.consultation_id}/exports", headers=auth
-                )
-                (item,) = listed.json()["items"]
+                # The receiver has the Communication before stationd has its answer and marks
+                # the export delivered: wait for that too (a few ms, more on a busy machine).
+                async with asyncio.timeout(30):
+                    while True:
+                        listed = await running.http.get(
+                            f"/v1/consultations/{p.consultation_id}/exports", headers=auth
+                        )
+                        (item,) = listed.json()["items"]
+                        if item["state"] != "pending":
+                            break
+                        await asyncio.sleep(0.05)
                 assert item["state"] == "delivered"
                 assert item["attempts"] == 2
                 assert item["last_outcome"] == "delivered"

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import stat
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -34,13 +33,17 @@ from hardware.video import RecordingFrameSink
 from hub.provisioning.api import open_provisioning
 from provisioning.daemon_port import DaemonStationPort
 from station.core.clock import SystemClock
-from station.daemon.app import Daemon, DaemonConfig
-from station.daemon.sdnotify import Notifier
+from station.daemon.app import Daemon
 from station.export.config import EXPORT_CONFIG_FILENAME, load_export_config
 from station.keyring import KdfParams
 from station.store import new_id
 from tests.integration.call_harness import StationD, call_config
-from tests.integration.daemon_harness import CLINIC, enrol, fake_hardware, short_socket_dir
+from tests.integration.daemon_harness import (
+    CLINIC,
+    enrol,
+    fake_hardware,
+    provisioned_daemon,
+)
 from tests.integration.daemon_harness import uds_client as uds
 from tests.integration.hub_server import running_hub
 from tests.integration.test_provisioning_abuse import StunResponder
@@ -70,26 +73,18 @@ async def station(data_dir: Path, hub_url: str) -> AsyncIterator[StationD]:
     """stationd with provisioning, a call engine (loopback) and an enrolled staff member."""
     enrol(data_dir)
     sink = RecordingFrameSink()
-    with short_socket_dir() as sock_dir:
-        config = DaemonConfig(
-            data_dir=data_dir,
-            socket_path=sock_dir / "stationd.sock",
-            hardware="fake",
-            environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
-            call=call_config(hub_url),
-            hub_url=hub_url,
-            provisioning={"kdf_params": TEST_KDF, "check_turn": False},
-        )
-        daemon = Daemon(
-            config, notifier=Notifier(environ={}), hardware=await fake_hardware(), frame_sink=sink
-        )
-        await daemon.start()
-        http = uds(config.socket_path, timeout=30.0)
+    async with provisioned_daemon(
+        data_dir,
+        hub_url,
+        config={"call": call_config(hub_url)},
+        hardware=await fake_hardware(),
+        frame_sink=sink,
+    ) as daemon:
+        http = uds(daemon.config.socket_path, timeout=30.0)
         try:
             yield StationD(daemon=daemon, http=http, sink=sink)
         finally:
             await http.aclose()
-            await asyncio.wait_for(daemon.stop(), 15)
 
 
 async def push(daemon: Daemon, admin: Any, station_id: str, layer: dict[str, Any]) -> int:

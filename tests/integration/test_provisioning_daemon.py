@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -29,14 +28,13 @@ from provisioning.schema import CommandKind
 from station.core.clock import SystemClock
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr
-from station.daemon.app import Daemon, DaemonConfig
-from station.daemon.sdnotify import Notifier
+from station.daemon.app import Daemon
 from station.keyring import KEYSLOTS_FILE, KdfParams, Keyring, generate_escrow_keypair
 from station.pin_guard import PinGuard
 from station.records import ConsultationKey, seal_entry, seal_note
 from station.store import Clinic, new_id
 from station.vault import DeviceSecret
-from tests.integration.daemon_harness import short_socket_dir, uds_client
+from tests.integration.daemon_harness import provisioned_daemon, uds_client
 from tests.integration.hub_server import running_hub
 
 TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
@@ -92,21 +90,8 @@ class CaptureProxy:
 
 @contextlib.asynccontextmanager
 async def station(data_dir: Path, hub_url: str) -> AsyncIterator[Daemon]:
-    with short_socket_dir() as sock_dir:
-        config = DaemonConfig(
-            data_dir=data_dir,
-            socket_path=sock_dir / "stationd.sock",
-            hardware="fake",
-            environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
-            hub_url=hub_url,
-            provisioning={"kdf_params": TEST_KDF, "check_turn": False},
-        )
-        daemon = Daemon(config, notifier=Notifier(environ={}))
-        await daemon.start()
-        try:
-            yield daemon
-        finally:
-            await asyncio.wait_for(daemon.stop(), 15)
+    async with provisioned_daemon(data_dir, hub_url) as daemon:
+        yield daemon
 
 
 async def until(condition: Callable[[], Any], within: float = 30.0) -> None:

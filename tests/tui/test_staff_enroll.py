@@ -9,7 +9,6 @@ second staff member needs a colleague's id and PIN; typing errors are caught on 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,15 +17,10 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
-from hub.provisioning.api import open_provisioning
 from hub.provisioning.service import ProvisioningService
-from provisioning.protocol import b64encode
-from station.core.clock import SystemClock
-from station.daemon.app import Daemon, DaemonConfig
-from station.daemon.sdnotify import Notifier
-from station.keyring import KdfParams, generate_escrow_keypair
-from tests.integration.daemon_harness import short_socket_dir
-from tests.integration.hub_server import running_hub
+from station.daemon.app import Daemon
+from tests.integration.daemon_harness import provisioned_daemon
+from tests.integration.hub_server import provisioning_hub
 from tests.tui.test_staff_support import wait_for
 from tui.i18n import set_language
 from tui.staff.main import create_app
@@ -34,7 +28,6 @@ from tui.staff.screens.enroll import EnrollScreen
 from tui.staff.screens.pin import PinScreen
 from tui.staff.screens.today import TodayScreen
 
-TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
 SIZE = (100, 50)
 
 
@@ -48,42 +41,19 @@ async def until(condition: Callable[[], Any], within: float = 30.0) -> None:
 async def enrolled_station(tmp_path: Path) -> AsyncIterator[tuple[Daemon, ProvisioningService]]:
     """A hub, and a stationd approved by IT and running its first configuration."""
     set_language("da")
-    async with running_hub(tmp_path / "hub") as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
-        await admin.start()
-        _private, public = generate_escrow_keypair()
-        await admin.set_layer(
-            "municipality", None, {"escrow_public_key": b64encode(public)}, "it-test"
-        )
-        await admin.set_layer(
-            "care_home", "solhaven", {"care_home": {"name": "Plejecenter Solhaven"}}, "it-test"
-        )
+    async with provisioning_hub(tmp_path / "hub") as (hub, admin):
         data_dir = tmp_path / "station"
         data_dir.mkdir(mode=0o700)
-        with short_socket_dir() as sock_dir:
-            config = DaemonConfig(
-                data_dir=data_dir,
-                socket_path=sock_dir / "stationd.sock",
-                hardware="fake",
-                environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
-                hub_url=hub.base_url,
-                provisioning={"kdf_params": TEST_KDF, "check_turn": False},
-            )
-            daemon = Daemon(config, notifier=Notifier(environ={}))
-            await daemon.start()
-            try:
-                agent = daemon.provisioning
-                assert agent is not None
-                await until(lambda: agent.status == "pending")
-                view = agent.enrollment_view()
-                assert view is not None and view["code"]
-                await admin.approve(view["code"], "solhaven", "Stue 1", "it-test")
-                agent.wake()
-                await until(lambda: agent.config_store is not None and agent.config_store.version)
-                yield daemon, admin
-            finally:
-                await asyncio.wait_for(daemon.stop(), 15)
-                await admin.close()
+        async with provisioned_daemon(data_dir, hub.base_url) as daemon:
+            agent = daemon.provisioning
+            assert agent is not None
+            await until(lambda: agent.status == "pending")
+            view = agent.enrollment_view()
+            assert view is not None and view["code"]
+            await admin.approve(view["code"], "solhaven", "Stue 1", "it-test")
+            agent.wake()
+            await until(lambda: agent.config_store is not None and agent.config_store.version)
+            yield daemon, admin
 
 
 def fill(screen: Any, **values: str) -> None:

@@ -841,6 +841,8 @@ def test_purge_removes_cancelled_consultations_a_retention_after_their_slot(
     slot_end = T0 + timedelta(minutes=15)
 
     assert store.purge_documented(slot_end + timedelta(hours=24) - timedelta(seconds=1)) == 0
+    assert store.due_for_purge(slot_end + timedelta(hours=24)) == [cancelled]
+    assert store.due_for_purge(slot_end + timedelta(hours=24), keep={cancelled}) == []
     assert store.purge_documented(slot_end + timedelta(hours=24)) == 1
     with pytest.raises(StoreNotFound):
         store.get_consultation(cancelled)

@@ -86,16 +86,10 @@ class EnrollScreen(Screen[str | None]):
         self.query_one("#enroll-done").display = False
         self.query_one("#enroll-code", Input).focus()
 
+    @on(Button.Pressed, "#enroll-back")
+    @on(Button.Pressed, "#enroll-continue")
     def action_back(self) -> None:
         """Back to the PIN screen (with the new id, once enrolled)."""
-        self.dismiss(self._staff_id)
-
-    @on(Button.Pressed, "#enroll-back")
-    def _back(self) -> None:
-        self.action_back()
-
-    @on(Button.Pressed, "#enroll-continue")
-    def _continue(self) -> None:
         self.dismiss(self._staff_id)
 
     @on(Input.Submitted)
