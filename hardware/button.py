@@ -140,11 +140,14 @@ class PrivacyButton:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._last_lock_at: float | None = None
+        self._lock_pending = False
         self._closed = False
         #: Lock requests handed to the loop (after duplicate suppression).
         self.lock_requests = 0
         #: Press edges suppressed as duplicates within ``event_gap``.
         self.suppressed = 0
+        #: Press edges folded into a lock request already on its way to the loop.
+        self.coalesced = 0
         #: Pause requests handed to the loop.
         self.pause_requests = 0
         self._handler_tasks: set[asyncio.Future[Any]] = set()
@@ -176,6 +179,12 @@ class PrivacyButton:
                 if last is not None and 0 <= now - last < self._event_gap:
                     self.suppressed += 1
                     return
+                if self._lock_pending:
+                    # A lock request is queued and will run after this edge: a chattering
+                    # contact (thousands of edges a second) must never flood the loop.
+                    self.coalesced += 1
+                    return
+                self._lock_pending = True
                 self._last_lock_at = now
                 self.lock_requests += 1
             self._post(ButtonEvent.LOCK)
@@ -203,6 +212,9 @@ class PrivacyButton:
 
     def _dispatch(self, event: ButtonEvent) -> None:
         # Runs even after close(): a lock request already on its way is never dropped.
+        if event is ButtonEvent.LOCK:
+            with self._lock:
+                self._lock_pending = False
         handler = self.on_press if event is ButtonEvent.LOCK else self.on_long_press
         if handler is None:
             return

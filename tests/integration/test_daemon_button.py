@@ -166,7 +166,7 @@ async def test_bouncing_contacts_lock_once_and_never_unlock(
         assert len(log.of("locked")) == 1
         assert log.unlocks() == 0
     button = station.daemon.hardware.hw.button  # type: ignore[union-attr]
-    assert button.lock_requests + button.suppressed == 25
+    assert button.lock_requests + button.suppressed + button.coalesced == 25
     assert (await station.http.get("/v1/state")).json()["state"] == "locked"
     assert loop_errors == []
 
@@ -203,8 +203,10 @@ async def test_a_thousand_rapid_presses_never_unlock_or_crash(
                     await asyncio.sleep(0.01)
             await asyncio.sleep(0.1)
             assert log.unlocks() == successful_unlocks - 1  # the first was before the log
-        assert service.button_presses >= 1000
-        assert hardware.hw.button.lock_requests == service.button_presses
+        button = hardware.hw.button
+        # Every edge reached the lock path, or was folded into a lock request on its way.
+        assert button.lock_requests + button.coalesced >= 1000
+        assert button.lock_requests == service.button_presses
         assert len(service.tokens) == 0
         assert (await station.http.get("/v1/state")).json()["state"] == "locked"
         assert attempts >= 1
