@@ -417,8 +417,14 @@ class StationService:
             retry_after_seconds=float(retry) if retry else None,
         )
 
-    def authenticate(self, token: str | None) -> StaffToken:
-        """The staff session behind a Bearer token; ``ApiError`` 401 if none. Counts as activity."""
+    def authenticate(self, token: str | None, *, activity: bool = False) -> StaffToken:
+        """The staff session behind a Bearer token; ``ApiError`` 401 if none.
+
+        A request is *not* staff activity: the pre-call check polls its thumbnail twice a
+        second and the wrap-up polls a pending export, and a station left on those screens
+        must still lock. Only ``activity=True`` (``POST /v1/session/touch``, which the staff
+        UI sends on a key press, click or touch of a person) postpones the idle lock.
+        """
         if not token:
             raise ApiError.locked("no bearer token")
         if self._stopping:
@@ -430,7 +436,8 @@ class StationService:
             # Cannot normally happen (every lock revokes); if it does, fail closed for good.
             self.tokens.revoke_all()
             raise ApiError.locked("session is locked; token revoked")
-        self.session.touch()
+        if activity:
+            self.session.touch()
         return entry
 
     # ------------------------------------------------------------------ session transitions

@@ -726,11 +726,14 @@ async def test_idle_timeout_locks_and_revokes(
     ) as station:
         token = await station.unlock()
         clock.advance(timedelta(minutes=4))
-        # A staff request is activity: it postpones the idle lock.
+        # The staff UI's report of a person's input is activity: it postpones the idle lock.
         assert (
             await station.http.post("/v1/session/touch", headers=bearer(token))
         ).status_code == 200
         clock.advance(timedelta(minutes=4))
+        # Any other request is not (screens poll): it leaves the idle clock alone.
+        for _ in range(5):
+            assert (await station.http.get("/v1/clinics", headers=bearer(token))).status_code == 200
         await asyncio.sleep(0.1)
         assert (await station.http.get("/v1/state")).json()["state"] == "staff"
         clock.advance(timedelta(minutes=1, seconds=1))

@@ -7,6 +7,7 @@ A real stationd (fake hardware) and, for delivery, the local FHIR-shaped receive
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,11 +28,11 @@ from tests.integration.fhir_receiver import (
 )
 from tests.integration.test_export_delivery import communication_of
 from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
-from tui.staff.app import StaffApp
+from tui.staff.app import ExitCode, StaffApp
 from tui.staff.screens.call import CallScreen
 from tui.staff.screens.precheck import PreCheckScreen
 from tui.staff.screens.today import TodayScreen
-from tui.staff.screens.wrapup import WrapUpScreen
+from tui.staff.screens.wrapup import EXPORT_POLL_SECONDS, WrapUpScreen
 
 #: Danish letters, emoji (with a joiner), markup that must stay text, quotes, new lines.
 NOTE = (
@@ -193,3 +194,27 @@ async def test_a_failed_delivery_shows_error_and_try_again_delivers_it(
     assert receiver.receiver.log == ["503", "ok"]
     (stored,) = communication_of(receiver, note_id)
     assert stored["payload"][0]["contentString"] == NOTE
+
+
+async def test_a_pending_export_does_not_keep_the_station_unlocked(
+    data_dir: Path, socket_dir: Path, receiver: RunningReceiver
+) -> None:
+    """The wrap-up polls a failed export every few seconds; that is no person at the station,
+    so the idle lock still comes (the note stays safe in the outbox)."""
+    write_export_config(data_dir, receiver)
+    receiver.receiver.fail_next(*["503"] * 50)  # refused for as long as the test runs
+    async with staff_station(data_dir, socket_dir, tick_seconds=0.05) as station:
+        await seed(station)
+        app = station.app(live_interval=0)
+        async with app.run_test(size=SIZE) as pilot:
+            wrap = await to_wrap_up(pilot, app, station)
+            await save_note(pilot, wrap, NOTE)
+            await wait_for(pilot, lambda: eoj_cells(wrap)[0] == "fejl", 60)
+            for _ in range(6):  # six minutes of station time, the export polled meanwhile
+                station.clock.advance(60)
+                await asyncio.sleep(EXPORT_POLL_SECONDS * 1.2)
+                if app.exit_code is not None:
+                    break
+            await wait_for(pilot, lambda: app.exit_code is not None, 10)
+        assert app.return_value == ExitCode.LOCKED
+        assert station.service.session.state.value == "locked"

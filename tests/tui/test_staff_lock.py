@@ -258,3 +258,40 @@ async def test_the_staff_process_exits_when_the_button_is_pressed(station: Stati
         assert child.process.returncode == ExitCode.LOCKED
     finally:
         child.close()
+
+
+# --------------------------------------------------------------------------- the idle lock
+
+
+async def idle_minutes(pilot: Pilot[Any], station: Station, minutes: int, *, press: bool) -> None:
+    """Let ``minutes`` of station time pass a minute at a time, with the screens' own polling
+    running in between (and a key press each minute when ``press``)."""
+    for _ in range(minutes):
+        station.clock.advance(timedelta(minutes=1))
+        await asyncio.sleep(0.3)  # the screen's refresh requests reach stationd meanwhile
+        if press:
+            await pilot.press("shift+f12")  # a key a person presses (no binding)
+            await pilot.pause()
+
+
+@pytest.mark.parametrize("screen", ["today", "precheck", "wrapup"])
+async def test_only_a_person_s_input_postpones_the_idle_lock(
+    station: Station, screen: str
+) -> None:
+    """The pre-call check polls its camera thumbnail and level meter, the wrap-up polls the
+    export: none of that is a person at the station, so the idle lock still comes."""
+    app = station.app(live_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await unlock(pilot)
+        await SCREENS[screen](pilot, station)
+        # Eight minutes with a key press each minute: never idle (the timeout is five).
+        await idle_minutes(pilot, station, 8, press=True)
+        assert app.exit_code is None, "input every minute must keep the station unlocked"
+        assert station.service.session.state.value != "locked"
+        # Then nobody touches it, while the screen goes on polling: locked after five minutes.
+        await idle_minutes(pilot, station, 4, press=False)
+        assert app.exit_code is None
+        await idle_minutes(pilot, station, 2, press=False)
+        await wait_for(pilot, lambda: app.exit_code is not None)
+    assert app.return_value == ExitCode.LOCKED
+    assert station.service.session.state.value == "locked"

@@ -20,7 +20,6 @@ entry was abandoned (never unlocked); ``5`` stationd could not be reached.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from datetime import datetime
 from enum import IntEnum
@@ -59,8 +58,18 @@ CALL_ENDPOINTS: Final = {
     "camera": "/v1/call/camera",
     "end": "/v1/call/end",
 }
-#: Staff activity is reported to stationd at most this often (idle lock is stationd's).
-TOUCH_EVERY_SECONDS = 15.0
+#: Staff activity is reported to stationd at most this often (idle lock is stationd's): the
+#: lock can come at most this much earlier than the idle timeout after the last key press.
+TOUCH_EVERY_SECONDS = 5.0
+#: What a person at the station does: keys, clicks and touches (a touch screen sends mouse
+#: presses), scrolling and pasting. Never timers, polling or background requests.
+_INPUT_EVENTS: Final = (
+    events.Key,
+    events.MouseDown,
+    events.MouseScrollDown,
+    events.MouseScrollUp,
+    events.Paste,
+)
 
 
 class ExitCode(IntEnum):
@@ -104,7 +113,7 @@ class StaffApp(App[int]):
         self._on_lock_out = on_lock_out
         self._main: Screen[Any] | None = None
         self._main_key: tuple[str, str | None] | None = None
-        self._last_touch = 0.0
+        self._last_touch: datetime | None = None
 
     # ------------------------------------------------------------------ start and unlock
 
@@ -131,7 +140,7 @@ class StaffApp(App[int]):
         del result
         self.records = StaffRecords(self.client, vault, self.clock)
         self.staff_id = staff_id
-        self._last_touch = time.monotonic()
+        self._last_touch = self.clock.now()
         self.watch_events()
         # On the app, not in the caller's worker: the PIN screen is about to be replaced.
         self.refresh_state()
@@ -295,10 +304,12 @@ class StaffApp(App[int]):
     # ------------------------------------------------------------------ activity
 
     async def on_event(self, event: events.Event) -> None:
-        """Every key press and click counts as staff activity (stationd's idle lock)."""
-        if isinstance(event, events.Key | events.MouseDown) and self.records is not None:
-            now = time.monotonic()
-            if now - self._last_touch >= TOUCH_EVERY_SECONDS:
+        """A person's input (``_INPUT_EVENTS``) is staff activity for stationd's idle lock."""
+        if isinstance(event, _INPUT_EVENTS) and self.records is not None:
+            # The station's clock, as stationd's idle lock uses: one notion of time.
+            now = self.clock.now()
+            last = self._last_touch
+            if last is None or not 0 <= (now - last).total_seconds() < TOUCH_EVERY_SECONDS:
                 self._last_touch = now
                 self._touch()
         await super().on_event(event)
