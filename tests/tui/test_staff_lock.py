@@ -275,9 +275,7 @@ async def idle_minutes(pilot: Pilot[Any], station: Station, minutes: int, *, pre
 
 
 @pytest.mark.parametrize("screen", ["today", "precheck", "wrapup"])
-async def test_only_a_person_s_input_postpones_the_idle_lock(
-    station: Station, screen: str
-) -> None:
+async def test_only_a_person_s_input_postpones_the_idle_lock(station: Station, screen: str) -> None:
     """The pre-call check polls its camera thumbnail and level meter, the wrap-up polls the
     export: none of that is a person at the station, so the idle lock still comes."""
     app = station.app(live_interval=0.1)
