@@ -8,11 +8,13 @@ masked) shows the idempotency markers (``=``) instead of actions (``+``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -138,15 +140,27 @@ def test_a_second_pass_on_a_provisioned_system_only_marks_what_is_done(tmp_path:
     ]
 
 
-def test_the_setup_script_refuses_to_run_for_real_without_root(tmp_path: Path) -> None:
+def test_the_setup_script_refuses_to_run_for_real_without_root() -> None:
     command = ["/bin/bash", str(SETUP), "--source", str(REPO)]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv to drop privileges")
-        command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 1 and "run as root" in result.stderr
+    with contextlib.ExitStack() as stack:
+        if os.geteuid() == 0:
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("running as root without setpriv to drop privileges")
+            # The unprivileged user must be able to read the script wherever the project was
+            # cloned (a checkout under /root, or pytest's own 0700 tmp_path, is closed to it):
+            # a copy in a world-readable directory of its own.
+            shared = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ks-setup-")))
+            shared.chmod(0o755)
+            script = shared / SETUP.name
+            shutil.copyfile(SETUP, script)
+            script.chmod(0o644)
+            command = [
+                setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                "/bin/bash", str(script), "--source", str(REPO),
+            ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and "run as root" in result.stderr, result.stderr
 
 
 def test_unknown_options_are_refused() -> None:
