@@ -13,6 +13,7 @@ import contextlib
 import json
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -302,6 +303,7 @@ async def test_press_during_a_call_goes_private_and_the_call_end_is_sealed(
     assert response.json()["state"] == "pre_call_check"
     response = await station.http.post("/v1/session/check-passed", headers=h)
     assert response.json()["state"] == "waiting_for_gp"
+    admitted_at = time.monotonic()
     service.call_gp_admitted()  # the call engine's side
     async with EventLog(station) as log:
         await asyncio.to_thread(press, button_pin(station))
@@ -317,6 +319,7 @@ async def test_press_during_a_call_goes_private_and_the_call_end_is_sealed(
         await log.wait_for("lock_requested", 2)
         assert (await station.http.get("/v1/state")).json()["state"] == "in_call_private"
         service.call_ended(CallOutcome.HUNG_UP_GP)
+        call_seconds = time.monotonic() - admitted_at
         ended = await log.wait_for("state", 2)
     assert ended[-1].data["transition"] == "call_ended" and ended[-1].data["state"] == "locked"
 
@@ -337,7 +340,10 @@ async def test_press_during_a_call_goes_private_and_the_call_end_is_sealed(
         vault_key.open_sealed_box(sealed_box, sealed_event_context(cid, "call_ended"))
     )
     assert opened["kind"] == "call_ended" and opened["outcome"] == "hung_up_gp"
-    assert opened["duration_seconds"] >= 0
+    # The call lasted from the admission to the end, as the test saw it (a second of slack for
+    # the clocks' rounding): neither negative, nor the time since the station started.
+    assert isinstance(opened["duration_seconds"], int | float)
+    assert 0 <= opened["duration_seconds"] <= call_seconds + 1
     consultation = (await station.http.get(f"/v1/consultations/{cid}", headers=h)).json()
     assert consultation["status"] == "ended"
     state = (await station.http.get("/v1/state")).json()
