@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from provisioning.errors import IdentityError
 from provisioning.protocol import fingerprint, public_key_bytes, sign_request, station_id_for
+from station.datadir import DataDir
 from station.durable import atomic_write, fsync_dir
 from station.vault import load_or_create_private_file, read_private_file
 
@@ -36,7 +37,7 @@ __all__ = [
     "provisioning_dir",
 ]
 
-PROVISIONING_DIR: Final = "provisioning"
+PROVISIONING_DIR: Final = DataDir.PROVISIONING
 IDENTITY_FILE: Final = "identity.key"
 _COUNTER_FILE: Final = "counter"
 _KEY_BYTES: Final = 32

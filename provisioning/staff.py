@@ -24,6 +24,7 @@ from pathlib import Path
 from provisioning.errors import StaffEnrollmentError
 from provisioning.protocol import b64decode
 from station.core.clock import Clock
+from station.datadir import DataDir
 from station.keyring import (
     DEFAULT_KDF_PARAMS,
     KEYSLOTS_FILE,
@@ -40,7 +41,7 @@ from station.vault import DeviceSecret, VaultError, VaultKey
 
 __all__ = ["PIN_ATTEMPTS_FILE", "USER_MESSAGES", "StaffKeyslots"]
 
-PIN_ATTEMPTS_FILE = "pin_attempts.db"
+PIN_ATTEMPTS_FILE = DataDir.PIN_ATTEMPTS
 
 #: Danish texts for the hub's refusal codes and the station's own.
 USER_MESSAGES = {
@@ -79,7 +80,7 @@ class StaffKeyslots:
         return PinGuard(self.data_dir / PIN_ATTEMPTS_FILE, self._clock)
 
     def _secret(self) -> bytes:
-        return DeviceSecret(self.data_dir / "device.secret").load()
+        return DeviceSecret(DataDir(self.data_dir).device_secret).load()
 
     def exists(self) -> bool:
         """Whether the station has a keyring (at least one staff member enrolled once)."""

@@ -18,46 +18,40 @@ import contextlib
 from pathlib import Path
 from typing import Final
 
+from station.datadir import DataDir
 from station.durable import atomic_write, fsync_dir
 
 __all__ = ["WIPE_MARKER", "destroy_keys", "finish_pending_wipe", "wipe_pending"]
 
-WIPE_MARKER: Final = "wipe.pending"
-_KEY_FILES: Final = (
-    "keyslots.json",
-    "keyslots.json.lock",
-    "device.secret",
-    "pin_attempts.db",
-    "pin_attempts.db-wal",
-    "pin_attempts.db-shm",
-)
-_STORE_FILES: Final = ("station.db", "station.db-wal", "station.db-shm", "station.db-journal")
+WIPE_MARKER: Final = DataDir.WIPE_MARKER
 
 
-def _unlink_all(data_dir: Path, names: tuple[str, ...]) -> None:
-    for name in names:
+def _unlink_all(data_dir: Path, paths: tuple[Path, ...]) -> None:
+    for path in paths:
         with contextlib.suppress(FileNotFoundError):
-            (data_dir / name).unlink()
+            path.unlink()
     fsync_dir(data_dir)
 
 
 def wipe_pending(data_dir: Path) -> bool:
     """Whether a wipe was started and not finished."""
-    return (data_dir / WIPE_MARKER).exists()
+    return DataDir(data_dir).wipe_marker.exists()
 
 
 def destroy_keys(data_dir: Path) -> None:
     """Phase 1: marker first, then every key that opens personal data."""
-    atomic_write(data_dir / WIPE_MARKER, b"crypto-wipe\n", replace=True)
-    _unlink_all(data_dir, _KEY_FILES)
+    files = DataDir(data_dir)
+    atomic_write(files.wipe_marker, b"crypto-wipe\n", replace=True)
+    _unlink_all(data_dir, files.key_files())
 
 
 def finish_pending_wipe(data_dir: Path) -> bool:
     """Phase 2 (before the store opens): delete the store's files; True if a wipe finished."""
     if not wipe_pending(data_dir):
         return False
-    _unlink_all(data_dir, _KEY_FILES)  # again: phase 1 may have been cut short
-    _unlink_all(data_dir, _STORE_FILES)
-    (data_dir / WIPE_MARKER).unlink()
+    files = DataDir(data_dir)
+    _unlink_all(data_dir, files.key_files())  # again: phase 1 may have been cut short
+    _unlink_all(data_dir, files.store_files())
+    files.wipe_marker.unlink()
     fsync_dir(data_dir)
     return True

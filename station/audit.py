@@ -44,6 +44,7 @@ from typing import Final
 from station.core.clock import Clock
 from station.core.ids import is_opaque_id
 from station.core.ports import AuditAction
+from station.datadir import DataDir
 from station.errors import StationError
 from station.sqlite import SqliteFile
 from station.store import migrate_schema, open_sqlite
@@ -62,7 +63,7 @@ __all__ = [
     "entry_hash",
 ]
 
-AUDIT_DB_FILENAME: Final = "audit.db"
+AUDIT_DB_FILENAME: Final = DataDir.AUDIT
 #: ``prev_hash`` of the first entry.
 GENESIS_HASH: Final = "0" * 64
 #: Part of every hashed entry, so a hash from another log format can never match.

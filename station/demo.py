@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final
 
+from station.datadir import DataDir
 from station.errors import StationError
 from station.store import Clinic
 
@@ -282,18 +283,19 @@ class DemoRunner:
             store.close()
 
     def _enrol(self) -> Any:
-        from station.keyring import KEYSLOTS_FILE, Keyring, generate_escrow_keypair
+        from station.keyring import Keyring, generate_escrow_keypair
         from station.pin_guard import PinGuard
         from station.vault import DeviceSecret
 
-        secret = DeviceSecret.load_or_create(self.data_dir / "device.secret")
+        files = DataDir(self.data_dir)
+        secret = DeviceSecret.load_or_create(files.device_secret)
         # The escrow's private half is thrown away: a demo has no IT department.
         _, escrow_public = generate_escrow_keypair()
         from station.core.clock import SystemClock
 
-        with PinGuard(self.data_dir / "pin_attempts.db", SystemClock()) as guard:
+        with PinGuard(files.pin_attempts, SystemClock()) as guard:
             keyring, vault_key = Keyring.initialise(
-                self.data_dir / KEYSLOTS_FILE, secret, escrow_public, guard=guard
+                files.keyslots, secret, escrow_public, guard=guard
             )
             keyring.add_slot(vault_key, DEMO_STAFF_ID, self.staff_pin)
         return vault_key

@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from station.core.ids import is_opaque_id
 from station.crypto import KEY_BYTES, SealError
+from station.datadir import DataDir
 from station.pin_guard import PinGuard
 from station.vault import (
     DEVICE_SECRET_BYTES,
@@ -77,7 +78,7 @@ __all__ = [
     "validate_pin",
 ]
 
-KEYSLOTS_FILE = "keyslots.json"
+KEYSLOTS_FILE = DataDir.KEYSLOTS
 _FORMAT = "kontaktstation-keyslots"
 _FORMAT_VERSION = 1
 _SLOT_INFO = b"kontaktstation keyslot v1"

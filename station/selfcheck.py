@@ -24,6 +24,7 @@ from station.audit import AuditLog
 from station.core.clock import FakeClock
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr, WithoutCpr
+from station.datadir import DataDir
 from station.keyring import KdfParams, Keyring, generate_escrow_keypair
 from station.pin_guard import PinGuard, WrongPin
 from station.records import ConsultationKey, open_entry, open_note, seal_entry, seal_note
@@ -88,9 +89,9 @@ def _run(root: Path, kdf: KdfParams | None) -> list[_Result]:
     clock = FakeClock(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
     data = root / "data"
     data.mkdir(mode=0o700)
-    secret = DeviceSecret.load_or_create(data / "device.secret")
+    secret = DeviceSecret.load_or_create(DataDir(data).device_secret)
     _, escrow_public = generate_escrow_keypair()
-    guard = PinGuard(data / "pin_attempts.sqlite3", clock)
+    guard = PinGuard(DataDir(data).pin_attempts, clock)
     store = BlindStore.open(data, clock=clock)
     audit = AuditLog.open(data, clock=clock)
     state: dict[str, object] = {}
@@ -100,7 +101,7 @@ def _run(root: Path, kdf: KdfParams | None) -> list[_Result]:
     def make_vault() -> str:
         params = {} if kdf is None else {"kdf_params": kdf}
         keyring, vault = Keyring.initialise(
-            data / "keyslots.json", secret, escrow_public, guard=guard, **params
+            DataDir(data).keyslots, secret, escrow_public, guard=guard, **params
         )
         keyring.add_slot(vault, _DEMO_STAFF, _DEMO_PIN)
         state["keyring"], state["vault"] = keyring, vault

@@ -48,6 +48,7 @@ from typing import Final, TypeVar
 from station.core.clock import Clock, SystemClock
 from station.core.ids import is_opaque_id, new_id
 from station.core.model import ConsultationType
+from station.datadir import DataDir
 from station.errors import StationError
 from station.sqlite import SqliteFile, is_damage
 
@@ -84,7 +85,7 @@ __all__ = [
     "open_sqlite",
 ]
 
-DB_FILENAME: Final = "station.db"
+DB_FILENAME: Final = DataDir.STORE
 #: How long a documented consultation's data stays on the station (DESIGN.md: default 24 h).
 DEFAULT_RETENTION: Final = timedelta(hours=24)
 #: Largest sealed value accepted: a note of a few pages, far below SQLite's limits.

@@ -59,6 +59,7 @@ from station.call.models import WaitingResident
 from station.core.session import CallOutcome, SessionState, Transition
 from station.daemon.errors import ApiError
 from station.daemon.models import ConsultationTypeValue, OpaqueId
+from station.datadir import DataDir
 from station.errors import StationError
 
 __all__ = ["ROOMS_FILE", "CallController", "build_call_controller"]
@@ -66,7 +67,7 @@ __all__ = ["ROOMS_FILE", "CallController", "build_call_controller"]
 _log = logging.getLogger(__name__)
 
 #: Consultation id → hub room id (and until when its link works); no link, no personal data.
-ROOMS_FILE: Final = "call_rooms.json"
+ROOMS_FILE: Final = DataDir.CALL_ROOMS
 
 _CALL_STATES: Final = frozenset(
     {SessionState.WAITING_FOR_GP, SessionState.IN_CALL_ATTENDED, SessionState.IN_CALL_PRIVATE}
@@ -516,7 +517,7 @@ def build_call_controller(
     ``config`` defaults to :func:`station.call.config.call_config_from_env`; ``sink`` to a
     :class:`RecordingFrameSink` (no screen yet: the video surface process replaces it).
     """
-    rooms_path = data_dir / ROOMS_FILE
+    rooms_path = DataDir(data_dir).call_rooms
     media: CallMedia | None = getattr(hardware, "hw", None)
     if config is None:
         try:

@@ -43,6 +43,7 @@ from station.daemon.events import EventBroker, EventKind
 from station.daemon.sdnotify import Notifier
 from station.daemon.tokens import StaffToken, TokenRegistry
 from station.daemon.workers import Worker
+from station.datadir import DataDir
 from station.store import BlindStore, Consultation, EntryStatus, UpcomingConsultation
 
 __all__ = [
@@ -142,15 +143,16 @@ class KeyringAccess:
 
     def _load(self) -> Any:
         # Imported here: the keyring pulls in argon2, which nothing else in stationd needs.
-        from station.keyring import KEYSLOTS_FILE, Keyring
+        from station.keyring import Keyring
         from station.pin_guard import PinGuard
         from station.vault import DeviceSecret
 
         if self._keyring is None:
-            path = self._data_dir / KEYSLOTS_FILE
+            files = DataDir(self._data_dir)
+            path = files.keyslots
             if self._guard is None:
-                self._guard = PinGuard(self._data_dir / "pin_attempts.db", self._clock)
-            secret = DeviceSecret(self._data_dir / "device.secret").load()
+                self._guard = PinGuard(files.pin_attempts, self._clock)
+            secret = DeviceSecret(files.device_secret).load()
             self._keyring = Keyring.load(path, secret, guard=self._guard)
         return self._keyring
 

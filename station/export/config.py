@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from station.datadir import DataDir
 from station.export.errors import ExportConfigError
 from station.vault import write_private_file
 
@@ -37,7 +38,7 @@ __all__ = [
     "save_export_config",
 ]
 
-EXPORT_CONFIG_FILENAME: Final = "export.json"
+EXPORT_CONFIG_FILENAME: Final = DataDir.EXPORT_CONFIG
 #: Staff members are named in the EOJ by their station staff id under this system, until
 #: the municipality's signed configuration names its own (e.g. its user directory's OID).
 DEFAULT_STAFF_IDENTIFIER_SYSTEM: Final = "urn:kontaktstation:staff-id"

@@ -27,12 +27,13 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
+from station.datadir import DataDir
 from station.export.errors import ExportKeyError
 from station.vault import load_or_create_private_file, open_sealed_box, read_private_file
 
 __all__ = ["OUTBOX_KEY_FILENAME", "OutboxKey"]
 
-OUTBOX_KEY_FILENAME: Final = "outbox.key"
+OUTBOX_KEY_FILENAME: Final = DataDir.OUTBOX_KEY
 _KEY_BYTES: Final = 32
 
 

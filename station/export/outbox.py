@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from station.core.clock import Clock
 from station.core.ids import is_opaque_id
+from station.datadir import DataDir
 from station.export.errors import OutboxCorrupt, OutboxError, OutboxSchemaTooNew
 from station.export.limits import MAX_SEALED_EXPORT_BYTES
 from station.sqlite import SqliteFile
@@ -47,7 +48,7 @@ __all__ = [
     "backoff_delay",
 ]
 
-OUTBOX_DB_FILENAME: Final = "outbox.db"
+OUTBOX_DB_FILENAME: Final = DataDir.OUTBOX
 #: Delay before retry number n (1-based), the last repeated for ever.
 BACKOFF_SCHEDULE: Final = (
     timedelta(seconds=5),
