@@ -53,6 +53,20 @@ class Hardware:
     #: Whether :meth:`aclose` closes ``pin_factory`` (not when the caller injected it).
     owns_pin_factory: bool = True
 
+    @property
+    def gpio_backend(self) -> str:
+        """The pin factory's name as ``GPIOZERO_PIN_FACTORY`` spells it (``mock``, ``lgpio``)."""
+        name = type(self.pin_factory).__name__
+        return name.removesuffix("Factory").lower() or "unknown"
+
+    def backends(self) -> dict[str, str]:
+        """Which backend serves each port (no personal data: for health and heartbeats)."""
+        return {
+            "camera": self.camera_backend,
+            "audio": self.audio_backend,
+            "gpio": self.gpio_backend,
+        }
+
     def new_camera(self) -> Camera:
         """A fresh camera track."""
         return self.camera_factory()

@@ -2,30 +2,84 @@
 
 The call engine hands every decoded frame to a :class:`FrameSink` and moves on: ``show``
 never blocks and keeps only the newest frame per role, so latency never builds up behind
-a slow screen. The real sink sends frames to the separate video-surface process (a crash
-there never drops the call); :class:`RecordingFrameSink` is the shipped fake for tests and
-for running without a screen.
+a slow screen. ``clear`` takes a role off the screen (a call's last picture must not stay
+on a locked station), ``set_overlay`` shows the private-call badge and the line quality.
+
+Two sinks, chosen by name at stationd's composition root (:func:`build_frame_sink`,
+``KONTAKTSTATION_FRAME_SINK``):
+
+- ``shm`` (the default, on every station and in the demo):
+  :class:`~hardware.surface.transport.SharedMemoryFrameSink` sends frames to the separate
+  video-surface process through shared memory in tmpfs (a crash there never drops the call);
+- ``recording``: :class:`RecordingFrameSink`, the shipped fake, which only remembers what it
+  was shown. It is used only when named: a station never falls back to it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol, get_args
 
 import av
 
-__all__ = ["FrameRole", "FrameSink", "RecordingFrameSink", "SinkStats"]
+from .errors import UnknownBackendError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "FRAME_SINKS",
+    "FRAME_SINK_ENV",
+    "QUALITIES",
+    "FrameRole",
+    "FrameSink",
+    "OverlayState",
+    "Quality",
+    "RecordingFrameSink",
+    "SinkStats",
+    "build_frame_sink",
+]
 
 #: ``remote``: the GP's video, drawn large. ``self``: the station's own camera, drawn small.
 FrameRole = Literal["remote", "self"]
 
+#: The line quality the surface shows (the call engine's levels, plus "reconnecting").
+Quality = Literal["unknown", "good", "fair", "poor", "reconnecting"]
+QUALITIES: Final[tuple[str, ...]] = get_args(Quality)
+
+FRAME_SINK_ENV: Final = "KONTAKTSTATION_FRAME_SINK"
+FRAME_SINKS: Final = ("shm", "recording")
+
+
+@dataclass(frozen=True)
+class OverlayState:
+    """What the surface draws over the video: the private-call badge and the line quality."""
+
+    private_call: bool = False
+    quality: Quality = "unknown"
+
+    def __post_init__(self) -> None:
+        if self.quality not in QUALITIES:
+            raise ValueError(f"unknown quality {self.quality!r}")
+
 
 class FrameSink(Protocol):
-    """Receives decoded video frames; must return at once and keep only the newest."""
+    """Receives decoded video frames; every method returns at once and never raises."""
 
-    def show(self, frame: av.VideoFrame, role: FrameRole) -> None: ...
+    def show(self, frame: av.VideoFrame, role: FrameRole) -> None:
+        """Make ``frame`` the newest picture of ``role``."""
+        ...
+
+    def clear(self, role: FrameRole) -> None:
+        """Take ``role`` off the screen (the call ended, the camera is off)."""
+        ...
+
+    def set_overlay(self, state: OverlayState) -> None:
+        """Show or hide the private-call badge and the line quality."""
+        ...
 
 
 @dataclass
@@ -37,10 +91,14 @@ class SinkStats:
     last_at: float | None = None
     last_size: tuple[int, int] | None = None
     arrivals: list[float] = field(default_factory=list, repr=False)
+    cleared: int = 0
 
 
 class RecordingFrameSink:
     """A frame sink that remembers what it was shown: counts, times, the newest frame."""
+
+    #: Its name for ``KONTAKTSTATION_FRAME_SINK`` and the health report.
+    name: Final = "recording"
 
     def __init__(self, keep_arrivals: int = 10_000) -> None:
         self._lock = threading.Lock()
@@ -48,8 +106,11 @@ class RecordingFrameSink:
         self._newest: dict[str, av.VideoFrame] = {}
         self._keep = keep_arrivals
         self._event = threading.Event()
+        #: The overlay states set, in order.
+        self.overlays: list[OverlayState] = []
 
     def show(self, frame: av.VideoFrame, role: FrameRole) -> None:
+        """Count the frame and keep it as the newest of ``role``."""
         now = time.monotonic()
         with self._lock:
             stats = self._stats[role]
@@ -62,13 +123,47 @@ class RecordingFrameSink:
             self._newest[role] = frame
         self._event.set()
 
+    def clear(self, role: FrameRole) -> None:
+        """Forget the newest frame of ``role`` (counted)."""
+        with self._lock:
+            self._stats[role].cleared += 1
+            self._newest.pop(role, None)
+
+    def set_overlay(self, state: OverlayState) -> None:
+        """Remember the overlay state."""
+        with self._lock:
+            self.overlays.append(state)
+
     def stats(self, role: FrameRole) -> SinkStats:
         """A copy of the counters for ``role``."""
         with self._lock:
             s = self._stats[role]
-            return SinkStats(s.frames, s.first_at, s.last_at, s.last_size, list(s.arrivals))
+            return SinkStats(
+                s.frames, s.first_at, s.last_at, s.last_size, list(s.arrivals), s.cleared
+            )
 
     def newest(self, role: FrameRole) -> av.VideoFrame | None:
         """The last frame shown for ``role`` (older ones are not kept)."""
         with self._lock:
             return self._newest.get(role)
+
+
+def build_frame_sink(
+    env: Mapping[str, str], *, directory: Path | None = None
+) -> tuple[str, FrameSink]:
+    """The sink ``KONTAKTSTATION_FRAME_SINK`` names (default ``shm``) and its name.
+
+    ``shm`` prepares the shared-memory directory (``KONTAKTSTATION_SURFACE_DIR``, or
+    ``directory``) and raises ``SurfaceError`` when it cannot: a station whose screen cannot
+    show the GP must say so at start, not run a call nobody sees. An unknown name raises
+    ``UnknownBackendError``.
+    """
+    name = env.get(FRAME_SINK_ENV, "").strip().lower() or "shm"
+    if name == "recording":
+        return name, RecordingFrameSink()
+    if name == "shm":
+        # Imported here: the transport needs numpy and the mmap machinery, the port does not.
+        from .surface.transport import SharedMemoryFrameSink, surface_dir
+
+        return name, SharedMemoryFrameSink(directory or surface_dir(dict(env)))
+    raise UnknownBackendError(FRAME_SINK_ENV, name, FRAME_SINKS)

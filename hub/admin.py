@@ -191,6 +191,10 @@ class Admin:
             pairs += [
                 ("lock state", beat.lock_state),
                 ("session", beat.session_state),
+                (
+                    "ports",
+                    " ".join(f"{k.value}={v}" for k, v in sorted(beat.ports.items())) or "-",
+                ),
                 ("wrong PINs", str(beat.pins.station_failures)),
                 ("staff enrolled", str(beat.enrolled_staff)),
                 ("queue", str(beat.queue_length)),

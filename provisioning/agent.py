@@ -60,6 +60,7 @@ from provisioning.schema import (
     Heartbeat,
     OfflineSample,
     PinCounters,
+    PortName,
     StationConfig,
 )
 from provisioning.staff import USER_MESSAGES, StaffKeyslots
@@ -103,6 +104,8 @@ class StationSnapshot:
     last_call_outcome: str | None = None
     queue_length: int = 0
     audit_head: tuple[int, str] | None = None
+    #: Which backend serves each port (see ``provisioning.schema.PortName``).
+    ports: tuple[tuple[str, str], ...] = ()
 
 
 class StationPort(Protocol):
@@ -373,6 +376,7 @@ class ProvisioningAgent:
             session_state=snap.session_state,  # type: ignore[arg-type]
             in_call=snap.in_call,
             health=tuple(health[:16]),
+            ports=_known_ports(snap.ports),
             pins=PinCounters(station_failures=failures, by_staff=by_staff),
             last_call_outcome=snap.last_call_outcome,  # type: ignore[arg-type]
             queue_length=snap.queue_length,
@@ -590,3 +594,9 @@ class ProvisioningAgent:
             "last_error": self.last_error,
             "offline_queued": len(self._offline),
         }
+
+
+def _known_ports(ports: tuple[tuple[str, str], ...]) -> dict[PortName, str]:
+    """The ports a heartbeat can name; anything else stationd reports is left out."""
+    known = {p.value: p for p in PortName}
+    return {known[name]: backend for name, backend in ports if name in known}

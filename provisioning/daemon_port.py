@@ -122,6 +122,7 @@ class DaemonStationPort:
             last_call_outcome=outcome if outcome in known else None,
             queue_length=queue,
             audit_head=None if head is None else (int(head[0]), str(head[1])),
+            ports=tuple(sorted(service.ports.items())),
         )
 
     def lock_now(self) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "IceServerConfig",
     "OfflineSample",
     "PinCounters",
+    "PortName",
     "Retention",
     "StaffEntry",
     "StaffRedeemRequest",
@@ -346,6 +347,21 @@ class HealthCheck(_Model):
     ok: bool
 
 
+class PortName(StrEnum):
+    """The station's ports whose backend a heartbeat names."""
+
+    CAMERA = "camera"
+    AUDIO = "audio"
+    GPIO = "gpio"
+    FRAME_SINK = "frame_sink"
+    HUB = "hub"
+    EXPORT = "export"
+
+
+#: A backend's name (``v4l2``, ``pyav``, ``lgpio``, ``shm``, ``fhir``): a machine word.
+BackendName = Annotated[str, Field(max_length=24, pattern=r"^[a-z0-9_]+$")]
+
+
 class PinCounters(_Model):
     """Wrong-PIN counts: station-wide and per pseudonymous staff id (consecutive failures)."""
 
@@ -403,6 +419,8 @@ class Heartbeat(_Model):
     session_state: SessionStateName
     in_call: bool = False
     health: tuple[HealthCheck, ...] = Field(default=(), max_length=16)
+    #: Which backend serves each port, so IT sees a station running on a fake or without one.
+    ports: dict[PortName, BackendName] = Field(default_factory=dict, max_length=8)
     pins: PinCounters = PinCounters()
     last_call_outcome: CallOutcomeName | None = None
     queue_length: int = Field(default=0, ge=0, le=10**6)

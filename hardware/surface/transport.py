@@ -46,14 +46,14 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, get_args
+from typing import Final
 
 import av
 import numpy as np
 import numpy.typing as npt
 
 from hardware.errors import HardwareError
-from hardware.video import FrameRole
+from hardware.video import QUALITIES, FrameRole, OverlayState, Quality
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -85,8 +85,6 @@ DEFAULT_SURFACE_DIR: Final = Path("/run/kontaktstation/surface")
 DEFAULT_MAX_SIZE: Final = (1280, 720)
 ROLES: Final[tuple[FrameRole, ...]] = ("remote", "self")
 
-Quality = Literal["unknown", "good", "fair", "poor", "reconnecting"]
-QUALITIES: Final[tuple[str, ...]] = get_args(Quality)
 
 _MAGIC: Final = b"KSVF"
 _VERSION: Final = 1
@@ -346,18 +344,6 @@ class FrameSlotReader:
 # --------------------------------------------------------------------------- overlay state
 
 
-@dataclass(frozen=True)
-class OverlayState:
-    """What the surface draws over the video: the private-call badge and the line quality."""
-
-    private_call: bool = False
-    quality: Quality = "unknown"
-
-    def __post_init__(self) -> None:
-        if self.quality not in QUALITIES:
-            raise ValueError(f"unknown quality {self.quality!r}")
-
-
 _STATE_FILE: Final = "state.json"
 
 
@@ -394,6 +380,9 @@ class SharedMemoryFrameSink:
     failure is counted and logged once). ``set_overlay()`` and ``clear()`` do the same for
     the overlay state and for the end of a call.
     """
+
+    #: Its name for ``KONTAKTSTATION_FRAME_SINK`` and the health report.
+    name: Final = "shm"
 
     def __init__(
         self, directory: Path | None = None, *, max_size: tuple[int, int] = DEFAULT_MAX_SIZE

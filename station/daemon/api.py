@@ -377,7 +377,12 @@ def build_app(
             m.HealthCheckOut(name=r.name, ok=r.ok, detail=r.detail, hint=r.hint) for r in results
         ]
         return _json(
-            m.HealthOut(ok=all(c.ok for c in checks), checked_at=checked_at, checks=checks)
+            m.HealthOut(
+                ok=all(c.ok for c in checks),
+                checked_at=checked_at,
+                checks=checks,
+                ports=service.ports,
+            )
         )
 
     async def get_events(request: Request) -> Response:

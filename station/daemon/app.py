@@ -46,6 +46,7 @@ from typing import Any, Final
 
 import uvicorn
 
+from hardware.video import FrameSink, build_frame_sink
 from station.core.clock import Clock, SystemClock
 from station.core.session import DEFAULT_IDLE_TIMEOUT, Session
 from station.daemon.api import DEFAULT_HEARTBEAT_SECONDS, build_app
@@ -123,8 +124,14 @@ class Daemon:
         frame_sink: Any = None,
     ) -> None:
         self.config = config
-        #: Where the call's video goes (a ``hardware.video.FrameSink``; None: a recording one).
+        #: Where the call's video goes (a ``hardware.video.FrameSink``). None: chosen by name
+        #: (``KONTAKTSTATION_FRAME_SINK``, default the shared memory the video surface reads)
+        #: when the call engine is built; tests inject one.
         self.frame_sink = frame_sink
+        #: Which backend serves each port (camera, audio, gpio, frame_sink, hub, export), as
+        #: chosen at start; ``GET /v1/health`` and the heartbeat report it.
+        self.ports: dict[str, str] = {}
+        self._owns_sink = False
         self.calls: Any = None
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
@@ -247,8 +254,16 @@ class Daemon:
             data_dir=data_dir,
             config=cfg.call,
             environ=cfg.environ,
-            sink=self.frame_sink,
+            sink=self._frame_sink,
         )
+        self.ports = {
+            **hardware.backends(),
+            "frame_sink": _sink_name(self.frame_sink),
+            "hub": "configured" if cfg.hub_url or self.calls.engine is not None else "none",
+            "export": _export_name(self.exports),
+        }
+        self._service.ports = dict(self.ports)
+        _log.info("ports: %s", ", ".join(f"{k}={v}" for k, v in self.ports.items()))
         if self.provisioning_port is not None:
             # The configuration in force reaches the call engine, the purge and the export.
             self.provisioning_port.bind(data_dir=data_dir, calls=self.calls, exports=self.exports)
@@ -290,6 +305,15 @@ class Daemon:
         self.notifier.ready(self._service.status_line())
         self.notifier.start_watchdog()
         _log.info("stationd listening on %s (session locked)", cfg.socket_path)
+
+    def _frame_sink(self) -> FrameSink:
+        """The injected sink, or the one the environment names (raises when it cannot be)."""
+        if self.frame_sink is None:
+            env = os.environ if self.config.environ is None else self.config.environ
+            _, self.frame_sink = build_frame_sink(env)
+            self._owns_sink = True
+        sink: FrameSink = self.frame_sink
+        return sink
 
     async def _wait_listening(self) -> None:
         assert self._server is not None and self._server_task is not None
@@ -396,6 +420,10 @@ class Daemon:
         if self.calls is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.calls.aclose(), 2.0)
+        close_sink = getattr(self.frame_sink, "close", None)
+        if self._owns_sink and callable(close_sink):
+            with contextlib.suppress(Exception):
+                close_sink()
         if self.exports is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.exports.stop(), 1.0)
@@ -471,6 +499,18 @@ class Daemon:
 
     def _stop_requested_is_set(self) -> bool:
         return self._stop_requested.is_set()
+
+
+def _sink_name(sink: Any) -> str:
+    """The frame sink's name for the ports report (``none`` when calls are unavailable)."""
+    return "none" if sink is None else str(getattr(sink, "name", type(sink).__name__))
+
+
+def _export_name(exports: Any) -> str:
+    """``fhir`` (delivered to the EOJ), ``summary`` (copied by hand) or ``none`` (broken)."""
+    if exports is None:
+        return "none"
+    return "fhir" if exports.delivery_enabled else "summary"
 
 
 def _finish(worker: Worker, resource: Any) -> None:
@@ -588,10 +628,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--hardware",
-        choices=("auto", "fake", "real"),
-        default="auto",
-        help="hardware backends: fakes, real ones from the environment, or auto "
-        "(fakes off a Raspberry Pi)",
+        choices=("real", "fake", "auto"),
+        default="real",
+        help="hardware backends: the environment's real ones (default; a missing device is "
+        "reported, never replaced by a fake), the shipped fakes (the demo), or auto "
+        "(fakes off a Raspberry Pi, for development)",
     )
     parser.add_argument(
         "--idle-timeout",

@@ -41,16 +41,17 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hardware.video import FrameSink, RecordingFrameSink
+from hardware.video import QUALITIES, FrameSink, OverlayState, Quality
 from station.call.config import CallConfig, call_config_from_env
 from station.call.engine import CallEngine, CallMedia
 from station.call.errors import CallError, CallFinished, HubRefused
@@ -123,9 +124,14 @@ class CallController:
         *,
         rooms_path: Path,
         unavailable: str | None = None,
+        sink: FrameSink | None = None,
     ) -> None:
         self._service = service
         self.engine = engine
+        #: The screen the call draws on: its overlay follows the call, and a call's pictures
+        #: leave it when the call ends (a locked station must not keep showing them).
+        self.sink = sink
+        self._overlay = OverlayState()
         self._rooms_path = rooms_path
         self._unavailable = unavailable or "no call configuration"
         self._consultation_id: str | None = None
@@ -206,10 +212,25 @@ class CallController:
         finally:
             self._ending = False
             self._consultation_id = None
+            self._clear_screen()
 
     def status(self, status: str, data: dict[str, Any]) -> None:
-        """Pass the engine's status to the UIs' event stream."""
+        """Pass the engine's status to the UIs' event stream, and to the surface's overlay."""
         self._service.publish_call_status(status, **data)
+        overlay = _overlay_after(self._overlay, status, data)
+        if overlay != self._overlay:
+            self._overlay = overlay
+            if self.sink is not None:
+                self.sink.set_overlay(overlay)
+
+    def _clear_screen(self) -> None:
+        """The call is over: its pictures and its badges leave the screen."""
+        self._overlay = OverlayState()
+        if self.sink is None:
+            return
+        self.sink.clear("remote")
+        self.sink.clear("self")
+        self.sink.set_overlay(self._overlay)
 
     def _set_consultation_status(self, outcome: CallOutcome) -> None:
         consultation_id = self._consultation_id
@@ -495,6 +516,22 @@ class CallController:
         return {"available": True, **self.engine.status()}
 
 
+def _overlay_after(current: OverlayState, status: str, data: Mapping[str, Any]) -> OverlayState:
+    """The surface's overlay after one of the engine's status events."""
+    if status == "private":
+        return replace(current, private_call=True)
+    if status == "staff_present":
+        return replace(current, private_call=False)
+    if status == "reconnecting":
+        return replace(current, quality="reconnecting")
+    if status == "quality":
+        level = data.get("level")
+        quality = "reconnecting" if level == "lost" else level
+        if quality in QUALITIES:
+            return replace(current, quality=cast(Quality, quality))
+    return current
+
+
 def _api_error(exc: CallError) -> ApiError:
     if isinstance(exc, HubRefused):
         return ApiError(409 if exc.status == 409 else 422, exc.hub_code, str(exc), exc.user_message)
@@ -508,14 +545,16 @@ def build_call_controller(
     hardware: Any,
     *,
     data_dir: Path,
+    sink: Callable[[], FrameSink],
     config: CallConfig | None = None,
     environ: Mapping[str, str] | None = None,
-    sink: FrameSink | None = None,
 ) -> CallController:
     """The controller for a daemon: an engine when calls are configured and hardware exists.
 
-    ``config`` defaults to :func:`station.call.config.call_config_from_env`; ``sink`` to a
-    :class:`RecordingFrameSink` (no screen yet: the video surface process replaces it).
+    ``config`` defaults to :func:`station.call.config.call_config_from_env`. ``sink`` makes
+    the frame sink the call draws into, and is called only when calls are available (no
+    hub, no screen to prepare); whatever it raises (a screen that cannot be prepared) is
+    raised here: stationd does not start a call engine that nobody could see.
     """
     rooms_path = DataDir(data_dir).call_rooms
     media: CallMedia | None = getattr(hardware, "hw", None)
@@ -531,6 +570,7 @@ def build_call_controller(
         return CallController(
             service, None, rooms_path=rooms_path, unavailable="stationd runs without hardware"
         )
-    controller = CallController(service, None, rooms_path=rooms_path)
-    controller.engine = CallEngine(config, media, sink or RecordingFrameSink(), controller)
+    frame_sink = sink()
+    controller = CallController(service, None, rooms_path=rooms_path, sink=frame_sink)
+    controller.engine = CallEngine(config, media, frame_sink, controller)
     return controller

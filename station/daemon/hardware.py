@@ -61,6 +61,10 @@ class HardwareLink(Protocol):
         """Release pins and devices."""
         ...
 
+    def backends(self) -> dict[str, str]:
+        """Which backend serves the camera, audio and GPIO ports."""
+        ...
+
 
 def on_raspberry_pi() -> bool:
     """True on a Raspberry Pi (its device tree names the model)."""
@@ -99,6 +103,10 @@ class DetachedHardware:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    def backends(self) -> dict[str, str]:
+        """No backend at all."""
+        return {"camera": "none", "audio": "none", "gpio": "none"}
 
 
 class GpioHardwareLink:
@@ -141,6 +149,10 @@ class GpioHardwareLink:
 
         results = await run_health_checks(self.hw, within=self._check_timeout)
         return [HealthResult(r.name, r.ok, r.detail, r.hint_da) for r in results]
+
+    def backends(self) -> dict[str, str]:
+        """The hardware bundle's backends (``v4l2``, ``pyav``, ``lgpio``, or the fakes)."""
+        return self.hw.backends()
 
     async def close(self) -> None:
         """Stop the LED worker, then release every part."""

@@ -283,6 +283,8 @@ class HealthOut(_Response):
     ok: bool
     checked_at: datetime | None
     checks: list[HealthCheckOut]
+    #: Which backend serves each port (camera, audio, gpio, frame_sink, hub, export).
+    ports: dict[str, str] = {}
 
 
 # ----------------------------------------------------------------- blob endpoints

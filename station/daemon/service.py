@@ -239,6 +239,8 @@ class StationService:
         self._stopping = False
         #: The provisioning agent (``provisioning.agent.ProvisioningAgent``), None without a hub.
         self.provisioning: Any = None
+        #: Which backend serves each port, set by the composition root (for health reports).
+        self.ports: dict[str, str] = {}
         #: The UIs' language (``da``/``en``), set by provisioning's signed configuration.
         self.language = "da"
         self.button_presses = 0

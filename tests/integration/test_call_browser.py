@@ -17,6 +17,8 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
+from hardware.video import OverlayState
+
 from .call_harness import (
     RESIDENTS,
     StationD,
@@ -166,6 +168,13 @@ def test_call_runs_goes_private_and_the_gp_hangs_up(
             call = await st.call()
             assert call["active"] is False and call["phase"] == "ended"
             await wait_for(lambda: _consultation_status(st, "ended"), what="consultation ended")
+            # The screen followed the call: the private badge while staff were away, and at
+            # the end the GP's and the resident's pictures are taken off it.
+            overlays = st.sink.overlays
+            assert any(o.private_call for o in overlays)
+            assert overlays[-1] == OverlayState()
+            assert st.sink.stats("remote").frames > 0 and st.sink.newest("remote") is None
+            assert st.sink.stats("self").frames > 0 and st.sink.newest("self") is None
 
     asyncio.run(run())
 

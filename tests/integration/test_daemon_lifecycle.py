@@ -78,10 +78,19 @@ def notify(run_dir: Path) -> Iterator[Notify]:
 
 
 def start_daemon(
-    data_dir: Path, socket_path: Path, notify: Notify | None, watchdog_usec: int | None = None
+    data_dir: Path,
+    socket_path: Path,
+    notify: Notify | None,
+    watchdog_usec: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("NOTIFY_", "WATCHDOG_", "KONTAKTSTATION_"))
+    }
     env["GPIOZERO_PIN_FACTORY"] = "mock"
+    env |= extra_env or {}
     env["PYTHONPATH"] = str(REPO)
     if notify is not None:
         env["NOTIFY_SOCKET"] = str(notify.path)
@@ -274,5 +283,71 @@ async def test_refuses_to_start_on_a_missing_data_dir(run_dir: Path) -> None:
         output = output_of(run_dir / "stationd.sock")
         assert code == 1
         assert "data directory" in output and "Traceback" not in output
+    finally:
+        stop(process)
+
+
+async def test_the_entry_point_draws_calls_into_the_surface_s_shared_memory(
+    data_dir: Path, run_dir: Path
+) -> None:
+    """``main()`` chooses the frame sink by name, as every other port: with calls configured
+    and nothing named, the shared memory the video surface reads, never a recording fake."""
+    surface = run_dir / "surface"
+    socket_path = run_dir / "stationd.sock"
+    env = {
+        "KONTAKTSTATION_HUB_URL": "http://127.0.0.1:9",  # nothing listens: no call is made
+        "KONTAKTSTATION_HUB_STATION_TOKEN": secrets.token_urlsafe(32),
+        "KONTAKTSTATION_SURFACE_DIR": str(surface),
+    }
+    process = start_daemon(data_dir, socket_path, None, extra_env=env)
+    try:
+        async with uds_client(socket_path) as http:
+            async with asyncio.timeout(30):
+                while not socket_path.exists() or process.poll() is not None:
+                    assert process.poll() is None, output_of(socket_path)
+                    await asyncio.sleep(0.05)
+                while True:
+                    try:
+                        health = (await http.get("/v1/health")).json()
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)
+            assert (await http.get("/v1/call")).json()["available"] is True
+        assert health["ports"] == {
+            "camera": "testpattern",
+            "audio": "fake",
+            "gpio": "mock",
+            "frame_sink": "shm",
+            "hub": "configured",
+            "export": "summary",
+        }
+        assert sorted(p.name for p in surface.glob("*.frames")) == ["remote.frames", "self.frames"]
+    finally:
+        stop(process)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"KONTAKTSTATION_FRAME_SINK": "sdl"}, "KONTAKTSTATION_FRAME_SINK='sdl' is not one of"),
+        ({"KONTAKTSTATION_SURFACE_DIR": "/proc/kontaktstation"}, "cannot prepare"),
+    ],
+)
+async def test_a_screen_that_cannot_be_used_stops_stationd_loudly(
+    data_dir: Path, run_dir: Path, env: dict[str, str], expected: str
+) -> None:
+    socket_path = run_dir / "stationd.sock"
+    env = {
+        "KONTAKTSTATION_HUB_URL": "http://127.0.0.1:9",
+        "KONTAKTSTATION_HUB_STATION_TOKEN": secrets.token_urlsafe(32),
+        "KONTAKTSTATION_SURFACE_DIR": str(run_dir / "surface"),
+        **env,
+    }
+    process = start_daemon(data_dir, socket_path, None, extra_env=env)
+    try:
+        code = await asyncio.to_thread(process.wait, 30)
+        output = output_of(socket_path)
+        assert code == 1, output
+        assert expected in output and "Traceback" not in output
     finally:
         stop(process)
