@@ -211,6 +211,11 @@ class DemoRunner:
         return self.root / "stationd.sock"
 
     @property
+    def surface_dir(self) -> Path:
+        """The shared memory stationd draws the call into (the surface or the terminal reads)."""
+        return self.root / "surface"
+
+    @property
     def log_dir(self) -> Path:
         """Where the hub's and stationd's logs go."""
         return self.root / "logs"
@@ -318,6 +323,9 @@ class DemoRunner:
             "KONTAKTSTATION_ICE_SERVERS": "[]",
             "KONTAKTSTATION_CALL_LOOPBACK": "1",
             "GPIOZERO_PIN_FACTORY": "mock",
+            # The call is drawn into shared memory, as on a station: the surface window (with a
+            # display) or the terminal UIs (without one) show it.
+            "KONTAKTSTATION_SURFACE_DIR": str(self.surface_dir),
         }
         if self.hardware == "webcam":
             env |= {"KONTAKTSTATION_CAMERA": "v4l2", "KONTAKTSTATION_AUDIO": "fake"}
@@ -406,6 +414,31 @@ class DemoRunner:
             raise DemoError(f"the hub refused the demo's room: HTTP {response.status_code}")
         return str(response.json()["gp_url"])
 
+    def ui_environ(self) -> dict[str, str]:
+        """The UIs' environment: where the call's pictures are, and who draws them."""
+        env = {
+            "KONTAKTSTATION_STATION_NAME": DEMO_HOME,
+            "KONTAKTSTATION_SURFACE_DIR": str(self.surface_dir),
+        }
+        if "surface" not in self._children:
+            # No display for a window: the call screen and the private screen draw the GP.
+            env["KONTAKTSTATION_TERMINAL_VIDEO"] = "1"
+        return env
+
+    def start_surface(self, environ: Mapping[str, str]) -> bool:
+        """The video surface's window, when there is a display to open it on."""
+        if not (environ.get("WAYLAND_DISPLAY") or environ.get("DISPLAY")):
+            return False
+        env = self._environment()
+        env["KONTAKTSTATION_SURFACE_DIR"] = str(self.surface_dir)
+        self._spawn(
+            "surface",
+            [sys.executable, "-m", "station.cli", "surface", "--size", "960x540",
+             "--dir", str(self.surface_dir)],
+            env,
+        )  # fmt: skip
+        return True
+
     def banner(self) -> str:
         """What the person starting the demo needs: staff id, PIN, GP link, how to stop."""
         lines = [
@@ -421,7 +454,7 @@ class DemoRunner:
 
     async def stop(self) -> None:
         """End every child (SIGTERM, then SIGKILL after 5 s) and remove the directory."""
-        for name in ("stationd", "hub"):
+        for name in ("surface", "stationd", "hub"):
             proc = self._children.get(name)
             if proc is None or proc.poll() is not None:
                 continue
@@ -475,6 +508,10 @@ async def _run(args: argparse.Namespace) -> int:
         if args.no_ui:
             await stop.wait()
             return 0
+        if runner.start_surface(os.environ):
+            print("  Lægens video vises i et vindue ved siden af.", flush=True)
+        else:
+            print("  Ingen skærm: lægens video vises i terminalen under opkaldet.", flush=True)
         if sys.stdin.isatty() and not await _wait_for_enter(stop):
             return 130
         return await _run_ui(runner, stop)
@@ -519,6 +556,9 @@ async def _check(runner: DemoRunner) -> None:
         upcoming = await client.upcoming()
     if [item.starts_at for item in upcoming.items] != [s.starts_at for s in runner.seeded]:
         raise DemoError("stationd does not list the demo's bookings")
+    missing = [r for r in ("remote", "self") if not (runner.surface_dir / f"{r}.frames").exists()]
+    if missing:
+        raise DemoError(f"stationd has no shared memory for the call's pictures ({missing})")
     if shutil.which("tmux") is None:
         print("(tmux mangler: låseskærmen blev ikke prøvet)", flush=True)
         return
@@ -529,7 +569,7 @@ async def _check(runner: DemoRunner) -> None:
             socket_path=runner.socket_path,
             runtime_dir=runner.root / "ui",
             attach=False,
-            environ={"KONTAKTSTATION_STATION_NAME": DEMO_HOME},
+            environ=runner.ui_environ(),
         )
     )
     await supervisor.start()
@@ -553,7 +593,7 @@ async def _run_ui(runner: DemoRunner, stop: asyncio.Event) -> int:
         socket_path=runner.socket_path,
         runtime_dir=runner.root / "ui",
         exit_key="C-c",
-        environ={"KONTAKTSTATION_STATION_NAME": DEMO_HOME},
+        environ=runner.ui_environ(),
     )
     supervisor = Supervisor(config)
     watcher = asyncio.ensure_future(stop.wait())

@@ -37,10 +37,12 @@ from hardware.surface.transport import (
     surface_dir,
 )
 
-__all__ = ["APP_ID", "SurfaceLoop", "find_wayland_display", "main"]
+__all__ = ["APP_ID", "DRAWN_FILE", "SurfaceLoop", "find_wayland_display", "main", "read_drawn"]
 
 _log = logging.getLogger("hardware.surface")
 
+#: What :meth:`SurfaceLoop.dump` writes (a binary PPM) in the surface directory.
+DRAWN_FILE: Final = "drawn.ppm"
 #: The Wayland app_id / window title the kiosk's window rules place.
 APP_ID: Final = "kontaktstation-video"
 #: How often files and the socket are re-checked, and window events handled, when idle.
@@ -61,8 +63,15 @@ def _prepare_display(environ: MutableMapping[str, str], wait_seconds: float) -> 
     """Point SDL at the kiosk compositor; False if none appeared within ``wait_seconds``."""
     environ.setdefault("SDL_VIDEO_WAYLAND_WMCLASS", APP_ID)
     environ.setdefault("SDL_APP_ID", APP_ID)
-    if environ.get("SDL_VIDEODRIVER") or environ.get("WAYLAND_DISPLAY"):
+    driver = environ.get("SDL_VIDEODRIVER", "").strip().lower()
+    if driver not in ("", "wayland"):
+        return True  # dummy, offscreen (tests), kmsdrm, x11: SDL finds its own way
+    if environ.get("WAYLAND_DISPLAY"):
         return True
+    if not driver and environ.get("DISPLAY"):
+        return True  # an X11 desktop (the demo on a developer's machine)
+    # The kiosk unit asks for Wayland (SDL_VIDEODRIVER=wayland) but cannot know the socket's
+    # name: wait for the compositor to make it in the session's runtime directory.
     deadline = time.monotonic() + wait_seconds
     while True:
         name = find_wayland_display(environ, os.getuid())
@@ -131,6 +140,35 @@ class SurfaceLoop:
                 self._trace.flush()
         return alive
 
+    def dump(self) -> Path:
+        """Write what is on the screen now to ``drawn.ppm`` in the surface directory.
+
+        ``SIGUSR1`` asks for it: the one way to see what the surface drew without a screen
+        (the system test reads it under SDL's offscreen driver; IT can look at a station's
+        screen the same way). It is tmpfs, next to the frames themselves, group-readable like
+        them, and replaced atomically.
+        """
+        pixels = self.renderer.pixels()
+        height, width, _ = pixels.shape
+        path = self.directory / DRAWN_FILE
+        tmp = self.directory / f".{DRAWN_FILE}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+        try:
+            os.write(fd, f"P6\n{width} {height}\n255\n".encode() + pixels.tobytes())
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        # Where each part landed (the GP, the self-view, the badges), to read the picture by.
+        layout = {
+            name: [rect.x, rect.y, rect.width, rect.height]
+            for name, rect in self.renderer.drawn.items()
+        }
+        layout_tmp = self.directory / f".{DRAWN_FILE}.{os.getpid()}.json.tmp"
+        layout_tmp.write_text(json.dumps(layout))
+        os.chmod(layout_tmp, 0o640)
+        os.replace(layout_tmp, path.with_suffix(".json"))
+        return path
+
     def close(self) -> None:
         """Release the socket and the mappings."""
         self.wake.close()
@@ -187,15 +225,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         nonlocal stop
         stop = True
 
+    dump_requested = False
+
+    def request_dump(_signum: int, _frame: object) -> None:
+        nonlocal dump_requested
+        dump_requested = True
+
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGUSR1, request_dump)
     trace = args.trace.open("a", encoding="utf-8") if args.trace else None
     renderer = SurfaceRenderer((width, height), title=APP_ID)
     loop = SurfaceLoop(directory, renderer, trace=trace)
     _log.info("video surface drawing from %s", directory)
     try:
         while not stop and loop.step():
-            pass
+            if dump_requested:
+                dump_requested = False
+                try:
+                    loop.dump()
+                except OSError as exc:
+                    _log.warning("could not write what the surface drew: %s", exc.strerror)
     finally:
         loop.close()
         renderer.close()
@@ -206,3 +256,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def read_drawn(path: Path) -> tuple[int, int, bytes]:
+    """``(width, height, rgb)`` of a picture :meth:`SurfaceLoop.dump` wrote."""
+    data = path.read_bytes()
+    magic, size, depth, pixels = data.split(b"\n", 3)
+    if magic != b"P6" or depth != b"255":
+        raise ValueError(f"{path} is not a picture the surface wrote")
+    width, height = (int(v) for v in size.split())
+    if len(pixels) != width * height * 3:
+        raise ValueError(f"{path} is truncated")
+    return width, height, pixels

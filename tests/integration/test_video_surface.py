@@ -360,3 +360,58 @@ def test_a_killed_surface_never_disturbs_the_sender_and_a_restarted_one_picks_up
     finally:
         second.stop()
     assert second.process.returncode == 0  # SIGTERM: a clean exit
+
+
+def test_the_kiosk_unit_s_wayland_driver_finds_the_compositor_socket(tmp_path: Path) -> None:
+    """The unit sets SDL_VIDEODRIVER=wayland but cannot know the socket's name: the surface
+    waits for the compositor's socket in the session's runtime directory."""
+    import socket as socketlib
+
+    from hardware.surface.app import _prepare_display
+
+    runtime = tmp_path / "run-user"
+    runtime.mkdir()
+    environ = {"SDL_VIDEODRIVER": "wayland", "XDG_RUNTIME_DIR": str(runtime)}
+    assert _prepare_display(environ, 0.3) is False  # no compositor yet
+    server = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    try:
+        server.bind(str(runtime / "wayland-1"))
+        (runtime / "wayland-1.lock").touch()
+        assert _prepare_display(environ, 0.3) is True
+    finally:
+        server.close()
+    assert environ["WAYLAND_DISPLAY"] == "wayland-1"
+    assert environ["SDL_VIDEODRIVER"] == "wayland"
+    headless = {"SDL_VIDEODRIVER": "dummy"}
+    assert _prepare_display(headless, 0) is True and "WAYLAND_DISPLAY" not in headless
+
+
+@pytest.mark.timeout(120)
+def test_sigusr1_writes_what_the_surface_drew(
+    surface_dir: Path, sink: SharedMemoryFrameSink
+) -> None:
+    """The one way to see the drawn screen without a display: the picture and its layout."""
+    from hardware.surface.app import DRAWN_FILE, read_drawn
+
+    process = SurfaceProcess(surface_dir, surface_dir.parent / "trace.jsonl")
+    try:
+        sink.show(stamped(41), "remote")
+        process.wait_for("remote", sink.latest("remote"))
+        process.process.send_signal(signal.SIGUSR1)
+        drawn = surface_dir / DRAWN_FILE
+        deadline = time.monotonic() + 30
+        while not drawn.with_suffix(".json").exists():
+            assert time.monotonic() < deadline, "no picture was written"
+            time.sleep(0.05)
+        width, height, rgb = read_drawn(drawn)
+        layout = json.loads(drawn.with_suffix(".json").read_text())
+        assert (width, height) == (640, 480)
+        x, y, w, h = layout["remote"]
+        picture = np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3)
+        luma = picture[y : y + h, x : x + w].astype(np.float32) @ np.array(
+            [0.299, 0.587, 0.114], dtype=np.float32
+        )
+        stamp = decode_stamp_luma(np.clip(luma, 0, 255).astype(np.uint8))
+        assert stamp is not None and stamp.seq == 41
+    finally:
+        process.stop()

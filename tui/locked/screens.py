@@ -36,6 +36,7 @@ from tui.locked.widgets import (
     due_soon,
     safe_text,
 )
+from tui.video import TerminalVideo, terminal_video_enabled
 
 __all__ = ["LockScreen", "PrivateCallScreen"]
 
@@ -172,6 +173,8 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
         with Vertical(id="private-root"):
             yield Static(_("Private call with your doctor"), id="private-title")
             yield Static("", id="private-status")
+            if terminal_video_enabled():
+                yield TerminalVideo(id="terminal-video")
             with Grid(id="controls"):
                 yield Button(_("Louder"), id="louder", classes="control")
                 yield Button(_("Softer"), id="softer", classes="control")

@@ -23,6 +23,7 @@ from tui.staff.safe_text import literal
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import ConfirmDialog
 from tui.staff.screens.today import status_label, type_label
+from tui.video import TerminalVideo, terminal_video_enabled
 
 __all__ = ["CallScreen"]
 
@@ -66,6 +67,8 @@ class CallScreen(StaffScreen):
             yield Static("", id="now-label", classes="field-label")
             yield Static("", id="now")
             yield Static("", id="round")
+            if terminal_video_enabled():
+                yield TerminalVideo(id="terminal-video")
             with Horizontal(classes="buttons"):
                 yield Button(_("Previous"), id="btn-previous")
                 yield Button(_("Next"), id="btn-next")
