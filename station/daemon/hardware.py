@@ -116,11 +116,15 @@ class GpioHardwareLink:
     pattern's thread, which must not hold up the loop (the lock's events go out first).
     """
 
-    def __init__(self, hw: Hardware, *, check_timeout: float = 5.0) -> None:
+    def __init__(
+        self, hw: Hardware, *, check_timeout: float = 5.0, mock_control: Any = None
+    ) -> None:
         self.hw = hw
         self._check_timeout = check_timeout
         self._led_worker = Worker("stationd-led")
         self.pattern: str | None = None
+        #: The mock pins' socket (``hardware.mock_control``), only with gpiozero's mock pins.
+        self.mock_control = mock_control
 
     async def attach(self, service: StationService, loop: asyncio.AbstractEventLoop) -> None:
         """Route the button's lock and long-press requests to the service."""
@@ -156,6 +160,8 @@ class GpioHardwareLink:
 
     async def close(self) -> None:
         """Stop the LED worker, then release every part."""
+        if self.mock_control is not None:
+            await asyncio.to_thread(self.mock_control.close)
         await asyncio.to_thread(self._led_worker.close)
         await self.hw.aclose()
 
@@ -194,4 +200,6 @@ async def build_hardware_link(
     env = hardware_environ(mode, environ)
     # Opening pins and devices may block; the button takes the loop explicitly.
     hw = await asyncio.wait_for(asyncio.to_thread(build_hardware, env, loop=loop), 30)
-    return GpioHardwareLink(hw)
+    from hardware.mock_control import MockPinControl
+
+    return GpioHardwareLink(hw, mock_control=MockPinControl.from_env(hw.pin_factory, env))

@@ -351,3 +351,44 @@ async def test_a_screen_that_cannot_be_used_stops_stationd_loudly(
         assert expected in output and "Traceback" not in output
     finally:
         stop(process)
+
+
+async def test_the_fake_button_of_a_stationd_process_is_pressed_through_its_socket(
+    data_dir: Path, run_dir: Path
+) -> None:
+    """With gpiozero's mock pins, another process (the system test, the demo) presses the
+    privacy button through the mock-pin socket; the press locks as a real one does."""
+    from hardware.mock_control import press_mock_pin
+
+    enrol(data_dir)
+    control = run_dir / "gpio.sock"
+    socket_path = run_dir / "stationd.sock"
+    process = start_daemon(
+        data_dir,
+        socket_path,
+        None,
+        extra_env={"KONTAKTSTATION_MOCK_GPIO_SOCKET": str(control)},
+    )
+    try:
+        async with asyncio.timeout(30):
+            while not control.exists():
+                assert process.poll() is None, output_of(socket_path)
+                await asyncio.sleep(0.05)
+        assert oct(control.stat().st_mode & 0o777) == "0o600"
+        async with uds_client(socket_path) as http:
+            response = await http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+            assert response.status_code == 200
+            press_mock_pin(control, "GPIO17", "drive_low")
+            async with asyncio.timeout(10):
+                while (await http.get("/v1/state")).json()["state"] != "locked":
+                    await asyncio.sleep(0.02)
+            press_mock_pin(control, "GPIO17", "drive_high")
+            press_mock_pin(control, "GPIO99", "drive_low")  # no such pin: refused, logged
+            await asyncio.sleep(0.2)
+            assert (await http.get("/v1/state")).json()["state"] == "locked"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 20)
+        stop(process)
+    assert not control.exists()
+    assert "Traceback" not in output_of(socket_path)
