@@ -67,6 +67,8 @@ LOCKED_COMMAND: Final = (sys.executable, "-m", "tui.locked")
 #: Session states in which no staff screen may be visible.
 LOCKED_STATES: Final = frozenset({"locked", "in_call_private"})
 SESSION: Final = "kiosk"
+#: The supervisor's directory inside the session's ``XDG_RUNTIME_DIR``.
+RUNTIME_NAME: Final = "kontaktstation-ui"
 LOCKED_WINDOW: Final = f"{SESSION}:locked"
 STAFF_WINDOW: Final = f"{SESSION}:staff"
 #: Back-off between attempts to reach stationd's event stream.
@@ -222,6 +224,10 @@ class Supervisor:
             raise TmuxMissing("tmux is not installed (apt install tmux)")
         self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.runtime_dir, 0o700)
+        if self.tmux_socket.exists():
+            # A supervisor before us died (the kiosk restarts it): its tmux server, and the
+            # staff UI in it, must not outlive it. Start from nothing.
+            await self.tmux("kill-server", check=False)
         conf = self.runtime_dir / "tmux.conf"
         conf.write_text(tmux_config(exit_key=self.config.exit_key, size=self.config.size))
         width, height = self.config.size
@@ -559,8 +565,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     socket_path = args.socket or Path(
         os.environ.get("KONTAKTSTATION_SOCKET") or "/run/kontaktstation/stationd.sock"
     )
+    # The kiosk's logind session has a runtime directory: the tmux server lives there under a
+    # fixed name (IT, and the system test, find the screen at
+    # $XDG_RUNTIME_DIR/kontaktstation-ui/tmux.sock). Elsewhere, a private temporary one.
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     config = SupervisorConfig(
-        socket_path=socket_path, grace_seconds=args.grace, attach=not args.detached
+        socket_path=socket_path,
+        grace_seconds=args.grace,
+        attach=not args.detached,
+        runtime_dir=Path(runtime) / RUNTIME_NAME if runtime else None,
     )
     try:
         return asyncio.run(Supervisor(config).run())

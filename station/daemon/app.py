@@ -128,9 +128,6 @@ class Daemon:
         #: (``KONTAKTSTATION_FRAME_SINK``, default the shared memory the video surface reads)
         #: when the call engine is built; tests inject one.
         self.frame_sink = frame_sink
-        #: Which backend serves each port (camera, audio, gpio, frame_sink, hub, export), as
-        #: chosen at start; ``GET /v1/health`` and the heartbeat report it.
-        self.ports: dict[str, str] = {}
         self._owns_sink = False
         self.calls: Any = None
         self.clock = clock or SystemClock()
@@ -256,14 +253,8 @@ class Daemon:
             environ=cfg.environ,
             sink=self._frame_sink,
         )
-        self.ports = {
-            **hardware.backends(),
-            "frame_sink": _sink_name(self.frame_sink),
-            "hub": "configured" if cfg.hub_url or self.calls.engine is not None else "none",
-            "export": _export_name(self.exports),
-        }
-        self._service.ports = dict(self.ports)
-        _log.info("ports: %s", ", ".join(f"{k}={v}" for k, v in self.ports.items()))
+        self._service.ports_source = self.current_ports
+        _log.info("ports: %s", ", ".join(f"{k}={v}" for k, v in self.current_ports().items()))
         if self.provisioning_port is not None:
             # The configuration in force reaches the call engine, the purge and the export.
             self.provisioning_port.bind(data_dir=data_dir, calls=self.calls, exports=self.exports)
@@ -305,6 +296,18 @@ class Daemon:
         self.notifier.ready(self._service.status_line())
         self.notifier.start_watchdog()
         _log.info("stationd listening on %s (session locked)", cfg.socket_path)
+
+    def current_ports(self) -> dict[str, str]:
+        """Which backend serves each port now; ``GET /v1/health`` and the heartbeat report it."""
+        hardware = self._hardware
+        return {
+            **(hardware.backends() if hardware is not None else {}),
+            "frame_sink": _sink_name(self.frame_sink),
+            "hub": "configured"
+            if self.config.hub_url or (self.calls is not None and self.calls.engine is not None)
+            else "none",
+            "export": _export_name(self.exports),
+        }
 
     def _frame_sink(self) -> FrameSink:
         """The injected sink, or the one the environment names (raises when it cannot be)."""

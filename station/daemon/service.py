@@ -239,8 +239,9 @@ class StationService:
         self._stopping = False
         #: The provisioning agent (``provisioning.agent.ProvisioningAgent``), None without a hub.
         self.provisioning: Any = None
-        #: Which backend serves each port, set by the composition root (for health reports).
-        self.ports: dict[str, str] = {}
+        #: Which backend serves each port now (the composition root sets the source: the
+        #: export's follows IT's configuration).
+        self.ports_source: Callable[[], dict[str, str]] = dict
         #: The UIs' language (``da``/``en``), set by provisioning's signed configuration.
         self.language = "da"
         self.button_presses = 0
@@ -476,6 +477,11 @@ class StationService:
     def call_ended(self, outcome: CallOutcome) -> Transition:
         """The call is over (from the call engine); records a sealed ``call_ended`` event."""
         return self.session.call_ended(outcome)
+
+    @property
+    def ports(self) -> dict[str, str]:
+        """Which backend serves each port (camera, audio, gpio, frame_sink, hub, export)."""
+        return self.ports_source()
 
     def publish_call_status(self, status: str, **data: Any) -> None:
         """Pass call-engine status (connecting, reconnecting, ...) to the UIs."""
