@@ -106,6 +106,7 @@ class CameraFeed(MediaStreamTrack):
         self._sink = sink
         self._self_view_fps = self_view_fps
         self._self_view_interval = 1.0 / self_view_fps
+        self._self_view_started = False
         self._self_view_task: asyncio.Task[None] | None = None
         #: Pictures the camera's self-view port gave (shown unless the camera was off).
         self.self_view_pictures = 0
@@ -122,7 +123,7 @@ class CameraFeed(MediaStreamTrack):
             item = await self.camera.recv()
             if isinstance(item, av.VideoFrame):
                 break
-            if self._self_view_task is None:
+            if not self._self_view_started:
                 self._start_self_view()
             if self._enabled():
                 self.frames_sent += 1
@@ -139,6 +140,7 @@ class CameraFeed(MediaStreamTrack):
         return item
 
     def _start_self_view(self) -> None:
+        self._self_view_started = True
         camera = self.camera
         if self._sink is None or not isinstance(camera, SelfViewSource):
             return
