@@ -3,8 +3,9 @@
 - :class:`TestPatternCamera`: synthetic, stamped with capture time and sequence number
   (read back with :func:`decode_stamp`); development, demo, tests.
 - :class:`V4L2Camera`: a USB webcam through PyAV.
-- :class:`Picamera2Camera`: the Pi camera; hardware H.264 passed through on a Pi 4, raw frames
-  for VP8 on a Pi 5; :func:`fake_picamera2_api` runs it anywhere.
+- :class:`Picamera2Camera`: the Pi camera; hardware H.264 passed through on a Pi 4 (with a
+  self-view from picamera2's ``lores`` stream, see :class:`SelfViewSource`), raw frames for
+  VP8 on a Pi 5; :func:`fake_picamera2_api` runs it anywhere.
 
 :func:`build_camera_factory` chooses one from the environment (see :mod:`.select`).
 """
@@ -17,6 +18,7 @@ from .base import (
     Camera,
     CameraStats,
     FramePacer,
+    SelfViewSource,
     forward_keyframe_requests,
     parse_size,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "FramePacer",
     "Picamera2Api",
     "Picamera2Camera",
+    "SelfViewSource",
     "Stamp",
     "TestPattern",
     "TestPatternCamera",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -19,6 +20,7 @@ __all__ = [
     "Camera",
     "CameraStats",
     "FramePacer",
+    "SelfViewSource",
     "check_size",
     "forward_keyframe_requests",
     "parse_size",
@@ -51,6 +53,9 @@ class Camera(Protocol):
 
     A track is used for one call: aiortc stops it when the peer connection closes, so the
     daemon asks the hardware bundle for a new one per call.
+
+    A camera that hands out packets has no picture for the station's own screen; it may also
+    implement :class:`SelfViewSource` to provide one.
     """
 
     kind: str
@@ -90,6 +95,31 @@ class Camera(Protocol):
 
     def stop(self) -> None:
         """End the track and release the device. Safe to call more than once."""
+        ...
+
+
+@runtime_checkable
+class SelfViewSource(Protocol):
+    """Optional beside :class:`Camera`: small pictures for the station's own screen.
+
+    The call engine shows the station its own picture (the self-view) so staff and resident
+    can see what the GP sees. A camera whose ``recv()`` returns decoded frames needs nothing
+    more: those frames are shown. A camera that hands out encoded packets (the Pi 4's hardware
+    H.264) has no picture to show, and decoding its own stream again would cost the Pi a
+    software decoder for the whole call; such a camera implements this instead and takes the
+    pictures from a cheap source beside the encoder (on the Pi: picamera2's ``lores``
+    stream, scaled down by the ISP).
+    """
+
+    def self_view(self, fps: float) -> AsyncGenerator[av.VideoFrame, None]:
+        """Pictures of what the camera sends, at most ``fps`` a second (``yuv420p``, small).
+
+        The first comes once the camera runs (its first ``recv()`` starts it); the iterator
+        ends when the track ends, or at once when this camera has no self-view to give (for
+        instance on a path that delivers decoded frames). A failure ends it quietly: the call
+        goes on without a self-view. Stop it early by closing the generator (``aclose()``) or
+        cancelling the task that iterates it.
+        """
         ...
 
 

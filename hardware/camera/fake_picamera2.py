@@ -5,6 +5,9 @@ Shipped product code, like gpiozero's ``MockFactory``: the demo and the tests ru
 so whatever comes out the other end can be checked frame by frame; its "hardware encoder" is
 real H.264 (libx264 through PyAV, constrained baseline, SPS/PPS before every IDR, a keyframe
 every ``iperiod`` frames and on request), so the packets are what a browser would decode.
+A ``lores`` stream can be configured beside ``main`` and read with ``capture_array("lores")``
+while recording, as on the Pi: the same stamped sensor picture, scaled down, with rows padded
+to the stride picamera2 reports for YUV420.
 
 Build one with :func:`fake_picamera2_api`; its :class:`FakeCameraState` records what happened.
 """
@@ -55,6 +58,8 @@ class FakeCameraState:
     frames: int = 0
     keyframes: int = 0
     forced_keyframes: int = 0
+    #: ``capture_array`` calls answered, per stream name ("main", "lores").
+    captures: dict[str, int] = field(default_factory=dict)
     encoders: list[FakeH264Encoder] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -145,6 +150,35 @@ class FakeH264Encoder:
         return [(bytes(p), bool(p.is_keyframe)) for p in self._codec.encode(frame)]
 
 
+#: Row alignment of the fake's YUV420 capture arrays (picamera2's optimal YUV420 alignment).
+_STRIDE_ALIGN = 64
+
+
+def _padded_yuv420(
+    picture: npt.NDArray[np.uint8], width: int, height: int
+) -> npt.NDArray[np.uint8]:
+    """An I420 picture as picamera2 returns YUV420: ``(height * 3 / 2, stride)``, rows padded.
+
+    Luma rows are ``stride`` bytes; each array row of chroma holds two ``stride / 2`` rows.
+    """
+    stride = -(-width // _STRIDE_ALIGN) * _STRIDE_ALIGN
+    if stride == width:
+        return picture
+    source = picture.reshape(-1)
+    out = np.zeros(stride * height * 3 // 2, dtype=np.uint8)
+    planes = ((width, height, stride), (width // 2, height // 2, stride // 2))
+    read = write = 0
+    for plane_width, plane_height, plane_stride in (planes[0], planes[1], planes[1]):
+        rows = source[read : read + plane_width * plane_height].reshape(plane_height, plane_width)
+        target = out[write : write + plane_stride * plane_height].reshape(
+            plane_height, plane_stride
+        )
+        target[:, :plane_width] = rows
+        read += plane_width * plane_height
+        write += plane_stride * plane_height
+    return out.reshape(height * 3 // 2, stride)
+
+
 class FakePicamera2:
     """Stands in for ``picamera2.Picamera2`` (only what the station uses)."""
 
@@ -155,6 +189,7 @@ class FakePicamera2:
         with self.state.lock:
             self.state.opened += 1
         self._size = (640, 480)
+        self._lores_size: tuple[int, int] | None = None
         self._fps = 30.0
         self._configured = False
         self._started = False
@@ -164,6 +199,11 @@ class FakePicamera2:
         self._next_due: float | None = None
         self._recorder: threading.Thread | None = None
         self._stop_recording = threading.Event()
+        # The recorder's newest sensor picture, for capture_array() while recording.
+        self._latest = threading.Condition()
+        self._latest_number = 0
+        self._latest_picture: npt.NDArray[np.uint8] | None = None
+        self._recording = False
 
     @staticmethod
     def global_camera_info() -> list[dict[str, Any]]:
@@ -173,20 +213,46 @@ class FakePicamera2:
     def create_video_configuration(
         self,
         main: dict[str, Any] | None = None,
+        lores: dict[str, Any] | None = None,
         controls: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """A configuration dict shaped like picamera2's (the fields the fake reads)."""
+        """A configuration dict shaped like picamera2's (the fields the fake reads).
+
+        As picamera2's: ``lores`` defaults to YUV420 at main's size, and both sizes are
+        rounded down to even numbers.
+        """
         main = {"size": (640, 480), "format": "XBGR8888", **(main or {})}
-        return {"use_case": "video", "main": main, "controls": dict(controls or {}), **kwargs}
+        main["size"] = _even(main["size"])
+        if lores is not None:
+            lores = {"size": main["size"], "format": "YUV420", **lores}
+            lores["size"] = _even(lores["size"])
+        return {
+            "use_case": "video",
+            "main": main,
+            "lores": lores,
+            "controls": dict(controls or {}),
+            **kwargs,
+        }
 
     def configure(self, config: dict[str, Any]) -> None:
-        """Apply a configuration (size, format YUV420, FrameRate)."""
+        """Apply a configuration (sizes, format YUV420, FrameRate), checked as on a Pi 4."""
         self._check_open()
         main = config["main"]
         if main.get("format") != "YUV420":
             raise RuntimeError("the fake camera only produces YUV420")
-        self._size = (int(main["size"][0]), int(main["size"][1]))
+        size = (int(main["size"][0]), int(main["size"][1]))
+        lores = config.get("lores")
+        lores_size: tuple[int, int] | None = None
+        if lores is not None:
+            # picamera2's own checks; on a Pi 4 (VC4) lores must also be a YUV format.
+            if lores.get("format") != "YUV420":
+                raise RuntimeError("lores stream must be YUV")
+            lores_size = (int(lores["size"][0]), int(lores["size"][1]))
+            if lores_size[0] > size[0] or lores_size[1] > size[1]:
+                raise RuntimeError("lores stream dimensions may not exceed main stream")
+        self._size = size
+        self._lores_size = lores_size
         self._fps = float(config["controls"].get("FrameRate", 30.0))
         self._pattern = TestPattern(*self._size)
         self._configured = True
@@ -236,12 +302,46 @@ class FakePicamera2:
             self.state.frames += 1
         return self._pattern.render_yuv(seq, datetime_to_us(self.state.clock.now()))
 
-    def capture_array(self, name: str = "main") -> npt.NDArray[np.uint8]:
-        """Block until the next frame and return it as picamera2 does for ``YUV420``."""
+    def capture_array(
+        self, name: str = "main", wait: float | bool | None = None
+    ) -> npt.NDArray[np.uint8]:
+        """Block until the next frame and return stream ``name`` as picamera2 does for YUV420.
+
+        While recording, the next picture the "sensor" gives the encoder (as picamera2 hands
+        out the next completed request); otherwise the sensor is driven from here. ``wait``
+        as picamera2's: a number of seconds to wait at most (then ``TimeoutError``).
+        """
         self._check_open()
         if not self._started:
             raise RuntimeError("Camera is not running")
-        return self._next_picture()
+        if name == "main":
+            width, height = self._size
+        elif name == "lores" and self._lores_size is not None:
+            width, height = self._lores_size
+        else:
+            raise RuntimeError(f"Stream {name!r} is not defined")
+        timeout = wait if isinstance(wait, (int, float)) and not isinstance(wait, bool) else None
+        picture = self._recorded_picture(timeout) if self._recording else self._next_picture()
+        if (width, height) != self._size:
+            # The ISP scales the same sensor picture down for lores.
+            frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+            scaled = frame.reformat(width=width, height=height, format="yuv420p")
+            picture = np.asarray(scaled.to_ndarray(), dtype=np.uint8)
+        with self.state.lock:
+            self.state.captures[name] = self.state.captures.get(name, 0) + 1
+        return _padded_yuv420(picture, width, height)
+
+    def _recorded_picture(self, timeout: float | None) -> npt.NDArray[np.uint8]:
+        with self._latest:
+            after = self._latest_number
+            arrived = self._latest.wait_for(
+                lambda: self._latest_number > after or not self._recording, timeout
+            )
+            if not self._recording:
+                raise RuntimeError("Camera is not running")
+            if not arrived or self._latest_picture is None:
+                raise TimeoutError
+            return self._latest_picture
 
     def start_recording(self, encoder: Any, output: Any, quality: Any = None) -> None:
         """Start the sensor and feed ``encoder``'s output from a background thread."""
@@ -249,6 +349,8 @@ class FakePicamera2:
         if not isinstance(encoder, FakeH264Encoder):
             raise TypeError("the fake camera records only with FakeH264Encoder")
         self._stop_recording.clear()
+        with self._latest:
+            self._recording = True
         self._recorder = threading.Thread(
             target=self._record, args=(encoder, output), name="fake-picamera2-encoder", daemon=True
         )
@@ -263,6 +365,10 @@ class FakePicamera2:
                 picture = self._next_picture()
             except RuntimeError:
                 return  # the "camera" failed: frames simply stop, as with a loose cable
+            with self._latest:
+                self._latest_picture = picture
+                self._latest_number += 1
+                self._latest.notify_all()
             now_us = time.monotonic_ns() // 1000
             start_us = now_us if start_us is None else start_us
             for data, keyframe in encoder._encode(picture, width, height, index):
@@ -275,10 +381,17 @@ class FakePicamera2:
     def stop_recording(self) -> None:
         """Stop the encoder thread and the sensor."""
         self._stop_recording.set()
+        with self._latest:
+            self._recording = False
+            self._latest.notify_all()
         recorder, self._recorder = self._recorder, None
         if recorder is not None and recorder is not threading.current_thread():
             recorder.join(5.0)
         self._started = False
+
+
+def _even(size: Any) -> tuple[int, int]:
+    return int(size[0]) & ~1, int(size[1]) & ~1
 
 
 def fake_picamera2_api(state: FakeCameraState | None = None) -> Picamera2Api:

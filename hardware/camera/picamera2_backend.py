@@ -10,6 +10,13 @@ Two paths, chosen by ``encoding``:
   :func:`~hardware.camera.base.forward_keyframe_requests` and the encoder through the V4L2
   control ``V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME``. The packet queue is bounded; when it
   overflows everything up to the next keyframe is dropped and a keyframe is requested.
+  Packets have no picture for the station's own screen, so this path also configures
+  picamera2's ``lores`` stream (a small YUV420 picture the ISP scales from the same sensor
+  frame, beside ``main``) and reads it with ``capture_array("lores")`` while recording, at
+  the rate the caller asks for: :meth:`Picamera2Camera.self_view` (the optional
+  :class:`~hardware.camera.base.SelfViewSource` port). On a Pi 4 (VC4) lores must be YUV420
+  and no larger than main; rows come padded to the ISP's stride, which
+  :func:`yuv420_array_to_frame` removes. No decoder runs on the Pi for it.
 - ``"raw"`` (the Pi 5 has no H.264 encoder): YUV 4:2:0 frames, newest wins, for aiortc's VP8.
 
 ``"auto"`` picks ``h264`` when the board has the hardware encoder, else ``raw``.
@@ -23,11 +30,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +56,7 @@ __all__ = [
     "Picamera2Camera",
     "board_has_hardware_h264",
     "load_picamera2_api",
+    "self_view_size",
     "v4l2_force_key_frame",
     "yuv420_array_to_frame",
 ]
@@ -60,6 +69,15 @@ Encoding = Literal["auto", "h264", "raw"]
 _VIDIOC_S_CTRL = 0xC008561C
 # V4L2_CID_CODEC_BASE (0x00990900) + 229; a "button" control: any write forces a keyframe.
 _V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME = 0x009909E5
+
+#: Width of the self-view (the ``lores`` stream) by default: the surface draws the self-view
+#: at a quarter of the screen's width, 320 px on a 1280 px screen; a multiple of 64, so the
+#: VC4's rows need no padding.
+DEFAULT_SELF_VIEW_WIDTH = 320
+#: How long one ``capture_array("lores")`` may wait for a frame (picamera2's ``wait``).
+_LORES_TIMEOUT = 1.0
+#: Consecutive failed lores captures after which the self-view gives up (the call goes on).
+_LORES_MAX_FAILURES = 3
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,15 @@ def _request_encoder_keyframe(encoder: Any) -> None:
     v4l2_force_key_frame(device.fileno())
 
 
+def self_view_size(width: int, height: int, target_width: int) -> tuple[int, int]:
+    """The ``lores`` size for a ``width`` x ``height`` main stream: ``target_width`` wide at
+    most (never wider than main: picamera2 refuses a lores larger than main), main's aspect
+    ratio, both even (YUV 4:2:0)."""
+    lores_width = max(2, min(target_width, width) & ~1)
+    lores_height = max(2, round(height * lores_width / width / 2) * 2)
+    return lores_width, min(lores_height, height & ~1)
+
+
 def yuv420_array_to_frame(array: npt.NDArray[np.uint8], width: int, height: int) -> av.VideoFrame:
     """Turn picamera2's ``YUV420`` capture array into a ``yuv420p`` frame.
 
@@ -200,11 +227,15 @@ class Picamera2Camera(MediaStreamTrack):
         camera_num: int = 0,
         api: Picamera2Api | None = None,
         start_timeout: float = 10.0,
+        self_view_width: int | None = DEFAULT_SELF_VIEW_WIDTH,
     ) -> None:
         super().__init__()
         check_size(width, height)
         if encoding not in ("auto", "h264", "raw"):
             raise ValueError(f"encoding must be auto, h264 or raw, not {encoding!r}")
+        if self_view_width is not None and self_view_width < 64:
+            raise ValueError("self_view_width must be at least 64 (or None: no self-view)")
+        self._self_view_width = self_view_width
         self._width = width
         self._height = height
         self._fps = fps
@@ -224,6 +255,9 @@ class Picamera2Camera(MediaStreamTrack):
         self._encoder: Any = None
         self._capture: CaptureThread[av.VideoFrame] | None = None
         self._closer: threading.Thread | None = None
+        self._self_views: set[CaptureThread[av.VideoFrame]] = set()
+        #: Set once recording began, failed to begin, or the track stopped.
+        self._start_settled = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._first_ts: int | None = None
         self._last_keyframe_request = -1e9
@@ -276,6 +310,13 @@ class Picamera2Camera(MediaStreamTrack):
         captured = self._captured if self.encoding == "h264" else self._frames.offered
         return CameraStats(captured=captured, delivered=self._delivered, dropped=dropped)
 
+    @property
+    def self_view_size(self) -> tuple[int, int] | None:
+        """The ``lores`` stream's size on the H.264 path; ``None`` where there is no self-view."""
+        if self._self_view_width is None or self.encoding != "h264":
+            return None
+        return self_view_size(self._width, self._height, self._self_view_width)
+
     def _get_api(self) -> Picamera2Api:
         if self._api is None:
             self._api = load_picamera2_api()
@@ -284,6 +325,12 @@ class Picamera2Camera(MediaStreamTrack):
     # -- start and stop -----------------------------------------------------------------
 
     async def _start(self) -> None:
+        try:
+            await self._start_capture()
+        finally:
+            self._start_settled.set()
+
+    async def _start_capture(self) -> None:
         self._started = True
         self._loop = asyncio.get_running_loop()
         api = self._get_api()
@@ -316,10 +363,16 @@ class Picamera2Camera(MediaStreamTrack):
         if not api.global_camera_info():
             raise CameraUnavailableError("no camera is connected to the camera connector")
         camera = api.picamera2(self._camera_num)
+        streams: dict[str, Any] = {}
+        lores = self.self_view_size
+        if lores is not None:
+            # The self-view beside the encoded main stream; a Pi 4 wants it YUV420, <= main.
+            streams["lores"] = {"size": lores, "format": "YUV420"}
         try:
             config = camera.create_video_configuration(
                 main={"size": (self._width, self._height), "format": "YUV420"},
                 controls={"FrameRate": self._fps},
+                **streams,
             )
             camera.configure(config)
         except Exception:
@@ -396,6 +449,9 @@ class Picamera2Camera(MediaStreamTrack):
         super().stop()
         self._packets.close()
         self._frames.close()
+        for self_view in self._self_views:
+            self_view.stop()
+        self._start_settled.set()
         if self._capture is not None:
             self._capture.stop()  # the capture thread closes the camera itself
         elif self._camera is not None and self._closer is None:
@@ -412,6 +468,8 @@ class Picamera2Camera(MediaStreamTrack):
         self.stop()
         if self._capture is not None:
             await self._capture.join(grace)
+        for self_view in tuple(self._self_views):
+            await self_view.join(grace)
         if self._closer is not None:
             await asyncio.to_thread(self._closer.join, grace)
 
@@ -463,6 +521,77 @@ class Picamera2Camera(MediaStreamTrack):
         if time.monotonic() - self._last_keyframe_request < self._keyframe_min_interval:
             return
         self._force_keyframe()
+
+    # -- the self-view (h264 path) ------------------------------------------------------
+
+    async def self_view(self, fps: float) -> AsyncGenerator[av.VideoFrame, None]:
+        """Pictures from the ``lores`` stream, at most ``fps`` a second (H.264 path only).
+
+        See :class:`~hardware.camera.base.SelfViewSource`. Waits until recording began (the
+        first ``recv()``), then a thread of its own reads ``capture_array("lores")`` at the
+        throttled rate; the newest picture wins. Ends when the track stops, at once on the
+        raw path (its frames are the self-view), and after a few failed captures in a row.
+        """
+        if not fps > 0:
+            raise ValueError("fps must be positive")
+        size = self.self_view_size
+        if size is None:
+            return
+        await self._start_settled.wait()
+        camera = self._camera
+        if camera is None or self._start_error is not None or self.readyState != "live":
+            return
+        pictures: LatestQueue[av.VideoFrame] = LatestQueue(1)
+        thread: CaptureThread[av.VideoFrame] = CaptureThread(
+            "picamera2-self-view",
+            functools.partial(self._produce_self_view, camera, size, fps),
+            pictures.put_nowait,
+            pictures.close,
+            asyncio.get_running_loop(),
+        )
+        self._self_views.add(thread)
+        thread.start()
+        try:
+            while True:
+                try:
+                    picture = await pictures.get()
+                except QueueClosedError:
+                    return
+                yield picture
+        finally:
+            thread.stop()
+
+    def _produce_self_view(
+        self,
+        camera: Any,
+        size: tuple[int, int],
+        fps: float,
+        emit: Emit[av.VideoFrame],
+        stopping: threading.Event,
+    ) -> None:
+        """The self-view thread: one lores capture per ``1/fps`` seconds while recording."""
+        width, height = size
+        interval = 1.0 / fps
+        due = time.monotonic()
+        failures = 0
+        while not stopping.is_set() and self.readyState == "live":
+            delay = due - time.monotonic()
+            if delay > 0 and stopping.wait(delay):
+                return
+            due = max(due + interval, time.monotonic())
+            try:
+                array = camera.capture_array("lores", wait=_LORES_TIMEOUT)
+                picture = yuv420_array_to_frame(array, width, height)
+            except Exception:
+                if stopping.is_set() or self.readyState != "live":
+                    return  # the camera is closing under us: not a failure
+                failures += 1
+                if failures >= _LORES_MAX_FAILURES:
+                    raise
+                continue
+            failures = 0
+            if not emit(picture):
+                return
 
     # -- the track ----------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from hardware.audio.base import Microphone, Speaker
@@ -70,6 +70,7 @@ __all__ = [
     "CallPhase",
     "Quality",
     "grade_quality",
+    "passthrough_codec_preferences",
 ]
 
 _log = logging.getLogger(__name__)
@@ -497,10 +498,9 @@ class CallEngine:
         pc.addTrack(microphone)
         codec = getattr(camera, "passthrough_codec", None)
         if codec:
-            # Pre-encoded packets (the Pi 4's hardware H.264): exactly that codec, and the
-            # GP's keyframe requests must reach the camera's encoder.
-            capabilities = RTCRtpSender.getCapabilities("video")
-            preferred = [c for c in capabilities.codecs if c.mimeType == codec]
+            # Pre-encoded packets (the Pi 4's hardware H.264): exactly that codec (with its
+            # retransmission stream), and the GP's keyframe requests must reach the encoder.
+            preferred = passthrough_codec_preferences(codec)
             for transceiver in pc.getTransceivers():
                 if transceiver.sender is video_sender:
                     transceiver.setCodecPreferences(preferred)
@@ -752,6 +752,21 @@ class CallEngine:
 
     def _controls(self) -> dict[str, Any]:
         return {"muted": self.muted, "camera_off": self.camera_off, "volume": self.volume}
+
+
+def passthrough_codec_preferences(mime_type: str) -> list[RTCRtpCodecCapability]:
+    """The video codec preferences for a camera that sends ``mime_type`` packets as they are.
+
+    Every variant aiortc has of that codec, then ``video/rtx``: aiortc pairs an RTX format
+    with each preferred codec (``apt``) only when RTX is among the preferences. With RTX
+    negotiated, Chromium sends its bandwidth-probe padding on the RTX stream instead of the
+    video stream, and lost packets can be resent in both directions (NACK, RFC 4588).
+    """
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    wanted = [c for c in codecs if c.mimeType.lower() == mime_type.lower()]
+    if not wanted:
+        raise ValueError(f"aiortc cannot send {mime_type}")
+    return wanted + [c for c in codecs if c.mimeType.lower() == "video/rtx"]
 
 
 def _outcome_for(reason: str, admitted: bool) -> CallOutcome:

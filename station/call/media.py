@@ -2,7 +2,8 @@
 
 * :class:`CameraFeed` wraps the station's camera: "camera off" sends black pictures instead of
   the camera's (for pre-encoded packets it holds back the packets), and it hands a throttled
-  self-view to the frame sink.
+  self-view to the frame sink: the camera's own frames, or, for a camera that sends encoded
+  packets, the pictures its optional self-view port gives (``SelfViewSource``).
 * :class:`MicrophoneGate` wraps the microphone: "mute" sends digital silence, paced as before.
 * :class:`VolumeTrack` wraps the GP's audio on its way to the loudspeaker: a gain, and a note
   of when sound last arrived (the media watchdog's input).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -28,7 +30,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hardware.audio.base import Microphone
-from hardware.camera.base import Camera
+from hardware.camera.base import Camera, SelfViewSource
 from hardware.video import FrameSink
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "pump_remote_video",
     "volume_gain",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: The loudspeaker's volume is a step 0..VOLUME_STEPS; each step is 3 dB.
 VOLUME_STEPS = 10
@@ -79,7 +83,13 @@ class MediaClock:
 
 
 class CameraFeed(MediaStreamTrack):
-    """The camera as sent to the GP, with "camera off" and a throttled self-view."""
+    """The camera as sent to the GP, with "camera off" and a throttled self-view.
+
+    Decoded frames are shown as they pass, at most ``self_view_fps`` a second. Encoded packets
+    have no picture: when the first packet passes and the camera is a
+    :class:`~hardware.camera.base.SelfViewSource`, a task shows the pictures it gives (at the
+    same rate) until the feed stops; a camera without that port has no self-view.
+    """
 
     kind = "video"
 
@@ -94,7 +104,12 @@ class CameraFeed(MediaStreamTrack):
         super().__init__()
         self.camera = camera
         self._sink = sink
+        self._self_view_fps = self_view_fps
         self._self_view_interval = 1.0 / self_view_fps
+        self._self_view_started = False
+        self._self_view_task: asyncio.Task[None] | None = None
+        #: Pictures the camera's self-view port gave (shown unless the camera was off).
+        self.self_view_pictures = 0
         self._last_self_view = -math.inf
         self._enabled = enabled
         self._black: av.VideoFrame | None = None
@@ -108,6 +123,8 @@ class CameraFeed(MediaStreamTrack):
             item = await self.camera.recv()
             if isinstance(item, av.VideoFrame):
                 break
+            if not self._self_view_started:
+                self._start_self_view()
             if self._enabled():
                 self.frames_sent += 1
                 return item  # a pre-encoded packet: sent as it is
@@ -122,6 +139,26 @@ class CameraFeed(MediaStreamTrack):
         self.frames_sent += 1
         return item
 
+    def _start_self_view(self) -> None:
+        self._self_view_started = True
+        camera = self.camera
+        if self._sink is None or not isinstance(camera, SelfViewSource):
+            return
+        self._self_view_task = asyncio.get_running_loop().create_task(
+            self._show_self_view(camera, self._sink), name="call-self-view"
+        )
+
+    async def _show_self_view(self, source: SelfViewSource, sink: FrameSink) -> None:
+        """Show the camera's self-view pictures while the camera is on; never fails the call."""
+        try:
+            async with contextlib.aclosing(source.self_view(self._self_view_fps)) as pictures:
+                async for picture in pictures:
+                    self.self_view_pictures += 1
+                    if self._enabled():
+                        sink.show(picture, "self")
+        except Exception as exc:
+            _log.warning("the self-view stopped: %s", type(exc).__name__)
+
     def _black_like(self, frame: av.VideoFrame) -> av.VideoFrame:
         black = self._black
         if black is None or black.width != frame.width or black.height != frame.height:
@@ -134,8 +171,10 @@ class CameraFeed(MediaStreamTrack):
         return out
 
     def stop(self) -> None:
-        """Stop the feed and release the camera."""
+        """Stop the feed (and its self-view) and release the camera."""
         super().stop()
+        if self._self_view_task is not None:
+            self._self_view_task.cancel()
         self.camera.stop()
 
 

@@ -12,6 +12,17 @@ DEBUG with timestamps) and are the station's own, small, version-guarded adjustm
   :class:`FrameEndJitterBuffer` releases a frame at its marked packet when every packet from
   the frame's first to it is present, and otherwise falls back to aiortc's own rule. Only
   video: for audio the marker bit means the *start* of a talk-spurt.
+
+  **Padding-only packets are placeholders, never frames.** While it probes the bandwidth,
+  Chromium sends RTP packets with no payload (only padding) on the video SSRC when no RTX
+  stream was negotiated: the next sequence number after a frame's marked last packet, that
+  frame's timestamp, no marker. aiortc's receiver hands them to the buffer with empty data
+  (``packet._data = b""``). Released as a "frame", that empty data reaches PyAV as an empty
+  packet, which it takes as the end of the stream: every later frame then fails to decode
+  (Chromium to the station: 1 frame in 8 s and 236 decode errors). So such a packet only
+  keeps its sequence number occupied (the frame after it stays contiguous and is released at
+  its marker); it has no timestamp, marker or data as far as frame assembly goes, so it can
+  neither end, split nor join a frame, and a frame of nothing but padding is never released.
 * **ICE completes, then waits out the pacing interval.** aioice's ``Connection.connect``
   starts a check, sleeps Ta (20 ms), and only then looks whether the check list completed; on
   a path that answers in a millisecond that is 20 ms of nothing on every dial and re-dial.
@@ -20,7 +31,12 @@ DEBUG with timestamps) and are the station's own, small, version-guarded adjustm
 
 The second touches private attributes of aioice, so it is only applied to the aioice version
 it was written against (pinned in ``pyproject.toml``); any other version keeps aioice's own
-``connect`` and says so in the log. The tests check that both are in effect.
+``connect`` and says so in the log. The first subclasses aiortc's ``JitterBuffer`` and relies on
+its internals (``_origin``, ``_packets``, ``_capacity``, ``remove``; the receiver's
+name-mangled buffer attribute and its ``_data = b""`` for an empty payload), so it too is only
+installed on the aiortc version it was written against; another keeps aiortc's own buffer
+(a frame later, but correct) and says so in the log. The tests check that both are in effect
+and feed the buffer real ``RtpPacket``s, padding included.
 """
 
 from __future__ import annotations
@@ -30,8 +46,10 @@ import logging
 from typing import Any
 
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.utils import uint16_add
 
 __all__ = [
+    "FRAME_END_AIORTC_VERSION",
     "PACED_AIOICE_VERSION",
     "FrameEndJitterBuffer",
     "install_prompt_ice_completion",
@@ -45,6 +63,10 @@ _log = logging.getLogger(__name__)
 #: reproduces; another release keeps its own.
 PACED_AIOICE_VERSION = "0.13.0"
 
+#: The aiortc release whose ``JitterBuffer`` and ``RTCRtpReceiver`` internals
+#: :class:`FrameEndJitterBuffer` relies on; another release keeps its own buffer.
+FRAME_END_AIORTC_VERSION = "1.16.0"
+
 #: aioice's pacing interval Ta between starting two checks (RFC 8445 section 14.2).
 _TA_SECONDS = 0.02
 
@@ -53,48 +75,102 @@ _VIDEO_CAPACITY = 512
 
 
 class FrameEndJitterBuffer(JitterBuffer):
-    """aiortc's video jitter buffer, releasing each frame at its last (marked) packet."""
+    """aiortc's video jitter buffer, releasing each frame at its last (marked) packet.
+
+    Packets with empty data (padding only) hold their sequence number and nothing else; see
+    the module's text.
+    """
 
     def __init__(self, capacity: int = _VIDEO_CAPACITY) -> None:
         super().__init__(capacity=capacity, is_video=True)
+        #: Padding-only packets dropped (they never reach the decoder).
+        self.padding_dropped = 0
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
-        frame = self._frame_ending_in_marker()
-        if frame is not None:
-            return frame
-        # No complete marked frame at the front: aiortc's rule (the next frame has begun).
-        return super()._remove_frame(sequence_number)
+        """The first complete frame from the front of the buffer, or ``None``.
 
-    def _frame_ending_in_marker(self) -> JitterFrame | None:
+        A frame is complete at its marked last packet when every packet from the front to it
+        is present, or (aiortc's own rule, when the marked packet was lost or never sent) when
+        a packet of another timestamp follows it without a gap. Padding is skipped over.
+        """
         origin = self._origin
         if origin is None:
             return None
         packets: list[Any] = []
         timestamp: int | None = None
+        leading_padding = 0
         for count in range(self._capacity):
             packet = self._packets[(origin + count) % self._capacity]
             if packet is None:
-                return None  # a gap (or not yet arrived): not complete
+                break  # a gap (or not yet arrived): nothing more is complete
+            if _is_padding(packet):
+                if not packets:
+                    leading_padding += 1
+                continue
             if timestamp is None:
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:
-                return None  # the marked packet was lost; aiortc's rule takes over
+                # The next frame has begun: aiortc's rule (the marked packet never came).
+                return self._release(packets, timestamp, count)
             packets.append(packet)
             if packet.marker:
-                self.remove(count + 1)
-                return JitterFrame(
-                    data=b"".join(p._data for p in packets),
-                    timestamp=timestamp,
-                )
+                return self._release(packets, timestamp, count + 1)
+        if leading_padding:
+            # Padding at the front belongs to no frame: free its slots now.
+            self.padding_dropped += leading_padding
+            self.remove(leading_padding)
         return None
+
+    def _release(self, packets: list[Any], timestamp: int, count: int) -> JitterFrame:
+        """Remove the first ``count`` packets (padding among them too); the frame of ``packets``."""
+        self.padding_dropped += count - len(packets)
+        self.remove(count)
+        return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+
+    def smart_remove(self, count: int) -> bool:
+        """aiortc's overflow clean-up (drop whole frames), with padding's timestamps ignored.
+
+        The same steps as aiortc 1.16's ``JitterBuffer.smart_remove``, except that a padding
+        packet's timestamp cannot end the frame being dropped, which would leave that frame's
+        remaining packets at the front to be released as a broken frame.
+        """
+        timestamp = None
+        for i in range(self._capacity):
+            assert self._origin is not None
+            pos = self._origin % self._capacity
+            packet = self._packets[pos]
+            if packet is not None and not _is_padding(packet):
+                if i >= count and timestamp != packet.timestamp:
+                    break
+                timestamp = packet.timestamp
+            self._packets[pos] = None
+            self._origin = uint16_add(self._origin, 1)
+            if i == self._capacity - 1:
+                return True
+        return False
+
+
+def _is_padding(packet: Any) -> bool:
+    """Whether ``packet`` carries nothing for the decoder (aiortc's receiver: ``_data = b""``)."""
+    return not packet._data
 
 
 def use_frame_end_jitter_buffer(pc: Any) -> int:
     """Give every video receiver of ``pc`` a :class:`FrameEndJitterBuffer`; returns how many.
 
-    Call before the remote description is set (no packet has arrived yet). aiortc keeps the
-    buffer in a name-mangled attribute; if that is missing (another aiortc) nothing changes.
+    Call before the remote description is set (no packet has arrived yet). Only on the aiortc
+    release it was written against (:data:`FRAME_END_AIORTC_VERSION`); aiortc keeps the
+    buffer in a name-mangled attribute, and if that is missing nothing changes either.
     """
+    import aiortc
+
+    if aiortc.__version__ != FRAME_END_AIORTC_VERSION:
+        _log.warning(
+            "aiortc %s is not %s: its own video jitter buffer stays (a frame more latency)",
+            aiortc.__version__,
+            FRAME_END_AIORTC_VERSION,
+        )
+        return 0
     replaced = 0
     for transceiver in pc.getTransceivers():
         receiver = transceiver.receiver

@@ -20,14 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import pytest
 
-from hardware.video import RecordingFrameSink
+from hardware.video import FrameRole, FrameSink, RecordingFrameSink
 from station.call.config import CallConfig
 from station.call.ice import IceServerConfig
 from station.crypto import FieldRef, seal_field
 from station.daemon.app import Daemon, DaemonConfig
+from station.daemon.hardware import HardwareLink
 from station.daemon.sdnotify import Notifier
 
 from .daemon_harness import CLINIC, STAFF_ID, STAFF_PIN, enrol, fake_hardware, uds_client
@@ -37,6 +39,7 @@ __all__ = [
     "RESIDENTS",
     "Coturn",
     "StationD",
+    "TeeFrameSink",
     "call_config",
     "free_udp_port",
     "running_coturn",
@@ -173,9 +176,30 @@ def _short_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+class TeeFrameSink:
+    """Shows every frame to each of several sinks (a recording one beside the real one)."""
+
+    def __init__(self, *sinks: FrameSink) -> None:
+        self._sinks = sinks
+
+    def show(self, frame: av.VideoFrame, role: FrameRole) -> None:
+        for sink in self._sinks:
+            sink.show(frame, role)
+
+
 @contextlib.asynccontextmanager
-async def running_stationd(data_dir: Path, config: CallConfig | None) -> AsyncIterator[StationD]:
-    """stationd in this loop with fake hardware, a recording frame sink and ``config``."""
+async def running_stationd(
+    data_dir: Path,
+    config: CallConfig | None,
+    *,
+    hardware: HardwareLink | None = None,
+    also_show: FrameSink | None = None,
+) -> AsyncIterator[StationD]:
+    """stationd in this loop with fake hardware, a recording frame sink and ``config``.
+
+    ``hardware`` replaces the shipped fakes; ``also_show`` gets every frame the recording
+    sink gets (e.g. the real shared-memory sink of the video surface).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     enrol(data_dir)
@@ -191,8 +215,8 @@ async def running_stationd(data_dir: Path, config: CallConfig | None) -> AsyncIt
                 call=config,
             ),
             notifier=Notifier(environ={}),
-            hardware=await fake_hardware(),
-            frame_sink=sink,
+            hardware=hardware if hardware is not None else await fake_hardware(),
+            frame_sink=TeeFrameSink(sink, also_show) if also_show is not None else sink,
         )
         await daemon.start()
         http = uds_client(socket_path, timeout=30.0)

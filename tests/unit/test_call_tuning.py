@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import fractions
 
 import aioice
 import aioice.ice
+import aiortc
+import av
+import pytest
 from aiortc import RTCPeerConnection
-from aiortc.jitterbuffer import JitterBuffer
+from aiortc.codecs import depayload, get_decoder, get_encoder
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from hardware.camera import TestPattern, decode_stamp
 from station.call import tuning
 from station.call.tuning import (
+    FRAME_END_AIORTC_VERSION,
     PACED_AIOICE_VERSION,
     FrameEndJitterBuffer,
     install_prompt_ice_completion,
@@ -25,6 +33,24 @@ def packet(seq: int, ts: int, *, marker: bool = False, data: bytes | None = None
     """A depayloaded video packet, as aiortc's receiver hands it to the jitter buffer."""
     rtp = RtpPacket(payload_type=97, marker=int(marker), sequence_number=seq, timestamp=ts)
     rtp._data = data if data is not None else f"<{seq}>".encode()  # type: ignore[attr-defined]
+    return rtp
+
+
+def padding(seq: int, ts: int, *, marker: bool = False) -> RtpPacket:
+    """Chromium's bandwidth-probe padding on the video SSRC when no RTX was negotiated.
+
+    As WebRTC's ``PacketSequencer`` makes it: the next sequence number after a frame's marked
+    last packet, that frame's timestamp and payload type, no payload, up to 224 bytes of
+    padding. Parsed from the wire, then given ``_data`` as aiortc's ``RTCRtpReceiver`` does
+    for an empty payload.
+    """
+    wire = RtpPacket(
+        payload_type=97, marker=int(marker), sequence_number=seq, timestamp=ts, ssrc=0x1234
+    )
+    wire.padding_size = 224
+    rtp = RtpPacket.parse(wire.serialize())
+    assert rtp.payload == b"" and rtp.padding_size == 224
+    rtp._data = b""  # type: ignore[attr-defined]  # rtcrtpreceiver: `if packet.payload` else b""
     return rtp
 
 
@@ -83,6 +109,148 @@ def test_late_duplicates_of_a_released_frame_are_ignored() -> None:
     assert feed(buffer, packet(7, 200, marker=True)) == [(200, b"<7>")]
 
 
+def test_padding_after_a_frame_is_never_released_as_a_frame() -> None:
+    buffer = FrameEndJitterBuffer()
+    stream = [
+        packet(100, 0),
+        packet(101, 0, marker=True),
+        # Chromium probes the bandwidth: padding right after the marked packet.
+        *(padding(seq, 0) for seq in range(102, 106)),
+        packet(106, 3000),
+        packet(107, 3000, marker=True),
+    ]
+    released = feed(buffer, *stream)
+    assert released == [(0, b"<100><101>"), (3000, b"<106><107>")]
+    assert buffer.padding_dropped == 4
+    # The padding kept the sequence contiguous: the next frame went out at its marker at once.
+    assert feed(buffer, packet(108, 6000, marker=True)) == [(6000, b"<108>")]
+
+
+def test_padding_first_and_padding_alone_never_make_a_frame() -> None:
+    buffer = FrameEndJitterBuffer()
+    # Probing before the first frame, and padding between unmarked frames: aiortc's own rule
+    # would close a "frame" of padding when the next timestamp begins.
+    assert feed(buffer, padding(50, 0), padding(51, 0), padding(52, 0)) == []
+    assert feed(buffer, packet(53, 3000), packet(54, 3000)) == []
+    assert feed(buffer, padding(55, 3000), padding(56, 4500)) == []
+    assert feed(buffer, packet(57, 6000)) == [(3000, b"<53><54>")]
+    assert feed(buffer, padding(58, 6000), packet(59, 9000)) == [(6000, b"<57>")]
+    assert all(data for _, data in feed(buffer, packet(60, 9000, marker=True)))
+
+
+def test_padding_can_neither_end_nor_split_a_frame() -> None:
+    buffer = FrameEndJitterBuffer()
+    # Padding inside a frame, even marked and with a foreign timestamp, is only a placeholder.
+    assert feed(buffer, packet(10, 500), padding(11, 9999, marker=True)) == []
+    assert feed(buffer, packet(12, 500), padding(13, 123)) == []
+    assert feed(buffer, packet(14, 500, marker=True)) == [(500, b"<10><12><14>")]
+    # Reordered: the padding after a frame arrives before the frame's last packet.
+    assert feed(buffer, packet(15, 800), padding(17, 800)) == []
+    assert feed(buffer, packet(16, 800, marker=True)) == [(800, b"<15><16>")]
+    assert feed(buffer, packet(18, 900, marker=True)) == [(900, b"<18>")]
+
+
+def test_a_lost_packet_still_holds_its_frame_when_padding_follows() -> None:
+    buffer = FrameEndJitterBuffer()
+    assert feed(buffer, packet(30, 1), padding(32, 1), packet(33, 1, marker=True)) == []
+    assert feed(buffer, padding(34, 1), packet(35, 2, marker=True)) == []
+    # The retransmission completes the frame; the next (already complete) follows.
+    assert feed(buffer, packet(31, 1)) == [(1, b"<30><31><33>")]
+    assert feed(buffer, packet(36, 3, marker=True)) == [(2, b"<35>")]
+    assert feed(buffer, packet(37, 4, marker=True)) == [(3, b"<36>")]
+
+
+def test_padding_across_the_sequence_number_wrap() -> None:
+    buffer = FrameEndJitterBuffer()
+    stream = [
+        packet(65533, 0),
+        packet(65534, 0, marker=True),
+        padding(65535, 0),
+        padding(0, 0),
+        packet(1, 3000, marker=True),
+    ]
+    assert feed(buffer, *stream) == [(0, b"<65533><65534>"), (3000, b"<1>")]
+
+
+def test_an_overflow_drops_whole_frames_whatever_timestamp_padding_has() -> None:
+    buffer = FrameEndJitterBuffer(capacity=8)
+    # Frame 100 lost its packet 1, so nothing can be released; padding with a foreign
+    # timestamp sits inside it.
+    assert feed(buffer, packet(0, 100), padding(2, 7), packet(3, 100)) == []
+    assert feed(buffer, packet(4, 100, marker=True), packet(5, 200)) == []
+    # Far ahead: the buffer must make room by dropping frame 100 whole, not up to the padding
+    # (which would leave <3><4> at the front as a broken frame).
+    released = feed(buffer, packet(9, 200, marker=True), packet(10, 300, marker=True))
+    assert (100, b"<3><4>") not in released
+    assert all(ts != 100 for ts, _ in released)
+
+
+H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=97)
+
+
+def h264_frames(count: int) -> list[tuple[int, list[bytes]]]:
+    """Stamped test-pattern frames through aiortc's H.264 encoder: (timestamp, RTP payloads)."""
+    encoder = get_encoder(H264)
+    pattern = TestPattern(320, 240)
+    out = []
+    for index in range(count):
+        frame = pattern.render(index, 1_000 + index)
+        frame.pts = index * 3000
+        frame.time_base = fractions.Fraction(1, 90000)
+        payloads, timestamp = encoder.encode(frame, force_keyframe=index == 0)
+        out.append((timestamp, payloads))
+    return out
+
+
+def received(seq: int, timestamp: int, payload: bytes, *, marker: bool) -> RtpPacket:
+    """One H.264 packet through the wire and aiortc's depayloader, as the receiver makes it."""
+    wire = RtpPacket(payload_type=97, marker=int(marker), sequence_number=seq, timestamp=timestamp)
+    wire.payload = payload
+    rtp = RtpPacket.parse(wire.serialize())
+    rtp._data = depayload(H264, rtp.payload)  # type: ignore[attr-defined]
+    return rtp
+
+
+def test_h264_with_chromium_padding_decodes_every_frame() -> None:
+    wire: list[RtpPacket] = []
+    seq = 65_000  # wraps on the way
+    for index, (timestamp, payloads) in enumerate(h264_frames(30)):
+        for number, payload in enumerate(payloads):
+            last = number == len(payloads) - 1
+            wire.append(received(seq % 65536, timestamp, payload, marker=last))
+            seq += 1
+        if index % 3 == 0:  # a probe burst after every third frame
+            for _ in range(5):
+                wire.append(padding(seq % 65536, timestamp))
+                seq += 1
+    buffer = FrameEndJitterBuffer()
+    decoder = get_decoder(H264)
+    seqs = []
+    for rtp in wire:
+        _, frame = buffer.add(rtp)
+        if frame is None:
+            continue
+        assert frame.data, "an empty frame would end PyAV's stream"
+        for picture in decoder.decode(frame):
+            assert isinstance(picture, av.VideoFrame)
+            stamp = decode_stamp(picture)
+            assert stamp is not None
+            seqs.append(stamp.seq)
+    assert seqs == list(range(30))
+    assert buffer.padding_dropped == 50
+
+
+def test_an_empty_frame_ends_pyav_h264_stream() -> None:
+    """Why padding must never reach the decoder: after one empty packet nothing decodes."""
+    (t0, first), (t1, second) = h264_frames(2)
+    decoder = get_decoder(H264)
+    data = [b"".join(depayload(H264, p) for p in payloads) for payloads in (first, second)]
+    assert decoder.decode(JitterFrame(data[0], t0))
+    decoder.decode(JitterFrame(b"", t0))  # what the old buffer released for a padding burst
+    with pytest.raises(av.FFmpegError):
+        decoder.decode(JitterFrame(data[1], t1))
+
+
 def test_only_the_video_receiver_gets_the_frame_end_buffer() -> None:
     async def run() -> tuple[int, list[type]]:
         pc = RTCPeerConnection()
@@ -98,6 +266,10 @@ def test_only_the_video_receiver_gets_the_frame_end_buffer() -> None:
         finally:
             await pc.close()
 
+    assert aiortc.__version__ == FRAME_END_AIORTC_VERSION, (
+        "aiortc changed: check FrameEndJitterBuffer against the new JitterBuffer and "
+        "RTCRtpReceiver, then update FRAME_END_AIORTC_VERSION and the pin in pyproject.toml"
+    )
     replaced, (video, audio) = asyncio.run(run())
     assert replaced == 1
     assert video is FrameEndJitterBuffer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import struct
 import threading
@@ -39,7 +40,13 @@ from hardware.camera import (
     fake_picamera2_api,
     forward_keyframe_requests,
 )
-from hardware.camera.picamera2_backend import v4l2_force_key_frame, yuv420_array_to_frame
+from hardware.camera.base import SelfViewSource
+from hardware.camera.fake_picamera2 import FakePicamera2
+from hardware.camera.picamera2_backend import (
+    self_view_size,
+    v4l2_force_key_frame,
+    yuv420_array_to_frame,
+)
 from hardware.camera.stamp import datetime_to_us
 from hardware.errors import BackendUnavailableError, CameraUnavailableError, UnknownBackendError
 from station.core.clock import FakeClock, SystemClock
@@ -401,6 +408,117 @@ def test_picamera2_yuv420_with_padded_rows() -> None:
     assert (planes[:4] == 200).all()
     u = planes[4:].reshape(-1)[: (width // 2) * (height // 2)]
     assert (u == 90).all()
+
+
+async def test_picamera2_h264_self_view_comes_from_lores_at_the_asked_rate() -> None:
+    state = FakeCameraState()
+    camera = Picamera2Camera(api=fake_picamera2_api(state), encoding="h264")
+    assert isinstance(camera, SelfViewSource)
+    assert camera.self_view_size == (320, 240)
+    await asyncio.wait_for(camera.recv(), 10)  # recording (and the self-view) can start
+
+    async def send() -> None:  # the packets go on to aiortc beside the self-view
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await camera.recv()
+
+    sending = asyncio.ensure_future(send())
+    pictures: list[av.VideoFrame] = []
+    started = time.monotonic()
+    async with asyncio.timeout(10):
+        async for picture in camera.self_view(10.0):
+            pictures.append(picture)
+            if len(pictures) == 6:
+                break
+    elapsed = time.monotonic() - started
+    assert camera.stats.delivered >= 10  # the encoded stream kept flowing meanwhile
+    assert all((p.width, p.height, p.format.name) == (320, 240, "yuv420p") for p in pictures)
+    stamps = [decode_stamp(p) for p in pictures]
+    assert all(s is not None for s in stamps), "the lores picture lost the sensor's stamp"
+    seqs = [s.seq for s in stamps if s is not None]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 6
+    # Throttled to 10 a second (not the sensor's 30): 6 pictures span 5 intervals.
+    assert elapsed >= 0.45
+    assert seqs[-1] - seqs[0] >= 10
+    assert state.captures["lores"] == 6
+    await camera.aclose()
+    await sending
+    assert state.closed == state.opened == 1
+
+
+async def test_picamera2_self_view_ends_with_the_track_and_not_on_the_raw_path() -> None:
+    camera = Picamera2Camera(api=fake_picamera2_api(), encoding="h264")
+    await asyncio.wait_for(camera.recv(), 10)
+    pictures = camera.self_view(30.0)
+    assert isinstance(await asyncio.wait_for(anext(pictures), 5), av.VideoFrame)
+    camera.stop()
+    with pytest.raises(StopAsyncIteration):
+        async with asyncio.timeout(5):
+            while True:
+                await anext(pictures)
+    await camera.aclose()
+
+    # A self-view asked for before the first recv() waits for recording to begin.
+    waiting = Picamera2Camera(api=fake_picamera2_api(), encoding="h264")
+    early = asyncio.ensure_future(anext(waiting.self_view(10.0)))
+    await asyncio.sleep(0.2)
+    assert not early.done()
+    await asyncio.wait_for(waiting.recv(), 10)
+    assert isinstance(await asyncio.wait_for(early, 5), av.VideoFrame)
+    await waiting.aclose()
+
+    raw = Picamera2Camera(api=fake_picamera2_api(FakeCameraState(hardware_h264=False)))
+    assert raw.self_view_size is None
+    assert [p async for p in raw.self_view(10.0)] == []  # its frames are the self-view
+    await raw.aclose()
+    off = Picamera2Camera(api=fake_picamera2_api(), encoding="h264", self_view_width=None)
+    assert off.self_view_size is None
+    await asyncio.wait_for(off.recv(), 10)
+    assert [p async for p in off.self_view(10.0)] == []
+    await off.aclose()
+
+
+def test_self_view_size_keeps_the_aspect_and_never_exceeds_main() -> None:
+    assert self_view_size(640, 480, 320) == (320, 240)
+    assert self_view_size(1280, 720, 320) == (320, 180)
+    assert self_view_size(320, 240, 640) == (320, 240)
+    assert self_view_size(1920, 1080, 333) == (332, 186)
+
+
+def test_fake_picamera2_checks_lores_as_picamera2_does() -> None:
+    camera = FakePicamera2()
+    config = camera.create_video_configuration(
+        main={"size": (640, 480), "format": "YUV420"}, lores={"size": (800, 600)}
+    )
+    with pytest.raises(RuntimeError, match="may not exceed main"):
+        camera.configure(config)
+    config = camera.create_video_configuration(
+        main={"size": (640, 480), "format": "YUV420"},
+        lores={"size": (320, 240), "format": "RGB888"},
+    )
+    with pytest.raises(RuntimeError, match="must be YUV"):
+        camera.configure(config)
+    camera.configure(camera.create_video_configuration(main={"format": "YUV420"}))
+    camera.start()
+    with pytest.raises(RuntimeError, match="'lores' is not defined"):
+        camera.capture_array("lores")
+    camera.close()
+
+    # Rows padded to picamera2's stride (a 200 px lores: 256 byte rows) read back exactly.
+    camera = FakePicamera2()
+    camera.configure(
+        camera.create_video_configuration(
+            main={"size": (640, 480), "format": "YUV420"}, lores={"size": (200, 150)}
+        )
+    )
+    camera.start()
+    array = camera.capture_array("lores")
+    assert array.shape == (225, 256)
+    picture = yuv420_array_to_frame(array, 200, 150).to_ndarray()
+    assert picture.shape == (225, 200)
+    assert (array[:150, :200] == picture[:150]).all()
+    assert not array[:150, 200:].any()  # the padding
+    camera.close()
 
 
 def test_force_key_frame_writes_the_v4l2_control() -> None:
