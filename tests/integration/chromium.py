@@ -8,7 +8,7 @@ microphone, permission prompts answered yes, and the two flags a loopback-only n
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -35,8 +35,13 @@ CHROMIUM_ARGS = [
 
 
 @asynccontextmanager
-async def chromium(profile_dir: Path) -> AsyncIterator[BrowserContext]:
-    """A headless Chromium with a fresh profile; closed when the block ends."""
+async def chromium(
+    profile_dir: Path, extra_args: Sequence[str] = ()
+) -> AsyncIterator[BrowserContext]:
+    """A headless Chromium with a fresh profile; closed when the block ends.
+
+    ``extra_args`` are added to :data:`CHROMIUM_ARGS` (e.g. a file for the fake camera).
+    """
     if shutil.which(CHROMIUM) is None:
         pytest.skip("needs Debian's chromium (scripts/ensure-system-deps installs it)")
     async with async_playwright() as playwright:
@@ -44,7 +49,7 @@ async def chromium(profile_dir: Path) -> AsyncIterator[BrowserContext]:
             str(profile_dir),
             executable_path=CHROMIUM,
             headless=True,
-            args=CHROMIUM_ARGS,
+            args=[*CHROMIUM_ARGS, *extra_args],
         )
         try:
             yield context

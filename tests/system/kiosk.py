@@ -79,13 +79,18 @@ class TmuxScreen:
         """The screen on show, as text."""
         return self._tmux("capture-pane", "-p", "-t", "kiosk")
 
-    def keys(self, *keys: str) -> None:
-        """Press keys (tmux names: Enter, Tab, C-s, ...)."""
-        self._tmux("send-keys", "-t", "kiosk", *keys)
+    async def keys(self, *keys: str, pause: float = 0.25) -> None:
+        """Press keys (tmux names: Enter, Tab, C-s, ...), one at a time, as a person does: a
+        terminal app reads a burst of input as one chunk, and a key that arrives before the
+        screen it is meant for has drawn goes to the screen before it."""
+        for key in keys:
+            self._tmux("send-keys", "-t", "kiosk", key)
+            await asyncio.sleep(pause)
 
-    def type(self, text: str) -> None:
+    async def type(self, text: str, pause: float = 0.25) -> None:
         """Type ``text`` literally."""
         self._tmux("send-keys", "-t", "kiosk", "-l", text)
+        await asyncio.sleep(pause)
 
     async def wait(
         self,

@@ -26,22 +26,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
+import numpy as np
 import pytest
+from playwright.async_api import expect
 
+from hardware.camera.stamp import decode_stamp_luma
 from hardware.camera.testpattern import TestPattern
+from hardware.mock_control import press_mock_pin
+from hardware.surface.app import DRAWN_FILE, read_drawn
 from provisioning.protocol import b64encode
 from station.keyring import generate_escrow_keypair
+from tests.integration.chromium import chromium
 from tests.integration.fhir_receiver import RunningReceiver, running_receiver
+from tests.integration.gp_stamps import STAMP_JS
 from tests.integration.netns import delegated_to_loopback_namespace
 
 from .kiosk import Terminal, TmuxScreen
@@ -166,6 +177,59 @@ def gp_camera_file(directory: Path) -> Path:
                 rows = len(data) // line
                 out.write(b"".join(data[r * line : r * line + width] for r in range(rows)))
     return path
+
+
+def toast_url(screen: str) -> str:
+    """The GP link from the staff UI's toast (it wraps over the toast's lines)."""
+    lines = screen.splitlines()
+    for index, line in enumerate(lines):
+        if "http://" not in line:
+            continue
+        url = line[line.index("http://") :].strip()
+        for following in lines[index + 1 :]:
+            part = following.rsplit("▌", 1)[-1].strip() if "▌" in following else ""
+            if not part:
+                break
+            url += part
+        return url
+    raise AssertionError(f"no link on the screen:\n{screen}")
+
+
+async def drawn_layout(station: Station, want: str = "remote") -> dict[str, list[int]]:
+    """Ask the surface for what it drew (SIGUSR1) until ``want`` is in its layout."""
+    drawn = station.surface_dir / DRAWN_FILE
+    layout_file = drawn.with_suffix(".json")
+    deadline = time.monotonic() + 30
+    while True:
+        layout_file.unlink(missing_ok=True)
+        station.services["surface"].process.send_signal(signal.SIGUSR1)
+        while not layout_file.exists():
+            station.alive()
+            assert time.monotonic() < deadline, "the surface never wrote what it drew"
+            await asyncio.sleep(0.05)
+        layout: dict[str, list[int]] = json.loads(layout_file.read_text())
+        if want in layout:
+            return layout
+        assert time.monotonic() < deadline, f"the surface never drew {want}: {layout}"
+        await asyncio.sleep(0.3)
+
+
+async def drawn_gp_stamp(station: Station) -> int:
+    """The sequence number of the GP's stamped picture as the surface drew it."""
+    deadline = time.monotonic() + 30
+    while True:
+        layout = await drawn_layout(station)
+        width, height, rgb = read_drawn(station.surface_dir / DRAWN_FILE)
+        x, y, w, h = layout["remote"]
+        picture = np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3)
+        luma = picture[y : y + h, x : x + w].astype(np.float32) @ np.array(
+            [0.299, 0.587, 0.114], dtype=np.float32
+        )
+        stamp = decode_stamp_luma(np.clip(luma, 0, 255).astype(np.uint8))
+        if stamp is not None and 0 <= stamp.seq < GP_FRAMES:
+            return int(stamp.seq)
+        assert time.monotonic() < deadline, "no stamp in the GP's picture the surface drew"
+        await asyncio.sleep(0.2)
 
 
 @contextlib.asynccontextmanager
@@ -327,7 +391,10 @@ async def journey(base: Path) -> None:
         # --- enrollment: the lock screen shows the code; IT approves it on the hub
         screen = await kiosk.wait(enrollment["code"], window="locked", within=60)
         assert "Stationen er låst" in screen
-        station.admin("approve", enrollment["code"], "--care-home", CARE_HOME, "--name", "Stue 1")
+        approved = station.admin(
+            "approve", enrollment["code"], "--care-home", CARE_HOME, "--name", "Stue 1"
+        )
+        station_id = approved.split()[1]
         # --- the signed configuration arrives and is applied: the EOJ endpoint is in force
         async with station.api() as api:
             deadline = time.monotonic() + 90
@@ -336,4 +403,97 @@ async def journey(base: Path) -> None:
                 station.alive()
                 await asyncio.sleep(0.3)
         await kiosk.wait(lambda s: enrollment["code"] not in s, window="locked")
+
+        # --- a new staff member: IT's one-time code, typed at the station with a chosen PIN
+        issued = station.admin("staff", "issue", "--station", station_id, "--name", "Mette H.")
+        staff_id = re.search(r"staff id\s+(\S+)", issued).group(1)  # type: ignore[union-attr]
+        code = re.search(r"code\s+(.+?)\s{3}", issued).group(1)  # type: ignore[union-attr]
+        await kiosk.keys("l")  # "Log ind"
+        await kiosk.wait("Lås stationen op", window="staff")
+        await kiosk.keys("Tab", "Tab", "Tab", "Enter")  # "Ny medarbejder"
+        await kiosk.wait("Engangskode", window="staff")
+        await kiosk.type(code)
+        await kiosk.keys("Enter")
+        await kiosk.type(STAFF_PIN)
+        await kiosk.keys("Enter")
+        await kiosk.type(STAFF_PIN)
+        await kiosk.keys("Enter", "Enter", "Enter")  # no colleague: the first staff member
+        await kiosk.wait(staff_id, window="staff", within=60)
+        await kiosk.keys("Enter")  # "Fortsæt til oplåsning": the id is filled in
+        await kiosk.wait("Lås stationen op", window="staff")
+        await kiosk.type(STAFF_PIN)
+        await kiosk.keys("Enter")
+        await kiosk.wait("Ny aftale", window="staff", within=60)
+
+        # --- the round: an appointment agreed with the GP, two residents without CPR
+        # The station's time is Danish (the UIs show Europe/Copenhagen whatever the OS says).
+        starts = (datetime.now(ZoneInfo("Europe/Copenhagen")) + timedelta(minutes=3)).strftime(
+            "%H:%M"
+        )
+        await kiosk.keys("a")
+        await kiosk.wait("Ny aftale med lægen", window="staff")
+        await kiosk.keys("Tab", "Tab")  # clinic (the one configured) → date (today) → time
+        await kiosk.type(starts)
+        await kiosk.keys("Enter")
+        await kiosk.wait(lambda s: starts in s and CLINIC["name"] in s, window="staff")
+        for name, born, room in ROUND:
+            await kiosk.keys("r")
+            await kiosk.wait("Uden CPR-nummer", window="staff")
+            await kiosk.type(name)
+            await kiosk.keys("Tab")
+            await kiosk.type(born)
+            await kiosk.keys("Tab")
+            await kiosk.type(room)
+            await kiosk.keys("Enter")
+            await kiosk.wait(name, window="staff")
+
+        # --- the pre-call check, then the call: the GP's link is shown to staff
+        await kiosk.keys("c")
+        await kiosk.wait("Forhåndstjek", window="staff")
+        await kiosk.keys("C-s")
+        screen = await kiosk.wait("Lægens link", window="staff", within=60)
+        gp_url = toast_url(screen)
+        assert gp_url.startswith(f"{HUB}/gp/#"), gp_url
+        camera = gp_camera_file(base)
+        profile = base / "chromium"
+        async with chromium(profile, [f"--use-file-for-fake-video-capture={camera}"]) as browser:
+            expect.set_options(timeout=30_000)
+            page = await browser.new_page()
+            await page.goto(gp_url)
+            # --- the GP: who is waiting, admit, the station's stamped picture, who is on camera
+            await expect(page.get_by_role("heading", name="Stationen venter")).to_be_visible()
+            residents = page.locator("#residents > li")
+            await expect(residents).to_have_count(2)
+            await expect(residents.nth(0).locator(".name")).to_have_text(ROUND[0][0])
+            await page.get_by_role("button", name="Lad komme ind").click()
+            await expect(page.locator("#view-call")).to_be_visible()
+            await page.evaluate(STAMP_JS)
+            await page.wait_for_function("() => window.benchStamps.decoded >= 30", polling=200)
+            await expect(page.locator("#current-resident")).to_have_text(
+                f"Foran kameraet nu: {ROUND[0][0]} (1 af 2)"
+            )
+            # --- the station's screen: the surface draws the GP's own stamped picture
+            seq_before = await drawn_gp_stamp(station)
+            # --- the next resident of the round, from the staff call screen
+            await kiosk.keys("n")
+            await expect(page.locator("#current-resident")).to_have_text(
+                f"Foran kameraet nu: {ROUND[1][0]} (2 af 2)"
+            )
+            # --- the privacy button: the staff screen goes, the resident's controls come, the
+            # call and the drawing go on, nothing personal on the screen
+            press_mock_pin(station.gpio_socket, "GPIO17", "drive_low")
+            await asyncio.sleep(0.1)
+            press_mock_pin(station.gpio_socket, "GPIO17", "drive_high")
+            private = await kiosk.wait("Privat samtale med din læge", window="locked")
+            for name, born, _room in ROUND:
+                assert name not in private and born not in private
+            await expect(page.locator("#private-notice")).to_be_visible()
+            decoded = await page.evaluate("() => window.benchStamps.decoded")
+            await page.wait_for_function(
+                f"() => window.benchStamps.decoded >= {decoded + 30}", polling=200
+            )
+            layout = await drawn_layout(station, want="private_call")
+            assert "remote" in layout and "self" in layout
+            seq_after = await drawn_gp_stamp(station)
+            assert seq_after != seq_before  # the GP's picture is live, not a frozen frame
         print(kiosk.text())
