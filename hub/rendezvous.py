@@ -274,11 +274,19 @@ class Rendezvous:
 
     # -- GP side ----------------------------------------------------------------------------
 
-    async def gp_room(self, token: str | None, session: str | None) -> GpAccess:
-        """The room behind a GP link, if the link is valid now."""
+    async def gp_room(
+        self, token: str | None, session: str | None, *, contact: bool = True
+    ) -> GpAccess:
+        """The room behind a GP link, if the link is valid now.
+
+        ``contact``: this is a new request from the page, so the admitted page is there now
+        (seen, and back if it had said goodbye). A long-poll re-reading the room after a
+        wake-up is not: the page may have been closed while the request was held (its own
+        goodbye wakes it), and must not be taken for a page that came back.
+        """
         record = await self._gp_lookup(token)
         admitted = _session_matches(record, session)
-        if admitted:
+        if admitted and contact:
             now = self._clock.now()
             if record.gp_left_at is not None:
                 record = await self._gp_back(record.room_id, session, now)
@@ -311,11 +319,11 @@ class Rendezvous:
                 return access
             waiter = self._notifier.listen(room_id)
             # Read again after listening, so a change in between cannot be missed.
-            access = await self.gp_room(token, session)
+            access = await self.gp_room(token, session, contact=False)
             if access.record.version > since:
                 return access
             await waiter.wait(remaining)
-            access = await self.gp_room(token, session)
+            access = await self.gp_room(token, session, contact=False)
 
     async def admit(self, token: str | None, session: str | None) -> tuple[str, RoomRecord]:
         """The GP admits the waiting station; returns this browser's session and the room.

@@ -223,3 +223,27 @@ async def test_an_old_postgres_database_gets_the_new_column(pg_url: str) -> None
     finally:
         await store.close()
         await notifier.aclose()
+
+
+async def test_a_long_poll_held_for_the_closed_page_is_not_its_return(
+    presence_hub: PresenceHub, sdp: Sdp
+) -> None:
+    hub = presence_hub
+    room_id, token, session, _generation = await hub.admitted_room(sdp)
+    version = (await hub.station_view(room_id))["version"]
+    # The page's long-poll is held by the hub when the page is closed ...
+    held = asyncio.create_task(
+        hub.client.get(
+            "/api/gp/room",
+            params={"since": version + 5, "timeout": 1},
+            headers=hub.gp(token, session),
+        )
+    )
+    await asyncio.sleep(0.05)
+    hub.clock.advance(timedelta(seconds=4))
+    await hub.client.post("/api/gp/leave", headers=hub.gp(token, session))
+    # ... its goodbye wakes that request, which re-reads the room: still gone.
+    assert (await held).status_code == 200
+    view = await hub.station_view(room_id)
+    assert view["gp_left"] is True
+    assert view["gp_seen_seconds_ago"] == 4.0
