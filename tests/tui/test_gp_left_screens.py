@@ -179,3 +179,21 @@ async def test_gp_who_left_before_staff_went_out_is_said_at_once(station: Daemon
         # The call ended: the next private call starts without the message.
         await _publish(station, "ended", outcome="connection_lost")
         await wait_until(lambda: not app.gp_left, pilot)
+
+
+async def test_staff_back_in_a_call_the_gp_already_left_are_told_at_once(
+    staff: Station, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Staff unlock while the GP is away (they were called back to a private call): the call
+    # screen reads GET /v1/call when it opens, not only the events that follow.
+    calls = staff.running.daemon.calls
+    snapshot = {"available": True, "active": True, "phase": "gp_left"}
+    snapshot["gp"] = {"left": "gone", "ends_in": 42.0, "media": None, "video_stalled": False}
+    monkeypatch.setattr(calls, "call_status", lambda: snapshot)
+    app = staff.app(live_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        call = await in_call(pilot, staff)
+        status = call.query_one("#call-status", Static)
+        await wait_for(pilot, lambda: LEFT in text_of(status))
+        assert "Forbindelsen til lægen er tabt." in text_of(status)
+        assert "om 42 sekunder" in text_of(status)
