@@ -506,6 +506,16 @@ def create_app(
         await rendezvous.gp_candidate(token, session, body)
         return Response(status_code=202)
 
+    @app.post(
+        "/api/gp/leave",
+        status_code=204,
+        tags=["gp"],
+        summary="The admitted page is being closed (the GP left; a reload comes back)",
+    )
+    async def leave(token: GpToken, session: GpSession = None) -> Response:
+        await rendezvous.gp_leave(token, session)
+        return Response(status_code=204)
+
     @app.post("/api/gp/hangup", status_code=204, tags=["gp"], summary="End the call")
     async def hangup(token: GpToken, session: GpSession = None) -> Response:
         await rendezvous.gp_hangup(token, session)

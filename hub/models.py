@@ -225,6 +225,12 @@ class StationRoomView(BaseModel):
     gp_candidate_count: int
     gp_admitted: bool
     end_reason: str | None
+    #: The admitted GP page said it was being closed and has not been seen since.
+    gp_left: bool = False
+    #: Seconds since the admitted GP page last reached the hub (its long-polls repeat every
+    #: few seconds during a call); None before admission. The station asks for it when it
+    #: hears nothing from the GP, to tell "the GP's network is gone" from its own trouble.
+    gp_seen_seconds_ago: float | None = None
 
 
 class GpRoomView(BaseModel):

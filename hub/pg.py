@@ -174,8 +174,11 @@ _ROOM_SCHEMA: Final = (
         gp_session_hash BYTEA,
         gp_seen_at TEXT,
         finished_at TEXT,
-        end_reason TEXT
+        end_reason TEXT,
+        gp_left_at TEXT
     )""",
+    # A database made by an older hub gets the columns added since (all nullable).
+    "ALTER TABLE rooms ADD COLUMN IF NOT EXISTS gp_left_at TEXT",
     "CREATE INDEX IF NOT EXISTS rooms_valid_until ON rooms (state, valid_until)",
     """CREATE TABLE IF NOT EXISTS gp_candidates (
         room_id TEXT NOT NULL REFERENCES rooms (room_id) ON DELETE CASCADE,

@@ -255,6 +255,10 @@ class Rendezvous:
             if record.state is RoomState.ADMITTED
             else 0
         )
+        admitted = record.state is RoomState.ADMITTED
+        seen_ago = None
+        if admitted and record.gp_seen_at is not None:
+            seen_ago = max(0.0, (self._clock.now() - record.gp_seen_at).total_seconds())
         return StationRoomView(
             room_id=record.room_id,
             state=record.state,
@@ -262,19 +266,45 @@ class Rendezvous:
             offer_generation=record.offer_generation,
             answer=answer,
             gp_candidate_count=count,
-            gp_admitted=record.state is RoomState.ADMITTED,
+            gp_admitted=admitted,
             end_reason=record.end_reason,
+            gp_left=admitted and record.gp_left_at is not None,
+            gp_seen_seconds_ago=None if seen_ago is None else round(seen_ago, 1),
         )
 
     # -- GP side ----------------------------------------------------------------------------
 
-    async def gp_room(self, token: str | None, session: str | None) -> GpAccess:
-        """The room behind a GP link, if the link is valid now."""
+    async def gp_room(
+        self, token: str | None, session: str | None, *, contact: bool = True
+    ) -> GpAccess:
+        """The room behind a GP link, if the link is valid now.
+
+        ``contact``: this is a new request from the page, so the admitted page is there now
+        (seen, and back if it had said goodbye). A long-poll re-reading the room after a
+        wake-up is not: the page may have been closed while the request was held (its own
+        goodbye wakes it), and must not be taken for a page that came back.
+        """
         record = await self._gp_lookup(token)
         admitted = _session_matches(record, session)
-        if admitted:
-            await self._store.touch_gp_session(record.room_id, self._clock.now())
+        if admitted and contact:
+            now = self._clock.now()
+            if record.gp_left_at is not None:
+                record = await self._gp_back(record.room_id, session, now)
+            else:
+                await self._store.touch_gp_session(record.room_id, now)
         return GpAccess(record=record, is_admitted_browser=admitted)
+
+    async def _gp_back(self, room_id: str, session: str | None, now: datetime) -> RoomRecord:
+        """The page that said it left is here again (a reload): the station is told."""
+
+        def change(current: RoomRecord) -> RoomRecord:
+            if current.state in FINAL_STATES or not _session_matches(current, session):
+                return current
+            return replace(current, gp_left_at=None, gp_seen_at=now)
+
+        record = await self._update(room_id, change)
+        _log.info("room %s: the GP page is back", room_id)
+        return record
 
     async def wait_gp_room(
         self, token: str | None, session: str | None, since: int, wait_seconds: float
@@ -289,11 +319,11 @@ class Rendezvous:
                 return access
             waiter = self._notifier.listen(room_id)
             # Read again after listening, so a change in between cannot be missed.
-            access = await self.gp_room(token, session)
+            access = await self.gp_room(token, session, contact=False)
             if access.record.version > since:
                 return access
             await waiter.wait(remaining)
-            access = await self.gp_room(token, session)
+            access = await self.gp_room(token, session, contact=False)
 
     async def admit(self, token: str | None, session: str | None) -> tuple[str, RoomRecord]:
         """The GP admits the waiting station; returns this browser's session and the room.
@@ -319,7 +349,8 @@ class Rendezvous:
                 raise StationNotWaiting()
             if current.state is RoomState.ADMITTED:
                 seen = current.gp_seen_at or current.created_at
-                if now - seen < self._settings.gp_session_lease:
+                left = current.gp_left_at is not None
+                if not left and now - seen < self._settings.gp_session_lease:
                     raise RoomAlreadyAdmitted()
                 _log.info("room %s: admitted browser gone, another takes over", current.room_id)
             return replace(
@@ -327,6 +358,7 @@ class Rendezvous:
                 state=RoomState.ADMITTED,
                 gp_session_hash=hash_secret(new_session),
                 gp_seen_at=now,
+                gp_left_at=None,
             )
 
         updated = await self._update(record.room_id, change)
@@ -384,6 +416,29 @@ class Rendezvous:
         # A version bump wakes the station's long-poll so it can fetch the candidate.
         await self._update(record.room_id, lambda current: current)
 
+    async def gp_leave(self, token: str | None, session: str | None) -> RoomRecord:
+        """The admitted page is being closed (its ``pagehide``): the GP left, maybe for good.
+
+        Not an end: a reload comes back within seconds (:meth:`gp_room` clears the mark), and
+        the GP may open the link again in a new tab, which may then admit the station at once
+        (no lease to wait out). The version bump wakes the station's long-poll, so the station
+        knows even when its data channel did not carry the page's goodbye.
+        """
+        record = await self._gp_lookup(token)
+        if record.state is not RoomState.ADMITTED or not _session_matches(record, session):
+            raise NotAdmittedBrowser()
+        now = self._clock.now()
+
+        def change(current: RoomRecord) -> RoomRecord:
+            _raise_for_gp(current, now)
+            if not _session_matches(current, session):
+                raise NotAdmittedBrowser()
+            return replace(current, gp_left_at=now)
+
+        updated = await self._update(record.room_id, change)
+        _log.info("room %s: the GP page was closed", updated.room_id)
+        return updated
+
     async def gp_hangup(self, token: str | None, session: str | None) -> RoomRecord:
         """The admitted page ended the call."""
         access = await self._admitted(token, session)
@@ -399,15 +454,22 @@ class Rendezvous:
         """
         record = access.record
         admitted_here = access.is_admitted_browser and record.state is RoomState.ADMITTED
-        admitted_elsewhere = record.state is RoomState.ADMITTED and not admitted_here
+        # The admitted page said it was closed: another page with the link (the GP opening
+        # it again) sees the station waiting, as before the first admission, and may admit.
+        vacant = (
+            record.state is RoomState.ADMITTED
+            and not admitted_here
+            and record.gp_left_at is not None
+        )
+        admitted_elsewhere = record.state is RoomState.ADMITTED and not admitted_here and not vacant
         offer = None
         if admitted_here and record.offer_sdp is not None and record.answer_sdp is None:
             offer = OfferView(
                 generation=record.offer_generation, type="offer", sdp=record.offer_sdp
             )
-        show_people = record.state is RoomState.WAITING or admitted_here
+        show_people = record.state is RoomState.WAITING or admitted_here or vacant
         return GpRoomView(
-            state=record.state,
+            state=RoomState.WAITING if vacant else record.state,
             version=record.version,
             starts_at=record.starts_at,
             ends_at=record.ends_at,
@@ -498,6 +560,7 @@ class Rendezvous:
                 offer_sdp=None,
                 answer_sdp=None,
                 gp_session_hash=None,
+                gp_left_at=None,
             )
 
         record = await self._update(room_id, change)

@@ -54,6 +54,9 @@ class RoomRecord:
     gp_seen_at: datetime | None = None
     finished_at: datetime | None = None
     end_reason: str | None = None
+    #: When the admitted page said it was being closed (``pagehide``); cleared when it is
+    #: seen again. Presence only: it says nothing about anyone in the call.
+    gp_left_at: datetime | None = None
 
 
 class RoomStore(Protocol):
@@ -137,7 +140,8 @@ CREATE TABLE IF NOT EXISTS rooms (
     gp_session_hash BLOB,
     gp_seen_at TEXT,
     finished_at TEXT,
-    end_reason TEXT
+    end_reason TEXT,
+    gp_left_at TEXT
 );
 CREATE INDEX IF NOT EXISTS rooms_valid_until ON rooms (state, valid_until);
 CREATE TABLE IF NOT EXISTS gp_candidates (
@@ -148,12 +152,15 @@ CREATE TABLE IF NOT EXISTS gp_candidates (
     PRIMARY KEY (room_id, generation, seq)
 );
 """
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+#: Columns added after version 1, for databases made before them: (name, SQL type).
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("gp_left_at", "TEXT"),)
 
 _COLUMNS = (
     "room_id, token_hash, starts_at, ends_at, valid_from, valid_until, created_at, language, "
     "state, version, waiting_json, current_resident_json, private, offer_generation, offer_sdp, "
-    "answer_generation, answer_sdp, gp_session_hash, gp_seen_at, finished_at, end_reason"
+    "answer_generation, answer_sdp, gp_session_hash, gp_seen_at, finished_at, end_reason, "
+    "gp_left_at"
 )
 _FINAL = ("ended", "revoked", "expired")
 # Built from the fixed column list above, never from input: the S608 warnings are moot.
@@ -190,6 +197,7 @@ def _row(room: RoomRecord) -> tuple[object, ...]:
         _ts_or_none(room.gp_seen_at),
         _ts_or_none(room.finished_at),
         room.end_reason,
+        _ts_or_none(room.gp_left_at),
     )
 
 
@@ -224,7 +232,17 @@ def _record(row: sqlite3.Row) -> RoomRecord:
         gp_seen_at=_dt(row["gp_seen_at"]),
         finished_at=_dt(row["finished_at"]),
         end_reason=row["end_reason"],
+        gp_left_at=_dt(row["gp_left_at"]),
     )
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a rooms table made by an older hub up to date (new columns are nullable)."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(rooms)")}
+    for name, sql_type in _ADDED_COLUMNS:
+        if name not in present:
+            # Names and types come from the fixed tuple above, never from input.
+            conn.execute(f"ALTER TABLE rooms ADD COLUMN {name} {sql_type}")
 
 
 class SqliteRoomStore:
@@ -252,6 +270,7 @@ class SqliteRoomStore:
             # Deleted personal data must not linger in free pages of the file.
             self._conn.execute("PRAGMA secure_delete=ON")
             self._conn.executescript(_SCHEMA)
+            _add_missing_columns(self._conn)
             self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise RoomStoreError(f"cannot open the room database: {type(exc).__name__}") from exc

@@ -36,9 +36,12 @@
       good: "god",
       fair: "middel",
       poor: "dårlig",
-      noMedia: "Kamera og mikrofon kunne ikke startes. Borgeren kan hverken se eller høre dig.",
+      noMedia:
+        "Kamera og mikrofon kunne ikke startes. Forbindelsen til borgeren holdes, men borgeren kan hverken se eller høre dig.",
       noVideo: "Kameraet kunne ikke startes. Borgeren kan høre dig, men ikke se dig.",
       permissionHint: "Tjek, at browseren har lov til at bruge kamera og mikrofon på denne side.",
+      deviceHint:
+        "Tjek også, at kamera og mikrofon er tilsluttet og ikke bruges af et andet program, og genindlæs så siden.",
       preview: "Sådan ser borgeren dig.",
       networkTrouble: "Forbindelsen til serveren er afbrudt. Prøver igen …",
       errors: {
@@ -81,9 +84,12 @@
       good: "good",
       fair: "fair",
       poor: "poor",
-      noMedia: "Camera and microphone could not be started. The resident can neither see nor hear you.",
+      noMedia:
+        "Camera and microphone could not be started. The connection to the resident is kept, but the resident can neither see nor hear you.",
       noVideo: "The camera could not be started. The resident can hear you but not see you.",
       permissionHint: "Check that the browser may use the camera and microphone on this page.",
+      deviceHint:
+        "Also check that the camera and microphone are connected and not used by another program, then reload the page.",
       preview: "This is how the resident sees you.",
       networkTrouble: "Lost the connection to the server. Retrying …",
       errors: {
@@ -116,6 +122,12 @@
   // time-limited credentials must not go stale while the GP waits).
   const WARM_MAX_AGE_MS = 4 * 60 * 1000;
   const POLL_SECONDS = 25;
+  // In the call the long-poll is short, so the hub knows within seconds when this page stops
+  // reaching it: the station asks the hub about that when it hears nothing from the page.
+  const CALL_POLL_SECONDS = 5;
+  // How often the page tells the station, over the data channel, that it is there and what it
+  // sends. This is the station's sign of life when the GP sends no media at all.
+  const HEARTBEAT_MS = 1000;
   // How often the page samples getStats() for the quality indicator and the media watchdog.
   const MONITOR_MS = 500;
 
@@ -141,6 +153,9 @@
   let localMedia = null;
   let remoteStream = null;
   let statsTimer = null;
+  // The station's data channel of the current peer connection (notices in, heartbeats out).
+  let channel = null;
+  let heartbeatTimer = null;
   let lastHubNotice = "";
   let lastWaiting = "";
   let quality = "unknown";
@@ -216,7 +231,7 @@
 
   // -- the hub -------------------------------------------------------------------------------
 
-  async function api(method, path, body) {
+  async function api(method, path, body, timeoutMs) {
     const headers = { Authorization: "Bearer " + token };
     if (session) headers["X-GP-Session"] = session;
     const init = { method, headers, cache: "no-store", credentials: "omit" };
@@ -224,7 +239,13 @@
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    if (method === "POST") init.keepalive = path === "hangup";
+    // These two must reach the hub even while the page is being closed.
+    if (method === "POST") init.keepalive = path === "hangup" || path === "leave";
+    // A request stuck on a connection that died in a network outage is given up, so the
+    // page notices the network is back within seconds, not after TCP's long back-off.
+    if (timeoutMs && typeof AbortSignal !== "undefined" && AbortSignal.timeout) {
+      init.signal = AbortSignal.timeout(timeoutMs);
+    }
     return fetch(new URL(path, apiBase), init);
   }
 
@@ -244,8 +265,13 @@
     while (!finished) {
       const sentWith = session;
       let response;
+      let snapshot = null;
       try {
-        response = await api("GET", `room?since=${version}&timeout=${POLL_SECONDS}`);
+        const wait = document.body.dataset.view === "call" ? CALL_POLL_SECONDS : POLL_SECONDS;
+        const path = `room?since=${version}&timeout=${wait}`;
+        response = await api("GET", path, undefined, (wait + 5) * 1000);
+        // Read inside the try: the time limit covers the body too.
+        if (response.ok) snapshot = await response.json();
       } catch (_) {
         failures += 1;
         if (document.body.dataset.view !== "call") showMessage(T.networkTrouble);
@@ -262,7 +288,6 @@
         }
         return;
       }
-      const snapshot = await response.json();
       // A poll sent before this browser was admitted describes the room as seen by a
       // stranger ("admitted elsewhere"); ask again with the session instead.
       if (sentWith !== session) continue;
@@ -394,7 +419,7 @@
 
   async function startLocalMedia() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      setWarning(T.noMedia);
+      setWarning(T.noMedia + " " + T.deviceHint);
       return null;
     }
     const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
@@ -412,7 +437,7 @@
         setWarning(T.noVideo + " " + T.permissionHint);
       } catch (_) {
         stream = null;
-        setWarning(T.noMedia + " " + T.permissionHint);
+        setWarning(T.noMedia + " " + T.permissionHint + " " + T.deviceHint);
       }
     }
     if (stream && finished) {
@@ -522,6 +547,7 @@
 
   function closePeer() {
     stopMonitoring();
+    channel = null;
     if (pc) {
       const old = pc;
       pc = null;
@@ -628,6 +654,11 @@
     };
     peer.ondatachannel = (event) => {
       if (pc !== peer) return;
+      channel = event.channel;
+      event.channel.onopen = () => {
+        if (pc === peer) tellMedia();
+      };
+      if (event.channel.readyState === "open") tellMedia();
       event.channel.onmessage = (message) => {
         if (typeof message.data !== "string" || message.data.length > 4096) return;
         try {
@@ -783,6 +814,42 @@
     statsTimer = null;
   }
 
+  // -- telling the station -------------------------------------------------------------------
+
+  // What this page sends now: a live, enabled camera (video) and microphone (audio) track. The
+  // station judges frozen video only while the GP says video is on, and keeps a call without
+  // media alive on these heartbeats instead of re-dialling for the missing media.
+  function mediaState() {
+    const tracks = localStream ? localStream.getTracks() : [];
+    const sending = (kind) =>
+      tracks.some((t) => t.kind === kind && t.readyState === "live" && t.enabled);
+    return { video: sending("video"), audio: sending("audio") };
+  }
+
+  function tell(message) {
+    if (!channel || channel.readyState !== "open") return false;
+    try {
+      channel.send(JSON.stringify(message));
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
+
+  function tellMedia() {
+    tell({ type: "gp_alive", ...mediaState() });
+  }
+
+  // The tab is being closed (or reloaded, or navigated away): say so on both paths, so the
+  // station does not take the silence for a network problem. The data channel is the fast
+  // path; the hub's copy (a keepalive request, which outlives the page) covers a channel that
+  // is not open. A reload comes back in seconds and simply rejoins.
+  function leaving() {
+    if (finished || !session || document.body.dataset.view !== "call") return;
+    tell({ type: "gp_leaving" });
+    api("POST", "leave").catch(() => {});
+  }
+
   // -- controls and the end ------------------------------------------------------------------
 
   let muted = false;
@@ -793,6 +860,7 @@
     if (localStream) for (const track of localStream.getAudioTracks()) track.enabled = !muted;
     $("mute").textContent = muted ? T.unmute : T.mute;
     $("mute").setAttribute("aria-pressed", String(muted));
+    tellMedia();
   }
 
   function toggleCamera() {
@@ -800,6 +868,7 @@
     if (localStream) for (const track of localStream.getVideoTracks()) track.enabled = !cameraOff;
     $("camera").textContent = cameraOff ? T.cameraOn : T.cameraOff;
     $("camera").setAttribute("aria-pressed", String(cameraOff));
+    tellMedia();
   }
 
   async function hangup() {
@@ -816,6 +885,8 @@
   function finish(code) {
     if (finished) return;
     finished = true;
+    if (heartbeatTimer !== null) clearInterval(heartbeatTimer);
+    heartbeatTimer = null;
     closePeer();
     closeWarm();
     stopLocalMedia();
@@ -833,6 +904,8 @@
     // Opening another appointment's link in this tab changes only the fragment, which does
     // not reload the page by itself; start over for the new link.
     window.addEventListener("hashchange", () => location.reload());
+    window.addEventListener("pagehide", leaving);
+    heartbeatTimer = setInterval(tellMedia, HEARTBEAT_MS);
     if (typeof RTCPeerConnection === "undefined") {
       finish("unsupported");
       return;

@@ -63,6 +63,21 @@ class CallConfig(BaseModel):
     #: Re-dial back-off: first delay, doubled each failed attempt, capped.
     redial_initial_seconds: float = Field(default=0.5, gt=0, le=60)
     redial_max_seconds: float = Field(default=5.0, gt=0, le=300)
+    #: After the GP left (closed the page, or gone from the network for good) the call ends by
+    #: itself this long later, unless the GP comes back; both screens say so meanwhile.
+    gp_left_end_seconds: float = Field(default=60.0, ge=5, le=600)
+    #: Nothing heard from the GP (no media, no heartbeat) and the hub has not heard from the
+    #: GP's page for this long either: the GP's network is gone for good. Must exceed the
+    #: page's in-call poll interval (5 s) with room for a slow request.
+    gp_absent_seconds: float = Field(default=15.0, ge=8, le=120)
+    #: While nothing is heard from the GP, the hub is asked about the GP's page this often.
+    presence_check_seconds: float = Field(default=1.0, gt=0, le=10)
+    #: The GP sends video, yet no frame was decoded for this long while audio or the page's
+    #: heartbeat still arrive: frozen video, and a keyframe is requested (RTCP PLI, repeated
+    #: every second) ...
+    video_stall_seconds: float = Field(default=2.0, ge=0.5, le=30)
+    #: ... and if no frame follows within this long of the first request, the engine re-dials.
+    video_keyframe_wait_seconds: float = Field(default=3.0, ge=0.5, le=30)
     #: Call statistics and the quality level are sampled this often.
     stats_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     #: The self-view goes to the frame sink at most this often.

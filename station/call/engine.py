@@ -20,6 +20,18 @@ supervisor task:
    … until someone ends the call, the hub ends the room, or the slot is over.
 3. **Statistics** every ``stats_interval_seconds`` from ``getStats()`` and the media clock: round
    trip, loss, frames per second, bitrate, and a quality level (good/fair/poor/lost).
+4. **The GP's presence** (:mod:`station.call.liveness` says what aiortc can and cannot see):
+   the GP page's data-channel heartbeat counts as a sign of life beside media, so a GP without
+   camera and microphone is not re-dialled; the page's goodbye (``pagehide``: data channel
+   and hub) ends the attempt at once and puts the call in ``gp_left``; while nothing is heard
+   from the GP, the hub is asked when the GP's page last reached it, and a page silent for
+   ``gp_absent_seconds`` is ``gp_left`` too ("gone"). Re-dialling goes on meanwhile: a GP who
+   answers again is back and the call continues; otherwise the call ends after
+   ``gp_left_end_seconds``.
+5. **Frozen video**: while the GP says it sends video (the answer's direction, the page's
+   camera flag) and the call is otherwise alive, no decoded frame for ``video_stall_seconds``
+   asks the GP's browser for a keyframe (RTCP PLI, every second), and no frame
+   ``video_keyframe_wait_seconds`` after the first request re-dials.
 
 The engine reports through a :class:`CallObserver` (the daemon maps it onto the session and its
 event stream). Nothing it logs or publishes names a resident: waiting info goes to the hub and
@@ -46,8 +58,17 @@ from hardware.camera.base import Camera, forward_keyframe_requests
 from hardware.video import FrameSink
 from station.call.config import CallConfig
 from station.call.errors import CallError, CallFinished, GatheringFailed
-from station.call.hub import CreatedRoom, HubClient, hub_ssl_context
+from station.call.hub import CreatedRoom, HubClient, RoomView, hub_ssl_context
 from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback
+from station.call.liveness import (
+    GpMedia,
+    GpSignals,
+    StallAction,
+    VideoWatch,
+    answer_sends_video,
+    parse_gp_message,
+    request_keyframe,
+)
 from station.call.media import (
     DEFAULT_VOLUME,
     VOLUME_STEPS,
@@ -79,6 +100,12 @@ _log = logging.getLogger(__name__)
 _WATCH_TICK = 0.1
 #: A hang-up tells the hub within this long (the call is over locally either way).
 _END_TIMEOUT = 3.0
+#: Frozen video is judged only while audio or the page's heartbeat (1/s) came this recently:
+#: otherwise the whole connection is silent, which is the media watchdog's case.
+_OTHERS_ALIVE_WITHIN = 1.5
+#: The hub has the GP page's goodbye but the data channel did not bring it: believed once
+#: nothing (media, heartbeat) has come from the GP for this long (a live page sends 1/s).
+_HUB_GOODBYE_SILENCE = 0.5
 
 
 class CallPhase:
@@ -90,6 +117,10 @@ class CallPhase:
     CONNECTING = "connecting"
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
+    #: The GP closed the page or is gone from the network: the call ends after
+    #: ``gp_left_end_seconds`` unless the GP comes back (the event says ``reason`` and
+    #: ``ends_in``).
+    GP_LEFT = "gp_left"
     ENDED = "ended"
 
 
@@ -144,13 +175,26 @@ class Quality:
         }
 
 
-def grade_quality(rtt_ms: float | None, loss: float, fps: float, media_age: float | None) -> str:
-    """good / fair / poor / lost, with the GP page's thresholds (so both sides agree)."""
+def grade_quality(
+    rtt_ms: float | None,
+    loss: float,
+    fps: float,
+    media_age: float | None,
+    *,
+    video_expected: bool = True,
+) -> str:
+    """good / fair / poor / lost, with the GP page's thresholds (so both sides agree).
+
+    ``media_age`` is the age of the last sign of life (media or the page's heartbeat); the
+    frame rate counts only while the GP sends video (a GP without a camera is not "poor").
+    """
     if media_age is None or media_age > 1.5:
         return "lost"
-    if (rtt_ms is not None and rtt_ms > 400) or loss > 0.08 or fps < 10:
+    slow = video_expected and fps < 10
+    if (rtt_ms is not None and rtt_ms > 400) or loss > 0.08 or slow:
         return "poor"
-    if (rtt_ms is not None and rtt_ms > 150) or loss > 0.02 or fps < 20:
+    slowish = video_expected and fps < 20
+    if (rtt_ms is not None and rtt_ms > 150) or loss > 0.02 or slowish:
         return "fair"
     return "good"
 
@@ -167,6 +211,21 @@ class _Attempt:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     tracks: list[MediaStreamTrack] = field(default_factory=list)
     camera: CameraFeed | None = None
+    #: What the GP page said on this attempt's data channel.
+    gp: GpSignals = field(default_factory=GpSignals)
+    #: The GP's answer has an active video section the GP sends on.
+    sends_video: bool = False
+    #: Why the attempt ended (``reconnecting`` events say it; no personal data).
+    end_reason: str = "error"
+
+    def video_expected(self) -> bool:
+        """The GP sends video: the answer says so and the page's last word was "camera on"."""
+        return self.sends_video and (self.gp.media is None or self.gp.media.video)
+
+    def last_sign_of_life(self) -> float | None:
+        """When media or a word from the GP page last arrived (loop time)."""
+        times = [t for t in (self.clock.last_at, self.gp.heard_at) if t is not None]
+        return max(times) if times else None
 
 
 class CallEngine:
@@ -215,6 +274,17 @@ class CallEngine:
         self._error: dict[str, str] | None = None
         self._selected_pair: dict[str, str] | None = None
         self._remote_frames = 0
+        #: "left" (the page said goodbye) or "gone" (unheard, and the hub has not heard from
+        #: the page either) while the GP is away; None while the GP is there.
+        self._gp_left: str | None = None
+        self._gp_left_deadline: float | None = None
+        self._gp_left_timer: asyncio.Task[None] | None = None
+        self._presence: asyncio.Task[None] | None = None
+        self._gp_media: GpMedia | None = None
+        #: The hub's latest view says the GP page said goodbye (see _judge_presence).
+        self._hub_says_gp_left = False
+        self._video_stalled = False
+        self._keyframe_requests = 0
 
     # ------------------------------------------------------------------ what the UIs read
 
@@ -256,7 +326,20 @@ class CallEngine:
             },
             "selected_pair": self._selected_pair,
             "error": self._error,
+            "gp": {
+                "left": self._gp_left,
+                "ends_in": self._gp_left_ends_in(),
+                "media": self._gp_media.as_json() if self._gp_media else None,
+                "video_stalled": self._video_stalled,
+            },
+            "keyframe_requests": self._keyframe_requests,
         }
+
+    def _gp_left_ends_in(self) -> float | None:
+        if self._gp_left_deadline is None or self._gp_left is None:
+            return None
+        remaining = self._gp_left_deadline - asyncio.get_running_loop().time()
+        return round(max(0.0, remaining), 1)
 
     def _position(self) -> dict[str, int] | None:
         if not self._residents:
@@ -305,12 +388,16 @@ class CallEngine:
         loop = asyncio.get_running_loop()
         self._supervisor = loop.create_task(self._supervise(), name="call-supervisor")
         self._watcher = loop.create_task(self._watch_room(), name="call-room-watch")
+        self._presence = loop.create_task(self._watch_presence(), name="call-gp-presence")
 
     async def hang_up(self) -> None:
         """The station ends the call: tell the GP (data channel, hub), then tear down."""
+        await self._end(CallOutcome.HUNG_UP_STATION)
+
+    async def _end(self, outcome: CallOutcome) -> None:
         if not self.active:
             return
-        self._outcome = CallOutcome.HUNG_UP_STATION
+        self._outcome = outcome
         self._send({"type": "call_ended"})
         room_id = self.room_id
         await self._stop_supervisor()
@@ -346,6 +433,13 @@ class CallEngine:
             _log.exception("call observer failed on %s", status)
 
     def _set_phase(self, phase: str, **data: Any) -> None:
+        if self._gp_left is not None and phase in (
+            CallPhase.DIALING,
+            CallPhase.WAITING_FOR_GP,
+            CallPhase.RECONNECTING,
+        ):
+            # Re-dialling for a GP who left: the screens keep saying that the GP left.
+            return
         self.phase = phase
         self._publish(phase, attempt=self._attempts, **data)
 
@@ -374,12 +468,15 @@ class CallEngine:
                     _log.warning("call attempt %d failed: %s", self._attempts, exc)
                     self._publish("error", **self._error)
                 # Media is lost (or the attempt failed): a new peer connection, after a pause.
+                reason = self._attempt.end_reason if self._attempt is not None else "error"
+                if reason == "gp_left":
+                    self._gp_gone("left")
                 self._send({"type": "reconnecting"})
                 await self._close_attempt()
                 if flowed:
                     delay = self.config.redial_initial_seconds
                     self._error = None
-                self._set_phase(CallPhase.RECONNECTING, retry_in=delay)
+                self._set_phase(CallPhase.RECONNECTING, retry_in=delay, reason=reason)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.redial_max_seconds)
         except asyncio.CancelledError:
@@ -392,8 +489,9 @@ class CallEngine:
             await self._finish()
 
     async def _finish(self) -> None:
-        if self._watcher is not None and self._watcher is not asyncio.current_task():
-            self._watcher.cancel()
+        for task in (self._watcher, self._presence, self._gp_left_timer):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         outcome = self._outcome or CallOutcome.FAILED
         self.phase = CallPhase.ENDED
         self._publish(CallPhase.ENDED, outcome=outcome.value)
@@ -422,6 +520,7 @@ class CallEngine:
                     if view.final:
                         self._end_remotely(view.end_reason or view.state)
                         return
+                    self._judge_presence(view)
             except CallFinished as exc:
                 self._end_remotely(exc.reason)
                 return
@@ -429,6 +528,92 @@ class CallEngine:
                 await asyncio.sleep(1.0)  # the hub is away; the attempt copes, so do we
             finally:
                 await hub.aclose()
+
+    async def _watch_presence(self) -> None:
+        """While nothing is heard from the admitted GP, ask the hub about the GP's page.
+
+        Runs for the whole call but asks only in ``reconnecting`` (one short request every
+        ``presence_check_seconds``). A hub the station cannot reach says nothing: the
+        station's own network trouble is never blamed on the GP.
+        """
+        assert self.room_id is not None
+        hub: HubClient | None = None
+        try:
+            while True:
+                await asyncio.sleep(self.config.presence_check_seconds)
+                if not self._admitted or self.phase != CallPhase.RECONNECTING:
+                    continue
+                if hub is None:
+                    hub = self._hub()
+                try:
+                    view = await hub.room(self.room_id)
+                except CallFinished:
+                    return  # the room watch ends the call
+                except CallError:
+                    await hub.aclose()
+                    hub = None
+                    continue
+                self._judge_presence(view)
+        finally:
+            if hub is not None:
+                await hub.aclose()
+
+    def _judge_presence(self, view: RoomView) -> None:
+        """The hub's word on the GP's page, believed only while the station hears nothing.
+
+        While an answer or media arrive the GP is demonstrably there, whatever an older view
+        of the room says (a reload marks the room "left" for a moment).
+        """
+        if not self._admitted or not view.gp_admitted:
+            return
+        # Connected, the attempt's watchdog weighs this against what it still hears.
+        self._hub_says_gp_left = view.gp_left
+        if self._gp_left is not None or self.phase != CallPhase.RECONNECTING:
+            return
+        if view.gp_left:
+            self._gp_gone("left")
+        elif (
+            view.gp_seen_seconds_ago is not None
+            and view.gp_seen_seconds_ago >= self.config.gp_absent_seconds
+        ):
+            self._gp_gone("gone")
+
+    def _gp_gone(self, reason: str) -> None:
+        """The GP left ("left": the page said so; "gone": unheard by the station and the hub)."""
+        if self._gp_left is not None or not self._admitted or not self.active:
+            return
+        loop = asyncio.get_running_loop()
+        self._gp_left = reason
+        ends_in = self.config.gp_left_end_seconds
+        self._gp_left_deadline = loop.time() + ends_in
+        self.phase = CallPhase.GP_LEFT
+        _log.info(
+            "call: the GP left (%s); the call ends in %.0f s unless they return", reason, ends_in
+        )
+        self._publish(CallPhase.GP_LEFT, reason=reason, ends_in=ends_in, attempt=self._attempts)
+        self._gp_left_timer = loop.create_task(self._end_unless_gp_returns(), name="call-gp-left")
+
+    def _gp_returned(self) -> None:
+        """The GP's page answered again: the call goes on."""
+        if self._gp_left is None:
+            return
+        self._gp_left = None
+        self._gp_left_deadline = None
+        if self._gp_left_timer is not None:
+            self._gp_left_timer.cancel()
+            self._gp_left_timer = None
+        _log.info("call: the GP is back")
+        self._publish("gp_back", attempt=self._attempts)
+
+    async def _end_unless_gp_returns(self) -> None:
+        await asyncio.sleep(self.config.gp_left_end_seconds)
+        reason = self._gp_left
+        if reason is None:
+            return
+        # This task now ends the call: _finish must not cancel it half-way.
+        self._gp_left_timer = None
+        _log.info("call: the GP did not come back; ending the call")
+        await self._end(CallOutcome.HUNG_UP_GP if reason == "left" else CallOutcome.CONNECTION_LOST)
 
     def _end_remotely(self, reason: str) -> None:
         if self._outcome is None:
@@ -457,6 +642,7 @@ class CallEngine:
         self._selected_pair = None
         self._set_phase(CallPhase.DIALING if not self._admitted else CallPhase.RECONNECTING)
         self._add_tracks(attempt)
+        self._listen_to_gp(attempt)
         use_frame_end_jitter_buffer(pc)
 
         sdp = await self._gather(attempt)
@@ -476,6 +662,10 @@ class CallEngine:
                 self._observer.admitted()
             except Exception:
                 _log.exception("call observer failed on admitted")
+        # An answer is the GP's page, there and working: a GP who left is back.
+        self._hub_says_gp_left = False
+        self._gp_returned()
+        attempt.sends_video = answer_sends_video(answer)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         self._set_phase(CallPhase.CONNECTING, generation=self._generation)
         attempt.tasks.append(asyncio.create_task(self._sample_stats(attempt), name="call-stats"))
@@ -566,27 +756,106 @@ class CallEngine:
         loop = asyncio.get_running_loop()
         answered_at = loop.time()
         flowed = False
+        video = VideoWatch(self.config.video_stall_seconds, self.config.video_keyframe_wait_seconds)
+        video_since = answered_at  # when video was last expected to start
+        was_expected = False
         while True:
             await asyncio.sleep(_WATCH_TICK)
             now = loop.time()
             state = attempt.pc.connectionState
             if state in ("failed", "closed"):
                 _log.info("call attempt %d: connection %s", attempt.number, state)
+                attempt.end_reason = f"connection_{state}"
                 return flowed
-            last = attempt.clock.last_at
+            # Media or the page's heartbeat: a GP without camera and microphone is alive too.
+            last = attempt.last_sign_of_life()
+            hub_goodbye = (
+                self._hub_says_gp_left and last is not None and now - last > _HUB_GOODBYE_SILENCE
+            )
+            if attempt.gp.leaving or hub_goodbye:
+                _log.info("call attempt %d: the GP page was closed", attempt.number)
+                attempt.end_reason = "gp_left"
+                return flowed
             if last is None or last < answered_at:
                 if now - answered_at > self.config.connect_timeout_seconds:
                     _log.info("call attempt %d: no media after the answer", attempt.number)
+                    attempt.end_reason = "no_media"
                     return flowed
                 continue
             if not flowed:
                 flowed = True
+                video_since = now
                 self._error = None
                 self._selected_pair = _selected_pair(attempt.pc)
                 self._set_phase(CallPhase.CONNECTED, selected_pair=self._selected_pair)
             if now - last > self.config.media_timeout_seconds:
                 _log.info("call attempt %d: no media for %.1f s", attempt.number, now - last)
+                attempt.end_reason = "media_lost"
                 return flowed
+            expected = attempt.video_expected()
+            if expected and not was_expected:
+                video_since = now  # the camera (re)started: give it the full stall window
+            was_expected = expected
+            reference = max(video_since, attempt.clock.last_video_at or video_since)
+            others = [t for t in (attempt.clock.last_audio_at, attempt.gp.heard_at) if t]
+            others_alive = bool(others) and now - max(others) <= _OTHERS_ALIVE_WITHIN
+            action = video.judge(
+                now, expected=expected, reference=reference, others_alive=others_alive
+            )
+            if action is StallAction.KEYFRAME:
+                await self._request_keyframe(attempt, video.requests, now - reference)
+            elif action is StallAction.RECOVERED:
+                _log.info("call attempt %d: video moves again", attempt.number)
+                self._video_stalled = False
+                self._publish("video_recovered", attempt=self._attempts)
+            elif action is StallAction.REDIAL:
+                _log.info(
+                    "call attempt %d: video frozen for %.1f s despite %d keyframe requests",
+                    attempt.number,
+                    now - reference,
+                    video.requests,
+                )
+                self._video_stalled = False
+                attempt.end_reason = "video_frozen"
+                return flowed
+
+    async def _request_keyframe(self, attempt: _Attempt, request: int, frozen_for: float) -> None:
+        self._keyframe_requests += 1
+        if request == 1:
+            _log.info(
+                "call attempt %d: no video for %.1f s while the GP is heard; asking for a keyframe",
+                attempt.number,
+                frozen_for,
+            )
+            self._video_stalled = True
+            self._publish("video_stalled", attempt=self._attempts, frozen_for=round(frozen_for, 1))
+        try:
+            await request_keyframe(attempt.pc)
+        except Exception as exc:  # a closing transport: the watchdog decides what follows
+            _log.debug("keyframe request failed: %s", type(exc).__name__)
+
+    def _listen_to_gp(self, attempt: _Attempt) -> None:
+        """The GP page's heartbeats and goodbye on this attempt's data channel."""
+        channel = attempt.channel
+        if channel is not None:
+            channel.on("message", lambda message: self._on_gp_message(attempt, message))
+
+    def _on_gp_message(self, attempt: _Attempt, text: Any) -> None:
+        if self._attempt is not attempt:
+            return
+        message = parse_gp_message(text)
+        if message is None:
+            return
+        attempt.gp.heard_at = asyncio.get_running_loop().time()
+        kind = message.get("type")
+        if kind == "gp_alive":
+            media = GpMedia(video=message.get("video") is True, audio=message.get("audio") is True)
+            attempt.gp.media = media
+            if media != self._gp_media:
+                self._gp_media = media
+                self._publish("gp_media", **media.as_json())
+        elif kind == "gp_leaving":
+            attempt.gp.leaving = True
 
     async def _sample_stats(self, attempt: _Attempt) -> None:
         loop = asyncio.get_running_loop()
@@ -620,9 +889,11 @@ class CallEngine:
                 fps = (frames - frames0) / span
                 bitrate = (transport_bytes - bytes0) * 8 / span / 1000
                 rtt_ms = max(rtts) * 1000 if rtts else None
-                last = attempt.clock.last_at
+                last = attempt.last_sign_of_life()
                 age = None if last is None else now - last
-                level = grade_quality(rtt_ms, max(0.0, loss), fps, age)
+                level = grade_quality(
+                    rtt_ms, max(0.0, loss), fps, age, video_expected=attempt.video_expected()
+                )
                 self._quality = Quality(level, rtt_ms, max(0.0, loss), fps, bitrate)
                 self._publish("quality", **self._quality.as_json())
             previous = (now, frames, received, lost, transport_bytes)

@@ -54,6 +54,11 @@ class RoomView:
     offer_generation: int
     gp_admitted: bool
     end_reason: str | None
+    #: The admitted GP page said it was being closed and has not been back since.
+    gp_left: bool = False
+    #: Seconds since the admitted GP page last reached the hub (None: not admitted, or a hub
+    #: that does not say).
+    gp_seen_seconds_ago: float | None = None
 
     @property
     def final(self) -> bool:
@@ -158,6 +163,8 @@ class HubClient:
             offer_generation=int(body["offer_generation"]),
             gp_admitted=bool(body["gp_admitted"]),
             end_reason=body.get("end_reason"),
+            gp_left=bool(body.get("gp_left", False)),
+            gp_seen_seconds_ago=_float_or_none(body.get("gp_seen_seconds_ago")),
         )
 
     async def post_offer(
@@ -193,3 +200,7 @@ class HubClient:
     async def revoke(self, room_id: str) -> None:
         """Revoke the GP link (a new one replaces it)."""
         await self._request("POST", f"/api/station/rooms/{room_id}/revoke")
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

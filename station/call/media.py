@@ -64,6 +64,10 @@ class MediaClock:
 
     def __init__(self) -> None:
         self.last_at: float | None = None
+        #: When a video (audio) frame last arrived: frozen video is video silent while the
+        #: rest of the call is not.
+        self.last_video_at: float | None = None
+        self.last_audio_at: float | None = None
         self.video_frames = 0
         self.audio_frames = 0
         #: Wall-clock time (Unix seconds) of the first decoded video frame, for set-up figures.
@@ -72,14 +76,14 @@ class MediaClock:
     def video(self) -> None:
         """One decoded video frame arrived from the GP."""
         self.video_frames += 1
-        self.last_at = asyncio.get_running_loop().time()
+        self.last_at = self.last_video_at = asyncio.get_running_loop().time()
         if self.first_video_wall is None:
             self.first_video_wall = time.time()
 
     def audio(self) -> None:
         """One decoded audio frame arrived from the GP."""
         self.audio_frames += 1
-        self.last_at = asyncio.get_running_loop().time()
+        self.last_at = self.last_audio_at = asyncio.get_running_loop().time()
 
 
 class CameraFeed(MediaStreamTrack):

@@ -107,6 +107,9 @@ class LockedApp(App[None], inherit_bindings=False):
         self.state: str | None = None
         self.control_log: list[CallAction] = []
         self._reminder_for: Appointment | None = None
+        #: stationd said the doctor left the running call (kept while the lock screen shows,
+        #: so a call that goes private afterwards says it at once).
+        self.gp_left = False
         self.lock_screen = LockScreen(self.station_name, self.zone)
         self.private_screen = PrivateCallScreen()
 
@@ -179,6 +182,12 @@ class LockedApp(App[None], inherit_bindings=False):
         muted = data.get("muted")
         if isinstance(muted, bool):
             self.private_screen.microphone_on = not muted
+        status = data.get("status")
+        if status == "gp_left":
+            self.gp_left = True
+        elif status in ("gp_back", "connecting", "connected", "ended"):
+            self.gp_left = False
+        self.private_screen.gp_left = self.gp_left
 
     @work(exclusive=True, group="state")
     async def refresh_state(self) -> None:
@@ -212,6 +221,7 @@ class LockedApp(App[None], inherit_bindings=False):
         """Switch between the lock screen and the resident's controls."""
         if private:
             self.private_screen.reset()
+            self.private_screen.gp_left = self.gp_left
             self.switch_screen("private")
         else:
             self.switch_screen("lock")

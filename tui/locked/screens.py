@@ -163,6 +163,8 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
     """A short message for the resident (staff called, a control failed)."""
     end_armed: reactive[bool] = reactive(False)
     """True after the first press of "end call", until the second or a timeout."""
+    gp_left: reactive[bool] = reactive(False)
+    """True while stationd says the doctor has left (the call then ends by itself)."""
 
     def __init__(self) -> None:
         super().__init__(id="private-screen")
@@ -192,10 +194,11 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
         self._draw()
 
     def reset(self) -> None:
-        """A new private call: microphone on, no notice, end not armed."""
+        """A new private call: microphone on, no notice, end not armed, the doctor there."""
         self.microphone_on = True
         self.notice = ""
         self.end_armed = False
+        self.gp_left = False
 
     def watch_microphone_on(self) -> None:
         """Relabel the microphone button."""
@@ -207,6 +210,10 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
 
     def watch_end_armed(self) -> None:
         """Relabel the end button."""
+        self._draw()
+
+    def watch_gp_left(self) -> None:
+        """Say that the doctor left, and what the resident can do (or not)."""
         self._draw()
 
     def _draw(self) -> None:
@@ -227,10 +234,25 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
             _("Press again to end the call") if self.end_armed else _("End the conversation")
         )
         end.set_class(self.end_armed, "-armed")
-        status = Text(
-            _("Your microphone is on.") if self.microphone_on else _("Your microphone is off."),
-            style="bold",
+        title = self.query_one("#private-title", Static)
+        title.update(
+            _("The doctor has left the call")
+            if self.gp_left
+            else _("Private call with your doctor")
         )
+        title.set_class(self.gp_left, "-gp-left")
+        if self.gp_left:
+            status = Text(
+                _("You need not do anything: the call ends by itself and the screen locks."),
+                style="bold",
+            )
+            status.append("\n")
+            status.append(_("Press «Call staff» if you need help."))
+        else:
+            status = Text(
+                _("Your microphone is on.") if self.microphone_on else _("Your microphone is off."),
+                style="bold",
+            )
         if self.notice:
             status.append("\n")
             status.append(self.notice)

@@ -2,6 +2,10 @@
 
 "Forlad rummet" (leave the room) turns the call private: stationd locks, the resident's
 controls take over the screen, and this process exits.
+
+When stationd says the GP left (``gp_left``: the GP closed the video page, or the GP's
+connection is gone for good) the status says so and what staff can do: the call ends by itself
+after the stated time unless the GP comes back, which clears the message again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,23 @@ from tui.staff.screens.today import status_label, type_label
 from tui.video import TerminalVideo, terminal_video_enabled
 
 __all__ = ["CallScreen"]
+
+
+def gp_left_lines(reason: str, ends_in: float | None) -> tuple[str, str]:
+    """The headline and the advice when the GP has left (shared with the snapshot tests)."""
+    why = (
+        _("The doctor closed the video page.")
+        if reason == "left"
+        else _("The connection to the doctor is lost.")
+    )
+    if ends_in is None:
+        then = _("The call ends by itself unless the doctor comes back.")
+    else:
+        then = _(
+            "The call ends by itself in {seconds} seconds unless the doctor comes back."
+        ).format(seconds=max(0, round(ends_in)))
+    advice = _("You can end the call now, or phone the clinic if the consultation was not done.")
+    return _("The doctor has left the call"), f"{why} {then} {advice}"
 
 
 def quality_label(level: str) -> str:
@@ -58,6 +79,10 @@ class CallScreen(StaffScreen):
         self.muted = False
         self.camera_off = False
         self.connection = ""
+        #: (reason, seconds until the call ends) while the GP has left; None otherwise.
+        self.gp_left: tuple[str, float | None] | None = None
+        #: What the GP says it sends (None: not said yet).
+        self.gp_media: tuple[bool, bool] | None = None
 
     def compose(self) -> ComposeResult:
         """Status, the resident now, the round, the controls."""
@@ -79,9 +104,33 @@ class CallScreen(StaffScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Load the appointment and its round."""
+        """Load the appointment and its round, and the call's state so far."""
         self._draw_status()
         self.load()
+        self.load_call()
+
+    @work(group="load-call", exclusive=True, exit_on_error=False)
+    async def load_call(self) -> None:
+        """What happened before this screen showed (staff back during a private call)."""
+        try:
+            call = await self.staff_app.client.staff_json("GET", "/v1/call")
+        except StationClientError:
+            return  # the event stream brings the next change anyway
+        gp = call.get("gp")
+        if not isinstance(gp, dict):
+            return
+        if isinstance(gp.get("left"), str):
+            ends_in = gp.get("ends_in")
+            self.gp_left = (
+                gp["left"],
+                float(ends_in) if isinstance(ends_in, int | float) else None,
+            )
+        self._note_media(gp.get("media"))
+        self._draw_status()
+
+    def _note_media(self, media: Any) -> None:
+        if isinstance(media, dict):
+            self.gp_media = (media.get("video") is True, media.get("audio") is True)
 
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
@@ -136,10 +185,21 @@ class CallScreen(StaffScreen):
 
     def _draw_status(self) -> None:
         text = Text()
-        text.append(
-            _("In the call") if self.admitted else _("Waiting for the GP to let you in"),
-            style="bold green" if self.admitted else "bold yellow",
-        )
+        if self.gp_left is not None:
+            headline, advice = gp_left_lines(*self.gp_left)
+            text.append(headline, style="bold red")
+            text.append("\n" + advice)
+        else:
+            text.append(
+                _("In the call") if self.admitted else _("Waiting for the GP to let you in"),
+                style="bold green" if self.admitted else "bold yellow",
+            )
+        if self.gp_media is not None and self.gp_left is None:
+            video, audio = self.gp_media
+            if not video and not audio:
+                text.append("   " + _("The doctor sends neither picture nor sound"), style="bold")
+            elif not video:
+                text.append("   " + _("The doctor's camera is off"), style="bold")
         if self.connection:
             text.append("   " + _("Connection: {quality}").format(quality=self.connection))
         if self.muted:
@@ -171,6 +231,21 @@ class CallScreen(StaffScreen):
             self.connection = _("Reconnecting…")
         elif status in ("connected", "admitted"):
             self.connection = _("Good")
+        elif status == "video_stalled":
+            self.connection = _("The picture froze; asking for a new one…")
+        elif status == "video_recovered":
+            self.connection = _("Good")
+        if status == "gp_left":
+            ends_in = data.get("ends_in")
+            self.gp_left = (
+                str(data.get("reason", "left")),
+                float(ends_in) if isinstance(ends_in, int | float) else None,
+            )
+            self.connection = ""
+        elif status in ("gp_back", "connecting", "connected"):
+            self.gp_left = None
+        if status == "gp_media":
+            self._note_media(data)
         if "muted" in data:
             self.muted = bool(data["muted"])
         if "camera_off" in data:
