@@ -51,7 +51,12 @@ from hardware.surface.app import DRAWN_FILE, read_drawn
 from provisioning.protocol import b64encode
 from station.keyring import generate_escrow_keypair
 from tests.integration.chromium import chromium
-from tests.integration.fhir_receiver import RunningReceiver, running_receiver
+from tests.integration.fhir_receiver import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    RunningReceiver,
+    running_receiver,
+)
 from tests.integration.gp_stamps import STAMP_JS
 from tests.integration.netns import delegated_to_loopback_namespace
 
@@ -76,6 +81,8 @@ ROUND = [
     ("Poul Nielsen", "02-11-1931", "14"),
 ]
 NOTE = "Blodtryk 135/85. Fortsæt vanlig medicin. Kontrol om 3 måneder."
+#: libfaketime (Debian's faketime): stationd restarted "two hours later".
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 #: The GP's camera (Chromium's fake capture plays this file): the stamped test pattern.
 GP_FRAMES = 60
 
@@ -195,8 +202,9 @@ def toast_url(screen: str) -> str:
     raise AssertionError(f"no link on the screen:\n{screen}")
 
 
-async def drawn_layout(station: Station, want: str = "remote") -> dict[str, list[int]]:
-    """Ask the surface for what it drew (SIGUSR1) until ``want`` is in its layout."""
+async def drawn_layout(station: Station, want: str | None = "remote") -> dict[str, list[int]]:
+    """Ask the surface for what it drew (SIGUSR1) until ``want`` is in its layout (None:
+    whatever it drew now)."""
     drawn = station.surface_dir / DRAWN_FILE
     layout_file = drawn.with_suffix(".json")
     deadline = time.monotonic() + 30
@@ -208,7 +216,7 @@ async def drawn_layout(station: Station, want: str = "remote") -> dict[str, list
             assert time.monotonic() < deadline, "the surface never wrote what it drew"
             await asyncio.sleep(0.05)
         layout: dict[str, list[int]] = json.loads(layout_file.read_text())
-        if want in layout:
+        if want is None or want in layout:
             return layout
         assert time.monotonic() < deadline, f"the surface never drew {want}: {layout}"
         await asyncio.sleep(0.3)
@@ -287,8 +295,8 @@ async def station_tree(base: Path) -> AsyncIterator[Station]:
                         "eoj": {
                             "fhir_base_url": receiver.fhir_url,
                             "token_url": receiver.token_url,
-                            "client_id": "kontaktstation",
-                            "client_secret": "system-test-client-secret",
+                            "client_id": CLIENT_ID,
+                            "client_secret": CLIENT_SECRET,
                             "care_home_sor": "123456789012",
                             "allow_insecure_loopback": True,
                         },
@@ -494,6 +502,84 @@ async def journey(base: Path) -> None:
             )
             layout = await drawn_layout(station, want="private_call")
             assert "remote" in layout and "self" in layout
-            seq_after = await drawn_gp_stamp(station)
-            assert seq_after != seq_before  # the GP's picture is live, not a frozen frame
-        print(kiosk.text())
+            # The GP's picture is live, not a frozen frame: the drawn stamps move on.
+            seen = {seq_before}
+            for _ in range(3):
+                await asyncio.sleep(0.4)
+                seen.add(await drawn_gp_stamp(station))
+            assert len(seen) >= 2, seen
+
+            # --- the GP closes the tab: both the resident's screen and stationd know at once
+            await page.close()
+            left = time.monotonic()
+            await kiosk.wait("Lægen har forladt samtalen", window="locked", within=5)
+            assert time.monotonic() - left < 5
+            # ... and after the set time the call ends by itself: the lock screen, and the
+            # GP's and the resident's pictures leave the station's screen.
+            await kiosk.wait("Stationen er låst", window="locked", within=90)
+            layout = await drawn_layout(station, want=None)
+            assert "remote" not in layout and "self" not in layout, layout
+
+        # --- staff come back: unlock, the wrap-up, a note for the care record
+        await kiosk.keys("l")
+        await kiosk.wait("Lås stationen op", window="staff")
+        await kiosk.type(staff_id)
+        await kiosk.keys("Enter")
+        await kiosk.type(STAFF_PIN)
+        await kiosk.keys("Enter")
+        await kiosk.wait("Skriv note", window="staff", within=60)
+        await kiosk.keys("w")
+        await kiosk.wait("Note til journalen", window="staff")
+        await kiosk.keys("Tab", "Tab", "Tab", "Tab")  # residents → who → outcome → staff → note
+        await kiosk.type(NOTE)
+        await kiosk.keys("C-s")
+        # --- delivered to the care record (the FHIR endpoint IT configured), byte for byte
+        assert station.receiver is not None
+        got = station.receiver.receiver
+        deadline = time.monotonic() + 60
+        while got.count("Communication") < 1:
+            assert time.monotonic() < deadline, (got.log, got.token_requests, kiosk.text())
+            await asyncio.sleep(0.2)
+        assert got.count("Communication") == 1 and got.log == ["ok"]
+        await kiosk.wait(lambda text: re.search(r"\bleveret\b", text) is not None, window="staff")
+        delivered = json.dumps(station.receiver.receiver.resources, ensure_ascii=False)
+        assert NOTE in delivered and ROUND[0][0].split()[0] in delivered
+        await kiosk.keys("F2")  # "Markér dokumenteret" (the second resident has no note)
+        await kiosk.wait("beboer(e) har ingen note", window="staff")
+        await kiosk.keys("BTab", "Enter")
+        await kiosk.wait("Ingen aftaler i dag", window="staff", within=30)
+        await kiosk.keys("C-l")  # lock
+        await kiosk.wait("Stationen er låst", window="locked")
+
+        # --- two hours later (stationd restarted, its clock +2 h): the round is purged, the
+        # station comes back locked
+        stationd = station.services.pop("stationd")
+        assert stationd.stop() == 0, stationd.output()[-2000:]
+        station.services["stationd"] = start(
+            stationd.unit,
+            station.root,
+            log=station.logs / "stationd-later.log",
+            extra_env={
+                "NOTIFY_SOCKET": stationd.env["NOTIFY_SOCKET"],
+                "LD_PRELOAD": FAKETIME_LIB,
+                "FAKETIME": "+2h",
+                "DONT_FAKE_MONOTONIC": "1",
+            },
+        )
+        await asyncio.to_thread(station.ready)
+        async with station.api() as api:
+            assert (await api.get("/v1/state")).json()["state"] == "locked"
+            unlocked = await api.post("/v1/unlock", json={"staff_id": staff_id, "pin": STAFF_PIN})
+            assert unlocked.status_code == 200, unlocked.text
+            token = {"Authorization": f"Bearer {unlocked.json()['token']}"}
+            deadline = time.monotonic() + 30
+            while (await api.get("/v1/consultations", headers=token)).json()["items"]:
+                assert time.monotonic() < deadline, "the documented round was never purged"
+                await asyncio.sleep(0.3)
+            await api.post("/v1/lock", json={"reason": "staff_action"}, headers=token)
+        # --- nothing personal in any process's log
+        for service in station.services.values():
+            output = service.output()
+            for name, born, _room in ROUND:
+                assert name not in output and born not in output, service.unit.name
+            assert NOTE not in output
