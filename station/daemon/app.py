@@ -700,6 +700,13 @@ def _parser() -> argparse.ArgumentParser:
         "--shutdown-timeout", type=float, default=5.0, metavar="SECONDS", help=argparse.SUPPRESS
     )
     parser.add_argument(
+        "--reprobe-interval",
+        type=float,
+        default=REPROBE_SECONDS,
+        metavar="SECONDS",
+        help=argparse.SUPPRESS,  # tests: how often a missing part is looked for again
+    )
+    parser.add_argument(
         "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
     )
     parser.add_argument(
@@ -719,11 +726,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.idle_timeout <= 0:
         print("--idle-timeout must be positive", file=sys.stderr)
         return 2
+    if args.reprobe_interval <= 0:
+        print("--reprobe-interval must be positive", file=sys.stderr)
+        return 2
     config = DaemonConfig(
         data_dir=args.data_dir,
         socket_path=args.socket,
         idle_timeout=timedelta(seconds=args.idle_timeout),
         shutdown_seconds=args.shutdown_timeout,
+        reprobe_seconds=args.reprobe_interval,
         hardware=args.hardware,
         hub_url=args.hub_url or os.environ.get("KONTAKTSTATION_HUB_URL") or None,
     )

@@ -595,9 +595,14 @@ class StationService:
             for result in results:
                 if result.name in faults:
                     merged.append(faults.pop(result.name))
-                elif not result.missing:
+                elif result.missing:
+                    # Missing at the last check, found since: its own check comes with the
+                    # next round (at once, unless a call or the pre-call check uses it).
+                    merged.append(
+                        HealthResult(result.name, True, "found again; not checked yet", "")
+                    )
+                else:
                     merged.append(result)
-                # else: missing at the last check, back now; its real check is on its way
             results = merged + list(faults.values())
         return self._health_checked_at, results
 
