@@ -284,11 +284,15 @@ async def test_without_a_button_the_screen_idle_and_remote_locks_still_lock(
             clock.advance(timedelta(minutes=5, seconds=1))
             await wait_for(lambda: station.daemon.service.session.is_locked, what="the idle lock")
 
-    # IT's remote lock, and the heartbeat that tells IT the button is missing.
+    # IT's remote lock, and the heartbeats that tell IT what is missing and what came back.
+    hub_camera = FakeCameraState(cameras=0)
     async with (
         provisioning_hub(tmp_path / "hub") as (hub, admin),
         provisioned_daemon(
-            data_dir, hub.base_url, hardware=await real_link({**ENV, **NO_GPIO}, camera)
+            data_dir,
+            hub.base_url,
+            config={"reprobe_seconds": 0.2},
+            hardware=await real_link({**ENV, **NO_GPIO}, hub_camera),
         ) as daemon,
     ):
         agent = daemon.provisioning
@@ -296,13 +300,12 @@ async def test_without_a_button_the_screen_idle_and_remote_locks_still_lock(
         await admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 1", "it")
         agent.wake()
         await wait_for(lambda: agent.status == "approved", what="approval")
-        await wait_for(lambda: daemon.service.health[0] is not None, what="the first health check")
         await agent.heartbeat_once()
         beat = await _last_heartbeat(admin, agent.identity.station_id)
-        assert beat.ports["gpio"] == "missing" and beat.ports["camera"] == "picamera2"
+        assert beat.ports["gpio"] == "missing" and beat.ports["camera"] == "missing"
         health = {h.name.value: h.ok for h in beat.health}
         assert health["button"] is False and health["led"] is False
-        assert health["camera"] is True
+        assert health["camera"] is False
 
         async with uds_client(daemon.config.socket_path) as http:
             response = await http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
@@ -310,6 +313,23 @@ async def test_without_a_button_the_screen_idle_and_remote_locks_still_lock(
             await admin.issue_command(agent.identity.station_id, CommandKind.LOCK, "it")
             await agent.heartbeat_once()
             assert daemon.service.session.is_locked
+
+        # The camera is plugged in: the hub hears of it at once (the agent is woken), not at
+        # the next regular heartbeat a minute later.
+        hub_camera.cameras = 1
+        await wait_for(
+            lambda: _camera_reported_back(admin, agent.identity.station_id),
+            timeout=15,
+            what="a heartbeat with the camera back",
+        )
+
+
+async def _camera_reported_back(admin: ProvisioningService, station_id: str) -> bool:
+    beat = await _last_heartbeat(admin, station_id)
+    return (
+        beat.ports["camera"] == "picamera2"
+        and {"camera": True}.items() <= {h.name.value: h.ok for h in beat.health}.items()
+    )
 
 
 async def _last_heartbeat(admin: ProvisioningService, station_id: str) -> Heartbeat:
