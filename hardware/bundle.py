@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -249,8 +249,12 @@ class Hardware:
             return
         except HardwareConfigError:
             raise
-        except ValueError as exc:  # a setting no reader has named yet
-            raise HardwareSettingError(f"camera setting: {exc}") from None
+        except Exception as exc:
+            # Not a setting (those are HardwareConfigError): the backend itself failed, e.g.
+            # `import picamera2` raising ValueError against a mismatched numpy. The camera
+            # cannot be used; say why rather than stop the station.
+            self._camera_missing(f"{type(exc).__name__}: {exc}")
+            return
         self.camera_backend, self.camera_factory = backend, factory
         self.faults.pop("camera", None)
 
@@ -267,8 +271,9 @@ class Hardware:
             return
         except HardwareConfigError:
             raise
-        except ValueError as exc:
-            raise HardwareSettingError(f"audio setting: {exc}") from None
+        except Exception as exc:  # the backend failed (a sound-card probe that raised)
+            self._audio_missing(f"{type(exc).__name__}: {exc}")
+            return
         self.audio_backend = audio.backend
         self.microphone_factory = audio.microphone_factory
         self.speaker = audio.speaker
@@ -350,8 +355,10 @@ class Hardware:
                 with contextlib.suppress(HardwareConfigError):
                     self._build_camera(recipe)
             elif check_present:
-                reason = probe_camera(
-                    recipe.env, self.camera_backend, picamera2_api=recipe.picamera2_api
+                reason = _probe(
+                    lambda: probe_camera(
+                        recipe.env, self.camera_backend, picamera2_api=recipe.picamera2_api
+                    )
                 )
                 if reason is not None:
                     self._camera_missing(reason)
@@ -359,7 +366,7 @@ class Hardware:
                 with contextlib.suppress(HardwareConfigError):
                     self._build_audio(recipe)
             elif check_present and self.audio_backend != "fake":
-                reason = recipe.audio_probe()
+                reason = _probe(recipe.audio_probe)
                 if reason is not None:
                     self._audio_missing(reason)
             if any(self.missing(part) for part in ("gpio", "button", "led")):
@@ -403,6 +410,14 @@ class Hardware:
         if self.owns_pin_factory and callable(close):
             with contextlib.suppress(Exception):  # a factory already closed
                 close()
+
+
+def _probe(probe: Callable[[], str | None]) -> str | None:
+    """A probe's answer; one that raises says the part cannot be used, and why."""
+    try:
+        return probe()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 def build_button(

@@ -200,6 +200,24 @@ async def test_a_configuration_error_still_raises_and_leaves_nothing_open(
         factory.close()
 
 
+async def test_a_backend_that_breaks_while_probing_is_missing_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # picamera2 on a Pi with a mismatched numpy raises ValueError at import (PLATFORM-NOTES):
+    # an installation fault, not IT's typo; the camera is missing, with the reason.
+    def broken(api: Any = None) -> str | None:
+        raise ValueError("numpy.dtype size changed, may indicate binary incompatibility")
+
+    monkeypatch.setattr(Picamera2Camera, "probe", staticmethod(broken))
+    hw = build(FakeCameraState(), SoundCard(True), GPIOZERO_PIN_FACTORY="mock")
+    try:
+        assert hw.backends()["camera"] == MISSING
+        assert hw.faults["camera"].reason.startswith("ValueError: numpy.dtype size changed")
+        assert hw.reprobe(check_present=True) == []  # still broken: no change, no raise
+    finally:
+        await hw.aclose()
+
+
 def test_real_means_real_even_with_a_stray_fake_in_the_environment() -> None:
     env = hardware_environ("real", {"KONTAKTSTATION_HARDWARE": "fake"})
     assert env["KONTAKTSTATION_HARDWARE"] == "real"
