@@ -210,10 +210,11 @@ def _missing_result(name: str, fault: PartFault) -> HealthResult:
 
 def missing_results(hw: Hardware) -> list[HealthResult]:
     """The rows of the parts missing now, in the checks' order; touches no device."""
+    faults = dict(hw.faults)  # one copy: a re-probe on its thread may change the original
     return [
-        _missing_result(name, hw.faults[part])
+        _missing_result(name, faults[part])
         for name, part in _PART_OF_CHECK.items()
-        if part in hw.faults
+        if part in faults
     ]
 
 

@@ -27,6 +27,7 @@ Raspberry Pi and the environment's backends on one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -289,7 +290,12 @@ class GpioHardwareLink:
         return self.hw.backends()
 
     async def close(self) -> None:
-        """Stop the LED worker, then release every part."""
+        """Let a re-probe on its way finish (bounded), stop the LED worker, then release every
+        part (a part built after its release would keep its pins)."""
+        probing = self._probing
+        if probing is not None and not probing.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(probing), 2.0)
         await asyncio.to_thread(self._led_worker.close)
         await self.hw.aclose()
 
