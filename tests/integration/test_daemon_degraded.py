@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
+import io
 import logging
 import os
 import secrets
@@ -34,6 +36,7 @@ import pytest
 
 from hardware.camera import FakeCameraState, fake_picamera2_api
 from hardware.video import RecordingFrameSink
+from hub.admin import Admin
 from hub.provisioning.service import ProvisioningService
 from provisioning.identity import FileIdentity
 from provisioning.schema import CommandKind, Heartbeat
@@ -473,6 +476,16 @@ async def test_stationd_as_systemd_starts_it_without_any_hardware_stays_up_and_s
             health = {h.name.value: h.ok for h in beat.health}
             for part in ("camera", "microphone", "loudspeaker", "button", "led"):
                 assert health[part] is False, part
+            # ... and reads it with `kontaktstation admin`: the button first and loud.
+            listing, shown = io.StringIO(), io.StringIO()
+            await Admin(admin, "it", listing).stations_list(argparse.Namespace(all=False))
+            row = next(line for line in listing.getvalue().splitlines() if "Stue 1" in line)
+            assert "FAIL camera,microphone,loudspeaker,button,led" in row
+            assert row.rstrip().endswith("BUTTON!")
+            await Admin(admin, "it", shown).stations_show(
+                argparse.Namespace(station=identity.station_id)
+            )
+            assert "camera=missing" in shown.getvalue() and "gpio=missing" in shown.getvalue()
 
             # Still up, not restarting, well past systemd's RestartSec=2 and many re-probes.
             while time.monotonic() - started < 6:
