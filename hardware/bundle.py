@@ -483,6 +483,9 @@ def build_hardware(
         _recipe=recipe,
     )
     try:
+        # Read now even without a GPIO chip: a malformed setting is found at start, not
+        # when the chip appears.
+        env_float(env, "KONTAKTSTATION_BUTTON_HOLD", 2.0)
         hw._build_camera(recipe)
         hw._build_audio(recipe)
         hw._build_gpio(recipe, strict=True)
