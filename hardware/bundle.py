@@ -466,6 +466,10 @@ def build_hardware(
     ``HardwareConfigError`` for a configuration error; nothing is left open when it does.
     """
     env = dict(os.environ if env is None else env)
+    if loop is None:
+        # Kept for parts built later, on a re-probe's thread (where there is no running loop).
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
     recipe = _Recipe(env, loop, picamera2_api, audio_probe, pin_factory)
     unbuilt = PartFault("none", "not built yet", missing_part_message("none"))
     hw = Hardware(
