@@ -14,6 +14,8 @@ from the environment, gpiozero-style, with a documented fallback order:
 - :mod:`hardware.health`: checks, a pass/fail table, and ``kontaktstation hw-check``.
 - :mod:`hardware.bundle`: :class:`~hardware.bundle.Hardware` and ``build_hardware(env)`` for
   the composition root. ``KONTAKTSTATION_HARDWARE=fake`` makes every part its fake (demo).
+  A part whose device is not there is *missing* (reported, refusing, re-probed with
+  ``Hardware.reprobe``), never replaced by its fake; a configuration error still raises.
 
 Hardware that exists only on a Pi (picamera2, libcamera, lgpio) is imported inside the
 functions that need it, so this package installs and tests on any Linux machine.

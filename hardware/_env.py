@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .errors import UnknownBackendError
+from .errors import HardwareSettingError, UnknownBackendError
 
 __all__ = ["HARDWARE_ENV", "choose", "env_float", "env_int", "fake_everything"]
 
@@ -32,22 +32,22 @@ def choose(env: Mapping[str, str], variable: str, known: tuple[str, ...], fake: 
 
 
 def env_float(env: Mapping[str, str], variable: str, default: float) -> float:
-    """A float setting, with an error that names the variable."""
+    """A float setting; ``HardwareSettingError`` (a ``ValueError``) names the variable."""
     text = env.get(variable, "").strip()
     if not text:
         return default
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"{variable}={text!r} is not a number") from None
+        raise HardwareSettingError(f"{variable}={text!r} is not a number") from None
 
 
 def env_int(env: Mapping[str, str], variable: str, default: int) -> int:
-    """An integer setting, with an error that names the variable."""
+    """An integer setting; ``HardwareSettingError`` (a ``ValueError``) names the variable."""
     text = env.get(variable, "").strip()
     if not text:
         return default
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"{variable}={text!r} is not a whole number") from None
+        raise HardwareSettingError(f"{variable}={text!r} is not a whole number") from None

@@ -2,7 +2,9 @@
 
 - ``GPIOZERO_PIN_FACTORY=mock`` (or ``KONTAKTSTATION_HARDWARE=fake``): gpiozero's
   ``MockFactory`` with PWM-capable mock pins; the demo and the tests drive its pins.
-- Any other name is gpiozero's own (``lgpio``, ``rpigpio``, ``pigpio``, ``native``).
+- Any other name is gpiozero's own (``lgpio``, ``rpigpio``, ``pigpio``, ``native``). A name
+  gpiozero does not know is a configuration error (``UnknownBackendError``); a known one that
+  cannot load here (no library, no GPIO chip) is ``BackendUnavailableError``.
 - Unset: ``lgpio`` (every Pi, the only one that works on a Pi 5), then ``rpigpio``; never the
   ``native`` factory (it does not know the Pi 5). None available is an error naming the fix.
 
@@ -23,7 +25,7 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from ._env import fake_everything
-from .errors import BackendUnavailableError
+from .errors import BackendUnavailableError, UnknownBackendError
 
 __all__ = [
     "GPIO_FALLBACK_ORDER",
@@ -79,6 +81,9 @@ def pin_factory_from_env(env: Mapping[str, str]) -> Any:
     if name == "mock":
         return mock_pin_factory()
     if name:
+        known = sorted({entry.name for entry in entry_points(group="gpiozero_pin_factories")})
+        if name not in known:
+            raise UnknownBackendError(PIN_FACTORY_ENV, name, tuple(known))
         try:
             return _load_factory(name)
         except Exception as exc:  # gpiozero raises many kinds (ImportError, OSError, ...)

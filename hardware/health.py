@@ -6,6 +6,10 @@ Danish ``hint_da`` saying what to do). :func:`run_health_checks` runs them all w
 
 Camera and microphone checks open the device, so run them only when no call is on (the daemon
 does; the CLI is for a station whose daemon is idle or stopped).
+
+A part the bundle has as *missing* (:attr:`hardware.bundle.Hardware.faults`) is not touched:
+its rows say so (``missing=True``), from :func:`missing_results`, which opens nothing and so
+can answer at once and as often as asked.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import av
 from .audio.base import Speaker
 from .audio.level import SILENCE_DBFS, measure_level
 from .audio.select import MicrophoneFactory, build_audio
-from .bundle import Hardware, build_button, build_led
+from .bundle import Hardware, PartFault, build_button, build_led
 from .button import PrivacyButton
 from .camera.base import Camera
 from .camera.select import CameraFactory, build_camera_factory
@@ -35,6 +39,7 @@ from .gpio import pin_factory_from_env
 from .led import StatusLed
 
 __all__ = [
+    "CHECK_NAMES",
     "HealthResult",
     "check_button",
     "check_camera",
@@ -43,6 +48,7 @@ __all__ = [
     "check_speaker",
     "format_table",
     "hw_check_main",
+    "missing_results",
     "run_health_checks",
 ]
 
@@ -60,6 +66,8 @@ class HealthResult:
     detail: str
     #: What to do, in Danish, for the person at the station (empty when ``ok``).
     hint_da: str = _OK_HINT
+    #: The part is not there at all (not ``ok``); otherwise a failure is of a present part.
+    missing: bool = False
 
 
 _HINTS = {
@@ -185,16 +193,56 @@ async def check_led(led: StatusLed) -> HealthResult:
     return HealthResult("led", True, f"pin {led.pin} ({kind}) shows {led.pattern.value}")
 
 
-async def run_health_checks(hw: Hardware, *, within: float = 5.0) -> list[HealthResult]:
-    """Every check, concurrently, each bounded by ``within`` seconds; in a fixed order."""
-    checks: list[Awaitable[HealthResult]] = [
-        check_camera(hw.camera_factory, within),
-        check_microphone(hw.microphone_factory, within),
-        check_speaker(hw.speaker, within),
-        check_button(hw.button),
-        check_led(hw.led),
+#: Each check's part in the bundle (a speakerphone is one part: microphone and loudspeaker).
+_PART_OF_CHECK: dict[str, str] = {
+    "camera": "camera",
+    "microphone": "audio",
+    "loudspeaker": "audio",
+    "button": "button",
+    "led": "led",
+}
+CHECK_NAMES = tuple(_PART_OF_CHECK)
+
+
+def _missing_result(name: str, fault: PartFault) -> HealthResult:
+    return HealthResult(name, False, f"missing: {fault.reason}", fault.user_message, missing=True)
+
+
+def missing_results(hw: Hardware) -> list[HealthResult]:
+    """The rows of the parts missing now, in the checks' order; touches no device."""
+    faults = dict(hw.faults)  # one copy: a re-probe on its thread may change the original
+    return [
+        _missing_result(name, faults[part])
+        for name, part in _PART_OF_CHECK.items()
+        if part in faults
     ]
-    return list(await asyncio.gather(*checks))
+
+
+async def run_health_checks(hw: Hardware, *, within: float = 5.0) -> list[HealthResult]:
+    """Every check, concurrently, each bounded by ``within`` seconds; in a fixed order.
+
+    A missing part's rows come from :func:`missing_results` (no device is opened for it).
+    """
+    faults = dict(hw.faults)
+    button, led = hw.button, hw.led
+
+    async def row(name: str) -> HealthResult:
+        part = _PART_OF_CHECK[name]
+        if part in faults:
+            return _missing_result(name, faults[part])
+        if name == "camera":
+            return await check_camera(hw.camera_factory, within)
+        if name == "microphone":
+            return await check_microphone(hw.microphone_factory, within)
+        if name == "loudspeaker":
+            return await check_speaker(hw.speaker, within)
+        if name == "button" and button is not None:
+            return await check_button(button)
+        if name == "led" and led is not None:
+            return await check_led(led)
+        return _missing_result(name, PartFault(part, "not built", _HINTS[name]))
+
+    return list(await asyncio.gather(*(row(name) for name in CHECK_NAMES)))
 
 
 def format_table(results: Sequence[HealthResult]) -> str:

@@ -27,7 +27,7 @@ from hub.errors import HubError
 from hub.provisioning.service import ProvisioningService
 from hub.provisioning.store import StationRecord
 from provisioning.protocol import b64encode, fingerprint
-from provisioning.schema import CommandKind, Heartbeat, StaffRight
+from provisioning.schema import CommandKind, HealthName, Heartbeat, StaffRight
 from station.core.clock import SystemClock
 
 __all__ = ["format_table", "main"]
@@ -77,8 +77,22 @@ def _health(station: StationRecord) -> str:
     return "ok" if not failing else "FAIL " + ",".join(failing)
 
 
+def _button_failing(station: StationRecord) -> bool:
+    """The last heartbeat says the privacy button is missing or not working."""
+    if station.heartbeat_json is None:
+        return False
+    try:
+        beat = Heartbeat.model_validate_json(station.heartbeat_json)
+    except ValidationError:
+        return False
+    return any(h.name is HealthName.BUTTON and not h.ok for h in beat.health)
+
+
 def _flags(station: StationRecord) -> str:
     flags = []
+    if _button_failing(station):
+        # The lock's first line is gone: the station locks only on its screen. First and loud.
+        flags.append("BUTTON!")
     if station.clone_suspected:
         flags.append("CLONE?")
     if station.audit_alarm:

@@ -25,6 +25,7 @@ __all__ = [
     "AUDIO_ENV",
     "AUDIO_FALLBACK_ORDER",
     "AudioParts",
+    "AudioProbe",
     "MicrophoneFactory",
     "build_audio",
 ]
@@ -35,6 +36,8 @@ AUDIO_FALLBACK_ORDER = ("pyav",)
 
 #: Makes a fresh microphone track (one per call).
 MicrophoneFactory = Callable[[], Microphone]
+#: Why no sound card can be used (English), or ``None``; cheap, opens nothing.
+AudioProbe = Callable[[], str | None]
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,7 @@ class AudioParts:
     speaker: Speaker
 
 
-def build_audio(
-    env: Mapping[str, str], *, probe: Callable[[], str | None] = probe_alsa
-) -> AudioParts:
+def build_audio(env: Mapping[str, str], *, probe: AudioProbe = probe_alsa) -> AudioParts:
     """Build the audio parts named by the environment (see the module docstring)."""
     name = choose(env, AUDIO_ENV, AUDIO_BACKENDS, fake="fake")
     if name == "fake":

@@ -6,6 +6,8 @@ When it is unset the fallback order is ``picamera2`` (a camera on the CSI connec
 silently, since a GP must never see a test pattern where a resident should be. Set
 ``KONTAKTSTATION_CAMERA=testpattern`` (or ``KONTAKTSTATION_HARDWARE=fake``) for the demo.
 A backend that was asked for by name and cannot be used is an error, not a fallback.
+:func:`probe_camera` asks again, cheaply, whether a chosen backend's device is still there
+(stationd re-probes a station whose camera went missing or came back).
 
 Other settings: ``KONTAKTSTATION_CAMERA_SIZE`` (``640x480``), ``KONTAKTSTATION_CAMERA_FPS``
 (``30``), ``KONTAKTSTATION_CAMERA_DEVICE`` (``/dev/video0``),
@@ -16,12 +18,11 @@ driver's), ``KONTAKTSTATION_CAMERA_ENCODING`` (picamera2: ``auto``, ``h264`` or 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import cast
 
 from .._env import choose, env_float, env_int
-from ..errors import BackendUnavailableError
+from ..errors import BackendUnavailableError, HardwareSettingError
 from .base import Camera, parse_size
 from .picamera2_backend import Encoding, Picamera2Api, Picamera2Camera
 from .testpattern import TestPatternCamera
@@ -33,6 +34,7 @@ __all__ = [
     "CAMERA_FALLBACK_ORDER",
     "CameraFactory",
     "build_camera_factory",
+    "probe_camera",
 ]
 
 CAMERA_ENV = "KONTAKTSTATION_CAMERA"
@@ -42,7 +44,32 @@ CAMERA_FALLBACK_ORDER = ("picamera2", "v4l2")
 #: Makes a fresh camera track (one per call: aiortc stops a track with its connection).
 CameraFactory = Callable[[], Camera]
 
-_log = logging.getLogger(__name__)
+
+def _device(env: Mapping[str, str]) -> str:
+    return env.get("KONTAKTSTATION_CAMERA_DEVICE", "") or DEFAULT_V4L2_DEVICE
+
+
+def _probes(
+    env: Mapping[str, str], picamera2_api: Picamera2Api | None
+) -> dict[str, Callable[[], str | None]]:
+    device = _device(env)
+    return {
+        "testpattern": lambda: None,
+        "v4l2": lambda: V4L2Camera.probe(device),
+        "picamera2": lambda: Picamera2Camera.probe(picamera2_api),
+    }
+
+
+def probe_camera(
+    env: Mapping[str, str], backend: str, *, picamera2_api: Picamera2Api | None = None
+) -> str | None:
+    """Why ``backend``'s camera cannot be used now (English), or ``None`` if it looks usable.
+
+    Cheap (a device node's ``stat``, libcamera's camera list) and opens nothing; it does not
+    log, since stationd calls it every few seconds.
+    """
+    probe = _probes(env, picamera2_api).get(backend)
+    return None if probe is None else probe()
 
 
 def build_camera_factory(
@@ -50,17 +77,23 @@ def build_camera_factory(
 ) -> tuple[str, CameraFactory]:
     """The chosen backend's name and a factory for its tracks.
 
-    Raises ``UnknownBackendError`` for a misspelt name, ``BackendUnavailableError`` when the
-    requested backend (or every one in the fallback order) cannot be used, ``ValueError`` for
-    a malformed size or number.
+    Raises ``UnknownBackendError`` for a misspelt name and ``HardwareSettingError`` (a
+    ``ValueError``) for a malformed size or number, both before any device is looked at;
+    ``BackendUnavailableError`` when the requested backend (or every one in the fallback
+    order) cannot be used. Nothing is logged: the error says it all, once, where it is caught.
     """
-    width, height = parse_size(env.get("KONTAKTSTATION_CAMERA_SIZE", "") or "640x480")
+    try:
+        width, height = parse_size(env.get("KONTAKTSTATION_CAMERA_SIZE", "") or "640x480")
+    except ValueError as exc:
+        raise HardwareSettingError(f"KONTAKTSTATION_CAMERA_SIZE: {exc}") from None
     fps = env_float(env, "KONTAKTSTATION_CAMERA_FPS", 30.0)
-    device = env.get("KONTAKTSTATION_CAMERA_DEVICE", "") or DEFAULT_V4L2_DEVICE
+    device = _device(env)
     input_format = env.get("KONTAKTSTATION_CAMERA_INPUT_FORMAT", "") or None
     encoding = (env.get("KONTAKTSTATION_CAMERA_ENCODING", "") or "auto").lower()
     if encoding not in ("auto", "h264", "raw"):
-        raise ValueError(f"KONTAKTSTATION_CAMERA_ENCODING={encoding!r} is not auto, h264 or raw")
+        raise HardwareSettingError(
+            f"KONTAKTSTATION_CAMERA_ENCODING={encoding!r} is not auto, h264 or raw"
+        )
     bitrate = env_int(env, "KONTAKTSTATION_CAMERA_BITRATE", 1_000_000)
 
     def testpattern() -> Camera:
@@ -84,11 +117,7 @@ def build_camera_factory(
         "v4l2": v4l2,
         "picamera2": picamera2,
     }
-    probes: dict[str, Callable[[], str | None]] = {
-        "testpattern": lambda: None,
-        "v4l2": lambda: V4L2Camera.probe(device),
-        "picamera2": lambda: Picamera2Camera.probe(picamera2_api),
-    }
+    probes = _probes(env, picamera2_api)
 
     name = choose(env, CAMERA_ENV, CAMERA_BACKENDS, fake="testpattern")
     if name is not None:
@@ -102,7 +131,6 @@ def build_camera_factory(
         reason = probes[candidate]()
         if reason is None:
             return candidate, factories[candidate]
-        _log.info("camera backend %s unavailable: %s", candidate, reason)
         reasons.append(f"{candidate}: {reason}")
     raise BackendUnavailableError(
         "camera",

@@ -374,7 +374,8 @@ def build_app(
             results = await service.refresh_health()
             checked_at, _ = service.health
         checks = [
-            m.HealthCheckOut(name=r.name, ok=r.ok, detail=r.detail, hint=r.hint) for r in results
+            m.HealthCheckOut(name=r.name, ok=r.ok, detail=r.detail, hint=r.hint, missing=r.missing)
+            for r in results
         ]
         return _json(
             m.HealthOut(

@@ -8,7 +8,11 @@
   session survives a restart, so a crash mid-call comes back locked;
 - the keyring behind its PIN guard (loaded when first needed);
 - the hardware: the privacy button (its callbacks are handed to the loop by the hardware
-  layer), the status LED and the health checks (``station.daemon.hardware``);
+  layer), the status LED and the health checks (``station.daemon.hardware``). A missing
+  camera, speakerphone, button or GPIO chip does not stop stationd: the part is reported
+  ``missing`` (health, ports, heartbeat, lock screen), calls that need it are refused, and a
+  task re-probes every ``reprobe_seconds`` until it is back. Only a configuration error
+  (a backend that does not exist) stops it, with one line;
 - the local API (``station.daemon.api``), served by uvicorn on a Unix socket.
 
 The socket: the daemon creates the parent directory ``0750`` when it has to (systemd's
@@ -52,7 +56,7 @@ from station.core.session import DEFAULT_IDLE_TIMEOUT, Session
 from station.daemon.api import DEFAULT_HEARTBEAT_SECONDS, build_app
 from station.daemon.errors import DaemonError
 from station.daemon.events import EventBroker, EventKind
-from station.daemon.hardware import HardwareLink, build_hardware_link
+from station.daemon.hardware import REPROBE_SECONDS, HardwareLink, build_hardware_link
 from station.daemon.sdnotify import Notifier
 from station.daemon.service import KeyringAccess, StationService
 from station.daemon.workers import SerialAuditSink, Worker
@@ -96,6 +100,8 @@ class DaemonConfig:
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     #: How often the hardware is re-checked (a change is published as a ``health`` event).
     health_interval_seconds: float = 60.0
+    #: How often a missing part is looked for again (see station.daemon.hardware).
+    reprobe_seconds: float = REPROBE_SECONDS
     #: The whole shutdown, SIGTERM to exit, stays within this.
     shutdown_seconds: float = 5.0
     #: ``auto`` (fakes off a Raspberry Pi), ``fake`` or ``real``; see station.daemon.hardware.
@@ -224,6 +230,7 @@ class Daemon:
             notifier=self.notifier,
             led=hardware.show,
             health=hardware.check_health,
+            faults=hardware.faults,
         )
         audit.record("station_started", staff=None, resident=None, outcome="locked")
         await hardware.attach(self._service, loop)
@@ -289,6 +296,7 @@ class Daemon:
         await self._wait_listening()
         self._tasks.append(loop.create_task(self._tick_loop(), name="stationd-idle"))
         self._tasks.append(loop.create_task(self._health_loop(), name="stationd-health"))
+        self._tasks.append(loop.create_task(self._reprobe_loop(), name="stationd-reprobe"))
         if self.provisioning is not None:
             self._tasks.append(
                 loop.create_task(self.provisioning.run(), name="stationd-provisioning")
@@ -344,6 +352,53 @@ class Daemon:
             except Exception:
                 _log.exception("health check failed")
             await asyncio.sleep(self.config.health_interval_seconds)
+
+    async def _reprobe_loop(self) -> None:
+        """Look for missing parts (and, outside calls, vanished ones) every few seconds.
+
+        A change updates the ports, tells the UIs (``hardware`` and ``health`` events), runs
+        the full checks for the part that came back, and wakes the provisioning agent so the
+        hub hears of it now rather than at the next heartbeat. A failing probe is logged
+        once, not on every round.
+        """
+        service, hardware = self.service, self._hardware
+        assert hardware is not None
+        failing: str | None = None
+        while True:
+            await asyncio.sleep(self.config.reprobe_seconds)
+            try:
+                changes = await hardware.reprobe(check_present=not service.in_call)
+            except Exception as exc:
+                if failing != type(exc).__name__:
+                    failing = type(exc).__name__
+                    _log.error("hardware re-probe failed: %s: %s", failing, exc)
+                continue
+            failing = None
+            if changes:
+                self._hardware_changed(changes)
+
+    def _hardware_changed(self, changes: Sequence[Any]) -> None:
+        assert self._hardware is not None and self._service is not None
+        self.ports.update(self._hardware.backends())
+        self._service.ports.update(self._hardware.backends())
+        self._service.hardware_changed(changes)
+        if any(change.present for change in changes):
+            # The part that came back gets its real check (skipped during a call).
+            task = asyncio.get_running_loop().create_task(self._recheck(), name="stationd-recheck")
+            self._tasks.append(task)
+            task.add_done_callback(self._forget_task)
+        if self.provisioning is not None:
+            self.provisioning.wake()
+
+    async def _recheck(self) -> None:
+        try:
+            await self.service.refresh_health()
+        except Exception as exc:  # refresh_health maps check failures itself; a bug only
+            _log.error("health check after a hardware change failed: %s", type(exc).__name__)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._tasks.remove(task)
 
     async def _start_provisioning(self, hub_url: str) -> None:
         from provisioning.daemon_port import start_agent
@@ -648,6 +703,13 @@ def _parser() -> argparse.ArgumentParser:
         "--shutdown-timeout", type=float, default=5.0, metavar="SECONDS", help=argparse.SUPPRESS
     )
     parser.add_argument(
+        "--reprobe-interval",
+        type=float,
+        default=REPROBE_SECONDS,
+        metavar="SECONDS",
+        help=argparse.SUPPRESS,  # tests: how often a missing part is looked for again
+    )
+    parser.add_argument(
         "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
     )
     parser.add_argument(
@@ -667,11 +729,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.idle_timeout <= 0:
         print("--idle-timeout must be positive", file=sys.stderr)
         return 2
+    if args.reprobe_interval <= 0:
+        print("--reprobe-interval must be positive", file=sys.stderr)
+        return 2
     config = DaemonConfig(
         data_dir=args.data_dir,
         socket_path=args.socket,
         idle_timeout=timedelta(seconds=args.idle_timeout),
         shutdown_seconds=args.shutdown_timeout,
+        reprobe_seconds=args.reprobe_interval,
         hardware=args.hardware,
         hub_url=args.hub_url or os.environ.get("KONTAKTSTATION_HUB_URL") or None,
     )

@@ -27,6 +27,12 @@ endpoint                               body                                     
 "staff" needs ``Authorization: Bearer <token>``; "P" means: without a token, but only while
 the session is ``in_call_private`` (the resident's own controls on the locked screen).
 
+A call needs the camera and the speakerphone: while either is missing (see
+``station.daemon.hardware``) ``POST /v1/call/start`` answers 503 ``hardware_missing`` with the
+reason (English) and what to check (Danish), and ``GET /v1/call`` lists them under
+``missing``. A missing
+privacy button or lamp does not stop a call (the lock screen and the heartbeat say so).
+
 stationd is blind: the residents in the start request (display name, birth date, room,
 reason) are forwarded to the hub and the data channel and are never stored or logged. The GP's
 link is returned once, when the room is made; stationd keeps only the room's id
@@ -59,6 +65,7 @@ from station.call.ice import IceServerConfig
 from station.call.models import WaitingResident
 from station.core.session import CallOutcome, SessionState, Transition
 from station.daemon.errors import ApiError
+from station.daemon.hardware import CALL_PARTS, MissingPart, refuse_if_missing
 from station.daemon.models import ConsultationTypeValue, OpaqueId
 from station.datadir import DataDir
 from station.errors import StationError
@@ -125,9 +132,12 @@ class CallController:
         rooms_path: Path,
         unavailable: str | None = None,
         sink: FrameSink | None = None,
+        hardware: Any = None,
     ) -> None:
         self._service = service
         self.engine = engine
+        #: The daemon's hardware link: which parts a call needs are missing now.
+        self._hardware = hardware
         #: The screen the call draws on: its overlay follows the call, and a call's pictures
         #: leave it when the call ends (a locked station must not keep showing them).
         self.sink = sink
@@ -379,6 +389,8 @@ class CallController:
             raise ApiError.conflict(
                 "a call is already running", "Der er allerede et opkald i gang."
             )
+        # Before anything reaches the hub: a call without camera or speakerphone cannot work.
+        refuse_if_missing(self._hardware, CALL_PARTS, "call")
         # IT's configuration that arrived during the previous call applies from this one.
         self._take_pending(engine)
         if session.state not in (SessionState.PRE_CALL_CHECK, SessionState.WAITING_FOR_GP):
@@ -513,7 +525,12 @@ class CallController:
         """``GET /v1/call``: whether calls work here, and the running call (no personal data)."""
         if self.engine is None:
             return {"available": False, "reason": self._unavailable, "active": False}
-        return {"available": True, **self.engine.status()}
+        missing: Sequence[MissingPart] = getattr(self._hardware, "missing_parts", list)()
+        return {
+            "available": True,
+            **self.engine.status(),
+            "missing": [m.part for m in missing if m.part in CALL_PARTS],
+        }
 
 
 def _overlay_after(current: OverlayState, status: str, data: Mapping[str, Any]) -> OverlayState:
@@ -571,6 +588,8 @@ def build_call_controller(
             service, None, rooms_path=rooms_path, unavailable="stationd runs without hardware"
         )
     frame_sink = sink()
-    controller = CallController(service, None, rooms_path=rooms_path, sink=frame_sink)
+    controller = CallController(
+        service, None, rooms_path=rooms_path, sink=frame_sink, hardware=hardware
+    )
     controller.engine = CallEngine(config, media, frame_sink, controller)
     return controller

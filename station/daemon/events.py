@@ -42,10 +42,14 @@ class EventKind:
     PAUSE_MEDIA = "pause_media"
     CALL = "call"
     HEALTH = "health"
+    #: A hardware part went missing or came back (``part``, ``present``, ``backend``).
+    HARDWARE = "hardware"
     LAGGED = "lagged"
     SHUTDOWN = "shutdown"
 
-    ALL = frozenset({STATE, LOCKED, LOCK_REQUESTED, PAUSE_MEDIA, CALL, HEALTH, LAGGED, SHUTDOWN})
+    ALL = frozenset(
+        {STATE, LOCKED, LOCK_REQUESTED, PAUSE_MEDIA, CALL, HEALTH, HARDWARE, LAGGED, SHUTDOWN}
+    )
 
 
 @dataclass(frozen=True, slots=True)

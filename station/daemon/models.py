@@ -275,6 +275,8 @@ class HealthCheckOut(_Response):
     ok: bool
     detail: str
     hint: str
+    #: The part is not there at all (not ``ok``); stationd looks for it every few seconds.
+    missing: bool = False
 
 
 class HealthOut(_Response):
@@ -283,7 +285,8 @@ class HealthOut(_Response):
     ok: bool
     checked_at: datetime | None
     checks: list[HealthCheckOut]
-    #: Which backend serves each port (camera, audio, gpio, frame_sink, hub, export).
+    #: Which backend serves each port (camera, audio, gpio, frame_sink, hub, export);
+    #: ``missing`` for a part that is not there.
     ports: dict[str, str] = {}
 
 

@@ -15,6 +15,9 @@ call engine opens its own tracks when the call is dialled).
 
 The camera and microphone stay open between requests (so a live thumbnail costs one frame,
 not one device open) and close after :data:`IDLE_CLOSE_SECONDS` without requests.
+A missing camera or speakerphone (``station.daemon.hardware``) is refused at once with 503
+``hardware_missing``, its reason and what to check, instead of a timeout or "restart".
+
 No personal data passes here: pictures go to the staff UI only while it is unlocked.
 """
 
@@ -37,6 +40,7 @@ from starlette.responses import Response
 
 from station.core.session import SessionState, Transition
 from station.daemon.errors import ApiError
+from station.daemon.hardware import refuse_if_missing
 
 __all__ = [
     "HUB_URL_ENV",
@@ -287,6 +291,7 @@ class PreCheck:
 
         async def get_frame(request: Request) -> Response:
             self._require_check(request)
+            refuse_if_missing(self._hardware, ("camera",), "pre-call camera check")
             width = _int_param(request, "width", 64)
             height = _int_param(request, "height", 48)
             try:
@@ -316,6 +321,7 @@ class PreCheck:
 
         async def get_microphone(request: Request) -> Response:
             self._require_check(request)
+            refuse_if_missing(self._hardware, ("audio",), "pre-call microphone check")
             try:
                 rms, peak = await self.microphone_level(0.2)
             except Exception as exc:
@@ -328,6 +334,7 @@ class PreCheck:
 
         async def post_tone(request: Request) -> Response:
             self._require_check(request)
+            refuse_if_missing(self._hardware, ("audio",), "pre-call test tone")
             try:
                 await self.tone(1.0)
             except Exception as exc:

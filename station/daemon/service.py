@@ -106,6 +106,8 @@ class HealthResult:
     ok: bool
     detail: str
     hint: str
+    #: The part is not there at all (a failure of a present part has ``missing=False``).
+    missing: bool = False
 
 
 class KeyVerifier(Protocol):
@@ -216,6 +218,7 @@ class StationService:
         notifier: Notifier | None = None,
         led: Callable[[str], None] | None = None,
         health: Callable[[], Awaitable[Sequence[HealthResult]]] | None = None,
+        faults: Callable[[], Sequence[HealthResult]] | None = None,
     ) -> None:
         self.clock = clock
         self.session = session
@@ -228,8 +231,11 @@ class StationService:
         self._notifier = notifier or Notifier(environ={})
         self._led = led
         self._health_source = health
+        self._faults_source = faults
         self._health: list[HealthResult] = []
         self._health_checked_at: datetime | None = None
+        #: The (name, ok) of the last ``health`` event, so only changes are published.
+        self._published_health: list[tuple[str, bool]] = []
         self._unlock_gate = asyncio.Lock()
         #: Bumped by every lock request, even a no-op one: an unlock whose PIN check spans a
         #: press of the button is refused (the press wins).
@@ -340,7 +346,8 @@ class StationService:
         if self._led is None:
             return
         pattern = _LED_FOR_STATE.get(self.session.state, LedPattern.LOCKED)
-        if self._health and not all(r.ok for r in self._health):
+        _at, health = self.health
+        if health and not all(r.ok for r in health):
             # A fault shows only while nobody's data is on screen; a lock always wins.
             pattern = LedPattern.FAULT if self.session.state is SessionState.LOCKED else pattern
         try:
@@ -584,8 +591,26 @@ class StationService:
 
     @property
     def health(self) -> tuple[datetime | None, list[HealthResult]]:
-        """The last health results and when they were taken."""
-        return self._health_checked_at, list(self._health)
+        """The last health results and when they were taken, with the parts missing *now*
+        in place of their last rows (a part that went missing or came back since the last
+        check is reported at once, without opening a device)."""
+        results = list(self._health)
+        if self._faults_source is not None:
+            faults = {r.name: r for r in self._faults_source()}
+            merged = []
+            for result in results:
+                if result.name in faults:
+                    merged.append(faults.pop(result.name))
+                elif result.missing:
+                    # Missing at the last check, found since: its own check comes with the
+                    # next round (at once, unless a call or the pre-call check uses it).
+                    merged.append(
+                        HealthResult(result.name, True, "found again; not checked yet", "")
+                    )
+                else:
+                    merged.append(result)
+            results = merged + list(faults.values())
+        return self._health_checked_at, results
 
     async def refresh_health(self, within: float = 10.0) -> list[HealthResult]:
         """Run the hardware checks (bounded); publish ``health`` when a result changed."""
@@ -593,7 +618,7 @@ class StationService:
             return []
         if self.in_call and self._health_checked_at is not None:
             # The checks open the camera and microphone, which the call is using.
-            return list(self._health)
+            return self.health[1]
         try:
             results = list(await asyncio.wait_for(self._health_source(), within))
         except TimeoutError:
@@ -614,19 +639,39 @@ class StationService:
                     "Stationens udstyr kunne ikke kontrolleres. Kontakt IT.",
                 )
             ]
-        changed = [(r.name, r.ok) for r in results] != [(r.name, r.ok) for r in self._health]
         self._health = results
         self._health_checked_at = self.clock.now()
-        if changed:
+        self._publish_health()
+        return self.health[1]
+
+    def hardware_changed(self, changes: Sequence[Any]) -> None:
+        """Parts went missing or came back (``hardware.bundle.PartChange``s, from the
+        daemon's re-probe): tell the UIs (``hardware``, then ``health``) and the lamp.
+
+        The events carry part names, backends and verdicts only; the English reason stays
+        in the log and ``GET /v1/health``.
+        """
+        for change in changes:
             self.broker.publish(
-                EventKind.HEALTH,
-                {
-                    "ok": all(r.ok for r in results),
-                    "checks": [{"name": r.name, "ok": r.ok} for r in results],
-                },
+                EventKind.HARDWARE,
+                {"part": change.part, "present": change.present, "backend": change.backend},
             )
-            self._show_led()
-        return results
+        self._publish_health()
+
+    def _publish_health(self) -> None:
+        _at, results = self.health
+        verdicts = [(r.name, r.ok) for r in results]
+        if verdicts == self._published_health:
+            return
+        self._published_health = verdicts
+        self.broker.publish(
+            EventKind.HEALTH,
+            {
+                "ok": all(r.ok for r in results),
+                "checks": [{"name": r.name, "ok": r.ok, "missing": r.missing} for r in results],
+            },
+        )
+        self._show_led()
 
 
 def _zero(buffer: bytearray) -> None:

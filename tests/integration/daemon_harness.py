@@ -23,7 +23,12 @@ from hardware.bundle import build_hardware
 from hardware.button import PrivacyButton
 from station.core.clock import Clock, SystemClock
 from station.daemon.app import Daemon, DaemonConfig
-from station.daemon.hardware import GpioHardwareLink, HardwareLink, hardware_environ
+from station.daemon.hardware import (
+    REPROBE_SECONDS,
+    GpioHardwareLink,
+    HardwareLink,
+    hardware_environ,
+)
 from station.daemon.sdnotify import Notifier
 from station.keyring import KEYSLOTS_FILE, KdfParams, Keyring, generate_escrow_keypair
 from station.pin_guard import PinGuard
@@ -106,6 +111,7 @@ async def running_daemon(
     heartbeat_seconds: float = 15.0,
     hardware_mode: str = "fake",
     environ: Mapping[str, str] | None = None,
+    reprobe_seconds: float = REPROBE_SECONDS,
 ) -> AsyncIterator[Running]:
     """Start a daemon in this test's loop; stop it (and check it stopped) afterwards."""
     socket_path = socket_dir / "stationd.sock"
@@ -115,6 +121,7 @@ async def running_daemon(
         idle_timeout=idle_timeout,
         tick_seconds=tick_seconds,
         heartbeat_seconds=heartbeat_seconds,
+        reprobe_seconds=reprobe_seconds,
         hardware=hardware_mode,
         environ=environ if environ is not None else {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
     )

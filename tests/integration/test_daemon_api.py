@@ -714,7 +714,8 @@ async def test_health_reports_every_part_in_both_languages(station: Running) -> 
     names = [c["name"] for c in body["checks"]]
     assert names == ["camera", "microphone", "loudspeaker", "button", "led"]
     assert body["ok"] is True and body["checked_at"]
-    assert all(set(c) == {"name", "ok", "detail", "hint"} for c in body["checks"])
+    assert all(set(c) == {"name", "ok", "detail", "hint", "missing"} for c in body["checks"])
+    assert not any(c["missing"] for c in body["checks"])
 
 
 async def test_idle_timeout_locks_and_revokes(

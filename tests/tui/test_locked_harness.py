@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ import pytest
 
 from station.core.clock import FakeClock
 from station.daemon.client import StationClient
+from station.daemon.hardware import REPROBE_SECONDS, HardwareLink
 from station.demo import DEMO_CLINIC, DEMO_CPR_RESIDENT, DEMO_ROUND, SeededConsultation, seed_demo
 from tests.integration.daemon_harness import (
     STAFF_ID,
@@ -56,12 +57,26 @@ PERSONAL = tuple(
 
 
 class DaemonThread:
-    """stationd (fake hardware, fake clock) on an event loop of its own, in a thread."""
+    """stationd (fake hardware, fake clock) on an event loop of its own, in a thread.
 
-    def __init__(self, data_dir: Path, socket_dir: Path, clock: FakeClock) -> None:
+    ``hardware`` builds another hardware link on the daemon's loop (a station with a part
+    missing); ``reprobe_seconds`` is how often stationd looks for it again.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        socket_dir: Path,
+        clock: FakeClock,
+        *,
+        hardware: Callable[[], Awaitable[HardwareLink]] | None = None,
+        reprobe_seconds: float = REPROBE_SECONDS,
+    ) -> None:
         self.data_dir = data_dir
         self.socket_dir = socket_dir
         self.clock = clock
+        self._hardware = hardware
+        self._reprobe_seconds = reprobe_seconds
         self.running: Running | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -78,7 +93,14 @@ class DaemonThread:
         async def serve() -> None:
             self.loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            async with running_daemon(self.data_dir, self.socket_dir, clock=self.clock) as r:
+            link = None if self._hardware is None else await self._hardware()
+            async with running_daemon(
+                self.data_dir,
+                self.socket_dir,
+                clock=self.clock,
+                hardware=link,
+                reprobe_seconds=self._reprobe_seconds,
+            ) as r:
                 self.running = r
                 self._ready.set()
                 await self._stop.wait()

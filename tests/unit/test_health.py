@@ -154,11 +154,18 @@ def test_hw_check_cli_reports_unusable_gpio(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("KONTAKTSTATION_HARDWARE", "fake")
+    # A factory gpiozero knows that cannot load here (no RPi.GPIO): the parts are missing.
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "rpigpio")
+    assert hw_check_main([]) == 1
+    out = capsys.readouterr().out
+    assert "rpigpio" in out and "3 of 5 checks passed" in out
+    assert "Privatlivsknappen" in out
+    # A name gpiozero does not know is a configuration error, and says so.
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "no-such-factory")
     assert hw_check_main([]) == 1
     out = capsys.readouterr().out
-    assert "no-such-factory" in out and "3 of 5 checks passed" in out
-    assert "Privatlivsknappen" in out
+    assert "no-such-factory" in out and "is not one of" in out and "3 of 5 checks passed" in out
+    assert "sat forkert op" in out
 
 
 # -- the bundle and the GPIO factory choice --------------------------------------------------
@@ -182,9 +189,12 @@ async def test_build_hardware_for_the_demo_wires_the_button_to_the_loop() -> Non
 
 def test_pin_factory_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LG_WD", str(tmp_path))  # restored afterwards: the lookup may set it
+    with pytest.raises(UnknownBackendError) as unknown:
+        pin_factory_from_env({"GPIOZERO_PIN_FACTORY": "nosuch"})  # a typo: IT's error
+    assert "GPIOZERO_PIN_FACTORY='nosuch'" in str(unknown.value) and "lgpio" in str(unknown.value)
     with pytest.raises(BackendUnavailableError) as caught:
-        pin_factory_from_env({"GPIOZERO_PIN_FACTORY": "nosuch"})
-    assert caught.value.part == "gpio" and "nosuch" in str(caught.value)
+        pin_factory_from_env({"GPIOZERO_PIN_FACTORY": "rpigpio"})  # known, no RPi.GPIO here
+    assert caught.value.part == "gpio" and "rpigpio" in str(caught.value)
     assert "Privatlivsknappen" in caught.value.user_message
     with pytest.raises(BackendUnavailableError) as caught:
         pin_factory_from_env({})  # this machine has neither lgpio nor RPi.GPIO

@@ -7,7 +7,9 @@ variables that would enable them are removed before Textual is imported). It sto
 supervisor terminates it.
 
 It knows nothing personal: it reads ``/v1/state``, ``/v1/upcoming`` (times and clinic
-names), ``/v1/enrollment`` and ``/v1/events`` from stationd, posts the resident's call
+names), ``/v1/enrollment``, ``/v1/health`` (which part is missing or not working: shown as a
+banner in the catalogue's words, re-read on ``health`` and ``hardware`` events) and
+``/v1/events`` from stationd, posts the resident's call
 controls to ``/v1/call/...``, and asks the supervisor (one line on a Unix socket) to start
 the staff UI when someone presses "log in".
 """
@@ -41,7 +43,7 @@ from tui.locked.link import (
     SupervisorSocket,
 )
 from tui.locked.screens import LockScreen, PrivateCallScreen
-from tui.locked.widgets import Appointment, due_soon
+from tui.locked.widgets import Appointment, Fault, due_soon
 
 __all__ = ["LockedApp", "create_app", "local_zone", "main"]
 
@@ -83,6 +85,8 @@ class LockedApp(App[None], inherit_bindings=False):
     """True while stationd's event stream is open."""
     loaded: reactive[bool] = reactive(False, init=False)
     """True once state and appointments were read at least once (tests wait for it)."""
+    health_loaded: reactive[bool] = reactive(False, init=False)
+    """True once the hardware checks were read at least once (tests wait for it)."""
 
     def __init__(
         self,
@@ -104,6 +108,8 @@ class LockedApp(App[None], inherit_bindings=False):
         self.tick_seconds = tick_seconds
         self.allow_quit = allow_quit
         self.appointments: list[Appointment] = []
+        #: The hardware checks that are not ok, as last read.
+        self.faults: list[Fault] = []
         self.state: str | None = None
         self.control_log: list[CallAction] = []
         self._reminder_for: Appointment | None = None
@@ -123,6 +129,7 @@ class LockedApp(App[None], inherit_bindings=False):
         self._tick()
         self.set_interval(self.tick_seconds, self._tick, name="clock")
         self.set_interval(UPCOMING_REFRESH_SECONDS, self.load_upcoming, name="upcoming")
+        self.set_interval(UPCOMING_REFRESH_SECONDS, self.load_health, name="health")
         self.lock_screen.show_status(_("Connecting to the station…"))
         self.listen()
 
@@ -166,6 +173,10 @@ class LockedApp(App[None], inherit_bindings=False):
             else:
                 self._apply_state(event.data)
             self.load_upcoming()
+            if event.kind in ("snapshot", "lagged"):
+                self.load_health()
+        elif event.kind in ("health", "hardware"):
+            self.load_health()
         elif event.kind == "call":
             self._apply_call_status(event.data)
 
@@ -216,6 +227,17 @@ class LockedApp(App[None], inherit_bindings=False):
             self.lock_screen.show_enrollment(enrollment.code, enrollment.qr_payload)
         self._tick()
         self.loaded = True
+
+    @work(exclusive=True, group="health")
+    async def load_health(self) -> None:
+        """Re-read the hardware checks; show what is missing or not working."""
+        try:
+            health = await self.station.health()
+        except StationClientError:
+            return  # the banner keeps what it last knew; the status line says "connecting"
+        self.faults = [Fault(c.name, c.missing) for c in health.checks if not c.ok]
+        self.lock_screen.show_faults(self.faults)
+        self.health_loaded = True
 
     def watch_private(self, private: bool) -> None:
         """Switch between the lock screen and the resident's controls."""

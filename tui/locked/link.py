@@ -3,8 +3,8 @@
 The app depends on two small ports, injected into its constructor (harlequin-style):
 
 - :class:`LockedStation`: the open part of stationd's local API the lock screen and the
-  private-call screen need (state, upcoming appointments, health, enrollment, the event
-  stream, the resident's call controls). :class:`DaemonStation` implements it over
+  private-call screen need (state, upcoming appointments, hardware health, enrollment, the
+  event stream, the resident's call controls). :class:`DaemonStation` implements it over
   :class:`station.daemon.client.StationClient` (httpx over the Unix socket); nothing else
   crosses the process boundary.
 - :class:`LoginRequester`: asks ``kontaktstation ui`` (the supervisor) to start the staff UI.
@@ -97,6 +97,10 @@ class LockedStation(Protocol):
         """The enrollment code while the station is not provisioned, else None."""
         ...
 
+    async def health(self) -> m.HealthOut:
+        """The hardware checks (which part is missing or not working)."""
+        ...
+
     def events(self) -> AsyncIterator[ApiEvent]:
         """The event stream (first event: ``snapshot``)."""
         ...
@@ -160,6 +164,10 @@ class DaemonStation:
         if info is None:
             return None
         return Enrollment(code=info.code, qr_payload=info.qr_payload)
+
+    async def health(self) -> m.HealthOut:
+        """``GET /v1/health``: names, verdicts and whether a part is missing."""
+        return await self.client.health()
 
     def events(self) -> AsyncIterator[ApiEvent]:
         """The event stream."""

@@ -30,6 +30,8 @@ from tui.locked.link import CallAction
 from tui.locked.widgets import (
     Appointment,
     AppointmentList,
+    Fault,
+    FaultBanner,
     QrCode,
     ReminderBanner,
     StationClock,
@@ -47,8 +49,8 @@ _FOCUS_BINDINGS: list[BindingType] = [
 
 
 class LockScreen(Screen[None], inherit_bindings=False):
-    """Station name, clock, coming appointments (times and clinic), reminder, enrollment,
-    and "log in"."""
+    """Station name, clock, hardware faults, coming appointments (times and clinic),
+    reminder, enrollment, and "log in"."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *_FOCUS_BINDINGS,
@@ -67,6 +69,7 @@ class LockScreen(Screen[None], inherit_bindings=False):
         self._appointments: list[Appointment] = []
         self._now: datetime | None = None
         self._enrollment: tuple[str | None, str | None] = (None, None)
+        self._faults: list[Fault] = []
         self._status = ""
         self._composed = False
 
@@ -78,6 +81,7 @@ class LockScreen(Screen[None], inherit_bindings=False):
                 yield StationClock(self.zone, id="clock")
             yield Static(_("Station locked"), id="locked-title")
             yield Static(_("Personal information is hidden."), id="locked-subtitle")
+            yield FaultBanner("", id="faults")
             yield ReminderBanner("", id="reminder")
             with Horizontal(id="lock-middle"):
                 yield AppointmentList(self.zone, id="appointments")
@@ -109,6 +113,11 @@ class LockScreen(Screen[None], inherit_bindings=False):
         self._enrollment = (code, payload)
         self._redraw()
 
+    def show_faults(self, faults: list[Fault]) -> None:
+        """The hardware checks that are not ok (an empty list hides the banner)."""
+        self._faults = faults
+        self._redraw()
+
     def show_status(self, message: str) -> None:
         """A one-line status (connection, log-in feedback)."""
         self._status = message
@@ -129,6 +138,7 @@ class LockScreen(Screen[None], inherit_bindings=False):
         soon = due_soon(self._appointments, now) if now is not None else None
         self.query_one(ReminderBanner).show(soon, now, self.zone)
         self.query_one(QrCode).show(*self._enrollment)
+        self.query_one(FaultBanner).show(self._faults)
         self.query_one("#lock-status", Static).update(Text(self._status))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

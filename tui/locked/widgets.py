@@ -1,4 +1,5 @@
-"""The lock screen's widgets: the clock, the appointment list, the reminder, the QR code.
+"""The lock screen's widgets: the clock, the appointment list, the reminder, the QR code, and
+the fault banner (a part of the station that is missing or not working).
 
 Every text that comes from outside the program (a clinic's name from the configuration, an
 enrollment code) is put into a ``rich.text.Text`` and never parsed as markup: a clinic called
@@ -24,6 +25,8 @@ __all__ = [
     "DUE_SOON",
     "Appointment",
     "AppointmentList",
+    "Fault",
+    "FaultBanner",
     "QrCode",
     "ReminderBanner",
     "StationClock",
@@ -184,6 +187,87 @@ class ReminderBanner(Static):
         self.update(text)
         # Pulsing, driven by the injected clock (deterministic in tests).
         self.set_class(now.second % 2 == 0, "-pulse")
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A health check that is not ok, as the lock screen needs it: which, and whether the part
+    is missing (not there) rather than failing (there, but not working)."""
+
+    name: str
+    missing: bool
+
+
+#: The order faults are listed in: the privacy button first (it is the lock's first line).
+_FAULT_ORDER: Final = ("button", "camera", "microphone", "loudspeaker", "led")
+
+
+def _fault_text(fault: Fault) -> tuple[str, str]:
+    """The catalogue's text for one fault, and the key that merges the speakerphone's two
+    checks (microphone and loudspeaker are one device) into one line."""
+    if fault.name == "button":
+        return "button", _(
+            "The privacy button is not working. Lock the station on the screen, and hold no "
+            "private calls until it works. Tell IT."
+        )
+    if fault.name == "camera":
+        if fault.missing:
+            return "camera", _(
+                "No camera found. Check that the camera's cable is plugged in. "
+                "No video calls until it is."
+            )
+        return "camera", _(
+            "The camera is not working. Check its cable; tell IT if that does not help."
+        )
+    if fault.name in ("microphone", "loudspeaker"):
+        if fault.missing:
+            return "audio", _(
+                "No speakerphone found. Check that it is plugged into the USB socket. "
+                "No video calls until it is."
+            )
+        return "audio", _(
+            "The speakerphone is not working. Check that it is plugged in and switched on; "
+            "tell IT if that does not help."
+        )
+    if fault.name == "led":
+        return "led", _("The lamp by the button is not working. The station can be used; tell IT.")
+    return "other", _("The station's equipment is not answering. Tell IT.")
+
+
+class FaultBanner(Static):
+    """What is wrong with the station's hardware and what to check, in the catalogue's words.
+
+    Hidden while everything works. A missing or broken privacy button comes first, in its own
+    style: the lock then has to be done on the screen, and staff must know it at a glance.
+    """
+
+    def show(self, faults: Sequence[Fault]) -> None:
+        """Show these faults (hidden for none)."""
+        self.display = bool(faults)
+        self.set_class(any(f.name == "button" for f in faults), "-button")
+        if not faults:
+            self.update("")
+            return
+        ordered = sorted(
+            faults,
+            key=lambda f: _FAULT_ORDER.index(f.name) if f.name in _FAULT_ORDER else 99,
+        )
+        lines: dict[str, str] = {}
+        for fault in ordered:
+            key, line = _fault_text(fault)
+            lines.setdefault(key, line)
+        text = Text()
+        text.append(_("Station equipment fault"), style="bold")
+        for key, line in lines.items():
+            text.append("\n")
+            text.append(line, style="bold reverse" if key == "button" else "")
+        if any(f.missing for f in faults):
+            text.append("\n")
+            text.append(
+                _("This goes away by itself when the part works again; no restart is needed."),
+                style="italic",
+            )
+        self.update(text)
 
 
 def qr_lines(payload: str, border: int = 1) -> list[str]:
