@@ -379,8 +379,7 @@ class Daemon:
 
     def _hardware_changed(self, changes: Sequence[Any]) -> None:
         assert self._hardware is not None and self._service is not None
-        self.ports.update(self._hardware.backends())
-        self._service.ports.update(self._hardware.backends())
+        # The ports report is computed when read (current_ports): nothing to update here.
         self._service.hardware_changed(changes)
         if any(change.present for change in changes):
             # The part that came back gets its real check (skipped during a call).
