@@ -547,7 +547,7 @@ async def journey(base: Path) -> None:
         await kiosk.keys("F2")  # "Markér dokumenteret" (the second resident has no note)
         await kiosk.wait("beboer(e) har ingen note", window="staff")
         await kiosk.keys("BTab", "Enter")
-        await kiosk.wait("Ingen aftaler i dag", window="staff", within=30)
+        await kiosk.wait("Dokumenteret", window="staff", within=30)
         await kiosk.keys("C-l")  # lock
         await kiosk.wait("Stationen er låst", window="locked")
 
