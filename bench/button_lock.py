@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from station.daemon.client import StationClient
+from stationapi.client import StationClient
 from tests.integration.daemon_harness import (
     STAFF_ID,
     STAFF_PIN,

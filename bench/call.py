@@ -193,7 +193,7 @@ class Station:
 
     def __init__(self, root: Path, hub_url: str, token: str) -> None:
         from station.core.clock import SystemClock
-        from station.store import BlindStore
+        from station.storage.store import BlindStore
         from tests.integration.daemon_harness import CLINIC, enrol
 
         self.data_dir = root / "station"
@@ -255,7 +255,7 @@ class Station:
 
     async def new_call(self) -> tuple[dict[str, Any], float]:
         """Book, check, start; returns the start response and the wall time of the start."""
-        from station.crypto import FieldRef, seal_field
+        from station.keys.crypto import FieldRef, seal_field
 
         assert self.http is not None
         now = datetime.now(UTC)
@@ -461,7 +461,7 @@ def start_hub(data_dir: Path, token: str) -> tuple[str, subprocess.Popen[bytes],
     url = f"http://127.0.0.1:{port}"
     data_dir.mkdir(mode=0o700)
     log = (data_dir / "hub.log").open("wb")
-    command = [sys.executable, "-m", "station.cli", "hub", "--port", str(port)]
+    command = [sys.executable, "-m", "kontaktstation.cli", "hub", "--port", str(port)]
     command += ["--data-dir", str(data_dir), "--public-url", url, "--log-level", "warning"]
     process = subprocess.Popen(
         command,

@@ -1,7 +1,7 @@
 """Blind store costs: bytes on disk per resident, insert and read time, purge time.
 
 A resident record is one queue entry with six sealed fields (name, birth date, room, CPR,
-reason, a short note) plus one sealed wrap-up note, sealed with ``station.crypto.seal_field``
+reason, a short note) plus one sealed wrap-up note, sealed with ``station.keys.crypto.seal_field``
 as the staff UI does. Records go into consultations of ``--per-consultation`` residents (a
 nursing-home round), each consultation with its wrapped data key.
 
@@ -34,8 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from station.core.clock import FakeClock
-from station.crypto import FieldRef, seal_field
-from station.store import DB_FILENAME, BlindStore, Clinic, new_id
+from station.keys.crypto import FieldRef, seal_field
+from station.storage.store import DB_FILENAME, BlindStore, Clinic, new_id
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 RESIDENT = {

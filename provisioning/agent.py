@@ -66,8 +66,8 @@ from provisioning.schema import (
 from provisioning.staff import USER_MESSAGES, StaffKeyslots
 from provisioning.wipe import destroy_keys
 from station.core.clock import Clock
-from station.durable import StepHook, atomic_write, no_step
-from station.keyring import DEFAULT_KDF_PARAMS, KdfParams
+from station.keys.keyring import DEFAULT_KDF_PARAMS, KdfParams
+from station.storage.durable import StepHook, atomic_write, no_step
 
 __all__ = [
     "SOFTWARE_VERSION",

@@ -11,7 +11,7 @@ Layout (``<data dir>/provisioning/config/``):
 Applying (:meth:`ConfigStore.apply`) goes: verify signature and schema, check the version,
 write the envelope file, mark it current-on-trial (``state.json``), run the health check,
 then mark it good — or, on a failed check, point back at the last good file. Every write is
-atomic (:func:`station.durable.atomic_write`), so a power cut at any step leaves one of the
+atomic (:func:`station.storage.durable.atomic_write`), so a power cut at any step leaves one of the
 states above; :meth:`ConfigStore.open` finishes the story: a configuration found still on
 trial never proved itself and is rolled back (after two such interruptions it is refused).
 A damaged current file falls back to the last good one; with neither, the station runs
@@ -35,7 +35,7 @@ from provisioning.errors import ConfigRejected, SignatureInvalid
 from provisioning.identity import provisioning_dir
 from provisioning.protocol import SignedEnvelope, b64decode, b64encode, open_envelope
 from provisioning.schema import ConfigPayload, StationConfig
-from station.durable import StepHook, atomic_write, fsync_dir, no_step, sweep_temp_files
+from station.storage.durable import StepHook, atomic_write, fsync_dir, no_step, sweep_temp_files
 
 __all__ = [
     "AppliedConfig",

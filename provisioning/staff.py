@@ -24,8 +24,7 @@ from pathlib import Path
 from provisioning.errors import StaffEnrollmentError
 from provisioning.protocol import b64decode
 from station.core.clock import Clock
-from station.datadir import DataDir
-from station.keyring import (
+from station.keys.keyring import (
     DEFAULT_KDF_PARAMS,
     KEYSLOTS_FILE,
     InvalidPin,
@@ -36,8 +35,9 @@ from station.keyring import (
     SlotExists,
     validate_pin,
 )
-from station.pin_guard import PinGuard
-from station.vault import DeviceSecret, VaultError, VaultKey
+from station.keys.pin_guard import PinGuard
+from station.keys.vault import DeviceSecret, VaultError, VaultKey
+from station.storage.datadir import DataDir
 
 __all__ = ["PIN_ATTEMPTS_FILE", "USER_MESSAGES", "StaffKeyslots"]
 

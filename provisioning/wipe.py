@@ -18,8 +18,8 @@ import contextlib
 from pathlib import Path
 from typing import Final
 
-from station.datadir import DataDir
-from station.durable import atomic_write, fsync_dir
+from station.storage.datadir import DataDir
+from station.storage.durable import atomic_write, fsync_dir
 
 __all__ = ["WIPE_MARKER", "destroy_keys", "finish_pending_wipe", "wipe_pending"]
 

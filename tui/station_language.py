@@ -12,7 +12,7 @@ import logging
 import os
 from pathlib import Path
 
-from station.daemon.client import StationClient
+from stationapi.client import StationClient
 from tui.i18n import LANGUAGES, set_language
 
 __all__ = ["LANGUAGE_ENV", "adopt_station_language"]

@@ -44,8 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from station.daemon.client import StationClient, StationClientError
 from station.errors import StationError
+from stationapi.client import StationClient, StationClientError
 
 __all__ = [
     "LOCKED_STATES",

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hub.provisioning.errors import ProvisioningHubError
 from provisioning.protocol import b64decode, b64encode, fingerprint, public_key_bytes
-from station.durable import atomic_write
+from station.storage.durable import atomic_write
 
 __all__ = ["HubSigningKey"]
 

@@ -1,6 +1,6 @@
 """The ports the domain needs from the outside, and the shipped fakes for them.
 
-``AuditSink`` is implemented for real by ``station.audit`` (a hash-chained append-only log)
+``AuditSink`` is implemented for real by ``station.storage.audit`` (a hash-chained append-only log)
 and by ``RecordingAuditSink`` here, for tests and the demo. The clock port lives in
 ``station.core.clock``.
 """

@@ -34,13 +34,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from station.core.session import LockReason, SessionState
-from station.daemon import models as m
 from station.daemon.errors import ApiError
 from station.daemon.events import Event
 from station.daemon.service import StationService
 from station.daemon.tokens import StaffToken
 from station.errors import StationError
-from station.store import (
+from station.storage.store import (
     Clinic,
     Consultation,
     Note,
@@ -52,6 +51,7 @@ from station.store import (
     StoreNotFound,
     new_id,
 )
+from stationapi import models as m
 
 __all__ = ["DEFAULT_HEARTBEAT_SECONDS", "MAX_BODY_BYTES", "build_app"]
 

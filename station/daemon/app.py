@@ -158,7 +158,7 @@ class Daemon:
         self._stopped = False
         #: The provisioning agent (None without a hub); see provisioning.agent.
         self.provisioning: Any = None
-        #: Its port into stationd (``provisioning.daemon_port.DaemonStationPort``).
+        #: Its port into stationd (``station.daemon.provisioning_port.DaemonStationPort``).
         self.provisioning_port: Any = None
         #: Set by a remote wipe or decommission: ``run`` then exits with ``EXIT_RESTART``.
         self.restart_requested = False
@@ -191,8 +191,8 @@ class Daemon:
             raise
 
     async def _start(self) -> None:
-        from station.audit import AuditLog
-        from station.store import BlindStore
+        from station.storage.audit import AuditLog
+        from station.storage.store import BlindStore
 
         cfg = self.config
         data_dir = cfg.data_dir
@@ -249,8 +249,8 @@ class Daemon:
         if self.exports is not None:
             await self.exports.start()
             self.exports.start_purge_loop(self._store, self._service.db)
-        from provisioning.local_api import provisioning_routes
         from station.daemon.call_api import build_call_controller
+        from station.daemon.provisioning_routes import provisioning_routes
 
         self.calls = build_call_controller(
             self._service,
@@ -400,7 +400,7 @@ class Daemon:
             self._tasks.remove(task)
 
     async def _start_provisioning(self, hub_url: str) -> None:
-        from provisioning.daemon_port import start_agent
+        from station.daemon.provisioning_port import start_agent
 
         agent, port = start_agent(
             self.service,
@@ -665,7 +665,7 @@ def bind_unix_socket(path: Path, *, backlog: int = 64) -> socket.socket:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from station.config import data_dir
+    from station.storage.datadir import data_dir
 
     parser = argparse.ArgumentParser(
         prog="kontaktstation daemon",

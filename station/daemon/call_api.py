@@ -66,9 +66,9 @@ from station.call.models import WaitingResident
 from station.core.session import CallOutcome, SessionState, Transition
 from station.daemon.errors import ApiError
 from station.daemon.hardware import CALL_PARTS, MissingPart, refuse_if_missing
-from station.daemon.models import ConsultationTypeValue, OpaqueId
-from station.datadir import DataDir
 from station.errors import StationError
+from station.storage.datadir import DataDir
+from stationapi.models import ConsultationTypeValue, OpaqueId
 
 __all__ = ["ROOMS_FILE", "CallController", "build_call_controller"]
 

@@ -13,7 +13,7 @@ source, idle included, revokes), publishes ``locked`` then ``state``, and update
 systemd's status line. No ``await`` sits between the press and the revocation.
 
 While locked, what stationd must keep (a call ended, and how long it took) is sealed to the
-vault's public key (:func:`station.vault.seal_to_vault`) and stored as a sealed event: the
+vault's public key (:func:`station.keys.vault.seal_to_vault`) and stored as a sealed event: the
 daemon can write it and cannot read it back.
 """
 
@@ -43,8 +43,8 @@ from station.daemon.events import EventBroker, EventKind
 from station.daemon.sdnotify import Notifier
 from station.daemon.tokens import StaffToken, TokenRegistry
 from station.daemon.workers import Worker
-from station.datadir import DataDir
-from station.store import BlindStore, Consultation, EntryStatus, UpcomingConsultation
+from station.storage.datadir import DataDir
+from station.storage.store import BlindStore, Consultation, EntryStatus, UpcomingConsultation
 
 __all__ = [
     "DUE_SOON",
@@ -134,7 +134,7 @@ class KeyringAccess:
 
     ``verify`` unwraps the vault key through the keyring's PIN guard and hands a copy to the
     caller (:meth:`StationService.unlock`, which passes it to the staff UI and zeroes it);
-    the keyring's own :class:`~station.vault.VaultKey` is zeroed before ``verify`` returns.
+    the keyring's own :class:`~station.keys.vault.VaultKey` is zeroed before ``verify`` returns.
     """
 
     def __init__(self, data_dir: Path, clock: Clock) -> None:
@@ -145,9 +145,9 @@ class KeyringAccess:
 
     def _load(self) -> Any:
         # Imported here: the keyring pulls in argon2, which nothing else in stationd needs.
-        from station.keyring import Keyring
-        from station.pin_guard import PinGuard
-        from station.vault import DeviceSecret
+        from station.keys.keyring import Keyring
+        from station.keys.pin_guard import PinGuard
+        from station.keys.vault import DeviceSecret
 
         if self._keyring is None:
             files = DataDir(self._data_dir)
@@ -170,7 +170,7 @@ class KeyringAccess:
 
     def vault_public_key(self) -> bytes | None:
         """The vault's public key, or None when the station has no keyring yet."""
-        from station.keyring import KeyringNotFound
+        from station.keys.keyring import KeyringNotFound
 
         try:
             key: bytes = self._load().vault_public_key()
@@ -523,7 +523,7 @@ class StationService:
         self._spawn(self._write_sealed_event(consultation_id, "call_ended", plaintext))
 
     async def _write_sealed_event(self, consultation_id: str, kind: str, plaintext: bytes) -> None:
-        from station.vault import seal_to_vault
+        from station.keys.vault import seal_to_vault
 
         try:
             public_key = await asyncio.to_thread(self.keys.vault_public_key)

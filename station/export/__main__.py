@@ -23,9 +23,9 @@ __all__ = ["main"]
 
 
 async def _run(data_dir: Path, once: bool, max_sleep: float) -> int:
-    from station.audit import AuditLog
     from station.export.errors import ExportNotConfigured
     from station.export.service import ExportService
+    from station.storage.audit import AuditLog
 
     clock = SystemClock()
     audit = AuditLog.open(data_dir, clock=clock)
@@ -54,7 +54,7 @@ async def _run(data_dir: Path, once: bool, max_sleep: float) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the export delivery worker; the exit status."""
-    from station.config import data_dir
+    from station.storage.datadir import data_dir
 
     parser = argparse.ArgumentParser(
         prog="python -m station.export", description="Deliver the export outbox to the EOJ."

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from station.datadir import DataDir
 from station.export.errors import ExportConfigError
-from station.vault import write_private_file
+from station.keys.vault import write_private_file
+from station.storage.datadir import DataDir
 
 __all__ = [
     "DEFAULT_STAFF_IDENTIFIER_SYSTEM",

@@ -32,11 +32,11 @@ from typing import Any, Final
 
 from station.core.clock import Clock
 from station.core.ids import is_opaque_id
-from station.datadir import DataDir
 from station.export.errors import OutboxCorrupt, OutboxError, OutboxSchemaTooNew
 from station.export.limits import MAX_SEALED_EXPORT_BYTES
-from station.sqlite import SqliteFile
-from station.store import migrate_schema, open_sqlite
+from station.storage.datadir import DataDir
+from station.storage.sqlite import SqliteFile
+from station.storage.store import migrate_schema, open_sqlite
 
 __all__ = [
     "BACKOFF_SCHEDULE",

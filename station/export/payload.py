@@ -34,10 +34,10 @@ from pydantic import (
 from station.core.cpr import CprError, parse_cpr
 from station.core.ids import is_opaque_id
 from station.core.model import Resident, WithCpr
-from station.crypto import SealError
 from station.export.errors import ExportPayloadInvalid
 from station.export.limits import MAX_NOTE_CHARS, MAX_SEALED_EXPORT_BYTES
-from station.vault import seal_to_vault
+from station.keys.crypto import SealError
+from station.keys.vault import seal_to_vault
 
 __all__ = [
     "EXPORT_CONTEXT",
@@ -107,7 +107,7 @@ class ExportPatient(_Private):
 
     @classmethod
     def from_resident(cls, resident: Resident) -> ExportPatient:
-        """From the opened queue entry's resident (``station.records.open_entry``)."""
+        """From the opened queue entry's resident (``station.keys.records.open_entry``)."""
         identity = resident.identity
         if isinstance(identity, WithCpr):
             return cls(

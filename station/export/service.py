@@ -34,7 +34,7 @@ from station.export.delivery import DeliveryWorker, FhirClient
 from station.export.errors import ExportNotConfigured
 from station.export.keys import OUTBOX_KEY_FILENAME, OutboxKey
 from station.export.outbox import Outbox, OutboxEntry
-from station.store import DEFAULT_RETENTION, BlindStore, StoreScrubIncomplete
+from station.storage.store import DEFAULT_RETENTION, BlindStore, StoreScrubIncomplete
 
 __all__ = ["ExportService"]
 

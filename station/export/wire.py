@@ -1,7 +1,7 @@
 """The export endpoints' request and response bodies on stationd's local API (pydantic).
 
 Shared by the daemon (``station.daemon.export_routes``) and its client
-(``station.daemon.client.StationClient``). Light on purpose (no vault, no store, no httpx,
+(``stationapi.client.StationClient``). Light on purpose (no vault, no store, no httpx,
 no fhir.resources): the UIs' client imports it. Only clear metadata and the *sealed* export
 (base64) cross the socket: stationd never sees the note in clear.
 """

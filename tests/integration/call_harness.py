@@ -27,10 +27,10 @@ import pytest
 from hardware.video import FrameRole, FrameSink, RecordingFrameSink
 from station.call.config import CallConfig
 from station.call.ice import IceServerConfig
-from station.crypto import FieldRef, seal_field
 from station.daemon.app import Daemon, DaemonConfig
 from station.daemon.hardware import HardwareLink
 from station.daemon.sdnotify import Notifier
+from station.keys.crypto import FieldRef, seal_field
 
 from .daemon_harness import CLINIC, STAFF_ID, STAFF_PIN, enrol, fake_hardware, uds_client
 from .hub_server import STATION_TOKEN

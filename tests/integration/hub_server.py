@@ -18,7 +18,7 @@ from hub.provisioning.service import ProvisioningService
 from hub.settings import HubSettings
 from provisioning.protocol import b64encode
 from station.core.clock import SystemClock
-from station.keyring import generate_escrow_keypair
+from station.keys.keyring import generate_escrow_keypair
 
 __all__ = ["STATION_TOKEN", "RunningHub", "provisioning_hub", "running_hub"]
 

@@ -35,8 +35,8 @@ from playwright.async_api import expect
 from hub.app import create_app
 from hub.settings import HubSettings
 from station.core.clock import SystemClock
-from station.crypto import FieldRef, seal_field
-from station.store import BlindStore
+from station.keys.crypto import FieldRef, seal_field
+from station.storage.store import BlindStore
 
 from .call_harness import terminate, wait_for
 from .chromium import chromium

@@ -8,7 +8,7 @@ import sys
 
 def test_self_check_command_passes_and_prints_no_personal_data() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "station.cli", "self-check"],
+        [sys.executable, "-m", "kontaktstation.cli", "self-check"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -25,7 +25,7 @@ def test_hw_check_passes_on_the_fake_hardware_and_fails_clearly_without_it() -> 
 
     env = {**os.environ, "KONTAKTSTATION_HARDWARE": "fake"}
     done = subprocess.run(
-        [sys.executable, "-m", "station.cli", "hw-check"],
+        [sys.executable, "-m", "kontaktstation.cli", "hw-check"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -40,7 +40,7 @@ def test_hw_check_passes_on_the_fake_hardware_and_fails_clearly_without_it() -> 
     }
     env |= {"KONTAKTSTATION_CAMERA": "v4l2", "KONTAKTSTATION_V4L2_DEVICE": "/dev/no-such-camera"}
     done = subprocess.run(
-        [sys.executable, "-m", "station.cli", "hw-check"],
+        [sys.executable, "-m", "kontaktstation.cli", "hw-check"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -54,7 +54,7 @@ def test_hw_check_passes_on_the_fake_hardware_and_fails_clearly_without_it() -> 
 def test_pass_through_commands_take_their_own_help() -> None:
     for command in ("daemon", "hub", "hw-check"):
         done = subprocess.run(
-            [sys.executable, "-m", "station.cli", command, "--help"],
+            [sys.executable, "-m", "kontaktstation.cli", command, "--help"],
             capture_output=True,
             text=True,
             timeout=60,

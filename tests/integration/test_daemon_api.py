@@ -22,12 +22,12 @@ import httpx
 import pytest
 
 from station.core.clock import FakeClock
-from station.crypto import FieldRef, seal_field
 from station.daemon.app import bind_unix_socket
-from station.daemon.client import ApiEvent, StationApiError, StationClient, StationLocked
 from station.daemon.errors import DaemonError
 from station.daemon.events import EventBroker, EventKind
-from station.vault import VaultKey
+from station.keys.crypto import FieldRef, seal_field
+from station.keys.vault import VaultKey
+from stationapi.client import ApiEvent, StationApiError, StationClient, StationLocked
 from tests.integration.daemon_harness import (
     CLINIC,
     STAFF_ID,
@@ -891,7 +891,8 @@ def test_error_bodies_never_echo_a_pin() -> None:
     # Pydantic's errors carry the input; the API strips it. Checked at the source.
     from pydantic import ValidationError
 
-    from station.daemon import api, models
+    from station.daemon import api
+    from stationapi import models
 
     try:
         models.UnlockRequest.model_validate({"staff_id": "a", "pin": "12ab34"})

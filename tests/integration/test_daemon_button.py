@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 
 from station.core.session import CallOutcome
-from station.crypto import FieldRef, seal_field
-from station.daemon.client import ApiEvent, StationClient
 from station.daemon.errors import ApiError
 from station.daemon.hardware import GpioHardwareLink
 from station.daemon.service import sealed_event_context
-from station.vault import VaultKey
+from station.keys.crypto import FieldRef, seal_field
+from station.keys.vault import VaultKey
+from stationapi.client import ApiEvent, StationClient
 from tests.integration.daemon_harness import (
     CLINIC,
     Running,

@@ -41,12 +41,12 @@ from hub.provisioning.service import ProvisioningService
 from provisioning.identity import FileIdentity
 from provisioning.schema import CommandKind, Heartbeat
 from station.core.clock import FakeClock, SystemClock
-from station.crypto import FieldRef, seal_field
 from station.daemon.app import Daemon, DaemonConfig
 from station.daemon.events import EventKind
 from station.daemon.hardware import HardwareLink, build_hardware_link
 from station.daemon.sdnotify import Notifier
-from station.store import BlindStore
+from station.keys.crypto import FieldRef, seal_field
+from station.storage.store import BlindStore
 from tests.integration.call_harness import StationD, call_config, wait_for
 from tests.integration.daemon_harness import (
     CLINIC,
@@ -369,7 +369,7 @@ def start_real(
             [
                 sys.executable,
                 "-m",
-                "station.cli",
+                "kontaktstation.cli",
                 "daemon",
                 "--hardware",
                 "real",

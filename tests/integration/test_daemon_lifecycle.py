@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from station.audit import AuditLog
 from station.core.clock import SystemClock
-from station.crypto import FieldRef, seal_field
-from station.store import BlindStore
+from station.keys.crypto import FieldRef, seal_field
+from station.storage.audit import AuditLog
+from station.storage.store import BlindStore
 from tests.integration.daemon_harness import (
     CLINIC,
     STAFF_ID,

@@ -52,7 +52,7 @@ def processes_mentioning(text: str) -> list[int]:
 
 def test_check_starts_everything_prints_the_link_and_cleans_up(tmpdir_short: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "station.cli", "demo", "--check"],
+        [sys.executable, "-m", "kontaktstation.cli", "demo", "--check"],
         env=demo_env(tmpdir_short),
         capture_output=True,
         text=True,
@@ -74,7 +74,7 @@ def test_check_starts_everything_prints_the_link_and_cleans_up(tmpdir_short: Pat
 
 def test_ctrl_c_stops_every_process_and_removes_the_directory(tmpdir_short: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "station.cli", "demo", "--no-ui"],
+        [sys.executable, "-m", "kontaktstation.cli", "demo", "--no-ui"],
         env=demo_env(tmpdir_short),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from station.audit import AuditLog
 from station.core.clock import FakeClock
 from station.export import (
     CareHome,
@@ -22,6 +21,7 @@ from station.export import (
     seal_export,
 )
 from station.export.fhir import CPR_SYSTEM, STATION_IDENTIFIER_SYSTEM, stable_uuid
+from station.storage.audit import AuditLog
 from tests.integration.fhir_receiver import (
     CLIENT_ID,
     CLIENT_SECRET,

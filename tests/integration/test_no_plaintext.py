@@ -1,7 +1,7 @@
 """No personal data in clear anywhere in the station's data directory, byte for byte.
 
 Residents with Danish names, CPR numbers, birth dates, rooms, reasons and notes go through
-the real path: sealed with ``station.crypto.seal_field`` under per-consultation keys that are
+the real path: sealed with ``station.keys.crypto.seal_field`` under per-consultation keys that are
 themselves wrapped under a random vault key, stored in the blind store, with audit entries
 written alongside. Then every file in the data directory (``station.db``, its ``-wal`` and
 ``-shm``, ``audit.db`` and its companions, anything else) is searched for every value in
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from station.audit import AuditLog
 from station.core.clock import FakeClock
-from station.crypto import FieldRef, open_field, seal_field
-from station.store import BlindStore, Clinic, new_id
+from station.keys.crypto import FieldRef, open_field, seal_field
+from station.storage.audit import AuditLog
+from station.storage.store import BlindStore, Clinic, new_id
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 CLINIC_NAME = "Lægehuset på Ærø"

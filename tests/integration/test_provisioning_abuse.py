@@ -29,7 +29,7 @@ from provisioning.identity import RequestCounter, StationIdentity
 from provisioning.protocol import b64encode
 from provisioning.schema import Heartbeat
 from station.core.clock import FakeClock, SystemClock
-from station.keyring import KdfParams, generate_escrow_keypair
+from station.keys.keyring import KdfParams, generate_escrow_keypair
 from tests.integration.hub_server import RunningHub, running_hub
 
 TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)

@@ -31,12 +31,12 @@ import pytest
 import tui.i18n
 from hardware.video import RecordingFrameSink
 from hub.provisioning.api import open_provisioning
-from provisioning.daemon_port import DaemonStationPort
 from station.core.clock import SystemClock
 from station.daemon.app import Daemon
+from station.daemon.provisioning_port import DaemonStationPort
 from station.export.config import EXPORT_CONFIG_FILENAME, load_export_config
-from station.keyring import KdfParams
-from station.store import new_id
+from station.keys.keyring import KdfParams
+from station.storage.store import new_id
 from tests.integration.call_harness import StationD, call_config
 from tests.integration.daemon_harness import (
     CLINIC,

@@ -31,10 +31,10 @@ from typing import NoReturn
 
 import pytest
 
-from station.audit import AUDIT_DB_FILENAME, AuditLog
 from station.core.clock import SystemClock
-from station.crypto import FieldRef, open_field, seal_field
-from station.store import DB_FILENAME, BlindStore, Clinic, StoreNotFound, new_id
+from station.keys.crypto import FieldRef, open_field, seal_field
+from station.storage.audit import AUDIT_DB_FILENAME, AuditLog
+from station.storage.store import DB_FILENAME, BlindStore, Clinic, StoreNotFound, new_id
 
 pytestmark = pytest.mark.slow
 

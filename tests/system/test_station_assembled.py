@@ -49,7 +49,7 @@ from hardware.camera.testpattern import TestPattern
 from hardware.mock_control import press_mock_pin
 from hardware.surface.app import DRAWN_FILE, read_drawn
 from provisioning.protocol import b64encode
-from station.keyring import generate_escrow_keypair
+from station.keys.keyring import generate_escrow_keypair
 from tests.integration.chromium import chromium
 from tests.integration.fhir_receiver import (
     CLIENT_ID,

@@ -18,10 +18,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kontaktstation.demo import (
+    DEMO_CLINIC,
+    DEMO_CPR_RESIDENT,
+    DEMO_ROUND,
+    SeededConsultation,
+    seed_demo,
+)
 from station.core.clock import FakeClock
-from station.daemon.client import StationClient
 from station.daemon.hardware import REPROBE_SECONDS, HardwareLink
-from station.demo import DEMO_CLINIC, DEMO_CPR_RESIDENT, DEMO_ROUND, SeededConsultation, seed_demo
+from stationapi.client import StationClient
 from tests.integration.daemon_harness import (
     STAFF_ID,
     STAFF_PIN,

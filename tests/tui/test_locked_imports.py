@@ -13,13 +13,13 @@ import sys
 import pytest
 
 FORBIDDEN = (
-    "station.vault",
-    "station.keyring",
-    "station.records",
-    "station.store",
-    "station.crypto",
-    "station.pin_guard",
-    "station.audit",
+    "station.keys.vault",
+    "station.keys.keyring",
+    "station.keys.records",
+    "station.storage.store",
+    "station.keys.crypto",
+    "station.keys.pin_guard",
+    "station.storage.audit",
     "cryptography",
     "argon2",
 )

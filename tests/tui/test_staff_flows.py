@@ -15,7 +15,7 @@ import pytest
 from textual.widgets import Button, DataTable, Input, RadioButton, Select, Static, TextArea
 
 from station.core.session import CallOutcome
-from station.records import ConsultationKey, open_note
+from station.keys.records import ConsultationKey, open_note
 from tests.integration.daemon_harness import short_socket_dir
 from tests.tui.test_staff_support import (
     SIZE,

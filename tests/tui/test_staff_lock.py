@@ -23,7 +23,7 @@ import pytest
 from textual.pilot import Pilot
 
 from station.core.session import LockReason
-from station.daemon.client import StationClient, StationLocked
+from stationapi.client import StationClient, StationLocked
 from tests.integration.daemon_harness import STAFF_ID, STAFF_PIN, short_socket_dir
 from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
 from tui.staff.app import ExitCode, StaffApp

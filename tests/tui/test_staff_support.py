@@ -24,9 +24,9 @@ from textual.pilot import Pilot
 from station.core.clock import FakeClock
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr, WithoutCpr
-from station.records import ConsultationKey, seal_entry
-from station.store import Clinic
-from station.vault import VaultKey
+from station.keys.records import ConsultationKey, seal_entry
+from station.keys.vault import VaultKey
+from station.storage.store import Clinic
 from tests.integration.daemon_harness import (
     CLINIC,
     STAFF_ID,
@@ -148,7 +148,7 @@ async def seed(
         await queue(station.round_id, key, Resident.new(WithoutCpr(name, born, room)), "Kontrol")
     for name in raw_names:
         from station.core.ids import new_id
-        from station.crypto import FieldRef
+        from station.keys.crypto import FieldRef
 
         eid = new_id()
         sealed = {

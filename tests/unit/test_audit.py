@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from station.audit import (
+from station.core.clock import FakeClock
+from station.core.ports import AuditAction
+from station.storage.audit import (
     AUDIT_ACTIONS,
     AUDIT_DB_FILENAME,
     GENESIS_HASH,
@@ -22,8 +24,6 @@ from station.audit import (
     AuditRejected,
     entry_hash,
 )
-from station.core.clock import FakeClock
-from station.core.ports import AuditAction
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from station.export import (
     OutboxState,
     load_export_config,
 )
-from station.store import BlindStore, Clinic
+from station.storage.store import BlindStore, Clinic
 
 CLOCK_START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SEALED = b"\x01" + bytes(range(200))

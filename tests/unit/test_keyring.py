@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import station.keyring as keyring_module
+import station.keys.keyring as keyring_module
 from station.core.clock import FakeClock
 from station.core.ids import is_opaque_id
-from station.crypto import FieldRef
-from station.keyring import (
+from station.keys.crypto import FieldRef
+from station.keys.keyring import (
     DEFAULT_KDF_PARAMS,
     InvalidPin,
     InvalidStaffId,
@@ -34,8 +34,8 @@ from station.keyring import (
     WrongDeviceSecret,
     generate_escrow_keypair,
 )
-from station.pin_guard import PinGuard, SlotDisabled, Throttled, WrongPin
-from station.vault import VaultError, VaultKey, seal_to_vault
+from station.keys.pin_guard import PinGuard, SlotDisabled, Throttled, WrongPin
+from station.keys.vault import VaultError, VaultKey, seal_to_vault
 
 #: Small Argon2 cost for tests, passed explicitly; production uses DEFAULT_KDF_PARAMS.
 FAST = KdfParams(memory_kib=64, time_cost=1, parallelism=1)

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from station.core.clock import FakeClock, SystemClock
-from station.keyring import KdfParams, Keyring, generate_escrow_keypair
-from station.pin_guard import (
+from station.keys.keyring import KdfParams, Keyring, generate_escrow_keypair
+from station.keys.pin_guard import (
     PinGuard,
     PinGuardError,
     PinPolicy,
@@ -284,9 +284,9 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import station.keyring as kr
+    import station.keys.keyring as kr
     from station.core.clock import SystemClock
-    from station.pin_guard import PinGuard
+    from station.keys.pin_guard import PinGuard
 
     keyring_path, guard_path, secret_hex, pin, hang = sys.argv[1:]
     real = kr._derive_kek

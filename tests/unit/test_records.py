@@ -10,10 +10,10 @@ import pytest
 from station.core.cpr import parse_cpr
 from station.core.ids import new_id
 from station.core.model import Resident, WithCpr, WithoutCpr
-from station.crypto import SealError
-from station.records import ConsultationKey, open_entry, open_note, seal_entry, seal_note
-from station.store import BlindStore, Clinic
-from station.vault import VaultKey
+from station.keys.crypto import FieldRef, SealError
+from station.keys.records import ConsultationKey, open_entry, open_note, seal_entry, seal_note
+from station.keys.vault import VaultKey
+from station.storage.store import BlindStore, Clinic
 
 TRICKY = "Åse [bold]Ærø[/] Østergård 👵 [link=x]" + "x" * 150
 
@@ -105,4 +105,4 @@ def test_zeroed_key_is_useless_and_hides_itself() -> None:
     assert "hidden" in repr(key)
     key.zero()
     with pytest.raises(SealError):
-        key.seal("x", __import__("station.crypto").crypto.FieldRef("t", "r", "f"))
+        key.seal("x", FieldRef("t", "r", "f"))

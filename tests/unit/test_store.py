@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import station.store as store_module
+import station.storage.store as store_module
 from station.core.clock import FakeClock
-from station.crypto import FieldRef, SealError, open_field, seal_field
-from station.store import (
+from station.keys.crypto import FieldRef, SealError, open_field, seal_field
+from station.storage.store import (
     DB_FILENAME,
     ENTRY_FIELDS,
     MAX_ENTRIES_PER_CONSULTATION,

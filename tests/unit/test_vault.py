@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from station.crypto import FieldRef, SealError
-from station.vault import (
+from station.keys.crypto import FieldRef, SealError
+from station.keys.vault import (
     DeviceSecret,
     DeviceSecretError,
     VaultError,

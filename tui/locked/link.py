@@ -5,7 +5,7 @@ The app depends on two small ports, injected into its constructor (harlequin-sty
 - :class:`LockedStation`: the open part of stationd's local API the lock screen and the
   private-call screen need (state, upcoming appointments, hardware health, enrollment, the
   event stream, the resident's call controls). :class:`DaemonStation` implements it over
-  :class:`station.daemon.client.StationClient` (httpx over the Unix socket); nothing else
+  :class:`stationapi.client.StationClient` (httpx over the Unix socket); nothing else
   crosses the process boundary.
 - :class:`LoginRequester`: asks ``kontaktstation ui`` (the supervisor) to start the staff UI.
   :class:`SupervisorSocket` sends one line over the supervisor's Unix socket.
@@ -24,14 +24,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from station.daemon import models as m
-from station.daemon.client import (
+from station.errors import StationError
+from stationapi import models as m
+from stationapi.client import (
     ApiEvent,
     StationApiError,
     StationClient,
     StationClientError,
 )
-from station.errors import StationError
 
 __all__ = [
     "SUPERVISOR_SOCKET_ENV",

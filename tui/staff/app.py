@@ -4,7 +4,7 @@
 
 1. :class:`~tui.staff.screens.pin.PinScreen` asks for staff id and PIN; ``POST /v1/unlock``
    returns the staff token and the vault key (stationd's key hand-over), which goes straight
-   into one :class:`~station.vault.VaultKey` held by :class:`~tui.staff.data.StaffRecords`.
+   into one :class:`~station.keys.vault.VaultKey` held by :class:`~tui.staff.data.StaffRecords`.
 2. The app follows stationd's session through its event stream and shows the screen for
    each unlocked state: Today (``staff``), the pre-call check, the attended call, wrap-up.
 3. **On lock it exits.** A ``locked`` event, a state that is locked or private, the end of
@@ -32,13 +32,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 
 from station.core.clock import Clock, SystemClock
-from station.daemon.client import (
+from station.keys.vault import VaultKey
+from stationapi.client import (
     ApiEvent,
     StationApiError,
     StationClientError,
     StationLocked,
 )
-from station.vault import VaultKey
 from tui.i18n import _
 from tui.staff.client import StaffClient
 from tui.staff.data import AppointmentView, ResidentView, StaffRecords

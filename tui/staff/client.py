@@ -3,7 +3,7 @@
 :class:`StaffClient` adds one generic staff request (:meth:`StaffClient.staff_json`) for the
 pre-call check (``/v1/precheck/...``) and the call engine (``/v1/call/...``), through the
 typed client's own request path, so the error mapping is the same as every other call: a
-401 is :class:`~station.daemon.client.StationLocked`, and the staff UI exits.
+401 is :class:`~stationapi.client.StationLocked`, and the staff UI exits.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from station.daemon.client import StationClient, StationClientError
+from stationapi.client import StationClient, StationClientError
 
 __all__ = ["StaffClient"]
 

@@ -1,8 +1,8 @@
 """The staff UI's records: stationd's blind store, opened and sealed with the vault key.
 
 :class:`StaffRecords` is the one place in the staff UI that touches key material and
-plaintext. It talks to stationd through :class:`~station.daemon.client.StationClient`, opens
-sealed fields with :mod:`station.records` (each consultation's data key is unwrapped with
+plaintext. It talks to stationd through :class:`~stationapi.client.StationClient`, opens
+sealed fields with :mod:`station.keys.records` (each consultation's data key is unwrapped with
 the vault key and cached until :meth:`StaffRecords.zero`), and hands the screens plain,
 immutable view objects (:class:`ResidentView`, :class:`AppointmentView`). It imports no
 Textual, so the bench and tests drive it directly.
@@ -30,13 +30,13 @@ from station.core.model import (
     WithCpr,
     WithoutCpr,
 )
-from station.crypto import FieldRef
-from station.daemon import models as m
-from station.daemon.client import StationClient
 from station.daemon.service import sealed_event_context
 from station.errors import StationError
-from station.records import ENTRY_TABLE, ConsultationKey, seal_entry, seal_note
-from station.vault import VaultKey
+from station.keys.crypto import FieldRef
+from station.keys.records import ENTRY_TABLE, ConsultationKey, seal_entry, seal_note
+from station.keys.vault import VaultKey
+from stationapi import models as m
+from stationapi.client import StationClient
 
 if TYPE_CHECKING:
     from station.export.payload import ExportPayload
@@ -402,7 +402,7 @@ class StaffRecords:
 
     async def notes(self, consultation_id: str) -> list[dict[str, object]]:
         """The consultation's notes, opened (for the wrap-up screen's list)."""
-        from station.records import open_note
+        from station.keys.records import open_note
 
         key = await self._key(consultation_id)
         opened: list[dict[str, object]] = []
@@ -481,9 +481,9 @@ class StaffRecords:
         when stationd says there is none after all, the plain-text summary is returned for
         staff to copy; nothing is sent.
         """
-        from station.daemon.client import StationApiError
         from station.export.payload import seal_export
         from station.export.summary import plain_text_summary
+        from stationapi.client import StationApiError
 
         if delivery == "fhir" and outbox_public_key is not None:
             try:

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Static
 
-from station.daemon.client import StationClientError
+from stationapi.client import StationClientError
 from tui.i18n import _
 from tui.staff.data import AppointmentView, ResidentView, local
 from tui.staff.messages import CallStatus, SessionChanged

@@ -20,7 +20,7 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from station.daemon.client import StationApiError, StationClientError, StationUnavailable
+from stationapi.client import StationApiError, StationClientError, StationUnavailable
 from tui.i18n import _
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EnrollScreen"]
 
-#: The keyring's rule (station.keyring.validate_pin), checked here first for a quick answer.
+#: The keyring's rule (station.keys.keyring.validate_pin), checked here first for a quick answer.
 _PIN = re.compile(r"[0-9]{4,12}")
 _PIN_FIELDS = ("#new-pin", "#new-pin-again", "#sponsor-pin")
 

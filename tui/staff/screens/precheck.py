@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Static
 
-from station.daemon.client import StationApiError, StationClientError
+from stationapi.client import StationApiError, StationClientError
 from tui.i18n import _
 from tui.staff.data import AppointmentView, local
 from tui.staff.messages import SessionChanged

@@ -35,8 +35,8 @@ from textual.widgets import (
     TextArea,
 )
 
-from station.daemon.client import StationClientError
 from station.errors import StationError
+from stationapi.client import StationClientError
 from tui.i18n import _
 from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView, local
 from tui.staff.messages import SessionChanged

@@ -17,11 +17,11 @@ from datetime import date
 
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr, WithoutCpr
-from station.crypto import KEY_BYTES, FieldRef, SealError
-from station.crypto import open_field as _open
-from station.crypto import seal_field as _seal
-from station.store import QueueEntry
-from station.vault import VaultKey
+from station.keys.crypto import KEY_BYTES, FieldRef, SealError
+from station.keys.crypto import open_field as _open
+from station.keys.crypto import seal_field as _seal
+from station.keys.vault import VaultKey
+from station.storage.store import QueueEntry
 
 __all__ = [
     "ENTRY_TABLE",

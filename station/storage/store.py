@@ -1,7 +1,7 @@
 """The blind store: stationd's storage, which never holds plaintext personal data.
 
 stationd owns this store but cannot read what matters in it. The staff UI (the only process
-that holds the vault key) seals every personal field with :func:`station.crypto.seal_field`
+that holds the vault key) seals every personal field with :func:`station.keys.crypto.seal_field`
 and hands the store sealed blobs plus clear, non-personal metadata: ids, times, statuses,
 positions, GP clinic ids. The store orders, lists and purges by that metadata alone and
 works with no key at all.
@@ -48,9 +48,9 @@ from typing import Final, TypeVar
 from station.core.clock import Clock, SystemClock
 from station.core.ids import is_opaque_id, new_id
 from station.core.model import ConsultationType
-from station.datadir import DataDir
 from station.errors import StationError
-from station.sqlite import SqliteFile, is_damage
+from station.storage.datadir import DataDir
+from station.storage.sqlite import SqliteFile, is_damage
 
 __all__ = [
     "DB_FILENAME",

@@ -12,14 +12,23 @@ the key holder to the provisioning agent), except :meth:`DataDir.ensure_provisio
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final
 
-__all__ = ["DEFAULT_DATA_DIR", "DataDir", "sqlite_family"]
+__all__ = ["DATA_DIR_ENV", "DEFAULT_DATA_DIR", "DataDir", "data_dir", "sqlite_family"]
 
 #: The production location (systemd's ``StateDirectory=kontaktstation``).
 DEFAULT_DATA_DIR: Final = Path("/var/lib/kontaktstation")
+DATA_DIR_ENV: Final = "KONTAKTSTATION_DATA_DIR"
+
+
+def data_dir() -> Path:
+    """The station's data directory: ``KONTAKTSTATION_DATA_DIR`` or the production default."""
+    value = os.environ.get(DATA_DIR_ENV)
+    return Path(value) if value else DEFAULT_DATA_DIR
+
 
 #: SQLite keeps a database in up to four files.
 _SQLITE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")

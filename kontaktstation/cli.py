@@ -14,13 +14,13 @@ __all__ = ["main"]
 
 
 def _self_check(args: argparse.Namespace) -> int:
-    from station.selfcheck import run_self_check
+    from kontaktstation.selfcheck import run_self_check
 
     return run_self_check(verbose=not args.quiet)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from station.demo import main as demo_main
+    from kontaktstation.demo import main as demo_main
 
     return demo_main(args.rest)
 
@@ -34,7 +34,7 @@ def _ui(args: argparse.Namespace) -> int:
 def _hw_check(args: argparse.Namespace) -> int:
     from hardware.health import hw_check_main
     from provisioning.identity import fingerprint_line
-    from station.config import data_dir
+    from station.storage.datadir import data_dir
 
     status = hw_check_main(args.rest)
     # hardware/ may not import provisioning (a contract), so the identity line is added here.

@@ -27,9 +27,9 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from station.daemon import models as m
 from station.daemon.errors import LOCKED_MESSAGE
 from station.errors import StationError
+from stationapi import models as m
 
 __all__ = [
     "ApiEvent",

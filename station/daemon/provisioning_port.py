@@ -136,7 +136,7 @@ class DaemonStationPort:
 
     def audit(self, action: str, staff: str | None, outcome: str) -> None:
         """Audit through stationd's serial sink (actions the log does not know are logged)."""
-        from station.audit import AUDIT_ACTIONS
+        from station.storage.audit import AUDIT_ACTIONS
 
         if action not in AUDIT_ACTIONS:
             _log.info("provisioning: %s (%s)", action, outcome)
@@ -154,7 +154,7 @@ class DaemonStationPort:
             )
         except ValueError as exc:  # the schema bounds it; kept for a hand-made config
             _log.error("idle timeout from the configuration refused: %s", exc)
-        from station.store import Clinic
+        from station.storage.store import Clinic
 
         clinics = [
             Clinic(id=c.id, name=c.name, provider_number=c.provider_number, video_room=c.video_room)

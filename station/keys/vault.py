@@ -1,7 +1,7 @@
 """The vault key: the one secret that opens every personal field on the station.
 
 A :class:`VaultKey` is 256 random bits held in a ``bytearray`` so it can be overwritten on lock.
-It seals and opens personal fields (AES-256-GCM via :mod:`station.crypto`), wraps the
+It seals and opens personal fields (AES-256-GCM via :mod:`station.keys.crypto`), wraps the
 per-consultation data keys the store keeps, and opens *sealed boxes*: what stationd records
 while the station is locked, sealed to the vault's public key so the daemon can write but not
 read (:func:`seal_to_vault`).
@@ -40,9 +40,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from station.crypto import KEY_BYTES, FieldRef, SealError, open_field, seal_field
-from station.durable import atomic_write
 from station.errors import StationError
+from station.keys.crypto import KEY_BYTES, FieldRef, SealError, open_field, seal_field
+from station.storage.durable import atomic_write
 
 __all__ = [
     "DEVICE_SECRET_BYTES",

@@ -10,7 +10,7 @@ wrapped with AES-256-GCM (associated data: the slot format and staff id) under
 
 so a copied SD card without the device secret cannot be brute-forced off the station, and a
 slot moved to another staff id does not open. The escrow slot is the vault key sealed (HPKE,
-see :mod:`station.vault`) to IT's offline recovery public key.
+see :mod:`station.keys.vault`) to IT's offline recovery public key.
 
 The vault's public key is kept in clear so stationd can seal while locked. The whole file is
 authenticated with an HMAC keyed from the device secret (an edited file, a re-inserted old
@@ -18,7 +18,7 @@ slot of a removed staff member, or a swapped public key is refused), and a separ
 value tells "wrong device secret" apart from "damaged file". Nothing here ever overwrites a
 file it could not read.
 
-Every PIN check goes through a :class:`~station.pin_guard.PinGuard` the keyring is built with;
+Every PIN check goes through a :class:`~station.keys.pin_guard.PinGuard` the keyring is built with;
 there is no unguarded unlock.
 """
 
@@ -48,10 +48,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from station.core.ids import is_opaque_id
-from station.crypto import KEY_BYTES, SealError
-from station.datadir import DataDir
-from station.pin_guard import PinGuard
-from station.vault import (
+from station.keys.crypto import KEY_BYTES, SealError
+from station.keys.pin_guard import PinGuard
+from station.keys.vault import (
     DEVICE_SECRET_BYTES,
     PUBLIC_KEY_BYTES,
     VaultError,
@@ -60,6 +59,7 @@ from station.vault import (
     seal_to_vault,
     write_private_file,
 )
+from station.storage.datadir import DataDir
 
 __all__ = [
     "DEFAULT_KDF_PARAMS",
@@ -616,8 +616,8 @@ class Keyring:
         """The vault key for a staff member's PIN.
 
         Raises :class:`InvalidPin` (not counted), :class:`WrongPin` (also for an unknown id,
-        after the same KDF work), :class:`~station.pin_guard.Throttled` or
-        :class:`~station.pin_guard.SlotDisabled`.
+        after the same KDF work), :class:`~station.keys.pin_guard.Throttled` or
+        :class:`~station.keys.pin_guard.SlotDisabled`.
         """
         validate_pin(pin)
         return self._verified(self._current(), staff_id, pin)

@@ -44,10 +44,10 @@ from typing import Final
 from station.core.clock import Clock
 from station.core.ids import is_opaque_id
 from station.core.ports import AuditAction
-from station.datadir import DataDir
 from station.errors import StationError
-from station.sqlite import SqliteFile
-from station.store import migrate_schema, open_sqlite
+from station.storage.datadir import DataDir
+from station.storage.sqlite import SqliteFile
+from station.storage.store import migrate_schema, open_sqlite
 
 __all__ = [
     "AUDIT_ACTIONS",
@@ -244,7 +244,7 @@ class AuditLog(SqliteFile):
     ) -> AuditEntry:
         """Like :meth:`record`, returning the entry written (for tests and export)."""
         if not isinstance(action, str) or action not in AUDIT_ACTIONS:
-            raise AuditRejected("unknown audit action (see station.audit.AUDIT_ACTIONS)")
+            raise AuditRejected("unknown audit action (see station.storage.audit.AUDIT_ACTIONS)")
         # An AuditAction member is a str subclass; store and hash the plain value.
         action = str(action)
         staff = _check_pseudonym(staff, "staff id")

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from provisioning.errors import StaffEnrollmentError
 from station.daemon.errors import ApiError
-from station.daemon.models import StaffEnrolledOut
+from stationapi.models import StaffEnrolledOut
 
 __all__ = ["StaffEnrollBody", "provisioning_routes"]
 

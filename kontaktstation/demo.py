@@ -9,7 +9,7 @@ Started in the background, in a private temporary directory (removed at the end)
 - a demo care home: one GP clinic, a round of three residents *without* CPR starting in
   ten minutes (so the lock screen's reminder shows at once), and one appointment *with* CPR
   an hour later. The residents are sealed exactly as the staff UI seals them
-  (``station.records`` under the vault key); this process holds the vault key only while
+  (``station.keys.records`` under the vault key); this process holds the vault key only while
   seeding, then zeroes it;
 - the UI supervisor (``kontaktstation ui``) in this terminal.
 
@@ -38,9 +38,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final
 
-from station.datadir import DataDir
 from station.errors import StationError
-from station.store import Clinic
+from station.storage.datadir import DataDir
+from station.storage.store import Clinic
 
 __all__ = [
     "DEMO_CLINIC",
@@ -126,13 +126,13 @@ async def seed_demo(
 ) -> list[SeededConsultation]:
     """Book the demo's round and CPR appointment through stationd's API, as staff would.
 
-    ``client`` is an unlocked :class:`~station.daemon.client.StationClient`; ``vault_key`` a
-    :class:`~station.vault.VaultKey` (the caller zeroes it). Every personal field is sealed
-    under a fresh per-consultation key (``station.records``); stationd sees ciphertext only.
+    ``client`` is an unlocked :class:`~stationapi.client.StationClient`; ``vault_key`` a
+    :class:`~station.keys.vault.VaultKey` (the caller zeroes it). Every personal field is sealed
+    under a fresh per-consultation key (``station.keys.records``); stationd sees ciphertext only.
     """
     from station.core.ids import new_id
     from station.core.model import Resident
-    from station.records import ConsultationKey, seal_entry
+    from station.keys.records import ConsultationKey, seal_entry
 
     start = now.replace(second=0, microsecond=0)
     plan = [
@@ -266,7 +266,7 @@ class DemoRunner:
             self._spawn(
                 "hub",
                 [
-                    sys.executable, "-m", "station.cli", "hub", "--host", "127.0.0.1",
+                    sys.executable, "-m", "kontaktstation.cli", "hub", "--host", "127.0.0.1",
                     "--port", str(port), "--data-dir", str(self.root / "hub"),
                     "--public-url", base, "--log-level", "warning",
                 ],
@@ -279,7 +279,7 @@ class DemoRunner:
             vault_key.zero()
 
     def _put_clinic(self) -> None:
-        from station.store import BlindStore
+        from station.storage.store import BlindStore
 
         store = BlindStore.open(self.data_dir)
         try:
@@ -288,9 +288,9 @@ class DemoRunner:
             store.close()
 
     def _enrol(self) -> Any:
-        from station.keyring import Keyring, generate_escrow_keypair
-        from station.pin_guard import PinGuard
-        from station.vault import DeviceSecret
+        from station.keys.keyring import Keyring, generate_escrow_keypair
+        from station.keys.pin_guard import PinGuard
+        from station.keys.vault import DeviceSecret
 
         files = DataDir(self.data_dir)
         secret = DeviceSecret.load_or_create(files.device_secret)
@@ -308,7 +308,7 @@ class DemoRunner:
     def _daemon_argv(self) -> list[str]:
         mode = "real" if self.hardware == "webcam" else "fake"
         return [
-            sys.executable, "-m", "station.cli", "daemon", "--data-dir", str(self.data_dir),
+            sys.executable, "-m", "kontaktstation.cli", "daemon", "--data-dir", str(self.data_dir),
             "--socket", str(self.socket_path), "--hardware", mode, "--log-level", "WARNING",
         ]  # fmt: skip
 
@@ -334,7 +334,7 @@ class DemoRunner:
     async def _wait_ready(self, hub_url: str, within: float = 60.0) -> None:
         import httpx
 
-        from station.daemon.client import StationClient, StationClientError
+        from stationapi.client import StationClient, StationClientError
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
@@ -358,7 +358,7 @@ class DemoRunner:
                 await asyncio.sleep(0.1)
 
     async def _seed(self, vault_key: Any, hub_url: str, token_file: Path) -> None:
-        from station.daemon.client import StationClient
+        from stationapi.client import StationClient
 
         async with StationClient(self.socket_path, timeout=30.0) as client:
             await client.unlock(DEMO_STAFF_ID, self.staff_pin)
@@ -433,7 +433,7 @@ class DemoRunner:
         env["KONTAKTSTATION_SURFACE_DIR"] = str(self.surface_dir)
         self._spawn(
             "surface",
-            [sys.executable, "-m", "station.cli", "surface", "--size", "960x540",
+            [sys.executable, "-m", "kontaktstation.cli", "surface", "--size", "960x540",
              "--dir", str(self.surface_dir)],
             env,
         )  # fmt: skip
@@ -550,7 +550,7 @@ async def _wait_for_enter(stop: asyncio.Event) -> bool:
 async def _check(runner: DemoRunner) -> None:
     """--check: the seeded bookings are on the lock screen's list, and (with tmux) the
     locked UI draws the lock screen under the supervisor."""
-    from station.daemon.client import StationClient
+    from stationapi.client import StationClient
 
     async with StationClient(runner.socket_path) as client:
         upcoming = await client.upcoming()
