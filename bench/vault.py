@@ -22,10 +22,11 @@ from pathlib import Path
 from argon2.low_level import Type, hash_secret_raw
 
 from station.core.clock import SystemClock
+from station.keys.boxes import seal_to_vault
 from station.keys.crypto import FieldRef
 from station.keys.keyring import DEFAULT_KDF_PARAMS, Keyring, generate_escrow_keypair
 from station.keys.pin_guard import PinGuard
-from station.keys.vault import VaultKey, seal_to_vault
+from station.keys.vault import VaultKey
 
 #: Cortex-A72 (Pi 4, 1.5-1.8 GHz) vs this x86 machine for memory-hard Argon2: 3-5x; 4 is used.
 PI4_FACTOR = 4.0

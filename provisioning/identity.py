@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from provisioning.errors import IdentityError
 from provisioning.protocol import fingerprint, public_key_bytes, sign_request, station_id_for
-from station.keys.vault import load_or_create_private_file, read_private_file
 from station.storage.datadir import DataDir
 from station.storage.durable import atomic_write, fsync_dir
+from station.storage.private_files import load_or_create_private_file, read_private_file
 
 __all__ = [
     "IDENTITY_FILE",

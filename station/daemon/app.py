@@ -58,9 +58,10 @@ from station.daemon.errors import DaemonError
 from station.daemon.events import EventBroker, EventKind
 from station.daemon.hardware import REPROBE_SECONDS, HardwareLink, build_hardware_link
 from station.daemon.sdnotify import Notifier
-from station.daemon.service import KeyringAccess, StationService
+from station.daemon.service import StationService
 from station.daemon.workers import SerialAuditSink, Worker
 from station.errors import StationError
+from station.keys.handover import KeyringAccess
 
 __all__ = [
     "DEFAULT_SOCKET",

@@ -13,7 +13,7 @@ source, idle included, revokes), publishes ``locked`` then ``state``, and update
 systemd's status line. No ``await`` sits between the press and the revocation.
 
 While locked, what stationd must keep (a call ended, and how long it took) is sealed to the
-vault's public key (:func:`station.keys.vault.seal_to_vault`) and stored as a sealed event: the
+vault's public key (:func:`station.keys.boxes.seal_to_vault`) and stored as a sealed event: the
 daemon can write it and cannot read it back.
 """
 
@@ -25,8 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from station.core import model as domain
 from station.core.clock import Clock
@@ -43,36 +42,22 @@ from station.daemon.events import EventBroker, EventKind
 from station.daemon.sdnotify import Notifier
 from station.daemon.tokens import StaffToken, TokenRegistry
 from station.daemon.workers import Worker
-from station.storage.datadir import DataDir
+from station.keys.handover import KeyVerifier
 from station.storage.store import BlindStore, Consultation, EntryStatus, UpcomingConsultation
 
 __all__ = [
     "DUE_SOON",
-    "SEALED_EVENT_CONTEXT",
     "HealthResult",
-    "KeyringAccess",
     "LedPattern",
     "StationService",
-    "sealed_event_context",
 ]
 
 _log = logging.getLogger(__name__)
 
 #: The lock screen flags a consultation as due this long before it starts.
 DUE_SOON: Final = timedelta(minutes=15)
-#: Prefix of the context a sealed event is bound to; see :func:`sealed_event_context`.
-SEALED_EVENT_CONTEXT: Final = b"kontaktstation sealed event v1"
 #: How long one PIN check may take before the request gives up (the check finishes anyway).
 _UNLOCK_TIMEOUT: Final = 30.0
-
-
-def sealed_event_context(consultation_id: str, kind: str) -> bytes:
-    """The ``context`` a sealed event is sealed under; the staff UI opens it with the same.
-
-    Binding the consultation id and the kind means a box moved to another consultation, or
-    relabelled, fails to open instead of telling the wrong story.
-    """
-    return b"|".join((SEALED_EVENT_CONTEXT, consultation_id.encode(), kind.encode()))
 
 
 class LedPattern:
@@ -108,89 +93,6 @@ class HealthResult:
     hint: str
     #: The part is not there at all (a failure of a present part has ``missing=False``).
     missing: bool = False
-
-
-class KeyVerifier(Protocol):
-    """Checks a staff member's PIN (the keyring behind a PIN guard)."""
-
-    def verify(self, staff_id: str, pin: str) -> bytearray:
-        """The vault key if the PIN opens the slot (the caller zeroes it); raise otherwise.
-
-        Blocking.
-        """
-        ...
-
-    def vault_public_key(self) -> bytes | None:
-        """The vault's public key for sealed boxes, or None without a keyring."""
-        ...
-
-    def is_enrolled(self, staff_id: str) -> bool:
-        """Whether ``staff_id`` has a keyslot (only to decide what the audit may name)."""
-        ...
-
-
-class KeyringAccess:
-    """The keyring in the data directory, loaded when first needed (provisioning may add it).
-
-    ``verify`` unwraps the vault key through the keyring's PIN guard and hands a copy to the
-    caller (:meth:`StationService.unlock`, which passes it to the staff UI and zeroes it);
-    the keyring's own :class:`~station.keys.vault.VaultKey` is zeroed before ``verify`` returns.
-    """
-
-    def __init__(self, data_dir: Path, clock: Clock) -> None:
-        self._data_dir = data_dir
-        self._clock = clock
-        self._keyring: Any = None
-        self._guard: Any = None
-
-    def _load(self) -> Any:
-        # Imported here: the keyring pulls in argon2, which nothing else in stationd needs.
-        from station.keys.keyring import Keyring
-        from station.keys.pin_guard import PinGuard
-        from station.keys.vault import DeviceSecret
-
-        if self._keyring is None:
-            files = DataDir(self._data_dir)
-            path = files.keyslots
-            if self._guard is None:
-                self._guard = PinGuard(files.pin_attempts, self._clock)
-            secret = DeviceSecret(files.device_secret).load()
-            self._keyring = Keyring.load(path, secret, guard=self._guard)
-        return self._keyring
-
-    def verify(self, staff_id: str, pin: str) -> bytearray:
-        """Guarded PIN check: the vault key (caller zeroes it), or the keyring's and PIN
-        guard's errors. Blocking."""
-        vault_key = self._load().unlock(staff_id, pin)
-        try:
-            # The one accessor for the raw key; the copy goes straight to the staff UI.
-            return bytearray(vault_key._material())
-        finally:
-            vault_key.zero()
-
-    def vault_public_key(self) -> bytes | None:
-        """The vault's public key, or None when the station has no keyring yet."""
-        from station.keys.keyring import KeyringNotFound
-
-        try:
-            key: bytes = self._load().vault_public_key()
-        except KeyringNotFound:
-            return None
-        return key
-
-    def is_enrolled(self, staff_id: str) -> bool:
-        """Whether the id has a slot; False when there is no keyring."""
-        try:
-            return bool(self._load().has_slot(staff_id))
-        except Exception:  # an unreadable keyring names nobody
-            return False
-
-    def close(self) -> None:
-        """Close the PIN guard's database."""
-        if self._guard is not None:
-            self._guard.close()
-            self._guard = None
-        self._keyring = None
 
 
 # Audit outcomes for refused unlocks, by error class name (no import of the keyring needed).
@@ -523,7 +425,7 @@ class StationService:
         self._spawn(self._write_sealed_event(consultation_id, "call_ended", plaintext))
 
     async def _write_sealed_event(self, consultation_id: str, kind: str, plaintext: bytes) -> None:
-        from station.keys.vault import seal_to_vault
+        from station.keys.boxes import seal_to_vault, sealed_event_context
 
         try:
             public_key = await asyncio.to_thread(self.keys.vault_public_key)

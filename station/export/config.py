@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from station.export.errors import ExportConfigError
-from station.keys.vault import write_private_file
 from station.storage.datadir import DataDir
+from station.storage.private_files import write_private_file
 
 __all__ = [
     "DEFAULT_STAFF_IDENTIFIER_SYSTEM",

@@ -1,7 +1,7 @@
 """The outbox key pair: what lets stationd retry an export without the vault key.
 
 The staff UI seals each export to the outbox's *public* key (HPKE, the same sealed boxes as
-:func:`station.keys.vault.seal_to_vault`); stationd holds the private key in a 0600 file in the
+:func:`station.keys.boxes.seal_to_vault`); stationd holds the private key in a 0600 file in the
 data directory (``outbox.key``, 32 raw X25519 bytes) and opens a box only at send time, in
 memory, never logging it. So the outbox keeps working while the station is locked, after a
 reboot, and offline for as long as it takes.
@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from station.export.errors import ExportKeyError
-from station.keys.vault import load_or_create_private_file, open_sealed_box, read_private_file
+from station.keys.boxes import open_sealed_box
 from station.storage.datadir import DataDir
+from station.storage.private_files import load_or_create_private_file, read_private_file
 
 __all__ = ["OUTBOX_KEY_FILENAME", "OutboxKey"]
 

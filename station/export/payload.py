@@ -36,8 +36,8 @@ from station.core.ids import is_opaque_id
 from station.core.model import Resident, WithCpr
 from station.export.errors import ExportPayloadInvalid
 from station.export.limits import MAX_NOTE_CHARS, MAX_SEALED_EXPORT_BYTES
+from station.keys.boxes import seal_to_vault
 from station.keys.crypto import SealError
-from station.keys.vault import seal_to_vault
 
 __all__ = [
     "EXPORT_CONTEXT",

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 from station.core.clock import Clock
-from station.keys.vault import VaultError
+from station.keys.errors import VaultError
 
 __all__ = [
     "PendingAttempt",

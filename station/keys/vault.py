@@ -4,13 +4,10 @@ A :class:`VaultKey` is 256 random bits held in a ``bytearray`` so it can be over
 It seals and opens personal fields (AES-256-GCM via :mod:`station.keys.crypto`), wraps the
 per-consultation data keys the store keeps, and opens *sealed boxes*: what stationd records
 while the station is locked, sealed to the vault's public key so the daemon can write but not
-read (:func:`seal_to_vault`).
+read (:func:`station.keys.boxes.seal_to_vault`).
 
-Sealed boxes are HPKE (RFC 9180, base mode) with DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and
-AES-256-GCM, from pyca/cryptography (``cryptography.hazmat.primitives.hpke``, new in 47.0).
-The caller's context is bound through HPKE's ``info``, which enters the key schedule: a box
-opened under another context fails like a tampered one. The vault's X25519 key pair is
-derived from the vault key with HKDF, so nothing beyond the wrapped vault key is stored.
+Sealed boxes are :mod:`station.keys.boxes` (HPKE); the vault's X25519 key pair that opens them
+is derived from the vault key with HKDF, so nothing beyond the wrapped vault key is stored.
 
 What zeroing can and cannot do: :meth:`VaultKey.zero` overwrites the bytearray and makes every
 later use raise :class:`VaultLocked`. Copies made inside cryptography/OpenSSL calls (an
@@ -26,116 +23,31 @@ with an OTP key a :class:`DeviceSecretSource` backed by the OTP key takes its pl
 
 from __future__ import annotations
 
-import os
 import secrets
-import stat
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn, Protocol
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, hpke
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from station.errors import StationError
+from station.keys.boxes import open_sealed_box
 from station.keys.crypto import KEY_BYTES, FieldRef, SealError, open_field, seal_field
-from station.storage.durable import atomic_write
+from station.keys.errors import DeviceSecretError, VaultError, VaultLocked
+from station.storage.private_files import load_or_create_private_file
 
 __all__ = [
     "DEVICE_SECRET_BYTES",
-    "PUBLIC_KEY_BYTES",
     "DeviceSecret",
-    "DeviceSecretError",
     "DeviceSecretSource",
-    "VaultError",
     "VaultKey",
-    "VaultLocked",
-    "load_or_create_private_file",
-    "open_sealed_box",
-    "read_private_file",
-    "seal_to_vault",
-    "write_private_file",
 ]
 
 DEVICE_SECRET_BYTES = 32
-PUBLIC_KEY_BYTES = 32
 
-#: First byte of every sealed box, so a future format can be told apart.
-_SEALED_BOX_VERSION = 1
-_SEALED_BOX_LABEL = b"kontaktstation sealed box v1\x00"
 _X25519_INFO = b"kontaktstation vault x25519 v1"
-_HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-#: HPKE's encapsulated key (the ephemeral X25519 public key) plus the AES-GCM tag.
-_SEALED_BOX_OVERHEAD = 1 + hpke.KEM.X25519.enc_length() + 16
-
-
-class VaultError(StationError):
-    """Base of the key-material errors: vault, keyring, PIN guard, device secret."""
-
-
-class VaultLocked(VaultError):
-    """The vault key was zeroed (the station locked); nothing can be sealed or opened."""
-
-    default_user_message = "Stationen er låst. Lås op med din PIN-kode."
-
-
-class DeviceSecretError(VaultError):
-    """The device secret file is missing, damaged or too open; IT must look at the station."""
-
-    default_user_message = "Stationens sikkerhedsnøgle mangler eller er beskadiget. Kontakt IT."
-
-
-# --------------------------------------------------------------------------- sealed boxes
-
-
-def _info(context: bytes) -> bytes:
-    return _SEALED_BOX_LABEL + context
-
-
-def _public_key_from_bytes(public_key: bytes) -> X25519PublicKey:
-    if len(public_key) != PUBLIC_KEY_BYTES:
-        raise VaultError(
-            f"a vault public key must be {PUBLIC_KEY_BYTES} raw X25519 bytes, got {len(public_key)}"
-        )
-    return X25519PublicKey.from_public_bytes(public_key)
-
-
-def seal_to_vault(public_key: bytes, plaintext: bytes, context: bytes) -> bytes:
-    """Seal ``plaintext`` so only the holder of the vault key can open it.
-
-    Needs only the vault's public key (kept in clear in keyslots.json), so stationd can
-    record while locked. ``context`` says where the box belongs (e.g. table and row id) and
-    must be given again to open it.
-    """
-    recipient = _public_key_from_bytes(public_key)
-    try:
-        sealed = _HPKE.encrypt(plaintext, recipient, info=_info(context))
-    except ValueError as exc:
-        # OpenSSL refuses low-order points (the shared secret would be all zeros).
-        raise VaultError(f"cannot seal to this public key: {exc}") from None
-    return bytes([_SEALED_BOX_VERSION]) + sealed
-
-
-def open_sealed_box(private_key: X25519PrivateKey, blob: bytes, context: bytes) -> bytes:
-    """Open a box made by :func:`seal_to_vault` with the recipient's private key.
-
-    Staff code uses :meth:`VaultKey.open_sealed_box`; this form is for IT's offline recovery
-    key, which is not a vault key.
-    """
-    if len(blob) < _SEALED_BOX_OVERHEAD or blob[0] != _SEALED_BOX_VERSION:
-        raise SealError("sealed box is malformed or truncated")
-    try:
-        return _HPKE.decrypt(blob[1:], private_key, info=_info(context))
-    except (InvalidTag, ValueError):
-        raise SealError(
-            "sealed box failed authentication (wrong key, wrong context, or tampered with)"
-        ) from None
-
-
-# --------------------------------------------------------------------------- the vault key
 
 
 class VaultKey:
@@ -261,20 +173,6 @@ def _wipe(buffer: bytearray) -> None:
     buffer[:] = bytes(len(buffer))
 
 
-# --------------------------------------------------------------------------- private files
-
-
-def write_private_file(path: Path, data: bytes, *, replace: bool) -> None:
-    """Write ``data`` to ``path`` (mode 0600) so a power cut leaves the old or the new file.
-
-    A temporary file beside it is created with O_EXCL, written and fsynced, then moved into
-    place and the directory fsynced. With ``replace=False`` the move is a hard link, which
-    fails if ``path`` exists: two processes creating the same secret cannot overwrite each
-    other (a plain rename would silently replace the first one's file).
-    """
-    atomic_write(path, data, replace=replace, mode=0o600)
-
-
 # --------------------------------------------------------------------------- device secret
 
 
@@ -311,63 +209,3 @@ class DeviceSecret:
             what="device secret",
             error=DeviceSecretError,
         )
-
-
-def read_private_file(path: Path, *, size: int, what: str, error: type[StationError]) -> bytes:
-    """Read a key file of exactly ``size`` bytes that only this user can read or write.
-
-    Refuses (``error``) a symlink, anything but a regular file, group or other access, another
-    owner, or the wrong size: a leaked or swapped key must never be used silently. A missing
-    file raises ``FileNotFoundError`` so callers can create it.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise error(f"cannot open the {what} {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise error(f"{what} {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise error(
-                f"{what} {path} has mode {stat.S_IMODE(info.st_mode):04o}; "
-                "it must be 0600 (no access for group or others)"
-            )
-        if info.st_uid != os.geteuid():
-            raise error(f"{what} {path} is owned by another user")
-        if info.st_size != size:
-            raise error(f"{what} {path} is {info.st_size} bytes, expected {size}")
-        data = os.read(fd, size + 1)
-    finally:
-        os.close(fd)
-    if len(data) != size:
-        raise error(f"{what} {path} could not be read in full")
-    return data
-
-
-def load_or_create_private_file(
-    path: Path,
-    *,
-    make: Callable[[], bytes],
-    size: int,
-    what: str,
-    error: type[StationError],
-) -> bytes:
-    """The key in ``path`` (see :func:`read_private_file`), made with ``make()`` and written
-    atomically (0600) on first use; if another process creates it first, theirs is used."""
-    try:
-        return read_private_file(path, size=size, what=what, error=error)
-    except FileNotFoundError:
-        pass  # first use: create it below
-    try:
-        write_private_file(path, make(), replace=False)
-    except FileExistsError:
-        pass  # another process created it first; use theirs
-    except OSError as exc:
-        raise error(f"cannot create the {what} {path}: {exc.strerror}") from None
-    try:
-        return read_private_file(path, size=size, what=what, error=error)
-    except FileNotFoundError:
-        raise error(f"{what} {path} vanished after creation") from None

@@ -24,7 +24,7 @@ import pytest
 from station.core.session import CallOutcome
 from station.daemon.errors import ApiError
 from station.daemon.hardware import GpioHardwareLink
-from station.daemon.service import sealed_event_context
+from station.keys.boxes import sealed_event_context
 from station.keys.crypto import FieldRef, seal_field
 from station.keys.vault import VaultKey
 from stationapi.client import ApiEvent, StationClient

@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 import station.keys.keyring as keyring_module
 from station.core.clock import FakeClock
 from station.core.ids import is_opaque_id
+from station.keys.boxes import seal_to_vault
 from station.keys.crypto import FieldRef
+from station.keys.errors import VaultError
 from station.keys.keyring import (
     DEFAULT_KDF_PARAMS,
     InvalidPin,
@@ -35,7 +37,7 @@ from station.keys.keyring import (
     generate_escrow_keypair,
 )
 from station.keys.pin_guard import PinGuard, SlotDisabled, Throttled, WrongPin
-from station.keys.vault import VaultError, VaultKey, seal_to_vault
+from station.keys.vault import VaultKey
 
 #: Small Argon2 cost for tests, passed explicitly; production uses DEFAULT_KDF_PARAMS.
 FAST = KdfParams(memory_kib=64, time_cost=1, parallelism=1)

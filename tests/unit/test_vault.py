@@ -13,16 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from station.keys.boxes import seal_to_vault
 from station.keys.crypto import FieldRef, SealError
-from station.keys.vault import (
-    DeviceSecret,
-    DeviceSecretError,
-    VaultError,
-    VaultKey,
-    VaultLocked,
-    seal_to_vault,
-    write_private_file,
-)
+from station.keys.errors import DeviceSecretError, VaultError, VaultLocked
+from station.keys.vault import DeviceSecret, VaultKey
+from station.storage.private_files import write_private_file
 
 names = st.text(min_size=1, max_size=20)
 refs = st.builds(

@@ -30,8 +30,8 @@ from station.core.model import (
     WithCpr,
     WithoutCpr,
 )
-from station.daemon.service import sealed_event_context
 from station.errors import StationError
+from station.keys.boxes import sealed_event_context
 from station.keys.crypto import FieldRef
 from station.keys.records import ENTRY_TABLE, ConsultationKey, seal_entry, seal_note
 from station.keys.vault import VaultKey
