@@ -5,8 +5,8 @@ never blocks and keeps only the newest frame per role, so latency never builds u
 a slow screen. ``clear`` takes a role off the screen (a call's last picture must not stay
 on a locked station), ``set_overlay`` shows the private-call badge and the line quality.
 
-Two sinks, chosen by name at stationd's composition root (:func:`build_frame_sink`,
-``KONTAKTSTATION_FRAME_SINK``):
+Two sinks, chosen by name at stationd's composition root
+(:func:`hardware.surface.select.build_frame_sink`, ``KONTAKTSTATION_FRAME_SINK``):
 
 - ``shm`` (the default, on every station and in the demo):
   :class:`~hardware.surface.transport.SharedMemoryFrameSink` sends frames to the separate
@@ -19,16 +19,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Literal, Protocol, get_args
+from typing import Final, Literal, Protocol, get_args
 
 import av
-
-from .errors import UnknownBackendError
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 __all__ = [
     "FRAME_SINKS",
@@ -40,7 +34,6 @@ __all__ = [
     "Quality",
     "RecordingFrameSink",
     "SinkStats",
-    "build_frame_sink",
 ]
 
 #: ``remote``: the GP's video, drawn large. ``self``: the station's own camera, drawn small.
@@ -146,24 +139,3 @@ class RecordingFrameSink:
         """The last frame shown for ``role`` (older ones are not kept)."""
         with self._lock:
             return self._newest.get(role)
-
-
-def build_frame_sink(
-    env: Mapping[str, str], *, directory: Path | None = None
-) -> tuple[str, FrameSink]:
-    """The sink ``KONTAKTSTATION_FRAME_SINK`` names (default ``shm``) and its name.
-
-    ``shm`` prepares the shared-memory directory (``KONTAKTSTATION_SURFACE_DIR``, or
-    ``directory``) and raises ``SurfaceError`` when it cannot: a station whose screen cannot
-    show the GP must say so at start, not run a call nobody sees. An unknown name raises
-    ``UnknownBackendError``.
-    """
-    name = env.get(FRAME_SINK_ENV, "").strip().lower() or "shm"
-    if name == "recording":
-        return name, RecordingFrameSink()
-    if name == "shm":
-        # Imported here: the transport needs numpy and the mmap machinery, the port does not.
-        from .surface.transport import SharedMemoryFrameSink, surface_dir
-
-        return name, SharedMemoryFrameSink(directory or surface_dir(dict(env)))
-    raise UnknownBackendError(FRAME_SINK_ENV, name, FRAME_SINKS)

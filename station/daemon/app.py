@@ -50,7 +50,8 @@ from typing import Any, Final
 
 import uvicorn
 
-from hardware.video import FrameSink, build_frame_sink
+from hardware.surface.select import build_frame_sink
+from hardware.video import FrameSink
 from station.core.clock import Clock, SystemClock
 from station.core.session import DEFAULT_IDLE_TIMEOUT, Session
 from station.daemon.api import DEFAULT_HEARTBEAT_SECONDS, build_app

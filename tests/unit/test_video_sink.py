@@ -30,8 +30,8 @@ def test_counts_per_role_and_keeps_only_the_newest() -> None:
 
 
 def test_the_sink_is_chosen_by_name_and_shared_memory_is_the_default(tmp_path: Path) -> None:
+    from hardware.surface.select import build_frame_sink
     from hardware.surface.transport import SharedMemoryFrameSink
-    from hardware.video import build_frame_sink
 
     name, sink = build_frame_sink({}, directory=tmp_path / "surface")
     assert name == "shm" and isinstance(sink, SharedMemoryFrameSink)
@@ -43,8 +43,8 @@ def test_the_sink_is_chosen_by_name_and_shared_memory_is_the_default(tmp_path: P
 
 def test_an_unknown_or_unusable_sink_is_an_error_never_a_fallback(tmp_path: Path) -> None:
     from hardware.errors import UnknownBackendError
+    from hardware.surface.select import build_frame_sink
     from hardware.surface.transport import SurfaceError
-    from hardware.video import build_frame_sink
 
     with pytest.raises(UnknownBackendError):
         build_frame_sink({"KONTAKTSTATION_FRAME_SINK": "window"})
