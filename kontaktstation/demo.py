@@ -288,9 +288,9 @@ class DemoRunner:
             store.close()
 
     def _enrol(self) -> Any:
+        from station.keys.device_secret import DeviceSecret
         from station.keys.keyring import Keyring, generate_escrow_keypair
         from station.keys.pin_guard import PinGuard
-        from station.keys.vault import DeviceSecret
 
         files = DataDir(self.data_dir)
         secret = DeviceSecret.load_or_create(files.device_secret)

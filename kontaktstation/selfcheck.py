@@ -24,10 +24,11 @@ from station.core.clock import FakeClock
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr, WithoutCpr
 from station.keys.boxes import seal_to_vault
+from station.keys.device_secret import DeviceSecret
 from station.keys.keyring import KdfParams, Keyring, generate_escrow_keypair
 from station.keys.pin_guard import PinGuard, WrongPin
 from station.keys.records import ConsultationKey, open_entry, open_note, seal_entry, seal_note
-from station.keys.vault import DeviceSecret, VaultKey
+from station.keys.vault import VaultKey
 from station.storage.audit import AuditLog
 from station.storage.datadir import DataDir
 from station.storage.store import BlindStore, Clinic, new_id

@@ -24,6 +24,7 @@ from pathlib import Path
 from provisioning.errors import StaffEnrollmentError
 from provisioning.protocol import b64decode
 from station.core.clock import Clock
+from station.keys.device_secret import DeviceSecret
 from station.keys.errors import VaultError
 from station.keys.keyring import (
     DEFAULT_KDF_PARAMS,
@@ -37,7 +38,7 @@ from station.keys.keyring import (
     validate_pin,
 )
 from station.keys.pin_guard import PinGuard
-from station.keys.vault import DeviceSecret, VaultKey
+from station.keys.vault import VaultKey
 from station.storage.datadir import DataDir
 
 __all__ = ["PIN_ATTEMPTS_FILE", "USER_MESSAGES", "StaffKeyslots"]

@@ -56,9 +56,9 @@ class KeyringAccess:
 
     def _load(self) -> Any:
         # Imported here: the keyring pulls in argon2, which nothing else in stationd needs.
+        from station.keys.device_secret import DeviceSecret
         from station.keys.keyring import Keyring
         from station.keys.pin_guard import PinGuard
-        from station.keys.vault import DeviceSecret
 
         if self._keyring is None:
             files = DataDir(self._data_dir)

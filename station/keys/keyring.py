@@ -50,9 +50,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from station.core.ids import is_opaque_id
 from station.keys.boxes import PUBLIC_KEY_BYTES, open_sealed_box, seal_to_vault
 from station.keys.crypto import KEY_BYTES, SealError
+from station.keys.device_secret import DEVICE_SECRET_BYTES
 from station.keys.errors import VaultError
 from station.keys.pin_guard import PinGuard
-from station.keys.vault import DEVICE_SECRET_BYTES, VaultKey
+from station.keys.vault import VaultKey
 from station.storage.datadir import DataDir
 from station.storage.private_files import write_private_file
 

@@ -12,8 +12,10 @@ The locked UI never imports this module (an import-linter contract says so).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr, WithoutCpr
@@ -21,13 +23,13 @@ from station.keys.crypto import KEY_BYTES, FieldRef, SealError
 from station.keys.crypto import open_field as _open
 from station.keys.crypto import seal_field as _seal
 from station.keys.vault import VaultKey
-from station.storage.store import QueueEntry
 
 __all__ = [
     "ENTRY_TABLE",
     "NOTE_TABLE",
     "ConsultationKey",
     "OpenedEntry",
+    "SealedEntry",
     "open_entry",
     "open_note",
     "seal_entry",
@@ -82,11 +84,25 @@ class ConsultationKey:
         self._key = bytearray()
 
 
+class SealedEntry(Protocol):
+    """A queue entry as the blind store keeps it: its id and its sealed fields by name.
+
+    The store's row and the API's answer are both this; the record code needs nothing else
+    of them (and so imports neither the store nor the wire models).
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def sealed(self) -> Mapping[str, bytes]: ...
+
+
 @dataclass(frozen=True)
 class OpenedEntry:
     """A queue entry with its resident and reason opened."""
 
-    entry: QueueEntry
+    entry: SealedEntry
     resident: Resident
     reason: str | None
 
@@ -116,7 +132,7 @@ def seal_entry(
     }
 
 
-def open_entry(key: ConsultationKey, entry: QueueEntry) -> OpenedEntry:
+def open_entry(key: ConsultationKey, entry: SealedEntry) -> OpenedEntry:
     """Open every sealed field of ``entry``; :class:`SealError` if any fails to open."""
     values = {
         name: key.open(blob, _entry_ref(entry.id, name)) for name, blob in entry.sealed.items()

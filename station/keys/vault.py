@@ -16,17 +16,15 @@ cannot overwrite; they are short-lived locals, never kept. That is why DESIGN.md
 staff UI *exit* on lock: process exit is the memory guarantee, zeroing is the belt to its
 braces.
 
-The device secret (:class:`DeviceSecret`) is 32 random bytes mixed into every PIN-derived key,
-so a copied SD card cannot be brute-forced elsewhere. Here it lives in a 0600 file; on a Pi
-with an OTP key a :class:`DeviceSecretSource` backed by the OTP key takes its place.
+The device secret mixed into every PIN-derived key is :mod:`station.keys.device_secret`
+(stationd's, never the staff UI's).
 """
 
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from types import TracebackType
-from typing import NoReturn, Protocol
+from typing import NoReturn
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -35,17 +33,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from station.keys.boxes import open_sealed_box
 from station.keys.crypto import KEY_BYTES, FieldRef, SealError, open_field, seal_field
-from station.keys.errors import DeviceSecretError, VaultError, VaultLocked
-from station.storage.private_files import load_or_create_private_file
+from station.keys.errors import VaultError, VaultLocked
 
-__all__ = [
-    "DEVICE_SECRET_BYTES",
-    "DeviceSecret",
-    "DeviceSecretSource",
-    "VaultKey",
-]
+__all__ = ["VaultKey"]
 
-DEVICE_SECRET_BYTES = 32
 
 _X25519_INFO = b"kontaktstation vault x25519 v1"
 
@@ -171,41 +162,3 @@ def _derive_private_key(vault_key: bytearray) -> X25519PrivateKey:
 
 def _wipe(buffer: bytearray) -> None:
     buffer[:] = bytes(len(buffer))
-
-
-# --------------------------------------------------------------------------- device secret
-
-
-class DeviceSecretSource(Protocol):
-    """Where the device secret comes from: a file here, the Pi's OTP key where available."""
-
-    def load(self) -> bytes:
-        """The 32-byte device secret; raises :class:`DeviceSecretError` if unusable."""
-        ...
-
-
-class DeviceSecret:
-    """The device secret in a 0600 file in the data directory (the default source)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> bytes:
-        """Read the secret, creating it on first use."""
-        return self.load_or_create(self.path)
-
-    @staticmethod
-    def load_or_create(path: Path) -> bytes:
-        """Return the 32-byte secret in ``path``, creating it atomically if absent.
-
-        Refuses a file of the wrong size, not owned by this user, a symlink, or one any other
-        user could read or write: the secret is what stops a copied SD card from being
-        brute-forced, so a leaked or swapped one must not be used silently.
-        """
-        return load_or_create_private_file(
-            path,
-            make=lambda: secrets.token_bytes(DEVICE_SECRET_BYTES),
-            size=DEVICE_SECRET_BYTES,
-            what="device secret",
-            error=DeviceSecretError,
-        )

@@ -30,9 +30,10 @@ from station.daemon.hardware import (
     hardware_environ,
 )
 from station.daemon.sdnotify import Notifier
+from station.keys.device_secret import DeviceSecret
 from station.keys.keyring import KEYSLOTS_FILE, KdfParams, Keyring, generate_escrow_keypair
 from station.keys.pin_guard import PinGuard
-from station.keys.vault import DeviceSecret, VaultKey
+from station.keys.vault import VaultKey
 from station.storage.store import Clinic
 
 #: Cheap Argon2 for tests only (the slot records its own parameters).

@@ -29,10 +29,10 @@ from station.core.clock import SystemClock
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr
 from station.daemon.app import Daemon
+from station.keys.device_secret import DeviceSecret
 from station.keys.keyring import KEYSLOTS_FILE, KdfParams, Keyring, generate_escrow_keypair
 from station.keys.pin_guard import PinGuard
 from station.keys.records import ConsultationKey, seal_entry, seal_note
-from station.keys.vault import DeviceSecret
 from station.storage.store import Clinic, new_id
 from tests.integration.daemon_harness import provisioned_daemon, uds_client
 from tests.integration.hub_server import running_hub

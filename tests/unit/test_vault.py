@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from station.keys.boxes import seal_to_vault
 from station.keys.crypto import FieldRef, SealError
+from station.keys.device_secret import DeviceSecret
 from station.keys.errors import DeviceSecretError, VaultError, VaultLocked
-from station.keys.vault import DeviceSecret, VaultKey
+from station.keys.vault import VaultKey
 from station.storage.private_files import write_private_file
 
 names = st.text(min_size=1, max_size=20)
