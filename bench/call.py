@@ -64,7 +64,8 @@ layout (``hardware/camera/stamp.py``) with the page's wall clock at drawing time
   real surface starts drawing).
 
 Median and p90 each way (target < 150 ms), frame rates both ways, stationd's CPU per second of
-call (process and its busiest threads) and RSS.
+call (the whole process; the fake encoder's thread apart where there is one) and RSS (its range,
+and for calls of two minutes or more the growth of its floor and ceiling per 10 minutes).
 
 **Pi-class** (``--pi-ratios``, ``call_pi_class`` lines): stationd is put in a cgroup whose CPU
 bandwidth is that fraction of one core of this machine (cgroup v1 ``cpu.cfs_quota_us`` over
@@ -313,10 +314,10 @@ class SurfaceReader:
                 self._lines.append(json.loads(line))
         return self._lines
 
-    def first_frame_after(self, t: float) -> float | None:
+    def first_frame_after(self, t: float) -> dict[str, Any] | None:
         for line in self.lines():
             if "w" in line and line["t"] > t:
-                return float(line["t"])
+                return line
         return None
 
     def close(self) -> None:
@@ -614,6 +615,8 @@ class Sample:
     #: Step name -> time, from the GP page and the station (see call_setup_steps).
     steps: dict[str, float] = field(default_factory=dict)
     extra: dict[str, float] = field(default_factory=dict)
+    #: Other numbers, as they are (not times).
+    info: dict[str, float] = field(default_factory=dict)
 
     def figures(self) -> dict[str, float]:
         both = max(self.gp_frame, self.station_frame)
@@ -625,6 +628,7 @@ class Sample:
             "gp_pause_ms": (self.admit - self.waiting_shown) * 1000,
             "start_to_both_frames_ms": (both - self.start) * 1000,
             **{k: v * 1000 for k, v in self.extra.items()},
+            **self.info,
         }
 
 
@@ -690,9 +694,10 @@ async def station_pair(
         station_frame=station_frame,
         steps=steps,
         extra={
-            "station_frame_at_surface_after_sink": surface - station_frame,
-            "gp_frame_callback_after_presentation": gp["gp_frame_callback"] - gp["gp_frame"],
+            "station_frame_at_surface_after_sink_ms": surface["t"] - station_frame,
+            "gp_frame_callback_after_presentation_ms": gp["gp_frame_callback"] - gp["gp_frame"],
         },
+        info={"gp_first_frame_width_at_station_px": surface["w"]},
     )
 
 
@@ -729,7 +734,7 @@ async def chromium_pair(hub: HubApi, hub_url: str, context: Any, admit_ms: float
         gp_frame=gp["gp_frame"],
         station_frame=first["presentation"] / 1000 - station_offset,
         steps=steps,
-        extra={"gp_frame_callback_after_presentation": gp["gp_frame_callback"] - gp["gp_frame"]},
+        extra={"gp_frame_callback_after_presentation_ms": gp["gp_frame_callback"] - gp["gp_frame"]},
     )
 
 
@@ -856,11 +861,11 @@ async def long_call(
     t0_wall = time.time()
     t0, cpu0, tcpu0, rss0 = time.monotonic(), cpu_seconds(pid), thread_cpu(pid), rss_kib(pid)
     throttled0 = cpu_limit.throttled() if cpu_limit else None
-    rss_samples = [rss0]
+    rss_samples = [(0.0, rss0)]
     while time.monotonic() - t0 < duration:
         await asyncio.sleep(min(5.0, duration - (time.monotonic() - t0)))
         release_encoder()
-        rss_samples.append(rss_kib(pid))
+        rss_samples.append((time.monotonic() - t0, rss_kib(pid)))
     t1, cpu1, tcpu1 = time.monotonic(), cpu_seconds(pid), thread_cpu(pid)
     t1_wall = time.time()
     throttled1 = cpu_limit.throttled() if cpu_limit else None
@@ -930,7 +935,7 @@ async def long_call(
         **common,
         "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / elapsed, 1),
         "window_s": round(elapsed, 1),
-        "rss_mib": [round(min(rss_samples) / 1024, 1), round(max(rss_samples) / 1024, 1)],
+        **rss_growth(rss_samples, elapsed),
     }
     if encoder:
         cpu_line["fake_encoder_thread_percent"] = round(100 * encoder / elapsed, 1)
@@ -949,6 +954,28 @@ async def long_call(
     await station.end_call()
     await page.close()
     return lines
+
+
+def rss_growth(samples: list[tuple[float, int]], elapsed: float) -> dict[str, Any]:
+    """RSS range, and its growth judged on floor and ceiling of the first and last minute.
+
+    RSS swings by ~15 MiB as codec buffers and malloc arenas come and go, so growth is the
+    change of the lowest and of the highest sample between the first and the last minute
+    (the sample before the call warmed up left out), extrapolated to 10 minutes; only for
+    calls of at least two minutes (shorter, the two minutes overlap).
+    """
+    values = [r for _, r in samples]
+    out: dict[str, Any] = {
+        "rss_mib": [round(min(values) / 1024, 1), round(max(values) / 1024, 1)],
+        "rss_worst_growth_mib_per_10_min": None,
+    }
+    window = 60.0
+    if elapsed >= 2 * window:
+        early = [r for t, r in samples[1:] if t <= window]
+        late = [r for t, r in samples[1:] if t >= elapsed - window]
+        growth = max(min(late) - min(early), max(late) - max(early))
+        out["rss_worst_growth_mib_per_10_min"] = round(growth * 600 / (elapsed - window) / 1024, 2)
+    return out
 
 
 async def latency_phase(args: argparse.Namespace, station: Station, context: Any) -> None:

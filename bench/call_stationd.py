@@ -40,7 +40,7 @@ def _install_fake_picamera2(name_thread: bool) -> None:
     from hardware.camera import fake_picamera2, picamera2_backend
 
     api = fake_picamera2.fake_picamera2_api()
-    picamera2_backend.load_picamera2_api = lambda: api  # type: ignore[assignment]
+    picamera2_backend.load_picamera2_api = lambda: api
     if not name_thread:
         return
     libc = ctypes.CDLL(None, use_errno=True)
