@@ -126,7 +126,7 @@ async def seed_demo(
 ) -> list[SeededConsultation]:
     """Book the demo's round and CPR appointment through stationd's API, as staff would.
 
-    ``client`` is an unlocked :class:`~stationapi.client.StationClient`; ``vault_key`` a
+    ``client`` is an unlocked :class:`~stationapi.staff.StaffClient`; ``vault_key`` a
     :class:`~station.keys.vault.VaultKey` (the caller zeroes it). Every personal field is sealed
     under a fresh per-consultation key (``station.keys.records``); stationd sees ciphertext only.
     """
@@ -334,7 +334,7 @@ class DemoRunner:
     async def _wait_ready(self, hub_url: str, within: float = 60.0) -> None:
         import httpx
 
-        from stationapi.client import StationClient, StationClientError
+        from stationapi.locked import LockedClient, StationClientError
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
@@ -353,20 +353,20 @@ class DemoRunner:
                         hub_ok = (await http.get(f"{hub_url}/gp/")).status_code == 200
                 if not daemon_ok and self.socket_path.exists():
                     with contextlib.suppress(StationClientError):
-                        async with StationClient(self.socket_path, timeout=2.0) as client:
+                        async with LockedClient(self.socket_path, timeout=2.0) as client:
                             daemon_ok = (await client.state()).locked
                 await asyncio.sleep(0.1)
 
     async def _seed(self, vault_key: Any, hub_url: str, token_file: Path) -> None:
-        from stationapi.client import StationClient
+        from stationapi.staff import StaffClient
 
-        async with StationClient(self.socket_path, timeout=30.0) as client:
+        async with StaffClient(self.socket_path, timeout=30.0) as client:
             await client.unlock(DEMO_STAFF_ID, self.staff_pin)
             try:
                 self.seeded = await seed_demo(client, vault_key, datetime.now(UTC))
                 round_ = self.seeded[0]
                 self.gp_url, self.gp_link_via = (
-                    await self._call_room(client.token, round_),
+                    await self._call_room(client, round_),
                     "stationd",
                 )
                 if self.gp_url is None:
@@ -375,26 +375,20 @@ class DemoRunner:
             finally:
                 await client.lock()
 
-    async def _call_room(self, token: str | None, round_: SeededConsultation) -> str | None:
+    async def _call_room(self, client: Any, round_: SeededConsultation) -> str | None:
         """The GP link through the call engine's room API (``POST /v1/call/room``, staff):
-        stationd then knows the room when the call starts. None if the engine is absent."""
-        import httpx
+        stationd then knows the room when the call starts. None if the engine is absent.
 
-        async with httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(self.socket_path)),
-            base_url="http://stationd",
-            timeout=30.0,
-        ) as http:
-            response = await http.post(
-                "/v1/call/room",
-                json={"consultation_id": round_.id},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        if response.status_code in (404, 503):
-            return None
-        if response.status_code != 201:
-            raise DemoError(f"stationd refused the demo's GP link: HTTP {response.status_code}")
-        return str(response.json()["gp_url"])
+        ``client`` is the unlocked :class:`~stationapi.staff.StaffClient`."""
+        from stationapi.errors import StationApiError
+
+        try:
+            room = await client.make_room(round_.id)
+        except StationApiError as exc:
+            if exc.status in (404, 503):
+                return None
+            raise DemoError(f"stationd refused the demo's GP link: HTTP {exc.status}") from None
+        return str(room.gp_url)
 
     async def _hub_room(self, hub_url: str, token_file: Path, round_: SeededConsultation) -> str:
         """Fallback: the room straight from the hub's station API (hub/README.md)."""
@@ -550,9 +544,9 @@ async def _wait_for_enter(stop: asyncio.Event) -> bool:
 async def _check(runner: DemoRunner) -> None:
     """--check: the seeded bookings are on the lock screen's list, and (with tmux) the
     locked UI draws the lock screen under the supervisor."""
-    from stationapi.client import StationClient
+    from stationapi.locked import LockedClient
 
-    async with StationClient(runner.socket_path) as client:
+    async with LockedClient(runner.socket_path) as client:
         upcoming = await client.upcoming()
     if [item.starts_at for item in upcoming.items] != [s.starts_at for s in runner.seeded]:
         raise DemoError("stationd does not list the demo's bookings")

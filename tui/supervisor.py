@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Final
 
 from station.errors import StationError
-from stationapi.client import StationClient, StationClientError
+from stationapi.locked import LockedClient, StationClientError
 
 __all__ = [
     "LOCKED_STATES",
@@ -331,7 +331,7 @@ class Supervisor:
         attempt = 0
         while True:
             try:
-                async with StationClient(self.config.socket_path) as client:
+                async with LockedClient(self.config.socket_path) as client:
                     async for event in client.events():
                         attempt = 0
                         state = event.data.get("state")
@@ -461,7 +461,7 @@ class Supervisor:
         if self.state not in LOCKED_STATES:
             # The staff UI is gone but the station is unlocked: lock it (fail closed).
             with contextlib.suppress(StationClientError):
-                async with StationClient(self.config.socket_path) as client:
+                async with LockedClient(self.config.socket_path) as client:
                     await client.lock()
 
     async def _on_locked_exit(self, pid: int) -> None:

@@ -8,7 +8,9 @@
 * :mod:`station.call.hub`: the hub's station API; :mod:`station.call.media`: the tracks.
 
 Nothing in this package is imported by the station's domain (``station.core``): aiortc is an
-adapter concern. stationd wires it in :mod:`station.daemon.call_api`.
+adapter concern. stationd wires it in :mod:`station.daemon.calls` (its endpoints:
+``station.daemon.routes.call``). Who is waiting arrives as the contract's
+:class:`stationapi.models.WaitingResident` (the call's start request).
 """
 
 from __future__ import annotations

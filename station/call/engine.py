@@ -78,11 +78,11 @@ from station.call.media import (
     VolumeTrack,
     pump_remote_video,
 )
-from station.call.models import WaitingResident
 from station.call.probe import probe_ice_servers
 from station.call.tuning import install_prompt_ice_completion, use_frame_end_jitter_buffer
 from station.core.clock import Clock, SystemClock
 from station.core.session import CallOutcome
+from stationapi.models import WaitingResident
 
 __all__ = [
     "CallEngine",

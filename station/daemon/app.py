@@ -13,7 +13,8 @@
   ``missing`` (health, ports, heartbeat, lock screen), calls that need it are refused, and a
   task re-probes every ``reprobe_seconds`` until it is back. Only a configuration error
   (a backend that does not exist) stops it, with one line;
-- the local API (``station.daemon.api``), served by uvicorn on a Unix socket.
+- the local API (``station.daemon.api``: FastAPI routers per capability in
+  ``station.daemon.routes``), served by uvicorn on a Unix socket.
 
 The socket: the daemon creates the parent directory ``0750`` when it has to (systemd's
 ``RuntimeDirectory=kontaktstation`` with ``RuntimeDirectoryMode=0750`` does the same) and
@@ -49,6 +50,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import uvicorn
+from fastapi import FastAPI
 
 from hardware.surface.select import build_frame_sink
 from hardware.video import FrameSink
@@ -153,6 +155,8 @@ class Daemon:
         self._audit: Any = None
         self._keys: KeyringAccess | None = None
         self._precheck: Any = None
+        #: The local API (FastAPI) once started; its ``openapi()`` is stationd's description.
+        self.api: FastAPI | None = None
         #: The care-record export (``station.export.ExportService``), None if unusable.
         self.exports: Any = None
         self._socket: socket.socket | None = None
@@ -243,7 +247,7 @@ class Daemon:
         from station.daemon.precheck import PreCheck
 
         self._precheck = PreCheck(self._service, hardware, cfg.environ)
-        from station.daemon.export_routes import export_routes, open_exports
+        from station.daemon.exports import open_exports
 
         # The outbox delivers while locked and offline; its purge guard keeps consultations
         # whose note has not reached the care record.
@@ -251,8 +255,7 @@ class Daemon:
         if self.exports is not None:
             await self.exports.start()
             self.exports.start_purge_loop(self._store, self._service.db)
-        from station.daemon.call_api import build_call_controller
-        from station.daemon.provisioning_routes import provisioning_routes
+        from station.daemon.calls import build_call_controller
 
         self.calls = build_call_controller(
             self._service,
@@ -267,18 +270,15 @@ class Daemon:
         if self.provisioning_port is not None:
             # The configuration in force reaches the call engine, the purge and the export.
             self.provisioning_port.bind(data_dir=data_dir, calls=self.calls, exports=self.exports)
-        app = build_app(
+        self.api = build_app(
             self._service,
+            calls=self.calls,
+            precheck=self._precheck,
+            exports=self.exports,
             heartbeat_seconds=cfg.heartbeat_seconds,
-            extra_routes=[
-                *self._precheck.routes(),
-                *self.calls.routes(),
-                *export_routes(self._service, self.exports),
-                *provisioning_routes(self._service),
-            ],
         )
         server_config = uvicorn.Config(
-            app,
+            self.api,
             http="h11",
             ws="none",
             lifespan="off",

@@ -27,7 +27,8 @@ from station.daemon.hardware import GpioHardwareLink
 from station.keys.boxes import sealed_event_context
 from station.keys.crypto import FieldRef, seal_field
 from station.keys.vault import VaultKey
-from stationapi.client import ApiEvent, StationClient
+from stationapi.events import ApiEvent
+from stationapi.locked import LockedClient
 from tests.integration.daemon_harness import (
     CLINIC,
     Running,
@@ -83,7 +84,7 @@ class EventLog:
             await self._task
 
     async def _run(self) -> None:
-        async with StationClient(self._station.socket_path) as client:
+        async with LockedClient(self._station.socket_path) as client:
             async for event in client.events():
                 self.events.append(event)
                 self._started.set()

@@ -23,7 +23,8 @@ import pytest
 from textual.pilot import Pilot
 
 from station.core.session import LockReason
-from stationapi.client import StationClient, StationLocked
+from stationapi.errors import StationLocked
+from stationapi.staff import StaffClient
 from tests.integration.daemon_harness import STAFF_ID, STAFF_PIN, short_socket_dir
 from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
 from tui.staff.app import ExitCode, StaffApp
@@ -122,7 +123,7 @@ LOCKS: dict[str, Callable[[Station], Awaitable[None]]] = {
 async def assert_token_dead(station: Station, app: StaffApp) -> None:
     token = app.client.token
     assert token
-    async with StationClient(station.socket_path, token=token) as client:
+    async with StaffClient(station.socket_path, token=token) as client:
         with pytest.raises(StationLocked):
             await client.consultations()
 

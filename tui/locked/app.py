@@ -31,7 +31,7 @@ from textual.binding import BindingType
 from textual.reactive import reactive
 
 from station.core.clock import Clock, SystemClock
-from stationapi.client import ApiEvent, StationClientError
+from stationapi.locked import ApiEvent, StationClientError
 from tui.i18n import _
 from tui.locked.link import (
     SUPERVISOR_SOCKET_ENV,

@@ -20,7 +20,7 @@ entry was abandoned (never unlocked); ``5`` stationd could not be reached.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
@@ -33,31 +33,19 @@ from textual.screen import ModalScreen, Screen
 
 from station.core.clock import Clock, SystemClock
 from station.keys.vault import VaultKey
-from stationapi.client import (
-    ApiEvent,
-    StationApiError,
-    StationClientError,
-    StationLocked,
-)
+from stationapi import models as m
+from stationapi.errors import StationApiError, StationClientError, StationLocked
+from stationapi.events import ApiEvent
+from stationapi.staff import StaffClient
 from tui.i18n import _
-from tui.staff.client import StaffClient
 from tui.staff.data import AppointmentView, ResidentView, StaffRecords
 from tui.staff.messages import CallStatus, SessionChanged
 from tui.staff.safe_text import clean
 
-__all__ = ["CALL_ENDPOINTS", "LOCKED_STATES", "ExitCode", "StaffApp", "waiting_resident"]
+__all__ = ["LOCKED_STATES", "ExitCode", "StaffApp", "waiting_resident"]
 
 #: Session states in which no personal data may be on screen: the staff UI exits.
 LOCKED_STATES = frozenset({"locked", "in_call_private"})
-#: The call engine's endpoints on stationd (``station.daemon.call_api``).
-CALL_ENDPOINTS: Final = {
-    "start": "/v1/call/start",
-    "next": "/v1/call/next",
-    "previous": "/v1/call/previous",
-    "mute": "/v1/call/mute",
-    "camera": "/v1/call/camera",
-    "end": "/v1/call/end",
-}
 #: Staff activity is reported to stationd at most this often (idle lock is stationd's): the
 #: lock can come at most this much earlier than the idle timeout after the last key press.
 TOUCH_EVERY_SECONDS = 5.0
@@ -259,15 +247,12 @@ class StaffApp(App[int]):
         from tui.staff.screens.base import handle_error
 
         waiting = [r for r in appointment.residents if r.status in ("waiting", "in_call")]
-        body = {
-            "consultation_id": appointment.id,
-            "residents": [waiting_resident(r) for r in waiting],
-        }
+        residents = [waiting_resident(r) for r in waiting]
         try:
             if waiting and waiting[0].status == "waiting":
                 await self.client.set_entry_status(waiting[0].entry_id, "in_call")
             try:
-                answer = await self.client.staff_json("POST", CALL_ENDPOINTS["start"], body=body)
+                answer = await self.client.start_call(appointment.id, residents)
             except StationApiError as error:
                 if error.status not in (404, 405, 503):
                     raise
@@ -279,8 +264,8 @@ class StaffApp(App[int]):
                 )
                 await self.client.check_passed()
             else:
-                gp_url = answer.get("gp_url")
-                if isinstance(gp_url, str) and gp_url:
+                gp_url = answer.gp_url
+                if gp_url:
                     self.notify(
                         _("The GP's link (send it to the GP): {url}").format(url=gp_url),
                         markup=False,
@@ -290,12 +275,13 @@ class StaffApp(App[int]):
             handle_error(self.screen, error)
         self.refresh_state()
 
-    async def call_engine(self, action: str, body: dict[str, Any] | None = None) -> bool:
-        """POST to the call engine (``CALL_ENDPOINTS``); False when it refused or is absent."""
+    async def call_engine(self, request: Callable[[], Awaitable[m.CallStatusOut]]) -> bool:
+        """Send one of the call engine's controls (a :class:`StaffClient` method, e.g.
+        ``lambda: client.mute(True)``); False when it refused or is absent."""
         from tui.staff.screens.base import handle_error
 
         try:
-            await self.client.staff_json("POST", CALL_ENDPOINTS[action], body=body or {})
+            await request()
         except StationClientError as error:
             handle_error(self.screen, error)
             return False
@@ -341,9 +327,8 @@ def _screen_key(state: str, appointment_id: str | None) -> tuple[str, str | None
     return "today", None
 
 
-def waiting_resident(resident: ResidentView) -> dict[str, Any]:
-    """What the GP's waiting room shows of one resident (the call engine's
-    ``WaitingResident``): name, birth date, room, reason."""
+def waiting_resident(resident: ResidentView) -> m.WaitingResident:
+    """What the GP's waiting room shows of one resident: name, birth date, room, reason."""
     # Cut to the waiting room's limits and controls made visible, as on this screen: a
     # stored value the domain would refuse today still reaches the GP readable and harmless.
     body: dict[str, Any] = {"display_name": clean(resident.name, 120) or "?"}
@@ -353,4 +338,4 @@ def waiting_resident(resident: ResidentView) -> dict[str, Any]:
         body["room"] = clean(resident.room, 40)
     if resident.reason:
         body["reason"] = clean(resident.reason, 500, keep_newlines=True)
-    return body
+    return m.WaitingResident.model_validate(body)

@@ -1,7 +1,7 @@
 """The staff UI's records: stationd's blind store, opened and sealed with the vault key.
 
 :class:`StaffRecords` is the one place in the staff UI that touches key material and
-plaintext. It talks to stationd through :class:`~stationapi.client.StationClient`, opens
+plaintext. It talks to stationd through :class:`~stationapi.staff.StaffClient`, opens
 sealed fields with :mod:`station.keys.records` (each consultation's data key is unwrapped with
 the vault key and cached until :meth:`StaffRecords.zero`), and hands the screens plain,
 immutable view objects (:class:`ResidentView`, :class:`AppointmentView`). It imports no
@@ -36,7 +36,7 @@ from station.keys.crypto import FieldRef
 from station.keys.records import ENTRY_TABLE, ConsultationKey, seal_entry, seal_note
 from station.keys.vault import VaultKey
 from stationapi import models as m
-from stationapi.client import StationClient
+from stationapi.staff import StaffClient
 
 if TYPE_CHECKING:
     from station.export.payload import ExportPayload
@@ -193,7 +193,7 @@ def _aware(value: object) -> datetime | None:
 class StaffRecords:
     """Reads and writes the day's records for the unlocked staff member (see module docs)."""
 
-    def __init__(self, client: StationClient, vault: VaultKey, clock: Clock) -> None:
+    def __init__(self, client: StaffClient, vault: VaultKey, clock: Clock) -> None:
         self.client = client
         self._vault = vault
         self._clock = clock
@@ -483,7 +483,7 @@ class StaffRecords:
         """
         from station.export.payload import seal_export
         from station.export.summary import plain_text_summary
-        from stationapi.client import StationApiError
+        from stationapi.errors import StationApiError
 
         if delivery == "fhir" and outbox_public_key is not None:
             try:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Final
 
 from station.core.clock import Clock
+from stationapi.staff import StaffClient
 from tui.staff.app import ExitCode, StaffApp
-from tui.staff.client import StaffClient
 
 __all__ = ["HARD_EXIT_SECONDS", "create_app", "main"]
 

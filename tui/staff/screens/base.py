@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from textual.screen import Screen
 
-from stationapi.client import StationClientError, StationLocked, StationUnavailable
+from stationapi.errors import StationClientError, StationLocked, StationUnavailable
 from tui.i18n import _
 
 if TYPE_CHECKING:

@@ -10,6 +10,8 @@ after the stated time unless the GP comes back, which clears the message again.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -19,7 +21,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Static
 
-from stationapi.client import StationClientError
+from stationapi import models as m
+from stationapi.errors import StationClientError
 from tui.i18n import _
 from tui.staff.data import AppointmentView, ResidentView, local
 from tui.staff.messages import CallStatus, SessionChanged
@@ -113,19 +116,15 @@ class CallScreen(StaffScreen):
     async def load_call(self) -> None:
         """What happened before this screen showed (staff back during a private call)."""
         try:
-            call = await self.staff_app.client.staff_json("GET", "/v1/call")
+            call = await self.staff_app.client.call()
         except StationClientError:
             return  # the event stream brings the next change anyway
-        gp = call.get("gp")
-        if not isinstance(gp, dict):
+        gp = call.gp
+        if gp is None:
             return
-        if isinstance(gp.get("left"), str):
-            ends_in = gp.get("ends_in")
-            self.gp_left = (
-                gp["left"],
-                float(ends_in) if isinstance(ends_in, int | float) else None,
-            )
-        self._note_media(gp.get("media"))
+        if gp.left is not None:
+            self.gp_left = (gp.left, gp.ends_in)
+        self._note_media(None if gp.media is None else gp.media.model_dump())
         self._draw_status()
 
     def _note_media(self, media: Any) -> None:
@@ -288,7 +287,10 @@ class CallScreen(StaffScreen):
         except StationClientError as error:
             self.failed(error)
             return
-        await self.staff_app.call_engine("next" if step > 0 else "previous")
+        client = self.staff_app.client
+        await self.staff_app.call_engine(
+            client.next_resident if step > 0 else client.previous_resident
+        )
         self.load()
 
     @on(Button.Pressed, "#btn-mute")
@@ -296,18 +298,18 @@ class CallScreen(StaffScreen):
         """Microphone off or on again."""
         self.muted = not self.muted
         self._draw_status()
-        self._control("mute", {"muted": self.muted})
+        self._control(partial(self.staff_app.client.mute, self.muted))
 
     @on(Button.Pressed, "#btn-camera")
     def action_camera(self) -> None:
         """Camera off or on again."""
         self.camera_off = not self.camera_off
         self._draw_status()
-        self._control("camera", {"off": self.camera_off})
+        self._control(partial(self.staff_app.client.camera, self.camera_off))
 
     @work(group="control", exit_on_error=False)
-    async def _control(self, action: str, body: dict[str, Any]) -> None:
-        await self.staff_app.call_engine(action, body)
+    async def _control(self, request: Callable[[], Awaitable[m.CallStatusOut]]) -> None:
+        await self.staff_app.call_engine(request)
 
     @on(Button.Pressed, "#btn-end")
     def action_end(self) -> None:
@@ -317,7 +319,7 @@ class CallScreen(StaffScreen):
     @work(group="end", exclusive=True, exit_on_error=False)
     async def _end(self) -> None:
         if await self.app.push_screen_wait(ConfirmDialog(_("End the call?"), _("End call"))):
-            await self.staff_app.call_engine("end")
+            await self.staff_app.call_engine(self.staff_app.client.end_call)
 
     @on(Button.Pressed, "#btn-leave")
     def action_leave(self) -> None:

@@ -20,7 +20,7 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from stationapi.client import StationApiError, StationClientError, StationUnavailable
+from stationapi.errors import StationApiError, StationClientError, StationUnavailable
 from tui.i18n import _
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class EnrollScreen(Screen[str | None]):
     ) -> None:
         app = cast("StaffApp", self.app)
         try:
-            staff_id = await app.client.enroll_staff(
+            enrolled = await app.client.enroll_staff(
                 code, pin, sponsor_staff_id=sponsor_id, sponsor_pin=sponsor_pin
             )
         except StationApiError as error:
@@ -142,7 +142,7 @@ class EnrollScreen(Screen[str | None]):
         except StationClientError as error:
             self._refused(error.user_message or _("The enrollment failed."), "#enroll-code")
             return
-        self._staff_id = staff_id
+        staff_id = self._staff_id = enrolled.staff_id
         self.query_one("#enroll-form").display = False
         self.query_one("#enroll-staff-id", Static).update(staff_id)
         self.query_one("#enroll-done").display = True

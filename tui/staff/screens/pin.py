@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from stationapi.client import StationApiError, StationClientError, StationUnavailable
+from stationapi.errors import StationApiError, StationClientError, StationUnavailable
 from tui.i18n import _
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ who is waiting; Escape calls it off.
 from __future__ import annotations
 
 import asyncio
-import base64
 from typing import ClassVar
 
 from rich.text import Text
@@ -18,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Static
 
-from stationapi.client import StationApiError, StationClientError
+from stationapi.errors import StationApiError, StationClientError
 from tui.i18n import _
 from tui.staff.data import AppointmentView, local
 from tui.staff.messages import SessionChanged
@@ -161,15 +160,15 @@ class PreCheckScreen(StaffScreen):
     @work(group="network", exclusive=True, exit_on_error=False)
     async def _network(self) -> None:
         try:
-            answer = await self.staff_app.client.staff_json("GET", "/v1/precheck/network")
+            answer = await self.staff_app.client.precheck_network()
         except StationClientError as error:
             self._set("network", False, error.user_message or "")
             if not isinstance(error, StationApiError) or error.status == 401:
                 self.failed(error)
             return
         self.results.pop("network", None)
-        for check in answer.get("checks", []):
-            self._set(str(check.get("name")), bool(check.get("ok")), str(check.get("hint", "")))
+        for check in answer.checks:
+            self._set(check.name, check.ok, check.hint)
 
     @work(group="camera", exclusive=True, exit_on_error=False)
     async def _live_camera(self) -> None:
@@ -177,13 +176,10 @@ class PreCheckScreen(StaffScreen):
         width, height = preview.size.width or 64, (preview.size.height or 24) * 2
         while True:
             try:
-                answer = await self.staff_app.client.staff_json(
-                    "GET",
-                    "/v1/precheck/frame",
-                    params={"width": min(width, 160), "height": min(height, 160)},
+                answer = await self.staff_app.client.precheck_frame(
+                    min(width, 160), min(height, 160)
                 )
-                data = base64.b64decode(answer["data"])
-                preview.frame = (int(answer["width"]), int(answer["height"]), data)
+                preview.frame = (answer.width, answer.height, answer.data)
                 if self.results.get("camera", (None, ""))[0] is not True:
                     self._set("camera", True)
             except StationClientError as error:
@@ -202,8 +198,8 @@ class PreCheckScreen(StaffScreen):
         meter = self.query_one(LevelMeter)
         while True:
             try:
-                answer = await self.staff_app.client.staff_json("GET", "/v1/precheck/microphone")
-                level = float(answer["rms_dbfs"])
+                answer = await self.staff_app.client.precheck_microphone()
+                level = answer.rms_dbfs
                 meter.level = level
                 heard = level > SILENT_DBFS
                 if self.results.get("microphone", (None, ""))[0] is not heard:
@@ -233,7 +229,7 @@ class PreCheckScreen(StaffScreen):
     @work(group="tone", exclusive=True, exit_on_error=False)
     async def _tone(self) -> None:
         try:
-            await self.staff_app.client.staff_json("POST", "/v1/precheck/tone", body={})
+            await self.staff_app.client.precheck_tone()
         except StationClientError as error:
             self._set("loudspeaker", False, error.user_message or "")
             self.failed(error)

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Static
 
 from station.core.model import QueueEntryStatus
-from stationapi.client import StationClientError
+from stationapi.errors import StationClientError
 from tui.i18n import _
 from tui.staff.data import AppointmentView, ResidentView, local
 from tui.staff.messages import RecordsChanged, SessionChanged

@@ -36,7 +36,7 @@ from textual.widgets import (
 )
 
 from station.errors import StationError
-from stationapi.client import StationClientError
+from stationapi.errors import StationClientError
 from tui.i18n import _
 from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView, local
 from tui.staff.messages import SessionChanged
