@@ -40,10 +40,10 @@ from stationapi.client import (
     StationLocked,
 )
 from tui.i18n import _
+from tui.safe_text import clean
 from tui.staff.client import StaffClient
 from tui.staff.data import AppointmentView, ResidentView, StaffRecords
 from tui.staff.messages import CallStatus, SessionChanged
-from tui.staff.safe_text import clean
 
 __all__ = ["CALL_ENDPOINTS", "LOCKED_STATES", "ExitCode", "StaffApp", "waiting_resident"]
 

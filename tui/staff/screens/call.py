@@ -21,9 +21,9 @@ from textual.widgets import Button, Footer, Static
 
 from stationapi.client import StationClientError
 from tui.i18n import _
+from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView, local
 from tui.staff.messages import CallStatus, SessionChanged
-from tui.staff.safe_text import literal
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import ConfirmDialog
 from tui.staff.screens.today import status_label, type_label

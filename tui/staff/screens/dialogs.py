@@ -22,8 +22,8 @@ from station.core.cpr import PartialCprStatus, check_partial_cpr, parse_cpr
 from station.core.model import ConsultationType, DomainError, WithCpr, WithoutCpr
 from station.errors import StationError
 from tui.i18n import _
+from tui.safe_text import literal
 from tui.staff.data import LOCAL_TZ, ClinicView, ResidentView
-from tui.staff.safe_text import literal
 
 __all__ = [
     "AppointmentDialog",

@@ -1,7 +1,7 @@
 """Today: the day's appointments and rounds, and the queue of the one selected.
 
 Keyboard first (every action has a key, shown in the footer), mouse and touch too (click a
-row, the buttons). Names and notes are shown literally (:mod:`tui.staff.safe_text`).
+row, the buttons). Names and notes are shown literally (:mod:`tui.safe_text`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from textual.widgets import Button, DataTable, Footer, Static
 from station.core.model import QueueEntryStatus
 from stationapi.client import StationClientError
 from tui.i18n import _
+from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView, local
 from tui.staff.messages import RecordsChanged, SessionChanged
-from tui.staff.safe_text import literal
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import (
     AppointmentDialog,
