@@ -33,6 +33,7 @@ from textual.reactive import reactive
 from station.core.clock import Clock, SystemClock
 from stationapi.client import ApiEvent, StationClientError
 from tui.i18n import _
+from tui.localtime import local_zone
 from tui.locked.link import (
     SUPERVISOR_SOCKET_ENV,
     CallAction,
@@ -45,7 +46,7 @@ from tui.locked.link import (
 from tui.locked.screens import LockScreen, PrivateCallScreen
 from tui.locked.widgets import Appointment, Fault, due_soon
 
-__all__ = ["LockedApp", "create_app", "local_zone", "main"]
+__all__ = ["LockedApp", "create_app", "main"]
 
 SOCKET_ENV: Final = "KONTAKTSTATION_SOCKET"
 DEFAULT_SOCKET: Final = "/run/kontaktstation/stationd.sock"
@@ -56,18 +57,6 @@ PRIVATE_STATE: Final = "in_call_private"
 UPCOMING_REFRESH_SECONDS: Final = 30.0
 #: Back-off between attempts to reach stationd's event stream.
 RECONNECT_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
-
-
-def local_zone(name: str | None = None) -> tzinfo:
-    """The station's time zone (``KONTAKTSTATION_TZ``, default Europe/Copenhagen)."""
-    from datetime import UTC
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    name = name or os.environ.get("KONTAKTSTATION_TZ") or "Europe/Copenhagen"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
 
 
 class LockedApp(App[None], inherit_bindings=False):
