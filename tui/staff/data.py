@@ -7,7 +7,7 @@ the vault key and cached until :meth:`StaffRecords.zero`), and hands the screens
 immutable view objects (:class:`ResidentView`, :class:`AppointmentView`). It imports no
 Textual, so the bench and tests drive it directly.
 
-Times: stationd stores aware UTC times; staff read Danish local time (Europe/Copenhagen).
+Times: stationd stores aware UTC times; staff read the station's local time (:mod:`tui.localtime`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Final, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from station.core.clock import Clock
 from station.core.cpr import parse_cpr
@@ -37,13 +36,13 @@ from station.keys.records import ENTRY_TABLE, ConsultationKey, seal_entry, seal_
 from station.keys.vault import VaultKey
 from stationapi import models as m
 from stationapi.client import StationClient
+from tui.localtime import local, local_zone
 
 if TYPE_CHECKING:
     from station.export.payload import ExportPayload
 
 __all__ = [
     "DEFAULT_DURATION",
-    "LOCAL_TZ",
     "AppointmentView",
     "ClinicView",
     "ExportOutcome",
@@ -52,21 +51,10 @@ __all__ = [
     "ResidentView",
     "StaffRecords",
     "StaffRecordsError",
-    "local",
 ]
-
-try:
-    LOCAL_TZ: tzinfo = ZoneInfo("Europe/Copenhagen")
-except ZoneInfoNotFoundError:  # pragma: no cover - every supported system has tzdata
-    LOCAL_TZ = UTC
 
 #: A booked GP video slot unless staff say otherwise.
 DEFAULT_DURATION: Final = timedelta(minutes=15)
-
-
-def local(moment: datetime) -> datetime:
-    """``moment`` in Danish local time."""
-    return moment.astimezone(LOCAL_TZ)
 
 
 class StaffRecordsError(StationError):
@@ -234,8 +222,8 @@ class StaffRecords:
     def day_bounds(self, day: date | None = None) -> tuple[datetime, datetime]:
         """Midnight to midnight of ``day`` (default: today, Danish time), as aware times."""
         day = day or local(self._clock.now()).date()
-        start = datetime.combine(day, time(0), LOCAL_TZ)
-        return start, datetime.combine(day + timedelta(days=1), time(0), LOCAL_TZ)
+        start = datetime.combine(day, time(0), local_zone())
+        return start, datetime.combine(day + timedelta(days=1), time(0), local_zone())
 
     async def today(self, day: date | None = None) -> list[AppointmentView]:
         """The day's consultations (not cancelled), each with its opened queue."""

@@ -21,8 +21,9 @@ from textual.widgets import Button, Footer, Static
 
 from stationapi.client import StationClientError
 from tui.i18n import _
+from tui.localtime import local
 from tui.safe_text import literal
-from tui.staff.data import AppointmentView, ResidentView, local
+from tui.staff.data import AppointmentView, ResidentView
 from tui.staff.messages import CallStatus, SessionChanged
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import ConfirmDialog

@@ -22,8 +22,9 @@ from station.core.cpr import PartialCprStatus, check_partial_cpr, parse_cpr
 from station.core.model import ConsultationType, DomainError, WithCpr, WithoutCpr
 from station.errors import StationError
 from tui.i18n import _
+from tui.localtime import local_zone
 from tui.safe_text import literal
-from tui.staff.data import LOCAL_TZ, ClinicView, ResidentView
+from tui.staff.data import ClinicView, ResidentView
 
 __all__ = [
     "AppointmentDialog",
@@ -179,7 +180,7 @@ class AppointmentDialog(_Dialog):
         self.dismiss(
             AppointmentDraft(
                 clinic_id=clinic,
-                starts_at=datetime.combine(day, at, LOCAL_TZ),
+                starts_at=datetime.combine(day, at, local_zone()),
                 duration=timedelta(minutes=minutes),
                 consultation_type=ConsultationType(str(kind)),
             )

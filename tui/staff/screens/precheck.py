@@ -20,8 +20,9 @@ from textual.widgets import Button, Footer, Static
 
 from stationapi.client import StationApiError, StationClientError
 from tui.i18n import _
+from tui.localtime import local
 from tui.safe_text import literal
-from tui.staff.data import AppointmentView, local
+from tui.staff.data import AppointmentView
 from tui.staff.messages import SessionChanged
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import ConfirmDialog

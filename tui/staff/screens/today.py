@@ -19,8 +19,9 @@ from textual.widgets import Button, DataTable, Footer, Static
 from station.core.model import QueueEntryStatus
 from stationapi.client import StationClientError
 from tui.i18n import _
+from tui.localtime import local
 from tui.safe_text import literal
-from tui.staff.data import AppointmentView, ResidentView, local
+from tui.staff.data import AppointmentView, ResidentView
 from tui.staff.messages import RecordsChanged, SessionChanged
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import (

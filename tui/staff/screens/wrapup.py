@@ -38,8 +38,9 @@ from textual.widgets import (
 from station.errors import StationError
 from stationapi.client import StationClientError
 from tui.i18n import _
+from tui.localtime import local
 from tui.safe_text import clean, literal
-from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView, local
+from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView
 from tui.staff.messages import SessionChanged
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import ConfirmDialog
