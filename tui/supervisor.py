@@ -46,9 +46,10 @@ from typing import Final
 
 from station.errors import StationError
 from stationapi.client import StationClient, StationClientError
+from tui.stationd import LOCKED_STATES, SOCKET_ENV
+from tui.stationd import socket_path as stationd_socket
 
 __all__ = [
-    "LOCKED_STATES",
     "STAFF_COMMAND",
     "LockTiming",
     "Supervisor",
@@ -64,8 +65,6 @@ _log = logging.getLogger("tui.supervisor")
 #: The real staff UI's entry point (the other app in this package).
 STAFF_COMMAND: Final = (sys.executable, "-m", "tui.staff")
 LOCKED_COMMAND: Final = (sys.executable, "-m", "tui.locked")
-#: Session states in which no staff screen may be visible.
-LOCKED_STATES: Final = frozenset({"locked", "in_call_private"})
 SESSION: Final = "kiosk"
 #: The supervisor's directory inside the session's ``XDG_RUNTIME_DIR``.
 RUNTIME_NAME: Final = "kontaktstation-ui"
@@ -207,7 +206,7 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith("TEXTUAL")}
         env.pop("TMUX", None)
         env.update(self.config.environ)
-        env["KONTAKTSTATION_SOCKET"] = str(self.config.socket_path)
+        env[SOCKET_ENV] = str(self.config.socket_path)
         env["KONTAKTSTATION_SUPERVISOR_SOCKET"] = str(self.control_socket)
         return env
 
@@ -562,9 +561,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the supervisor in this terminal until it is stopped."""
     args = _parser().parse_args(argv)
-    socket_path = args.socket or Path(
-        os.environ.get("KONTAKTSTATION_SOCKET") or "/run/kontaktstation/stationd.sock"
-    )
+    socket_path = stationd_socket(args.socket)
     # The kiosk's logind session has a runtime directory: the tmux server lives there under a
     # fixed name (IT, and the system test, find the screen at
     # $XDG_RUNTIME_DIR/kontaktstation-ui/tmux.sock). Elsewhere, a private temporary one.

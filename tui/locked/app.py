@@ -45,13 +45,11 @@ from tui.locked.link import (
 )
 from tui.locked.screens import LockScreen, PrivateCallScreen
 from tui.locked.widgets import Appointment, Fault, due_soon
+from tui.stationd import PRIVATE_STATE
+from tui.stationd import socket_path as stationd_socket
 
 __all__ = ["LockedApp", "create_app", "main"]
 
-SOCKET_ENV: Final = "KONTAKTSTATION_SOCKET"
-DEFAULT_SOCKET: Final = "/run/kontaktstation/stationd.sock"
-#: The session state in which the resident's controls are shown.
-PRIVATE_STATE: Final = "in_call_private"
 #: How often the appointment list is re-read even without events (bookings change while
 #: the lock screen shows; the daemon sends no event for them).
 UPCOMING_REFRESH_SECONDS: Final = 30.0
@@ -335,9 +333,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the locked UI in this terminal until terminated."""
     args = _parser().parse_args(argv)
-    # Not station.daemon.app's helper: that module wires the store, which this process
-    # must never import.
-    socket_path = args.socket or Path(os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET)
+    socket_path = stationd_socket(args.socket)
     supervisor = args.supervisor_socket or os.environ.get(SUPERVISOR_SOCKET_ENV) or None
     name = args.station_name or os.environ.get("KONTAKTSTATION_STATION_NAME") or None
     from tui.station_language import adopt_station_language

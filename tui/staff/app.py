@@ -44,11 +44,10 @@ from tui.safe_text import clean
 from tui.staff.client import StaffClient
 from tui.staff.data import AppointmentView, ResidentView, StaffRecords
 from tui.staff.messages import CallStatus, SessionChanged
+from tui.stationd import LOCKED_STATES
 
-__all__ = ["CALL_ENDPOINTS", "LOCKED_STATES", "ExitCode", "StaffApp", "waiting_resident"]
+__all__ = ["CALL_ENDPOINTS", "ExitCode", "StaffApp", "waiting_resident"]
 
-#: Session states in which no personal data may be on screen: the staff UI exits.
-LOCKED_STATES = frozenset({"locked", "in_call_private"})
 #: The call engine's endpoints on stationd (``station.daemon.call_api``).
 CALL_ENDPOINTS: Final = {
     "start": "/v1/call/start",

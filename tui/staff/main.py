@@ -12,13 +12,13 @@ from typing import Final
 from station.core.clock import Clock
 from tui.staff.app import ExitCode, StaffApp
 from tui.staff.client import StaffClient
+from tui.stationd import SOCKET_ENV
+from tui.stationd import socket_path as stationd_socket
 
 __all__ = ["HARD_EXIT_SECONDS", "create_app", "main"]
 
 #: After a lock, the process ends by this time even if Textual's shutdown hangs.
 HARD_EXIT_SECONDS: Final = 1.0
-_SOCKET_ENV: Final = "KONTAKTSTATION_SOCKET"
-_DEFAULT_SOCKET: Final = "/run/kontaktstation/stationd.sock"
 
 
 def create_app(
@@ -35,8 +35,7 @@ def create_app(
     :data:`HARD_EXIT_SECONDS` should the orderly shutdown stall; memory never outlives that.
     """
     if client is None:
-        path = socket_path or os.environ.get(_SOCKET_ENV) or _DEFAULT_SOCKET
-        client = StaffClient(path, timeout=10.0)
+        client = StaffClient(stationd_socket(socket_path), timeout=10.0)
 
     def arm(code: int) -> None:
         timer = threading.Timer(HARD_EXIT_SECONDS, os._exit, args=(code,))
@@ -51,12 +50,12 @@ def create_app(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the staff UI; the exit status is an :class:`~tui.staff.app.ExitCode`."""
     parser = argparse.ArgumentParser(prog="python -m tui.staff", description=__doc__)
-    parser.add_argument("--socket", help=f"stationd's socket (default ${_SOCKET_ENV})")
+    parser.add_argument("--socket", help=f"stationd's socket (default ${SOCKET_ENV})")
     args = parser.parse_args(argv)
     from tui.station_language import adopt_station_language
 
     # IT's language, before any screen is built.
-    adopt_station_language(args.socket or os.environ.get(_SOCKET_ENV) or _DEFAULT_SOCKET)
+    adopt_station_language(stationd_socket(args.socket))
     app = create_app(args.socket, hard_exit=True)
     code = app.run()
     return int(code if code is not None else ExitCode.LOCKED)
