@@ -24,10 +24,10 @@ from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
+from tui.staff.labels import quality_label, status_label, type_label
 from tui.staff.messages import CallStatus, SessionChanged
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import ConfirmDialog
-from tui.staff.screens.today import status_label, type_label
 from tui.video import TerminalVideo, terminal_video_enabled
 
 __all__ = ["CallScreen"]
@@ -48,16 +48,6 @@ def gp_left_lines(reason: str, ends_in: float | None) -> tuple[str, str]:
         ).format(seconds=max(0, round(ends_in)))
     advice = _("You can end the call now, or phone the clinic if the consultation was not done.")
     return _("The doctor has left the call"), f"{why} {then} {advice}"
-
-
-def quality_label(level: str) -> str:
-    """The connection quality in the catalogue's words."""
-    return {
-        "good": _("Good"),
-        "fair": _("Fair"),
-        "poor": _("Poor"),
-        "lost": _("Lost"),
-    }.get(level, level)
 
 
 class CallScreen(StaffScreen):

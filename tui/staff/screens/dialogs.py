@@ -25,6 +25,7 @@ from tui.i18n import _
 from tui.localtime import local_zone
 from tui.safe_text import literal
 from tui.staff.data import ClinicView, ResidentView
+from tui.staff.labels import type_label
 
 __all__ = [
     "AppointmentDialog",
@@ -35,17 +36,7 @@ __all__ = [
     "ResidentDraft",
     "parse_day",
     "parse_time",
-    "type_label",
 ]
-
-
-def type_label(kind: str) -> str:
-    """The MedCom call type in the catalogue's words."""
-    return {
-        "video_consultation": _("Video consultation"),
-        "assisted_consultation": _("Assisted video consultation"),
-        "video_conference": _("Video conference"),
-    }.get(kind, kind)
 
 
 def parse_day(text: str) -> date | None:

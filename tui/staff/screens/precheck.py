@@ -23,33 +23,18 @@ from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView
+from tui.staff.labels import check_label, type_label
 from tui.staff.messages import SessionChanged
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import ConfirmDialog
-from tui.staff.screens.today import type_label
 from tui.staff.widgets.meter import LevelMeter
 from tui.staff.widgets.preview import CameraPreview
 
-__all__ = ["PreCheckScreen", "check_label"]
+__all__ = ["PreCheckScreen"]
 
 #: Below this RMS level the microphone hears nothing.
 SILENT_DBFS = -70.0
 _ORDER = ("camera", "microphone", "loudspeaker", "button", "hub", "turn", "network")
-
-
-def check_label(name: str) -> str:
-    """A check's name in the catalogue's words."""
-    return {
-        "camera": _("Camera"),
-        "microphone": _("Microphone"),
-        "loudspeaker": _("Loudspeaker"),
-        "button": _("Privacy button"),
-        "led": _("Lamp"),
-        "hub": _("Network (municipal server)"),
-        "turn": _("Video server (TURN)"),
-        "network": _("Network"),
-        "health": _("Equipment"),
-    }.get(name, name)
 
 
 class PreCheckScreen(StaffScreen):

@@ -22,6 +22,7 @@ from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
+from tui.staff.labels import status_label, type_label
 from tui.staff.messages import RecordsChanged, SessionChanged
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import (
@@ -31,25 +32,9 @@ from tui.staff.screens.dialogs import (
     ResidentDetail,
     ResidentDialog,
     ResidentDraft,
-    type_label,
 )
 
-__all__ = ["TodayScreen", "status_label", "type_label"]
-
-
-def status_label(status: str) -> str:
-    """A queue entry's or consultation's status in the catalogue's words."""
-    labels = {
-        "waiting": _("Waiting"),
-        "in_call": _("In the call"),
-        "done": _("Done"),
-        "skipped": _("Skipped"),
-        "booked": _("Booked"),
-        "ended": _("Ended"),
-        "documented": _("Documented"),
-        "cancelled": _("Cancelled"),
-    }
-    return labels.get(status, status)
+__all__ = ["TodayScreen"]
 
 
 class TodayScreen(StaffScreen):

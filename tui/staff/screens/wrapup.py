@@ -41,22 +41,12 @@ from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import clean, literal
 from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView
+from tui.staff.labels import export_label, outcomes, status_label, type_label
 from tui.staff.messages import SessionChanged
 from tui.staff.screens.base import StaffScreen
 from tui.staff.screens.dialogs import ConfirmDialog
-from tui.staff.screens.today import status_label, type_label
 
-__all__ = ["EXPORT_POLL_SECONDS", "WrapUpScreen", "export_label", "outcomes"]
-
-
-def outcomes() -> tuple[tuple[str, str], ...]:
-    """Outcome codes stored in the note, with their labels in the catalogue's words."""
-    return (
-        ("completed", _("Consultation completed")),
-        ("follow_up", _("Follow-up agreed")),
-        ("referred", _("Referred onwards")),
-        ("not_completed", _("Not completed")),
-    )
+__all__ = ["EXPORT_POLL_SECONDS", "WrapUpScreen"]
 
 
 MAX_NOTE_CHARS = 4000
@@ -64,21 +54,6 @@ MAX_NOTE_CHARS = 4000
 SUMMARY_CHARS = 2 * MAX_NOTE_CHARS + 2000
 #: Seconds between looks at the outbox while a delivery is still open.
 EXPORT_POLL_SECONDS = 2.0
-
-
-def export_label(state: ExportState | None) -> Text:
-    """A note's hand-off to the care record in one short word (the EOJ column)."""
-    if state is None:
-        return Text("")
-    labels: dict[str, tuple[str, str]] = {
-        "pending": (_("pending"), "yellow"),
-        "delivered": (_("delivered"), "green"),
-        "failed": (_("error"), "bold red"),
-        "not_sent": (_("not sent"), "bold red"),
-        "summary": (_("copy"), ""),
-    }
-    label, style = labels[state]
-    return Text(label, style)
 
 
 class WrapUpScreen(StaffScreen):
