@@ -120,7 +120,7 @@ LOCKS: dict[str, Callable[[Station], Awaitable[None]]] = {
 
 
 async def assert_token_dead(station: Station, app: StaffApp) -> None:
-    token = app.client.token
+    token = app.station.token  # type: ignore[attr-defined]
     assert token
     async with StationClient(station.socket_path, token=token) as client:
         with pytest.raises(StationLocked):

@@ -12,6 +12,7 @@ from typing import Final
 from station.core.clock import Clock
 from tui.staff.app import ExitCode, StaffApp
 from tui.staff.client import StaffClient
+from tui.staff.station import DaemonStaffStation, StaffStation
 from tui.stationd import SOCKET_ENV
 from tui.stationd import socket_path as stationd_socket
 
@@ -24,18 +25,18 @@ HARD_EXIT_SECONDS: Final = 1.0
 def create_app(
     socket_path: str | Path | None = None,
     *,
-    client: StaffClient | None = None,
+    station: StaffStation | None = None,
     clock: Clock | None = None,
     live_interval: float = 0.5,
     hard_exit: bool = False,
 ) -> StaffApp:
-    """The staff app on ``socket_path`` (default ``$KONTAKTSTATION_SOCKET``).
+    """The staff app on ``socket_path`` (default ``$KONTAKTSTATION_SOCKET``), or on ``station``.
 
     ``hard_exit`` (the real process only): after a lock, ``os._exit`` follows within
     :data:`HARD_EXIT_SECONDS` should the orderly shutdown stall; memory never outlives that.
     """
-    if client is None:
-        client = StaffClient(stationd_socket(socket_path), timeout=10.0)
+    if station is None:
+        station = DaemonStaffStation(StaffClient(stationd_socket(socket_path), timeout=10.0))
 
     def arm(code: int) -> None:
         timer = threading.Timer(HARD_EXIT_SECONDS, os._exit, args=(code,))
@@ -43,7 +44,7 @@ def create_app(
         timer.start()
 
     return StaffApp(
-        client, clock=clock, live_interval=live_interval, on_lock_out=arm if hard_exit else None
+        station, clock=clock, live_interval=live_interval, on_lock_out=arm if hard_exit else None
     )
 
 

@@ -10,6 +10,7 @@ after the stated time unless the GP comes back, which clears the message again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -17,17 +18,19 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.reactive import reactive
 from textual.widgets import Button, Footer, Static
 
-from stationapi.client import StationClientError
 from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
 from tui.staff.labels import quality_label, status_label, type_label
-from tui.staff.messages import CallStatus, SessionChanged
-from tui.staff.screens.base import StaffScreen
+from tui.staff.messages import LockRequested
+from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
+from tui.staff.station import StationClientError, gp_media, seconds
 from tui.video import TerminalVideo, terminal_video_enabled
 
 __all__ = ["CallScreen"]
@@ -62,18 +65,26 @@ class CallScreen(StaffScreen):
         Binding("f", "leave", _("Leave the room"), id="call.leave"),
     ]
 
-    def __init__(self, appointment_id: str, *, admitted: bool = False) -> None:
-        super().__init__()
+    admitted: reactive[bool] = reactive(False, init=False)
+    """True once the GP let the station in (else: waiting in the GP's waiting room)."""
+    muted: reactive[bool] = reactive(False, init=False)
+    """True while the station's microphone is off."""
+    camera_off: reactive[bool] = reactive(False, init=False)
+    """True while the station's camera is off."""
+    connection: reactive[str] = reactive("", init=False)
+    """The connection's quality in the catalogue's words ("" while not known)."""
+    gp_left: reactive[tuple[str, float | None] | None] = reactive(None, init=False)
+    """(why, seconds until the call ends by itself) while the GP has left; None otherwise."""
+    gp_media: reactive[tuple[bool, bool] | None] = reactive(None, init=False)
+    """What the GP says it sends: (video, audio); None while not said."""
+
+    def __init__(
+        self, session: UnlockedSession, appointment_id: str, *, admitted: bool = False
+    ) -> None:
+        super().__init__(session)
         self.appointment_id = appointment_id
-        self.admitted = admitted
+        self.set_reactive(CallScreen.admitted, admitted)
         self.appointment: AppointmentView | None = None
-        self.muted = False
-        self.camera_off = False
-        self.connection = ""
-        #: (reason, seconds until the call ends) while the GP has left; None otherwise.
-        self.gp_left: tuple[str, float | None] | None = None
-        #: What the GP says it sends (None: not said yet).
-        self.gp_media: tuple[bool, bool] | None = None
 
     def compose(self) -> ComposeResult:
         """Status, the resident now, the round, the controls."""
@@ -104,24 +115,39 @@ class CallScreen(StaffScreen):
     async def load_call(self) -> None:
         """What happened before this screen showed (staff back during a private call)."""
         try:
-            call = await self.staff_app.client.staff_json("GET", "/v1/call")
+            gp = await self.station.gp_presence()
         except StationClientError:
             return  # the event stream brings the next change anyway
-        gp = call.get("gp")
-        if not isinstance(gp, dict):
+        if gp is None:
             return
-        if isinstance(gp.get("left"), str):
-            ends_in = gp.get("ends_in")
-            self.gp_left = (
-                gp["left"],
-                float(ends_in) if isinstance(ends_in, int | float) else None,
-            )
-        self._note_media(gp.get("media"))
+        if gp.left is not None:
+            self.gp_left = (gp.left, gp.ends_in)
+        if gp.media is not None:
+            self.gp_media = gp.media
+
+    def watch_admitted(self) -> None:
+        """Waiting → in the call."""
         self._draw_status()
 
-    def _note_media(self, media: Any) -> None:
-        if isinstance(media, dict):
-            self.gp_media = (media.get("video") is True, media.get("audio") is True)
+    def watch_muted(self) -> None:
+        """The microphone went off or on."""
+        self._draw_status()
+
+    def watch_camera_off(self) -> None:
+        """The camera went off or on."""
+        self._draw_status()
+
+    def watch_connection(self) -> None:
+        """The connection's quality changed."""
+        self._draw_status()
+
+    def watch_gp_left(self) -> None:
+        """The GP left, or came back."""
+        self._draw_status()
+
+    def watch_gp_media(self) -> None:
+        """The GP changed what it sends."""
+        self._draw_status()
 
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
@@ -175,6 +201,10 @@ class CallScreen(StaffScreen):
         self.query_one("#round", Static).update(lines)
 
     def _draw_status(self) -> None:
+        try:
+            status = self.query_one("#call-status", Static)
+        except NoMatches:
+            return  # not composed yet: drawn at mount
         text = Text()
         if self.gp_left is not None:
             headline, advice = gp_left_lines(*self.gp_left)
@@ -197,7 +227,7 @@ class CallScreen(StaffScreen):
             text.append("   " + _("Microphone off"), style="bold red")
         if self.camera_off:
             text.append("   " + _("Camera off"), style="bold red")
-        self.query_one("#call-status", Static).update(text)
+        status.update(text)
         self.query_one("#btn-mute", Button).label = (
             _("Turn the microphone on") if self.muted else _("Turn the microphone off")
         )
@@ -205,14 +235,12 @@ class CallScreen(StaffScreen):
             _("Turn the camera on") if self.camera_off else _("Turn the camera off")
         )
 
-    def on_session_changed(self, message: SessionChanged) -> None:
+    def session_moved(self, state: str, appointment_id: str | None, call_admitted: bool) -> None:
         """Waiting → admitted (the GP let the station in)."""
-        self.admitted = message.call_admitted or message.state == "in_call_attended"
-        self._draw_status()
+        self.admitted = call_admitted or state == "in_call_attended"
 
-    def on_call_status(self, message: CallStatus) -> None:
-        """Connection quality and the engine's view of the controls."""
-        data: Any = message.data
+    def show_call_status(self, data: Mapping[str, Any]) -> None:
+        """Connection quality, the GP's presence and the engine's view of the controls."""
         status = str(data.get("status", ""))
         if "quality" in data:
             self.connection = quality_label(str(data["quality"]))
@@ -227,23 +255,18 @@ class CallScreen(StaffScreen):
         elif status == "video_recovered":
             self.connection = _("Good")
         if status == "gp_left":
-            ends_in = data.get("ends_in")
-            self.gp_left = (
-                str(data.get("reason", "left")),
-                float(ends_in) if isinstance(ends_in, int | float) else None,
-            )
+            self.gp_left = (str(data.get("reason", "left")), seconds(data.get("ends_in")))
             self.connection = ""
         elif status in ("gp_back", "connecting", "connected"):
             self.gp_left = None
         if status == "gp_media":
-            self._note_media(data)
+            self.gp_media = gp_media(data)
         if "muted" in data:
             self.muted = bool(data["muted"])
         if "camera_off" in data:
             self.camera_off = bool(data["camera_off"])
         if status == "resident":
             self.load()
-        self._draw_status()
 
     # ------------------------------------------------------------------ actions
 
@@ -272,33 +295,47 @@ class CallScreen(StaffScreen):
             return
         try:
             if current is not None:
-                await self.records.client.set_entry_status(
+                await self.station.set_entry_status(
                     current.entry_id, "done" if step > 0 else "waiting"
                 )
-            await self.records.client.set_entry_status(residents[target].entry_id, "in_call")
+            await self.station.set_entry_status(residents[target].entry_id, "in_call")
         except StationClientError as error:
             self.failed(error)
             return
-        await self.staff_app.call_engine("next" if step > 0 else "previous")
+        try:
+            if step > 0:
+                await self.station.next_resident()
+            else:
+                await self.station.previous_resident()
+        except StationClientError as error:
+            self.failed(error)
         self.load()
 
     @on(Button.Pressed, "#btn-mute")
     def action_mute(self) -> None:
         """Microphone off or on again."""
         self.muted = not self.muted
-        self._draw_status()
-        self._control("mute", {"muted": self.muted})
+        self._set_muted(self.muted)
 
     @on(Button.Pressed, "#btn-camera")
     def action_camera(self) -> None:
         """Camera off or on again."""
         self.camera_off = not self.camera_off
-        self._draw_status()
-        self._control("camera", {"off": self.camera_off})
+        self._set_camera_off(self.camera_off)
 
-    @work(group="control", exit_on_error=False)
-    async def _control(self, action: str, body: dict[str, Any]) -> None:
-        await self.staff_app.call_engine(action, body)
+    @work(group="mute", exclusive=True, exit_on_error=False)
+    async def _set_muted(self, muted: bool) -> None:
+        try:
+            await self.station.set_muted(muted)
+        except StationClientError as error:
+            self.failed(error)
+
+    @work(group="camera", exclusive=True, exit_on_error=False)
+    async def _set_camera_off(self, off: bool) -> None:
+        try:
+            await self.station.set_camera_off(off)
+        except StationClientError as error:
+            self.failed(error)
 
     @on(Button.Pressed, "#btn-end")
     def action_end(self) -> None:
@@ -307,10 +344,14 @@ class CallScreen(StaffScreen):
 
     @work(group="end", exclusive=True, exit_on_error=False)
     async def _end(self) -> None:
-        if await self.app.push_screen_wait(ConfirmDialog(_("End the call?"), _("End call"))):
-            await self.staff_app.call_engine("end")
+        if not await self.ask(ConfirmDialog(_("End the call?"), _("End call"))):
+            return
+        try:
+            await self.station.end_call()
+        except StationClientError as error:
+            self.failed(error)
 
     @on(Button.Pressed, "#btn-leave")
     def action_leave(self) -> None:
         """Leave the room: the call goes private and this app exits."""
-        self.staff_app.leave_room()
+        self.post_message(LockRequested("leave"))

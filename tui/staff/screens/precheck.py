@@ -1,14 +1,15 @@
 """The pre-call check: camera picture, microphone level, test tone, network and TURN.
 
 Each check says pass or fail, and on a failure what to do, in Danish (stationd's hints).
-"Start call" passes the check (``check_passed``: stationd dials) and hands the call engine
-who is waiting; Escape calls it off.
+"Start call" asks the app to start the call (:class:`PreCheckScreen.CheckPassed`: the call
+engine dials with who is waiting, and this screen is replaced meanwhile); Escape calls the
+check off.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,17 +17,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Footer, Static
 
-from stationapi.client import StationApiError, StationClientError
 from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView
 from tui.staff.labels import check_label, type_label
-from tui.staff.messages import SessionChanged
-from tui.staff.screens.base import StaffScreen
+from tui.staff.messages import SessionMoved
+from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
+from tui.staff.station import StationApiError, StationClientError, UnreadableAnswer
 from tui.staff.widgets.meter import LevelMeter
 from tui.staff.widgets.preview import CameraPreview
 
@@ -47,9 +49,19 @@ class PreCheckScreen(StaffScreen):
         Binding("escape", "cancel", _("Call off"), id="precheck.cancel"),
     ]
 
-    def __init__(self, appointment_id: str) -> None:
-        super().__init__()
+    @dataclass
+    class CheckPassed(Message):
+        """Staff start the call for ``appointment`` (after a yes, if a check failed)."""
+
+        appointment: AppointmentView
+
+    def __init__(
+        self, session: UnlockedSession, appointment_id: str, *, live_interval: float = 0.5
+    ) -> None:
+        super().__init__(session)
         self.appointment_id = appointment_id
+        #: Seconds between camera pictures and level readings (0: one of each, for snapshots).
+        self.live_interval = live_interval
         self.appointment: AppointmentView | None = None
         #: name -> (passed, what to do): None while not checked yet.
         self.results: dict[str, tuple[bool | None, str]] = {
@@ -132,7 +144,7 @@ class PreCheckScreen(StaffScreen):
     @work(group="health", exit_on_error=False)
     async def _health(self) -> None:
         try:
-            health = await self.staff_app.client.health()
+            health = await self.station.health()
         except StationClientError as error:
             self.failed(error)
             return
@@ -147,15 +159,15 @@ class PreCheckScreen(StaffScreen):
     @work(group="network", exclusive=True, exit_on_error=False)
     async def _network(self) -> None:
         try:
-            answer = await self.staff_app.client.staff_json("GET", "/v1/precheck/network")
+            checks = await self.station.network_checks()
         except StationClientError as error:
             self._set("network", False, error.user_message or "")
             if not isinstance(error, StationApiError) or error.status == 401:
                 self.failed(error)
             return
         self.results.pop("network", None)
-        for check in answer.get("checks", []):
-            self._set(str(check.get("name")), bool(check.get("ok")), str(check.get("hint", "")))
+        for check in checks:
+            self._set(check.name, check.ok, check.hint)
 
     @work(group="camera", exclusive=True, exit_on_error=False)
     async def _live_camera(self) -> None:
@@ -163,13 +175,9 @@ class PreCheckScreen(StaffScreen):
         width, height = preview.size.width or 64, (preview.size.height or 24) * 2
         while True:
             try:
-                answer = await self.staff_app.client.staff_json(
-                    "GET",
-                    "/v1/precheck/frame",
-                    params={"width": min(width, 160), "height": min(height, 160)},
+                preview.frame = await self.station.camera_thumbnail(
+                    min(width, 160), min(height, 160)
                 )
-                data = base64.b64decode(answer["data"])
-                preview.frame = (int(answer["width"]), int(answer["height"]), data)
                 if self.results.get("camera", (None, ""))[0] is not True:
                     self._set("camera", True)
             except StationClientError as error:
@@ -177,19 +185,18 @@ class PreCheckScreen(StaffScreen):
                     self.failed(error)
                     return
                 self._set("camera", False, error.user_message or "")
-            except (KeyError, ValueError):
+            except UnreadableAnswer:
                 self._set("camera", False, _("The camera sent a picture that cannot be shown."))
-            if self.staff_app.live_interval <= 0:
+            if self.live_interval <= 0:
                 return
-            await asyncio.sleep(self.staff_app.live_interval)
+            await asyncio.sleep(self.live_interval)
 
     @work(group="microphone", exclusive=True, exit_on_error=False)
     async def _live_microphone(self) -> None:
         meter = self.query_one(LevelMeter)
         while True:
             try:
-                answer = await self.staff_app.client.staff_json("GET", "/v1/precheck/microphone")
-                level = float(answer["rms_dbfs"])
+                level = await self.station.microphone_level()
                 meter.level = level
                 heard = level > SILENT_DBFS
                 if self.results.get("microphone", (None, ""))[0] is not heard:
@@ -203,11 +210,11 @@ class PreCheckScreen(StaffScreen):
                     self.failed(error)
                     return
                 self._set("microphone", False, error.user_message or "")
-            except (KeyError, ValueError):
+            except UnreadableAnswer:
                 self._set("microphone", False, "")
-            if self.staff_app.live_interval <= 0:
+            if self.live_interval <= 0:
                 return
-            await asyncio.sleep(self.staff_app.live_interval)
+            await asyncio.sleep(self.live_interval)
 
     # ------------------------------------------------------------------ actions
 
@@ -219,7 +226,7 @@ class PreCheckScreen(StaffScreen):
     @work(group="tone", exclusive=True, exit_on_error=False)
     async def _tone(self) -> None:
         try:
-            await self.staff_app.client.staff_json("POST", "/v1/precheck/tone", body={})
+            await self.station.test_tone()
         except StationClientError as error:
             self._set("loudspeaker", False, error.user_message or "")
             self.failed(error)
@@ -243,11 +250,11 @@ class PreCheckScreen(StaffScreen):
             question = _("These checks failed: {names}. Start the call anyway?").format(
                 names=", ".join(failed)
             )
-            if not await self.app.push_screen_wait(ConfirmDialog(question, _("Start anyway"))):
+            if not await self.ask(ConfirmDialog(question, _("Start anyway"))):
                 return
         if self.appointment is None:
             return
-        self.staff_app.start_call(self.appointment)
+        self.post_message(self.CheckPassed(self.appointment))
 
     @on(Button.Pressed, "#btn-cancel")
     def action_cancel(self) -> None:
@@ -257,11 +264,8 @@ class PreCheckScreen(StaffScreen):
     @work(group="session", exclusive=True, exit_on_error=False)
     async def _cancel(self) -> None:
         try:
-            await self.staff_app.client.cancel("staff_cancelled")
+            await self.station.cancel_check("staff_cancelled")
         except StationClientError as error:
             self.failed(error)
             return
-        self.staff_app.refresh_state()
-
-    def on_session_changed(self, message: SessionChanged) -> None:
-        """Nothing to do: the app replaces this screen when the state moves on."""
+        self.post_message(SessionMoved())

@@ -17,14 +17,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Static
 
 from station.core.model import QueueEntryStatus
-from stationapi.client import StationClientError
 from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
 from tui.staff.labels import status_label, type_label
-from tui.staff.messages import RecordsChanged, SessionChanged
-from tui.staff.screens.base import StaffScreen
+from tui.staff.messages import LockRequested, SessionMoved
+from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import (
     AppointmentDialog,
     AppointmentDraft,
@@ -33,6 +32,7 @@ from tui.staff.screens.dialogs import (
     ResidentDialog,
     ResidentDraft,
 )
+from tui.staff.station import StationClientError
 
 __all__ = ["TodayScreen"]
 
@@ -52,8 +52,8 @@ class TodayScreen(StaffScreen):
         Binding("f5", "reload", _("Refresh"), id="today.reload", show=False),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, session: UnlockedSession) -> None:
+        super().__init__(session)
         self.appointments: list[AppointmentView] = []
         self.pending_wrap_ups: list[str] = []
         self._selected: str | None = None
@@ -100,7 +100,7 @@ class TodayScreen(StaffScreen):
         self.reload()
 
     def _title(self) -> None:
-        now = local(self.staff_app.clock.now())
+        now = local(self.session.clock.now())
         title = _("Today's appointments — {day}").format(day=now.strftime("%d-%m-%Y"))
         self.query_one("#today-title", Static).update(Text(title, style="bold"))
 
@@ -111,7 +111,7 @@ class TodayScreen(StaffScreen):
         """Read the day again (after every change) and redraw."""
         try:
             appointments = await self.records.today()
-            state = await self.staff_app.client.state()
+            state = await self.station.state()
         except StationClientError as error:
             self.failed(error)
             return
@@ -221,15 +221,11 @@ class TodayScreen(StaffScreen):
         except StationClientError as error:
             self.failed(error)
             return
-        await self.app.push_screen(ResidentDetail(resident))
+        await self.ask(ResidentDetail(resident))
 
-    def on_session_changed(self, message: SessionChanged) -> None:
+    def session_moved(self, state: str, appointment_id: str | None, call_admitted: bool) -> None:
         """Still on Today (e.g. a wrap-up finished): refresh."""
         self.reload()
-
-    def on_records_changed(self, message: RecordsChanged) -> None:
-        """Something changed: refresh."""
-        self.reload(message.consultation_id)
 
     # ------------------------------------------------------------------ buttons
 
@@ -247,7 +243,7 @@ class TodayScreen(StaffScreen):
 
     @on(Button.Pressed, "#btn-lock")
     def _btn_lock(self) -> None:
-        self.staff_app.action_lock()
+        self.post_message(LockRequested())
 
     # ------------------------------------------------------------------ actions
 
@@ -267,8 +263,8 @@ class TodayScreen(StaffScreen):
                 _("The station has no GP clinics yet. Contact IT."), severity="error", markup=False
             )
             return
-        today = local(self.staff_app.clock.now()).date()
-        draft = await self.app.push_screen_wait(AppointmentDialog(clinics, today))
+        today = local(self.session.clock.now()).date()
+        draft = await self.ask(AppointmentDialog(clinics, today))
         if not isinstance(draft, AppointmentDraft):
             return
         try:
@@ -290,8 +286,8 @@ class TodayScreen(StaffScreen):
 
     @work(exclusive=True, group="dialog", exit_on_error=False)
     async def _add_resident(self, consultation_id: str) -> None:
-        today = local(self.staff_app.clock.now()).date()
-        draft = await self.app.push_screen_wait(ResidentDialog(today))
+        today = local(self.session.clock.now()).date()
+        draft = await self.ask(ResidentDialog(today))
         if not isinstance(draft, ResidentDraft):
             return
         try:
@@ -326,7 +322,7 @@ class TodayScreen(StaffScreen):
     @work(exclusive=True, group="dialog", exit_on_error=False)
     async def _remove(self, resident: ResidentView) -> None:
         question = _("Remove {name} from the queue?").format(name=resident.name[:60])
-        if not await self.app.push_screen_wait(ConfirmDialog(question, _("Remove"))):
+        if not await self.ask(ConfirmDialog(question, _("Remove"))):
             return
         self._change(lambda: self.records.remove(resident.entry_id), None)
 
@@ -348,11 +344,11 @@ class TodayScreen(StaffScreen):
     @work(exclusive=True, group="session", exit_on_error=False)
     async def _begin_check(self, consultation_id: str) -> None:
         try:
-            await self.staff_app.client.begin_check(consultation_id)
+            await self.station.begin_check(consultation_id)
         except StationClientError as error:
             self.failed(error)
             return
-        self.staff_app.refresh_state()
+        self.post_message(SessionMoved())
 
     def action_wrap_up(self) -> None:
         """Write the note of a call that ended while the station was locked."""
@@ -365,11 +361,11 @@ class TodayScreen(StaffScreen):
     @work(exclusive=True, group="session", exit_on_error=False)
     async def _resume_wrap_up(self, consultation_id: str) -> None:
         try:
-            await self.staff_app.client.resume_wrap_up(consultation_id)
+            await self.station.resume_wrap_up(consultation_id)
         except StationClientError as error:
             self.failed(error)
             return
-        self.staff_app.refresh_state()
+        self.post_message(SessionMoved())
 
     def action_reload(self) -> None:
         """Read everything again."""

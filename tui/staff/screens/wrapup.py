@@ -36,15 +36,15 @@ from textual.widgets import (
 )
 
 from station.errors import StationError
-from stationapi.client import StationClientError
 from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import clean, literal
 from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView
 from tui.staff.labels import export_label, outcomes, status_label, type_label
-from tui.staff.messages import SessionChanged
-from tui.staff.screens.base import StaffScreen
+from tui.staff.messages import SessionMoved
+from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
+from tui.staff.station import StationClientError
 
 __all__ = ["EXPORT_POLL_SECONDS", "WrapUpScreen"]
 
@@ -70,8 +70,8 @@ class WrapUpScreen(StaffScreen):
         Binding("f2", "documented", _("Mark documented"), id="wrapup.documented"),
     ]
 
-    def __init__(self, appointment_id: str) -> None:
-        super().__init__()
+    def __init__(self, session: UnlockedSession, appointment_id: str) -> None:
+        super().__init__(session)
         self.appointment_id = appointment_id
         self.appointment: AppointmentView | None = None
         self.notes: list[dict[str, Any]] = []
@@ -280,7 +280,7 @@ class WrapUpScreen(StaffScreen):
                 a,
                 resident,
                 note,
-                staff_id=self.staff_app.staff_id or "",
+                staff_id=self.session.staff_id,
                 call_events=self.call_events,
             )
         except (StationError, ValueError):
@@ -427,17 +427,14 @@ class WrapUpScreen(StaffScreen):
             question = _("{count} resident(s) have no note. Mark documented anyway?").format(
                 count=len(missing)
             )
-            if not await self.app.push_screen_wait(ConfirmDialog(question, _("Yes"))):
+            if not await self.ask(ConfirmDialog(question, _("Yes"))):
                 return
         # A delivery still pending does not hold staff up: the outbox delivers it later and
         # stationd purges the consultation only after delivery is confirmed.
         try:
             await self.records.mark_documented(a.id)
-            await self.staff_app.client.finish_wrap_up()
+            await self.station.finish_wrap_up()
         except StationClientError as error:
             self.failed(error)
             return
-        self.staff_app.refresh_state()
-
-    def on_session_changed(self, message: SessionChanged) -> None:
-        """Nothing to do: the app replaces this screen when the state moves on."""
+        self.post_message(SessionMoved())
