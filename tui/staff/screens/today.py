@@ -21,7 +21,6 @@ from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
-from tui.staff.labels import status_label, type_label
 from tui.staff.messages import LockRequested, SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import (
@@ -33,6 +32,9 @@ from tui.staff.screens.dialogs import (
     ResidentDraft,
 )
 from tui.staff.station import StationClientError
+from tui.staff.widgets.appointments import AppointmentTable
+from tui.staff.widgets.banner import WrapUpReminder
+from tui.staff.widgets.queue import QueueTable
 
 __all__ = ["TodayScreen"]
 
@@ -62,10 +64,10 @@ class TodayScreen(StaffScreen):
         """Heading, the day's appointments, the queue, buttons, footer."""
         with Vertical(id="today"):
             yield Static("", id="today-title")
-            yield Static("", id="wrap-up-banner", classes="banner")
-            yield DataTable(id="appointments", cursor_type="row", zebra_stripes=True)
+            yield WrapUpReminder("", id="wrap-up-banner")
+            yield AppointmentTable(id="appointments")
             yield Static("", id="queue-title")
-            yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
+            yield QueueTable(id="queue")
             with Horizontal(id="today-buttons", classes="buttons"):
                 yield Button(_("New appointment"), id="btn-appointment")
                 yield Button(_("Add resident"), id="btn-resident")
@@ -74,35 +76,11 @@ class TodayScreen(StaffScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Columns with fixed widths (a long name never pushes the layout apart)."""
-        appointments = self.query_one("#appointments", DataTable)
-        for label, width in (
-            (_("Time"), 11),
-            (_("GP clinic"), 30),
-            (_("Type"), 28),
-            (_("Status"), 12),
-            (_("Queue"), 6),
-        ):
-            appointments.add_column(label, width=width)
-        queue = self.query_one("#queue", DataTable)
-        for label, width in (
-            ("#", 3),
-            (_("Name"), 28),
-            (_("Born"), 10),
-            (_("Room"), 8),
-            (_("CPR"), 11),
-            (_("Status"), 10),
-            (_("Reason"), 14),
-        ):
-            queue.add_column(label, width=width)
-        self.query_one("#wrap-up-banner").display = False
-        self._title()
-        self.reload()
-
-    def _title(self) -> None:
+        """The date in the title; then the day's records."""
         now = local(self.session.clock.now())
         title = _("Today's appointments — {day}").format(day=now.strftime("%d-%m-%Y"))
         self.query_one("#today-title", Static).update(Text(title, style="bold"))
+        self.reload()
 
     # ------------------------------------------------------------------ loading
 
@@ -120,37 +98,11 @@ class TodayScreen(StaffScreen):
         self.show(select or self._selected, entry)
 
     def show(self, select: str | None = None, entry: str | None = None) -> None:
-        """Redraw both tables from :attr:`appointments`."""
-        table = self.query_one("#appointments", DataTable)
-        table.clear()
-        for a in self.appointments:
-            start, end = local(a.starts_at), local(a.ends_at)
-            table.add_row(
-                Text(f"{start:%H:%M}-{end:%H:%M}"),
-                literal(a.clinic_name, 30),
-                Text(type_label(a.consultation_type)),
-                Text(status_label(a.status)),
-                Text(str(len(a.residents))),
-                key=a.id,
-            )
-        ids = [a.id for a in self.appointments]
-        if select in ids:
-            table.move_cursor(row=ids.index(select))
-        self._selected = self.appointments[table.cursor_row].id if self.appointments else None
+        """Redraw both tables and the reminder from :attr:`appointments`."""
+        self._selected = self.query_one(AppointmentTable).show(self.appointments, select)
         self._show_queue(entry)
-        banner = self.query_one("#wrap-up-banner", Static)
         pending = [a for a in self.appointments if a.id in self.pending_wrap_ups]
-        banner.display = bool(self.pending_wrap_ups)
-        if self.pending_wrap_ups:
-            when = ", ".join(f"{local(a.starts_at):%H:%M} {a.clinic_name}" for a in pending)
-            banner.update(
-                literal(
-                    _("A call needs its note for the care record: {which}. Press W.").format(
-                        which=when or str(len(self.pending_wrap_ups))
-                    ),
-                    200,
-                )
-            )
+        self.query_one(WrapUpReminder).show(pending, len(self.pending_wrap_ups))
 
     @property
     def selected(self) -> AppointmentView | None:
@@ -163,17 +115,11 @@ class TodayScreen(StaffScreen):
     @property
     def selected_resident(self) -> ResidentView | None:
         """The resident under the queue's cursor."""
-        appointment = self.selected
-        queue = self.query_one("#queue", DataTable)
-        if appointment is None or not appointment.residents:
-            return None
-        row = min(queue.cursor_row, len(appointment.residents) - 1)
-        return appointment.residents[row]
+        return self.query_one(QueueTable).resident(self.selected)
 
     def _show_queue(self, entry: str | None = None) -> None:
-        queue = self.query_one("#queue", DataTable)
-        queue.clear()
         appointment = self.selected
+        self.query_one(QueueTable).show(appointment, entry)
         title = self.query_one("#queue-title", Static)
         if appointment is None:
             title.update(Text(_("No appointments today. Press A to book one."), style="italic"))
@@ -182,21 +128,6 @@ class TodayScreen(StaffScreen):
         title.update(
             literal(f"{kind}: {local(appointment.starts_at):%H:%M} {appointment.clinic_name}", 90)
         )
-        for index, r in enumerate(appointment.residents, start=1):
-            name = literal(r.name, 28) if r.readable else Text(_("(cannot be opened)"))
-            queue.add_row(
-                Text(str(index)),
-                name,
-                literal(r.birth_date, 10),
-                literal(r.room, 8),
-                literal(r.cpr, 11),
-                Text(status_label(r.status)),
-                literal(r.reason, 14),
-                key=r.entry_id,
-            )
-        ids = [r.entry_id for r in appointment.residents]
-        if entry in ids:
-            queue.move_cursor(row=ids.index(entry))
 
     @on(DataTable.RowHighlighted, "#appointments")
     def _appointment_highlighted(self, event: DataTable.RowHighlighted) -> None:
