@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
 
-from station.core.cpr import PartialCprStatus, check_partial_cpr, parse_cpr
+from station.core.cpr import parse_cpr
 from station.core.model import ConsultationType, DomainError, WithCpr, WithoutCpr
 from station.errors import StationError
 from tui.i18n import _
@@ -26,6 +26,7 @@ from tui.localtime import local_zone
 from tui.safe_text import literal
 from tui.staff.data import ClinicView, ResidentView
 from tui.staff.labels import type_label
+from tui.staff.widgets.cpr_field import CprField
 
 __all__ = [
     "AppointmentDialog",
@@ -203,8 +204,7 @@ class ResidentDialog(_Dialog):
                     yield Input(id="room", max_length=50)
             with Vertical(id="with-fields"):
                 yield Label(_("CPR number (DDMMYY-XXXX)"), markup=False)
-                yield Input(id="cpr", max_length=11, restrict=r"[0-9-]*")
-                yield Static("", id="cpr-status", markup=False)
+                yield CprField(self._today)
                 yield Label(_("Room (optional)"), markup=False)
                 yield Input(id="cpr-room", max_length=50)
             yield Label(_("Reason for the consultation (optional)"), markup=False)
@@ -231,30 +231,6 @@ class ResidentDialog(_Dialog):
         self.query_one("#without-fields").display = not self.with_cpr
         self.show_error("")
 
-    @on(Input.Changed, "#cpr")
-    def _cpr_changed(self, event: Input.Changed) -> None:
-        status = self.query_one("#cpr-status", Static)
-        verdict = check_partial_cpr(event.value, today=self._today)
-        status.remove_class("error", "warning", "ok")
-        if not event.value:
-            status.update("")
-        elif verdict.status is PartialCprStatus.INVALID:
-            status.update(verdict.reason_da or _("The CPR number is not valid."))
-            status.add_class("error")
-        elif verdict.status is PartialCprStatus.INCOMPLETE:
-            status.update(verdict.reason_da or "")
-        elif verdict.mod11_warning:
-            status.update(
-                _(
-                    "Note: the number fails the modulus 11 check. Numbers issued since 2007 "
-                    "may do that; check it against the health card."
-                )
-            )
-            status.add_class("warning")
-        else:
-            status.update(_("The CPR number is valid."))
-            status.add_class("ok")
-
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
@@ -267,7 +243,7 @@ class ResidentDialog(_Dialog):
         identity: WithCpr | WithoutCpr
         try:
             if self.with_cpr:
-                cpr = parse_cpr(self.query_one("#cpr", Input).value, today=self._today)
+                cpr = parse_cpr(self.query_one(CprField).value, today=self._today)
                 room = self.query_one("#cpr-room", Input).value
                 identity = WithCpr(cpr, name, room=room or None)
             else:
