@@ -12,7 +12,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -29,6 +28,7 @@ from tui.staff.messages import SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
 from tui.staff.station import StationApiError, StationClientError, UnreadableAnswer
+from tui.staff.widgets.check_list import CheckList
 from tui.staff.widgets.meter import LevelMeter
 from tui.staff.widgets.preview import CameraPreview
 
@@ -36,7 +36,6 @@ __all__ = ["PreCheckScreen"]
 
 #: Below this RMS level the microphone hears nothing.
 SILENT_DBFS = -70.0
-_ORDER = ("camera", "microphone", "loudspeaker", "button", "hub", "turn", "network")
 
 
 class PreCheckScreen(StaffScreen):
@@ -78,7 +77,7 @@ class PreCheckScreen(StaffScreen):
             with Horizontal(id="precheck-body"):
                 yield CameraPreview(id="preview")
                 with VerticalScroll(id="checks"):
-                    yield Static("", id="check-list")
+                    yield CheckList(id="check-list")
                     yield Static(_("Microphone level"), markup=False, classes="field-label")
                     yield LevelMeter(id="meter")
                     yield Static(
@@ -109,22 +108,7 @@ class PreCheckScreen(StaffScreen):
         self._render_checks()
 
     def _render_checks(self) -> None:
-        text = Text()
-        names = sorted(self.results, key=lambda n: _ORDER.index(n) if n in _ORDER else 99)
-        for name in names:
-            passed, hint = self.results[name]
-            if passed is None:
-                text.append("…  ", style="dim")
-                text.append(check_label(name) + "\n")
-                continue
-            text.append("✔  " if passed else "✘  ", style="bold green" if passed else "bold red")
-            text.append(check_label(name), style="" if passed else "bold")
-            text.append((": " + _("OK")) if passed else "")
-            text.append("\n")
-            if not passed and hint:
-                text.append_text(literal(hint, 300, style="red", keep_newlines=True))
-                text.append("\n")
-        self.query_one("#check-list", Static).update(text)
+        self.query_one(CheckList).results = dict(self.results)
 
     @work(group="load", exit_on_error=False)
     async def _load(self) -> None:
