@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
+from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Button, Footer, Static
 
@@ -26,31 +24,17 @@ from tui.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
-from tui.staff.labels import quality_label, status_label, type_label
+from tui.staff.labels import quality_label, type_label
 from tui.staff.messages import LockRequested
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
 from tui.staff.station import StationClientError, gp_media, seconds
+from tui.staff.widgets.call_controls import CallControls
+from tui.staff.widgets.call_status import CallStatusLine
+from tui.staff.widgets.round import RoundPanel
 from tui.video import TerminalVideo, terminal_video_enabled
 
 __all__ = ["CallScreen"]
-
-
-def gp_left_lines(reason: str, ends_in: float | None) -> tuple[str, str]:
-    """The headline and the advice when the GP has left (shared with the snapshot tests)."""
-    why = (
-        _("The doctor closed the video page.")
-        if reason == "left"
-        else _("The connection to the doctor is lost.")
-    )
-    if ends_in is None:
-        then = _("The call ends by itself unless the doctor comes back.")
-    else:
-        then = _(
-            "The call ends by itself in {seconds} seconds unless the doctor comes back."
-        ).format(seconds=max(0, round(ends_in)))
-    advice = _("You can end the call now, or phone the clinic if the consultation was not done.")
-    return _("The doctor has left the call"), f"{why} {then} {advice}"
 
 
 class CallScreen(StaffScreen):
@@ -90,24 +74,22 @@ class CallScreen(StaffScreen):
         """Status, the resident now, the round, the controls."""
         with Vertical(id="call"):
             yield Static("", id="call-title")
-            yield Static("", id="call-status")
-            yield Static("", id="now-label", classes="field-label")
-            yield Static("", id="now")
-            yield Static("", id="round")
+            yield CallStatusLine("", id="call-status").data_bind(
+                CallScreen.admitted,
+                CallScreen.muted,
+                CallScreen.camera_off,
+                CallScreen.connection,
+                CallScreen.gp_left,
+                CallScreen.gp_media,
+            )
+            yield RoundPanel()
             if terminal_video_enabled():
                 yield TerminalVideo(id="terminal-video")
-            with Horizontal(classes="buttons"):
-                yield Button(_("Previous"), id="btn-previous")
-                yield Button(_("Next"), id="btn-next")
-                yield Button(_("Turn the microphone off"), id="btn-mute")
-                yield Button(_("Turn the camera off"), id="btn-camera")
-                yield Button(_("End call"), id="btn-end", variant="error")
-                yield Button(_("Leave the room"), id="btn-leave", variant="warning")
+            yield CallControls(classes="buttons").data_bind(CallScreen.muted, CallScreen.camera_off)
         yield Footer()
 
     def on_mount(self) -> None:
         """Load the appointment and its round, and the call's state so far."""
-        self._draw_status()
         self.load()
         self.load_call()
 
@@ -124,30 +106,6 @@ class CallScreen(StaffScreen):
             self.gp_left = (gp.left, gp.ends_in)
         if gp.media is not None:
             self.gp_media = gp.media
-
-    def watch_admitted(self) -> None:
-        """Waiting → in the call."""
-        self._draw_status()
-
-    def watch_muted(self) -> None:
-        """The microphone went off or on."""
-        self._draw_status()
-
-    def watch_camera_off(self) -> None:
-        """The camera went off or on."""
-        self._draw_status()
-
-    def watch_connection(self) -> None:
-        """The connection's quality changed."""
-        self._draw_status()
-
-    def watch_gp_left(self) -> None:
-        """The GP left, or came back."""
-        self._draw_status()
-
-    def watch_gp_media(self) -> None:
-        """The GP changed what it sends."""
-        self._draw_status()
 
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
@@ -180,60 +138,10 @@ class CallScreen(StaffScreen):
             kind=type_label(a.consultation_type),
         )
         self.query_one("#call-title", Static).update(literal(title, 96, style="bold"))
-        self.query_one("#now-label", Static).update(Text(_("In front of the camera now")))
+        panel = self.query_one(RoundPanel)
         current = self.current
-        now = Text()
-        if current is None:
-            now.append(_("Nobody (the round is done)"), style="italic")
-        else:
-            now.append_text(literal(current.name, 60, style="bold"))
-            details = [x for x in (current.birth_date, current.room) if x]
-            if details:
-                now.append("  ")
-                now.append_text(literal(" · ".join(details), 30, style="dim"))
-        self.query_one("#now", Static).update(now)
-        lines = Text()
-        for index, r in enumerate(a.residents, start=1):
-            marker = "▶ " if current is not None and r.entry_id == current.entry_id else "  "
-            lines.append(f"{marker}{index:>2}. ")
-            lines.append_text(literal(r.name, 40))
-            lines.append(f"  {status_label(r.status)}\n", style="dim")
-        self.query_one("#round", Static).update(lines)
-
-    def _draw_status(self) -> None:
-        try:
-            status = self.query_one("#call-status", Static)
-        except NoMatches:
-            return  # not composed yet: drawn at mount
-        text = Text()
-        if self.gp_left is not None:
-            headline, advice = gp_left_lines(*self.gp_left)
-            text.append(headline, style="bold red")
-            text.append("\n" + advice)
-        else:
-            text.append(
-                _("In the call") if self.admitted else _("Waiting for the GP to let you in"),
-                style="bold green" if self.admitted else "bold yellow",
-            )
-        if self.gp_media is not None and self.gp_left is None:
-            video, audio = self.gp_media
-            if not video and not audio:
-                text.append("   " + _("The doctor sends neither picture nor sound"), style="bold")
-            elif not video:
-                text.append("   " + _("The doctor's camera is off"), style="bold")
-        if self.connection:
-            text.append("   " + _("Connection: {quality}").format(quality=self.connection))
-        if self.muted:
-            text.append("   " + _("Microphone off"), style="bold red")
-        if self.camera_off:
-            text.append("   " + _("Camera off"), style="bold red")
-        status.update(text)
-        self.query_one("#btn-mute", Button).label = (
-            _("Turn the microphone on") if self.muted else _("Turn the microphone off")
-        )
-        self.query_one("#btn-camera", Button).label = (
-            _("Turn the camera on") if self.camera_off else _("Turn the camera off")
-        )
+        panel.current = current.entry_id if current is not None else None
+        panel.residents = a.residents
 
     def session_moved(self, state: str, appointment_id: str | None, call_admitted: bool) -> None:
         """Waiting → admitted (the GP let the station in)."""
