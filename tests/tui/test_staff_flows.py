@@ -28,10 +28,11 @@ from tests.tui.test_staff_support import (
     wait_for,
 )
 from tui.staff.app import ExitCode
+from tui.staff.screens.booking import AppointmentDialog
 from tui.staff.screens.call import CallScreen
-from tui.staff.screens.dialogs import AppointmentDialog, ResidentDetail, ResidentDialog
 from tui.staff.screens.pin import PinScreen
 from tui.staff.screens.precheck import PreCheckScreen
+from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.screens.today import TodayScreen
 from tui.staff.screens.wrapup import WrapUpScreen
 from tui.staff.widgets.meter import LevelMeter

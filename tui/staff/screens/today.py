@@ -23,14 +23,9 @@ from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
 from tui.staff.messages import LockRequested, SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
-from tui.staff.screens.dialogs import (
-    AppointmentDialog,
-    AppointmentDraft,
-    ConfirmDialog,
-    ResidentDetail,
-    ResidentDialog,
-    ResidentDraft,
-)
+from tui.staff.screens.booking import AppointmentDialog, AppointmentDraft
+from tui.staff.screens.dialogs import ConfirmDialog
+from tui.staff.screens.resident import ResidentDetail, ResidentDialog, ResidentDraft
 from tui.staff.station import StationClientError
 from tui.staff.widgets.appointments import AppointmentTable
 from tui.staff.widgets.banner import WrapUpReminder
