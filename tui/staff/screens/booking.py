@@ -35,7 +35,7 @@ class AppointmentDraft:
     consultation_type: ConsultationType
 
 
-class AppointmentDialog(FormDialog):
+class AppointmentDialog(FormDialog[AppointmentDraft]):
     """Book an appointment: only with a date and time agreed with the GP."""
 
     def __init__(self, clinics: list[ClinicView], today: date) -> None:

@@ -10,7 +10,7 @@ the Danish message in the dialog: bad input gets a clear error and loses nothing
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -23,6 +23,8 @@ from tui.i18n import _
 from tui.safe_text import literal
 
 __all__ = ["ConfirmDialog", "FormDialog", "parse_day", "parse_time"]
+
+_Draft = TypeVar("_Draft")
 
 
 def parse_day(text: str) -> date | None:
@@ -43,8 +45,9 @@ def parse_time(text: str) -> time | None:
         return None
 
 
-class FormDialog(ModalScreen[object]):
-    """Shared: escape cancels, one error line."""
+class FormDialog(ModalScreen[_Draft | None]):
+    """A form in a dialog: its answer is a draft of ``_Draft`` (None: cancelled with Escape
+    or the button); one error line says what to mend."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", _("Cancel"), id="dialog.cancel"),

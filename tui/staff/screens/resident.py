@@ -39,7 +39,7 @@ class ResidentDraft:
     reason: str | None = field(repr=False, default=None)
 
 
-class ResidentDialog(FormDialog):
+class ResidentDialog(FormDialog[ResidentDraft]):
     """Queue a resident without CPR (name, birth date, room) or with CPR (checked as typed)."""
 
     def __init__(self, today: date) -> None:

@@ -23,9 +23,9 @@ from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
 from tui.staff.messages import LockRequested, SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
-from tui.staff.screens.booking import AppointmentDialog, AppointmentDraft
+from tui.staff.screens.booking import AppointmentDialog
 from tui.staff.screens.dialogs import ConfirmDialog
-from tui.staff.screens.resident import ResidentDetail, ResidentDialog, ResidentDraft
+from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.station import StationClientError
 from tui.staff.widgets.appointments import AppointmentTable
 from tui.staff.widgets.banner import WrapUpReminder
@@ -191,7 +191,7 @@ class TodayScreen(StaffScreen):
             return
         today = local(self.session.clock.now()).date()
         draft = await self.ask(AppointmentDialog(clinics, today))
-        if not isinstance(draft, AppointmentDraft):
+        if draft is None:
             return
         try:
             cid = await self.records.create_appointment(
@@ -214,7 +214,7 @@ class TodayScreen(StaffScreen):
     async def _add_resident(self, consultation_id: str) -> None:
         today = local(self.session.clock.now()).date()
         draft = await self.ask(ResidentDialog(today))
-        if not isinstance(draft, ResidentDraft):
+        if draft is None:
             return
         try:
             entry = await self.records.add_resident(consultation_id, draft.identity, draft.reason)
