@@ -258,6 +258,7 @@ class LockedApp(App[None], inherit_bindings=False):
         self.control_log.append(message.action)
         self.send_control(message.action)
 
+    # Not exclusive: a second press (louder, louder) must not cancel the first on its way.
     @work(group="controls")
     async def send_control(self, action: CallAction) -> None:
         """POST one control; reflect the answer on the screen."""

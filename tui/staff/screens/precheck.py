@@ -110,7 +110,7 @@ class PreCheckScreen(StaffScreen):
     def _render_checks(self) -> None:
         self.query_one(CheckList).results = dict(self.results)
 
-    @work(group="load", exit_on_error=False)
+    @work(group="load", exclusive=True, exit_on_error=False)
     async def _load(self) -> None:
         try:
             self.appointment = await self.records.appointment(self.appointment_id)
@@ -125,7 +125,7 @@ class PreCheckScreen(StaffScreen):
         )
         self.query_one("#precheck-title", Static).update(literal(title, 96, style="bold"))
 
-    @work(group="health", exit_on_error=False)
+    @work(group="health", exclusive=True, exit_on_error=False)
     async def _health(self) -> None:
         try:
             health = await self.station.health()
