@@ -44,8 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from station.errors import StationError
 from stationapi.client import StationClient, StationClientError
+from tui.errors import UiError
+from tui.i18n import _
 from tui.stationd import LOCKED_STATES, SOCKET_ENV
 from tui.stationd import socket_path as stationd_socket
 
@@ -74,18 +75,22 @@ STAFF_WINDOW: Final = f"{SESSION}:staff"
 _RECONNECT: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
-class SupervisorError(StationError):
+class SupervisorError(UiError):
     """The supervisor cannot run (tmux missing, the terminal multiplexer failed)."""
 
-    default_user_message = "Stationens skærm kunne ikke starte. Genstart stationen, og kontakt IT."
+    @classmethod
+    def user_text(cls) -> str:
+        """What IT (or staff) at the station can do."""
+        return _("The station's screen could not start. Restart the station, and contact IT.")
 
 
 class TmuxMissing(SupervisorError):
     """tmux is not installed."""
 
-    default_user_message = (
-        "Programmet tmux mangler. Installér det (apt install tmux), eller kontakt IT."
-    )
+    @classmethod
+    def user_text(cls) -> str:
+        """How to mend it."""
+        return _("The program tmux is missing. Install it (apt install tmux), or contact IT.")
 
 
 def tmux_config(*, exit_key: str | None = None, size: tuple[int, int] = (100, 30)) -> str:

@@ -51,18 +51,11 @@ __all__ = [
     "NoteDraft",
     "ResidentView",
     "StaffRecords",
-    "StaffRecordsError",
     "waiting_resident",
 ]
 
 #: A booked GP video slot unless staff say otherwise.
 DEFAULT_DURATION: Final = timedelta(minutes=15)
-
-
-class StaffRecordsError(StationError):
-    """A record could not be read or written (the Danish message says what to do)."""
-
-    default_user_message = "Oplysningerne kunne ikke hentes. Prøv igen, eller kontakt IT."
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +82,6 @@ class ResidentView:
     note: str = field(repr=False, default="")
     readable: bool = True
 
-    @property
-    def status_da(self) -> str:
-        """The status in the catalogue's words (translated by the screen)."""
-        return self.status
-
 
 @dataclass(frozen=True, slots=True)
 class AppointmentView:
@@ -107,14 +95,6 @@ class AppointmentView:
     consultation_type: str
     status: str
     residents: tuple[ResidentView, ...] = ()
-
-    @property
-    def type_label_da(self) -> str:
-        """The MedCom call type in Danish."""
-        try:
-            return ConsultationType(self.consultation_type).label_da
-        except ValueError:
-            return self.consultation_type
 
     @property
     def is_round(self) -> bool:
@@ -504,11 +484,6 @@ class StaffRecords:
     async def retry_export(self, export_id: str) -> None:
         """Try a waiting export now (stationd's worker wakes)."""
         await self._station.retry_export(export_id)
-
-
-def residents_in_order(residents: Sequence[ResidentView]) -> list[ResidentView]:
-    """Residents by queue position."""
-    return sorted(residents, key=lambda r: r.position)
 
 
 def waiting_resident(resident: ResidentView) -> WaitingResident:
