@@ -39,6 +39,7 @@ from station.core.clock import Clock, SystemClock
 from station.keys.vault import VaultKey
 from tui.i18n import _
 from tui.staff.data import AppointmentView, StaffRecords, waiting_resident
+from tui.staff.labels import refusal_text
 from tui.staff.messages import LockedOut, LockRequested, SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.call import CallScreen
@@ -51,7 +52,6 @@ from tui.staff.station import (
     StaffStation,
     StationClientError,
     StationLocked,
-    StationUnavailable,
 )
 from tui.stationd import LOCKED_STATES
 
@@ -286,11 +286,7 @@ class StaffApp(App[int]):
         if isinstance(error, StationLocked):
             self.lock_out(ExitCode.LOCKED)
             return
-        if isinstance(error, StationUnavailable):
-            message = _("The station does not answer. Wait a moment and try again.")
-        else:
-            message = error.user_message or _("Something went wrong. Try again.")
-        self.notify(message, severity="error", markup=False, timeout=8)
+        self.notify(refusal_text(error), severity="error", markup=False, timeout=8)
 
     # ------------------------------------------------------------------ activity
 

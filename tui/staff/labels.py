@@ -1,8 +1,9 @@
 """The staff UI's words for stationd's and the domain's codes, from the catalogue.
 
 Statuses, call types, connection quality, the pre-call check's names, a note's outcome and
-its hand-off to the care record: the code stays English on the wire and in the store; what
-a person reads is looked up here, once, for every screen and widget that shows it.
+its hand-off to the care record, a screen's heading for its appointment, a refusal from
+stationd: the code stays English on the wire and in the store; what a person reads is
+looked up here, once, for every screen and widget that shows it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from __future__ import annotations
 from rich.text import Text
 
 from tui.i18n import _
-from tui.staff.data import ExportState
+from tui.localtime import local
+from tui.safe_text import literal
+from tui.staff.data import AppointmentView, ExportState
+from tui.staff.station import StationClientError, StationUnavailable
 
 __all__ = [
+    "appointment_heading",
     "check_label",
     "export_label",
     "outcomes",
     "quality_label",
+    "refusal_text",
     "status_label",
     "type_label",
 ]
@@ -94,3 +100,22 @@ def export_label(state: ExportState | None) -> Text:
     }
     label, style = labels[state]
     return Text(label, style)
+
+
+def appointment_heading(template: str, appointment: AppointmentView) -> Text:
+    """A screen's heading for ``appointment``: ``template`` (from the catalogue) filled with
+    its ``{time}``, ``{clinic}`` and ``{kind}``, literal and cut to the screen's width."""
+    title = template.format(
+        time=f"{local(appointment.starts_at):%H:%M}",
+        clinic=appointment.clinic_name,
+        kind=type_label(appointment.consultation_type),
+    )
+    return literal(title, 96, style="bold")
+
+
+def refusal_text(error: StationClientError) -> str:
+    """What to tell staff when stationd refused or did not answer (stationd's own words when
+    it gave some)."""
+    if isinstance(error, StationUnavailable):
+        return _("The station does not answer. Wait a moment and try again.")
+    return error.user_message or _("Something went wrong. Try again.")

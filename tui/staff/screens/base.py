@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from textual.screen import ModalScreen, Screen
 
 from station.core.clock import Clock
-from tui.i18n import _
 from tui.staff.data import StaffRecords
+from tui.staff.labels import refusal_text
 from tui.staff.messages import LockedOut
-from tui.staff.station import StaffStation, StationClientError, StationLocked, StationUnavailable
+from tui.staff.station import StaffStation, StationClientError, StationLocked
 
 __all__ = ["StaffScreen", "UnlockedSession", "report_refusal"]
 
@@ -46,11 +46,7 @@ def report_refusal(screen: Screen[Any], error: StationClientError) -> None:
     if isinstance(error, StationLocked):
         screen.post_message(LockedOut())
         return
-    if isinstance(error, StationUnavailable):
-        message = _("The station does not answer. Wait a moment and try again.")
-    else:
-        message = error.user_message or _("Something went wrong. Try again.")
-    screen.notify(message, severity="error", markup=False, timeout=8)
+    screen.notify(refusal_text(error), severity="error", markup=False, timeout=8)
 
 
 class StaffScreen(Screen[None]):

@@ -76,18 +76,7 @@ class AppointmentDialog(FormDialog[AppointmentDraft]):
                 value=ConsultationType.VIDEO_CONSULTATION.value,
                 allow_blank=False,
             )
-            yield Static("", id="dialog-error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button(_("Save"), id="save", variant="primary")
-                yield Button(_("Cancel"), id="cancel")
-
-    def on_mount(self) -> None:
-        """Errors show only when there is one."""
-        self.query_one("#dialog-error").display = False
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
+            yield from self.form_end(_("Save"))
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#save")

@@ -21,10 +21,8 @@ from textual.reactive import reactive
 from textual.widgets import Button, Footer, Static
 
 from tui.i18n import _
-from tui.localtime import local
-from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
-from tui.staff.labels import quality_label, type_label
+from tui.staff.labels import appointment_heading, quality_label
 from tui.staff.messages import LockRequested
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
@@ -132,12 +130,9 @@ class CallScreen(StaffScreen):
         a = self.appointment
         if a is None:
             return
-        title = _("Call — {time} {clinic} ({kind})").format(
-            time=f"{local(a.starts_at):%H:%M}",
-            clinic=a.clinic_name,
-            kind=type_label(a.consultation_type),
+        self.query_one("#call-title", Static).update(
+            appointment_heading(_("Call — {time} {clinic} ({kind})"), a)
         )
-        self.query_one("#call-title", Static).update(literal(title, 96, style="bold"))
         panel = self.query_one(RoundPanel)
         current = self.current
         panel.current = current.entry_id if current is not None else None

@@ -53,6 +53,14 @@ class FormDialog(ModalScreen[_Draft | None]):
         Binding("escape", "cancel", _("Cancel"), id="dialog.cancel"),
     ]
 
+    def form_end(self, save: str) -> ComposeResult:
+        """The error line (hidden until there is one) and the buttons: ``save``, Cancel."""
+        yield Static("", id="dialog-error", classes="error")
+        with Horizontal(classes="buttons"):
+            yield Button(save, id="save", variant="primary")
+            yield Button(_("Cancel"), id="cancel")
+
+    @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         """Close without a result."""
         self.dismiss(None)

@@ -20,10 +20,8 @@ from textual.message import Message
 from textual.widgets import Button, Footer, Static
 
 from tui.i18n import _
-from tui.localtime import local
-from tui.safe_text import literal
 from tui.staff.data import AppointmentView
-from tui.staff.labels import check_label, type_label
+from tui.staff.labels import appointment_heading, check_label
 from tui.staff.messages import SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
@@ -118,12 +116,9 @@ class PreCheckScreen(StaffScreen):
             self.failed(error)
             return
         a = self.appointment
-        title = _("Pre-call check — {time} {clinic} ({kind})").format(
-            time=f"{local(a.starts_at):%H:%M}",
-            clinic=a.clinic_name,
-            kind=type_label(a.consultation_type),
+        self.query_one("#precheck-title", Static).update(
+            appointment_heading(_("Pre-call check — {time} {clinic} ({kind})"), a)
         )
-        self.query_one("#precheck-title", Static).update(literal(title, 96, style="bold"))
 
     @work(group="health", exclusive=True, exit_on_error=False)
     async def _health(self) -> None:

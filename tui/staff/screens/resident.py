@@ -69,14 +69,10 @@ class ResidentDialog(FormDialog[ResidentDraft]):
                 yield Input(id="cpr-room", max_length=50)
             yield Label(_("Reason for the consultation (optional)"), markup=False)
             yield Input(id="reason", max_length=500)
-            yield Static("", id="dialog-error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button(_("Add"), id="save", variant="primary")
-                yield Button(_("Cancel"), id="cancel")
+            yield from self.form_end(_("Add"))
 
     def on_mount(self) -> None:
         """Without CPR first (the round at the care home)."""
-        self.query_one("#dialog-error").display = False
         self.query_one("#with-fields").display = False
         self.query_one("#name", Input).focus()
 
@@ -90,10 +86,6 @@ class ResidentDialog(FormDialog[ResidentDraft]):
         self.query_one("#with-fields").display = self.with_cpr
         self.query_one("#without-fields").display = not self.with_cpr
         self.show_error("")
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#save")

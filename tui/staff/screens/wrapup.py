@@ -31,10 +31,9 @@ from textual.widgets import (
 
 from station.errors import StationError
 from tui.i18n import _
-from tui.localtime import local
 from tui.safe_text import clean, literal
 from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView
-from tui.staff.labels import type_label
+from tui.staff.labels import appointment_heading
 from tui.staff.messages import SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
@@ -130,12 +129,9 @@ class WrapUpScreen(StaffScreen):
         a = self.appointment
         if a is None:
             return
-        title = _("Note for the care record — {time} {clinic} ({kind})").format(
-            time=f"{local(a.starts_at):%H:%M}",
-            clinic=a.clinic_name,
-            kind=type_label(a.consultation_type),
+        self.query_one("#wrapup-title", Static).update(
+            appointment_heading(_("Note for the care record — {time} {clinic} ({kind})"), a)
         )
-        self.query_one("#wrapup-title", Static).update(literal(title, 96, style="bold"))
         ended = next((e for e in self.call_events if e.get("kind") == "call_ended"), None)
         call = Text()
         if ended and isinstance(ended.get("duration_seconds"), int):

@@ -36,44 +36,22 @@ def gp_left_lines(reason: str, ends_in: float | None) -> tuple[str, str]:
 class CallStatusLine(Static):
     """See the module docs."""
 
-    admitted: reactive[bool] = reactive(False)
+    # Each change redraws the line (and may change its height: the GP-left advice wraps).
+    admitted: reactive[bool] = reactive(False, layout=True)
     """True once the GP let the station in (else: waiting in the GP's waiting room)."""
-    muted: reactive[bool] = reactive(False)
+    muted: reactive[bool] = reactive(False, layout=True)
     """True while the station's microphone is off."""
-    camera_off: reactive[bool] = reactive(False)
+    camera_off: reactive[bool] = reactive(False, layout=True)
     """True while the station's camera is off."""
-    connection: reactive[str] = reactive("")
+    connection: reactive[str] = reactive("", layout=True)
     """The connection's quality in the catalogue's words ("" while not known)."""
-    gp_left: reactive[tuple[str, float | None] | None] = reactive(None)
+    gp_left: reactive[tuple[str, float | None] | None] = reactive(None, layout=True)
     """(why, seconds until the call ends by itself) while the GP has left; None otherwise."""
-    gp_media: reactive[tuple[bool, bool] | None] = reactive(None)
+    gp_media: reactive[tuple[bool, bool] | None] = reactive(None, layout=True)
     """What the GP says it sends: (video, audio); None while not said."""
 
-    def watch_admitted(self) -> None:
-        """Waiting → in the call."""
-        self._draw()
-
-    def watch_muted(self) -> None:
-        """The microphone went off or on."""
-        self._draw()
-
-    def watch_camera_off(self) -> None:
-        """The camera went off or on."""
-        self._draw()
-
-    def watch_connection(self) -> None:
-        """The connection's quality changed."""
-        self._draw()
-
-    def watch_gp_left(self) -> None:
-        """The GP left, or came back."""
-        self._draw()
-
-    def watch_gp_media(self) -> None:
-        """The GP changed what it sends."""
-        self._draw()
-
-    def _draw(self) -> None:
+    def render(self) -> Text:
+        """The line, from the attributes above."""
         text = Text()
         if self.gp_left is not None:
             headline, advice = gp_left_lines(*self.gp_left)
@@ -96,4 +74,4 @@ class CallStatusLine(Static):
             text.append("   " + _("Microphone off"), style="bold red")
         if self.camera_off:
             text.append("   " + _("Camera off"), style="bold red")
-        self.update(text)
+        return text
