@@ -355,7 +355,12 @@ class StaffStation(StationRecords, Protocol):
 
 
 class DaemonStaffStation:
-    """:class:`StaffStation` over stationd's Unix socket (:class:`StaffClient`)."""
+    """:class:`StaffStation` over stationd's Unix socket (:class:`StaffClient`).
+
+    Its signatures repeat the protocol's on purpose (a structural port: mypy checks the two
+    agree wherever this class is passed as a :class:`StaffStation`); the bodies are the only
+    place that knows the client's calls and stationd's paths.
+    """
 
     def __init__(self, client: StaffClient) -> None:
         self.client = client

@@ -47,6 +47,8 @@ class CallScreen(StaffScreen):
         Binding("f", "leave", _("Leave the room"), id="call.leave"),
     ]
 
+    # The call's state lives here (the screen changes it as stationd's events arrive); the
+    # status line and the buttons declare the same names to receive it (data_bind in compose).
     admitted: reactive[bool] = reactive(False, init=False)
     """True once the GP let the station in (else: waiting in the GP's waiting room)."""
     muted: reactive[bool] = reactive(False, init=False)
