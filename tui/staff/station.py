@@ -8,6 +8,10 @@ screen knows a URL path, a request body or an answer's JSON: they live here, and
 changes when the client does. What the port hands back is stationd's contract models
 (``stationapi.models``) or the small answers below, never raw JSON.
 
+Over 600 lines on purpose: the port and its one adapter stand side by side in one module, so
+the client's coming split (typed methods for every endpoint) changes this file alone, and a
+reader sees each promise next to the request that keeps it.
+
 The errors are the client's (:class:`StationClientError` and its kinds), re-exported here so
 the screens import them from their port: a 401 is :class:`StationLocked` (the staff UI then
 exits), an unreachable stationd :class:`StationUnavailable`, any other refusal
