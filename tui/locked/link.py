@@ -24,7 +24,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from station.errors import StationError
 from stationapi import models as m
 from stationapi.locked import (
     ApiEvent,
@@ -32,6 +31,8 @@ from stationapi.locked import (
     StationApiError,
     StationClientError,
 )
+from tui.errors import UiError
+from tui.i18n import _
 
 __all__ = [
     "SUPERVISOR_SOCKET_ENV",
@@ -51,16 +52,22 @@ SUPERVISOR_SOCKET_ENV: Final = "KONTAKTSTATION_SUPERVISOR_SOCKET"
 LOGIN_REQUEST: Final = b"login\n"
 
 
-class LockedLinkError(StationError):
+class LockedLinkError(UiError):
     """Base of the locked UI's link errors."""
 
-    default_user_message = "Stationen svarer ikke. Vent lidt, og prøv igen."
+    @classmethod
+    def user_text(cls) -> str:
+        """stationd cannot be reached."""
+        return _("The station does not answer. Wait a moment and try again.")
 
 
 class CallUnavailable(LockedLinkError):
     """A call control could not be delivered (no call engine, no call, daemon refused)."""
 
-    default_user_message = "Knappen virker ikke lige nu. Tryk på «Kald personalet»."
+    @classmethod
+    def user_text(cls) -> str:
+        """What the resident can do instead."""
+        return _("The button does not work right now. Press «Call staff».")
 
 
 class CallAction(StrEnum):
