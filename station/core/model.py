@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from enum import Enum, StrEnum
+from enum import StrEnum
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -385,8 +385,8 @@ class Resident:
         return isinstance(self.identity, WithCpr)
 
 
-class QueueEntryStatus(Enum):
-    """Where a resident is in a round."""
+class QueueEntryStatus(StrEnum):
+    """Where one resident in a consultation's queue is (clear metadata in the blind store)."""
 
     WAITING = "waiting"
     IN_CALL = "in_call"

@@ -29,8 +29,10 @@ from typing import Any, Final
 
 from station.core import model as domain
 from station.core.clock import Clock
+from station.core.model import QueueEntryStatus
 from station.core.ports import AuditSink
 from station.core.session import (
+    BookedSlot,
     CallOutcome,
     LockReason,
     Session,
@@ -43,7 +45,7 @@ from station.daemon.sdnotify import Notifier
 from station.daemon.tokens import StaffToken, TokenRegistry
 from station.daemon.workers import Worker
 from station.keys.handover import KeyVerifier
-from station.storage.store import BlindStore, Consultation, EntryStatus, UpcomingConsultation
+from station.storage.store import BlindStore, Consultation, UpcomingConsultation
 
 __all__ = [
     "DUE_SOON",
@@ -598,31 +600,11 @@ def _map_session_error(exc: Exception) -> ApiError:
     return ApiError.unavailable(f"session transition failed: {type(exc).__name__}", user)
 
 
-@dataclass(frozen=True)
-class _BlindSlot:
-    """A stored consultation as ``Session.begin_check`` sees it: times and statuses only.
-
-    stationd is blind: it knows each entry's id and status, never who the resident is, and
-    the session needs no more than that (``station.core.session.BookedSlot``).
-    """
-
-    id: str
-    starts_at: datetime
-    ends_at: datetime
-    statuses: tuple[EntryStatus, ...]
-
-    def window(self, early: timedelta = domain.DEFAULT_EARLY_START) -> tuple[datetime, datetime]:
-        return self.starts_at - early, self.ends_at
-
-    def has_someone_waiting(self) -> bool:
-        return any(s in (EntryStatus.WAITING, EntryStatus.IN_CALL) for s in self.statuses)
-
-
 def _blind_appointment(
-    consultation: Consultation, entries: Sequence[tuple[str, EntryStatus]]
-) -> _BlindSlot:
+    consultation: Consultation, entries: Sequence[tuple[str, QueueEntryStatus]]
+) -> BookedSlot:
     """The bookable slot of a stored consultation, without any personal data."""
-    return _BlindSlot(
+    return BookedSlot(
         id=consultation.id,
         starts_at=consultation.starts_at,
         ends_at=consultation.ends_at,

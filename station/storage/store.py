@@ -47,7 +47,7 @@ from typing import Final, TypeVar
 
 from station.core.clock import Clock, SystemClock
 from station.core.ids import is_opaque_id, new_id
-from station.core.model import ConsultationType
+from station.core.model import ConsultationType, QueueEntryStatus
 from station.errors import StationError
 from station.storage.datadir import DataDir
 from station.storage.sqlite import SqliteFile, is_damage
@@ -66,7 +66,6 @@ __all__ = [
     "Consultation",
     "ConsultationStatus",
     "ConsultationType",
-    "EntryStatus",
     "Note",
     "QueueEntry",
     "SealedEvent",
@@ -126,15 +125,6 @@ class ConsultationStatus(StrEnum):
     #: Set only by :meth:`BlindStore.mark_documented`; starts the retention clock.
     DOCUMENTED = "documented"
     CANCELLED = "cancelled"
-
-
-class EntryStatus(StrEnum):
-    """Where one resident in a consultation's queue is."""
-
-    WAITING = "waiting"
-    IN_CALL = "in_call"
-    DONE = "done"
-    SKIPPED = "skipped"
 
 
 # --------------------------------------------------------------------------------- errors
@@ -233,7 +223,7 @@ class QueueEntry:
     id: str
     consultation_id: str
     position: int
-    status: EntryStatus
+    status: QueueEntryStatus
     #: Field name (from :data:`ENTRY_FIELDS`) to sealed blob; kept out of repr.
     sealed: Mapping[str, bytes] = field(repr=False, hash=False)
 
@@ -953,7 +943,7 @@ class BlindStore(SqliteFile):
         entry_id: str,
         consultation_id: str,
         sealed: Mapping[str, bytes],
-        status: EntryStatus | str = EntryStatus.WAITING,
+        status: QueueEntryStatus | str = QueueEntryStatus.WAITING,
     ) -> QueueEntry:
         """Append a resident to the consultation's queue (last position).
 
@@ -963,7 +953,7 @@ class BlindStore(SqliteFile):
         _check_id(entry_id, "entry id")
         _check_id(consultation_id, "consultation id")
         fields = _check_fields(sealed)
-        state = _enum(EntryStatus, status, "entry status")
+        state = _enum(QueueEntryStatus, status, "entry status")
         with self._write() as conn:
             self._get_consultation(conn, consultation_id)
             count, top = conn.execute(
@@ -1007,7 +997,7 @@ class BlindStore(SqliteFile):
                 (entry_id,),
             )
         }
-        return QueueEntry(row[0], row[1], row[2], EntryStatus(row[3]), fields)
+        return QueueEntry(row[0], row[1], row[2], QueueEntryStatus(row[3]), fields)
 
     def list_entries(self, consultation_id: str) -> list[QueueEntry]:
         """The consultation's queue in order, each entry with its sealed fields."""
@@ -1026,7 +1016,7 @@ class BlindStore(SqliteFile):
                 (consultation_id,),
             ):
                 fields[entry_id][name] = bytes(blob)
-        return [QueueEntry(r[0], r[1], r[2], EntryStatus(r[3]), fields[r[0]]) for r in rows]
+        return [QueueEntry(r[0], r[1], r[2], QueueEntryStatus(r[3]), fields[r[0]]) for r in rows]
 
     def update_entry(
         self,
@@ -1034,7 +1024,7 @@ class BlindStore(SqliteFile):
         *,
         sealed: Mapping[str, bytes] | None = None,
         remove_fields: Collection[str] = (),
-        status: EntryStatus | str | None = None,
+        status: QueueEntryStatus | str | None = None,
     ) -> QueueEntry:
         """Replace some sealed fields, remove others, and/or change the status.
 
@@ -1048,7 +1038,7 @@ class BlindStore(SqliteFile):
             raise StoreInvalid("unknown field name to remove")
         if removing & fields.keys():
             raise StoreInvalid("a field cannot be both set and removed")
-        state = _enum(EntryStatus, status, "entry status") if status is not None else None
+        state = _enum(QueueEntryStatus, status, "entry status") if status is not None else None
         with self._write() as conn:
             before = self._get_entry(conn, entry_id)
             conn.executemany(
@@ -1069,7 +1059,7 @@ class BlindStore(SqliteFile):
             self._scrub_wal()
         return after
 
-    def set_entry_status(self, entry_id: str, status: EntryStatus | str) -> QueueEntry:
+    def set_entry_status(self, entry_id: str, status: QueueEntryStatus | str) -> QueueEntry:
         """Change one queue entry's status."""
         return self.update_entry(entry_id, status=status)
 

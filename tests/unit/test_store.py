@@ -17,6 +17,7 @@ import pytest
 
 import station.storage.store as store_module
 from station.core.clock import FakeClock
+from station.core.model import QueueEntryStatus
 from station.keys.crypto import FieldRef, SealError, open_field, seal_field
 from station.storage.store import (
     DB_FILENAME,
@@ -28,7 +29,6 @@ from station.storage.store import (
     Clinic,
     ConsultationStatus,
     ConsultationType,
-    EntryStatus,
     StoreConflict,
     StoreCorrupt,
     StoreError,
@@ -435,7 +435,7 @@ def test_entries_keep_their_sealed_fields_and_open_again(store: BlindStore) -> N
         )
     entries = store.list_entries(cid)
     assert [(e.id, e.position, e.status) for e in entries] == [
-        (eid, i, EntryStatus.WAITING) for i, eid in enumerate(ids)
+        (eid, i, QueueEntryStatus.WAITING) for i, eid in enumerate(ids)
     ]
     one = store.get_entry(ids[1])
     assert set(one.sealed) == {"display_name", "room", "cpr"}
@@ -459,8 +459,8 @@ def test_update_entry_sets_removes_and_changes_status(store: BlindStore) -> None
     updated = store.update_entry(eid, sealed=new_cpr, remove_fields=["reason"], status="in_call")
     assert updated.sealed["cpr"] == new_cpr["cpr"]
     assert set(updated.sealed) == {"display_name", "cpr"}
-    assert updated.status is EntryStatus.IN_CALL
-    assert store.set_entry_status(eid, EntryStatus.DONE).status is EntryStatus.DONE
+    assert updated.status is QueueEntryStatus.IN_CALL
+    assert store.set_entry_status(eid, QueueEntryStatus.DONE).status is QueueEntryStatus.DONE
     with pytest.raises(StoreInvalid):
         store.update_entry(eid, remove_fields=["favourite_colour"])
     with pytest.raises(StoreInvalid):
@@ -875,3 +875,13 @@ def test_purge_with_a_custom_retention_and_bad_arguments(store: BlindStore) -> N
 
 def test_entry_field_names_are_the_documented_set() -> None:
     assert {"display_name", "birth_date", "room", "cpr", "note", "reason"} == ENTRY_FIELDS
+
+
+def test_the_status_words_the_ui_contract_names_are_the_stores() -> None:
+    # stationapi spells the statuses as Literals for its wire models; they are the store's.
+    from typing import get_args
+
+    from stationapi import models as m
+
+    assert set(get_args(m.EntryStatusValue)) == {s.value for s in QueueEntryStatus}
+    assert set(get_args(m.ConsultationStatusValue)) == {s.value for s in ConsultationStatus}
