@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from station.core.clock import FakeClock
-from station.core.model import (
-    Appointment,
-    ConsultationType,
-    InvalidValue,
-    Queue,
-    Resident,
-    WithoutCpr,
-    new_id,
-)
+from station.core.ids import new_id
+from station.core.model import InvalidValue, QueueEntryStatus
 from station.core.ports import AuditAction, AuditSink, RecordingAuditSink
 from station.core.session import (
+    BookedSlot,
     CallNotAllowed,
     CallOutcome,
     IllegalTransition,
@@ -50,18 +44,13 @@ class Station:
 
 def make_appointment(
     clock: FakeClock, *, residents: int = 2, offset_minutes: int = 5
-) -> Appointment:
-    queue = Queue()
-    for i in range(residents):
-        queue.add(Resident.new(WithoutCpr(f"Beboer {i}", date(1930, 1, 1), f"Stue {i}")))
-    return Appointment(
+) -> BookedSlot:
+    starts_at = clock.now() + timedelta(minutes=offset_minutes)
+    return BookedSlot(
         new_id(),
-        "clinic-1",
-        clock.now() + timedelta(minutes=offset_minutes),
-        timedelta(minutes=20),
-        ConsultationType.VIDEO_CONSULTATION,
-        "Fortrolig årsag",
-        queue,
+        starts_at,
+        starts_at + timedelta(minutes=20),
+        (QueueEntryStatus.WAITING,) * residents,
     )
 
 
@@ -389,6 +378,18 @@ def test_begin_check_refuses_outside_the_window() -> None:
     # At exactly 15 minutes before, it may start.
     exact = make_appointment(station.clock, offset_minutes=15)
     assert station.session.begin_check(exact).appointment == exact.id
+
+
+def test_a_round_with_only_finished_or_skipped_residents_has_nobody_waiting() -> None:
+    station = prepared("staff")
+    done = make_appointment(station.clock)
+    done = BookedSlot(
+        done.id, done.starts_at, done.ends_at, (QueueEntryStatus.DONE, QueueEntryStatus.SKIPPED)
+    )
+    with pytest.raises(CallNotAllowed):
+        station.session.begin_check(done)
+    back = BookedSlot(done.id, done.starts_at, done.ends_at, (QueueEntryStatus.IN_CALL,))
+    assert station.session.begin_check(back).appointment == done.id
 
 
 def test_begin_check_honours_a_wider_early_window() -> None:
