@@ -9,8 +9,17 @@ wrapped with AES-256-GCM (associated data: the slot format and staff id) under
                       info = b"kontaktstation keyslot v1" + staff_id)
 
 so a copied SD card without the device secret cannot be brute-forced off the station, and a
-slot moved to another staff id does not open. The escrow slot is the vault key sealed (HPKE,
-see :mod:`station.keys.vault`) to IT's offline recovery public key.
+slot moved to another staff id does not open. The escrow slot is the vault key sealed (an HPKE
+sealed box, :mod:`station.keys.boxes`, context ``kontaktstation escrow v1`` + the vault's public
+key) to IT's offline recovery public key.
+
+Nothing in the product opens the escrow slot. A recovery has to end either with a new keyslot
+on the station (which needs the device secret, and that never leaves the station) or with
+personal data opened on IT's machine (which the design rules out); and IT's private key must
+never travel to a station. So it needs a station-side half and a sealed way back for the
+vault key: a protocol of its own, not a function here. Until then the slot keeps the vault
+key recoverable, and a test pins its format; a station nobody can unlock is crypto-wiped
+(``kontaktstation admin wipe``) and its next staff member starts a new keyring.
 
 The vault's public key is kept in clear so stationd can seal while locked. The whole file is
 authenticated with an HMAC keyed from the device secret (an edited file, a re-inserted old
@@ -48,8 +57,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from station.core.ids import is_opaque_id
-from station.keys.boxes import PUBLIC_KEY_BYTES, open_sealed_box, seal_to_vault
-from station.keys.crypto import KEY_BYTES, SealError
+from station.keys.boxes import PUBLIC_KEY_BYTES, seal_to_vault
+from station.keys.crypto import KEY_BYTES
 from station.keys.errors import VaultError
 from station.keys.pin_guard import PinGuard
 from station.keys.vault import DEVICE_SECRET_BYTES, VaultKey
@@ -424,7 +433,7 @@ class Keyring:
     """The station's keyslots file, with every PIN check going through a :class:`PinGuard`.
 
     Build it with :meth:`initialise` (once, at enrolment) or :meth:`load`. ``kdf_params``
-    applies to slots written from now on (new slots, changed PINs); tests pass small ones
+    applies to slots written from now on; tests pass small ones
     explicitly, production uses :data:`DEFAULT_KDF_PARAMS`. The file is re-read on every use,
     so a slot removed by stationd stops working here at once.
     """
@@ -616,66 +625,3 @@ class Keyring:
         """
         validate_pin(pin)
         return self._verified(self._current(), staff_id, pin)
-
-    def change_pin(self, staff_id: str, old_pin: str, new_pin: str) -> None:
-        """Rewrap one slot under a new PIN (a guarded attempt); other slots stay byte-identical."""
-        validate_pin(old_pin)
-        validate_pin(new_pin)
-        with self._writing() as doc:
-            with self._verified(doc, staff_id, old_pin) as vault_key:
-                slot = self._new_slot(vault_key._material(), staff_id, new_pin)
-            self._store(replace(doc, slots={**doc.slots, staff_id: slot}))
-
-    # -- escrow
-
-    def recover(self, escrow_private_key: bytes | X25519PrivateKey) -> VaultKey:
-        """IT's recovery: open the escrow slot with the offline private key."""
-        return _recover(self._current(), escrow_private_key)
-
-    @staticmethod
-    def recover_from_file(path: Path, escrow_private_key: bytes | X25519PrivateKey) -> VaultKey:
-        """Recovery when the device secret is gone (dead station, card in a reader).
-
-        The file's HMAC cannot be checked without the device secret; the escrow box is
-        authenticated on its own, and the key it holds must match the vault public key.
-        """
-        try:
-            raw = json.loads(_read_file(path).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise KeyringCorrupt("keyslots.json is not valid JSON") from None
-        escrow = _Reader.get(raw, "escrow", dict, "top")
-        doc = _Document(
-            vault_public_key=_Reader.b64(raw, "vault_public_key", PUBLIC_KEY_BYTES, "top"),
-            recovery_public_key=_Reader.b64(
-                escrow, "recovery_public_key", PUBLIC_KEY_BYTES, "escrow"
-            ),
-            sealed_vault_key=_Reader.b64(escrow, "sealed_vault_key", _ESCROW_BYTES, "escrow"),
-            device_check=b"",
-            slots={},
-        )
-        return _recover(doc, escrow_private_key)
-
-
-def _recover(doc: _Document, escrow_private_key: bytes | X25519PrivateKey) -> VaultKey:
-    if isinstance(escrow_private_key, X25519PrivateKey):
-        private = escrow_private_key
-    else:
-        if len(escrow_private_key) != 32:
-            raise VaultError("an escrow private key is 32 raw X25519 bytes")
-        private = X25519PrivateKey.from_private_bytes(bytes(escrow_private_key))
-    try:
-        material = bytearray(
-            open_sealed_box(private, doc.sealed_vault_key, _ESCROW_CONTEXT + doc.vault_public_key)
-        )
-    except SealError:
-        raise VaultError(
-            "the escrow slot does not open with this recovery key (wrong key or damaged slot)"
-        ) from None
-    try:
-        vault_key = VaultKey(material)
-    finally:
-        material[:] = bytes(len(material))
-    if vault_key.public_key() != doc.vault_public_key:
-        vault_key.zero()
-        raise KeyringCorrupt("keyslots.json: the escrow slot holds a key of another vault")
-    return vault_key

@@ -77,7 +77,6 @@ AUDIT_ACTIONS: Final = frozenset({action.value for action in AuditAction}) | fro
         "keyslot_added",
         "keyslot_removed",
         "keyslot_disabled",
-        "escrow_recovery",
         # Records.
         "note_written",
         "consultation_documented",
