@@ -23,7 +23,7 @@ import enum
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from gpiozero import LED, PWMLED
 
@@ -34,7 +34,6 @@ __all__ = [
     "LedPattern",
     "LedStep",
     "StatusLed",
-    "StatusLedPort",
     "pattern_steps",
 ]
 
@@ -88,24 +87,6 @@ def pattern_steps(pattern: LedPattern, pwm: bool) -> list[LedStep]:
     if pattern is LedPattern.STAFF_CALLED_BACK:
         return [(1.0, 0.1), (0.0, 0.1), (1.0, 0.1), (0.0, 0.7)]
     raise ValueError(f"unknown pattern {pattern!r}")
-
-
-@runtime_checkable
-class StatusLedPort(Protocol):
-    """The status lamp as the daemon sees it."""
-
-    @property
-    def pattern(self) -> LedPattern:
-        """What the lamp shows now."""
-        ...
-
-    def show(self, pattern: LedPattern) -> None:
-        """Switch to ``pattern`` at once."""
-        ...
-
-    def close(self) -> None:
-        """Turn off and release the pin."""
-        ...
 
 
 def _default_wait(stop: threading.Event, seconds: float) -> bool:
