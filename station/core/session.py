@@ -263,11 +263,6 @@ class Session:
             raise ValueError("idle_timeout must be positive")
         self._idle_timeout = idle_timeout
 
-    @property
-    def last_activity(self) -> datetime:
-        """The last staff activity (``touch``) or transition."""
-        return self._last_activity
-
     def idle_remaining(self) -> timedelta | None:
         """Time until the idle lock, or ``None`` where idleness does not lock (for a countdown)."""
         if self._state not in IDLE_LOCKING_STATES:
