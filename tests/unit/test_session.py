@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from station.core.clock import FakeClock
+from station.core.clock import Clock, FakeClock
+from station.core.cpr import is_cpr_shaped, looks_like_cpr
 from station.core.ids import new_id
 from station.core.model import InvalidValue, QueueEntryStatus
-from station.core.ports import AuditAction, AuditSink, RecordingAuditSink
+from station.core.ports import AuditAction, AuditSink
 from station.core.session import (
     BookedSlot,
     CallNotAllowed,
@@ -24,6 +26,49 @@ from station.core.session import (
     SessionState,
     Transition,
 )
+
+
+@dataclass(frozen=True)
+class RecordedEntry:
+    """One entry a :class:`RecordingAuditSink` kept."""
+
+    action: str
+    staff: str | None
+    resident: str | None
+    outcome: str
+    at: datetime | None = None
+
+
+class RecordingAuditSink:
+    """An ``AuditSink`` that keeps entries in a list.
+
+    Stricter than the real log on purpose: it refuses anything shaped like a CPR number in
+    any field, so a test catches personal data on its way into the audit trail.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock
+        self.entries: list[RecordedEntry] = []
+
+    def record(self, action: str, *, staff: str | None, resident: str | None, outcome: str) -> None:
+        """Keep the entry (timestamped when a clock was given)."""
+        # Ids are random hex, which can hold ten digits in a row by chance: for them only
+        # the whole value is checked. Action and outcome are words: any CPR-like run is wrong.
+        ids_bad = any(v is not None and is_cpr_shaped(v) for v in (staff, resident))
+        words_bad = any(looks_like_cpr(v) for v in (action, outcome))
+        if ids_bad or words_bad:
+            raise ValueError("audit entry refused: a field looks like a CPR number")
+        at = self._clock.now() if self._clock is not None else None
+        self.entries.append(RecordedEntry(str(action), staff, resident, outcome, at))
+
+    def actions(self) -> list[str]:
+        """The recorded action names, in order."""
+        return [entry.action for entry in self.entries]
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        self.entries.clear()
+
 
 S = SessionState
 STAFF_ID = "staff-1"
