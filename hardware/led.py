@@ -19,13 +19,14 @@ between steps is injectable.
 
 from __future__ import annotations
 
-import enum
 import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from gpiozero import LED, PWMLED
+
+from station.core.ports import LedPattern
 
 from .errors import GpioUnavailableError
 
@@ -44,17 +45,6 @@ LedStep = tuple[float, float]
 
 #: ``wait(stop, seconds) -> stopped?``; the default is ``stop.wait(seconds)``.
 Wait = Callable[[threading.Event, float], bool]
-
-
-class LedPattern(enum.Enum):
-    """What the lamp shows."""
-
-    OFF = "off"
-    IDLE = "idle"
-    CAMERA_LIVE = "camera_live"
-    PRIVATE_CALL = "private_call"
-    FAULT = "fault"
-    STAFF_CALLED_BACK = "staff_called_back"
 
 
 _DIM = 0.05

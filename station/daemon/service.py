@@ -23,14 +23,13 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from station.core import model as domain
 from station.core.clock import Clock
 from station.core.model import QueueEntryStatus
-from station.core.ports import AuditSink
+from station.core.ports import AuditSink, HealthResult, LedPattern
 from station.core.session import (
     BookedSlot,
     CallOutcome,
@@ -49,8 +48,6 @@ from station.storage.store import BlindStore, Consultation, UpcomingConsultation
 
 __all__ = [
     "DUE_SOON",
-    "HealthResult",
-    "LedPattern",
     "StationService",
 ]
 
@@ -62,39 +59,16 @@ DUE_SOON: Final = timedelta(minutes=15)
 _UNLOCK_TIMEOUT: Final = 30.0
 
 
-class LedPattern:
-    """What the status LED should say (mapped to blink patterns by the hardware adapter)."""
-
-    LOCKED = "locked"
-    STAFF = "staff"
-    CAMERA_LIVE = "camera_live"
-    PRIVATE_CALL = "private_call"
-    FAULT = "fault"
-    #: The resident pressed "call staff" during a private call (until the next transition).
-    STAFF_CALLED_BACK = "staff_called_back"
-
-
+#: What the lamp shows in each state: locked and staff alike glow dimly (nothing is live).
 _LED_FOR_STATE: Final = {
-    SessionState.LOCKED: LedPattern.LOCKED,
-    SessionState.STAFF: LedPattern.STAFF,
+    SessionState.LOCKED: LedPattern.IDLE,
+    SessionState.STAFF: LedPattern.IDLE,
     SessionState.PRE_CALL_CHECK: LedPattern.CAMERA_LIVE,
     SessionState.WAITING_FOR_GP: LedPattern.CAMERA_LIVE,
     SessionState.IN_CALL_ATTENDED: LedPattern.CAMERA_LIVE,
     SessionState.IN_CALL_PRIVATE: LedPattern.PRIVATE_CALL,
-    SessionState.WRAP_UP: LedPattern.STAFF,
+    SessionState.WRAP_UP: LedPattern.IDLE,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class HealthResult:
-    """One hardware check as the API reports it: English detail, Danish hint."""
-
-    name: str
-    ok: bool
-    detail: str
-    hint: str
-    #: The part is not there at all (a failure of a present part has ``missing=False``).
-    missing: bool = False
 
 
 # Audit outcomes for refused unlocks, by error class name (no import of the keyring needed).
@@ -120,7 +94,7 @@ class StationService:
         broker: EventBroker,
         keys: KeyVerifier,
         notifier: Notifier | None = None,
-        led: Callable[[str], None] | None = None,
+        led: Callable[[LedPattern], None] | None = None,
         health: Callable[[], Awaitable[Sequence[HealthResult]]] | None = None,
         faults: Callable[[], Sequence[HealthResult]] | None = None,
     ) -> None:
@@ -249,7 +223,7 @@ class StationService:
     def _show_led(self) -> None:
         if self._led is None:
             return
-        pattern = _LED_FOR_STATE.get(self.session.state, LedPattern.LOCKED)
+        pattern = _LED_FOR_STATE.get(self.session.state, LedPattern.IDLE)
         _at, health = self.health
         if health and not all(r.ok for r in health):
             # A fault shows only while nobody's data is on screen; a lock always wins.
