@@ -41,7 +41,6 @@ from hub.models import (
     CreatedRoom,
     ErrorBody,
     GpRoomView,
-    Notice,
     OfferBody,
     PostedOffer,
     RoomCreate,
@@ -53,6 +52,7 @@ from hub.provisioning.api import install_provisioning, open_provisioning
 from hub.rendezvous import Rendezvous
 from hub.settings import HubSettings
 from hub.store import RoomStore, SqliteRoomStore
+from provisioning.waiting_room import Notice
 from station.core.clock import Clock, SystemClock
 
 __all__ = ["create_app"]

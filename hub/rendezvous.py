@@ -46,24 +46,26 @@ from hub.errors import (
 from hub.models import (
     FINAL_STATES,
     CandidateBody,
-    CurrentResident,
-    CurrentResidentNotice,
     GpLanguage,
     GpRoomView,
-    Notice,
     OfferView,
-    PrivateNotice,
     RoomCreate,
     RoomState,
     SessionDescriptionView,
-    StaffPresentNotice,
     StationRoomView,
-    WaitingInfo,
 )
 from hub.notifier import RoomNotifier
 from hub.sdp import validate_candidate, validate_session_description
 from hub.settings import HubSettings
 from hub.store import RoomRecord, RoomStore
+from provisioning.waiting_room import (
+    CurrentResident,
+    CurrentResidentNotice,
+    Notice,
+    PrivateNotice,
+    StaffPresentNotice,
+    WaitingInfo,
+)
 from station.core.clock import Clock
 
 __all__ = ["GpAccess", "NewRoom", "Rendezvous", "hash_secret"]

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from hub.errors import RoomStoreError
-from hub.models import CurrentResident, GpLanguage, RoomState, WaitingInfo
+from hub.models import GpLanguage, RoomState
+from provisioning.waiting_room import CurrentResident, WaitingInfo
 
 __all__ = ["RoomRecord", "RoomStore", "SqliteRoomStore"]
 
