@@ -1,6 +1,6 @@
 """PostgreSQL for several hub instances: the SQL seam, the room store and LISTEN/NOTIFY.
 
-* :class:`PostgresDatabase`: :class:`hub.provisioning.db.Database` on psycopg 3 (a small pool
+* :class:`PostgresDatabase`: :class:`hub.db.Database` on psycopg 3 (a small pool
   of blocking connections used from worker threads, like SQLite's), so provisioning runs the
   very same SQL on both engines.
 * :class:`PostgresRoomStore`: :class:`hub.store.RoomStore` with the same rows and semantics as
@@ -28,9 +28,9 @@ from typing import Any, Final, TypeVar
 
 import psycopg
 
+from hub.db import Dialect, Row, Tx
 from hub.errors import RoomStoreError
 from hub.notifier import InProcessNotifier, RoomWaiter
-from hub.provisioning.db import Dialect, Row, Tx
 from hub.provisioning.errors import ProvisioningStoreError
 from hub.store import (  # the row mapping is shared with the SQLite store on purpose
     _COLUMNS,
@@ -86,7 +86,7 @@ class _PgTx:
 
 
 class PostgresDatabase:
-    """:class:`hub.provisioning.db.Database` on PostgreSQL; up to ``pool_size`` connections."""
+    """:class:`hub.db.Database` on PostgreSQL; up to ``pool_size`` connections."""
 
     dialect: Dialect = "postgres"
 

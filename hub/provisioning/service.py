@@ -29,7 +29,7 @@ from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 
-from hub.provisioning.db import Database, Row, Tx
+from hub.db import Database, Row, Tx
 from hub.provisioning.errors import (
     AdminInputInvalid,
     ClockSkew,
@@ -200,7 +200,7 @@ def _staff(row: Row) -> StaffRecord:
 
 
 class ProvisioningService:
-    """Provisioning on one :class:`~hub.provisioning.db.Database`; see the module docs."""
+    """Provisioning on one :class:`~hub.db.Database`; see the module docs."""
 
     def __init__(
         self,

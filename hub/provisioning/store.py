@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from hub.provisioning.db import Database, Row, Tx, ddl
+from hub.db import Database, Row, Tx, ddl
 
 __all__ = [
     "STATION_COLUMNS",

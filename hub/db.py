@@ -1,4 +1,4 @@
-"""One small SQL seam for the provisioning store: SQLite (default) and PostgreSQL, same SQL.
+"""One small SQL seam for the hub's stores: SQLite (default) and PostgreSQL, same SQL.
 
 The store writes plain SQL with ``?`` placeholders and calls :meth:`Database.run` with a
 function that gets a :class:`Tx` and runs inside **one transaction** on a worker thread (both
