@@ -51,7 +51,7 @@ from hub.notifier import InProcessNotifier, RoomNotifier
 from hub.provisioning.api import install_provisioning, open_provisioning
 from hub.rendezvous import Rendezvous
 from hub.settings import HubSettings
-from hub.store import RoomStore, SqliteRoomStore
+from hub.store import RoomStore
 from provisioning.waiting_room import Notice
 from station.core.clock import Clock, SystemClock
 
@@ -282,7 +282,7 @@ def create_app(
         from hub.pg import postgres_rendezvous
 
         store, notifier = postgres_rendezvous(settings.database_url.get_secret_value())
-    room_store: RoomStore = store if store is not None else SqliteRoomStore(settings.sqlite_path)
+    room_store = store if store is not None else RoomStore.sqlite(settings.sqlite_path)
     rendezvous_notifier = notifier if notifier is not None else InProcessNotifier()
     hub_clock = clock if clock is not None else SystemClock()
     rendezvous = Rendezvous(settings, room_store, rendezvous_notifier, hub_clock)

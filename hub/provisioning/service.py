@@ -29,7 +29,7 @@ from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 
-from hub.db import Database, Row, Tx
+from hub.db import Database, Row, Tx, dt, ts
 from hub.provisioning.errors import (
     AdminInputInvalid,
     ClockSkew,
@@ -50,10 +50,8 @@ from hub.provisioning.store import (
     CommandRecord,
     StaffRecord,
     StationRecord,
-    dt,
     ensure_schema,
     station_from_row,
-    ts,
 )
 from provisioning.protocol import (
     SignedEnvelope,

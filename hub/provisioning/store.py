@@ -9,20 +9,18 @@ the hub: stations only ever see the id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-from hub.db import Database, Row, Tx, ddl
+from hub.db import Database, Row, Tx, ddl, dt
 
 __all__ = [
     "STATION_COLUMNS",
     "CommandRecord",
     "StaffRecord",
     "StationRecord",
-    "dt",
     "ensure_schema",
     "station_from_row",
-    "ts",
 ]
 
 _SCHEMA: Final = (
@@ -119,16 +117,6 @@ async def ensure_schema(db: Database) -> None:
             tx.execute(statement)
 
     await db.run(work)
-
-
-def ts(value: datetime) -> str:
-    """One fixed UTC format, so text columns compare like times in both engines."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def dt(value: str | None) -> datetime | None:
-    """Inverse of :func:`ts`."""
-    return None if value is None else datetime.fromisoformat(value)
 
 
 def _bytes(value: Any) -> bytes | None:
