@@ -11,30 +11,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["DEFAULT_HUB_DATA_DIR", "GpIceServer", "HubSettings"]
+from provisioning.schema import IceServerConfig
+
+__all__ = ["DEFAULT_HUB_DATA_DIR", "HubSettings"]
 
 #: Production default; systemd's StateDirectory=kontaktstation-hub creates it for the hub's user.
 DEFAULT_HUB_DATA_DIR = Path("/var/lib/kontaktstation-hub")
 
 _ENV_PREFIX = "KONTAKTSTATION_HUB_"
-
-
-class GpIceServer(BaseModel):
-    """A STUN/TURN server handed to the GP's browser (the ``RTCIceServer`` dictionary)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    urls: list[str] = Field(min_length=1)
-    username: str | None = None
-    credential: str | None = Field(default=None, repr=False)
-
-    @field_validator("urls")
-    @classmethod
-    def _known_schemes(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
-                raise ValueError("ICE server URLs must start with stun:, stuns:, turn: or turns:")
-        return value
 
 
 class HubSettings(BaseModel):
@@ -72,8 +56,9 @@ class HubSettings(BaseModel):
     purge_interval_seconds: float = Field(default=60.0, gt=0)
     #: The most trickled ICE candidates kept per offer generation.
     max_gp_candidates: int = Field(default=64, ge=1, le=1000)
-    #: STUN/TURN for the GP's browser (empty: host candidates only, e.g. tests on loopback).
-    gp_ice_servers: tuple[GpIceServer, ...] = ()
+    #: STUN/TURN for the GP's browser (empty: host candidates only, e.g. tests on loopback);
+    #: the same ``RTCIceServer`` dictionary as the stations' signed configuration.
+    gp_ice_servers: tuple[IceServerConfig, ...] = ()
     #: The GP page shows "reconnecting" when no media arrives for this long.
     media_watchdog_seconds: float = Field(default=4.0, gt=0, le=60)
     #: PostgreSQL (``postgresql://...``) for several hub instances: rooms, their wake-ups
