@@ -58,7 +58,7 @@ from hardware.camera.base import Camera, forward_keyframe_requests
 from hardware.video import FrameSink
 from station.call.config import CallConfig
 from station.call.errors import CallError, CallFinished, GatheringFailed
-from station.call.hub import CreatedRoom, HubClient, RoomView, hub_ssl_context
+from station.call.hub import CreatedRoom, RendezvousClient, RoomView, hub_ssl_context
 from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback
 from station.call.liveness import (
     GpMedia,
@@ -205,7 +205,7 @@ class _Attempt:
 
     number: int
     pc: Any
-    hub: HubClient
+    hub: RendezvousClient
     clock: MediaClock = field(default_factory=MediaClock)
     channel: Any = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -348,9 +348,9 @@ class CallEngine:
 
     # ------------------------------------------------------------------ rooms
 
-    def _hub(self) -> HubClient:
+    def _hub(self) -> RendezvousClient:
         transport = self._hub_transport() if self._hub_transport is not None else None
-        return HubClient(self.config, transport=transport, ssl_context=self._ssl)
+        return RendezvousClient(self.config, transport=transport, ssl_context=self._ssl)
 
     async def create_room(self, starts_at: datetime, ends_at: datetime) -> CreatedRoom:
         """A room and GP link on the hub for a booking (raises the hub's errors)."""
@@ -537,7 +537,7 @@ class CallEngine:
         station's own network trouble is never blamed on the GP.
         """
         assert self.room_id is not None
-        hub: HubClient | None = None
+        hub: RendezvousClient | None = None
         try:
             while True:
                 await asyncio.sleep(self.config.presence_check_seconds)

@@ -1,14 +1,19 @@
-"""The waiting room's contract is defined once (provisioning.waiting_room); the GP page reads it."""
+"""The contracts between station and hub: the waiting room defined once, the GP page and the
+station's rendezvous client held to the hub's models."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import typing
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 import hub.models
+import station.call.hub
 import station.call.models
 from provisioning.waiting_room import (
     CurrentResident,
@@ -58,3 +63,24 @@ def test_personal_fields_stay_out_of_reprs_and_errors() -> None:
         WaitingResident(display_name="Anna\x1b[2J Hansen")
     assert "Anna" not in str(caught.value)
     assert resident.for_hub() == {"display_name": "Anna Hansen", "room": "12", "reason": "Hoste"}
+
+
+@pytest.mark.parametrize(
+    ("station_side", "hub_side"),
+    [
+        (station.call.hub.CreatedRoom, hub.models.CreatedRoom),
+        (station.call.hub.RoomView, hub.models.StationRoomView),
+    ],
+)
+def test_the_stations_rendezvous_client_reads_the_hubs_answers(
+    station_side: type, hub_side: type[BaseModel]
+) -> None:
+    # The station does not import hub/: its client reads the fields it needs, as the hub's
+    # models define them (same names, same types).
+    hints = typing.get_type_hints(station_side)
+    for field in dataclasses.fields(station_side):
+        assert field.name in hub_side.model_fields, field.name
+        expected = hub_side.model_fields[field.name].annotation
+        if isinstance(expected, type) and issubclass(expected, StrEnum):
+            expected = str  # the client keeps the state's word
+        assert hints[field.name] == expected, field.name
