@@ -177,6 +177,9 @@ class AdmitResponse(BaseModel):
     room: GpRoomView
 
 
+# stationapi.models has an ErrorBody too: stationd's errors also carry a Danish
+# ``user_message`` for the person at the station (and a retry time), the hub's are read by
+# programs (the station's clients, the GP page) and IT. Two APIs, two bodies.
 class ErrorBody(BaseModel):
     """Every API error: English ``error``, stable ``code``."""
 

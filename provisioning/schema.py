@@ -50,12 +50,14 @@ __all__ = [
     "PinCounters",
     "PortName",
     "Retention",
+    "SingleLine",
     "StaffEntry",
     "StaffRedeemRequest",
     "StaffRedeemResponse",
     "StaffRight",
     "StationConfig",
     "Timeouts",
+    "check_endpoint_url",
 ]
 
 CONFIG_FORMAT: Final = "kontaktstation-config-1"
@@ -79,7 +81,9 @@ def _single_line(value: str) -> str:
 
 
 OpaqueId = Annotated[str, AfterValidator(_opaque_id)]
-Name = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_single_line)]
+#: Text on one line: control characters could rewrite a page's layout or a terminal.
+SingleLine = Annotated[str, AfterValidator(_single_line)]
+Name = Annotated[SingleLine, Field(min_length=1, max_length=120)]
 
 
 class _Model(BaseModel):
@@ -90,6 +94,8 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- configuration
 
 
+# station.export.config has a CareHome too: the care home as the EOJ needs it (a name and
+# the SOR code); see the note there.
 class CareHome(_Model):
     """The care home the station stands in."""
 
@@ -166,12 +172,32 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def check_endpoint_url(name: str, url: str, *, allow_insecure_loopback: bool) -> None:
+    """The rule for the care record's endpoints (``ValueError`` naming ``name``, never ``url``).
+
+    An absolute https URL without credentials in it; plain http only to a loopback address,
+    and only with ``allow_insecure_loopback`` (tests). The signed configuration's ``eoj``
+    section and the station's own ``export.json`` (:mod:`station.export.config`) both use it.
+    """
+    if _CONTROL.search(url):
+        raise ValueError(f"{name}: control characters are not allowed")
+    parts = urlsplit(url)
+    if not parts.hostname or parts.scheme not in ("https", "http"):
+        raise ValueError(f"{name} must be an absolute https URL")
+    if parts.username or parts.password:
+        raise ValueError(f"{name} must not carry credentials")
+    if parts.scheme == "http" and not (allow_insecure_loopback and _is_loopback(parts.hostname)):
+        raise ValueError(
+            f"{name} must use https (plain http is allowed only to a loopback address with "
+            "allow_insecure_loopback, in tests)"
+        )
+
+
 class EojDelivery(_Model):
     """Where the station delivers notes to the care record (EOJ) and how it authenticates.
 
-    The same rules as the station's ``station.export.config.ExportConfig``: https only, no
-    credentials in a URL; plain http only to a loopback address with
-    ``allow_insecure_loopback`` (tests). The client secret never appears in a repr.
+    The URLs follow :func:`check_endpoint_url`, as the station's ``export.json`` does. The
+    client secret never appears in a repr.
     """
 
     #: The FHIR server's base URL (a transaction Bundle is POSTed to it).
@@ -194,18 +220,9 @@ class EojDelivery(_Model):
     @model_validator(mode="after")
     def _check_urls(self) -> EojDelivery:
         for name in ("fhir_base_url", "token_url"):
-            url = getattr(self, name)
-            if _CONTROL.search(url):
-                raise ValueError(f"{name}: control characters are not allowed")
-            parts = urlsplit(url)
-            if not parts.hostname or parts.scheme not in ("https", "http"):
-                raise ValueError(f"{name} must be an absolute https URL")
-            if parts.username or parts.password:
-                raise ValueError(f"{name} must not carry credentials")
-            if parts.scheme == "http" and not (
-                self.allow_insecure_loopback and _is_loopback(parts.hostname)
-            ):
-                raise ValueError(f"{name} must use https")
+            check_endpoint_url(
+                name, getattr(self, name), allow_insecure_loopback=self.allow_insecure_loopback
+            )
         system = self.staff_identifier_system
         if system is not None and (not urlsplit(system).scheme or _CONTROL.search(system)):
             raise ValueError("staff_identifier_system must be a URI")

@@ -21,6 +21,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from provisioning.schema import SingleLine
+
 __all__ = [
     "MAX_RESIDENTS",
     "CurrentResident",
@@ -35,14 +37,7 @@ __all__ = [
 #: The most residents one call (a round) shows the GP.
 MAX_RESIDENTS: Final = 20
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
-
-
-def _single_line(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
 
 
 def _text(value: str) -> str:
@@ -51,7 +46,7 @@ def _text(value: str) -> str:
     return value
 
 
-SingleLine = Annotated[str, AfterValidator(_single_line)]
+#: Free text: newlines allowed, other control characters not.
 Text = Annotated[str, AfterValidator(_text)]
 
 _PERSONAL = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
