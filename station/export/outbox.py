@@ -35,8 +35,7 @@ from station.core.ids import is_opaque_id
 from station.export.errors import OutboxCorrupt, OutboxError, OutboxSchemaTooNew
 from station.export.limits import MAX_SEALED_EXPORT_BYTES
 from station.storage.datadir import DataDir
-from station.storage.sqlite import SqliteFile
-from station.storage.store import migrate_schema, open_sqlite
+from station.storage.sqlite import SqliteFile, migrate_schema, open_sqlite
 
 __all__ = [
     "BACKOFF_SCHEDULE",
@@ -178,7 +177,7 @@ class Outbox(SqliteFile):
             raise OutboxError("the station data directory does not exist or is not a directory")
         path = data_dir / filename
         what = f"export outbox {path}"
-        conn = open_sqlite(path, what=what, corrupt=OutboxCorrupt)
+        conn = open_sqlite(path, what=what, error=OutboxError, corrupt=OutboxCorrupt)
         try:
             migrate_schema(conn, _SCHEMA, what=what, too_new=OutboxSchemaTooNew)
         except BaseException:

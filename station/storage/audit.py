@@ -46,8 +46,7 @@ from station.core.ids import is_opaque_id
 from station.core.ports import AuditAction
 from station.errors import StationError
 from station.storage.datadir import DataDir
-from station.storage.sqlite import SqliteFile
-from station.storage.store import migrate_schema, open_sqlite
+from station.storage.sqlite import SqliteFile, migrate_schema, open_sqlite
 
 __all__ = [
     "AUDIT_ACTIONS",
@@ -224,7 +223,9 @@ class AuditLog(SqliteFile):
             raise AuditError("the station data directory does not exist or is not a directory")
         path = data_dir / filename
         what = f"audit log {path}"
-        conn = open_sqlite(path, what=what, corrupt=AuditCorrupt, quick_check=True)
+        conn = open_sqlite(
+            path, what=what, error=AuditError, corrupt=AuditCorrupt, quick_check=True
+        )
         try:
             migrate_schema(conn, _SCHEMA, what=what, too_new=AuditSchemaTooNew)
         except BaseException:

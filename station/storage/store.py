@@ -33,11 +33,10 @@ Errors never quote the rejected value: an id typed wrongly may be a CPR number.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,7 +49,12 @@ from station.core.ids import is_opaque_id, new_id
 from station.core.model import ConsultationType, QueueEntryStatus
 from station.errors import StationError
 from station.storage.datadir import DataDir
-from station.storage.sqlite import SqliteFile, is_damage
+from station.storage.sqlite import (
+    SqliteFile,
+    check_sqlite_integrity,
+    migrate_schema,
+    open_sqlite,
+)
 
 __all__ = [
     "DB_FILENAME",
@@ -77,11 +81,8 @@ __all__ = [
     "StoreSchemaTooNew",
     "StoreScrubIncomplete",
     "UpcomingConsultation",
-    "check_sqlite_integrity",
     "is_opaque_id",
-    "migrate_schema",
     "new_id",
-    "open_sqlite",
 ]
 
 DB_FILENAME: Final = DataDir.STORE
@@ -344,166 +345,6 @@ def _dt(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-# ------------------------------------------------------------------ SQLite, shared with audit
-
-_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
-#: How long a write waits for another process's lock before failing (milliseconds).
-_BUSY_TIMEOUT_MS: Final = 5000
-
-
-def check_sqlite_integrity(
-    conn: sqlite3.Connection, *, what: str, corrupt: type[StationError], quick: bool = False
-) -> None:
-    """Run SQLite's integrity check on ``conn``; raise ``corrupt`` unless it says ``ok``."""
-    pragma = "quick_check" if quick else "integrity_check"
-    try:
-        rows = conn.execute(f"PRAGMA {pragma}").fetchall()
-    except sqlite3.DatabaseError as error:
-        if is_damage(error):
-            raise corrupt(
-                f"{what} is damaged ({error.sqlite_errorname}: {error}); "
-                "the file was left untouched for IT to examine or restore from backup"
-            ) from None
-        raise
-    if rows != [("ok",)]:
-        first = str(rows[0][0]) if rows else "no result"
-        raise corrupt(
-            f"{what} failed SQLite's {pragma} ({len(rows)} problem(s), first: {first}); "
-            "the file was left untouched for IT to examine or restore from backup"
-        )
-
-
-def open_sqlite(
-    path: Path, *, what: str, corrupt: type[StationError], quick_check: bool = False
-) -> sqlite3.Connection:
-    """Open (or create) a durable SQLite file after checking it is an intact database.
-
-    The check runs on a read-only connection first, so a damaged file is never written to:
-    a read-write connection could checkpoint its WAL into it on close. Raises ``corrupt``
-    (with an English message saying what is wrong) for a damaged or foreign file.
-    """
-    size = path.stat().st_size if path.exists() else None
-    if size:
-        # Cheap check before SQLite touches the file: a file of random bytes or a truncated
-        # header is refused here, with the reason in plain words.
-        with path.open("rb") as handle:
-            header = handle.read(len(_SQLITE_MAGIC))
-        if size < 100 or header != _SQLITE_MAGIC:
-            raise corrupt(
-                f"{what} is not an SQLite database (size {size} bytes, header not recognised); "
-                "the file was left untouched for IT to examine or restore from backup"
-            )
-        checked = _check_read_only(path, what=what, corrupt=corrupt, quick=quick_check)
-    else:
-        wal = path.with_name(path.name + "-wal")
-        if wal.exists() and wal.stat().st_size > 0:
-            # SQLite would replay this WAL into a fresh file: half a database. Leave it.
-            raise corrupt(
-                f"{what} is missing or empty but its write-ahead log {wal.name} is not; "
-                "both were left untouched for IT to examine or restore from backup"
-            )
-        # New (or empty from a crash during creation): create it private to our user; SQLite
-        # gives the -wal and -shm files the same permissions.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        checked = True
-    conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
-    )
-    try:
-        if not checked:
-            check_sqlite_integrity(conn, what=what, corrupt=corrupt, quick=quick_check)
-        _configure(conn, what=what)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _check_read_only(path: Path, *, what: str, corrupt: type[StationError], quick: bool) -> bool:
-    """Integrity check on a read-only connection; False if read-only could not run it."""
-    uri = path.resolve().as_uri() + "?mode=ro"
-    try:
-        ro = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
-    except sqlite3.Error:
-        return False
-    try:
-        check_sqlite_integrity(ro, what=what, corrupt=corrupt, quick=quick)
-    except sqlite3.Error:
-        # E.g. a hot rollback journal left by a crash during creation, which only a
-        # read-write connection may roll back: check again after opening read-write.
-        return False
-    finally:
-        ro.close()
-    return True
-
-
-def _configure(conn: sqlite3.Connection, *, what: str) -> None:
-    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        raise StoreError(f"{what}: could not switch to WAL journal mode (got {mode})")
-    for pragma in (
-        "synchronous=FULL",
-        "foreign_keys=ON",
-        "secure_delete=ON",
-        "temp_store=MEMORY",
-        f"busy_timeout={_BUSY_TIMEOUT_MS}",
-    ):
-        conn.execute(f"PRAGMA {pragma}")
-    # PRAGMAs fail silently when unsupported; durability and erasure must not.
-    expected = {"synchronous": 2, "foreign_keys": 1, "secure_delete": 1}
-    for name, value in expected.items():
-        got = conn.execute(f"PRAGMA {name}").fetchone()[0]
-        if got != value:
-            raise StoreError(f"{what}: PRAGMA {name} is {got}, expected {value}")
-
-
-def migrate_schema(
-    conn: sqlite3.Connection,
-    migrations: Sequence[Sequence[str]],
-    *,
-    what: str,
-    too_new: type[StationError] | None = None,
-    apply: Callable[[sqlite3.Connection, int], None] | None = None,
-) -> int:
-    """Bring the schema forward to ``len(migrations)``; return the version now in the file.
-
-    ``migrations[i]`` holds the SQL statements that upgrade version ``i`` to ``i + 1``
-    (version 0 is an empty file). All steps run in one transaction: a crash leaves the old
-    version intact. A file with a newer version than we know is refused, not touched
-    (``too_new``, default :class:`StoreSchemaTooNew`). ``apply(conn, version)``, if given,
-    runs after each step's statements, for steps that need Python (rewriting data).
-    """
-    target = len(migrations)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT"
-        )
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        current = int(row[0]) if row else 0
-        if current > target:
-            raise (too_new or StoreSchemaTooNew)(
-                f"{what} has schema version {current}, but this software knows only up to "
-                f"{target}; install the newer station software (the file was not changed)"
-            )
-        for version in range(current, target):
-            for statement in migrations[version]:
-                conn.execute(statement)
-            if apply is not None:
-                apply(conn, version + 1)
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (str(target),),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return target
-
-
 # ------------------------------------------------------------------------------- schema
 
 #: ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``. Personal data lives only in
@@ -617,9 +458,9 @@ class BlindStore(SqliteFile):
             raise StoreError("the station data directory does not exist or is not a directory")
         path = data_dir / DB_FILENAME
         what = f"station store {path}"
-        conn = open_sqlite(path, what=what, corrupt=StoreCorrupt)
+        conn = open_sqlite(path, what=what, error=StoreError, corrupt=StoreCorrupt)
         try:
-            migrate_schema(conn, MIGRATIONS, what=what)
+            migrate_schema(conn, MIGRATIONS, what=what, too_new=StoreSchemaTooNew)
         except BaseException:
             conn.close()
             raise
