@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Final, Self
@@ -221,6 +222,38 @@ class SqliteFile:
         self._clock = clock
         self._lock = threading.Lock()
 
+    @classmethod
+    def _open_in(
+        cls,
+        data_dir: Path,
+        filename: str,
+        *,
+        migrations: Sequence[Sequence[str]],
+        too_new: type[StationError],
+        clock: Clock,
+        quick_check: bool = False,
+    ) -> Self:
+        """Open (or create) ``filename`` in ``data_dir`` and bring its schema forward.
+
+        Raises the owner's ``corrupt`` error for a damaged file (left untouched), ``too_new``
+        for a file from newer software, and its ``error`` when ``data_dir`` does not exist (a
+        missing mount must not silently get a fresh file).
+        """
+        data_dir = Path(data_dir)
+        if not data_dir.is_dir():
+            raise cls.error("the station data directory does not exist or is not a directory")
+        path = data_dir / filename
+        what = f"{cls.kind} {path}"
+        conn = open_sqlite(
+            path, what=what, error=cls.error, corrupt=cls.corrupt, quick_check=quick_check
+        )
+        try:
+            migrate_schema(conn, migrations, what=what, too_new=too_new)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, clock)
+
     @property
     def path(self) -> Path:
         """The database file."""
@@ -243,6 +276,46 @@ class SqliteFile:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so a read-then-write never fails half-way
+        # with SQLITE_BUSY; COMMIT returns only once the WAL is fsynced (synchronous=FULL).
+        return self._tx("BEGIN IMMEDIATE")
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        # A read transaction gives multi-query reads one consistent snapshot.
+        return self._tx("BEGIN")
+
+    def _scrub_wal(self) -> bool:
+        """Copy the WAL into the file and truncate it, so no old page version survives there.
+
+        Must be called outside a transaction. False if another connection's read blocked it.
+        """
+        with self._lock:
+            if self._conn is None:
+                raise self.error(f"the {self.kind} is closed")
+            for attempt in range(3):
+                busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if busy == 0:
+                    return True
+                time.sleep(0.05 * (attempt + 1))
+            return False
+
+    def pragmas(self) -> dict[str, object]:
+        """The connection's durability and erasure settings, for the self-check and tests."""
+        with self._lock:
+            if self._conn is None:
+                raise self.error(f"the {self.kind} is closed")
+            return {
+                name: self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "foreign_keys",
+                    "secure_delete",
+                    "temp_store",
+                )
+            }
 
     def _refused(self, error: sqlite3.IntegrityError) -> StationError | None:
         """The owner's error for a constraint refusal, or None to treat it like any error."""

@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
 from collections.abc import Collection, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -49,12 +47,7 @@ from station.core.ids import is_opaque_id, new_id
 from station.core.model import ConsultationType, QueueEntryStatus
 from station.errors import StationError
 from station.storage.datadir import DataDir
-from station.storage.sqlite import (
-    SqliteFile,
-    check_sqlite_integrity,
-    migrate_schema,
-    open_sqlite,
-)
+from station.storage.sqlite import SqliteFile, check_sqlite_integrity
 
 __all__ = [
     "DB_FILENAME",
@@ -453,29 +446,15 @@ class BlindStore(SqliteFile):
         :class:`StoreSchemaTooNew` for a file from newer software, :class:`StoreError` when
         ``data_dir`` does not exist (a missing mount must not silently get a fresh store).
         """
-        data_dir = Path(data_dir)
-        if not data_dir.is_dir():
-            raise StoreError("the station data directory does not exist or is not a directory")
-        path = data_dir / DB_FILENAME
-        what = f"station store {path}"
-        conn = open_sqlite(path, what=what, error=StoreError, corrupt=StoreCorrupt)
-        try:
-            migrate_schema(conn, MIGRATIONS, what=what, too_new=StoreSchemaTooNew)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, path, clock or SystemClock())
+        return cls._open_in(
+            data_dir,
+            DB_FILENAME,
+            migrations=MIGRATIONS,
+            too_new=StoreSchemaTooNew,
+            clock=clock or SystemClock(),
+        )
 
-    # ------------------------------------------------------------------- transactions
-
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so a read-then-write never fails half-way
-        # with SQLITE_BUSY; COMMIT returns only once the WAL is fsynced (synchronous=FULL).
-        return self._tx("BEGIN IMMEDIATE")
-
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
-        # A read transaction gives multi-query reads one consistent snapshot.
-        return self._tx("BEGIN")
+    # ------------------------------------------------------------------- maintenance
 
     def check_integrity(self) -> None:
         """Run ``PRAGMA integrity_check``; raise :class:`StoreCorrupt` unless it is ok."""
@@ -486,42 +465,11 @@ class BlindStore(SqliteFile):
                 self._conn, what=f"station store {self._path}", corrupt=StoreCorrupt
             )
 
-    def pragmas(self) -> dict[str, object]:
-        """The connection's durability and erasure settings, for the self-check and tests."""
-        with self._lock:
-            if self._conn is None:
-                raise StoreError("the station store is closed")
-            return {
-                name: self._conn.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in (
-                    "journal_mode",
-                    "synchronous",
-                    "foreign_keys",
-                    "secure_delete",
-                    "temp_store",
-                )
-            }
-
     def schema_version(self) -> int:
         """The schema version recorded in the file."""
         with self._read() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0])
-
-    def _scrub_wal(self) -> bool:
-        """Copy the WAL into the file and truncate it, so no old page version survives there.
-
-        Must be called outside a transaction. False if another connection's read blocked it.
-        """
-        with self._lock:
-            if self._conn is None:
-                raise StoreError("the station store is closed")
-            for attempt in range(3):
-                busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                if busy == 0:
-                    return True
-                time.sleep(0.05 * (attempt + 1))
-            return False
 
     # ------------------------------------------------------------------------ clinics
 
