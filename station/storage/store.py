@@ -248,9 +248,6 @@ class SealedEvent:
 
 _E = TypeVar("_E", bound=StrEnum)
 
-# Ten digits with or without the hyphen (used to refuse plaintext CPR numbers in blobs).
-_CPR_LIKE_RE: Final = re.compile(r"[0-9]{6}-?[0-9]{4}", re.ASCII)
-
 
 _PROVIDER_RE: Final = re.compile(r"[A-Za-z0-9-]{1,16}", re.ASCII)
 
