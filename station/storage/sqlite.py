@@ -301,6 +301,21 @@ class SqliteFile:
                 time.sleep(0.05 * (attempt + 1))
             return False
 
+    def check_integrity(self) -> None:
+        """Run ``PRAGMA integrity_check``; raise the owner's ``corrupt`` unless it is ok."""
+        with self._lock:
+            if self._conn is None:
+                raise self.error(f"the {self.kind} is closed")
+            check_sqlite_integrity(
+                self._conn, what=f"{self.kind} {self._path}", corrupt=self.corrupt
+            )
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the file (:func:`migrate_schema`)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0])
+
     def pragmas(self) -> dict[str, object]:
         """The connection's durability and erasure settings, for the self-check and tests."""
         with self._lock:

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import station.storage.store as store_module
+import station.storage.store.checks as store_checks
+import station.storage.store.repository as store_repository
 from station.core.clock import FakeClock
 from station.core.model import QueueEntryStatus
 from station.keys.crypto import FieldRef, SealError, open_field, seal_field
@@ -137,7 +139,7 @@ def test_migrations_run_forward_from_an_older_file(
     with BlindStore.open(data_dir) as s:
         s.put_clinic(Clinic("clinic-1", "Lægehuset", "123456", "room"))
     step = ("CREATE TABLE future_things (id TEXT PRIMARY KEY) STRICT",)
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, step))
+    monkeypatch.setattr(store_repository, "MIGRATIONS", (*store_module.MIGRATIONS, step))
     with BlindStore.open(data_dir) as s:
         assert s.schema_version() == STORE_SCHEMA_VERSION + 1
         assert s.get_clinic("clinic-1").name == "Lægehuset"  # data kept across the step
@@ -153,7 +155,7 @@ def test_a_failing_migration_leaves_the_old_version(
     with BlindStore.open(data_dir):
         pass
     bad_step = ("CREATE TABLE half_done (id TEXT) STRICT", "THIS IS NOT SQL")
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, bad_step))
+    monkeypatch.setattr(store_repository, "MIGRATIONS", (*store_module.MIGRATIONS, bad_step))
     with pytest.raises(sqlite3.OperationalError):
         BlindStore.open(data_dir)
     monkeypatch.undo()
@@ -587,7 +589,7 @@ def test_real_sealed_values_are_never_taken_for_plaintext(store: BlindStore) -> 
     for i in range(300):
         text = ("x" * (i % 7)).encode()
         blob = seal_field(key, text, FieldRef("queue_entries", eid, "room"))
-        assert not store_module._looks_like_text(blob)
+        assert not store_checks.looks_like_text(blob)
     store.add_entry(entry_id=eid, consultation_id=cid, sealed=sealed_fields(key, eid, room=""))
 
 
@@ -629,7 +631,7 @@ def test_new_ids_are_valid_everywhere() -> None:
     assert len(ids) == 2000
     for value in ids:
         assert len(value) == 16
-        store_module._check_id(value, "id")
+        store_checks.check_id(value, "id")
         assert value == value.lower()
 
 
