@@ -8,6 +8,7 @@ the hub: stations only ever see the id.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -15,11 +16,15 @@ from typing import Any, Final
 from hub.db import Database, Row, Tx, ddl, dt
 
 __all__ = [
+    "COMMAND_COLUMNS",
+    "STAFF_COLUMNS",
     "STATION_COLUMNS",
     "CommandRecord",
     "StaffRecord",
     "StationRecord",
+    "command_from_row",
     "ensure_schema",
+    "staff_from_row",
     "station_from_row",
 ]
 
@@ -215,3 +220,45 @@ class StaffRecord:
     created_at: datetime
     redeemed_at: datetime | None
     revoked_at: datetime | None
+
+
+COMMAND_COLUMNS: Final = (
+    "command_id, station_id, kind, staff_id, envelope_json, created_at, state, outcome, detail, "
+    "acked_at"
+)
+STAFF_COLUMNS: Final = (
+    "staff_id, station_id, display_name, rights_json, code_expires_at, created_at, redeemed_at, "
+    "revoked_at"
+)
+
+
+def command_from_row(row: Row) -> CommandRecord:
+    created = dt(row[5])
+    assert created is not None
+    return CommandRecord(
+        command_id=row[0],
+        station_id=row[1],
+        kind=row[2],
+        staff_id=row[3],
+        envelope_json=row[4],
+        created_at=created,
+        state=row[6],
+        outcome=row[7],
+        detail=row[8],
+        acked_at=dt(row[9]),
+    )
+
+
+def staff_from_row(row: Row) -> StaffRecord:
+    expires, created = dt(row[4]), dt(row[5])
+    assert expires is not None and created is not None
+    return StaffRecord(
+        staff_id=row[0],
+        station_id=row[1],
+        display_name=row[2],
+        rights=tuple(json.loads(row[3])),
+        code_expires_at=expires,
+        created_at=created,
+        redeemed_at=dt(row[6]),
+        revoked_at=dt(row[7]),
+    )
