@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import station.keys.keyring as keyring_module
+import station.keys.keyslots as keyslots_module
 from station.core.clock import FakeClock
 from station.core.ids import is_opaque_id
 from station.keys.boxes import open_sealed_box, seal_to_vault
@@ -366,7 +367,7 @@ def _rewrite(path: Path, change: Callable[[dict[str, Any]], None], secret: bytes
     change(doc)
     if secret is not None:
         body = {k: v for k, v in doc.items() if k != "mac"}
-        doc["mac"] = base64.b64encode(keyring_module._mac(body, secret)).decode()
+        doc["mac"] = base64.b64encode(keyslots_module._mac(body, secret)).decode()
     path.write_text(json.dumps(doc))
 
 
