@@ -1,5 +1,9 @@
 """The hub's web application: the rendezvous API for stations and GP pages, and the GP page.
 
+Over 500 lines for one job, the hub's HTTP surface: the station's and the GP's endpoints, the
+pages and the error mapping, so every route and its credential are read in one place; the
+rules behind them are :mod:`hub.rendezvous` and :mod:`hub.provisioning`.
+
 One factory, :func:`create_app`, builds the app for the CLI and for tests. Routes are a thin
 shell around :class:`~hub.rendezvous.Rendezvous`; every error becomes ``{"error": ..., "code":
 ...}`` (English) with a 4xx status, and bad input never reaches a 5xx.

@@ -1,5 +1,9 @@
 """``kontaktstation demo``: the whole station on embedded defaults, on one machine.
 
+Over 500 lines for one job: the demo's processes from start to a clean stop (spawning, waiting
+for each to answer, the UI, the check, the teardown). Its made-up care home and the booking
+of its residents are :mod:`kontaktstation.demo_data`.
+
 Started in the background, in a private temporary directory (removed at the end):
 
 - the hub (SQLite) on 127.0.0.1, with a fresh station token;
@@ -17,10 +21,6 @@ The demo staff id and PIN are printed at start (a real station has none), with t
 to open in a browser. Ctrl+C stops everything: every child process is ended and the
 temporary directory removed. ``--check`` starts everything, verifies that the hub and
 stationd answer, prints the link and exits (CI and the tests use it).
-
-Over 500 lines for one job: the demo's processes from start to a clean stop (spawning, waiting
-for each to answer, the UI, the check, the teardown). Its made-up care home and the booking
-of its residents are :mod:`kontaktstation.demo_data`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The Raspberry Pi camera through picamera2 (apt ``python3-picamera2``, imported lazily).
 
+Over 600 lines for one backend: picamera2's camera as an aiortc track in both modes, with
+the self-view and the workarounds each Pi model needs written beside the code they explain.
+
 Two paths, chosen by ``encoding``:
 
 - ``"h264"`` (the Pi 4): the VideoCore's hardware H.264 encoder (picamera2's ``H264Encoder``:

@@ -1,5 +1,9 @@
 """The station session: who may see what right now, as an explicit state machine.
 
+Over 600 lines for one job, the session state machine: every transition with the rule that
+guards it and its audit entry, in one class, so the lock discipline is read and checked in one
+place.
+
 ===================  ==================================  ===================================
 transition           from                                to
 ===================  ==================================  ===================================

@@ -1,5 +1,9 @@
 """What stationd *does*, apart from how it is started: the session, tokens, events and store.
 
+Over 500 lines for one job, stationd's behaviour on its loop: the lock path, the session's
+transitions and what follows them (tokens, events, LED, status line, sealed events) share the
+service's state and must stay in the order described above.
+
 :class:`StationService` is driven from the daemon's one event loop by three kinds of caller:
 the local API (``station.daemon.api``), the hardware (the privacy button's callbacks, already
 handed to the loop), and the call engine (``call_*`` methods, later). It never blocks the
