@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from provisioning.schema import IceServerConfig
+from provisioning.schema import IceServerConfig, check_base_url, check_station_token
 
 __all__ = ["DEFAULT_HUB_DATA_DIR", "HubSettings"]
 
@@ -78,20 +77,12 @@ class HubSettings(BaseModel):
     @field_validator("public_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("public_base_url must be an http(s) URL")
-        if parts.query or parts.fragment:
-            raise ValueError("public_base_url must not have a query or fragment")
-        return value.rstrip("/")
+        return check_base_url("public_base_url", value)
 
     @field_validator("station_token")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 32:
-            raise ValueError(
-                "the station token must be at least 32 characters (use 256 random bits)"
-            )
+        check_station_token(value.get_secret_value())
         return value
 
     @property

@@ -57,7 +57,9 @@ __all__ = [
     "StaffRight",
     "StationConfig",
     "Timeouts",
+    "check_base_url",
     "check_endpoint_url",
+    "check_station_token",
 ]
 
 CONFIG_FORMAT: Final = "kontaktstation-config-1"
@@ -170,6 +172,25 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_base_url(name: str, value: str) -> str:
+    """An http(s) base URL (the hub's) without query or fragment, without its trailing slash.
+
+    Both ends check it the same way: the hub its own public URL, the station the hub's URL.
+    """
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name} must be an http(s) URL")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{name} must not have a query or fragment")
+    return value.rstrip("/")
+
+
+def check_station_token(token: str) -> None:
+    """INTERIM: the hub's one shared station credential; both ends refuse a short one."""
+    if len(token) < 32:
+        raise ValueError("the station token must be at least 32 characters (use 256 random bits)")
 
 
 def check_endpoint_url(name: str, url: str, *, allow_insecure_loopback: bool) -> None:

@@ -108,6 +108,24 @@ def _optional_text(
     )
 
 
+def _name(value: object) -> str:
+    return _clean_text(value, field_en="name", field_da="Navnet", max_length=MAX_NAME_LENGTH)
+
+
+def _room(value: object) -> str:
+    return _clean_text(value, field_en="room", field_da="Værelset", max_length=MAX_ROOM_LENGTH)
+
+
+def _optional_room(value: object) -> str | None:
+    return _optional_text(value, field_en="room", field_da="Værelset", max_length=MAX_ROOM_LENGTH)
+
+
+def _note(value: object) -> str | None:
+    return _optional_text(
+        value, field_en="note", field_da="Noten", max_length=MAX_NOTE_LENGTH, multiline=True
+    )
+
+
 def _check_birth_date(value: object, *, today: date | None = None) -> date:
     """A plausible birth date for a living resident: not in the future, not over 130 years ago."""
     if not isinstance(value, date) or isinstance(value, datetime):
@@ -162,32 +180,10 @@ class WithoutCpr:
     note: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "display_name",
-            _clean_text(
-                self.display_name, field_en="name", field_da="Navnet", max_length=MAX_NAME_LENGTH
-            ),
-        )
+        object.__setattr__(self, "display_name", _name(self.display_name))
         _check_birth_date(self.birth_date)
-        object.__setattr__(
-            self,
-            "room",
-            _clean_text(
-                self.room, field_en="room", field_da="Værelset", max_length=MAX_ROOM_LENGTH
-            ),
-        )
-        object.__setattr__(
-            self,
-            "note",
-            _optional_text(
-                self.note,
-                field_en="note",
-                field_da="Noten",
-                max_length=MAX_NOTE_LENGTH,
-                multiline=True,
-            ),
-        )
+        object.__setattr__(self, "room", _room(self.room))
+        object.__setattr__(self, "note", _note(self.note))
 
     def __repr__(self) -> str:
         return "WithoutCpr(<skjult>)"
@@ -210,31 +206,9 @@ class WithCpr:
         # A CPR number can be well-formed and still absurd for a living resident
         # (an 1800s birth date, or one in the future).
         _check_birth_date(self.cpr.birth_date)
-        object.__setattr__(
-            self,
-            "display_name",
-            _clean_text(
-                self.display_name, field_en="name", field_da="Navnet", max_length=MAX_NAME_LENGTH
-            ),
-        )
-        object.__setattr__(
-            self,
-            "room",
-            _optional_text(
-                self.room, field_en="room", field_da="Værelset", max_length=MAX_ROOM_LENGTH
-            ),
-        )
-        object.__setattr__(
-            self,
-            "note",
-            _optional_text(
-                self.note,
-                field_en="note",
-                field_da="Noten",
-                max_length=MAX_NOTE_LENGTH,
-                multiline=True,
-            ),
-        )
+        object.__setattr__(self, "display_name", _name(self.display_name))
+        object.__setattr__(self, "room", _optional_room(self.room))
+        object.__setattr__(self, "note", _note(self.note))
 
     @property
     def birth_date(self) -> date:
