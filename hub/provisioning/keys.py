@@ -72,6 +72,9 @@ class HubSigningKey:
 
     @staticmethod
     def _read(path: Path) -> bytes:
+        # Not station.storage.private_files.read_private_file, on purpose: that reader insists
+        # that this user owns the file, and the hub's key may be a systemd credential, which
+        # systemd makes readable by the service's user without promising that user owns it.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         try:
             info = os.fstat(fd)

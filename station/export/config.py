@@ -16,8 +16,6 @@ Safety rules the model enforces, so a typo cannot send a note in clear over the 
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -27,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from provisioning.schema import check_endpoint_url
 from station.export.errors import ExportConfigError
 from station.storage.datadir import DataDir
-from station.storage.private_files import write_private_file
+from station.storage.private_files import read_private_file, write_private_file
 
 __all__ = [
     "DEFAULT_STAFF_IDENTIFIER_SYSTEM",
@@ -115,26 +113,11 @@ def load_export_config(path: Path) -> ExportConfig | None:
     Refuses (:class:`ExportConfigError`) a file others may read: it holds the client secret.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        raw = read_private_file(
+            path, what="export configuration", error=ExportConfigError, up_to=1024 * 1024
+        )
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise ExportConfigError(
-            f"cannot open export configuration {path}: {exc.strerror}"
-        ) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ExportConfigError(f"export configuration {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise ExportConfigError(
-                f"export configuration {path} has mode {stat.S_IMODE(info.st_mode):04o}; "
-                "it holds a client secret and must be 0600"
-            )
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            raw = handle.read(1024 * 1024)
-    finally:
-        os.close(fd)
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
