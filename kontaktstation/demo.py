@@ -44,30 +44,15 @@ from typing import IO, Any
 
 from kontaktstation.demo_data import (
     DEMO_CLINIC,
-    DEMO_CPR_RESIDENT,
     DEMO_HOME,
-    DEMO_ROUND,
     DEMO_STAFF_ID,
-    DemoResident,
     SeededConsultation,
     seed_demo,
 )
 from station.errors import StationError
 from station.storage.datadir import DataDir
 
-__all__ = [
-    "DEMO_CLINIC",
-    "DEMO_CPR_RESIDENT",
-    "DEMO_HOME",
-    "DEMO_ROUND",
-    "DEMO_STAFF_ID",
-    "DemoError",
-    "DemoResident",
-    "DemoRunner",
-    "SeededConsultation",
-    "main",
-    "seed_demo",
-]
+__all__ = ["DemoError", "DemoRunner", "main"]
 
 
 class DemoError(StationError):
