@@ -10,16 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, NoReturn, TypeVar
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ._queue import LatestQueue, QueueClosedError
 from ._thread import CaptureThread, Emit
 
-__all__ = ["CapturedTrack"]
+__all__ = ["CapturedTrack", "raise_for_closed_queue"]
 
 T = TypeVar("T")
+
+
+def raise_for_closed_queue(
+    track: MediaStreamTrack,
+    exc: QueueClosedError,
+    own_error: type[Exception],
+    failed: Callable[[BaseException | None], Exception],
+) -> NoReturn:
+    """What ``recv()`` raises when its queue closed: ``MediaStreamError`` once the track was
+    stopped, the part's own error as it was raised, or ``failed(cause)`` for anything else."""
+    if track.readyState != "live":
+        raise MediaStreamError from None
+    cause = exc.__cause__
+    if isinstance(cause, own_error):
+        raise cause from None
+    raise failed(cause) from cause
 
 
 class CapturedTrack(MediaStreamTrack, Generic[T]):
@@ -65,12 +82,7 @@ class CapturedTrack(MediaStreamTrack, Generic[T]):
         try:
             return await self._queue.get()
         except QueueClosedError as exc:
-            if self.readyState != "live":
-                raise MediaStreamError from None
-            cause = exc.__cause__
-            if isinstance(cause, own_error):
-                raise cause from None
-            raise self._failed(cause) from cause
+            raise_for_closed_queue(self, exc, own_error, self._failed)
 
     def stop(self) -> None:
         """End the track; the capture thread closes the device after its current read."""

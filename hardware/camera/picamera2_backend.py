@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .._capture import raise_for_closed_queue
 from .._queue import KeyframeQueue, LatestQueue, QueueClosedError
 from .._thread import CaptureThread, Emit
 from ..errors import BackendUnavailableError, CameraUnavailableError
@@ -610,11 +611,11 @@ class Picamera2Camera(MediaStreamTrack):
             else:
                 item = await self._frames.get()
         except QueueClosedError as exc:
-            if self.readyState != "live":
-                raise MediaStreamError from None
-            cause = exc.__cause__
-            if isinstance(cause, CameraUnavailableError):
-                raise cause from None
-            raise CameraUnavailableError(f"the Pi camera failed: {cause}") from cause
+            raise_for_closed_queue(
+                self,
+                exc,
+                CameraUnavailableError,
+                lambda cause: CameraUnavailableError(f"the Pi camera failed: {cause}"),
+            )
         self._delivered += 1
         return item
