@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from station.core.ids import is_opaque_id
+from station.core.waiting_room import WaitingResident
 
 __all__ = [
     "MAX_BLOB_BYTES",
@@ -571,50 +572,6 @@ class SealedEventList(_Response):
 
 
 # ----------------------------------------------------------------- the call
-
-# The hub refuses control characters (they could rewrite the GP page's layout); refusing them
-# here gives the staff UI the clear error instead of a failed call.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
-
-
-def _single_line(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-def _text(value: str) -> str:
-    if _CONTROL_BUT_NEWLINE.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-class WaitingResident(BaseModel):
-    """One resident waiting for the GP: exactly what the GP's waiting room shows.
-
-    The one body with personal data in clear: stationd is blind, so these values arrive in
-    the call's start request, are forwarded to the hub (the GP's waiting room) and the data
-    channel (who is in front of the camera), live only in the running call's memory, and
-    are never stored or logged. Every personal field is kept out of ``repr()``.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
-
-    display_name: Annotated[str, AfterValidator(_single_line)] = Field(
-        min_length=1, max_length=120, repr=False
-    )
-    birth_date: date | None = Field(default=None, repr=False)
-    room: Annotated[str, AfterValidator(_single_line)] | None = Field(
-        default=None, max_length=40, repr=False
-    )
-    reason: Annotated[str, AfterValidator(_text)] | None = Field(
-        default=None, max_length=500, repr=False
-    )
-
-    def for_hub(self) -> dict[str, Any]:
-        """The hub's ``Resident`` JSON (the waiting room)."""
-        return self.model_dump(mode="json", exclude_none=True)
 
 
 class CallRoomRequest(_Request):

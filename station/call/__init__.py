@@ -1,7 +1,10 @@
 """The station's call engine: one aiortc peer connection per attempt, signaling with the hub.
 
-* :mod:`station.call.engine`: :class:`~station.call.engine.CallEngine` (dial, media watchdog,
-  re-dial with back-off, statistics, data-channel notices);
+* :mod:`station.call.engine`: :class:`~station.call.engine.CallEngine` (the call's life: start,
+  end, re-dial with back-off, the GP's presence), built on :mod:`station.call.attempt` (one
+  peer connection: offer, answer, media watchdog, statistics), :mod:`station.call.controls`
+  (data-channel notices, mute, camera, volume) and :mod:`station.call.state` (what they
+  share); :mod:`station.call.quality` grades the call;
 * :mod:`station.call.config`: :class:`~station.call.config.CallConfig` (hub, ICE servers);
 * :mod:`station.call.ice`: explicit RTC configurations (never an implicit public STUN);
 * :mod:`station.call.probe`: STUN/TURN reachability, so a dead server cannot stall set-up;

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kontaktstation.demo import DEMO_CLINIC
+from kontaktstation.demo_data import DEMO_CLINIC
 from tests.tui.test_locked_harness import (
     PERSONAL,
     SIZE,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kontaktstation.demo import (
+from kontaktstation.demo_data import (
     DEMO_CLINIC,
     DEMO_CPR_RESIDENT,
     DEMO_ROUND,
