@@ -78,10 +78,16 @@ class TestPinSnapshots:
     def test_new_staff_member(self, station: Station, snap_compare: Any) -> None:
         async def run_before(pilot: Pilot[Any]) -> None:
             pilot.app.screen.query_one("#enroll", Button).press()
-            await pilot.pause(0.2)
+            # Wait for the enrolment screen itself, not a fixed pause: under load (the whole
+            # suite on two cores) 0.2 s was not always enough for the screen to be pushed.
+            for _ in range(100):
+                if pilot.app.screen.query("#enroll-code"):
+                    break
+                await pilot.pause(0.05)
             pilot.app.screen.query_one("#enroll-code", Input).value = "K7QM-2XPA"
             pilot.app.screen.query_one("#new-pin", Input).value = "4829"
             pilot.app.screen.query_one("#new-pin", Input).focus()
+            await settle(pilot)
 
         assert snap_compare(
             station.app(live_interval=0), terminal_size=(100, 44), run_before=run_before
