@@ -67,9 +67,10 @@ from provisioning.schema import (
 )
 from provisioning.staff import USER_MESSAGES, StaffKeyslots
 from provisioning.station_port import LockState, StationPort, StationSnapshot
-from provisioning.wipe import destroy_keys
+from provisioning.wipe import WipeKind, destroy_keys, forget_identity
 from station.core.clock import Clock
 from station.keys.keyring import DEFAULT_KDF_PARAMS, KdfParams
+from station.storage.datadir import DataDir
 from station.storage.durable import StepHook, atomic_write, no_step
 
 __all__ = [
@@ -84,9 +85,9 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 SOFTWARE_VERSION: Final = "0.1.0"
-_ENROLLMENT_FILE: Final = "enrollment.json"
-_LEDGER_FILE: Final = "commands.json"
-_OFFLINE_FILE: Final = "offline.json"
+_ENROLLMENT_FILE: Final = DataDir.ENROLLMENT
+_LEDGER_FILE: Final = DataDir.COMMAND_LEDGER
+_OFFLINE_FILE: Final = DataDir.OFFLINE_QUEUE
 _MAX_OFFLINE: Final = 120
 _MAX_LEDGER: Final = 500
 _CLOCK_TOLERANCE_SECONDS: Final = 60.0
@@ -472,7 +473,8 @@ class ProvisioningAgent:
             # Nothing wipes during a call unless the command says "now".
             return "deferred", "in_call", None
         self.port.lock_now()
-        await asyncio.to_thread(destroy_keys, self.data_dir)
+        wipe_kind: WipeKind = "crypto_wipe" if kind is CommandKind.CRYPTO_WIPE else "decommission"
+        await asyncio.to_thread(destroy_keys, self.data_dir, wipe_kind)
         if kind is CommandKind.CRYPTO_WIPE:
             self.port.audit("remote_crypto_wipe", None, "done")
 
@@ -491,10 +493,9 @@ class ProvisioningAgent:
     def _forget_identity(self) -> None:
         if self.config_store is not None:
             self.config_store.destroy()
-        for name in (_ENROLLMENT_FILE, _LEDGER_FILE, _OFFLINE_FILE):
-            with contextlib.suppress(FileNotFoundError):
-                (self._dir / name).unlink()
         self._identity_source.destroy()
+        # Every identity file the data directory names (the wipe's one list).
+        forget_identity(self.data_dir)
         self.status = "decommissioned"
         self._stopping = True
 

@@ -35,6 +35,7 @@ from provisioning.errors import ConfigRejected, SignatureInvalid
 from provisioning.identity import provisioning_dir
 from provisioning.protocol import SignedEnvelope, b64decode, b64encode, open_envelope
 from provisioning.schema import ConfigPayload, StationConfig
+from station.storage.datadir import DataDir
 from station.storage.durable import StepHook, atomic_write, fsync_dir, no_step, sweep_temp_files
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-_STATE_FILE: Final = "state.json"
+_STATE_FILE: Final = DataDir.CONFIG_STATE
 _MAX_INTERRUPTIONS: Final = 2
 
 
@@ -124,7 +125,7 @@ class ConfigStore:
     """
 
     def __init__(self, data_dir: Path, station_id: str, *, step: StepHook = no_step) -> None:
-        self.directory = provisioning_dir(data_dir) / "config"
+        self.directory = provisioning_dir(data_dir) / DataDir.CONFIG_DIR
         self.directory.mkdir(mode=0o700, exist_ok=True)
         self.station_id = station_id
         self._step = step

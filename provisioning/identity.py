@@ -38,8 +38,8 @@ __all__ = [
 ]
 
 PROVISIONING_DIR: Final = DataDir.PROVISIONING
-IDENTITY_FILE: Final = "identity.key"
-_COUNTER_FILE: Final = "counter"
+IDENTITY_FILE: Final = DataDir.IDENTITY_KEY
+_COUNTER_FILE: Final = DataDir.REQUEST_COUNTER
 _KEY_BYTES: Final = 32
 
 

@@ -175,6 +175,9 @@ class StaffKeyslots:
 
     def pin_counters(self) -> tuple[int, dict[str, int]]:
         """Station-wide wrong-PIN count and consecutive failures per enrolled staff id."""
+        if not self.exists():
+            # No keyring (never enrolled, or wiped): no counters, and no counter file made.
+            return 0, {}
         ids = self.staff_ids()
         with self._guard() as guard:
             by_staff = {}
