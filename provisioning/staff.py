@@ -80,7 +80,9 @@ class StaffKeyslots:
         self._kdf = kdf_params
 
     def _guard(self) -> PinGuard:
-        return PinGuard(self.data_dir / PIN_ATTEMPTS_FILE, self._clock)
+        return PinGuard(
+            self.data_dir / PIN_ATTEMPTS_FILE, self._clock, device_secret=self._secret()
+        )
 
     def _secret(self) -> bytes:
         return DeviceSecret(DataDir(self.data_dir).device_secret).load()
