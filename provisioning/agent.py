@@ -149,6 +149,8 @@ class ProvisioningAgent:
         self._ledger: dict[str, str] = {}
         self._offline: list[dict[str, Any]] = []
         self._clock_offset: float | None = None
+        #: The seq of the hub's last anchored audit head: proven in the next heartbeat.
+        self._audit_anchor_seq: int | None = None
         self._network_ok: bool | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -295,9 +297,27 @@ class ProvisioningAgent:
 
     # ------------------------------------------------------------------ heartbeats
 
+    async def _audit_fields(
+        self, head: tuple[int, str] | None, identity: StationIdentity
+    ) -> tuple[AuditHead | None, AuditHead | None]:
+        """The signed head, and the proof of the hub's last anchor (issue 14, item 6)."""
+        if head is None:
+            return None, None
+        seq, digest = head
+        signed = AuditHead(seq=seq, hash=digest, signature=identity.sign_audit_head(seq, digest))
+        anchor = self._audit_anchor_seq
+        if anchor is None:
+            return signed, None
+        try:
+            proven = await self.port.audit_hash_at(anchor)
+        except Exception as exc:  # the heartbeat goes out; the hub sees no proof
+            _log.warning("audit proof unavailable: %s", type(exc).__name__)
+            return signed, None
+        return signed, AuditHead(seq=anchor, hash=proven)
+
     async def build_heartbeat(self, *, going_offline: bool = False) -> Heartbeat:
         """The heartbeat for now: from the port, the keyring's counters and own checks."""
-        _client, store, _identity = self._require()
+        _client, store, identity = self._require()
         snap = await self.port.snapshot()
         health = [
             HealthCheck(name=HealthName(name), ok=ok)
@@ -323,6 +343,7 @@ class ProvisioningAgent:
         except Exception as exc:  # a damaged keyring must not stop heartbeats
             _log.warning("PIN counters unavailable: %s", type(exc).__name__)
             failures, by_staff, enrolled = 0, {}, 0
+        audit_head, audit_proof = await self._audit_fields(snap.audit_head, identity)
         offline = []
         for item in self._offline[-_MAX_OFFLINE:]:
             with contextlib.suppress(ValidationError):
@@ -340,9 +361,8 @@ class ProvisioningAgent:
             pins=PinCounters(station_failures=failures, by_staff=by_staff),
             last_call_outcome=snap.last_call_outcome,  # type: ignore[arg-type]
             queue_length=snap.queue_length,
-            audit_head=None
-            if snap.audit_head is None
-            else AuditHead(seq=snap.audit_head[0], hash=snap.audit_head[1]),
+            audit_head=audit_head,
+            audit_proof=audit_proof,
             enrolled_staff=enrolled,
             offline=tuple(offline),
             going_offline=going_offline,
@@ -360,6 +380,9 @@ class ProvisioningAgent:
                 raise
             self._network_ok = True
             self._clock_offset = (self.clock.now() - response.server_time).total_seconds()
+            self._audit_anchor_seq = response.audit_anchor_seq
+            if response.audit_alarm:
+                _log.error("the hub reports that the audit log no longer extends its anchored head")
             if self._offline:
                 self._offline = []
                 await asyncio.to_thread(self._save, _OFFLINE_FILE, [])

@@ -349,10 +349,17 @@ class PinCounters(_Model):
 
 
 class AuditHead(_Model):
-    """The station audit log's head, anchored off the station (detects tail truncation)."""
+    """An audit log entry's ``(seq, hash)``: the head the hub anchors, or a proof.
+
+    As the heartbeat's ``audit_head`` it carries the station's Ed25519 signature
+    (:func:`provisioning.protocol.sign_audit_head`); as ``audit_proof`` it is the hash the
+    station's log has *now* for the entry the hub anchored last, recomputed from the start of
+    the chain (so a rewritten, re-chained middle shows as a different hash there).
+    """
 
     seq: int = Field(ge=0, le=2**62)
     hash: str
+    signature: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{86}$")] | None = None
 
     @field_validator("hash")
     @classmethod
@@ -402,6 +409,8 @@ class Heartbeat(_Model):
     last_call_outcome: CallOutcomeName | None = None
     queue_length: int = Field(default=0, ge=0, le=10**6)
     audit_head: AuditHead | None = None
+    #: The entry at the hub's last anchored seq (``HeartbeatResponse.audit_anchor_seq``).
+    audit_proof: AuditHead | None = None
     enrolled_staff: int = Field(default=0, ge=0, le=10**4)
     offline: tuple[OfflineSample, ...] = Field(default=(), max_length=120)
     going_offline: bool = False
@@ -414,6 +423,10 @@ class HeartbeatResponse(_Model):
     commands: tuple[SignedEnvelope, ...] = Field(default=(), max_length=32)
     next_in_seconds: int = Field(default=60, ge=1, le=3600)
     server_time: datetime
+    #: The seq of the last audit head the hub anchored: prove it in the next heartbeat.
+    audit_anchor_seq: int | None = Field(default=None, ge=0, le=2**62)
+    #: The station's audit log no longer extends an anchored head (IT sees it too).
+    audit_alarm: bool = False
 
 
 # --------------------------------------------------------------------------- staff

@@ -82,6 +82,24 @@ class AdminActions(ProvisioningCore):
             raise AdminInputInvalid(f"no station {station_id}")
         return record
 
+    async def audit_heads(
+        self, station_id: str, limit: int = 10
+    ) -> list[tuple[int, str, datetime, str]]:
+        """A station's anchored audit heads and alarms, newest first: (seq, hash, when, verdict)."""
+        rows = await self.db.run(
+            lambda tx: tx.all(
+                "SELECT seq, hash, received_at, verdict FROM prov_audit_heads "
+                "WHERE station_id = ? ORDER BY received_at DESC, seq DESC LIMIT ?",
+                (station_id, limit),
+            )
+        )
+        out = []
+        for seq, digest, received, verdict in rows:
+            when = dt(received)
+            assert when is not None
+            out.append((int(seq), str(digest), when, str(verdict)))
+        return out
+
     def is_online(self, station: StationRecord) -> bool:
         """Seen within ``offline_after`` and not gone offline since."""
         if station.last_seen_at is None or station.status != EnrollStatus.APPROVED.value:
