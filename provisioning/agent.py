@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -74,6 +75,7 @@ from station.storage.datadir import DataDir
 from station.storage.durable import StepHook, atomic_write, no_step
 
 __all__ = [
+    "COMMAND_CLOCK_SKEW",
     "SOFTWARE_VERSION",
     "AgentStatus",
     "LockState",
@@ -91,6 +93,8 @@ _OFFLINE_FILE: Final = DataDir.OFFLINE_QUEUE
 _MAX_OFFLINE: Final = 120
 _MAX_LEDGER: Final = 500
 _CLOCK_TOLERANCE_SECONDS: Final = 60.0
+#: How far in the future a command's ``issued_at`` may be (clocks differ a little).
+COMMAND_CLOCK_SKEW: Final = timedelta(minutes=5)
 _HEALTH_NAMES: Final = {h.value for h in HealthName}
 
 AgentStatus = Literal["unenrolled", "pending", "approved", "decommissioned"]
@@ -447,6 +451,19 @@ class ProvisioningAgent:
             return None
         return payload
 
+    def _stale(self, payload: CommandPayload) -> str | None:
+        """Why a command is out of its time (a machine word), or None when it is current.
+
+        Checked on the station's own clock: a hub (or whoever holds its database) cannot
+        hold a signed command back and play it later, nor pre-date one for later use.
+        """
+        now = self.clock.now()
+        if payload.issued_at > now + COMMAND_CLOCK_SKEW:
+            return "issued_in_future"
+        if now > payload.issued_at + timedelta(seconds=payload.lifetime_seconds):
+            return "expired"
+        return None
+
     async def handle_command(self, envelope: SignedEnvelope) -> str | None:
         """Verify, run (once per command id) and acknowledge one command; its outcome."""
         client, _store, _identity = self._require()
@@ -456,6 +473,19 @@ class ProvisioningAgent:
         outcome = self._ledger.get(payload.command_id)
         detail = ""
         after: Callable[[], Awaitable[None]] | None = None
+        if outcome is None and (why := self._stale(payload)) is not None:
+            _log.error(
+                "command %s (%s) refused: %s (issued %s, valid for %d s)",
+                payload.command_id,
+                payload.kind.value,
+                why.replace("_", " "),
+                payload.issued_at.isoformat(),
+                payload.lifetime_seconds,
+            )
+            self.port.audit("remote_command_refused", None, why)
+            outcome, detail = "refused", why
+            self._ledger[payload.command_id] = outcome
+            await asyncio.to_thread(self._save, _LEDGER_FILE, self._ledger)
         if outcome is None:
             outcome, detail, after = await self._execute(payload)
             if outcome != "deferred":

@@ -215,9 +215,13 @@ class ConfigStore:
         return self._state.trusted_keys
 
     def pin_keys(self, keys: tuple[str, ...] | list[str]) -> None:
-        """Trust these hub keys (at enrollment, or from a pre-installed list). Only while no
-        configuration is in force: later the trusted list changes by signed configuration."""
-        if self._current is not None and self._state.trusted_keys:
+        """Trust these keys (at enrollment, or from a pre-installed list). Only while no key
+        is pinned: from then on the list changes only by a configuration signed by a key
+        already trusted (:meth:`apply`), also when no configuration is in force (after a
+        crypto-wipe, or when every configuration file was refused)."""
+        if self._state.trusted_keys:
+            if tuple(keys) != self._state.trusted_keys:
+                _log.warning("a new list of trusted keys was offered unsigned; keeping the pinned")
             return
         for key in keys:
             b64decode(key, length=32)

@@ -31,6 +31,8 @@ from station.core.text import SingleLine, has_control
 __all__ = [
     "COMMAND_FORMAT",
     "CONFIG_FORMAT",
+    "DEFAULT_COMMAND_LIFETIME_SECONDS",
+    "MAX_COMMAND_LIFETIME_SECONDS",
     "AuditHead",
     "CareHome",
     "ClinicConfig",
@@ -61,6 +63,11 @@ __all__ = [
 
 CONFIG_FORMAT: Final = "kontaktstation-config-1"
 COMMAND_FORMAT: Final = "kontaktstation-command-1"
+#: How long a command is valid after ``issued_at`` unless it says otherwise (3 days: a
+#: station offline over a weekend still obeys a lock or a wipe sent on Friday).
+DEFAULT_COMMAND_LIFETIME_SECONDS: Final = 3 * 24 * 3600
+#: The longest lifetime a command may ask for.
+MAX_COMMAND_LIFETIME_SECONDS: Final = 14 * 24 * 3600
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 _HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
@@ -255,6 +262,11 @@ class CommandPayload(_Model):
     station_id: OpaqueId
     kind: CommandKind
     issued_at: AwareDatetime
+    #: Seconds after ``issued_at`` the station still runs it; later it is refused as
+    #: ``expired`` (as is one issued in the future beyond a small clock skew).
+    lifetime_seconds: int = Field(
+        default=DEFAULT_COMMAND_LIFETIME_SECONDS, ge=60, le=MAX_COMMAND_LIFETIME_SECONDS
+    )
     #: Run even during a call (otherwise wipes and decommissions wait for the call to end).
     now: bool = False
     staff_id: OpaqueId | None = None

@@ -84,6 +84,7 @@ AUDIT_ACTIONS: Final = frozenset({action.value for action in AuditAction}) | fro
         "remote_lock",
         "remote_revoke_staff",
         "remote_crypto_wipe",
+        "remote_command_refused",
         "remote_decommission",
         "station_started",
         # Provisioning.

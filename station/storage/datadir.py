@@ -108,7 +108,6 @@ class DataDir:
     ENROLLMENT: ClassVar[str] = "enrollment.json"
     COMMAND_LEDGER: ClassVar[str] = "commands.json"
     OFFLINE_QUEUE: ClassVar[str] = "offline.json"
-    AUDIT_ANCHOR: ClassVar[str] = "audit_anchor.json"
     CONFIG_DIR: ClassVar[str] = "config"
     #: In ``provisioning/config/``: which version is current, and IT's pinned keys.
     CONFIG_STATE: ClassVar[str] = "state.json"
@@ -209,7 +208,6 @@ class DataDir:
             DataFile(prov / self.ENROLLMENT, Holds.IDENTITY),
             DataFile(prov / self.COMMAND_LEDGER, Holds.IDENTITY),
             DataFile(prov / self.OFFLINE_QUEUE, Holds.IDENTITY),
-            DataFile(prov / self.AUDIT_ANCHOR, Holds.IDENTITY),
         )
 
     def wipe_list(self, *, decommission: bool) -> tuple[DataFile, ...]:
