@@ -436,9 +436,11 @@ class HeartbeatResponse(_Model):
     next_in_seconds: int = Field(default=60, ge=1, le=3600)
     server_time: datetime
     #: The seq of the last audit head the hub anchored: prove it in the next heartbeat.
+    #: (None, and left out of the answer, for a station that sends no signed head: a station
+    #: from before anchoring refuses fields it does not know.)
     audit_anchor_seq: int | None = Field(default=None, ge=0, le=2**62)
     #: The station's audit log no longer extends an anchored head (IT sees it too).
-    audit_alarm: bool = False
+    audit_alarm: bool | None = None
 
 
 # --------------------------------------------------------------------------- staff

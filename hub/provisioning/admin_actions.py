@@ -313,7 +313,13 @@ class AdminActions(ProvisioningCore):
             now=now,
             staff_id=staff_id,
         )
-        envelope = seal_envelope(self.key.private_key, "command", payload.model_dump(mode="json"))
+        # The default lifetime is left out of the signed document: a station from before
+        # expiring commands refuses a field it does not know, and applies the same default.
+        envelope = seal_envelope(
+            self.key.private_key,
+            "command",
+            payload.model_dump(mode="json", exclude={"lifetime_seconds"}),
+        )
 
         def work(tx: Tx) -> None:
             if self._station_row(tx, station_id) is None:
@@ -423,7 +429,9 @@ class AdminActions(ProvisioningCore):
                     staff_id=staff_id,
                 )
                 envelope = seal_envelope(
-                    self.key.private_key, "command", payload.model_dump(mode="json")
+                    self.key.private_key,
+                    "command",
+                    payload.model_dump(mode="json", exclude={"lifetime_seconds"}),
                 )
                 self._insert_command(tx, payload, envelope)
                 command_id = payload.command_id

@@ -294,13 +294,14 @@ class StationRequests(ProvisioningCore):
             return (version, [c[0] for c in commands], anchor_seq, alarm)
 
         version, commands, anchor_seq, alarm = await self.db.run(work)
+        anchoring = beat.audit_head is not None and beat.audit_head.signature is not None
         return HeartbeatResponse(
             config_version=version,
             commands=tuple(SignedEnvelope.model_validate_json(c) for c in commands[:32]),
             next_in_seconds=self.settings.heartbeat_seconds,
             server_time=now,
-            audit_anchor_seq=anchor_seq,
-            audit_alarm=alarm,
+            audit_anchor_seq=anchor_seq if anchoring else None,
+            audit_alarm=alarm if anchoring else None,
         )
 
     def _anchor_audit_head(
