@@ -80,6 +80,9 @@ class _State:
     trusted_keys: tuple[str, ...] = ()
     rejected: dict[str, str] = field(default_factory=dict)  # "version:hash" -> reason
     interrupted: dict[str, int] = field(default_factory=dict)
+    #: With no configuration in force (after a crypto-wipe): the lowest version accepted,
+    #: the one that was in force, so a wipe does not open the door to an older one.
+    floor: int = 0
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -90,6 +93,7 @@ class _State:
                 "trusted_keys": list(self.trusted_keys),
                 "rejected": self.rejected,
                 "interrupted": self.interrupted,
+                "floor": self.floor,
             },
             sort_keys=True,
         ).encode()
@@ -106,6 +110,7 @@ class _State:
             trusted_keys=tuple(str(k) for k in raw.get("trusted_keys", [])),
             rejected={str(k): str(v) for k, v in dict(raw.get("rejected", {})).items()},
             interrupted={str(k): int(v) for k, v in dict(raw.get("interrupted", {})).items()},
+            floor=int(raw.get("floor", 0)),
         )
 
 
@@ -255,6 +260,10 @@ class ConfigStore:
         current = self.version
         if self._current is not None and _tag(self._current.file) == tag:
             return None
+        if self._current is None and payload.version < self._state.floor:
+            raise ConfigRejected(
+                "stale_version", f"version {payload.version} is below {self._state.floor}"
+            )
         if payload.version > current:
             if payload.rollback_of is not None:
                 raise ConfigRejected("invalid_rollback", "a rollback must go to a lower version")

@@ -15,8 +15,9 @@ identity and enrollment. Two phases, so a power cut in between still ends wiped:
    listed file is deleted again, including those that were open, and the marker removed.
 
 A crypto-wipe keeps IT's pinned keys (``provisioning/config/state.json`` is rewritten to
-hold nothing else), so the station stays enrolled and verifies its next configuration as
-before. The audit log (``audit.db``) is kept: the record that a wipe happened outlives it.
+hold nothing else but the version that was in force, the lowest it accepts again), so the
+station stays enrolled and verifies its next configuration as before, without a downgrade.
+The audit log (``audit.db``) is kept: the record that a wipe happened outlives it.
 """
 
 from __future__ import annotations
@@ -82,7 +83,16 @@ def _keep_only_pinned_keys(files: DataDir) -> None:
     except (OSError, ValueError):
         raw = {}
     keys = raw.get("trusted_keys", []) if isinstance(raw, dict) else []
-    state = {"trusted_keys": [str(k) for k in keys] if isinstance(keys, list) else []}
+    state: dict[str, object] = {
+        "trusted_keys": [str(k) for k in keys] if isinstance(keys, list) else []
+    }
+    # The version in force ("<version>-<hash>.json") stays the lowest one accepted again.
+    current = raw.get("current") if isinstance(raw, dict) else None
+    floor = raw.get("floor", 0) if isinstance(raw, dict) else 0
+    if isinstance(current, str) and current.split("-", 1)[0].isdigit():
+        floor = max(int(floor) if isinstance(floor, int) else 0, int(current.split("-", 1)[0]))
+    if isinstance(floor, int) and floor > 0:
+        state["floor"] = floor
     atomic_write(path, json.dumps(state, sort_keys=True).encode(), replace=True)
 
 

@@ -221,3 +221,19 @@ async def test_pinned_keys_stay_when_no_configuration_is_in_force(data_dir: Path
     # The old key still announces a change of keys.
     await reopened.apply(envelope(2, trusted=(HUB_PUBLIC, attacker_public)), healthy)
     assert reopened.trusted_keys == (HUB_PUBLIC, attacker_public)
+
+
+async def test_a_crypto_wipe_does_not_open_the_door_to_an_older_version(data_dir: Path) -> None:
+    from provisioning.wipe import destroy_keys
+
+    store = ConfigStore.open(data_dir, STATION)
+    store.pin_keys([HUB_PUBLIC])
+    await store.apply(envelope(1), healthy)
+    await store.apply(envelope(2), healthy)
+    destroy_keys(data_dir, "crypto_wipe")
+    reopened = ConfigStore.open(data_dir, STATION)
+    assert reopened.current is None
+    with pytest.raises(ConfigRejected) as refused:
+        await reopened.apply(envelope(1), healthy)  # an old signed version, replayed
+    assert refused.value.reason == "stale_version"
+    assert (await reopened.apply(envelope(2), healthy)) is not None  # the one in force
