@@ -136,6 +136,10 @@ class ConfigStore:
         self._step = step
         self._state = _State()
         self._current: AppliedConfig | None = None
+        #: Why the last offered document failed verification (bad signature, another
+        #: station's, invalid): not a version to remember, but IT must see it in the heartbeat
+        #: (a hub signing with a key the station does not trust is a hub to look at).
+        self._unverified: str | None = None
 
     # ------------------------------------------------------------------ start-up
 
@@ -253,7 +257,12 @@ class ConfigStore:
     def check(self, envelope: SignedEnvelope) -> ConfigPayload | None:
         """Verify ``envelope`` and its version against the current one; None if it is the
         current configuration already. Raises :class:`ConfigRejected`."""
-        payload = self._verify(envelope, list(self._state.trusted_keys))
+        try:
+            payload = self._verify(envelope, list(self._state.trusted_keys))
+        except ConfigRejected as exc:
+            self._unverified = exc.reason
+            raise
+        self._unverified = None
         tag = _tag(_file_name(payload, envelope))
         if tag in self._state.rejected:
             raise ConfigRejected("previously_rejected", f"version {payload.version} was refused")
@@ -340,6 +349,8 @@ class ConfigStore:
 
     def rejected_reason(self) -> str | None:
         """The reason of the most recent refusal, for the heartbeat (None if none)."""
+        if self._unverified is not None:
+            return self._unverified[:32]
         if not self._state.rejected:
             return None
         return list(self._state.rejected.values())[-1][:32]

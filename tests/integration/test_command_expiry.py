@@ -152,6 +152,10 @@ async def test_a_hub_with_a_replaced_key_cannot_change_the_station(
                 assert agent.config_store.version == version
                 assert agent.config_store.trusted_keys == pinned
                 assert agent.config_store.current.config.timeouts.idle_lock_seconds != 3600
+                # IT sees the refusal: the station says so in its heartbeat.
+                assert agent.config_store.rejected_reason() == "bad_signature"
+                record = await admin.get_station(station_id)
+                assert record.config_rejected == "bad_signature"
                 (command,) = await admin.commands(station_id)
                 assert command.state == "pending"  # never acknowledged: refused unread
         finally:
