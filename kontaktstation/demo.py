@@ -191,7 +191,7 @@ class DemoRunner:
         _, escrow_public = generate_escrow_keypair()
         from station.core.clock import SystemClock
 
-        with PinGuard(files.pin_attempts, SystemClock()) as guard:
+        with PinGuard(files.pin_attempts, SystemClock(), device_secret=secret) as guard:
             keyring, vault_key = Keyring.initialise(
                 files.keyslots, secret, escrow_public, guard=guard
             )

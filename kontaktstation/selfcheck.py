@@ -93,7 +93,7 @@ def _run(root: Path, kdf: KdfParams | None) -> list[_Result]:
     data.mkdir(mode=0o700)
     secret = DeviceSecret.load_or_create(DataDir(data).device_secret)
     _, escrow_public = generate_escrow_keypair()
-    guard = PinGuard(DataDir(data).pin_attempts, clock)
+    guard = PinGuard(DataDir(data).pin_attempts, clock, device_secret=secret)
     store = BlindStore.open(data, clock=clock)
     audit = AuditLog.open(data, clock=clock)
     state: dict[str, object] = {}

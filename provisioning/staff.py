@@ -80,7 +80,9 @@ class StaffKeyslots:
         self._kdf = kdf_params
 
     def _guard(self) -> PinGuard:
-        return PinGuard(self.data_dir / PIN_ATTEMPTS_FILE, self._clock)
+        return PinGuard(
+            self.data_dir / PIN_ATTEMPTS_FILE, self._clock, device_secret=self._secret()
+        )
 
     def _secret(self) -> bytes:
         return DeviceSecret(DataDir(self.data_dir).device_secret).load()
@@ -175,6 +177,9 @@ class StaffKeyslots:
 
     def pin_counters(self) -> tuple[int, dict[str, int]]:
         """Station-wide wrong-PIN count and consecutive failures per enrolled staff id."""
+        if not self.exists():
+            # No keyring (never enrolled, or wiped): no counters, and no counter file made.
+            return 0, {}
         ids = self.staff_ids()
         with self._guard() as guard:
             by_staff = {}

@@ -206,9 +206,10 @@ class Daemon:
         self._audit_worker = Worker("stationd-audit")
         from provisioning.wipe import finish_pending_wipe
 
-        # A remote crypto-wipe destroyed the keys at once; its store files go before it opens.
+        # A remote wipe destroyed the keys at once; the files stationd held open (the store,
+        # the outbox, the hub rooms) go now, before anything opens them.
         if await asyncio.to_thread(finish_pending_wipe, data_dir):
-            _log.warning("finished a crypto-wipe: the store's files were deleted")
+            _log.warning("finished a remote wipe: every file of the wipe list was deleted")
         self._store = await self._store_worker.run(BlindStore.open, data_dir, clock=self.clock)
         self._audit = await self._audit_worker.run(AuditLog.open, data_dir, clock=self.clock)
         audit = SerialAuditSink(self._audit, self._audit_worker)

@@ -125,6 +125,13 @@ class DaemonStationPort:
             ports=tuple(sorted(service.ports.items())),
         )
 
+    async def audit_hash_at(self, seq: int) -> str:
+        """The audit chain recomputed up to ``seq`` (on the audit log's worker thread)."""
+        if self._audit_log is None or self._audit_worker is None:
+            return "0" * 64
+        digest: str = await self._audit_worker.run(self._audit_log.chain_hash_at, seq)
+        return digest
+
     def lock_now(self) -> None:
         """A remote lock (the same path as the button's)."""
         self._service.request_lock(LockReason.REMOTE)

@@ -84,6 +84,7 @@ AUDIT_ACTIONS: Final = frozenset({action.value for action in AuditAction}) | fro
         "remote_lock",
         "remote_revoke_staff",
         "remote_crypto_wipe",
+        "remote_command_refused",
         "remote_decommission",
         "station_started",
         # Provisioning.
@@ -273,6 +274,32 @@ class AuditLog(SqliteFile):
                 "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
             ).fetchone()
         return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
+
+    def chain_hash_at(self, seq: int) -> str:
+        """The hash of the ``seq``-th entry *recomputed* from the start of the chain.
+
+        What the station proves an anchored head with: the stored hash column is not trusted
+        (someone with the file may have kept it while rewriting earlier entries). Every link
+        is recomputed from the entries' content in order, so a deleted, edited or reordered
+        entry anywhere up to ``seq`` gives a different hash. ``GENESIS_HASH`` (which no entry
+        can have) when the log has fewer than ``seq`` entries.
+        """
+        if seq <= 0:
+            return GENESIS_HASH
+        digest = GENESIS_HASH
+        count = 0
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT seq, time, staff, action, resident, outcome FROM audit_log "
+                "ORDER BY seq LIMIT ?",
+                (seq,),
+            )
+            for row_seq, time, staff, action, resident, outcome in rows:
+                count += 1
+                # The position, not the stored number: a gap left by a deletion changes it.
+                number = count if row_seq == count else -int(row_seq)
+                digest = entry_hash(number, time, staff, action, resident, outcome, digest)
+        return digest if count == seq else GENESIS_HASH
 
     def entries(self, *, after_seq: int = 0, limit: int | None = None) -> list[AuditEntry]:
         """Entries with ``seq > after_seq`` in order (for export to IT)."""
