@@ -17,7 +17,7 @@ Started in the background, in a private temporary directory (removed at the end)
   seeding, then zeroes it;
 - the UI supervisor (``kontaktstation ui``) in this terminal.
 
-The demo staff id and PIN are printed at start (a real station has none), with the GP's link
+The demo staff number and PIN are printed at start (a real station has none), with the GP's link
 to open in a browser. Ctrl+C stops everything: every child process is ended and the
 temporary directory removed. ``--check`` starts everything, verifies that the hub and
 stationd answer, prints the link and exits (CI and the tests use it).
@@ -46,6 +46,7 @@ from kontaktstation.demo_data import (
     DEMO_CLINIC,
     DEMO_HOME,
     DEMO_STAFF_ID,
+    DEMO_STAFF_NUMBER,
     SeededConsultation,
     seed_demo,
 )
@@ -195,7 +196,7 @@ class DemoRunner:
             keyring, vault_key = Keyring.initialise(
                 files.keyslots, secret, escrow_public, guard=guard
             )
-            keyring.add_slot(vault_key, DEMO_STAFF_ID, self.staff_pin)
+            keyring.add_slot(vault_key, DEMO_STAFF_ID, self.staff_pin, number=DEMO_STAFF_NUMBER)
         return vault_key
 
     def _daemon_argv(self) -> list[str]:
@@ -254,7 +255,7 @@ class DemoRunner:
         from stationapi.staff import StaffClient
 
         async with StaffClient(self.socket_path, timeout=30.0) as client:
-            await client.unlock(DEMO_STAFF_ID, self.staff_pin)
+            await client.unlock(DEMO_STAFF_NUMBER, self.staff_pin)
             try:
                 self.seeded = await seed_demo(client, vault_key, datetime.now(UTC))
                 round_ = self.seeded[0]
@@ -327,10 +328,10 @@ class DemoRunner:
         return True
 
     def banner(self) -> str:
-        """What the person starting the demo needs: staff id, PIN, GP link, how to stop."""
+        """What the person starting the demo needs: staff number, PIN, GP link, how to stop."""
         lines = [
             "KontaktStation — demo",
-            f"  Personale-id: {DEMO_STAFF_ID}    PIN-kode: {self.staff_pin}"
+            f"  Personale-nummer: {DEMO_STAFF_NUMBER}    PIN-kode: {self.staff_pin}"
             "    (kun demoen: en rigtig station har ingen)",
             f"  Lægens link (åbn i en browser): {self.gp_url}",
             f"  Hub: http://127.0.0.1:{self.hub_port}    Data: {self.root} (slettes ved stop)",

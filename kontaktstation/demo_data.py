@@ -20,12 +20,15 @@ __all__ = [
     "DEMO_HOME",
     "DEMO_ROUND",
     "DEMO_STAFF_ID",
+    "DEMO_STAFF_NUMBER",
     "DemoResident",
     "SeededConsultation",
     "seed_demo",
 ]
 
 DEMO_STAFF_ID: Final = "demo"
+#: What the demo's staff member types at the lock screen ("Personale-nummer").
+DEMO_STAFF_NUMBER: Final = "123"
 DEMO_HOME: Final = "Plejecenter Solbakken (demo)"
 DEMO_CLINIC: Final = Clinic(
     id="demo-clinic",

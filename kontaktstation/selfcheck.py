@@ -37,6 +37,7 @@ __all__ = ["run_self_check"]
 
 _DEMO_PIN = "2468"
 _DEMO_STAFF = "s-demo"
+_DEMO_NUMBER = "246"
 _RESIDENTS = (
     WithoutCpr("Åse Ærø Østergård", date(1931, 2, 14), "Stue 12", note="Hører dårligt"),
     WithoutCpr("Jens Bøgh", date(1940, 7, 1), "Stue 3"),
@@ -105,7 +106,7 @@ def _run(root: Path, kdf: KdfParams | None) -> list[_Result]:
         keyring, vault = Keyring.initialise(
             DataDir(data).keyslots, secret, escrow_public, guard=guard, **params
         )
-        keyring.add_slot(vault, _DEMO_STAFF, _DEMO_PIN)
+        keyring.add_slot(vault, _DEMO_STAFF, _DEMO_PIN, number=_DEMO_NUMBER)
         state["keyring"], state["vault"] = keyring, vault
         audit.record("unlock", staff=_DEMO_STAFF, resident=None, outcome="ok")
         return "vault key made, staff keyslot added (Argon2id)"
@@ -167,7 +168,7 @@ def _run(root: Path, kdf: KdfParams | None) -> list[_Result]:
         keyring = state["keyring"]
         assert isinstance(keyring, Keyring)
         try:
-            keyring.unlock(_DEMO_STAFF, "9999")
+            keyring.unlock(_DEMO_NUMBER, "9999")
         except WrongPin as exc:
             return f"refused: {exc.user_message}"
         raise AssertionError("a wrong PIN unlocked the vault")
@@ -176,7 +177,7 @@ def _run(root: Path, kdf: KdfParams | None) -> list[_Result]:
         keyring = state["keyring"]
         assert isinstance(keyring, Keyring)
         cid, note_id = str(state["cid"]), str(state["note_id"])
-        with keyring.unlock(_DEMO_STAFF, _DEMO_PIN) as vault:
+        with keyring.unlock(_DEMO_NUMBER, _DEMO_PIN) as vault:
             key = ConsultationKey.unwrap(vault, cid, store.get_consultation_key(cid))
             names = [open_entry(key, e).resident.display_name for e in store.list_entries(cid)]
             if names != [r.display_name for r in _RESIDENTS]:

@@ -559,10 +559,11 @@ class ProvisioningAgent:
         code: str,
         pin: str,
         *,
-        sponsor_id: str | None = None,
+        sponsor_number: str | None = None,
         sponsor_pin: str | None = None,
-    ) -> str:
-        """Enroll a staff member with their one-time code and new PIN; their staff id.
+    ) -> tuple[str, str]:
+        """Enroll a staff member with their one-time code and new PIN; their pseudonymous
+        staff id and the staff number they log in with.
 
         Raises :class:`StaffEnrollmentError` (``code`` says why, ``user_message`` in Danish).
         """
@@ -573,7 +574,7 @@ class ProvisioningAgent:
         await asyncio.to_thread(self.staff.check_pin, pin)
         has_keyring = await asyncio.to_thread(self.staff.exists)
         if has_keyring:
-            await asyncio.to_thread(self.staff.check_sponsor, sponsor_id, sponsor_pin)
+            await asyncio.to_thread(self.staff.check_sponsor, sponsor_number, sponsor_pin)
         elif current.config.escrow_public_key is None:
             raise StaffEnrollmentError("not_configured", None, USER_MESSAGES["not_configured"])
         try:
@@ -585,17 +586,17 @@ class ProvisioningAgent:
         except StaffEnrollmentError as exc:
             self.port.audit("staff_enrollment", None, "refused")
             raise StaffEnrollmentError(exc.code, None, USER_MESSAGES.get(exc.code)) from None
-        await asyncio.to_thread(
+        number = await asyncio.to_thread(
             self.staff.add,
             redeemed.staff_id,
             pin,
             escrow_public_key=current.config.escrow_public_key,
-            sponsor_id=sponsor_id,
+            sponsor_number=sponsor_number,
             sponsor_pin=sponsor_pin,
         )
         self.port.audit("keyslot_added", redeemed.staff_id, "enrolled")
         self.wake()  # the hub published a configuration naming the new staff id
-        return redeemed.staff_id
+        return redeemed.staff_id, number
 
     def describe(self) -> dict[str, Any]:
         """A short summary (status, versions) without secrets."""

@@ -6,13 +6,15 @@ The design (the simplest sound one with the keyring as it is):
   IT's escrow slot sealed to the escrow public key from the signed configuration, and the
   staff member's own slot under the PIN they chose.
 * **Every later staff member** enrolls with a colleague present: the colleague types their
-  own staff id and PIN (a guarded unlock, counted like any other), which opens the vault key
+  own staff number and PIN (a guarded unlock, counted like any other), which opens the vault key
   just long enough to wrap it into the newcomer's slot; the key is zeroed at once. A keyslot
   can only be made from the vault key, and stationd never keeps it: so someone who already
   holds it must be there. (When nobody is, IT crypto-wipes the station and the next staff
   member starts a new keyring; see :mod:`station.keys.keyring` on the escrow slot.)
 * The colleague's PIN is checked *before* the one-time code is spent at the hub (a wrong
   PIN burns nothing), and again to make the slot.
+* The new slot gets a short **staff number** (3-4 digits, unique on the station; see
+  :mod:`station.keys.keyring`): what the newcomer types to log in. The hub never learns it.
 
 Every function here blocks (Argon2id, fsync): run it on a worker thread.
 """
@@ -54,10 +56,10 @@ USER_MESSAGES = {
     "too_many_attempts": "For mange forkerte koder. Vent et kvarter, og prøv igen.",
     "invalid_pin": "PIN-koden skal være 4 til 12 cifre.",
     "sponsor_required": (
-        "En kollega, der allerede er oprettet, skal godkende med sit medarbejder-id og sin "
+        "En kollega, der allerede er oprettet, skal godkende med sit personale-nummer og sin "
         "PIN-kode."
     ),
-    "sponsor_refused": "Kollegaens medarbejder-id eller PIN-kode blev ikke godkendt.",
+    "sponsor_refused": "Kollegaens personale-nummer eller PIN-kode blev ikke godkendt.",
     "not_configured": "Stationen er ikke sat op til personale endnu. Kontakt IT.",
     "already_enrolled": "Du er allerede oprettet på denne station.",
     "hub_unreachable": "Stationen kan ikke nå kommunens server. Prøv igen senere.",
@@ -108,16 +110,16 @@ class StaffKeyslots:
         except InvalidPin:
             raise _refuse("invalid_pin") from None
 
-    def check_sponsor(self, sponsor_id: str | None, sponsor_pin: str | None) -> None:
+    def check_sponsor(self, sponsor_number: str | None, sponsor_pin: str | None) -> None:
         """A colleague's guarded unlock, the key zeroed at once (only when a keyring exists)."""
         if not self.exists():
             return
-        if not sponsor_id or not sponsor_pin:
+        if not sponsor_number or not sponsor_pin:
             raise _refuse("sponsor_required")
         with self._guard() as guard:
             keyring = Keyring.load(self.path, self._secret(), guard=guard, kdf_params=self._kdf)
             try:
-                keyring.unlock(sponsor_id, sponsor_pin).zero()
+                keyring.unlock(sponsor_number, sponsor_pin).zero()
             except VaultError as exc:
                 raise _refuse(
                     "sponsor_refused", f"sponsor unlock refused: {type(exc).__name__}"
@@ -129,10 +131,11 @@ class StaffKeyslots:
         pin: str,
         *,
         escrow_public_key: str | None,
-        sponsor_id: str | None,
+        sponsor_number: str | None,
         sponsor_pin: str | None,
-    ) -> None:
-        """Make ``staff_id``'s slot: initialise the keyring (first staff) or via the sponsor."""
+    ) -> str:
+        """Make ``staff_id``'s slot: initialise the keyring (first staff) or via the sponsor;
+        the new slot's staff number."""
         self.check_pin(pin)
         with self._guard() as guard:
             secret = self._secret()
@@ -149,17 +152,17 @@ class StaffKeyslots:
                 )
             else:
                 keyring = Keyring.load(self.path, secret, guard=guard, kdf_params=self._kdf)
-                if not sponsor_id or not sponsor_pin:
+                if not sponsor_number or not sponsor_pin:
                     raise _refuse("sponsor_required")
                 try:
-                    vault_key = keyring.unlock(sponsor_id, sponsor_pin)
+                    vault_key = keyring.unlock(sponsor_number, sponsor_pin)
                 except VaultError as exc:
                     raise _refuse(
                         "sponsor_refused", f"sponsor unlock refused: {type(exc).__name__}"
                     ) from None
             with vault_key:
                 try:
-                    keyring.add_slot(vault_key, staff_id, pin)
+                    return keyring.add_slot(vault_key, staff_id, pin)
                 except SlotExists:
                     raise _refuse("already_enrolled") from None
 
@@ -175,15 +178,26 @@ class StaffKeyslots:
                 return False
         return True
 
+    def numbers(self) -> dict[str, str]:
+        """Staff number → pseudonymous staff id (empty without a keyring)."""
+        if not self.exists():
+            return {}
+        with self._guard() as guard:
+            try:
+                return Keyring.load(self.path, self._secret(), guard=guard).numbers()
+            except KeyringNotFound:
+                return {}
+
     def pin_counters(self) -> tuple[int, dict[str, int]]:
-        """Station-wide wrong-PIN count and consecutive failures per enrolled staff id."""
+        """Station-wide wrong-PIN count and consecutive failures per enrolled staff id (the
+        guard counts per staff number; the heartbeat names the pseudonymous id)."""
         if not self.exists():
             # No keyring (never enrolled, or wiped): no counters, and no counter file made.
             return 0, {}
-        ids = self.staff_ids()
+        numbers = self.numbers()
         with self._guard() as guard:
             by_staff = {}
-            for staff_id in ids:
+            for number, staff_id in numbers.items():
                 with contextlib.suppress(VaultError):
-                    by_staff[staff_id] = guard.status(staff_id).consecutive_failures
+                    by_staff[staff_id] = guard.status(number).consecutive_failures
             return guard.station_failures(), by_staff

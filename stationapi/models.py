@@ -297,15 +297,20 @@ class LockResponse(_Response):
     changed: bool
 
 
-class UnlockRequest(_Request):
-    """``POST /v1/unlock``: a staff member's pseudonymous id and PIN."""
+#: A staff number as typed ("Personale-nummer"): 3 or 4 digits, given at enrollment.
+STAFF_NUMBER_PATTERN = r"^[0-9]{3,4}$"
 
-    staff_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+
+class UnlockRequest(_Request):
+    """``POST /v1/unlock``: a staff member's short staff number and PIN."""
+
+    staff_number: str = Field(pattern=STAFF_NUMBER_PATTERN)
     pin: str = Field(min_length=4, max_length=12, pattern=r"^[0-9]+$", repr=False)
 
 
 class UnlockResponse(_Response):
-    """The staff-session token (Bearer), the state the unlock led to, and the vault key.
+    """The staff-session token (Bearer), the pseudonymous staff id the number belongs to,
+    the state the unlock led to, and the vault key.
 
     ``vault_key`` is the key hand-over to the staff UI (see ``StationService.unlock``): 32
     bytes, base64 in JSON. The staff UI puts it into a ``VaultKey`` at once and drops this
@@ -398,18 +403,20 @@ class HealthOut(_Response):
 
 class StaffEnrollRequest(_Request):
     """``POST /v1/staff/enroll``: IT's one-time code, the newcomer's PIN and (after the
-    first staff member) an enrolled colleague vouching with their own PIN."""
+    first staff member) an enrolled colleague vouching with their staff number and PIN."""
 
     code: str = Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9 -]+$")
     pin: str = Field(min_length=1, max_length=64, repr=False)
-    sponsor_staff_id: str | None = Field(default=None, max_length=64)
+    sponsor_staff_number: str | None = Field(default=None, pattern=STAFF_NUMBER_PATTERN)
     sponsor_pin: str | None = Field(default=None, max_length=64, repr=False)
 
 
 class StaffEnrolledOut(_Response):
-    """``POST /v1/staff/enroll``: the new staff member's (pseudonymous) id."""
+    """``POST /v1/staff/enroll``: the new staff member's (pseudonymous) id and the short
+    staff number they log in with."""
 
     staff_id: str = Field(min_length=1, max_length=64)
+    staff_number: str = Field(pattern=STAFF_NUMBER_PATTERN)
 
 
 # ----------------------------------------------------------------- the blind store

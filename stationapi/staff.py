@@ -1,7 +1,7 @@
 """The staff UI's client: every endpoint of stationd, typed, with the staff token.
 
     async with StaffClient("/run/kontaktstation/stationd.sock") as station:
-        unlocked = await station.unlock(staff_id, pin)
+        unlocked = await station.unlock(staff_number, pin)
         consultations = await station.consultations()
 
 :meth:`StaffClient.unlock` keeps the staff token on the client and sends it as
@@ -48,13 +48,14 @@ class StaffClient(LockedClient):
 
     # ------------------------------------------------------------------ session
 
-    async def unlock(self, staff_id: str, pin: str) -> m.UnlockResponse:
-        """``POST /v1/unlock``: unlock with a PIN; keeps the staff token for later calls.
+    async def unlock(self, staff_number: str, pin: str) -> m.UnlockResponse:
+        """``POST /v1/unlock``: unlock with a staff number and PIN; keeps the staff token for
+        later calls (the answer names the pseudonymous staff id).
 
         The result carries the vault key (``vault_key``): move it into a ``VaultKey`` at
         once and drop the result.
         """
-        body = self._body(m.UnlockRequest, staff_id=staff_id, pin=pin)
+        body = self._body(m.UnlockRequest, staff_number=staff_number, pin=pin)
         result = await self._call(m.UnlockResponse, "POST", "/v1/unlock", body=body)
         self.token = result.token
         return result
@@ -73,7 +74,7 @@ class StaffClient(LockedClient):
         code: str,
         pin: str,
         *,
-        sponsor_staff_id: str | None = None,
+        sponsor_staff_number: str | None = None,
         sponsor_pin: str | None = None,
     ) -> m.StaffEnrolledOut:
         """``POST /v1/staff/enroll``: a new staff member's slot, made here with IT's one-time
@@ -83,7 +84,7 @@ class StaffClient(LockedClient):
             m.StaffEnrollRequest,
             code=code,
             pin=pin,
-            sponsor_staff_id=sponsor_staff_id,
+            sponsor_staff_number=sponsor_staff_number,
             sponsor_pin=sponsor_pin,
         )
         return await self._call(m.StaffEnrolledOut, "POST", "/v1/staff/enroll", body=body)

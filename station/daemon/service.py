@@ -79,6 +79,7 @@ _LED_FOR_STATE: Final = {
 _UNLOCK_FAILURES: Final = {
     "WrongPin": ("wrong_pin", 401),
     "InvalidPin": ("invalid_pin", 400),
+    "InvalidStaffNumber": ("invalid_pin", 400),
     "Throttled": ("throttled", 429),
     "SlotDisabled": ("disabled", 403),
 }
@@ -243,10 +244,13 @@ class StationService:
 
     # ------------------------------------------------------------------ unlock and auth
 
-    async def unlock(self, staff_id: str, pin: str) -> tuple[str, Transition, bytearray]:
-        """Check the PIN (off the loop, one check at a time), unlock, issue a token.
+    async def unlock(self, staff_number: str, pin: str) -> tuple[str, str, Transition, bytearray]:
+        """Check the staff number and PIN (off the loop, one check at a time), unlock, issue a
+        token.
 
-        Returns the token (once), the transition and the vault key for the staff UI.
+        Returns the pseudonymous staff id the number belongs to (the session's, the token's
+        and the audit's identity), the token (once), the transition and the vault key for the
+        staff UI.
 
         The key hand-over: the staff UI is the only process that *holds* the vault key, but
         only stationd can *derive* the key-encryption key, because only stationd can read
@@ -265,13 +269,13 @@ class StationService:
         epoch = self._lock_epoch
         async with self._unlock_gate:
             try:
-                key = await asyncio.wait_for(
-                    asyncio.to_thread(self.keys.verify, staff_id, pin), _UNLOCK_TIMEOUT
+                staff_id, key = await asyncio.wait_for(
+                    asyncio.to_thread(self.keys.verify, staff_number, pin), _UNLOCK_TIMEOUT
                 )
             except TimeoutError:
                 raise ApiError.unavailable("PIN check timed out") from None
             except Exception as exc:
-                raise await self._unlock_refused(staff_id, exc) from None
+                raise await self._unlock_refused(staff_number, exc) from None
         try:
             if self._lock_epoch != epoch or self._stopping:
                 raise ApiError.conflict(
@@ -286,15 +290,14 @@ class StationService:
             _zero(key)
             raise
         token = self.tokens.issue(staff_id, self.clock.now())
-        return token, transition, key
+        return staff_id, token, transition, key
 
-    async def _unlock_refused(self, staff_id: str, exc: Exception) -> ApiError:
+    async def _unlock_refused(self, staff_number: str, exc: Exception) -> ApiError:
         name = type(exc).__name__
         outcome, status = _UNLOCK_FAILURES.get(name, ("error", 503))
-        # Name the staff member in the audit only if the id is enrolled: anything else typed
-        # into the field (a name, a CPR number) must not reach the log.
-        enrolled = await asyncio.to_thread(self.keys.is_enrolled, staff_id)
-        audit_staff = staff_id if enrolled else None
+        # The audit names the pseudonymous id whose slot has the number typed; a number
+        # nobody has names nobody (the number itself never reaches the log).
+        audit_staff = await asyncio.to_thread(self.keys.staff_for_number, staff_number)
         self.audit.record("unlock_failed", staff=audit_staff, resident=None, outcome=outcome)
         retry = getattr(exc, "retry_after_seconds", None)
         user = getattr(exc, "user_message", None)

@@ -68,6 +68,14 @@ class InvalidStaffId(VaultError):
     """A staff id that is not a short pseudonymous token."""
 
 
+class InvalidStaffNumber(VaultError):
+    """A staff number that is not 3 or 4 digits (a number given by hand at enrollment)."""
+
+
+class StaffNumberTaken(VaultError):
+    """Another slot on this station already has that staff number."""
+
+
 class SlotExists(VaultError):
     """The staff id already has a slot; change its PIN or remove it first."""
 

@@ -24,19 +24,17 @@ __all__ = ["KeyVerifier", "KeyringAccess"]
 class KeyVerifier(Protocol):
     """Checks a staff member's PIN (the keyring behind a PIN guard)."""
 
-    def verify(self, staff_id: str, pin: str) -> bytearray:
-        """The vault key if the PIN opens the slot (the caller zeroes it); raise otherwise.
-
-        Blocking.
-        """
+    def verify(self, staff_number: str, pin: str) -> tuple[str, bytearray]:
+        """The pseudonymous staff id and the vault key if the PIN opens the slot with that
+        staff number (the caller zeroes the key); raise otherwise. Blocking."""
         ...
 
     def vault_public_key(self) -> bytes | None:
         """The vault's public key for sealed boxes, or None without a keyring."""
         ...
 
-    def is_enrolled(self, staff_id: str) -> bool:
-        """Whether ``staff_id`` has a keyslot (only to decide what the audit may name)."""
+    def staff_for_number(self, staff_number: str) -> str | None:
+        """The pseudonymous id whose slot has this number (only for what the audit may name)."""
         ...
 
 
@@ -69,13 +67,13 @@ class KeyringAccess:
             self._keyring = Keyring.load(path, secret, guard=self._guard)
         return self._keyring
 
-    def verify(self, staff_id: str, pin: str) -> bytearray:
-        """Guarded PIN check: the vault key (caller zeroes it), or the keyring's and PIN
-        guard's errors. Blocking."""
-        vault_key = self._load().unlock(staff_id, pin)
+    def verify(self, staff_number: str, pin: str) -> tuple[str, bytearray]:
+        """Guarded PIN check (one Argon2id evaluation): the staff id and the vault key (the
+        caller zeroes it), or the keyring's and PIN guard's errors. Blocking."""
+        staff_id, vault_key = self._load().open(staff_number, pin)
         try:
             # The one accessor for the raw key; the copy goes straight to the staff UI.
-            return bytearray(vault_key._material())
+            return staff_id, bytearray(vault_key._material())
         finally:
             vault_key.zero()
 
@@ -89,12 +87,13 @@ class KeyringAccess:
             return None
         return key
 
-    def is_enrolled(self, staff_id: str) -> bool:
-        """Whether the id has a slot; False when there is no keyring."""
+    def staff_for_number(self, staff_number: str) -> str | None:
+        """The id whose slot has this number; None without one (or without a keyring)."""
         try:
-            return bool(self._load().has_slot(staff_id))
+            found: str | None = self._load().numbers().get(staff_number)
         except Exception:  # an unreadable keyring names nobody
-            return False
+            return None
+        return found
 
     def close(self) -> None:
         """Close the PIN guard's database."""

@@ -25,8 +25,14 @@ The file itself (its format, the HMAC over it keyed from the device secret, the 
 is :mod:`station.keys.keyslots`; it is re-read and authenticated on every use. Nothing here
 ever overwrites a file it could not read.
 
-Every PIN check goes through a :class:`~station.keys.pin_guard.PinGuard` the keyring is built with;
-there is no unguarded unlock.
+Staff log in with a **short staff number** (issue 17): 3 or 4 digits, drawn at random when
+the slot is made, unique on the station, kept in the slot (and so under the file's HMAC). The
+number finds the slot, so a log-in costs exactly one Argon2id evaluation; the pseudonymous
+staff id stays the identity (the KEK, the audit log, the hub). A file written before numbers
+existed has its slots numbered the first time it is loaded.
+
+Every PIN check goes through a :class:`~station.keys.pin_guard.PinGuard` the keyring is built with,
+keyed on the number typed; there is no unguarded unlock.
 """
 
 from __future__ import annotations
@@ -53,11 +59,13 @@ from station.keys.device_secret import DEVICE_SECRET_BYTES
 from station.keys.errors import (
     InvalidPin,
     InvalidStaffId,
+    InvalidStaffNumber,
     KeyringCorrupt,
     KeyringExists,
     KeyringNotFound,
     NoSuchSlot,
     SlotExists,
+    StaffNumberTaken,
     VaultError,
     WrongDeviceSecret,
 )
@@ -65,6 +73,7 @@ from station.keys.keyslots import (
     DEFAULT_KDF_PARAMS,
     NONCE_BYTES,
     SALT_BYTES,
+    STAFF_NUMBER,
     WRAPPED_BYTES,
     KdfParams,
     KeyslotsDocument,
@@ -85,6 +94,7 @@ __all__ = [
     "KEYSLOTS_FILE",
     "InvalidPin",
     "InvalidStaffId",
+    "InvalidStaffNumber",
     "KdfParams",
     "Keyring",
     "KeyringCorrupt",
@@ -92,9 +102,11 @@ __all__ = [
     "KeyringNotFound",
     "NoSuchSlot",
     "SlotExists",
+    "StaffNumberTaken",
     "WrongDeviceSecret",
     "generate_escrow_keypair",
     "validate_pin",
+    "validate_staff_number",
 ]
 
 KEYSLOTS_FILE = DataDir.KEYSLOTS
@@ -110,6 +122,24 @@ def validate_pin(pin: str) -> None:
     """Raise :class:`InvalidPin` unless ``pin`` is 4-12 ASCII digits."""
     if not isinstance(pin, str) or not _PIN.fullmatch(pin):
         raise InvalidPin("PIN must be 4-12 ASCII digits")
+
+
+def validate_staff_number(number: str) -> None:
+    """Raise :class:`InvalidStaffNumber` unless ``number`` is 3 or 4 ASCII digits."""
+    if not isinstance(number, str) or not STAFF_NUMBER.fullmatch(number):
+        raise InvalidStaffNumber("staff number must be 3 or 4 ASCII digits")
+
+
+def _free_number(taken: set[str]) -> str:
+    """A random unused staff number: 3 digits while fewer than half of them are taken, then 4.
+
+    Random rather than counting up, so a number says nothing about who enrolled when, and a
+    guesser cannot walk the numbers in order.
+    """
+    short = [str(n) for n in range(100, 1000) if str(n) not in taken]
+    if len(short) > 450:
+        return secrets.choice(short)
+    return secrets.choice([str(n) for n in range(1000, 10000) if str(n) not in taken])
 
 
 def _validate_staff_id(staff_id: str) -> None:
@@ -197,6 +227,8 @@ class Keyring:
         self._guard = guard
         self.kdf_params = kdf_params
         self._doc = self._current()
+        if any(slot.number is None for slot in self._doc.slots.values()):
+            self._number_old_slots()
 
     def __repr__(self) -> str:
         return f"Keyring(path={str(self.path)!r}, slots={len(self._doc.slots)})"
@@ -286,6 +318,19 @@ class Keyring:
         write_private_file(self.path, serialise_keyslots(doc, self._device_secret), replace=True)
         self._doc = doc
 
+    def _number_old_slots(self) -> None:
+        """Give every slot from before staff numbers one (their text is otherwise unchanged)."""
+        with self._writing() as doc:
+            taken = {s.number for s in doc.slots.values() if s.number is not None}
+            slots = dict(doc.slots)
+            for sid in sorted(slots):
+                if slots[sid].number is None:
+                    number = _free_number(taken)
+                    taken.add(number)
+                    slots[sid] = replace(slots[sid], number=number)
+            if slots != dict(doc.slots):
+                self._store(replace(doc, slots=slots))
+
     def vault_public_key(self) -> bytes:
         """The vault's X25519 public key, so stationd can seal while the station is locked."""
         return self._current().vault_public_key
@@ -298,21 +343,44 @@ class Keyring:
         """Whether ``staff_id`` has a slot (for admin screens; unlock never tells)."""
         return staff_id in self._current().slots
 
+    def numbers(self) -> dict[str, str]:
+        """Staff number → pseudonymous staff id, for every slot."""
+        return {s.number: sid for sid, s in self._current().slots.items() if s.number is not None}
+
+    def number_of(self, staff_id: str) -> str | None:
+        """The staff number of ``staff_id``'s slot (None without a slot)."""
+        slot = self._current().slots.get(staff_id)
+        return None if slot is None else slot.number
+
     # -- admin
 
-    def add_slot(self, vault_key: VaultKey, staff_id: str, pin: str) -> None:
-        """Give ``staff_id`` a slot opening ``vault_key`` with ``pin``; resets their counters."""
+    def add_slot(
+        self, vault_key: VaultKey, staff_id: str, pin: str, *, number: str | None = None
+    ) -> str:
+        """Give ``staff_id`` a slot opening ``vault_key`` with ``pin``; its staff number.
+
+        The number is drawn at random among the free ones unless given (tests, the demo);
+        the counters for it start clean.
+        """
         _validate_staff_id(staff_id)
         validate_pin(pin)
+        if number is not None:
+            validate_staff_number(number)
         with self._writing() as doc:
             if vault_key.public_key() != doc.vault_public_key:
                 raise VaultError("this vault key does not belong to this keyring")
             if staff_id in doc.slots:
                 raise SlotExists("staff id already has a slot")
-            slot = self._new_slot(vault_key._material(), staff_id, pin)
+            taken = {s.number for s in doc.slots.values() if s.number is not None}
+            if number is None:
+                number = _free_number(taken)
+            elif number in taken:
+                raise StaffNumberTaken("another slot has this staff number")
+            slot = self._new_slot(vault_key._material(), staff_id, pin, number)
             self._store(replace(doc, slots={**doc.slots, staff_id: slot}))
-        # A fresh PIN set by an admin starts with a clean count.
-        self._guard.reenable(staff_id)
+        # A fresh PIN starts with a clean count (the number may have been someone else's).
+        self._guard.reenable(number)
+        return number
 
     def remove_slot(self, staff_id: str) -> None:
         """Remove a staff member's slot; their PIN opens nothing from now on."""
@@ -322,10 +390,10 @@ class Keyring:
             slots = {sid: s for sid, s in doc.slots.items() if sid != staff_id}
             self._store(replace(doc, slots=slots))
 
-    def _new_slot(self, vault_key: bytearray, staff_id: str, pin: str) -> Slot:
+    def _new_slot(self, vault_key: bytearray, staff_id: str, pin: str, number: str) -> Slot:
         salt = secrets.token_bytes(SALT_BYTES)
         kek = _derive_kek(pin, self.kdf_params, salt, self._device_secret, staff_id)
-        return Slot(staff_id, self.kdf_params, salt, _wrap(kek, vault_key, staff_id))
+        return Slot(staff_id, self.kdf_params, salt, _wrap(kek, vault_key, staff_id), number)
 
     # -- PIN use (always guarded)
 
@@ -337,15 +405,15 @@ class Keyring:
             "dummy", kdf, secrets.token_bytes(SALT_BYTES), secrets.token_bytes(WRAPPED_BYTES)
         )
 
-    def _verified(self, doc: KeyslotsDocument, staff_id: str, pin: str) -> VaultKey:
+    def _verified(self, doc: KeyslotsDocument, number: str, pin: str) -> tuple[str, VaultKey]:
         """Guarded PIN check: counted as a failure first, cleared only on success."""
-        attempt = self._guard.begin(staff_id)
-        slot = doc.slots.get(staff_id)
+        attempt = self._guard.begin(number)
+        slot = next((s for s in doc.slots.values() if s.number == number), None)
         if slot is None:
-            # Unknown (or malformed) id: the same KDF work against a slot that opens nothing.
+            # Unknown number: the same KDF work against a slot that opens nothing.
             material = _try_unwrap(self._dummy_slot(doc), pin, self._device_secret, "dummy")
         else:
-            material = _try_unwrap(slot, pin, self._device_secret, staff_id)
+            material = _try_unwrap(slot, pin, self._device_secret, slot.staff_id)
         if material is None or slot is None:
             raise self._guard.rejected(attempt)
         try:
@@ -358,14 +426,21 @@ class Keyring:
             vault_key.zero()
             raise KeyringCorrupt("keyslots.json: a slot opens a key of another vault")
         self._guard.succeeded(attempt)
-        return vault_key
+        return slot.staff_id, vault_key
 
-    def unlock(self, staff_id: str, pin: str) -> VaultKey:
-        """The vault key for a staff member's PIN.
+    def open(self, number: str, pin: str) -> tuple[str, VaultKey]:
+        """The pseudonymous staff id and the vault key for a staff number and PIN.
 
-        Raises :class:`InvalidPin` (not counted), :class:`WrongPin` (also for an unknown id,
-        after the same KDF work), :class:`~station.keys.pin_guard.Throttled` or
+        One Argon2id evaluation per call, whatever the outcome. Raises
+        :class:`InvalidStaffNumber` or :class:`InvalidPin` (not counted), :class:`WrongPin`
+        (also for an unknown number, after the same KDF work),
+        :class:`~station.keys.pin_guard.Throttled` or
         :class:`~station.keys.pin_guard.SlotDisabled`.
         """
+        validate_staff_number(number)
         validate_pin(pin)
-        return self._verified(self._current(), staff_id, pin)
+        return self._verified(self._current(), number, pin)
+
+    def unlock(self, number: str, pin: str) -> VaultKey:
+        """The vault key for a staff number and PIN (:meth:`open` without the id)."""
+        return self.open(number, pin)[1]

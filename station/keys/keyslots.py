@@ -1,7 +1,8 @@
 """The keyslots file, ``keyslots.json``: its format, its authentication, reading and writing it.
 
-One JSON document: per staff member a slot (the pseudonymous staff id, the Argon2id
-parameters and salt, the wrapped vault key), IT's escrow slot, the vault's public key in clear
+One JSON document: per staff member a slot (the pseudonymous staff id, the short staff
+number they log in with, unique on the station, the Argon2id parameters and salt, the wrapped
+vault key), IT's escrow slot, the vault's public key in clear
 (so stationd can seal while locked), a check value of the device secret, and an HMAC keyed
 from the device secret over the whole, so an edited file, a re-inserted old slot of a removed
 staff member or a swapped public key is refused. The device check tells "wrong device secret"
@@ -16,6 +17,7 @@ import binascii
 import hmac
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ __all__ = [
     "DEFAULT_KDF_PARAMS",
     "NONCE_BYTES",
     "SALT_BYTES",
+    "STAFF_NUMBER",
     "WRAPPED_BYTES",
     "KdfParams",
     "KeyslotsDocument",
@@ -53,6 +56,8 @@ SALT_BYTES = 16
 NONCE_BYTES = 12
 WRAPPED_BYTES = NONCE_BYTES + KEY_BYTES + 16
 _MAX_FILE_BYTES = 1 << 20
+#: A staff number as typed at the lock screen: 3 or 4 digits (issue 17).
+STAFF_NUMBER = re.compile(r"[0-9]{3,4}")
 #: 1 version byte + 32-byte encapsulated key + 32-byte vault key + 16-byte tag.
 _ESCROW_BYTES = 1 + PUBLIC_KEY_BYTES + KEY_BYTES + 16
 
@@ -94,10 +99,14 @@ DEFAULT_KDF_PARAMS = KdfParams(memory_kib=65536, time_cost=3, parallelism=4)
 
 @dataclass(frozen=True, slots=True)
 class Slot:
+    """One staff member's slot. ``number`` is what they type to log in (None only in a file
+    written before numbers existed; :class:`~station.keys.keyring.Keyring` numbers those)."""
+
     staff_id: str
     kdf: KdfParams
     salt: bytes
     wrapped_key: bytes  # nonce | ciphertext | tag
+    number: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +127,9 @@ def hkdf(ikm: bytes, info: bytes, salt: bytes | None = None) -> bytes:
 
 
 def _slot_json(slot: Slot) -> dict[str, Any]:
+    number = {} if slot.number is None else {"number": slot.number}
     return {
+        **number,
         "staff_id": slot.staff_id,
         "kdf": {
             "algorithm": "argon2id",
@@ -206,11 +217,17 @@ def _parse_slot(raw: Any, index: int) -> Slot:
         )
     except ValueError as exc:
         raise KeyringCorrupt(f"keyslots.json: {where}.kdf: {exc}") from None
+    number = None
+    if isinstance(raw, dict) and "number" in raw:
+        number = _Reader.get(raw, "number", str, where)
+        if not STAFF_NUMBER.fullmatch(number):
+            raise KeyringCorrupt(f"keyslots.json: {where}.number is malformed")
     return Slot(
         staff_id=staff_id,
         kdf=params,
         salt=_Reader.b64(kdf, "salt", SALT_BYTES, where + ".kdf"),
         wrapped_key=_Reader.b64(raw, "wrapped_key", WRAPPED_BYTES, where),
+        number=number,
     )
 
 
@@ -230,10 +247,15 @@ def parse_keyslots(data: bytes, device_secret: bytes) -> KeyslotsDocument:
     escrow = _Reader.get(raw, "escrow", dict, "top")
     slots_raw = _Reader.get(raw, "slots", list, "top")
     slots: dict[str, Slot] = {}
+    numbers: set[str] = set()
     for index, item in enumerate(slots_raw):
         slot = _parse_slot(item, index)
         if slot.staff_id in slots:
             raise KeyringCorrupt(f"keyslots.json: slots[{index}] repeats a staff id")
+        if slot.number is not None:
+            if slot.number in numbers:
+                raise KeyringCorrupt(f"keyslots.json: slots[{index}] repeats a staff number")
+            numbers.add(slot.number)
         slots[slot.staff_id] = slot
     doc = KeyslotsDocument(
         vault_public_key=_Reader.b64(raw, "vault_public_key", PUBLIC_KEY_BYTES, "top"),

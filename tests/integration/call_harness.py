@@ -32,7 +32,14 @@ from station.daemon.hardware import HardwareLink
 from station.daemon.sdnotify import Notifier
 from station.keys.crypto import FieldRef, seal_field
 
-from .daemon_harness import CLINIC, STAFF_ID, STAFF_PIN, enrol, fake_hardware, uds_client
+from .daemon_harness import (
+    CLINIC,
+    STAFF_NUMBER,
+    STAFF_PIN,
+    enrol,
+    fake_hardware,
+    uds_client,
+)
 from .hub_server import STATION_TOKEN
 
 __all__ = [
@@ -102,7 +109,9 @@ class StationD:
 
     async def unlock(self) -> None:
         """Unlock through the API and keep the token."""
-        response = await self.http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+        response = await self.http.post(
+            "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+        )
         assert response.status_code == 200, response.text
         self.token = response.json()["token"]
 

@@ -40,6 +40,8 @@ from station.storage.store import Clinic
 TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
 STAFF_ID = "staff-a"
 STAFF_PIN = "4711"
+#: The staff number ``enrol`` gives the first staff member (the next ones: 102, 103, ...).
+STAFF_NUMBER = "101"
 CLINIC = Clinic(
     id="clinic-1", name="Lægehuset Åboulevarden", provider_number="057584", video_room="room-1"
 )
@@ -55,8 +57,14 @@ def short_socket_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def staff_number(index: int) -> str:
+    """The staff number ``enrol`` gives the ``index``-th staff member (0: :data:`STAFF_NUMBER`)."""
+    return str(101 + index)
+
+
 def enrol(data_dir: Path, staff: Mapping[str, str] | None = None) -> VaultKey:
-    """Create the keyring (cheap KDF) with a slot per staff member; the vault key for checks."""
+    """Create the keyring (cheap KDF) with a slot per staff member, numbered 101, 102, ... in
+    the mapping's order; the vault key for checks."""
     staff = staff or {STAFF_ID: STAFF_PIN}
     secret = DeviceSecret.load_or_create(data_dir / "device.secret")
     _, escrow_public = generate_escrow_keypair()
@@ -64,8 +72,8 @@ def enrol(data_dir: Path, staff: Mapping[str, str] | None = None) -> VaultKey:
         keyring, vault_key = Keyring.initialise(
             data_dir / KEYSLOTS_FILE, secret, escrow_public, guard=guard, kdf_params=TEST_KDF
         )
-        for staff_id, pin in staff.items():
-            keyring.add_slot(vault_key, staff_id, pin)
+        for index, (staff_id, pin) in enumerate(staff.items()):
+            keyring.add_slot(vault_key, staff_id, pin, number=staff_number(index))
     return vault_key
 
 
@@ -77,9 +85,9 @@ class Running:
     http: httpx.AsyncClient
     socket_path: Path
 
-    async def unlock(self, staff_id: str = STAFF_ID, pin: str = STAFF_PIN) -> str:
-        """Unlock through the API; the Bearer token."""
-        response = await self.http.post("/v1/unlock", json={"staff_id": staff_id, "pin": pin})
+    async def unlock(self, number: str = STAFF_NUMBER, pin: str = STAFF_PIN) -> str:
+        """Unlock through the API with a staff number; the Bearer token."""
+        response = await self.http.post("/v1/unlock", json={"staff_number": number, "pin": pin})
         assert response.status_code == 200, response.text
         token: str = response.json()["token"]
         return token

@@ -40,7 +40,7 @@ from station.storage.store import BlindStore
 
 from .call_harness import terminate, wait_for
 from .chromium import chromium
-from .daemon_harness import CLINIC, STAFF_ID, STAFF_PIN, enrol, uds_client
+from .daemon_harness import CLINIC, STAFF_NUMBER, STAFF_PIN, enrol, uds_client
 from .hub_server import STATION_TOKEN
 from .netns import delegated_to_loopback_namespace
 
@@ -239,7 +239,9 @@ def test_call_comes_back_by_itself_after_the_network_was_cut(
             netns.close()
 
     async def scenario(http: httpx.AsyncClient, context: Any, netns: StationNetns) -> None:
-        response = await http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+        response = await http.post(
+            "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+        )
         auth = {"Authorization": f"Bearer {response.json()['token']}"}
         now = datetime.now(UTC)
         response = await http.post(

@@ -62,11 +62,11 @@ async def test_stale_and_future_commands_are_refused_and_reported(
                 await until(lambda: agent.config_store.version > 0)
                 station_id = agent.identity.station_id
                 _staff, code, _ = await admin.issue_staff_code(station_id, "Eva", "it")
-                staff_id = await agent.enroll_staff(code, PIN)
+                _staff_id, number = await agent.enroll_staff(code, PIN)
                 http = uds_client(daemon.config.socket_path)
                 try:
                     unlocked = await http.post(
-                        "/v1/unlock", json={"staff_id": staff_id, "pin": PIN}
+                        "/v1/unlock", json={"staff_number": number, "pin": PIN}
                     )
                     assert unlocked.status_code == 200, unlocked.text
                 finally:

@@ -33,6 +33,7 @@ from stationapi.staff import StaffClient
 from tests.integration.daemon_harness import (
     CLINIC,
     STAFF_ID,
+    STAFF_NUMBER,
     STAFF_PIN,
     Running,
     enrol,
@@ -160,7 +161,9 @@ def test_bind_creates_parent_0750_replaces_stale_and_refuses_live(socket_dir: Pa
 async def test_unlock_hands_the_vault_key_over_with_the_token(
     station: Running, vault_key: VaultKey
 ) -> None:
-    response = await station.http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+    response = await station.http.post(
+        "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"token", "staff_id", "state", "vault_key"}
@@ -176,12 +179,16 @@ async def test_unlock_hands_the_vault_key_over_with_the_token(
 
 async def test_wrong_pins_are_refused_then_throttled(station: Running) -> None:
     for _ in range(3):
-        response = await station.http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": "0000"})
+        response = await station.http.post(
+            "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": "0000"}
+        )
         body = assert_refusal(response, 401)
         assert body["code"] == "wrong_pin"
         assert "Forkert PIN-kode" in body["user_message"]
         assert "vault_key" not in body  # a refusal never carries the key
-    response = await station.http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+    response = await station.http.post(
+        "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+    )
     body = assert_refusal(response, 429)
     assert "vault_key" not in body
     assert int(response.headers["Retry-After"]) > 0
@@ -190,12 +197,10 @@ async def test_wrong_pins_are_refused_then_throttled(station: Running) -> None:
 
 
 async def test_unknown_staff_looks_like_a_wrong_pin_and_is_not_echoed(station: Running) -> None:
-    response = await station.http.post(
-        "/v1/unlock", json={"staff_id": "010190-1234", "pin": "1234"}
-    )
+    response = await station.http.post("/v1/unlock", json={"staff_number": "9876", "pin": "1234"})
     body = assert_refusal(response, 401)
     assert body["code"] == "wrong_pin"
-    assert "010190" not in response.text
+    assert "9876" not in response.text
     await asyncio.sleep(0.05)  # the queued audit entry
     entries = station.daemon._audit.entries()
     failed = [e for e in entries if e.action == "unlock_failed"]
@@ -204,7 +209,9 @@ async def test_unknown_staff_looks_like_a_wrong_pin_and_is_not_echoed(station: R
 
 async def test_unlocking_twice_is_a_conflict(station: Running) -> None:
     await station.unlock()
-    response = await station.http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+    response = await station.http.post(
+        "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+    )
     assert_refusal(response, 409)
 
 
@@ -225,15 +232,28 @@ BAD_OPEN_REQUESTS: list[tuple[str, str, dict[str, Any], int]] = [
         400,
     ),
     ("POST", "/v1/unlock", {"json": ["staff-a", "4711"]}, 422),
-    ("POST", "/v1/unlock", {"json": {"staff_id": STAFF_ID}}, 422),
-    ("POST", "/v1/unlock", {"json": {"staff_id": STAFF_ID, "pin": 4711}}, 422),
-    ("POST", "/v1/unlock", {"json": {"staff_id": STAFF_ID, "pin": "47a1"}}, 422),
-    ("POST", "/v1/unlock", {"json": {"staff_id": "a b", "pin": "4711"}}, 422),
-    ("POST", "/v1/unlock", {"json": {"staff_id": STAFF_ID, "pin": "4711", "admin": True}}, 422),
+    ("POST", "/v1/unlock", {"json": {"staff_number": STAFF_NUMBER}}, 422),
+    # The pseudonymous id is no way in any more: only the number is.
+    ("POST", "/v1/unlock", {"json": {"staff_id": STAFF_ID, "pin": STAFF_PIN}}, 422),
+    ("POST", "/v1/unlock", {"json": {"staff_number": "12", "pin": "4711"}}, 422),
+    ("POST", "/v1/unlock", {"json": {"staff_number": "12345", "pin": "4711"}}, 422),
+    ("POST", "/v1/unlock", {"json": {"staff_number": "010190-1234", "pin": "4711"}}, 422),
+    ("POST", "/v1/unlock", {"json": {"staff_number": STAFF_NUMBER, "pin": 4711}}, 422),
+    ("POST", "/v1/unlock", {"json": {"staff_number": STAFF_NUMBER, "pin": "47a1"}}, 422),
+    ("POST", "/v1/unlock", {"json": {"staff_number": "1 2", "pin": "4711"}}, 422),
     (
         "POST",
         "/v1/unlock",
-        {"content": b'{"staff_id":"a","pin":"1234"}', "headers": {"content-type": "text/plain"}},
+        {"json": {"staff_number": STAFF_NUMBER, "pin": "4711", "admin": True}},
+        422,
+    ),
+    (
+        "POST",
+        "/v1/unlock",
+        {
+            "content": b'{"staff_number":"101","pin":"1234"}',
+            "headers": {"content-type": "text/plain"},
+        },
         415,
     ),
     (
@@ -897,7 +917,7 @@ def test_error_bodies_never_echo_a_pin() -> None:
     from stationapi import models
 
     try:
-        models.UnlockRequest.model_validate({"staff_id": "a", "pin": "12ab34"})
+        models.UnlockRequest.model_validate({"staff_number": "101", "pin": "12ab34"})
     except ValidationError as exc:
         message = api.validation_message(exc.errors())
     assert "12ab34" not in message and "pin" in message

@@ -191,7 +191,7 @@ async def test_a_thousand_rapid_presses_never_unlock_or_crash(
             attempts = 0
             while not presser.done():
                 response = await station.http.post(
-                    "/v1/unlock", json={"staff_id": "staff-a", "pin": "4711"}
+                    "/v1/unlock", json={"staff_number": "101", "pin": "4711"}
                 )
                 attempts += 1
                 assert response.status_code in (200, 409), response.text

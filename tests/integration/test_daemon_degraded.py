@@ -50,7 +50,7 @@ from station.storage.store import BlindStore
 from tests.integration.call_harness import StationD, call_config, wait_for
 from tests.integration.daemon_harness import (
     CLINIC,
-    STAFF_ID,
+    STAFF_NUMBER,
     STAFF_PIN,
     enrol,
     provisioned_daemon,
@@ -311,7 +311,9 @@ async def test_without_a_button_the_screen_idle_and_remote_locks_still_lock(
         assert health["camera"] is False
 
         async with uds_client(daemon.config.socket_path) as http:
-            response = await http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+            response = await http.post(
+                "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+            )
             assert response.status_code == 200, response.text
             await admin.issue_command(agent.identity.station_id, CommandKind.LOCK, "it")
             await agent.heartbeat_once()
@@ -441,7 +443,9 @@ async def test_stationd_as_systemd_starts_it_without_any_hardware_stays_up_and_s
 
                 # Records, the pre-call check and the call: only the call is refused.
                 token = (
-                    await http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+                    await http.post(
+                        "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+                    )
                 ).json()["token"]
                 auth = {"Authorization": f"Bearer {token}"}
                 cid = await _book(http, auth)

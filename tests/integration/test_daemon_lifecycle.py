@@ -29,7 +29,7 @@ from station.storage.audit import AuditLog
 from station.storage.store import BlindStore
 from tests.integration.daemon_harness import (
     CLINIC,
-    STAFF_ID,
+    STAFF_NUMBER,
     STAFF_PIN,
     enrol,
     short_socket_dir,
@@ -146,7 +146,9 @@ async def test_ready_watchdog_and_clean_sigterm(
             await asyncio.to_thread(notify.expect, "WATCHDOG=1")
             await asyncio.to_thread(notify.expect, "WATCHDOG=1")
             await asyncio.to_thread(notify.expect, "WATCHDOG=1")
-            response = await http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+            response = await http.post(
+                "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+            )
             assert response.status_code == 200
             status = await asyncio.to_thread(notify.expect, "STATUS=staff; 0 UI stream(s)")
             assert status
@@ -202,7 +204,9 @@ async def test_sigkill_mid_writes_then_restart_boots_locked_with_intact_store(
     try:
         await asyncio.to_thread(notify.expect, "READY=1")
         async with uds_client(socket_path) as http:
-            response = await http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+            response = await http.post(
+                "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+            )
             token = response.json()["token"]
             headers = {"Authorization": f"Bearer {token}"}
             now = datetime.now(UTC)
@@ -376,7 +380,9 @@ async def test_the_fake_button_of_a_stationd_process_is_pressed_through_its_sock
                 await asyncio.sleep(0.05)
         assert oct(control.stat().st_mode & 0o777) == "0o600"
         async with uds_client(socket_path) as http:
-            response = await http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+            response = await http.post(
+                "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+            )
             assert response.status_code == 200
             press_mock_pin(control, "GPIO17", "drive_low")
             async with asyncio.timeout(10):

@@ -236,10 +236,10 @@ def test_a_refused_unlock_never_echoes_the_pin(stationd: Stationd) -> None:
         for pin in ("12ab34", "0101901234", "9" * 40):
             response = session.post(
                 f"{BASE_URL}/v1/unlock",
-                json={"staff_id": "010190-1234", "pin": pin},
+                json={"staff_number": "9876", "pin": pin},
                 timeout=10,
             )
             assert response.status_code in (401, 422, 429), response.text
-            assert pin not in response.text and "010190" not in response.text
+            assert pin not in response.text and "9876" not in response.text
             body = response.json()
             assert set(body) == {"error", "user_message", "code", "retry_after_seconds"}

@@ -168,11 +168,13 @@ async def run_station(data_dir: Path, hub_url: str, admin: Any) -> None:
             )
             response = await http.post("/v1/staff/enroll", json={"code": code, "pin": PIN})
             assert response.status_code == 200, response.text
-            assert response.json() == {"staff_id": staff_id}
+            number = response.json()["staff_number"]
+            assert response.json() == {"staff_id": staff_id, "staff_number": number}
+            assert 100 <= int(number) <= 9999
             again = await http.post("/v1/staff/enroll", json={"code": code, "pin": PIN})
             assert again.status_code == 403 and again.json()["code"] == "sponsor_required"
 
-            await seed_residents(daemon, data_dir, staff_id)
+            await seed_residents(daemon, data_dir, number)
             for _ in range(3):
                 await agent.heartbeat_once()
             record = await admin.get_station(agent.identity.station_id)
@@ -180,8 +182,9 @@ async def run_station(data_dir: Path, hub_url: str, admin: Any) -> None:
             assert admin.is_online(record)
 
             # A remote lock, while staff are signed in: the token dies.
-            unlocked = await http.post("/v1/unlock", json={"staff_id": staff_id, "pin": PIN})
+            unlocked = await http.post("/v1/unlock", json={"staff_number": number, "pin": PIN})
             assert unlocked.status_code == 200, unlocked.text
+            assert unlocked.json()["staff_id"] == staff_id
             token = unlocked.json()["token"]
             await admin.issue_command(agent.identity.station_id, CommandKind.LOCK, "it")
             await agent.heartbeat_once()
@@ -194,7 +197,7 @@ async def run_station(data_dir: Path, hub_url: str, admin: Any) -> None:
             await http.aclose()
 
 
-async def seed_residents(daemon: Daemon, data_dir: Path, staff_id: str) -> None:
+async def seed_residents(daemon: Daemon, data_dir: Path, staff_number: str) -> None:
     """Residents and a note through the real sealing path (as the staff UI does)."""
     service = daemon.service
     secret = DeviceSecret(data_dir / "device.secret").load()
@@ -206,7 +209,9 @@ async def seed_residents(daemon: Daemon, data_dir: Path, staff_id: str) -> None:
     guard = PinGuard(data_dir / "pin_attempts.seed.db", SystemClock(), device_secret=secret)
     with (
         guard,
-        Keyring.load(data_dir / KEYSLOTS_FILE, secret, guard=guard).unlock(staff_id, PIN) as vault,
+        Keyring.load(data_dir / KEYSLOTS_FILE, secret, guard=guard).unlock(
+            staff_number, PIN
+        ) as vault,
     ):
         consultation_id = new_id()
         await service.db(

@@ -90,13 +90,16 @@ async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 def unlocks(data_dir: Path, staff_id: str, pin: str) -> bool:
+    """Whether ``staff_id`` has a slot and its staff number and ``pin`` open it as them."""
     secret = DeviceSecret(data_dir / "device.secret").load()
     with PinGuard(data_dir / "pin_attempts.db", SystemClock(), device_secret=secret) as guard:
         keyring = Keyring.load(data_dir / KEYSLOTS_FILE, secret, guard=guard)
-        if not keyring.has_slot(staff_id):
+        number = keyring.number_of(staff_id)
+        if number is None:
             return False
-        keyring.unlock(staff_id, pin).zero()
-        return True
+        opened_as, vault = keyring.open(number, pin)
+        vault.zero()
+        return opened_as == staff_id
 
 
 async def test_full_loop(setup: Setup, data_dir: Path) -> None:
@@ -135,21 +138,25 @@ async def test_full_loop(setup: Setup, data_dir: Path) -> None:
 
     # 3. Staff enrollment: the first staff member initialises the keyring on the station.
     staff_a, code_a, _ = await setup.admin.issue_staff_code(station_id, "Anna Jensen", "it-anna")
-    assert await agent.enroll_staff(code_a, "4711") == staff_a
+    enrolled_a, number_a = await agent.enroll_staff(code_a, "4711")
+    assert enrolled_a == staff_a
     assert unlocks(data_dir, staff_a, "4711")
     # The code is one-time.
     staff_b, code_b, _ = await setup.admin.issue_staff_code(station_id, "Bo Hansen", "it-anna")
     with pytest.raises(StaffEnrollmentError) as refused:
-        await agent.enroll_staff(code_a, "5555", sponsor_id=staff_a, sponsor_pin="4711")
+        await agent.enroll_staff(code_a, "5555", sponsor_number=number_a, sponsor_pin="4711")
     assert refused.value.code == "code_used"
     # A later staff member needs an enrolled colleague's PIN; a wrong one spends no code.
     with pytest.raises(StaffEnrollmentError) as refused:
         await agent.enroll_staff(code_b, "1234")
     assert refused.value.code == "sponsor_required"
     with pytest.raises(StaffEnrollmentError) as refused:
-        await agent.enroll_staff(code_b, "1234", sponsor_id=staff_a, sponsor_pin="0000")
+        await agent.enroll_staff(code_b, "1234", sponsor_number=number_a, sponsor_pin="0000")
     assert refused.value.code == "sponsor_refused"
-    assert await agent.enroll_staff(code_b, "1234", sponsor_id=staff_a, sponsor_pin="4711")
+    enrolled_b, number_b = await agent.enroll_staff(
+        code_b, "1234", sponsor_number=number_a, sponsor_pin="4711"
+    )
+    assert enrolled_b == staff_b and number_b != number_a
     assert unlocks(data_dir, staff_b, "1234")
 
     # 4. A heartbeat brings the configuration naming both (pseudonymous) staff ids; the next

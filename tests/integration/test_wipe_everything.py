@@ -101,12 +101,12 @@ async def fill_station(data_dir: Path, hub_url: str, admin: object, kind: Comman
         await until(lambda: agent.config_store.version > 0)
         await until(lambda: (data_dir / DataDir.EXPORT_CONFIG).exists())
         _staff, code, _ = await admin.issue_staff_code(agent.identity.station_id, "Eva", "it")  # type: ignore[attr-defined]
-        staff_id = await agent.enroll_staff(code, PIN)
+        _staff_id, number = await agent.enroll_staff(code, PIN)
         http = uds_client(daemon.config.socket_path)
         try:
             # A stranger's wrong PIN (the counters file gets a row).
-            await http.post("/v1/unlock", json={"staff_id": "0101301237", "pin": "000000"})
-            unlocked = await http.post("/v1/unlock", json={"staff_id": staff_id, "pin": PIN})
+            await http.post("/v1/unlock", json={"staff_number": "9999", "pin": "000000"})
+            unlocked = await http.post("/v1/unlock", json={"staff_number": number, "pin": PIN})
             assert unlocked.status_code == 200, unlocked.text
             body = unlocked.json()
             auth = {"Authorization": f"Bearer {body['token']}"}

@@ -426,8 +426,11 @@ async def journey(base: Path) -> None:
         await kiosk.keys("Enter")
         await kiosk.type(STAFF_PIN)
         await kiosk.keys("Enter", "Enter", "Enter")  # no colleague: the first staff member
-        await kiosk.wait(staff_id, window="staff", within=60)
-        await kiosk.keys("Enter")  # "Fortsæt til oplåsning": the id is filled in
+        screen = await kiosk.wait("personale-nummer er", window="staff", within=60)
+        # Issue 17: the short staff number is what staff type; the pseudonymous id is not shown.
+        number = re.search(r"personale-nummer er (\d{3,4}):", screen).group(1)  # type: ignore[union-attr]
+        assert staff_id not in screen
+        await kiosk.keys("Enter")  # "Fortsæt til oplåsning": the number is filled in
         await kiosk.wait("Lås stationen op", window="staff")
         await kiosk.type(STAFF_PIN)
         await kiosk.keys("Enter")
@@ -522,8 +525,8 @@ async def journey(base: Path) -> None:
 
         # --- staff come back: unlock, the wrap-up, a note for the care record
         await kiosk.keys("l")
-        await kiosk.wait("Lås stationen op", window="staff")
-        await kiosk.type(staff_id)
+        await kiosk.wait("Personale-nummer", window="staff")
+        await kiosk.type(number)
         await kiosk.keys("Enter")
         await kiosk.type(STAFF_PIN)
         await kiosk.keys("Enter")
@@ -569,8 +572,9 @@ async def journey(base: Path) -> None:
         await asyncio.to_thread(station.ready)
         async with station.api() as api:
             assert (await api.get("/v1/state")).json()["state"] == "locked"
-            unlocked = await api.post("/v1/unlock", json={"staff_id": staff_id, "pin": STAFF_PIN})
+            unlocked = await api.post("/v1/unlock", json={"staff_number": number, "pin": STAFF_PIN})
             assert unlocked.status_code == 200, unlocked.text
+            assert unlocked.json()["staff_id"] == staff_id  # the identity behind the number
             token = {"Authorization": f"Bearer {unlocked.json()['token']}"}
             deadline = time.monotonic() + 30
             while (await api.get("/v1/consultations", headers=token)).json()["items"]:

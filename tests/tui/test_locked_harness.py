@@ -30,7 +30,7 @@ from station.daemon.hardware import REPROBE_SECONDS, HardwareLink
 from stationapi.locked import LockedClient
 from stationapi.staff import StaffClient
 from tests.integration.daemon_harness import (
-    STAFF_ID,
+    STAFF_NUMBER,
     STAFF_PIN,
     Running,
     enrol,
@@ -160,7 +160,7 @@ class DaemonThread:
             )
         await self.running.put_clinic(clinic)
         async with StaffClient(self.socket_path) as client:
-            await client.unlock(STAFF_ID, STAFF_PIN)
+            await client.unlock(STAFF_NUMBER, STAFF_PIN)
             seeded = await seed_demo(client, vault, self.clock.now(), round_in=round_in)
             await client.lock()
         return seeded
@@ -168,7 +168,7 @@ class DaemonThread:
     async def go_private(self, consultation_id: str) -> str:
         """Staff start the call and leave: the state becomes IN_CALL_PRIVATE."""
         async with StaffClient(self.socket_path) as client:
-            await client.unlock(STAFF_ID, STAFF_PIN)
+            await client.unlock(STAFF_NUMBER, STAFF_PIN)
             await client.begin_check(consultation_id)
             await client.check_passed()
             result = await client.lock("leave")
@@ -177,7 +177,7 @@ class DaemonThread:
     async def unlock(self) -> str:
         """A staff member logs in (STAFF)."""
         async with StaffClient(self.socket_path) as client:
-            return (await client.unlock(STAFF_ID, STAFF_PIN)).state
+            return (await client.unlock(STAFF_NUMBER, STAFF_PIN)).state
 
     async def end_private_call(self) -> None:
         """The call engine reports the end of the call (LOCKED, wrap-up pending)."""

@@ -9,13 +9,14 @@ second staff member needs a colleague's id and PIN; typing errors are caught on 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Digits, Input, Static
 
 from hub.provisioning.service import ProvisioningService
 from station.daemon.app import Daemon
@@ -65,6 +66,11 @@ def text(screen: Any, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
+def number_shown(screen: Any) -> str:
+    """The staff number the result shows (large digits)."""
+    return str(screen.query_one("#enroll-staff-number", Digits).value)
+
+
 async def open_enrollment(pilot: Pilot[Any]) -> EnrollScreen:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, PinScreen))
     pilot.app.screen.query_one("#enroll", Button).press()
@@ -81,7 +87,7 @@ async def test_first_and_second_staff_member_enroll_on_the_station(tmp_path: Pat
     async with enrolled_station(tmp_path) as (daemon, admin):
         station_id = daemon.provisioning.identity.station_id  # type: ignore[union-attr]
         anna_id, anna_code, _ = await admin.issue_staff_code(station_id, "Anna Jensen", "it")
-        bo_id, bo_code, _ = await admin.issue_staff_code(station_id, "Bo Holm", "it")
+        _bo_id, bo_code, _ = await admin.issue_staff_code(station_id, "Bo Holm", "it")
         socket_path = daemon.config.socket_path
 
         # Anna, the first: code and PIN only. A typo in the repeated PIN is caught here.
@@ -95,13 +101,16 @@ async def test_first_and_second_staff_member_enroll_on_the_station(tmp_path: Pat
             await submit(pilot, screen, "Skriv engangskoden fra IT")
             fill(screen, enroll_code=anna_code.lower(), new_pin="482916", new_pin_again="482916")
             screen.query_one("#enroll-submit", Button).press()
-            await wait_for(pilot, lambda: text(screen, "#enroll-staff-id") == anna_id)
-            assert screen.query_one("#enroll-done").display
+            await wait_for(pilot, lambda: screen.query_one("#enroll-done").display)
+            anna_number = number_shown(screen)
+            assert re.fullmatch(r"[0-9]{3,4}", anna_number)
+            shown = " ".join(str(w.render()) for w in screen.query("#enroll-done Static"))
+            assert anna_id not in shown  # the number, not the pseudonymous id
             assert not screen.query_one("#enroll-form").display
             screen.query_one("#enroll-continue", Button).press()
             await wait_for(pilot, lambda: isinstance(pilot.app.screen, PinScreen))
             pin_screen = pilot.app.screen
-            assert pin_screen.query_one("#staff-id", Input).value == anna_id
+            assert pin_screen.query_one("#staff-number", Input).value == anna_number
             await pilot.press(*"482916", "enter")
             await wait_for(pilot, lambda: isinstance(pilot.app.screen, TodayScreen))
             await pilot.press("ctrl+l")
@@ -115,18 +124,20 @@ async def test_first_and_second_staff_member_enroll_on_the_station(tmp_path: Pat
             await submit(pilot, screen, "En kollega, der allerede er oprettet, skal godkende")
             assert "error" in screen.query_one("#enroll-message").classes
             assert screen.query_one("#enroll-form").display  # still the form: nothing lost
-            fill(screen, sponsor_id=anna_id, sponsor_pin="000000")
+            fill(screen, sponsor_number=anna_number, sponsor_pin="000000")
             fill(screen, new_pin="730155", new_pin_again="730155")
-            await submit(pilot, screen, "Kollegaens medarbejder-id eller PIN-kode blev ikke")
-            fill(screen, sponsor_id=anna_id)
+            await submit(pilot, screen, "Kollegaens personale-nummer eller PIN-kode blev ikke")
+            fill(screen, sponsor_number=anna_number)
             fill(screen, new_pin="730155", new_pin_again="730155")
-            await submit(pilot, screen, "Skriv både kollegaens medarbejder-id og PIN-kode")
+            await submit(pilot, screen, "Skriv både kollegaens personale-nummer og PIN-kode")
             fill(screen, new_pin="730155", new_pin_again="730155", sponsor_pin="482916")
             screen.query_one("#enroll-submit", Button).press()
-            await wait_for(pilot, lambda: text(screen, "#enroll-staff-id") == bo_id)
-            await pilot.press("escape")  # back, with the id: the same as "continue"
+            await wait_for(pilot, lambda: screen.query_one("#enroll-done").display)
+            bo_number = number_shown(screen)
+            assert re.fullmatch(r"[0-9]{3,4}", bo_number) and bo_number != anna_number
+            await pilot.press("escape")  # back, with the number: the same as "continue"
             await wait_for(pilot, lambda: isinstance(pilot.app.screen, PinScreen))
-            assert pilot.app.screen.query_one("#staff-id", Input).value == bo_id
+            assert pilot.app.screen.query_one("#staff-number", Input).value == bo_number
             await pilot.press(*"730155", "enter")
             await wait_for(pilot, lambda: isinstance(pilot.app.screen, TodayScreen))
             await pilot.press("ctrl+l")

@@ -19,7 +19,7 @@ from station.keys.records import ConsultationKey, open_note
 from tests.integration.daemon_harness import short_socket_dir
 from tests.tui.test_staff_support import (
     SIZE,
-    STAFF_ID,
+    STAFF_NUMBER,
     Station,
     seed,
     staff_station,
@@ -96,18 +96,18 @@ async def test_wrong_pin_and_unknown_staff_get_the_same_answer_then_back_off(
     async with app.run_test(size=SIZE) as pilot:
         message = app.screen.query_one("#pin-message", Static)
         answers = []
-        for staff_id, pin in (("nobody", "1234"), (STAFF_ID, "0000"), ("bad id!", "1")):
-            await type_pin(pilot, staff_id, pin)
+        for number, pin in (("999", "1234"), (STAFF_NUMBER, "0000"), ("12", "1")):
+            await type_pin(pilot, number, pin)
             await wait_for(
                 pilot, lambda: "Forkert" in text_of(message) or "For mange" in text_of(message)
             )
             answers.append(text_of(message))
             message.update("")
-        assert answers == ["Forkert medarbejder-id eller PIN-kode."] * 3
+        assert answers == ["Forkert personale-nummer eller PIN-kode."] * 3
         assert app.screen.query_one("#pin", Input).value == ""  # the PIN is never kept
         for attempt in range(6):  # the PIN guard backs off after a few wrong PINs in a row
             message.update("")
-            await type_pin(pilot, STAFF_ID, f"000{attempt + 1}")
+            await type_pin(pilot, STAFF_NUMBER, f"000{attempt + 1}")
             await wait_for(pilot, lambda: text_of(message) not in ("", "Kontrollerer PIN-koden…"))
             if "Prøv igen om" in text_of(message):
                 break

@@ -25,7 +25,7 @@ from textual.pilot import Pilot
 from station.core.session import LockReason
 from stationapi.errors import StationLocked
 from stationapi.staff import StaffClient
-from tests.integration.daemon_harness import STAFF_ID, STAFF_PIN, short_socket_dir
+from tests.integration.daemon_harness import STAFF_NUMBER, STAFF_PIN, short_socket_dir
 from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
 from tui.staff.app import ExitCode, StaffApp
 from tui.staff.screens.call import CallScreen
@@ -244,7 +244,7 @@ async def test_the_staff_process_exits_when_the_button_is_pressed(station: Stati
             assert child.process.poll() is None, child.output.decode(errors="replace")[-2000:]
             assert loop.time() < deadline, "the staff UI never drew its PIN screen"
             await asyncio.sleep(0.1)
-        child.type(STAFF_ID + "\r")
+        child.type(STAFF_NUMBER + "\r")
         await asyncio.sleep(0.3)
         child.type(STAFF_PIN + "\r")
         while station.service.session.state.value != "staff":

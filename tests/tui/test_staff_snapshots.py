@@ -69,7 +69,7 @@ async def settle(pilot: Pilot[Any]) -> None:
 class TestPinSnapshots:
     def test_pin_entry(self, station: Station, snap_compare: Any) -> None:
         async def run_before(pilot: Pilot[Any]) -> None:
-            pilot.app.screen.query_one("#staff-id", Input).value = "staff-a"
+            pilot.app.screen.query_one("#staff-number", Input).value = "101"
             pilot.app.screen.query_one("#pin", Input).value = "47"
             pilot.app.screen.query_one("#pin", Input).focus()
 

@@ -30,6 +30,7 @@ from station.storage.store import Clinic
 from tests.integration.daemon_harness import (
     CLINIC,
     STAFF_ID,
+    STAFF_NUMBER,
     STAFF_PIN,
     Running,
     enrol,
@@ -43,6 +44,7 @@ __all__ = [
     "NOW",
     "SIZE",
     "STAFF_ID",
+    "STAFF_NUMBER",
     "STAFF_PIN",
     "Station",
     "seed",
@@ -231,21 +233,21 @@ async def wait_for(pilot: Pilot[Any], predicate: Callable[[], bool], within: flo
         await pilot.pause(0.05)
 
 
-async def unlock(pilot: Pilot[Any], staff_id: str = STAFF_ID, pin: str = STAFF_PIN) -> None:
-    """Type staff id and PIN on the PIN screen and wait for Today."""
+async def unlock(pilot: Pilot[Any], number: str = STAFF_NUMBER, pin: str = STAFF_PIN) -> None:
+    """Type staff number and PIN on the log-in screen and wait for Today."""
     from tui.staff.screens.today import TodayScreen
 
-    await type_pin(pilot, staff_id, pin)
+    await type_pin(pilot, number, pin)
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, TodayScreen))
     await wait_for(pilot, lambda: bool(pilot.app.screen.appointments), 15)  # type: ignore[attr-defined]
 
 
-async def type_pin(pilot: Pilot[Any], staff_id: str, pin: str) -> None:
-    """Type into the PIN screen's two fields and submit."""
+async def type_pin(pilot: Pilot[Any], number: str, pin: str) -> None:
+    """Type into the log-in screen's two fields and submit."""
     from textual.widgets import Input
 
     app = pilot.app
-    app.screen.query_one("#staff-id", Input).value = staff_id
+    app.screen.query_one("#staff-number", Input).value = number
     app.screen.query_one("#pin", Input).focus()
     await pilot.pause()
     await pilot.press(*pin, "enter")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from station.keys.keyring import (
     DEFAULT_KDF_PARAMS,
     InvalidPin,
     InvalidStaffId,
+    InvalidStaffNumber,
     KdfParams,
     Keyring,
     KeyringCorrupt,
@@ -35,6 +37,7 @@ from station.keys.keyring import (
     KeyringNotFound,
     NoSuchSlot,
     SlotExists,
+    StaffNumberTaken,
     WrongDeviceSecret,
     generate_escrow_keypair,
 )
@@ -44,6 +47,8 @@ from station.keys.vault import VaultKey
 #: Small Argon2 cost for tests, passed explicitly; production uses DEFAULT_KDF_PARAMS.
 FAST = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
 REF = FieldRef("residents", "r-1", "name")
+#: The staff numbers of the two slots ``made`` makes ("s-3f9a" and "s-77c0").
+A, B = "301", "770"
 
 
 @pytest.fixture
@@ -78,8 +83,8 @@ def made(
 ) -> Iterator[tuple[Keyring, VaultKey]]:
     """A keyring with two staff slots, and its vault key (zeroed afterwards)."""
     keyring, vault_key = Keyring.initialise(path, secret, escrow[1], guard=guard, kdf_params=FAST)
-    keyring.add_slot(vault_key, "s-3f9a", "1234")
-    keyring.add_slot(vault_key, "s-77c0", "987654")
+    assert keyring.add_slot(vault_key, "s-3f9a", "1234", number=A) == A
+    assert keyring.add_slot(vault_key, "s-77c0", "987654", number=B) == B
     with vault_key:
         yield keyring, vault_key
 
@@ -96,11 +101,11 @@ def slots_by_id(path: Path) -> dict[str, str]:
 def test_unlock_gives_the_vault_key(made: tuple[Keyring, VaultKey]) -> None:
     keyring, vault_key = made
     blob = vault_key.seal(b"Karen", REF)
-    with keyring.unlock("s-3f9a", "1234") as opened:
+    with keyring.unlock(A, "1234") as opened:
         assert opened.open(blob, REF) == b"Karen"
         assert opened.public_key() == keyring.vault_public_key() == vault_key.public_key()
     assert opened.is_zeroed
-    with keyring.unlock("s-77c0", "987654") as again:
+    with keyring.unlock(B, "987654") as again:
         assert again.open(blob, REF) == b"Karen"
 
 
@@ -111,7 +116,7 @@ def test_unlock_with_the_real_default_parameters(
     assert DEFAULT_KDF_PARAMS.memory_kib >= 65536
     keyring, vault_key = Keyring.initialise(path, secret, escrow[1], guard=guard)
     with vault_key:
-        keyring.add_slot(vault_key, "s-real", "20260125")
+        number = keyring.add_slot(vault_key, "s-real", "20260125")
         blob = vault_key.seal(b"Karen", REF)
     kdf = json.loads(path.read_text())["slots"][0]["kdf"]
     assert (kdf["memory_kib"], kdf["time_cost"], kdf["parallelism"]) == (
@@ -119,7 +124,7 @@ def test_unlock_with_the_real_default_parameters(
         DEFAULT_KDF_PARAMS.time_cost,
         DEFAULT_KDF_PARAMS.parallelism,
     )
-    with Keyring.load(path, secret, guard=guard).unlock("s-real", "20260125") as opened:
+    with Keyring.load(path, secret, guard=guard).unlock(number, "20260125") as opened:
         assert opened.open(blob, REF) == b"Karen"
 
 
@@ -142,12 +147,14 @@ def test_keyslot_round_trip_for_random_pins(staff_id: str, pin: str, other: str)
                 kdf_params=FAST,
             )
             with vault_key:
-                keyring.add_slot(vault_key, staff_id, pin)
-                with keyring.unlock(staff_id, pin) as opened:
+                number = keyring.add_slot(vault_key, staff_id, pin)
+                opened_as, opened = keyring.open(number, pin)
+                with opened:
+                    assert opened_as == staff_id
                     assert opened.public_key() == vault_key.public_key()
             if other != pin:
                 with pytest.raises(WrongPin):
-                    keyring.unlock(staff_id, other)
+                    keyring.unlock(number, other)
 
 
 def test_files_are_private(made: tuple[Keyring, VaultKey], path: Path) -> None:
@@ -194,7 +201,7 @@ def test_remove_slot_then_unlock_fails(made: tuple[Keyring, VaultKey], path: Pat
     keyring.remove_slot("s-3f9a")
     assert keyring.staff_ids() == ["s-77c0"]
     with pytest.raises(WrongPin):
-        keyring.unlock("s-3f9a", "1234")
+        keyring.unlock(A, "1234")
     assert slots_by_id(path)["s-77c0"] == keep
     with pytest.raises(NoSuchSlot):
         keyring.remove_slot("s-3f9a")
@@ -204,10 +211,10 @@ def test_a_removal_by_another_process_takes_effect_at_once(
     made: tuple[Keyring, VaultKey], path: Path, secret: bytes, guard: PinGuard
 ) -> None:
     keyring, _ = made
-    keyring.unlock("s-3f9a", "1234").zero()  # warm cache
+    keyring.unlock(A, "1234").zero()  # warm cache
     Keyring.load(path, secret, guard=guard, kdf_params=FAST).remove_slot("s-3f9a")
     with pytest.raises(WrongPin):
-        keyring.unlock("s-3f9a", "1234")
+        keyring.unlock(A, "1234")
 
 
 def test_add_slot_refusals(made: tuple[Keyring, VaultKey]) -> None:
@@ -231,9 +238,10 @@ def test_add_slot_gives_a_clean_count(
     for _ in range(10):
         clock.advance(timedelta(hours=1))
         with pytest.raises((WrongPin, SlotDisabled)):
-            keyring.unlock("s-3f9a", "1111")
-    keyring.add_slot(vault_key, "s-3f9a", "2222")
-    keyring.unlock("s-3f9a", "2222").zero()
+            keyring.unlock(A, "1111")
+    # The number comes back to a new slot: its old failures do not follow it.
+    keyring.add_slot(vault_key, "s-3f9a", "2222", number=A)
+    keyring.unlock(A, "2222").zero()
 
 
 @pytest.mark.parametrize("pin", ["123", "1234567890123", "12a4", "", " 1234", "١٢٣٤", "12.4"])
@@ -242,10 +250,10 @@ def test_pin_rules_and_no_attempt_counted(
 ) -> None:
     keyring, _ = made
     with pytest.raises(InvalidPin) as caught:
-        keyring.unlock("s-3f9a", pin)
+        keyring.unlock(A, pin)
     assert caught.value.user_message == "PIN-koden skal være 4 til 12 cifre."
     assert pin not in str(caught.value) or pin == ""
-    assert guard.status("s-3f9a").consecutive_failures == 0
+    assert guard.status(A).consecutive_failures == 0
 
 
 # --------------------------------------------------------------------------- escrow
@@ -288,7 +296,7 @@ def test_the_daemon_seals_with_the_public_key_from_the_file(
     public = Keyring.load(path, secret, guard=guard).vault_public_key()
     box = seal_to_vault(public, b"call ended", b"calls/c-1")
     keyring, _ = made
-    with keyring.unlock("s-77c0", "987654") as opened:
+    with keyring.unlock(B, "987654") as opened:
         assert opened.open_sealed_box(box, b"calls/c-1") == b"call ended"
 
 
@@ -311,14 +319,14 @@ def test_unknown_id_is_indistinguishable_from_a_wrong_pin(
 
     monkeypatch.setattr(keyring_module, "hash_secret_raw", spy)
 
-    errors: dict[str, list[Exception]] = {"s-3f9a": [], "s-nobody": []}
-    for staff_id, collected in errors.items():
+    errors: dict[str, list[Exception]] = {A: [], "999": []}
+    for number, collected in errors.items():
         for _ in range(4):
             try:
-                keyring.unlock(staff_id, "0000")
+                keyring.unlock(number, "0000")
             except (WrongPin, Throttled) as exc:
                 collected.append(exc)
-    known, unknown = errors["s-3f9a"], errors["s-nobody"]
+    known, unknown = errors[A], errors["999"]
     assert [type(e) for e in known] == [type(e) for e in unknown]
     assert [str(e) for e in known] == [str(e) for e in unknown]
     assert [e.user_message for e in known] == [e.user_message for e in unknown]  # type: ignore[attr-defined]
@@ -334,14 +342,14 @@ def test_ten_wrong_pins_disable_the_slot_even_for_the_right_pin(
     for _ in range(10):
         clock.advance(timedelta(hours=1))
         with pytest.raises((WrongPin, SlotDisabled)) as caught:
-            keyring.unlock("s-3f9a", "0000")
+            keyring.unlock(A, "0000")
         raised.append(type(caught.value))
     assert raised == [WrongPin] * 9 + [SlotDisabled]
     with pytest.raises(SlotDisabled):
-        keyring.unlock("s-3f9a", "1234")
-    keyring.unlock("s-77c0", "987654").zero()  # others unaffected
-    guard.reenable("s-3f9a")
-    keyring.unlock("s-3f9a", "1234").zero()
+        keyring.unlock(A, "1234")
+    keyring.unlock(B, "987654").zero()  # others unaffected
+    guard.reenable(A)
+    keyring.unlock(A, "1234").zero()
 
 
 def test_backoff_applies_to_the_right_pin_too(
@@ -350,12 +358,12 @@ def test_backoff_applies_to_the_right_pin_too(
     keyring, _ = made
     for _ in range(3):
         with pytest.raises(WrongPin):
-            keyring.unlock("s-3f9a", "0000")
+            keyring.unlock(A, "0000")
     with pytest.raises(Throttled) as caught:
-        keyring.unlock("s-3f9a", "1234")
+        keyring.unlock(A, "1234")
     assert "30 sekunder" in caught.value.user_message
     clock.advance(30)
-    keyring.unlock("s-3f9a", "1234").zero()
+    keyring.unlock(A, "1234").zero()
 
 
 # --------------------------------------------------------------------------- damaged files
@@ -397,7 +405,7 @@ def test_damaged_file_is_refused_and_left_alone(
     assert caught.value.user_message == "Stationens nøglefil er beskadiget. Kontakt IT."
     keyring, _ = made  # an instance loaded before the damage
     with pytest.raises(KeyringCorrupt):
-        keyring.unlock("s-3f9a", "1234")
+        keyring.unlock(A, "1234")
     with pytest.raises(KeyringCorrupt):
         keyring.remove_slot("s-3f9a")
     assert path.read_bytes() == damaged
@@ -414,6 +422,7 @@ def test_damaged_file_is_refused_and_left_alone(
         lambda d: d["slots"][0]["kdf"].update(memory_kib=1 << 40),
         lambda d: d["slots"][0]["kdf"].update(algorithm="pbkdf2"),
         lambda d: d["slots"].append(d["slots"][0]),
+        lambda d: d["slots"][0].update(number=d["slots"][1]["number"]),
         lambda d: d.update(version=2),
         lambda d: d.update(vault_public_key=base64.b64encode(os.urandom(32)).decode()),
         _flip_wrapped_key,
@@ -440,8 +449,8 @@ def test_tampered_wrapped_key_never_opens_even_when_re_signed(
     _rewrite(path, _flip_wrapped_key, secret=secret)
     keyring = Keyring.load(path, secret, guard=guard)
     with pytest.raises(WrongPin):
-        keyring.unlock("s-3f9a", "1234")
-    keyring.unlock("s-77c0", "987654").zero()
+        keyring.unlock(A, "1234")
+    keyring.unlock(B, "987654").zero()
 
 
 def test_a_slot_moved_to_another_staff_id_does_not_open(
@@ -455,7 +464,7 @@ def test_a_slot_moved_to_another_staff_id_does_not_open(
     _rewrite(path, move, secret=secret)
     keyring = Keyring.load(path, secret, guard=guard)
     with pytest.raises(WrongPin):
-        keyring.unlock("s-3f9a", "987654")
+        keyring.unlock(A, "987654")
 
 
 def test_wrong_device_secret_is_its_own_clear_error(
@@ -471,3 +480,117 @@ def test_wrong_device_secret_is_its_own_clear_error(
 def test_missing_keyring(tmp_path: Path, secret: bytes, guard: PinGuard) -> None:
     with pytest.raises(KeyringNotFound):
         Keyring.load(tmp_path / "keyslots.json", secret, guard=guard)
+
+
+# --------------------------------------------------------------------------- staff numbers
+
+
+def test_every_slot_gets_a_short_number_unique_on_the_station(
+    path: Path, secret: bytes, escrow: tuple[bytes, bytes], guard: PinGuard
+) -> None:
+    keyring, vault_key = Keyring.initialise(path, secret, escrow[1], guard=guard, kdf_params=FAST)
+    with vault_key:
+        numbers = [keyring.add_slot(vault_key, f"s-{n:04x}", "2468") for n in range(40)]
+        assert all(re.fullmatch(r"[0-9]{3}", n) for n in numbers)  # 3 digits while there is room
+        assert len(set(numbers)) == 40
+        assert keyring.numbers() == {n: f"s-{i:04x}" for i, n in enumerate(numbers)}
+        assert keyring.number_of("s-0007") == numbers[7]
+        assert keyring.number_of("s-nobody") is None
+        with pytest.raises(StaffNumberTaken):
+            keyring.add_slot(vault_key, "s-new", "2468", number=numbers[0])
+        for bad in ["12", "12345", "12a", "١٢٣"]:
+            with pytest.raises(InvalidStaffNumber):
+                keyring.add_slot(vault_key, "s-new", "2468", number=bad)
+    # The number is in the file, under its HMAC; the next load reads the same map.
+    assert Keyring.load(path, secret, guard=guard).numbers() == keyring.numbers()
+
+
+def test_four_digits_once_the_three_digit_numbers_fill_up() -> None:
+    taken = {str(n) for n in range(100, 560)}  # 460 of 900 taken: fewer than half are free
+    assert re.fullmatch(r"[0-9]{4}", keyring_module._free_number(taken))
+    assert re.fullmatch(r"[0-9]{3}", keyring_module._free_number(set()))
+
+
+def test_a_log_in_costs_exactly_one_argon2id_evaluation(
+    path: Path,
+    secret: bytes,
+    escrow: tuple[bytes, bytes],
+    guard: PinGuard,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17: the number finds the slot, so no attempt tries the PIN against every slot."""
+    keyring, vault_key = Keyring.initialise(path, secret, escrow[1], guard=guard, kdf_params=FAST)
+    with vault_key:
+        numbers = [keyring.add_slot(vault_key, f"s-{n:02x}", f"20{n:02d}") for n in range(12)]
+    evaluations = 0
+    real = keyring_module.hash_secret_raw
+
+    def counting(**kwargs: Any) -> bytes:
+        nonlocal evaluations
+        assert kwargs["type"] is keyring_module.Type.ID  # Argon2id, nothing cheaper
+        evaluations += 1
+        return real(**kwargs)
+
+    monkeypatch.setattr(keyring_module, "hash_secret_raw", counting)
+
+    def attempt(number: str, pin: str) -> str:
+        nonlocal evaluations
+        evaluations = 0
+        clock.advance(timedelta(hours=1))  # past any back-off
+        try:
+            staff_id, opened = keyring.open(number, pin)
+        except WrongPin:
+            outcome = "wrong"
+        else:
+            opened.zero()
+            outcome = staff_id
+        assert evaluations == 1, (number, pin, evaluations)
+        return outcome
+
+    assert attempt(numbers[11], "2011") == "s-0b"  # the last slot: still one evaluation
+    assert attempt(numbers[0], "2000") == "s-00"
+    assert attempt(numbers[5], "2006") == "wrong"  # another slot's PIN
+    unused = next(str(n) for n in range(100, 1000) if str(n) not in numbers)
+    assert attempt(unused, "2005") == "wrong"  # an unknown number: the same work
+    # Refusals before the KDF cost none.
+    evaluations = 0
+    with pytest.raises(InvalidStaffNumber):
+        keyring.open("12", "2000")
+    with pytest.raises(InvalidPin):
+        keyring.open(numbers[0], "12")
+    assert evaluations == 0
+
+
+def test_the_guard_counts_per_staff_number(made: tuple[Keyring, VaultKey], guard: PinGuard) -> None:
+    keyring, _ = made
+    for _ in range(3):
+        with pytest.raises(WrongPin):
+            keyring.unlock(A, "0000")
+    assert guard.status(A).consecutive_failures == 3
+    assert guard.status(B).consecutive_failures == 0
+    assert guard.status("s-3f9a").consecutive_failures == 0  # the id is not what is counted
+    with pytest.raises(Throttled):
+        keyring.unlock(A, "1234")
+    keyring.unlock(B, "987654").zero()  # a colleague is not held back
+
+
+def test_a_file_from_before_numbers_gets_numbered_when_loaded(
+    made: tuple[Keyring, VaultKey], path: Path, secret: bytes, guard: PinGuard
+) -> None:
+    def without_numbers(doc: dict[str, Any]) -> None:
+        for slot in doc["slots"]:
+            slot.pop("number")
+
+    _rewrite(path, without_numbers, secret=secret)
+    old = {sid: json.loads(text) for sid, text in slots_by_id(path).items()}
+    keyring = Keyring.load(path, secret, guard=guard)
+    numbers = keyring.numbers()
+    assert sorted(numbers.values()) == ["s-3f9a", "s-77c0"]
+    assert all(re.fullmatch(r"[0-9]{3,4}", n) for n in numbers)
+    for sid, text in slots_by_id(path).items():
+        new = json.loads(text)
+        assert new.pop("number") in numbers
+        assert new == old[sid]  # nothing else about the slot changed
+    by_id = {sid: n for n, sid in numbers.items()}
+    keyring.unlock(by_id["s-3f9a"], "1234").zero()

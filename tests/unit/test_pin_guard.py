@@ -344,7 +344,7 @@ CHILD = textwrap.dedent(
     kr._derive_kek = in_verification
     guard = PinGuard(Path(guard_path), SystemClock(), device_secret=bytes.fromhex(secret_hex))
     keyring = kr.Keyring.load(Path(keyring_path), bytes.fromhex(secret_hex), guard=guard)
-    with keyring.unlock("s-kill", pin):
+    with keyring.unlock("246", pin):
         print("unlocked", flush=True)
     """
 )
@@ -380,7 +380,7 @@ def kill_setup(tmp_path: Path) -> bytes:
             guard=guard,
             kdf_params=FAST,
         )
-        keyring.add_slot(vault_key, "s-kill", "2468")
+        keyring.add_slot(vault_key, "s-kill", "2468", number="246")
         vault_key.zero()
     return secret
 
@@ -402,7 +402,7 @@ def test_killing_the_process_mid_verification_still_costs_the_attempt(
         if child.stdout is not None:
             child.stdout.close()
     with PinGuard(tmp_path / "pins.sqlite3", SystemClock(), device_secret=kill_setup) as guard:
-        assert guard.status("s-kill").consecutive_failures == 1
+        assert guard.status("246").consecutive_failures == 1
         assert guard.station_failures() == 1
 
 
@@ -413,5 +413,5 @@ def test_the_same_child_left_alone_clears_the_attempt(tmp_path: Path, kill_setup
     assert child.returncode == 0
     assert out.split() == ["verifying", "unlocked"]
     with PinGuard(tmp_path / "pins.sqlite3", SystemClock(), device_secret=kill_setup) as guard:
-        assert guard.status("s-kill").consecutive_failures == 0
+        assert guard.status("246").consecutive_failures == 0
         assert guard.station_failures() == 0

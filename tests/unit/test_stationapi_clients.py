@@ -67,7 +67,7 @@ ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "mute": ((True,), {}),
     "call_staff": ((), {}),
     "end_call": ((), {}),
-    "unlock": (("staff-a", "4711"), {}),
+    "unlock": (("101", "4711"), {}),
     "enroll_staff": (("ABCD-1234", "4711"), {}),
     "begin_check": (("c1",), {}),
     "check_passed": ((), {}),

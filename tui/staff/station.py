@@ -40,6 +40,7 @@ __all__ = [
     "ApiEvent",
     "CallStart",
     "DaemonStaffStation",
+    "Enrolled",
     "ExportItem",
     "ExportSettings",
     "GpPresence",
@@ -64,6 +65,14 @@ Thumbnail = tuple[int, int, bytes]
 
 class UnreadableAnswer(ValueError):
     """stationd answered, but not in a shape this UI can show (a missing or odd field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    """A new staff member's slot: their pseudonymous id and the short number they log in with."""
+
+    staff_id: str
+    staff_number: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,14 +253,15 @@ class StaffStation(StationRecords, Protocol):
 
     # ------------------------------------------------------------------ the session
 
-    async def unlock(self, staff_id: str, pin: str) -> VaultKey:
-        """Unlock with a PIN; the vault key stationd hands over (the token is kept here)."""
+    async def unlock(self, staff_number: str, pin: str) -> tuple[str, VaultKey]:
+        """Unlock with a staff number and PIN; the pseudonymous staff id and the vault key
+        stationd hands over (the token is kept here)."""
         ...
 
     async def enroll_staff(
-        self, code: str, pin: str, *, sponsor_staff_id: str | None, sponsor_pin: str | None
-    ) -> str:
-        """Enroll a new staff member with IT's one-time code; their staff id."""
+        self, code: str, pin: str, *, sponsor_staff_number: str | None, sponsor_pin: str | None
+    ) -> Enrolled:
+        """Enroll a new staff member with IT's one-time code; their id and staff number."""
         ...
 
     async def lock(self, reason: str) -> None:
@@ -363,21 +373,21 @@ class DaemonStaffStation:
 
     # ------------------------------------------------------------------ the session
 
-    async def unlock(self, staff_id: str, pin: str) -> VaultKey:
+    async def unlock(self, staff_number: str, pin: str) -> tuple[str, VaultKey]:
         """``POST /v1/unlock``; the key goes into its one holder at once."""
-        result = await self.client.unlock(staff_id, pin)
-        vault = VaultKey(result.vault_key)
+        result = await self.client.unlock(staff_number, pin)
+        staff_id, vault = result.staff_id, VaultKey(result.vault_key)
         del result  # the response object (and its copy of the key) is dropped
-        return vault
+        return staff_id, vault
 
     async def enroll_staff(
-        self, code: str, pin: str, *, sponsor_staff_id: str | None, sponsor_pin: str | None
-    ) -> str:
-        """``POST /v1/staff/enroll``: the new member's staff id."""
+        self, code: str, pin: str, *, sponsor_staff_number: str | None, sponsor_pin: str | None
+    ) -> Enrolled:
+        """``POST /v1/staff/enroll``: the new member's staff id and number."""
         enrolled = await self.client.enroll_staff(
-            code, pin, sponsor_staff_id=sponsor_staff_id, sponsor_pin=sponsor_pin
+            code, pin, sponsor_staff_number=sponsor_staff_number, sponsor_pin=sponsor_pin
         )
-        return enrolled.staff_id
+        return Enrolled(enrolled.staff_id, enrolled.staff_number)
 
     async def lock(self, reason: str) -> None:
         """``POST /v1/lock``."""

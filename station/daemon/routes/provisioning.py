@@ -54,14 +54,15 @@ async def _agent(service: Service) -> Any:
 async def post_staff_enroll(
     agent: Annotated[Any, Depends(_agent)], body: m.StaffEnrollRequest
 ) -> m.StaffEnrolledOut:
-    """Makes the newcomer's keyslot here; the answer is their (pseudonymous) staff id."""
+    """Makes the newcomer's keyslot here; the answer is their (pseudonymous) staff id and
+    the short staff number they log in with."""
     try:
-        staff_id = await agent.enroll_staff(
+        staff_id, number = await agent.enroll_staff(
             body.code,
             body.pin,
-            sponsor_id=body.sponsor_staff_id,
+            sponsor_number=body.sponsor_staff_number,
             sponsor_pin=body.sponsor_pin,
         )
     except StaffEnrollmentError as exc:
         raise ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc), exc.user_message) from None
-    return m.StaffEnrolledOut(staff_id=staff_id)
+    return m.StaffEnrolledOut(staff_id=staff_id, staff_number=number)

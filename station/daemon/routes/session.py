@@ -64,14 +64,15 @@ async def post_lock(service: Service, body: m.LockRequest = _LOCK) -> m.LockResp
 
 @router.post("/v1/unlock", summary="Unlock with a PIN: the staff token and the vault key")
 async def post_unlock(service: Service, body: m.UnlockRequest) -> m.UnlockResponse:
-    """Check the PIN (stationd's PIN guard), unlock, hand over the token and the vault key."""
-    token, transition, key = await service.unlock(body.staff_id, body.pin)
+    """Check the staff number and PIN (stationd's PIN guard), unlock, hand over the token,
+    the pseudonymous staff id and the vault key."""
+    staff_id, token, transition, key = await service.unlock(body.staff_number, body.pin)
     try:
         # The key hand-over (see StationService.unlock): copied into the answer once, then
         # this copy is zeroed.
         return m.UnlockResponse(
             token=token,
-            staff_id=body.staff_id,
+            staff_id=staff_id,
             state=transition.to_state.value,
             vault_key=bytes(key),
         )

@@ -2,10 +2,11 @@
 
 Reached from the PIN screen. The newcomer types the one-time code IT issued for them and
 chooses a PIN (twice); once anyone is enrolled, a colleague already enrolled vouches with
-their staff id and PIN. stationd makes the keyslot (``POST /v1/staff/enroll``); the PIN never
-leaves the station. The answer is the newcomer's staff id, shown large to write down, then
-the PIN screen with the id filled in. Refusals are stationd's Danish messages; the PIN
-fields are emptied after every try.
+their staff number and PIN. stationd makes the keyslot (``POST /v1/staff/enroll``); the PIN
+never leaves the station. The answer is the newcomer's short staff number ("Personale-nummer",
+3-4 digits), shown large, then the log-in screen with the number filled in. The pseudonymous
+staff id stays in the background (audit, hub); nobody has to remember it. Refusals are
+stationd's Danish messages; the PIN fields are emptied after every try.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Digits, Footer, Input, Label, Static
 
 from tui.i18n import _
 from tui.staff.station import (
+    Enrolled,
     StaffStation,
     StationApiError,
     StationClientError,
@@ -36,7 +38,7 @@ _PIN_FIELDS = ("#new-pin", "#new-pin-again", "#sponsor-pin")
 
 
 class EnrollScreen(Screen[str | None]):
-    """Enroll with a one-time code; dismissed with the new staff id (None: went back)."""
+    """Enroll with a one-time code; dismissed with the new staff number (None: went back)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", _("Back"), id="enroll.back"),
@@ -45,7 +47,7 @@ class EnrollScreen(Screen[str | None]):
     def __init__(self, station: StaffStation) -> None:
         super().__init__()
         self.station = station
-        self._staff_id: str | None = None
+        self._enrolled: Enrolled | None = None
 
     def compose(self) -> ComposeResult:
         """The form, and the result (hidden until enrolled)."""
@@ -56,7 +58,7 @@ class EnrollScreen(Screen[str | None]):
                     _(
                         "Type the one-time code from IT and choose a PIN code of 4 to 12 "
                         "digits. If colleagues already use the station, one of them types "
-                        "their staff id and PIN code below."
+                        "their staff number and PIN code below."
                     ),
                     markup=False,
                 )
@@ -66,18 +68,18 @@ class EnrollScreen(Screen[str | None]):
                 yield Input(id="new-pin", password=True, max_length=12, restrict=r"[0-9]*")
                 yield Label(_("The same PIN code again"), markup=False)
                 yield Input(id="new-pin-again", password=True, max_length=12, restrict=r"[0-9]*")
-                yield Label(_("Colleague's staff id (not for the first one)"), markup=False)
-                yield Input(id="sponsor-id", max_length=64)
+                yield Label(_("Colleague's staff number (not for the first one)"), markup=False)
+                yield Input(id="sponsor-number", max_length=4, restrict=r"[0-9]*")
                 yield Label(_("Colleague's PIN code"), markup=False)
                 yield Input(id="sponsor-pin", password=True, max_length=12, restrict=r"[0-9]*")
                 with Horizontal(classes="buttons"):
                     yield Button(_("Enroll"), id="enroll-submit", variant="primary")
                     yield Button(_("Back"), id="enroll-back")
             with Vertical(id="enroll-done"):
-                yield Static(_("You are enrolled. Your staff id is:"), markup=False)
-                yield Static("", id="enroll-staff-id", markup=False)
+                yield Static("", id="enroll-done-title", markup=False)
+                yield Digits("", id="enroll-staff-number")
                 yield Static(
-                    _("Write it down: you type it with your PIN code to unlock the station."),
+                    _("Remember it: you type it with your PIN code to unlock the station."),
                     markup=False,
                 )
                 yield Button(_("Continue to unlock"), id="enroll-continue", variant="primary")
@@ -92,8 +94,8 @@ class EnrollScreen(Screen[str | None]):
     @on(Button.Pressed, "#enroll-back")
     @on(Button.Pressed, "#enroll-continue")
     def action_back(self) -> None:
-        """Back to the PIN screen (with the new id, once enrolled)."""
-        self.dismiss(self._staff_id)
+        """Back to the log-in screen (with the new number, once enrolled)."""
+        self.dismiss(None if self._enrolled is None else self._enrolled.staff_number)
 
     @on(Input.Submitted)
     def _next_field(self, event: Input.Submitted) -> None:
@@ -106,7 +108,7 @@ class EnrollScreen(Screen[str | None]):
     def _submit(self) -> None:
         code = self.query_one("#enroll-code", Input).value.strip()
         pin, again, sponsor_pin = (self.query_one(f, Input).value for f in _PIN_FIELDS)
-        sponsor_id = self.query_one("#sponsor-id", Input).value.strip()
+        sponsor_number = self.query_one("#sponsor-number", Input).value.strip()
         for field in _PIN_FIELDS:
             self.query_one(field, Input).value = ""
         if not code:
@@ -115,23 +117,25 @@ class EnrollScreen(Screen[str | None]):
             self._refused(_("The PIN code must be 4 to 12 digits."), "#new-pin")
         elif pin != again:
             self._refused(_("The two PIN codes are not the same. Type them again."), "#new-pin")
-        elif bool(sponsor_id) != bool(sponsor_pin):
-            self._refused(_("Type both the colleague's staff id and PIN code."), "#sponsor-id")
+        elif bool(sponsor_number) != bool(sponsor_pin):
+            self._refused(
+                _("Type both the colleague's staff number and PIN code."), "#sponsor-number"
+            )
         else:
             self.query_one("#enroll-submit", Button).disabled = True
             self._message(_("Enrolling…"))
-            self._enroll(code, pin, sponsor_id or None, sponsor_pin or None)
+            self._enroll(code, pin, sponsor_number or None, sponsor_pin or None)
 
     @work(exclusive=True, group="enroll", exit_on_error=False)
     async def _enroll(
-        self, code: str, pin: str, sponsor_id: str | None, sponsor_pin: str | None
+        self, code: str, pin: str, sponsor_number: str | None, sponsor_pin: str | None
     ) -> None:
         try:
-            staff_id = await self.station.enroll_staff(
-                code, pin, sponsor_staff_id=sponsor_id, sponsor_pin=sponsor_pin
+            enrolled = await self.station.enroll_staff(
+                code, pin, sponsor_staff_number=sponsor_number, sponsor_pin=sponsor_pin
             )
         except StationApiError as error:
-            field = "#sponsor-id" if error.code.startswith("sponsor") else "#enroll-code"
+            field = "#sponsor-number" if error.code.startswith("sponsor") else "#enroll-code"
             if error.code == "invalid_pin":
                 field = "#new-pin"
             self._refused(error.user_message or _("The enrollment failed."), field)
@@ -144,9 +148,14 @@ class EnrollScreen(Screen[str | None]):
         except StationClientError as error:
             self._refused(error.user_message or _("The enrollment failed."), "#enroll-code")
             return
-        self._staff_id = staff_id
+        self._enrolled = enrolled
         self.query_one("#enroll-form").display = False
-        self.query_one("#enroll-staff-id", Static).update(staff_id)
+        self.query_one("#enroll-done-title", Static).update(
+            _("You are enrolled. Your staff number is {number}:").format(
+                number=enrolled.staff_number
+            )
+        )
+        self.query_one("#enroll-staff-number", Digits).update(enrolled.staff_number)
         self.query_one("#enroll-done").display = True
         self._message("")
         self.query_one("#enroll-continue", Button).focus()

@@ -1,4 +1,5 @@
-"""PIN entry: staff id and PIN, masked; back-off shown plainly; never says which was wrong.
+"""Log-in: the short staff number ("Personale-nummer") and the PIN, masked; back-off shown
+plainly; never says which was wrong.
 
 The screen unlocks through its port (:class:`~tui.staff.station.StaffStation`) and hands the
 vault key up in :class:`PinScreen.Unlocked`: the app gives it to the records, its one holder,
@@ -36,7 +37,7 @@ __all__ = ["PinScreen"]
 
 
 class PinScreen(Screen[None]):
-    """Unlock with a staff id and PIN (see the module docs)."""
+    """Unlock with a staff number and PIN (see the module docs)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", _("Back"), id="pin.back"),
@@ -44,7 +45,8 @@ class PinScreen(Screen[None]):
 
     @dataclass
     class Unlocked(Message):
-        """stationd unlocked the station for ``staff_id`` and handed over the vault key."""
+        """stationd unlocked the station for ``staff_id`` (the pseudonymous id the number
+        belongs to) and handed over the vault key."""
 
         staff_id: str
         vault: VaultKey = field(repr=False)
@@ -59,8 +61,13 @@ class PinScreen(Screen[None]):
         """Title, two fields, one button, one message line."""
         with Center(), Vertical(id="pin-box"):
             yield Static(_("Unlock the station"), id="pin-title", markup=False)
-            yield Label(_("Staff id"), markup=False)
-            yield Input(id="staff-id", max_length=64, placeholder=_("Staff id"))
+            yield Label(_("Staff number"), markup=False)
+            yield Input(
+                id="staff-number",
+                max_length=4,
+                restrict=r"[0-9]*",
+                placeholder=_("Staff number"),
+            )
             yield Label(_("PIN code"), markup=False)
             yield Input(
                 id="pin",
@@ -75,8 +82,8 @@ class PinScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Start in the staff id field."""
-        self.query_one("#staff-id", Input).focus()
+        """Start in the staff number field."""
+        self.query_one("#staff-number", Input).focus()
 
     def action_back(self) -> None:
         """Back to the lock screen, without unlocking."""
@@ -87,13 +94,13 @@ class PinScreen(Screen[None]):
         # The screen's own sub-screen (its answer is the new staff id): no app decision.
         self.app.push_screen(EnrollScreen(self.station), self._enrolled)
 
-    def _enrolled(self, staff_id: str | None) -> None:
-        if staff_id:
-            self.query_one("#staff-id", Input).value = staff_id
+    def _enrolled(self, staff_number: str | None) -> None:
+        if staff_number:
+            self.query_one("#staff-number", Input).value = staff_number
             self.query_one("#pin", Input).focus()
             self._message(_("Type your new PIN code to unlock."))
 
-    @on(Input.Submitted, "#staff-id")
+    @on(Input.Submitted, "#staff-number")
     def _to_pin(self) -> None:
         self.query_one("#pin", Input).focus()
 
@@ -102,29 +109,29 @@ class PinScreen(Screen[None]):
     def _submit(self) -> None:
         if self._wait_left > 0:
             return
-        staff_id = self.query_one("#staff-id", Input).value.strip()
+        staff_number = self.query_one("#staff-number", Input).value.strip()
         pin_input = self.query_one("#pin", Input)
         pin = pin_input.value
         pin_input.value = ""
-        if not staff_id or not pin:
-            self._message(_("Type your staff id and PIN code."))
+        if not staff_number or not pin:
+            self._message(_("Type your staff number and PIN code."))
             return
         self.query_one("#unlock", Button).disabled = True
         self._message(_("Checking the PIN code…"))
-        self._unlock(staff_id, pin)
+        self._unlock(staff_number, pin)
 
     @work(exclusive=True, group="unlock", exit_on_error=False)
-    async def _unlock(self, staff_id: str, pin: str) -> None:
+    async def _unlock(self, staff_number: str, pin: str) -> None:
         try:
-            vault = await self.station.unlock(staff_id, pin)
+            staff_id, vault = await self.station.unlock(staff_number, pin)
         except ValidationError:
-            # A malformed id or PIN gets the same answer as a wrong one.
-            self._refused(_("Wrong staff id or PIN code."))
+            # A malformed number or PIN gets the same answer as a wrong one.
+            self._refused(_("Wrong staff number or PIN code."))
         except StationApiError as error:
             if error.status == 429 and error.retry_after_seconds:
                 self._back_off(math.ceil(error.retry_after_seconds))
             elif error.status in (400, 401, 422):
-                self._refused(_("Wrong staff id or PIN code."))
+                self._refused(_("Wrong staff number or PIN code."))
             else:
                 self._refused(error.user_message or _("The station could not be unlocked."))
         except StationUnavailable:
