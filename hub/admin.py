@@ -313,6 +313,20 @@ class Admin:
         tail = f"; slot removed at the next contact (command {command})" if command else ""
         self.say(f"revoked {args.staff_id}{tail}")
 
+    async def staff_reissue(self, args: argparse.Namespace) -> None:
+        new_id, code, expires, command = await self.service.reissue_staff_code(
+            args.staff_id, self.actor, ttl=timedelta(minutes=args.ttl_minutes)
+        )
+        local = expires.astimezone().strftime("%H:%M")
+        self.say(f"staff id  {new_id}   (replaces {args.staff_id}, now revoked)")
+        self.say(f"code      {code}   (one use, valid until {local})")
+        if command:
+            self.say(f"The old slot is removed at the station's next contact (command {command}).")
+        self.say(
+            "The staff member enrolls again at the station with the code, a new PIN and a "
+            "colleague's staff number and PIN; the station shows their new staff number."
+        )
+
     async def staff_list(self, args: argparse.Namespace) -> None:
         station_id = await self.resolve(args.station) if args.station else None
         now = self.service.clock.now()
@@ -445,6 +459,12 @@ def _parser() -> argparse.ArgumentParser:
     revoke = staff.add_parser("revoke", help="revoke: the slot goes at the next contact")
     revoke.add_argument("staff_id")
     revoke.set_defaults(run=Admin.staff_revoke)
+    reissue = staff.add_parser(
+        "reissue", help="forgotten PIN: a new code for the same person; the old slot goes"
+    )
+    reissue.add_argument("staff_id")
+    reissue.add_argument("--ttl-minutes", type=int, default=30)
+    reissue.set_defaults(run=Admin.staff_reissue)
     staff_list = staff.add_parser("list", help="staff and their codes' state")
     staff_list.add_argument("--station")
     staff_list.set_defaults(run=Admin.staff_list)

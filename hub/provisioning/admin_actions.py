@@ -441,6 +441,35 @@ class AdminActions(ProvisioningCore):
 
         return await self.db.run(work)
 
+    async def reissue_staff_code(
+        self, staff_id: str, actor: str, *, ttl: timedelta | None = None
+    ) -> tuple[str, str, datetime, str | None]:
+        """A forgotten PIN (issue 17): a new one-time code for the same person, station and
+        rights, and the old enrollment revoked (its slot goes at the station's next contact).
+
+        ``(new_staff_id, code, expires_at, revoke_command_id)``. The new code is issued first,
+        so a refusal (the station no longer approved) leaves the old enrollment as it was.
+        A PIN cannot be reset on the hub: only the station can make a slot, so the staff
+        member enrolls again at the station with the new code (and a colleague vouching).
+        """
+        rows = await self.db.run(
+            lambda tx: tx.one(
+                f"SELECT {STAFF_COLUMNS} FROM prov_staff WHERE staff_id = ?",  # noqa: S608
+                (staff_id,),
+            )
+        )
+        if rows is None:
+            raise AdminInputInvalid(f"no staff member {staff_id}")
+        old = staff_from_row(rows)
+        if old.revoked_at is not None:
+            raise AdminInputInvalid(f"{staff_id} is revoked; issue a new code with 'staff issue'")
+        rights = tuple(StaffRight(r) for r in old.rights)
+        new_id, code, expires = await self.issue_staff_code(
+            old.station_id, old.display_name, actor, rights=rights, ttl=ttl
+        )
+        command = await self.revoke_staff(staff_id, actor)
+        return new_id, code, expires, command
+
     async def staff(self, station_id: str | None = None) -> list[StaffRecord]:
         """Staff enrollments (of one station, or all)."""
         where, params = ("WHERE station_id = ? ", (station_id,)) if station_id else ("", ())

@@ -105,6 +105,16 @@ def test_admin_cli_end_to_end(tmp_path: Path) -> None:
     assert code and staff
     staff_list = admin(hub_dir, "staff", "list")
     assert "Anna Jensen" in staff_list and "code issued" in staff_list
+    # A forgotten PIN: a new code for the same person, the old enrollment revoked.
+    reissued = admin(hub_dir, "staff", "reissue", staff.group(1))
+    new_staff = re.search(r"staff id\s+(\S+)\s+\(replaces (\S+), now revoked\)", reissued)
+    new_code = re.search(r"code\s+(\S{4}-\S{4})", reissued)
+    assert new_staff and new_code and new_staff.group(2) == staff.group(1)
+    assert new_staff.group(1) != staff.group(1) and new_code.group(1) != code.group(1)
+    rows = {line.split()[0]: line for line in admin(hub_dir, "staff", "list").splitlines()}
+    assert "revoked" in rows[staff.group(1)] and "Anna Jensen" in rows[staff.group(1)]
+    assert "code issued" in rows[new_staff.group(1)] and "Anna Jensen" in rows[new_staff.group(1)]
+    staff = new_staff
     assert "revoked" in admin(hub_dir, "staff", "revoke", staff.group(1))
 
     assert "lock queued" in admin(hub_dir, "lock", station_id)
