@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stationapi.locked import LockedClient
 from tests.integration.daemon_harness import (
-    STAFF_ID,
+    STAFF_NUMBER,
     STAFF_PIN,
     enrol,
     fake_hardware,
@@ -90,7 +90,7 @@ async def _bench(data_dir: Path, presses: int, event_gap: float) -> dict[str, ob
             last_press = 0.0
             for _ in range(presses):
                 response = await station.http.post(
-                    "/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN}
+                    "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
                 )
                 response.raise_for_status()
                 # Past the button's repeat gap (with a margin), or the press is a "repeat".

@@ -381,7 +381,7 @@ class Station:
         return self.process.pid
 
     async def start(self) -> None:
-        from tests.integration.daemon_harness import STAFF_ID, STAFF_PIN
+        from tests.integration.daemon_harness import STAFF_NUMBER, STAFF_PIN
 
         await self.surface.ready()
 
@@ -397,7 +397,9 @@ class Station:
             base_url="http://stationd",
             timeout=30,
         )
-        response = await self.http.post("/v1/unlock", json={"staff_id": STAFF_ID, "pin": STAFF_PIN})
+        response = await self.http.post(
+            "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
+        )
         response.raise_for_status()
         self.auth = {"Authorization": f"Bearer {response.json()['token']}"}
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textual.widgets import DataTable, Input
 
-from tests.integration.daemon_harness import short_socket_dir
+from tests.integration.daemon_harness import STAFF_NUMBER, short_socket_dir
 from tests.tui.test_staff_support import (
     ROUND,
     SIZE,
@@ -160,7 +160,7 @@ async def run(runs: int) -> None:
                 await station.running.http.post("/v1/lock", json={})
                 app = station.app(live_interval=0)
                 async with app.run_test(size=SIZE) as pilot:
-                    app.screen.query_one("#staff-id", Input).value = "staff-a"
+                    app.screen.query_one("#staff-number", Input).value = STAFF_NUMBER
                     app.screen.query_one("#pin", Input).focus()
                     await pilot.press(*"4711")
                     await pilot.pause()

@@ -92,7 +92,7 @@ def main() -> None:
             keyring, vault_key = Keyring.initialise(
                 directory / "keyslots.json", secret, generate_escrow_keypair()[1], guard=guard
             )
-            keyring.add_slot(vault_key, "s-bench", "20261125")
+            keyring.add_slot(vault_key, "s-bench", "20261125", number="777")
             vault_key.zero()
 
             salt = os.urandom(16)
@@ -111,7 +111,7 @@ def main() -> None:
             emit(bench="vault", metric="argon2id_only", **_stats(kdf_only, "ms", 1e3))
 
             keys: list[VaultKey] = []
-            unlock = _time(lambda: keys.append(keyring.unlock("s-bench", "20261125")), args.unlocks)
+            unlock = _time(lambda: keys.append(keyring.unlock("777", "20261125")), args.unlocks)
             unlock_stats = _stats(unlock, "ms", 1e3)
             emit(bench="vault", metric="unlock_pin_to_key", **unlock_stats)
 
@@ -138,7 +138,7 @@ def main() -> None:
                 ),
             )
 
-            with keyring.unlock("s-bench", "20261125") as key:
+            with keyring.unlock("777", "20261125") as key:
                 refs = {f: FieldRef("residents", "r-0001", f) for f in RECORD}
                 sealed: dict[str, bytes] = {}
 

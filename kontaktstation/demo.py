@@ -6,7 +6,11 @@ of its residents are :mod:`kontaktstation.demo_data`.
 
 Started in the background, in a private temporary directory (removed at the end):
 
-- the hub (SQLite) on 127.0.0.1, with a fresh station token;
+- the hub (SQLite) on 127.0.0.1, with a fresh station token; the station is enrolled and
+  configured there as IT would do it (its identity key preauthorised with ``kontaktstation
+  admin preauthorise``, a municipality layer with the care home, the clinic and the escrow
+  key set with ``kontaktstation admin config set``), so the lock screen shows an enrolled,
+  configured station and never an enrollment code;
 - stationd with fake hardware (or a USB webcam when ``/dev/video0`` exists), its call
   engine configured for that hub with ICE restricted to loopback and no STUN/TURN at all
   (``iceServers=[]``): the demo never reaches a public server;
@@ -28,7 +32,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -45,15 +51,20 @@ from typing import IO, Any
 from kontaktstation.demo_data import (
     DEMO_CLINIC,
     DEMO_HOME,
+    DEMO_HOME_ID,
     DEMO_STAFF_ID,
     DEMO_STAFF_NUMBER,
+    DEMO_STATION_NAME,
     SeededConsultation,
     seed_demo,
 )
 from station.errors import StationError
 from station.storage.datadir import DataDir
 
-__all__ = ["DemoError", "DemoRunner", "main"]
+__all__ = ["NOT_SET_UP", "DemoError", "DemoRunner", "main"]
+
+#: What a lock screen shows before IT enrolled the station (never in the demo).
+NOT_SET_UP = "Ikke sat op endnu"
 
 
 class DemoError(StationError):
@@ -91,6 +102,10 @@ class DemoRunner:
     #: Who made the GP's room: ``stationd`` (the call engine) or ``hub`` (fallback).
     gp_link_via: str | None = None
     seeded: list[SeededConsultation] = field(default_factory=list)
+    #: The station's identity (base64url public key), made before stationd first starts.
+    station_key: str | None = None
+    #: The escrow public key (base64url) the demo's keyring and configuration share.
+    escrow_key: str | None = None
     _children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -166,8 +181,11 @@ class DemoRunner:
                 ],
                 hub_env,
             )  # fmt: skip
+            await self._wait_hub(base)
+            await self._enrol_station()
             self._spawn("stationd", self._daemon_argv(), self._daemon_env(base, token_file))
             await self._wait_ready(base)
+            await self._wait_enrolled()
             await self._seed(vault_key, base, token_file)
         finally:
             vault_key.zero()
@@ -190,14 +208,109 @@ class DemoRunner:
         secret = DeviceSecret.load_or_create(files.device_secret)
         # The escrow's private half is thrown away: a demo has no IT department.
         _, escrow_public = generate_escrow_keypair()
+        from provisioning.identity import FileIdentity
+        from provisioning.protocol import b64encode
         from station.core.clock import SystemClock
 
+        # The identity stationd would make at its first start, made now so IT (the demo)
+        # can preauthorise it at the hub before stationd first calls in.
+        self.station_key = b64encode(FileIdentity(self.data_dir).load().public_key)
+        self.escrow_key = b64encode(escrow_public)
         with PinGuard(files.pin_attempts, SystemClock(), device_secret=secret) as guard:
             keyring, vault_key = Keyring.initialise(
                 files.keyslots, secret, escrow_public, guard=guard
             )
             keyring.add_slot(vault_key, DEMO_STAFF_ID, self.staff_pin, number=DEMO_STAFF_NUMBER)
         return vault_key
+
+    def _admin(self, *args: str) -> str:
+        """``kontaktstation admin`` on the demo hub's data directory, as IT runs it."""
+        result = subprocess.run(  # noqa: S603 (our own interpreter)
+            [sys.executable, "-m", "kontaktstation.cli", "admin",
+             "--data-dir", str(self.root / "hub"), "--actor", "demo", *args],
+            env=self._environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise DemoError(f"kontaktstation admin {args[0]} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    async def _enrol_station(self) -> None:
+        """IT's part: the municipality's layer and the station's key, before it calls in."""
+        assert self.station_key is not None and self.escrow_key is not None
+        layer = self.root / "hub" / "municipality.json"
+        layer.write_text(
+            json.dumps(
+                {
+                    "care_home": {"id": DEMO_HOME_ID, "name": DEMO_HOME},
+                    "station_name": DEMO_STATION_NAME,
+                    "clinics": [
+                        {
+                            "id": DEMO_CLINIC.id,
+                            "name": DEMO_CLINIC.name,
+                            "provider_number": DEMO_CLINIC.provider_number,
+                            "video_room": DEMO_CLINIC.video_room,
+                        }
+                    ],
+                    "escrow_public_key": self.escrow_key,
+                    "language": "da",
+                },
+                ensure_ascii=False,
+            ),
+            encoding="utf-8",
+        )
+        await asyncio.to_thread(self._admin, "config", "set", "--municipality", str(layer))
+        await asyncio.to_thread(
+            self._admin,
+            "preauthorise",
+            self.station_key,
+            "--care-home",
+            DEMO_HOME_ID,
+            "--name",
+            DEMO_STATION_NAME,
+        )
+
+    async def _wait_hub(self, hub_url: str, within: float = 60.0) -> None:
+        import httpx
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while True:
+                hub = self._children["hub"]
+                if hub.poll() is not None:
+                    raise DemoError(f"hub exited with {hub.returncode}; see {self.log_dir}/hub.log")
+                if loop.time() > deadline:
+                    raise DemoError(f"the hub did not answer within {within:.0f} s")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{hub_url}/gp/")).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+
+    async def _wait_enrolled(self, within: float = 60.0) -> None:
+        """Until the hub lists the station approved and stationd shows no enrollment code."""
+        from provisioning.protocol import b64decode, station_id_for
+        from stationapi.errors import StationApiError
+        from stationapi.locked import LockedClient
+
+        assert self.station_key is not None
+        station_id = station_id_for(b64decode(self.station_key, length=32))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            shown = await asyncio.to_thread(self._admin, "stations", "show", station_id)
+            if re.search(r"^status\s+approved$", shown, re.MULTILINE):
+                async with LockedClient(self.socket_path, timeout=2.0) as client:
+                    try:
+                        await client.enrollment()
+                    except StationApiError as exc:
+                        if exc.status == 404:
+                            return
+            if loop.time() > deadline:
+                raise DemoError(f"the station was not enrolled at the hub within {within:.0f} s")
+            await asyncio.sleep(0.3)
 
     def _daemon_argv(self) -> list[str]:
         mode = "real" if self.hardware == "webcam" else "fake"
@@ -464,10 +577,13 @@ async def _check(runner: DemoRunner) -> None:
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
-        while DEMO_HOME not in await supervisor.capture():
+        while DEMO_HOME not in (screen := await supervisor.capture()):
             if loop.time() > deadline:
                 raise DemoError("the locked UI did not draw the lock screen within 60 s")
             await asyncio.sleep(0.1)
+        # An enrolled, configured station: no enrollment code on its lock screen.
+        if NOT_SET_UP in screen:
+            raise DemoError("the demo's lock screen shows an enrollment code")
     finally:
         await supervisor.stop()
 

@@ -18,9 +18,11 @@ __all__ = [
     "DEMO_CLINIC",
     "DEMO_CPR_RESIDENT",
     "DEMO_HOME",
+    "DEMO_HOME_ID",
     "DEMO_ROUND",
     "DEMO_STAFF_ID",
     "DEMO_STAFF_NUMBER",
+    "DEMO_STATION_NAME",
     "DemoResident",
     "SeededConsultation",
     "seed_demo",
@@ -30,6 +32,8 @@ DEMO_STAFF_ID: Final = "demo"
 #: What the demo's staff member types at the lock screen ("Personale-nummer").
 DEMO_STAFF_NUMBER: Final = "123"
 DEMO_HOME: Final = "Plejecenter Solbakken (demo)"
+DEMO_HOME_ID: Final = "demo-home"
+DEMO_STATION_NAME: Final = "Stue 1"
 DEMO_CLINIC: Final = Clinic(
     id="demo-clinic",
     name="Lægerne i Søndergade (demo)",

@@ -62,7 +62,9 @@ def staff_number(index: int) -> str:
     return str(101 + index)
 
 
-def enrol(data_dir: Path, staff: Mapping[str, str] | None = None) -> VaultKey:
+def enrol(
+    data_dir: Path, staff: Mapping[str, str] | None = None, *, kdf: KdfParams = TEST_KDF
+) -> VaultKey:
     """Create the keyring (cheap KDF) with a slot per staff member, numbered 101, 102, ... in
     the mapping's order; the vault key for checks."""
     staff = staff or {STAFF_ID: STAFF_PIN}
@@ -70,7 +72,7 @@ def enrol(data_dir: Path, staff: Mapping[str, str] | None = None) -> VaultKey:
     _, escrow_public = generate_escrow_keypair()
     with PinGuard(data_dir / "pin_attempts.db", SystemClock(), device_secret=secret) as guard:
         keyring, vault_key = Keyring.initialise(
-            data_dir / KEYSLOTS_FILE, secret, escrow_public, guard=guard, kdf_params=TEST_KDF
+            data_dir / KEYSLOTS_FILE, secret, escrow_public, guard=guard, kdf_params=kdf
         )
         for index, (staff_id, pin) in enumerate(staff.items()):
             keyring.add_slot(vault_key, staff_id, pin, number=staff_number(index))

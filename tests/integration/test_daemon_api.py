@@ -882,10 +882,11 @@ async def test_client_typed_methods_and_errors(station: Running) -> None:
             await client.clinics()
         assert locked.value.user_message.startswith("Stationen er låst")
         with pytest.raises(StationApiError) as wrong:
-            await client.unlock(STAFF_ID, "0000")
+            await client.unlock(STAFF_NUMBER, "0000")
         assert wrong.value.status == 401 and wrong.value.code == "wrong_pin"
-        unlocked = await client.unlock(STAFF_ID, STAFF_PIN)
+        unlocked = await client.unlock(STAFF_NUMBER, STAFF_PIN)
         assert unlocked.state == "staff" and client.token == unlocked.token
+        assert unlocked.staff_id == STAFF_ID  # the number's pseudonymous id
         now = datetime.now(UTC)
         c = await client.create_consultation(
             clinic_id=CLINIC.id,

@@ -61,7 +61,9 @@ def test_check_starts_everything_prints_the_link_and_cleans_up(tmpdir_short: Pat
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert LINK.search(out), out
-    assert "Personale-id: demo" in out and re.search(r"PIN-kode: \d{6}", out)
+    # Issue 17: the short staff number beside the PIN, and an enrolled station (the check
+    # fails when the lock screen shows an enrollment code).
+    assert re.search(r"Personale-nummer: \d{3,4}    PIN-kode: \d{6}", out), out
     assert "låseskærmen svarer" in out or "tmux mangler" in out
     data = DATA.search(out)
     assert data is not None

@@ -24,6 +24,7 @@ from textual.pilot import Pilot
 from station.core.clock import FakeClock
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr, WithoutCpr
+from station.keys.keyslots import KdfParams
 from station.keys.records import ConsultationKey, seal_entry
 from station.keys.vault import VaultKey
 from station.storage.store import Clinic
@@ -32,6 +33,7 @@ from tests.integration.daemon_harness import (
     STAFF_ID,
     STAFF_NUMBER,
     STAFF_PIN,
+    TEST_KDF,
     Running,
     enrol,
     running_daemon,
@@ -195,12 +197,18 @@ def tcp_listener() -> Iterator[int]:
 
 @contextlib.asynccontextmanager
 async def staff_station(
-    data_dir: Path, socket_dir: Path, *, clock: FakeClock | None = None, **daemon: Any
+    data_dir: Path,
+    socket_dir: Path,
+    *,
+    clock: FakeClock | None = None,
+    kdf: KdfParams = TEST_KDF,
+    **daemon: Any,
 ) -> AsyncIterator[Station]:
-    """stationd with a keyring, a clinic, a hub and TURN address that answer."""
+    """stationd with a keyring (cheap Argon2 unless ``kdf`` says otherwise), a clinic, a hub
+    and TURN address that answer."""
     set_language("da")
     clock = clock or FakeClock(NOW)
-    vault = enrol(data_dir)
+    vault = enrol(data_dir, kdf=kdf)
     with tcp_listener() as port:
         environ = {
             **os.environ,
