@@ -1,0 +1,165 @@
+"""Issue 17, item 4: every staff screen and dialog fits the station's screen, without scrolling.
+
+At the kiosk's real sizes (``tests/tui/station_screen.py``: 97 x 28 cells at 1280x720, 146 x 42
+at 1920x1080, foot with DejaVu Sans Mono 16 pt) each screen is reached as staff reach it,
+checked with :func:`tests.tui.fit.assert_fits` (no scroll bar, every control drawn whole:
+this fails when a form grows a scroll bar, whatever the picture) and then compared with its
+snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, DataTable, Input, RadioButton, Select, TextArea
+
+from station.core.session import CallOutcome
+from tests.integration.daemon_harness import STAFF_NUMBER, short_socket_dir
+from tests.tui.fit import assert_fits
+from tests.tui.station_screen import STATION_SIZES
+from tests.tui.test_staff_support import Station, seed, threaded_station, unlock, wait_for
+from tui.staff.screens.booking import AppointmentDialog
+from tui.staff.screens.call import CallScreen
+from tui.staff.screens.dialogs import ConfirmDialog
+from tui.staff.screens.enroll import EnrollScreen
+from tui.staff.screens.precheck import PreCheckScreen
+from tui.staff.screens.resident import ResidentDetail, ResidentDialog
+from tui.staff.screens.wrapup import WrapUpScreen
+
+SIZES = sorted(STATION_SIZES.items())
+IDS = [name for name, _size in SIZES]
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    with short_socket_dir() as path:
+        yield path
+
+
+@pytest.fixture
+def station(data_dir: Path, socket_dir: Path) -> Iterator[Station]:
+    with threaded_station(data_dir, socket_dir, prepare=seed) as running:
+        yield running
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    await pilot.pause(0.3)
+    await pilot.wait_for_scheduled_animations()
+
+
+async def log_in_screen(pilot: Pilot[Any], station: Station) -> None:
+    pilot.app.screen.query_one("#staff-number", Input).value = STAFF_NUMBER
+    pilot.app.screen.query_one("#pin", Input).focus()
+
+
+async def enroll_screen(pilot: Pilot[Any], station: Station) -> None:
+    pilot.app.screen.query_one("#enroll", Button).press()
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, EnrollScreen))
+    pilot.app.screen.query_one("#enroll-code", Input).value = "K7QM-2XPA"
+
+
+async def today(pilot: Pilot[Any], station: Station) -> None:
+    await unlock(pilot)
+
+
+async def appointment_dialog(pilot: Pilot[Any], station: Station) -> None:
+    await unlock(pilot)
+    await pilot.press("a")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, AppointmentDialog))
+
+
+async def resident_without_cpr(pilot: Pilot[Any], station: Station) -> None:
+    await unlock(pilot)
+    await pilot.press("r")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ResidentDialog))
+
+
+async def resident_with_cpr(pilot: Pilot[Any], station: Station) -> None:
+    """The dialog the issue names: with CPR, a warning shown, the buttons in sight."""
+    await resident_without_cpr(pilot, station)
+    dialog = pilot.app.screen
+    dialog.query_one("#with", RadioButton).value = True
+    dialog.query_one("#name", Input).value = "Bent Holm"
+    dialog.query_one("#cpr", Input).value = "010190-1235"
+
+
+async def resident_record(pilot: Pilot[Any], station: Station) -> None:
+    await unlock(pilot)
+    pilot.app.screen.query_one("#queue", DataTable).focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ResidentDetail))
+
+
+async def precheck(pilot: Pilot[Any], station: Station) -> None:
+    await unlock(pilot)
+    await pilot.press("c")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PreCheckScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, PreCheckScreen)
+    await wait_for(pilot, lambda: None not in [ok for ok, _hint in screen.results.values()])
+
+
+async def attended_call(pilot: Pilot[Any], station: Station) -> None:
+    await precheck(pilot, station)
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CallScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, CallScreen)
+    station.in_daemon(station.service.call_gp_admitted)
+    await wait_for(pilot, lambda: screen.admitted and screen.current is not None)
+    pilot.app.clear_notifications()
+
+
+async def wrap_up(pilot: Pilot[Any], station: Station) -> None:
+    await precheck(pilot, station)
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CallScreen))
+    station.in_daemon(station.service.call_gp_admitted)
+    station.clock.advance(540)
+    station.in_daemon(lambda: station.service.call_ended(CallOutcome.HUNG_UP_GP))
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, WrapUpScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, WrapUpScreen)
+    await wait_for(pilot, lambda: screen.appointment is not None and bool(screen.call_events))
+    screen.query_one("#note-text", TextArea).text = "Blodtryk fint. Ny kontrol om 3 mdr."
+    screen.query_one("#outcome", Select).value = "follow_up"
+    pilot.app.clear_notifications()
+
+
+async def confirm_dialog(pilot: Pilot[Any], station: Station) -> None:
+    """A yes-or-no question: marking the round documented with residents without a note."""
+    await wrap_up(pilot, station)
+    await pilot.press("f2")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog))
+
+
+SCREENS: dict[str, Callable[[Pilot[Any], Station], Awaitable[None]]] = {
+    "log_in": log_in_screen,
+    "enroll": enroll_screen,
+    "today": today,
+    "appointment_dialog": appointment_dialog,
+    "resident_without_cpr": resident_without_cpr,
+    "resident_with_cpr": resident_with_cpr,
+    "resident_record": resident_record,
+    "precheck": precheck,
+    "attended_call": attended_call,
+    "wrap_up": wrap_up,
+    "confirm_dialog": confirm_dialog,
+}
+
+
+@pytest.mark.parametrize(("screen_name", "size"), SIZES, ids=IDS)
+@pytest.mark.parametrize("name", sorted(SCREENS))
+def test_every_staff_screen_fits_the_station(
+    station: Station, snap_compare: Any, name: str, screen_name: str, size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await SCREENS[name](pilot, station)
+        await settle(pilot)
+        assert_fits(pilot.app.screen)
+
+    assert snap_compare(station.app(live_interval=0), terminal_size=size, run_before=run_before)
