@@ -45,10 +45,15 @@ def misfits(screen: Screen[object]) -> list[str]:
         if not _shown(widget):
             continue
         name = f"{type(widget).__name__}#{widget.id or '-'}"
+        inside, needed = widget.scrollable_content_region.size, widget.virtual_size
         if widget.show_vertical_scrollbar:
-            problems.append(f"{name} shows a vertical scroll bar")
+            problems.append(
+                f"{name} shows a vertical scroll bar ({needed.height} rows in {inside})"
+            )
         if widget.show_horizontal_scrollbar:
-            problems.append(f"{name} shows a horizontal scroll bar")
+            problems.append(
+                f"{name} shows a horizontal scroll bar ({needed.width} columns in {inside})"
+            )
         if isinstance(widget, CONTROLS):
             region, size = widget.region, widget.outer_size
             if region.width < size.width or region.height < size.height:

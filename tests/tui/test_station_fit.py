@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, DataTable, Input, RadioButton, Select, TextArea
+from textual.widgets import Button, DataTable, Input, RadioButton, Select, Static, TextArea
 
 from station.core.session import CallOutcome
 from tests.integration.daemon_harness import STAFF_NUMBER, short_socket_dir
 from tests.tui.fit import assert_fits
 from tests.tui.station_screen import STATION_SIZES
+from tests.tui.test_staff_snapshots import gradient
 from tests.tui.test_staff_support import Station, seed, threaded_station, unlock, wait_for
 from tui.staff.screens.booking import AppointmentDialog
 from tui.staff.screens.call import CallScreen
@@ -29,6 +30,8 @@ from tui.staff.screens.enroll import EnrollScreen
 from tui.staff.screens.precheck import PreCheckScreen
 from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.screens.wrapup import WrapUpScreen
+from tui.staff.widgets.meter import LevelMeter
+from tui.staff.widgets.preview import CameraPreview
 
 SIZES = sorted(STATION_SIZES.items())
 IDS = [name for name, _size in SIZES]
@@ -47,8 +50,14 @@ def station(data_dir: Path, socket_dir: Path) -> Iterator[Station]:
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    await pilot.pause(0.3)
+    # A blinking cursor is drawn or not depending on when the picture is taken.
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    for area in pilot.app.screen.query(TextArea):
+        area.cursor_blink = False
+    await pilot.pause(0.5)
     await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 async def log_in_screen(pilot: Pilot[Any], station: Station) -> None:
@@ -59,7 +68,11 @@ async def log_in_screen(pilot: Pilot[Any], station: Station) -> None:
 async def enroll_screen(pilot: Pilot[Any], station: Station) -> None:
     pilot.app.screen.query_one("#enroll", Button).press()
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, EnrollScreen))
+    # Mounted (it focuses the code field itself) before the focus moves on.
+    await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) == "enroll-code")
     pilot.app.screen.query_one("#enroll-code", Input).value = "K7QM-2XPA"
+    pilot.app.screen.query_one("#new-pin", Input).value = "4829"
+    pilot.app.screen.query_one("#new-pin", Input).focus()
 
 
 async def today(pilot: Pilot[Any], station: Station) -> None:
@@ -85,6 +98,8 @@ async def resident_with_cpr(pilot: Pilot[Any], station: Station) -> None:
     dialog.query_one("#with", RadioButton).value = True
     dialog.query_one("#name", Input).value = "Bent Holm"
     dialog.query_one("#cpr", Input).value = "010190-1235"
+    status = dialog.query_one("#cpr-status", Static)
+    await wait_for(pilot, lambda: bool(str(status.render()).strip()))
 
 
 async def resident_record(pilot: Pilot[Any], station: Station) -> None:
@@ -101,6 +116,10 @@ async def precheck(pilot: Pilot[Any], station: Station) -> None:
     screen = pilot.app.screen
     assert isinstance(screen, PreCheckScreen)
     await wait_for(pilot, lambda: None not in [ok for ok, _hint in screen.results.values()])
+    await wait_for(pilot, lambda: "turn" in screen.results)
+    # Fixed stand-ins for the live camera picture and microphone level.
+    screen.query_one(CameraPreview).frame = gradient()
+    screen.query_one(LevelMeter).level = -23.5
 
 
 async def attended_call(pilot: Pilot[Any], station: Station) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime, tzinfo
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
@@ -153,6 +154,10 @@ class LockScreen(Screen[None], inherit_bindings=False):
         self.post_message(self.LoginPressed())
 
 
+#: Below this many rows the private-call controls stand in one row (``-short``).
+SHORT_ROWS = 24
+
+
 class PrivateCallScreen(Screen[None], inherit_bindings=False):
     """The resident's controls during a private call; nothing else is reachable."""
 
@@ -198,7 +203,19 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
     def on_mount(self) -> None:
         """Draw the initial labels."""
         self._composed = True
+        self._fit(self.size.height)
         self._draw()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the controls to the terminal (see :data:`SHORT_ROWS`)."""
+        self._fit(event.size.height)
+
+    def _fit(self, rows: int) -> None:
+        # The kiosk gives this screen labwc's ui region under the GP's video: 97x10 cells at
+        # 1280x720, 146x16 at 1920x1080 (issue 17). There the five buttons stand in one row,
+        # each still several cells high and wide (a finger's width); taller terminals get
+        # the roomier 2x3 grid.
+        self.set_class(rows < SHORT_ROWS, "-short")
 
     def on_screen_resume(self) -> None:
         """Shown (a private call began): draw the labels."""

@@ -35,12 +35,16 @@ from tui.video import TerminalVideo, terminal_video_enabled
 __all__ = ["CallScreen"]
 
 
+#: Next and previous share one place in the footer, so it fits 97 columns.
+_STEP = Binding.Group(_("Next/previous"), compact=True)
+
+
 class CallScreen(StaffScreen):
     """See the module docs."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "step(1)", _("Next resident"), id="call.next"),
-        Binding("p", "step(-1)", _("Previous resident"), id="call.previous"),
+        Binding("n", "step(1)", _("Next resident"), id="call.next", group=_STEP),
+        Binding("p", "step(-1)", _("Previous resident"), id="call.previous", group=_STEP),
         Binding("m", "mute", _("Microphone on/off"), id="call.mute"),
         Binding("v", "camera", _("Camera on/off"), id="call.camera"),
         Binding("e", "end", _("End call"), id="call.end"),
@@ -86,7 +90,7 @@ class CallScreen(StaffScreen):
             if terminal_video_enabled():
                 yield TerminalVideo(id="terminal-video")
             yield CallControls(classes="buttons").data_bind(CallScreen.muted, CallScreen.camera_off)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """Load the appointment and its round, and the call's state so far."""

@@ -62,11 +62,14 @@ class ResidentDialog(FormDialog[ResidentDraft]):
                 with Vertical():
                     yield Label(_("Room"), markup=False)
                     yield Input(id="room", max_length=50)
-            with Vertical(id="with-fields"):
-                yield Label(_("CPR number (DDMMYY-XXXX)"), markup=False)
-                yield CprField(self._today)
-                yield Label(_("Room (optional)"), markup=False)
-                yield Input(id="cpr-room", max_length=50)
+            # Side by side, as without CPR: the dialog fits the station's 28 rows.
+            with Vertical(id="with-fields"), Horizontal(classes="row"):
+                with Vertical():
+                    yield Label(_("CPR number (DDMMYY-XXXX)"), markup=False)
+                    yield CprField(self._today)
+                with Vertical():
+                    yield Label(_("Room (optional)"), markup=False)
+                    yield Input(id="cpr-room", max_length=50)
             yield Label(_("Reason for the consultation (optional)"), markup=False)
             yield Input(id="reason", max_length=500)
             yield from self.form_end(_("Add"))

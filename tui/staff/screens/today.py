@@ -34,6 +34,10 @@ from tui.staff.widgets.queue import QueueTable
 __all__ = ["TodayScreen"]
 
 
+#: Up and down share one place in the footer ("⇧↑⇧↓ Flyt"): the footer fits 97 columns.
+_MOVE = Binding.Group(_("Move"), compact=True)
+
+
 class TodayScreen(StaffScreen):
     """The day's appointments (top) and the selected one's queue (bottom)."""
 
@@ -41,10 +45,19 @@ class TodayScreen(StaffScreen):
         Binding("a", "new_appointment", _("New appointment"), id="today.new_appointment"),
         Binding("r", "add_resident", _("Add resident"), id="today.add_resident"),
         Binding("c", "begin_check", _("Start call"), id="today.begin_check"),
-        Binding("shift+up", "move(-1)", _("Move up"), id="today.move_up"),
-        Binding("shift+down", "move(1)", _("Move down"), id="today.move_down"),
+        Binding(
+            "shift+up", "move(-1)", _("Move up"), id="today.move_up", group=_MOVE, key_display="⇧↑"
+        ),
+        Binding(
+            "shift+down",
+            "move(1)",
+            _("Move down"),
+            id="today.move_down",
+            group=_MOVE,
+            key_display="⇧↓",
+        ),
         Binding("s", "skip", _("Skip"), id="today.skip"),
-        Binding("delete,x", "remove", _("Remove"), id="today.remove"),
+        Binding("delete,x", "remove", _("Remove"), id="today.remove", key_display="x"),
         Binding("w", "wrap_up", _("Write note"), id="today.wrap_up"),
         Binding("f5", "reload", _("Refresh"), id="today.reload", show=False),
     ]
@@ -68,7 +81,7 @@ class TodayScreen(StaffScreen):
                 yield Button(_("Add resident"), id="btn-resident")
                 yield Button(_("Start call"), id="btn-call", variant="primary")
                 yield Button(_("Lock"), id="btn-lock", variant="warning")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """The date in the title; then the day's records."""

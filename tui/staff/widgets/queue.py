@@ -34,12 +34,12 @@ class QueueTable(DataTable[Text]):
         """The columns, with fixed widths."""
         for label, width in (
             ("#", 3),
-            (_("Name"), 28),
+            (_("Name"), 24),
             (_("Born"), 10),
             (_("Room"), 8),
             (_("CPR"), 11),
             (_("Status"), 10),
-            (_("Reason"), 14),
+            (_("Reason"), 13),
         ):
             self.add_column(label, width=width)
 
