@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from station.core.ports import HealthResult, LedPattern
 from station.daemon.workers import Worker
+from station.i18n import _
 
 if TYPE_CHECKING:
     from hardware.bundle import Hardware, PartChange
@@ -172,7 +173,7 @@ class DetachedHardware:
                 "hardware",
                 False,
                 "stationd runs without hardware (--hardware none)",
-                "Stationens udstyr er ikke tilsluttet. Kontakt IT.",
+                _("The station's equipment is not connected. Contact IT."),
             )
         ]
 
