@@ -1,8 +1,8 @@
 """The hub's errors: each knows its HTTP status and a stable machine-readable code.
 
 ``str(error)`` is English (logs, the API's ``{"error": ...}``) and never holds a token or
-personal data; ``user_message`` is Danish. The GP page shows its own Danish or English text
-chosen by ``code``, so the code is the contract with the page.
+personal data; ``user_message`` is the catalogue's (Danish by default). The GP page shows its
+own Danish or English text chosen by ``code``, so the code is the contract with the page.
 """
 
 from __future__ import annotations

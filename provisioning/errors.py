@@ -1,4 +1,4 @@
-"""Provisioning's errors: one base, each with an English ``str()`` and a Danish ``user_message``.
+"""Provisioning's errors: one base, an English ``str()`` and a translated ``user_message``.
 
 Messages never quote a key, a code, a PIN or a configuration value: they name what failed.
 """

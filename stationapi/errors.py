@@ -1,7 +1,7 @@
 """The clients' errors: one base, and what each failure means to a UI.
 
 Every refusal from stationd raises :class:`StationApiError` (the HTTP status, stationd's
-machine ``code``, its English ``str()`` and Danish ``user_message``); :class:`StationLocked`
+machine ``code``, its English ``str()`` and ``user_message`` for the person); :class:`StationLocked`
 is the 401 every lock causes (the staff UI exits on it); :class:`StationUnavailable` means
 stationd could not be reached at all. A UI catches :class:`StationClientError` for all of them.
 """

@@ -1,7 +1,8 @@
 """stationd's errors: one base, and the API error that carries an HTTP status.
 
 ``str(error)`` is English for logs and IT and never quotes request values (a mistyped id or
-PIN field may hold a CPR number); ``user_message`` is Danish for the person at the station.
+PIN field may hold a CPR number); ``user_message`` is for the person
+(the catalogue's, Danish by default).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ leaves the check (the call engine opens its own tracks when the call is dialled)
 - ``GET  /v1/precheck/microphone``: the level over a short stretch (dBFS RMS and peak).
 - ``POST /v1/precheck/tone``: play a short test tone on the loudspeaker.
 - ``GET  /v1/precheck/network``: can the hub and each TURN server be reached (a TCP connect,
-  bounded)? Each with a Danish hint.
+  bounded)? Each with a hint (the catalogue's).
 
 The camera and microphone stay open between requests (so a live thumbnail costs one frame,
 not one device open) and close after :data:`IDLE_CLOSE_SECONDS` without requests.

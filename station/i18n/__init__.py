@@ -35,9 +35,11 @@ from babel.messages.pofile import read_po
 
 __all__ = [
     "LANGUAGES",
+    "LANGUAGE_ENV",
     "N_",
     "LazyText",
     "_",
+    "adopt_language",
     "current_language",
     "danish_catalogue",
     "set_language",
@@ -45,6 +47,8 @@ __all__ = [
 ]
 
 LANGUAGES: Final = ("da", "en")
+#: The development override: when set, it wins over IT's configuration.
+LANGUAGE_ENV: Final = "KONTAKTSTATION_LANG"
 LOCALE_DIR: Final = Path(__file__).parent / "locale"
 _language: str | None = None
 
@@ -69,7 +73,7 @@ def current_language() -> str:
     """The language in use: set explicitly, else ``KONTAKTSTATION_LANG``, else Danish."""
     if _language is not None:
         return _language
-    env = os.environ.get("KONTAKTSTATION_LANG", "da").strip().lower()[:2]
+    env = os.environ.get(LANGUAGE_ENV, "da").strip().lower()[:2]
     return env if env in LANGUAGES else "da"
 
 
@@ -79,6 +83,17 @@ def set_language(language: str) -> None:
     if language not in LANGUAGES:
         raise ValueError(f"unsupported language {language!r}; choose one of {LANGUAGES}")
     _language = language
+
+
+def adopt_language(language: str) -> bool:
+    """Use IT's ``language`` for this process unless ``KONTAKTSTATION_LANG`` overrides it.
+
+    Whether the language was set (stationd calls it when a signed configuration applies).
+    """
+    if os.environ.get(LANGUAGE_ENV, "").strip():
+        return False
+    set_language(language)
+    return True
 
 
 def translate(message: str, language: str | None = None) -> str:

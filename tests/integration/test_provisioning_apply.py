@@ -221,6 +221,7 @@ async def test_signed_configuration_takes_effect_in_stationd(
                 assert daemon.exports.retention == timedelta(hours=1)
                 # 4. Language for the UIs.
                 assert (await st.http.get("/v1/settings")).json() == {"language": "en"}
+                assert i18n.current_language() == "en"  # stationd's own texts too
                 monkeypatch.delenv("KONTAKTSTATION_LANG", raising=False)
                 monkeypatch.setattr(i18n, "_language", None)
                 adopted = await asyncio.to_thread(adopt_station_language, daemon.config.socket_path)

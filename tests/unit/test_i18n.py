@@ -191,3 +191,17 @@ def test_lazy_text_fills_in_its_parameters_after_translating(
     assert str(text) == "16 minutter"
     assert text.translated("en") == "16 minutes"
     assert i18n.translate("not a msgid at all") == "not a msgid at all"
+
+
+def test_it_s_configuration_sets_the_language_unless_the_environment_overrides(
+    language: pytest.MonkeyPatch,
+) -> None:
+    from station.core.cpr import CprError
+
+    error = CprError("CPR number rejected: empty")
+    assert i18n.adopt_language("en") is True
+    assert error.user_message.startswith("The CPR number is not valid.")
+    language.setattr(i18n, "_language", None)
+    language.setenv("KONTAKTSTATION_LANG", "da")
+    assert i18n.adopt_language("en") is False
+    assert error.user_message.startswith("CPR-nummeret er ikke gyldigt.")

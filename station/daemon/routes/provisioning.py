@@ -3,7 +3,7 @@
 No token: the newcomer has none yet; IT's one-time code (spent at the hub) and, after the
 first staff member, an enrolled colleague's PIN are the authorisation. The PIN never leaves
 the station. The body is capped at :data:`MAX_ENROLL_BODY_BYTES` (``station.daemon.api``'s
-body limit). Refusals are ``ApiError``s with the Danish ``user_message``.
+body limit). Refusals are ``ApiError``s with a ``user_message`` from the catalogue.
 
 (``GET /v1/enrollment`` for the lock screen lives in ``station.daemon.routes.info`` and reads
 :meth:`provisioning.agent.ProvisioningAgent.enrollment_view`.)
