@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import html
 import logging
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -58,6 +59,7 @@ from hub.settings import HubSettings
 from hub.store import RoomStore
 from station.core.clock import Clock, SystemClock
 from station.core.waiting_room import Notice
+from station.i18n import _, current_language
 
 __all__ = ["create_app"]
 
@@ -103,10 +105,22 @@ _ENROLL_PAGE_HEADERS = {
 }
 
 _NOT_FOUND_PAGE = """<!doctype html>
-<html lang="da"><head><meta charset="utf-8"><title>Siden findes ikke</title></head>
-<body><h1>Siden findes ikke</h1>
-<p>Tjek, at du har brugt hele linket fra invitationen til videokonsultationen.</p></body></html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1>
+<p>{text}</p></body></html>
 """
+
+
+def _not_found_page() -> str:
+    """The page a mistyped or cut-off link shows the GP, in the hub's language."""
+    return _NOT_FOUND_PAGE.format(
+        lang=current_language(),
+        title=html.escape(_("The page does not exist")),
+        text=html.escape(
+            _("Check that you used the whole link from the invitation to the video consultation.")
+        ),
+    )
+
 
 _station_bearer = HTTPBearer(
     auto_error=False,
@@ -354,7 +368,7 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and not request.url.path.startswith("/api/"):
-            return HTMLResponse(_NOT_FOUND_PAGE, status_code=404)
+            return HTMLResponse(_not_found_page(), status_code=404)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             {"error": str(exc.detail), "code": code},

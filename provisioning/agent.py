@@ -564,7 +564,7 @@ class ProvisioningAgent:
     ) -> str:
         """Enroll a staff member with their one-time code and new PIN; their staff id.
 
-        Raises :class:`StaffEnrollmentError` (``code`` says why, ``user_message`` in Danish).
+        Raises :class:`StaffEnrollmentError` (``code`` says why, ``user_message`` translated).
         """
         client, store, _identity = self._require()
         current = store.current
