@@ -37,6 +37,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.errors import HubError, StationUnauthorized
+from hub.gp_texts import render_gp_page
 from hub.models import (
     MAX_GENERATION,
     MAX_VERSION,
@@ -59,7 +60,7 @@ from hub.settings import HubSettings
 from hub.store import RoomStore
 from station.core.clock import Clock, SystemClock
 from station.core.waiting_room import Notice
-from station.i18n import _, current_language
+from station.i18n import LANGUAGES, _, current_language
 
 __all__ = ["create_app"]
 
@@ -306,6 +307,7 @@ def create_app(
     rendezvous = Rendezvous(settings, room_store, rendezvous_notifier, hub_clock)
     provisioning = open_provisioning(settings, hub_clock)
     page_html = _static_text("gp.html")
+    pages = {language: render_gp_page(page_html, language) for language in LANGUAGES}
     page_js = _static_text("gp.js")
     page_css = _static_text("gp.css")
     enroll_html = _static_text("enroll.html")
@@ -548,8 +550,10 @@ def create_app(
         return RedirectResponse(f"gp/{query}", status_code=308)
 
     @app.get("/gp/", include_in_schema=False)
-    async def page() -> HTMLResponse:
-        return HTMLResponse(page_html, headers=_PAGE_HEADERS)
+    async def page(request: Request) -> HTMLResponse:
+        # The link may ask for English (?lang=en); anything else gets Danish.
+        language = "en" if request.query_params.get("lang") == "en" else "da"
+        return HTMLResponse(pages[language], headers=_PAGE_HEADERS)
 
     @app.get("/gp/gp.js", include_in_schema=False)
     async def page_script() -> Response:

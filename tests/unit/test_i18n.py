@@ -123,6 +123,33 @@ def test_no_danish_string_literal_outside_the_catalogue() -> None:
     assert found == [], "Danish text outside the catalogue:\n" + "\n".join(found)
 
 
+def test_the_gp_page_speaks_through_the_catalogue() -> None:
+    """The GP's page (HTML and script, no build step) carries no text of its own: the hub
+    fills it in from the catalogue, in the link's language, and the script reads that block."""
+    import json
+    from importlib import resources
+
+    from hub.gp_texts import render_gp_page
+
+    static = resources.files("hub").joinpath("static")
+    for name in ("gp.html", "gp.js", "enroll.html", "enroll.js"):
+        text = static.joinpath(name).read_text(encoding="utf-8")
+        assert not _DANISH_LETTERS.search(text), f"Danish text in hub/static/{name}"
+    template = static.joinpath("gp.html").read_text(encoding="utf-8")
+    for language, admit, error in (
+        ("da", "Lad komme ind", "Samtalen er afsluttet."),
+        ("en", "Admit", "The conversation has ended."),
+    ):
+        page = render_gp_page(template, language)
+        assert "{{" not in page and f'<html lang="{language}">' in page
+        block = page.split('<script id="gp-texts" type="application/json">')[1]
+        texts = json.loads(block.split("</script>")[0])
+        assert texts["admit"] == admit and texts["errors"]["call_ended"] == error
+        assert f'class="primary">{admit}</button>' in page
+    with pytest.raises(ValueError, match="unsupported language"):
+        render_gp_page(template, "de")
+
+
 def test_errors_speak_the_language_in_use_when_read(language: pytest.MonkeyPatch) -> None:
     """An error keeps its msgid: made while Danish applied, read after English was chosen,
     it is English (and str() stays English for logs, whatever the language)."""
