@@ -565,7 +565,7 @@ class ProvisioningAgent:
         """Enroll a staff member with their one-time code and new PIN; their pseudonymous
         staff id and the staff number they log in with.
 
-        Raises :class:`StaffEnrollmentError` (``code`` says why, ``user_message`` in Danish).
+        Raises :class:`StaffEnrollmentError` (``code`` says why, ``user_message`` translated).
         """
         client, store, _identity = self._require()
         current = store.current

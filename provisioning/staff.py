@@ -27,6 +27,7 @@ from pathlib import Path
 from provisioning.errors import StaffEnrollmentError
 from provisioning.protocol import b64decode
 from station.core.clock import Clock
+from station.i18n import N_
 from station.keys.device_secret import DeviceSecret
 from station.keys.errors import VaultError
 from station.keys.keyring import (
@@ -48,21 +49,20 @@ __all__ = ["PIN_ATTEMPTS_FILE", "USER_MESSAGES", "StaffKeyslots"]
 
 PIN_ATTEMPTS_FILE = DataDir.PIN_ATTEMPTS
 
-#: Danish texts for the hub's refusal codes and the station's own.
+#: The texts (msgids) for the hub's refusal codes and the station's own.
 USER_MESSAGES = {
-    "unknown_code": "Koden findes ikke. Tjek koden, eller bed IT om en ny.",
-    "code_expired": "Koden er udløbet. Bed IT om en ny.",
-    "code_used": "Koden er allerede brugt. Bed IT om en ny.",
-    "too_many_attempts": "For mange forkerte koder. Vent et kvarter, og prøv igen.",
-    "invalid_pin": "PIN-koden skal være 4 til 12 cifre.",
+    "unknown_code": N_("The code does not exist. Check the code, or ask IT for a new one."),
+    "code_expired": N_("The code has expired. Ask IT for a new one."),
+    "code_used": N_("The code has already been used. Ask IT for a new one."),
+    "too_many_attempts": N_("Too many wrong codes. Wait a quarter of an hour, and try again."),
+    "invalid_pin": N_("The PIN must be 4 to 12 digits."),
     "sponsor_required": (
-        "En kollega, der allerede er oprettet, skal godkende med sit personale-nummer og sin "
-        "PIN-kode."
+        N_("A colleague who is already enrolled must approve with their staff number and PIN.")
     ),
-    "sponsor_refused": "Kollegaens personale-nummer eller PIN-kode blev ikke godkendt.",
-    "not_configured": "Stationen er ikke sat op til personale endnu. Kontakt IT.",
-    "already_enrolled": "Du er allerede oprettet på denne station.",
-    "hub_unreachable": "Stationen kan ikke nå kommunens server. Prøv igen senere.",
+    "sponsor_refused": N_("The colleague's staff number or PIN was not accepted."),
+    "not_configured": N_("The station is not set up for staff yet. Contact IT."),
+    "already_enrolled": N_("You are already enrolled on this station."),
+    "hub_unreachable": N_("The station cannot reach the municipality's server. Try again later."),
 }
 
 

@@ -69,6 +69,7 @@ from station.daemon.serving import (
 )
 from station.daemon.workers import SerialAuditSink, Worker
 from station.errors import StationError
+from station.i18n import N_
 from station.keys.handover import KeyringAccess
 
 __all__ = [
@@ -200,7 +201,7 @@ class Daemon:
         if not data_dir.is_dir():
             raise DaemonError(
                 f"data directory {data_dir} does not exist",
-                "Stationens datamappe mangler. Kontakt IT.",
+                N_("The station's data folder is missing. Contact IT."),
             )
         self._store_worker = Worker("stationd-store")
         self._audit_worker = Worker("stationd-audit")

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from station.core.clock import Clock
+from station.i18n import N_, LazyText
 from station.keys.errors import VaultError
 
 __all__ = [
@@ -52,8 +53,8 @@ __all__ = [
     "SlotDisabled",
     "Throttled",
     "WrongPin",
-    "danish_wait",
     "pin_id_key",
+    "wait_text",
 ]
 
 _SCHEMA_VERSION = 2
@@ -61,25 +62,25 @@ _SCHEMA_VERSION = 2
 _ID_KEY_INFO = b"kontaktstation pin-attempts staff id v1"
 
 
-def danish_wait(seconds: float) -> str:
-    """A wait as staff read it: "30 sekunder", "1 minut", "15 minutter" (rounded up)."""
+def wait_text(seconds: float) -> LazyText:
+    """A wait as staff read it: "30 seconds", "1 minute", "15 minutes" (rounded up)."""
     whole = max(1, math.ceil(seconds))
     if whole <= 90:
-        return "1 sekund" if whole == 1 else f"{whole} sekunder"
+        return LazyText("1 second") if whole == 1 else LazyText("{n} seconds", n=whole)
     minutes = math.ceil(whole / 60)
-    return "1 minut" if minutes == 1 else f"{minutes} minutter"
+    return LazyText("1 minute") if minutes == 1 else LazyText("{n} minutes", n=minutes)
 
 
 class WrongPin(VaultError):
     """The PIN did not open the slot (or the staff id is unknown: the same error on purpose)."""
 
-    default_user_message = "Forkert PIN-kode."
+    default_user_message = N_("Wrong PIN.")
 
     def __init__(self, retry_after_seconds: float = 0.0) -> None:
         self.retry_after_seconds = retry_after_seconds
-        user = self.default_user_message
+        user: str | LazyText = self.default_user_message
         if retry_after_seconds > 0:
-            user += f" Prøv igen om {danish_wait(retry_after_seconds)}."
+            user = LazyText("Wrong PIN. Try again in {wait}.", wait=wait_text(retry_after_seconds))
         super().__init__("wrong PIN or unknown staff id", user)
 
 
@@ -92,15 +93,18 @@ class Throttled(VaultError):
         scope = "station-wide failure cap reached" if station_wide else "back-off after failures"
         super().__init__(
             f"PIN attempt refused: {scope}; retry in {math.ceil(retry_after_seconds)} s",
-            f"For mange forkerte forsøg. Prøv igen om {danish_wait(retry_after_seconds)}.",
+            LazyText(
+                "Too many wrong attempts. Try again in {wait}.",
+                wait=wait_text(retry_after_seconds),
+            ),
         )
 
 
 class SlotDisabled(VaultError):
     """Ten wrong PINs in a row: the slot stays shut until IT or an admin re-enables it."""
 
-    default_user_message = (
-        "Din PIN-kode er spærret efter for mange forkerte forsøg. Kontakt din leder eller IT."
+    default_user_message = N_(
+        "Your PIN is blocked after too many wrong attempts. Contact your manager or IT."
     )
 
     def __init__(self) -> None:
@@ -110,7 +114,7 @@ class SlotDisabled(VaultError):
 class PinGuardError(VaultError):
     """The attempt counters cannot be read or written; unlocking fails closed."""
 
-    default_user_message = "PIN-kontrollen virker ikke lige nu. Kontakt IT."
+    default_user_message = N_("The PIN check does not work right now. Contact IT.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from station.core.clock import Clock
 from station.core.ids import is_opaque_id
 from station.core.ports import AuditAction
 from station.errors import StationError
+from station.i18n import N_
 from station.storage.datadir import DataDir
 from station.storage.sqlite import SqliteFile
 
@@ -121,19 +122,21 @@ _SCHEMA: Final[tuple[tuple[str, ...], ...]] = (
 class AuditError(StationError):
     """Base of the audit log's errors."""
 
-    default_user_message = "Handlingen kunne ikke logges. Kontakt IT."
+    default_user_message = N_("The action could not be logged. Contact IT.")
 
 
 class AuditRejected(AuditError):
     """An entry was refused: a field could hold personal data or is not a known code."""
 
-    default_user_message = "Handlingen kunne ikke logges, fordi oplysningerne var ugyldige."
+    default_user_message = N_(
+        "The action could not be logged, because the information was invalid."
+    )
 
 
 class AuditCorrupt(AuditError):
     """The audit file is damaged; it is left untouched for IT."""
 
-    default_user_message = "Stationens log er beskadiget. Stationen skal efterses af IT."
+    default_user_message = N_("The station's log is damaged. The station must be checked by IT.")
 
 
 class AuditSchemaTooNew(AuditError):

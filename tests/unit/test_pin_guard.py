@@ -26,7 +26,7 @@ from station.keys.pin_guard import (
     SlotDisabled,
     Throttled,
     WrongPin,
-    danish_wait,
+    wait_text,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,13 +82,14 @@ def test_backoff_never_decreases_as_failures_grow(a: int, b: int) -> None:
     assert policy.backoff_seconds(high) <= policy.max_delay_seconds
 
 
-def test_danish_wait_text() -> None:
-    assert danish_wait(30) == "30 sekunder"
-    assert danish_wait(0.2) == "1 sekund"
-    assert danish_wait(29.1) == "30 sekunder"
-    assert danish_wait(120) == "2 minutter"
-    assert danish_wait(61 * 15) == "16 minutter"
-    assert danish_wait(91) == "2 minutter"
+def test_wait_text() -> None:
+    assert str(wait_text(30)) == "30 sekunder"
+    assert str(wait_text(0.2)) == "1 sekund"
+    assert str(wait_text(29.1)) == "30 sekunder"
+    assert str(wait_text(120)) == "2 minutter"
+    assert str(wait_text(61 * 15)) == "16 minutter"
+    assert str(wait_text(91)) == "2 minutter"
+    assert wait_text(61 * 15).translated("en") == "16 minutes"
 
 
 # --------------------------------------------------------------------------- per id
