@@ -88,6 +88,8 @@ class TestPinSnapshots:
                 if pilot.app.screen.query("#enroll-code"):
                     break
                 await pilot.pause(0.05)
+            # Mounted: the screen focuses the code field itself; only then move the focus.
+            await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) == "enroll-code")
             pilot.app.screen.query_one("#enroll-code", Input).value = "K7QM-2XPA"
             pilot.app.screen.query_one("#new-pin", Input).value = "4829"
             pilot.app.screen.query_one("#new-pin", Input).focus()
