@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DURATION",
+    "UNDOCUMENTED_LOOKBACK_DAYS",
     "AppointmentView",
     "ClinicView",
     "ExportOutcome",
@@ -51,6 +52,7 @@ __all__ = [
     "NoteDraft",
     "ResidentView",
     "StaffRecords",
+    "UndocumentedView",
     "waiting_resident",
 ]
 
@@ -81,6 +83,19 @@ class ResidentView:
     reason: str = field(repr=False, default="")
     note: str = field(repr=False, default="")
     readable: bool = True
+
+
+#: How far back the staff UI looks for consultations still missing their note.
+UNDOCUMENTED_LOOKBACK_DAYS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class UndocumentedView:
+    """A consultation whose call ended without a note: when, and with which clinic."""
+
+    id: str
+    clinic_name: str
+    starts_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +237,24 @@ class StaffRecords:
         """One consultation with its queue."""
         await self.clinics()
         return await self._appointment(await self._station.consultation(consultation_id))
+
+    async def undocumented(
+        self, *, days: int = UNDOCUMENTED_LOOKBACK_DAYS
+    ) -> list[UndocumentedView]:
+        """Consultations whose call ended without a note (issue 17, item 3), oldest first:
+        status ``ended`` until documented or cancelled, over the last ``days`` days. Clear
+        metadata only (time and clinic): nothing is opened."""
+        await self.clinics()
+        now = self._clock.now()
+        rows = await self._station.consultations(
+            starts_from=now - timedelta(days=days),
+            starts_before=now + timedelta(days=1),
+            statuses=["ended"],
+        )
+        return [
+            UndocumentedView(r.id, self._clinics.get(r.clinic_id, r.clinic_id), r.starts_at)
+            for r in rows
+        ]
 
     async def _appointment(self, row: m.ConsultationOut) -> AppointmentView:
         entries = await self._station.entries(row.id)

@@ -20,7 +20,7 @@ from station.core.model import QueueEntryStatus
 from station.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
-from tui.staff.data import AppointmentView, ResidentView
+from tui.staff.data import AppointmentView, ResidentView, UndocumentedView
 from tui.staff.messages import LockRequested, SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.booking import AppointmentDialog
@@ -28,7 +28,7 @@ from tui.staff.screens.dialogs import ConfirmDialog
 from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.station import StationClientError
 from tui.staff.widgets.appointments import AppointmentTable
-from tui.staff.widgets.banner import WrapUpReminder
+from tui.staff.widgets.banner import UndocumentedReminder, WrapUpReminder
 from tui.staff.widgets.queue import QueueTable
 
 __all__ = ["TodayScreen"]
@@ -66,6 +66,8 @@ class TodayScreen(StaffScreen):
         super().__init__(session)
         self.appointments: list[AppointmentView] = []
         self.pending_wrap_ups: list[str] = []
+        #: Consultations whose call ended without a note (any day), shown at every log-in.
+        self.undocumented: list[UndocumentedView] = []
         self._selected: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -73,6 +75,7 @@ class TodayScreen(StaffScreen):
         with Vertical(id="today"):
             yield Static("", id="today-title")
             yield WrapUpReminder("", id="wrap-up-banner")
+            yield UndocumentedReminder("", id="undocumented-banner")
             yield AppointmentTable(id="appointments")
             yield Static("", id="queue-title")
             yield QueueTable(id="queue")
@@ -98,11 +101,14 @@ class TodayScreen(StaffScreen):
         try:
             appointments = await self.records.today()
             state = await self.station.state()
+            missing = await self.records.undocumented()
         except StationClientError as error:
             self.failed(error)
             return
         self.appointments = appointments
         self.pending_wrap_ups = list(state.pending_wrap_ups)
+        self.undocumented = missing
+        self.query_one(UndocumentedReminder).show(missing)
         self.show(select or self._selected, entry)
 
     def show(self, select: str | None = None, entry: str | None = None) -> None:

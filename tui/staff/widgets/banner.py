@@ -13,9 +13,9 @@ from textual.widgets import Static
 from station.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
-from tui.staff.data import AppointmentView
+from tui.staff.data import AppointmentView, UndocumentedView
 
-__all__ = ["WrapUpReminder"]
+__all__ = ["UndocumentedReminder", "WrapUpReminder"]
 
 
 class WrapUpReminder(Static):
@@ -47,5 +47,47 @@ class WrapUpReminder(Static):
                     which=when or str(count)
                 ),
                 200,
+            )
+        )
+
+
+class UndocumentedReminder(Static):
+    """ "Mangler dokumentation": every consultation whose call ended without a note, at every
+    log-in, until it is documented or cancelled (issue 17, item 3). Hidden when there is none."""
+
+    DEFAULT_CSS = """
+    UndocumentedReminder {
+        background: $error 30%;
+        color: $text;
+        padding: 0 1;
+        height: auto;
+        max-height: 3;
+    }
+    """
+
+    #: Listed by time and clinic; the rest as a count.
+    SHOWN = 3
+
+    def on_mount(self) -> None:
+        """Hidden until there is something to say."""
+        self.display = False
+
+    def show(self, missing: Sequence[UndocumentedView]) -> None:
+        """The consultations still missing their note (oldest first)."""
+        self.display = bool(missing)
+        if not missing:
+            self.update("")
+            return
+        which = ", ".join(
+            f"{local(u.starts_at):%d-%m %H:%M} {u.clinic_name}" for u in missing[: self.SHOWN]
+        )
+        if len(missing) > self.SHOWN:
+            which += " " + _("and {count} more").format(count=len(missing) - self.SHOWN)
+        self.update(
+            literal(
+                _("Missing documentation ({count}): {which}").format(
+                    count=len(missing), which=which
+                ),
+                300,
             )
         )
