@@ -72,7 +72,9 @@ async def enroll_screen(pilot: Pilot[Any], station: Station) -> None:
     await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) == "enroll-code")
     pilot.app.screen.query_one("#enroll-code", Input).value = "K7QM-2XPA"
     pilot.app.screen.query_one("#new-pin", Input).value = "4829"
+    await pilot.pause(0.3)  # the screen's own focus settles first (it can come late)
     pilot.app.screen.query_one("#new-pin", Input).focus()
+    await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) == "new-pin")
 
 
 async def today(pilot: Pilot[Any], station: Station) -> None:
