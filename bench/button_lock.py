@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stationapi.client import StationClient
+from stationapi.locked import LockedClient
 from tests.integration.daemon_harness import (
     STAFF_ID,
     STAFF_PIN,
@@ -48,7 +48,7 @@ def listen(socket_path: Path, arrivals: queue.Queue[float], ready: threading.Eve
     """The SSE client: its own thread and loop, like a separate UI process."""
 
     async def run() -> None:
-        async with StationClient(socket_path) as client:
+        async with LockedClient(socket_path) as client:
             async for event in client.events(read_timeout=None):
                 if event.kind == "snapshot":
                     ready.set()

@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.db import ts
 from hub.provisioning.api import open_provisioning
-from hub.provisioning.store import ts
 from hub.settings import HubSettings
 from provisioning.identity import StationIdentity
 from provisioning.schema import AuditHead, HealthCheck, HealthName, Heartbeat

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hub.provisioning.api import open_provisioning
 from provisioning.agent import ProvisioningAgent
-from provisioning.fakes import FakeStationPort
 from station.core.clock import SystemClock
+from tests.integration.fake_station import FakeStationPort
 from tests.integration.hub_server import running_hub
 
 

@@ -69,13 +69,6 @@ class CaptureThread(Generic[T]):
         await asyncio.to_thread(self._thread.join, grace)
         return not self._thread.is_alive()
 
-    def join_blocking(self, timeout: float = 5.0) -> bool:
-        """Stop and wait from a thread that is not the loop's (tests, shutdown)."""
-        self.stop()
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
-
     def _emit(self, item: T) -> bool:
         if self.stopping.is_set():
             return False

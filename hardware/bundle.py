@@ -1,5 +1,9 @@
 """The hardware bundle the composition root builds once: every part, chosen by configuration.
 
+Over 500 lines for one job, putting the hardware together: each part's build, its fault when
+missing and its re-probe belong to the same decision (real, missing, never a fake), so they
+stay together.
+
 :func:`build_hardware` reads the environment (each part's variables are documented in its
 ``select`` module, :mod:`hardware.gpio`, and below) and returns a :class:`Hardware`.
 ``KONTAKTSTATION_HARDWARE=fake`` gives the laptop demo: test pattern, tone microphone,

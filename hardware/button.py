@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from gpiozero import Button
 
@@ -40,7 +40,6 @@ __all__ = [
     "ButtonEvent",
     "ButtonHandler",
     "PrivacyButton",
-    "PrivacyButtonPort",
 ]
 
 DEFAULT_BUTTON_PIN = "GPIO17"
@@ -84,23 +83,6 @@ class ButtonEvent(enum.Enum):
     LOCK = "lock"
     #: Pause camera and microphone during a call (a press held for ``hold_time``).
     PAUSE_MEDIA = "pause_media"
-
-
-@runtime_checkable
-class PrivacyButtonPort(Protocol):
-    """The privacy button as the daemon sees it."""
-
-    on_press: ButtonHandler | None
-    on_long_press: ButtonHandler | None
-
-    @property
-    def is_pressed(self) -> bool:
-        """True while the button is held down."""
-        ...
-
-    def close(self) -> None:
-        """Release the pin; later presses do nothing."""
-        ...
 
 
 class PrivacyButton:

@@ -1,8 +1,9 @@
 """Hardware health checks: the pre-call check's and IT's answer to "does everything work?".
 
-Each check returns a :class:`HealthResult` (English ``detail`` for IT and the heartbeat, a
-Danish ``hint_da`` saying what to do). :func:`run_health_checks` runs them all with timeouts;
-:func:`format_table` prints them; :func:`hw_check_main` is ``kontaktstation hw-check``.
+Each check returns a :class:`~station.core.ports.HealthResult` (English ``detail`` for IT and
+the heartbeat, a Danish ``hint`` saying what to do). :func:`run_health_checks` runs them all
+with timeouts; :func:`format_table` prints them; :func:`hw_check_main` is ``kontaktstation
+hw-check``.
 
 Camera and microphone checks open the device, so run them only when no call is on (the daemon
 does; the CLI is for a station whose daemon is idle or stopped).
@@ -22,10 +23,12 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import av
+
+from station.core.ports import HealthResult
 
 from .audio.base import Speaker
 from .audio.level import SILENCE_DBFS, measure_level
@@ -51,24 +54,6 @@ __all__ = [
     "missing_results",
     "run_health_checks",
 ]
-
-_OK_HINT = ""
-
-
-@dataclass(frozen=True, slots=True)
-class HealthResult:
-    """The outcome of one check."""
-
-    #: The part: ``camera``, ``microphone``, ``loudspeaker``, ``button`` or ``led``.
-    name: str
-    ok: bool
-    #: What was seen, in English (for IT, logs and heartbeats; never personal data).
-    detail: str
-    #: What to do, in Danish, for the person at the station (empty when ``ok``).
-    hint_da: str = _OK_HINT
-    #: The part is not there at all (not ``ok``); otherwise a failure is of a present part.
-    missing: bool = False
-
 
 _HINTS = {
     "camera": (
@@ -252,8 +237,8 @@ def format_table(results: Sequence[HealthResult]) -> str:
     for result in results:
         verdict = "PASS" if result.ok else "FAIL"
         lines.append(f"{result.name:<{width}}  {verdict:<6}  {result.detail}")
-        if not result.ok and result.hint_da:
-            lines.append(f"{'':<{width}}  {'':<6}  → {result.hint_da}")
+        if not result.ok and result.hint:
+            lines.append(f"{'':<{width}}  {'':<6}  → {result.hint}")
     passed = sum(r.ok for r in results)
     lines.append(f"{passed} of {len(results)} checks passed")
     return "\n".join(lines)

@@ -19,13 +19,14 @@ between steps is injectable.
 
 from __future__ import annotations
 
-import enum
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from gpiozero import LED, PWMLED
+
+from station.core.ports import LedPattern
 
 from .errors import GpioUnavailableError
 
@@ -34,7 +35,6 @@ __all__ = [
     "LedPattern",
     "LedStep",
     "StatusLed",
-    "StatusLedPort",
     "pattern_steps",
 ]
 
@@ -45,17 +45,6 @@ LedStep = tuple[float, float]
 
 #: ``wait(stop, seconds) -> stopped?``; the default is ``stop.wait(seconds)``.
 Wait = Callable[[threading.Event, float], bool]
-
-
-class LedPattern(enum.Enum):
-    """What the lamp shows."""
-
-    OFF = "off"
-    IDLE = "idle"
-    CAMERA_LIVE = "camera_live"
-    PRIVATE_CALL = "private_call"
-    FAULT = "fault"
-    STAFF_CALLED_BACK = "staff_called_back"
 
 
 _DIM = 0.05
@@ -88,24 +77,6 @@ def pattern_steps(pattern: LedPattern, pwm: bool) -> list[LedStep]:
     if pattern is LedPattern.STAFF_CALLED_BACK:
         return [(1.0, 0.1), (0.0, 0.1), (1.0, 0.1), (0.0, 0.7)]
     raise ValueError(f"unknown pattern {pattern!r}")
-
-
-@runtime_checkable
-class StatusLedPort(Protocol):
-    """The status lamp as the daemon sees it."""
-
-    @property
-    def pattern(self) -> LedPattern:
-        """What the lamp shows now."""
-        ...
-
-    def show(self, pattern: LedPattern) -> None:
-        """Switch to ``pattern`` at once."""
-        ...
-
-    def close(self) -> None:
-        """Turn off and release the pin."""
-        ...
 
 
 def _default_wait(stop: threading.Event, seconds: float) -> bool:

@@ -1,5 +1,8 @@
 """``kontaktstation admin``: IT's command line for provisioning, run on the hub's host.
 
+Over 500 lines for one job, IT's command line: its argument parser and each command's output
+(the rules are :mod:`hub.provisioning`).
+
 It works on the hub's own database and provisioning key (the same settings as
 ``kontaktstation hub``: ``KONTAKTSTATION_HUB_DATA_DIR``, ``..._DATABASE_URL`` for PostgreSQL,
 ``..._PROVISIONING_KEY``), so there is no admin endpoint on the network at all. Every action

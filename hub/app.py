@@ -1,5 +1,9 @@
 """The hub's web application: the rendezvous API for stations and GP pages, and the GP page.
 
+Over 500 lines for one job, the hub's HTTP surface: the station's and the GP's endpoints, the
+pages and the error mapping, so every route and its credential are read in one place; the
+rules behind them are :mod:`hub.rendezvous` and :mod:`hub.provisioning`.
+
 One factory, :func:`create_app`, builds the app for the CLI and for tests. Routes are a thin
 shell around :class:`~hub.rendezvous.Rendezvous`; every error becomes ``{"error": ..., "code":
 ...}`` (English) with a 4xx status, and bad input never reaches a 5xx.
@@ -41,7 +45,6 @@ from hub.models import (
     CreatedRoom,
     ErrorBody,
     GpRoomView,
-    Notice,
     OfferBody,
     PostedOffer,
     RoomCreate,
@@ -52,8 +55,9 @@ from hub.notifier import InProcessNotifier, RoomNotifier
 from hub.provisioning.api import install_provisioning, open_provisioning
 from hub.rendezvous import Rendezvous
 from hub.settings import HubSettings
-from hub.store import RoomStore, SqliteRoomStore
+from hub.store import RoomStore
 from station.core.clock import Clock, SystemClock
+from station.core.waiting_room import Notice
 
 __all__ = ["create_app"]
 
@@ -282,7 +286,7 @@ def create_app(
         from hub.pg import postgres_rendezvous
 
         store, notifier = postgres_rendezvous(settings.database_url.get_secret_value())
-    room_store: RoomStore = store if store is not None else SqliteRoomStore(settings.sqlite_path)
+    room_store = store if store is not None else RoomStore.sqlite(settings.sqlite_path)
     rendezvous_notifier = notifier if notifier is not None else InProcessNotifier()
     hub_clock = clock if clock is not None else SystemClock()
     rendezvous = Rendezvous(settings, room_store, rendezvous_notifier, hub_clock)

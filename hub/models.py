@@ -1,18 +1,19 @@
 """The rendezvous API's request and response bodies (pydantic; FastAPI derives OpenAPI from them).
 
-Personal data (a resident's name, birth date, room, reason) appears only in
-:class:`Resident` and :class:`CurrentResident`; their fields are kept out of ``repr()`` so a
-stray log of a model never prints them.
+Who is waiting, and the notices a call posts, are the waiting room's contract shared with the
+station (:mod:`station.core.waiting_room`): the only models here with personal data, and
+defined there once.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from station.core.waiting_room import CurrentResident, WaitingInfo
 
 __all__ = [
     "FINAL_STATES",
@@ -22,42 +23,17 @@ __all__ = [
     "AnswerBody",
     "CandidateBody",
     "CreatedRoom",
-    "CurrentResident",
     "ErrorBody",
     "GpLanguage",
     "GpRoomView",
-    "Notice",
     "OfferBody",
     "OfferView",
     "PostedOffer",
-    "Resident",
     "RoomCreate",
     "RoomState",
     "SessionDescriptionView",
     "StationRoomView",
-    "WaitingInfo",
 ]
-
-# Control characters would let a name rewrite the page's layout or a terminal; newlines are
-# allowed only in the free-text reason.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
-
-
-def _single_line(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-def _text(value: str) -> str:
-    if _CONTROL_BUT_NEWLINE.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-SingleLine = Annotated[str, AfterValidator(_single_line)]
-Text = Annotated[str, AfterValidator(_text)]
 
 
 class RoomState(StrEnum):
@@ -83,35 +59,6 @@ class GpLanguage(StrEnum):
 
     DA = "da"
     EN = "en"
-
-
-class Resident(BaseModel):
-    """Who is waiting: exactly what the station sends for this call, and nothing more."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    display_name: SingleLine = Field(min_length=1, max_length=120, repr=False)
-    birth_date: date | None = Field(default=None, repr=False)
-    room: SingleLine | None = Field(default=None, max_length=40, repr=False)
-    reason: Text | None = Field(default=None, max_length=500, repr=False)
-
-
-class WaitingInfo(BaseModel):
-    """The residents waiting for this call: one, or several in order for a round."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    residents: list[Resident] = Field(min_length=1, max_length=20)
-
-
-class CurrentResident(BaseModel):
-    """Which resident of a round is in front of the camera now."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    display_name: SingleLine = Field(min_length=1, max_length=120, repr=False)
-    position: int = Field(ge=1, le=20)
-    of: int = Field(ge=1, le=20)
 
 
 class RoomCreate(BaseModel):
@@ -173,35 +120,6 @@ class CandidateBody(BaseModel):
     sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)  # the WebRTC name
 
 
-class PrivateNotice(BaseModel):
-    """Staff have left the room: the call is private now."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["private"]
-
-
-class StaffPresentNotice(BaseModel):
-    """Staff are back in the room."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["staff_present"]
-
-
-class CurrentResidentNotice(CurrentResident):
-    """A round moved on to the next resident (same shape as the data-channel message)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: Literal["current_resident"]
-
-
-Notice = Annotated[
-    PrivateNotice | StaffPresentNotice | CurrentResidentNotice, Field(discriminator="type")
-]
-
-
 class SessionDescriptionView(BaseModel):
     """An SDP with the offer generation it belongs to."""
 
@@ -259,6 +177,9 @@ class AdmitResponse(BaseModel):
     room: GpRoomView
 
 
+# stationapi.models has an ErrorBody too: stationd's errors also carry a Danish
+# ``user_message`` for the person at the station (and a retry time), the hub's are read by
+# programs (the station's clients, the GP page) and IT. Two APIs, two bodies.
 class ErrorBody(BaseModel):
     """Every API error: English ``error``, stable ``code``."""
 

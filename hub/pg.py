@@ -1,11 +1,9 @@
 """PostgreSQL for several hub instances: the SQL seam, the room store and LISTEN/NOTIFY.
 
-* :class:`PostgresDatabase`: :class:`hub.provisioning.db.Database` on psycopg 3 (a small pool
-  of blocking connections used from worker threads, like SQLite's), so provisioning runs the
-  very same SQL on both engines.
-* :class:`PostgresRoomStore`: :class:`hub.store.RoomStore` with the same rows and semantics as
-  the SQLite store (every change a compare-and-set on ``version``; a row lock serialises the
-  candidate limit), so two instances can never both admit a GP or answer one offer.
+* :class:`PostgresDatabase`: :class:`hub.db.Database` on psycopg 3 (a small pool of blocking
+  connections used from worker threads, like SQLite's), so provisioning and the rooms
+  (:class:`hub.store.RoomStore`, in its PostgreSQL dialect) run the very same SQL on both
+  engines.
 * :class:`PostgresNotifier`: :class:`hub.notifier.RoomNotifier` across instances. ``publish``
   sends ``NOTIFY`` (delivered after the writer's commit, to every instance, itself included)
   and wakes local waiters at once; one ``LISTEN`` connection per instance turns notifications
@@ -23,33 +21,20 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import psycopg
 
+from hub.db import Dialect, Row, Tx
 from hub.errors import RoomStoreError
 from hub.notifier import InProcessNotifier, RoomWaiter
-from hub.provisioning.db import Dialect, Row, Tx
 from hub.provisioning.errors import ProvisioningStoreError
-from hub.store import (  # the row mapping is shared with the SQLite store on purpose
-    _COLUMNS,
-    _FINAL,
-    _INSERT,
-    _SELECT_BY_ID,
-    _SELECT_BY_TOKEN,
-    _UPDATE,
-    RoomRecord,
-    _record,
-    _row,
-    _ts,
-)
+from hub.store import RoomStore
 
 __all__ = [
     "CHANNEL",
     "PostgresDatabase",
     "PostgresNotifier",
-    "PostgresRoomStore",
     "postgres_rendezvous",
 ]
 
@@ -59,7 +44,6 @@ _T = TypeVar("_T")
 #: The NOTIFY channel for room changes (payload: the room id).
 CHANNEL: Final = "kontaktstation_rooms"
 _PLACEHOLDER = re.compile(r"\?")
-_NAMES: Final = [name.strip() for name in _COLUMNS.split(",")]
 
 
 def _pg(sql: str) -> str:
@@ -86,7 +70,7 @@ class _PgTx:
 
 
 class PostgresDatabase:
-    """:class:`hub.provisioning.db.Database` on PostgreSQL; up to ``pool_size`` connections."""
+    """:class:`hub.db.Database` on PostgreSQL; up to ``pool_size`` connections."""
 
     dialect: Dialect = "postgres"
 
@@ -150,186 +134,6 @@ class PostgresDatabase:
 
     def __repr__(self) -> str:
         return "PostgresDatabase(<dsn hidden>)"
-
-
-_ROOM_SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS rooms (
-        room_id TEXT PRIMARY KEY,
-        token_hash BYTEA NOT NULL UNIQUE,
-        starts_at TEXT NOT NULL,
-        ends_at TEXT NOT NULL,
-        valid_from TEXT NOT NULL,
-        valid_until TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        language TEXT NOT NULL,
-        state TEXT NOT NULL,
-        version BIGINT NOT NULL,
-        waiting_json TEXT,
-        current_resident_json TEXT,
-        private INTEGER NOT NULL,
-        offer_generation BIGINT NOT NULL,
-        offer_sdp TEXT,
-        answer_generation BIGINT NOT NULL,
-        answer_sdp TEXT,
-        gp_session_hash BYTEA,
-        gp_seen_at TEXT,
-        finished_at TEXT,
-        end_reason TEXT,
-        gp_left_at TEXT
-    )""",
-    # A database made by an older hub gets the columns added since (all nullable).
-    "ALTER TABLE rooms ADD COLUMN IF NOT EXISTS gp_left_at TEXT",
-    "CREATE INDEX IF NOT EXISTS rooms_valid_until ON rooms (state, valid_until)",
-    """CREATE TABLE IF NOT EXISTS gp_candidates (
-        room_id TEXT NOT NULL REFERENCES rooms (room_id) ON DELETE CASCADE,
-        generation BIGINT NOT NULL,
-        seq INTEGER NOT NULL,
-        candidate_json TEXT NOT NULL,
-        PRIMARY KEY (room_id, generation, seq)
-    )""",
-)
-#: Serialises schema creation across instances starting together.
-_SCHEMA_LOCK: Final = 7_402_119
-
-
-def _room(row: Row) -> RoomRecord:
-    mapping = dict(zip(_NAMES, row, strict=True))
-    for name in ("token_hash", "gp_session_hash"):
-        if mapping[name] is not None:
-            mapping[name] = bytes(mapping[name])
-    return _record(mapping)  # type: ignore[arg-type]
-
-
-class PostgresRoomStore:
-    """:class:`hub.store.RoomStore` on PostgreSQL (shared by every hub instance)."""
-
-    def __init__(self, db: PostgresDatabase) -> None:
-        self._db = db
-        self._ready = False
-        self._ready_lock = asyncio.Lock()
-
-    async def _run(self, work: Callable[[Tx], _T]) -> _T:
-        if not self._ready:
-            async with self._ready_lock:
-                if not self._ready:
-                    await self._db.run(self._create_schema)
-                    self._ready = True
-        return await self._db.run(work)
-
-    @staticmethod
-    def _create_schema(tx: Tx) -> None:
-        tx.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-        for statement in _ROOM_SCHEMA:
-            tx.execute(statement)
-
-    async def insert(self, room: RoomRecord) -> None:
-        """Store a new room."""
-        row = _row(room)
-        await self._run(lambda tx: tx.execute(_INSERT, row))
-
-    async def get(self, room_id: str) -> RoomRecord | None:
-        """The room with this id, if any."""
-        row = await self._run(lambda tx: tx.one(_SELECT_BY_ID, (room_id,)))
-        return None if row is None else _room(row)
-
-    async def find_by_token_hash(self, token_hash: bytes) -> RoomRecord | None:
-        """The room whose GP token hashes to ``token_hash``, if any."""
-        row = await self._run(lambda tx: tx.one(_SELECT_BY_TOKEN, (token_hash,)))
-        return None if row is None else _room(row)
-
-    async def replace(self, room: RoomRecord, *, expected_version: int) -> bool:
-        """Write ``room`` if the stored version is still ``expected_version``."""
-        row = _row(room)
-        changed = await self._run(
-            lambda tx: tx.execute(_UPDATE, (*row[1:], room.room_id, expected_version))
-        )
-        return changed == 1
-
-    async def touch_gp_session(self, room_id: str, seen_at: datetime) -> None:
-        """Record that the admitted browser was just seen."""
-        await self._run(
-            lambda tx: tx.execute(
-                "UPDATE rooms SET gp_seen_at = ? WHERE room_id = ?", (_ts(seen_at), room_id)
-            )
-        )
-
-    async def add_gp_candidate(
-        self, room_id: str, generation: int, candidate_json: str, *, limit: int
-    ) -> bool:
-        """Keep one trickled GP candidate; False when ``limit`` are already kept."""
-
-        def work(tx: Tx) -> bool:
-            # The room's row lock serialises candidates of one room across instances.
-            if tx.one("SELECT 1 FROM rooms WHERE room_id = ? FOR UPDATE", (room_id,)) is None:
-                return False
-            row = tx.one(
-                "SELECT count(*) FROM gp_candidates WHERE room_id = ? AND generation = ?",
-                (room_id, generation),
-            )
-            count = 0 if row is None else int(row[0])
-            if count >= limit:
-                return False
-            tx.execute(
-                "INSERT INTO gp_candidates (room_id, generation, seq, candidate_json) "
-                "VALUES (?, ?, ?, ?)",
-                (room_id, generation, count, candidate_json),
-            )
-            return True
-
-        return await self._run(work)
-
-    async def gp_candidates(self, room_id: str, generation: int) -> list[str]:
-        """The GP's trickled candidates for one offer generation, in order."""
-        rows = await self._run(
-            lambda tx: tx.all(
-                "SELECT candidate_json FROM gp_candidates WHERE room_id = ? AND generation = ? "
-                "ORDER BY seq",
-                (room_id, generation),
-            )
-        )
-        return [str(r[0]) for r in rows]
-
-    async def count_gp_candidates(self, room_id: str, generation: int) -> int:
-        """How many candidates :meth:`gp_candidates` would return."""
-        row = await self._run(
-            lambda tx: tx.one(
-                "SELECT count(*) FROM gp_candidates WHERE room_id = ? AND generation = ?",
-                (room_id, generation),
-            )
-        )
-        return 0 if row is None else int(row[0])
-
-    async def delete_gp_candidates(self, room_id: str) -> None:
-        """Forget every trickled candidate of a room."""
-        await self._run(
-            lambda tx: tx.execute("DELETE FROM gp_candidates WHERE room_id = ?", (room_id,))
-        )
-
-    async def active_room_ids_past(self, now: datetime) -> list[str]:
-        """Rooms not yet final whose link closed before ``now``."""
-        rows = await self._run(
-            lambda tx: tx.all(
-                "SELECT room_id FROM rooms WHERE state NOT IN (?, ?, ?) AND valid_until < ?",
-                (*_FINAL, _ts(now)),
-            )
-        )
-        return [str(r[0]) for r in rows]
-
-    async def delete_finished(self, before: datetime) -> int:
-        """Delete final rooms finished before ``before``."""
-        return await self._run(
-            lambda tx: tx.execute(
-                "DELETE FROM rooms WHERE state IN (?, ?, ?) AND finished_at < ?",
-                (*_FINAL, _ts(before)),
-            )
-        )
-
-    async def close(self) -> None:
-        """Release the connections."""
-        await self._db.close()
-
-    def __repr__(self) -> str:
-        return "PostgresRoomStore(<dsn hidden>)"
 
 
 class PostgresNotifier:
@@ -405,7 +209,7 @@ class PostgresNotifier:
         await self._db.close()
 
 
-def postgres_rendezvous(dsn: str) -> tuple[PostgresRoomStore, PostgresNotifier]:
+def postgres_rendezvous(dsn: str) -> tuple[RoomStore, PostgresNotifier]:
     """The room store and notifier on one PostgreSQL (``postgresql://...`` or a libpq DSN)."""
     db = PostgresDatabase(dsn, error=RoomStoreError)
-    return PostgresRoomStore(db), PostgresNotifier(dsn, db)
+    return RoomStore(db), PostgresNotifier(dsn, db)

@@ -1,5 +1,8 @@
 """The rendezvous: rooms for booked calls, offer/answer relay, and who may do what when.
 
+Over 600 lines for one job, the rules of a room for both its sides: the station's and the GP's
+halves of each exchange change the same record by compare-and-set, so they stay side by side.
+
 One room serves one booked call (a consultation or a round). The station creates it and gets
 the GP's link; the station posts its complete offer (the station is always the offerer) and
 the GP page sees "the station is waiting"; only when the GP admits the station is the offer
@@ -46,25 +49,27 @@ from hub.errors import (
 from hub.models import (
     FINAL_STATES,
     CandidateBody,
-    CurrentResident,
-    CurrentResidentNotice,
     GpLanguage,
     GpRoomView,
-    Notice,
     OfferView,
-    PrivateNotice,
     RoomCreate,
     RoomState,
     SessionDescriptionView,
-    StaffPresentNotice,
     StationRoomView,
-    WaitingInfo,
 )
 from hub.notifier import RoomNotifier
 from hub.sdp import validate_candidate, validate_session_description
 from hub.settings import HubSettings
 from hub.store import RoomRecord, RoomStore
 from station.core.clock import Clock
+from station.core.waiting_room import (
+    CurrentResident,
+    CurrentResidentNotice,
+    Notice,
+    PrivateNotice,
+    StaffPresentNotice,
+    WaitingInfo,
+)
 
 __all__ = ["GpAccess", "NewRoom", "Rendezvous", "hash_secret"]
 

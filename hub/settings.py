@@ -7,34 +7,18 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["DEFAULT_HUB_DATA_DIR", "GpIceServer", "HubSettings"]
+from provisioning.schema import IceServerConfig
+from station.core.rules import check_base_url, check_station_token
+
+__all__ = ["DEFAULT_HUB_DATA_DIR", "HubSettings"]
 
 #: Production default; systemd's StateDirectory=kontaktstation-hub creates it for the hub's user.
 DEFAULT_HUB_DATA_DIR = Path("/var/lib/kontaktstation-hub")
 
 _ENV_PREFIX = "KONTAKTSTATION_HUB_"
-
-
-class GpIceServer(BaseModel):
-    """A STUN/TURN server handed to the GP's browser (the ``RTCIceServer`` dictionary)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    urls: list[str] = Field(min_length=1)
-    username: str | None = None
-    credential: str | None = Field(default=None, repr=False)
-
-    @field_validator("urls")
-    @classmethod
-    def _known_schemes(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
-                raise ValueError("ICE server URLs must start with stun:, stuns:, turn: or turns:")
-        return value
 
 
 class HubSettings(BaseModel):
@@ -72,8 +56,9 @@ class HubSettings(BaseModel):
     purge_interval_seconds: float = Field(default=60.0, gt=0)
     #: The most trickled ICE candidates kept per offer generation.
     max_gp_candidates: int = Field(default=64, ge=1, le=1000)
-    #: STUN/TURN for the GP's browser (empty: host candidates only, e.g. tests on loopback).
-    gp_ice_servers: tuple[GpIceServer, ...] = ()
+    #: STUN/TURN for the GP's browser (empty: host candidates only, e.g. tests on loopback);
+    #: the same ``RTCIceServer`` dictionary as the stations' signed configuration.
+    gp_ice_servers: tuple[IceServerConfig, ...] = ()
     #: The GP page shows "reconnecting" when no media arrives for this long.
     media_watchdog_seconds: float = Field(default=4.0, gt=0, le=60)
     #: PostgreSQL (``postgresql://...``) for several hub instances: rooms, their wake-ups
@@ -93,20 +78,12 @@ class HubSettings(BaseModel):
     @field_validator("public_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("public_base_url must be an http(s) URL")
-        if parts.query or parts.fragment:
-            raise ValueError("public_base_url must not have a query or fragment")
-        return value.rstrip("/")
+        return check_base_url("public_base_url", value)
 
     @field_validator("station_token")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 32:
-            raise ValueError(
-                "the station token must be at least 32 characters (use 256 random bits)"
-            )
+        check_station_token(value.get_secret_value())
         return value
 
     @property

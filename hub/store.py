@@ -1,8 +1,16 @@
-"""Where rooms live: a :class:`RoomStore` port and its SQLite adapter.
+"""Where rooms live: one room store on the hub's SQL seam, in SQLite's or PostgreSQL's dialect.
 
-The port is async and small so a PostgreSQL adapter (several hub instances) can follow with
-the same semantics: every change of a room is a compare-and-set on its ``version``, so two
-instances (or two requests) can never both admit a GP or both answer one offer.
+:class:`RoomStore` runs the same statements on SQLite (one hub instance, the default) and on
+PostgreSQL (several instances, :mod:`hub.pg`), through :class:`hub.db.Database`: every change of a
+room is a compare-and-set on its ``version``, so two instances (or two requests) can never
+both admit a GP or both answer one offer. The two dialects differ only where the engines do:
+
+- column types (``BLOB``/``BYTEA``, ``INTEGER``/``BIGINT``: :func:`hub.db.ddl`);
+- bringing an older table up to date (PostgreSQL adds a column ``IF NOT EXISTS``; SQLite
+  has no such clause, so the store looks at ``PRAGMA table_info`` first);
+- serialising schema creation and a room's candidate count: PostgreSQL takes an advisory
+  lock and the room's row lock (``FOR UPDATE``); SQLite's ``BEGIN IMMEDIATE`` (every
+  transaction of :class:`hub.db.SqliteDatabase`) already holds the file's write lock.
 
 A room row holds personal data (who is waiting) only while the room lives: the rendezvous
 clears it when the room ends, is revoked or expires, and :meth:`RoomStore.delete_finished`
@@ -12,19 +20,18 @@ removes the skeleton later.
 from __future__ import annotations
 
 import asyncio
-import os
-import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Final, TypeVar
 
+from hub.db import Database, Row, SqliteDatabase, Tx, ddl, dt, ts
 from hub.errors import RoomStoreError
-from hub.models import CurrentResident, GpLanguage, RoomState, WaitingInfo
+from hub.models import GpLanguage, RoomState
+from station.core.waiting_room import CurrentResident, WaitingInfo
 
-__all__ = ["RoomRecord", "RoomStore", "SqliteRoomStore"]
+__all__ = ["RoomRecord", "RoomStore"]
 
 _T = TypeVar("_T")
 
@@ -59,130 +66,107 @@ class RoomRecord:
     gp_left_at: datetime | None = None
 
 
-class RoomStore(Protocol):
-    """The rooms' storage port."""
+_SCHEMA: Final = (
+    """CREATE TABLE IF NOT EXISTS rooms (
+        room_id TEXT PRIMARY KEY,
+        token_hash {blob} NOT NULL UNIQUE,
+        starts_at TEXT NOT NULL,
+        ends_at TEXT NOT NULL,
+        valid_from TEXT NOT NULL,
+        valid_until TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        language TEXT NOT NULL,
+        state TEXT NOT NULL,
+        version {bigint} NOT NULL,
+        waiting_json TEXT,              -- personal data: NULL once the room is final
+        current_resident_json TEXT,     -- personal data: NULL once the room is final
+        private INTEGER NOT NULL,
+        offer_generation {bigint} NOT NULL,
+        offer_sdp TEXT,
+        answer_generation {bigint} NOT NULL,
+        answer_sdp TEXT,
+        gp_session_hash {blob},
+        gp_seen_at TEXT,
+        finished_at TEXT,
+        end_reason TEXT,
+        gp_left_at TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS rooms_valid_until ON rooms (state, valid_until)",
+    """CREATE TABLE IF NOT EXISTS gp_candidates (
+        room_id TEXT NOT NULL REFERENCES rooms (room_id) ON DELETE CASCADE,
+        generation {bigint} NOT NULL,
+        seq INTEGER NOT NULL,
+        candidate_json TEXT NOT NULL,
+        PRIMARY KEY (room_id, generation, seq)
+    )""",
+)
+#: SQLite's ``user_version`` of this schema.
+_SCHEMA_VERSION: Final = 2
+#: Columns added after version 1, for databases made before them: (name, SQL type).
+_ADDED_COLUMNS: Final[tuple[tuple[str, str], ...]] = (("gp_left_at", "TEXT"),)
+#: Serialises schema creation across PostgreSQL instances starting together.
+_SCHEMA_LOCK: Final = 7_402_119
 
-    async def insert(self, room: RoomRecord) -> None:
-        """Store a new room."""
-
-    async def get(self, room_id: str) -> RoomRecord | None:
-        """The room with this id, if any."""
-
-    async def find_by_token_hash(self, token_hash: bytes) -> RoomRecord | None:
-        """The room whose GP token hashes to ``token_hash``, if any."""
-
-    async def replace(self, room: RoomRecord, *, expected_version: int) -> bool:
-        """Write ``room`` if the stored version is still ``expected_version``; False if not."""
-
-    async def touch_gp_session(self, room_id: str, seen_at: datetime) -> None:
-        """Record that the admitted browser was just seen (does not change the version)."""
-
-    async def add_gp_candidate(
-        self, room_id: str, generation: int, candidate_json: str, *, limit: int
-    ) -> bool:
-        """Keep one trickled GP candidate; False when ``limit`` are already kept."""
-
-    async def gp_candidates(self, room_id: str, generation: int) -> list[str]:
-        """The GP's trickled candidates (JSON texts) for one offer generation, in order."""
-
-    async def count_gp_candidates(self, room_id: str, generation: int) -> int:
-        """How many candidates :meth:`gp_candidates` would return."""
-
-    async def delete_gp_candidates(self, room_id: str) -> None:
-        """Forget every trickled candidate of a room."""
-
-    async def active_room_ids_past(self, now: datetime) -> list[str]:
-        """Rooms not yet final whose link closed before ``now`` (to be expired)."""
-
-    async def delete_finished(self, before: datetime) -> int:
-        """Delete final rooms finished before ``before``; return how many."""
-
-    async def close(self) -> None:
-        """Release the database."""
-
-
-def _ts(value: datetime) -> str:
-    # One fixed, UTC, microsecond format so the text columns also compare correctly in SQL.
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+_NAMES: Final = (
+    "room_id",
+    "token_hash",
+    "starts_at",
+    "ends_at",
+    "valid_from",
+    "valid_until",
+    "created_at",
+    "language",
+    "state",
+    "version",
+    "waiting_json",
+    "current_resident_json",
+    "private",
+    "offer_generation",
+    "offer_sdp",
+    "answer_generation",
+    "answer_sdp",
+    "gp_session_hash",
+    "gp_seen_at",
+    "finished_at",
+    "end_reason",
+    "gp_left_at",
+)
+_COLUMNS: Final = ", ".join(_NAMES)
+_FINAL: Final = ("ended", "revoked", "expired")
+# Built from the fixed column list above, never from input: the S608 warnings are moot.
+_INSERT: Final = f"INSERT INTO rooms ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})"  # noqa: S608
+_SELECT_BY_ID: Final = f"SELECT {_COLUMNS} FROM rooms WHERE room_id = ?"  # noqa: S608
+_SELECT_BY_TOKEN: Final = f"SELECT {_COLUMNS} FROM rooms WHERE token_hash = ?"  # noqa: S608
+_UPDATE: Final = (
+    "UPDATE rooms SET "  # noqa: S608
+    + ", ".join(f"{name} = ?" for name in _NAMES[1:])
+    + " WHERE room_id = ? AND version = ?"
+)
+#: Locks the room while its candidates are counted (see the module docs).
+_LOCK_ROOM: Final = {
+    "sqlite": "SELECT 1 FROM rooms WHERE room_id = ?",
+    "postgres": "SELECT 1 FROM rooms WHERE room_id = ? FOR UPDATE",
+}
 
 
 def _ts_or_none(value: datetime | None) -> str | None:
-    return None if value is None else _ts(value)
+    return None if value is None else ts(value)
 
 
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _req_dt(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rooms (
-    room_id TEXT PRIMARY KEY,
-    token_hash BLOB NOT NULL UNIQUE,
-    starts_at TEXT NOT NULL,
-    ends_at TEXT NOT NULL,
-    valid_from TEXT NOT NULL,
-    valid_until TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    language TEXT NOT NULL,
-    state TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    waiting_json TEXT,              -- personal data: NULL once the room is final
-    current_resident_json TEXT,     -- personal data: NULL once the room is final
-    private INTEGER NOT NULL,
-    offer_generation INTEGER NOT NULL,
-    offer_sdp TEXT,
-    answer_generation INTEGER NOT NULL,
-    answer_sdp TEXT,
-    gp_session_hash BLOB,
-    gp_seen_at TEXT,
-    finished_at TEXT,
-    end_reason TEXT,
-    gp_left_at TEXT
-);
-CREATE INDEX IF NOT EXISTS rooms_valid_until ON rooms (state, valid_until);
-CREATE TABLE IF NOT EXISTS gp_candidates (
-    room_id TEXT NOT NULL REFERENCES rooms (room_id) ON DELETE CASCADE,
-    generation INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    candidate_json TEXT NOT NULL,
-    PRIMARY KEY (room_id, generation, seq)
-);
-"""
-_SCHEMA_VERSION = 2
-#: Columns added after version 1, for databases made before them: (name, SQL type).
-_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("gp_left_at", "TEXT"),)
-
-_COLUMNS = (
-    "room_id, token_hash, starts_at, ends_at, valid_from, valid_until, created_at, language, "
-    "state, version, waiting_json, current_resident_json, private, offer_generation, offer_sdp, "
-    "answer_generation, answer_sdp, gp_session_hash, gp_seen_at, finished_at, end_reason, "
-    "gp_left_at"
-)
-_FINAL = ("ended", "revoked", "expired")
-# Built from the fixed column list above, never from input: the S608 warnings are moot.
-_INSERT = f"INSERT INTO rooms ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"  # noqa: S608
-_SELECT_BY_ID = f"SELECT {_COLUMNS} FROM rooms WHERE room_id = ?"  # noqa: S608
-_SELECT_BY_TOKEN = f"SELECT {_COLUMNS} FROM rooms WHERE token_hash = ?"  # noqa: S608
-_UPDATE = (
-    "UPDATE rooms SET "  # noqa: S608
-    + ", ".join(f"{name.strip()} = ?" for name in _COLUMNS.split(",")[1:])
-    + " WHERE room_id = ? AND version = ?"
-)
+def _bytes_or_none(value: object) -> bytes | None:
+    # PostgreSQL gives BYTEA as memoryview, SQLite as bytes.
+    return None if value is None else bytes(value)  # type: ignore[call-overload]
 
 
 def _row(room: RoomRecord) -> tuple[object, ...]:
     return (
         room.room_id,
         room.token_hash,
-        _ts(room.starts_at),
-        _ts(room.ends_at),
-        _ts(room.valid_from),
-        _ts(room.valid_until),
-        _ts(room.created_at),
+        ts(room.starts_at),
+        ts(room.ends_at),
+        ts(room.valid_from),
+        ts(room.valid_until),
+        ts(room.created_at),
         room.language.value,
         room.state.value,
         room.version,
@@ -201,133 +185,111 @@ def _row(room: RoomRecord) -> tuple[object, ...]:
     )
 
 
-def _record(row: sqlite3.Row) -> RoomRecord:
+def _record(values: Row) -> RoomRecord:
+    row = dict(zip(_NAMES, values, strict=True))
+    waiting, current = row["waiting_json"], row["current_resident_json"]
     return RoomRecord(
         room_id=row["room_id"],
         token_hash=bytes(row["token_hash"]),
-        starts_at=_req_dt(row["starts_at"]),
-        ends_at=_req_dt(row["ends_at"]),
-        valid_from=_req_dt(row["valid_from"]),
-        valid_until=_req_dt(row["valid_until"]),
-        created_at=_req_dt(row["created_at"]),
+        starts_at=datetime.fromisoformat(row["starts_at"]),
+        ends_at=datetime.fromisoformat(row["ends_at"]),
+        valid_from=datetime.fromisoformat(row["valid_from"]),
+        valid_until=datetime.fromisoformat(row["valid_until"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
         language=GpLanguage(row["language"]),
         state=RoomState(row["state"]),
-        version=row["version"],
-        waiting=(
-            None
-            if row["waiting_json"] is None
-            else WaitingInfo.model_validate_json(row["waiting_json"])
-        ),
+        version=int(row["version"]),
+        waiting=None if waiting is None else WaitingInfo.model_validate_json(waiting),
         current_resident=(
-            None
-            if row["current_resident_json"] is None
-            else CurrentResident.model_validate_json(row["current_resident_json"])
+            None if current is None else CurrentResident.model_validate_json(current)
         ),
         private=bool(row["private"]),
-        offer_generation=row["offer_generation"],
+        offer_generation=int(row["offer_generation"]),
         offer_sdp=row["offer_sdp"],
-        answer_generation=row["answer_generation"],
+        answer_generation=int(row["answer_generation"]),
         answer_sdp=row["answer_sdp"],
-        gp_session_hash=None if row["gp_session_hash"] is None else bytes(row["gp_session_hash"]),
-        gp_seen_at=_dt(row["gp_seen_at"]),
-        finished_at=_dt(row["finished_at"]),
+        gp_session_hash=_bytes_or_none(row["gp_session_hash"]),
+        gp_seen_at=dt(row["gp_seen_at"]),
+        finished_at=dt(row["finished_at"]),
         end_reason=row["end_reason"],
-        gp_left_at=_dt(row["gp_left_at"]),
+        gp_left_at=dt(row["gp_left_at"]),
     )
 
 
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Bring a rooms table made by an older hub up to date (new columns are nullable)."""
-    present = {row[1] for row in conn.execute("PRAGMA table_info(rooms)")}
-    for name, sql_type in _ADDED_COLUMNS:
-        if name not in present:
-            # Names and types come from the fixed tuple above, never from input.
-            conn.execute(f"ALTER TABLE rooms ADD COLUMN {name} {sql_type}")
+class RoomStore:
+    """The rooms' storage on one :class:`hub.db.Database`, in its dialect (see the module docs).
 
-
-class SqliteRoomStore:
-    """:class:`RoomStore` on one SQLite file (WAL), for a single hub instance.
-
-    sqlite3 blocks, so every call runs in a worker thread; one connection, serialised by a
-    lock, is plenty for a rendezvous (a handful of small writes per call).
+    The schema is created (or brought up to date) on first use, so building a store does no
+    I/O on the event loop; a SQLite file is opened (and made owner-only) at once.
     """
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # The file holds personal data while rooms live: owner-only from the first byte.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        self._path = path
-        self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=5.0
-            )
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            # Deleted personal data must not linger in free pages of the file.
-            self._conn.execute("PRAGMA secure_delete=ON")
-            self._conn.executescript(_SCHEMA)
-            _add_missing_columns(self._conn)
-            self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise RoomStoreError(f"cannot open the room database: {type(exc).__name__}") from exc
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
 
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
+    @classmethod
+    def sqlite(cls, path: Path) -> RoomStore:
+        """The store on one SQLite file (WAL), for a single hub instance.
 
-    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        def locked() -> _T:
-            with self._lock:
-                return work(self._conn)
+        The file holds personal data while rooms live: it is owner-only from the first byte,
+        and deleted content is overwritten (``secure_delete``).
+        """
+        return cls(SqliteDatabase(path, error=RoomStoreError))
 
-        try:
-            return await asyncio.to_thread(locked)
-        except sqlite3.Error as exc:
-            # The type only: sqlite messages can quote values.
-            raise RoomStoreError(f"room database error: {type(exc).__name__}") from exc
+    async def _run(self, work: Callable[[Tx], _T]) -> _T:
+        if not self._ready:
+            async with self._ready_lock:
+                if not self._ready:
+                    await self._db.run(self._create_schema)
+                    self._ready = True
+        return await self._db.run(work)
+
+    def _create_schema(self, tx: Tx) -> None:
+        dialect = self._db.dialect
+        if dialect == "postgres":
+            tx.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+        for statement in _SCHEMA:
+            tx.execute(ddl(statement, dialect))
+        if dialect == "postgres":
+            for name, sql_type in _ADDED_COLUMNS:
+                # Names and types come from the fixed tuple above, never from input.
+                tx.execute(f"ALTER TABLE rooms ADD COLUMN IF NOT EXISTS {name} {sql_type}")
+        else:
+            present = {row[1] for row in tx.all("PRAGMA table_info(rooms)")}
+            for name, sql_type in _ADDED_COLUMNS:
+                if name not in present:
+                    tx.execute(f"ALTER TABLE rooms ADD COLUMN {name} {sql_type}")
+            tx.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     async def insert(self, room: RoomRecord) -> None:
         """Store a new room."""
         row = _row(room)
-        await self._run(lambda c: c.execute(_INSERT, row))
+        await self._run(lambda tx: tx.execute(_INSERT, row))
 
     async def get(self, room_id: str) -> RoomRecord | None:
         """The room with this id, if any."""
-
-        def work(c: sqlite3.Connection) -> RoomRecord | None:
-            row = c.execute(_SELECT_BY_ID, (room_id,)).fetchone()
-            return None if row is None else _record(row)
-
-        return await self._run(work)
+        row = await self._run(lambda tx: tx.one(_SELECT_BY_ID, (room_id,)))
+        return None if row is None else _record(row)
 
     async def find_by_token_hash(self, token_hash: bytes) -> RoomRecord | None:
         """The room whose GP token hashes to ``token_hash``, if any."""
-
-        def work(c: sqlite3.Connection) -> RoomRecord | None:
-            row = c.execute(_SELECT_BY_TOKEN, (token_hash,)).fetchone()
-            return None if row is None else _record(row)
-
-        return await self._run(work)
+        row = await self._run(lambda tx: tx.one(_SELECT_BY_TOKEN, (token_hash,)))
+        return None if row is None else _record(row)
 
     async def replace(self, room: RoomRecord, *, expected_version: int) -> bool:
-        """Write ``room`` if the stored version is still ``expected_version``."""
+        """Write ``room`` if the stored version is still ``expected_version``; False if not."""
         row = _row(room)
-
-        def work(c: sqlite3.Connection) -> bool:
-            return c.execute(_UPDATE, (*row[1:], room.room_id, expected_version)).rowcount == 1
-
-        return await self._run(work)
+        changed = await self._run(
+            lambda tx: tx.execute(_UPDATE, (*row[1:], room.room_id, expected_version))
+        )
+        return changed == 1
 
     async def touch_gp_session(self, room_id: str, seen_at: datetime) -> None:
-        """Record that the admitted browser was just seen."""
+        """Record that the admitted browser was just seen (does not change the version)."""
         await self._run(
-            lambda c: c.execute(
-                "UPDATE rooms SET gp_seen_at = ? WHERE room_id = ?", (_ts(seen_at), room_id)
+            lambda tx: tx.execute(
+                "UPDATE rooms SET gp_seen_at = ? WHERE room_id = ?", (ts(seen_at), room_id)
             )
         )
 
@@ -335,91 +297,76 @@ class SqliteRoomStore:
         self, room_id: str, generation: int, candidate_json: str, *, limit: int
     ) -> bool:
         """Keep one trickled GP candidate; False when ``limit`` are already kept."""
+        lock_room = _LOCK_ROOM[self._db.dialect]
 
-        def work(c: sqlite3.Connection) -> bool:
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                (count,) = c.execute(
-                    "SELECT count(*) FROM gp_candidates WHERE room_id = ? AND generation = ?",
-                    (room_id, generation),
-                ).fetchone()
-                if count >= limit:
-                    c.execute("ROLLBACK")
-                    return False
-                c.execute(
-                    "INSERT INTO gp_candidates (room_id, generation, seq, candidate_json) "
-                    "VALUES (?, ?, ?, ?)",
-                    (room_id, generation, count, candidate_json),
-                )
-                c.execute("COMMIT")
-                return True
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        def work(tx: Tx) -> bool:
+            if tx.one(lock_room, (room_id,)) is None:
+                return False
+            row = tx.one(
+                "SELECT count(*) FROM gp_candidates WHERE room_id = ? AND generation = ?",
+                (room_id, generation),
+            )
+            count = 0 if row is None else int(row[0])
+            if count >= limit:
+                return False
+            tx.execute(
+                "INSERT INTO gp_candidates (room_id, generation, seq, candidate_json) "
+                "VALUES (?, ?, ?, ?)",
+                (room_id, generation, count, candidate_json),
+            )
+            return True
 
         return await self._run(work)
 
     async def gp_candidates(self, room_id: str, generation: int) -> list[str]:
-        """The GP's trickled candidates for one offer generation, in order."""
-
-        def work(c: sqlite3.Connection) -> list[str]:
-            rows = c.execute(
+        """The GP's trickled candidates (JSON texts) for one offer generation, in order."""
+        rows = await self._run(
+            lambda tx: tx.all(
                 "SELECT candidate_json FROM gp_candidates WHERE room_id = ? AND generation = ? "
                 "ORDER BY seq",
                 (room_id, generation),
-            ).fetchall()
-            return [row[0] for row in rows]
-
-        return await self._run(work)
+            )
+        )
+        return [str(r[0]) for r in rows]
 
     async def count_gp_candidates(self, room_id: str, generation: int) -> int:
         """How many candidates :meth:`gp_candidates` would return."""
-
-        def work(c: sqlite3.Connection) -> int:
-            (count,) = c.execute(
+        row = await self._run(
+            lambda tx: tx.one(
                 "SELECT count(*) FROM gp_candidates WHERE room_id = ? AND generation = ?",
                 (room_id, generation),
-            ).fetchone()
-            return int(count)
-
-        return await self._run(work)
+            )
+        )
+        return 0 if row is None else int(row[0])
 
     async def delete_gp_candidates(self, room_id: str) -> None:
         """Forget every trickled candidate of a room."""
         await self._run(
-            lambda c: c.execute("DELETE FROM gp_candidates WHERE room_id = ?", (room_id,))
+            lambda tx: tx.execute("DELETE FROM gp_candidates WHERE room_id = ?", (room_id,))
         )
 
     async def active_room_ids_past(self, now: datetime) -> list[str]:
-        """Rooms not yet final whose link closed before ``now``."""
-
-        def work(c: sqlite3.Connection) -> list[str]:
-            rows = c.execute(
+        """Rooms not yet final whose link closed before ``now`` (to be expired)."""
+        rows = await self._run(
+            lambda tx: tx.all(
                 "SELECT room_id FROM rooms WHERE state NOT IN (?, ?, ?) AND valid_until < ?",
-                (*_FINAL, _ts(now)),
-            ).fetchall()
-            return [row[0] for row in rows]
-
-        return await self._run(work)
+                (*_FINAL, ts(now)),
+            )
+        )
+        return [str(r[0]) for r in rows]
 
     async def delete_finished(self, before: datetime) -> int:
-        """Delete final rooms finished before ``before``."""
-
-        def work(c: sqlite3.Connection) -> int:
-            return c.execute(
+        """Delete final rooms finished before ``before``; return how many."""
+        return await self._run(
+            lambda tx: tx.execute(
                 "DELETE FROM rooms WHERE state IN (?, ?, ?) AND finished_at < ?",
-                (*_FINAL, _ts(before)),
-            ).rowcount
-
-        return await self._run(work)
+                (*_FINAL, ts(before)),
+            )
+        )
 
     async def close(self) -> None:
         """Release the database."""
-        await asyncio.to_thread(self._close)
-
-    def _close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        await self._db.close()
 
     def __repr__(self) -> str:
-        return f"SqliteRoomStore({str(self._path)!r})"
+        return f"RoomStore({self._db!r})"

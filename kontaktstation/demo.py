@@ -1,5 +1,9 @@
 """``kontaktstation demo``: the whole station on embedded defaults, on one machine.
 
+Over 500 lines for one job: the demo's processes from start to a clean stop (spawning, waiting
+for each to answer, the UI, the check, the teardown). Its made-up care home and the booking
+of its residents are :mod:`kontaktstation.demo_data`.
+
 Started in the background, in a private temporary directory (removed at the end):
 
 - the hub (SQLite) on 127.0.0.1, with a fresh station token;
@@ -34,138 +38,27 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any
 
+from kontaktstation.demo_data import (
+    DEMO_CLINIC,
+    DEMO_HOME,
+    DEMO_STAFF_ID,
+    SeededConsultation,
+    seed_demo,
+)
 from station.errors import StationError
 from station.storage.datadir import DataDir
-from station.storage.store import Clinic
 
-__all__ = [
-    "DEMO_CLINIC",
-    "DEMO_HOME",
-    "DEMO_STAFF_ID",
-    "DemoError",
-    "DemoResident",
-    "DemoRunner",
-    "SeededConsultation",
-    "main",
-    "seed_demo",
-]
-
-DEMO_STAFF_ID: Final = "demo"
-DEMO_HOME: Final = "Plejecenter Solbakken (demo)"
-DEMO_CLINIC: Final = Clinic(
-    id="demo-clinic",
-    name="Lægerne i Søndergade (demo)",
-    provider_number="000000",
-    video_room="demo-room",
-)
+__all__ = ["DemoError", "DemoRunner", "main"]
 
 
 class DemoError(StationError):
     """The demo could not start (a part did not come up, a tool is missing)."""
 
     default_user_message = "Demoen kunne ikke starte. Se meddelelsen ovenfor."
-
-
-@dataclass(frozen=True, slots=True)
-class DemoResident:
-    """A made-up resident for the demo (never a real person)."""
-
-    display_name: str
-    room: str
-    birth_date: date | None = None
-    cpr: str | None = None
-    reason: str | None = None
-
-
-#: The round: three residents queued without CPR login (name, birth date, room).
-DEMO_ROUND: Final = (
-    DemoResident("Karen Demo-Jensen", "12", date(1936, 3, 14), reason="Kontrol af blodtryk"),
-    DemoResident("Poul Demo-Nielsen", "14", date(1931, 11, 2), reason="Sår på venstre fod"),
-    DemoResident("Inger Demo-Hansen", "3", date(1940, 7, 21), reason="Opfølgning på medicin"),
-)
-#: The appointment with CPR login (a made-up, well-formed CPR number).
-DEMO_CPR_RESIDENT: Final = DemoResident(
-    "Erik Demo-Madsen", "7", cpr="150338-4721", reason="Svimmelhed"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class SeededConsultation:
-    """A consultation the demo booked: its id, times and queue entry ids (no names)."""
-
-    id: str
-    starts_at: datetime
-    ends_at: datetime
-    entry_ids: tuple[str, ...]
-
-
-def _identity(resident: DemoResident) -> Any:
-    from station.core.cpr import parse_cpr
-    from station.core.model import WithCpr, WithoutCpr
-
-    if resident.cpr is not None:
-        return WithCpr(parse_cpr(resident.cpr), resident.display_name, room=resident.room)
-    assert resident.birth_date is not None
-    return WithoutCpr(resident.display_name, resident.birth_date, resident.room)
-
-
-async def seed_demo(
-    client: Any,
-    vault_key: Any,
-    now: datetime,
-    *,
-    clinic_id: str = DEMO_CLINIC.id,
-    round_in: timedelta = timedelta(minutes=10),
-    cpr_in: timedelta = timedelta(minutes=70),
-    round_residents: Sequence[DemoResident] = DEMO_ROUND,
-    cpr_resident: DemoResident = DEMO_CPR_RESIDENT,
-) -> list[SeededConsultation]:
-    """Book the demo's round and CPR appointment through stationd's API, as staff would.
-
-    ``client`` is an unlocked :class:`~stationapi.client.StationClient`; ``vault_key`` a
-    :class:`~station.keys.vault.VaultKey` (the caller zeroes it). Every personal field is sealed
-    under a fresh per-consultation key (``station.keys.records``); stationd sees ciphertext only.
-    """
-    from station.core.ids import new_id
-    from station.core.model import Resident
-    from station.keys.records import ConsultationKey, seal_entry
-
-    start = now.replace(second=0, microsecond=0)
-    plan = [
-        (start + round_in, timedelta(minutes=30), "assisted_consultation", list(round_residents)),
-        (start + cpr_in, timedelta(minutes=15), "video_consultation", [cpr_resident]),
-    ]
-    seeded = []
-    for starts_at, length, kind, residents in plan:
-        consultation_id = new_id()
-        await client.create_consultation(
-            consultation_id=consultation_id,
-            clinic_id=clinic_id,
-            starts_at=starts_at,
-            ends_at=starts_at + length,
-            consultation_type=kind,
-        )
-        key, wrapped = ConsultationKey.new(vault_key, consultation_id)
-        try:
-            await client.put_key(consultation_id, wrapped)
-            entry_ids = []
-            for resident in residents:
-                entry_id = new_id()
-                sealed = seal_entry(
-                    key, entry_id, Resident(entry_id, _identity(resident)), resident.reason
-                )
-                await client.add_entry(consultation_id, sealed, entry_id=entry_id)
-                entry_ids.append(entry_id)
-        finally:
-            key.zero()
-        seeded.append(
-            SeededConsultation(consultation_id, starts_at, starts_at + length, tuple(entry_ids))
-        )
-    return seeded
 
 
 # --------------------------------------------------------------------------- the runner
@@ -334,7 +227,7 @@ class DemoRunner:
     async def _wait_ready(self, hub_url: str, within: float = 60.0) -> None:
         import httpx
 
-        from stationapi.client import StationClient, StationClientError
+        from stationapi.locked import LockedClient, StationClientError
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
@@ -353,20 +246,20 @@ class DemoRunner:
                         hub_ok = (await http.get(f"{hub_url}/gp/")).status_code == 200
                 if not daemon_ok and self.socket_path.exists():
                     with contextlib.suppress(StationClientError):
-                        async with StationClient(self.socket_path, timeout=2.0) as client:
+                        async with LockedClient(self.socket_path, timeout=2.0) as client:
                             daemon_ok = (await client.state()).locked
                 await asyncio.sleep(0.1)
 
     async def _seed(self, vault_key: Any, hub_url: str, token_file: Path) -> None:
-        from stationapi.client import StationClient
+        from stationapi.staff import StaffClient
 
-        async with StationClient(self.socket_path, timeout=30.0) as client:
+        async with StaffClient(self.socket_path, timeout=30.0) as client:
             await client.unlock(DEMO_STAFF_ID, self.staff_pin)
             try:
                 self.seeded = await seed_demo(client, vault_key, datetime.now(UTC))
                 round_ = self.seeded[0]
                 self.gp_url, self.gp_link_via = (
-                    await self._call_room(client.token, round_),
+                    await self._call_room(client, round_),
                     "stationd",
                 )
                 if self.gp_url is None:
@@ -375,26 +268,20 @@ class DemoRunner:
             finally:
                 await client.lock()
 
-    async def _call_room(self, token: str | None, round_: SeededConsultation) -> str | None:
+    async def _call_room(self, client: Any, round_: SeededConsultation) -> str | None:
         """The GP link through the call engine's room API (``POST /v1/call/room``, staff):
-        stationd then knows the room when the call starts. None if the engine is absent."""
-        import httpx
+        stationd then knows the room when the call starts. None if the engine is absent.
 
-        async with httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(self.socket_path)),
-            base_url="http://stationd",
-            timeout=30.0,
-        ) as http:
-            response = await http.post(
-                "/v1/call/room",
-                json={"consultation_id": round_.id},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        if response.status_code in (404, 503):
-            return None
-        if response.status_code != 201:
-            raise DemoError(f"stationd refused the demo's GP link: HTTP {response.status_code}")
-        return str(response.json()["gp_url"])
+        ``client`` is the unlocked :class:`~stationapi.staff.StaffClient`."""
+        from stationapi.errors import StationApiError
+
+        try:
+            room = await client.make_room(round_.id)
+        except StationApiError as exc:
+            if exc.status in (404, 503):
+                return None
+            raise DemoError(f"stationd refused the demo's GP link: HTTP {exc.status}") from None
+        return str(room.gp_url)
 
     async def _hub_room(self, hub_url: str, token_file: Path, round_: SeededConsultation) -> str:
         """Fallback: the room straight from the hub's station API (hub/README.md)."""
@@ -550,9 +437,9 @@ async def _wait_for_enter(stop: asyncio.Event) -> bool:
 async def _check(runner: DemoRunner) -> None:
     """--check: the seeded bookings are on the lock screen's list, and (with tmux) the
     locked UI draws the lock screen under the supervisor."""
-    from stationapi.client import StationClient
+    from stationapi.locked import LockedClient
 
-    async with StationClient(runner.socket_path) as client:
+    async with LockedClient(runner.socket_path) as client:
         upcoming = await client.upcoming()
     if [item.starts_at for item in upcoming.items] != [s.starts_at for s in runner.seeded]:
         raise DemoError("stationd does not list the demo's bookings")

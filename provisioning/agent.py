@@ -1,5 +1,9 @@
 """The station's provisioning agent, run by stationd: enroll, pull config, beat, obey commands.
 
+Over 500 lines for one job, the agent's loop: enrollment, heartbeats, configuration, commands
+and staff enrollment are its steps and share its state; what it needs from stationd is
+:mod:`provisioning.station_port`.
+
 It only ever *pulls* (no inbound port). One loop on stationd's event loop:
 
 * not yet approved: ``enroll`` every few seconds; the lock screen shows the code and QR
@@ -23,9 +27,8 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal
 
 import httpx
 from pydantic import ValidationError
@@ -61,9 +64,9 @@ from provisioning.schema import (
     OfflineSample,
     PinCounters,
     PortName,
-    StationConfig,
 )
 from provisioning.staff import USER_MESSAGES, StaffKeyslots
+from provisioning.station_port import LockState, StationPort, StationSnapshot
 from provisioning.wipe import destroy_keys
 from station.core.clock import Clock
 from station.keys.keyring import DEFAULT_KDF_PARAMS, KdfParams
@@ -90,50 +93,6 @@ _CLOCK_TOLERANCE_SECONDS: Final = 60.0
 _HEALTH_NAMES: Final = {h.value for h in HealthName}
 
 AgentStatus = Literal["unenrolled", "pending", "approved", "decommissioned"]
-LockState = Literal["locked", "unlocked", "private_call"]
-
-
-@dataclass(frozen=True, slots=True)
-class StationSnapshot:
-    """What stationd tells the agent for a heartbeat: states, counts, hashes; no names."""
-
-    lock_state: LockState
-    session_state: str
-    in_call: bool
-    health: tuple[tuple[str, bool], ...] = ()
-    last_call_outcome: str | None = None
-    queue_length: int = 0
-    audit_head: tuple[int, str] | None = None
-    #: Which backend serves each port (see ``provisioning.schema.PortName``).
-    ports: tuple[tuple[str, str], ...] = ()
-
-
-class StationPort(Protocol):
-    """What the agent needs from stationd."""
-
-    async def snapshot(self) -> StationSnapshot:
-        """The station's state for a heartbeat."""
-        ...
-
-    def lock_now(self) -> None:
-        """Lock at once (a remote ``lock``; also before a wipe)."""
-        ...
-
-    def current_staff(self) -> str | None:
-        """The unlocked staff member's id, if any."""
-        ...
-
-    def audit(self, action: str, staff: str | None, outcome: str) -> None:
-        """Record a provisioning action in the station's audit log."""
-        ...
-
-    def config_applied(self, config: StationConfig) -> None:
-        """A configuration is now in force (at start, and after each successful apply)."""
-        ...
-
-    def request_restart(self) -> None:
-        """Ask stationd to restart (after a wipe: the store is deleted at the next start)."""
-        ...
 
 
 def _load_json(path: Path, default: Any) -> Any:

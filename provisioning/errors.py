@@ -47,6 +47,7 @@ class ConfigRejected(ProvisioningError):
         self.reason = reason
 
 
+# station.call.errors has a HubUnreachable too (the call's hierarchy); see the note there.
 class HubUnreachable(ProvisioningError):
     """The hub did not answer (network, TLS, 5xx): the station keeps going offline."""
 

@@ -8,7 +8,6 @@ which is how "never personal data" is kept by construction (and proven by a test
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +25,8 @@ from pydantic import (
 )
 
 from provisioning.protocol import SignedEnvelope
+from station.core.rules import check_endpoint_url
+from station.core.text import SingleLine, has_control
 
 __all__ = [
     "COMMAND_FORMAT",
@@ -62,7 +63,6 @@ CONFIG_FORMAT: Final = "kontaktstation-config-1"
 COMMAND_FORMAT: Final = "kontaktstation-command-1"
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
@@ -72,14 +72,8 @@ def _opaque_id(value: str) -> str:
     return value
 
 
-def _single_line(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
 OpaqueId = Annotated[str, AfterValidator(_opaque_id)]
-Name = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_single_line)]
+Name = Annotated[SingleLine, Field(min_length=1, max_length=120)]
 
 
 class _Model(BaseModel):
@@ -90,6 +84,8 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- configuration
 
 
+# station.export.config has a CareHome too: the care home as the EOJ needs it (a name and
+# the SOR code); see the note there.
 class CareHome(_Model):
     """The care home the station stands in."""
 
@@ -136,7 +132,7 @@ class IceServerConfig(_Model):
         for url in value:
             if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
                 raise ValueError("ICE URLs start with stun:, stuns:, turn: or turns:")
-            if _CONTROL.search(url):
+            if has_control(url):
                 raise ValueError("control characters are not allowed")
         return value
 
@@ -157,21 +153,11 @@ class Retention(_Model):
     purge_after_hours: int = Field(default=24, ge=1, le=24 * 14)
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class EojDelivery(_Model):
     """Where the station delivers notes to the care record (EOJ) and how it authenticates.
 
-    The same rules as the station's ``station.export.config.ExportConfig``: https only, no
-    credentials in a URL; plain http only to a loopback address with
-    ``allow_insecure_loopback`` (tests). The client secret never appears in a repr.
+    The URLs follow :func:`check_endpoint_url`, as the station's ``export.json`` does. The
+    client secret never appears in a repr.
     """
 
     #: The FHIR server's base URL (a transaction Bundle is POSTed to it).
@@ -194,20 +180,11 @@ class EojDelivery(_Model):
     @model_validator(mode="after")
     def _check_urls(self) -> EojDelivery:
         for name in ("fhir_base_url", "token_url"):
-            url = getattr(self, name)
-            if _CONTROL.search(url):
-                raise ValueError(f"{name}: control characters are not allowed")
-            parts = urlsplit(url)
-            if not parts.hostname or parts.scheme not in ("https", "http"):
-                raise ValueError(f"{name} must be an absolute https URL")
-            if parts.username or parts.password:
-                raise ValueError(f"{name} must not carry credentials")
-            if parts.scheme == "http" and not (
-                self.allow_insecure_loopback and _is_loopback(parts.hostname)
-            ):
-                raise ValueError(f"{name} must use https")
+            check_endpoint_url(
+                name, getattr(self, name), allow_insecure_loopback=self.allow_insecure_loopback
+            )
         system = self.staff_identifier_system
-        if system is not None and (not urlsplit(system).scheme or _CONTROL.search(system)):
+        if system is not None and (not urlsplit(system).scheme or has_control(system)):
             raise ValueError("staff_identifier_system must be a URI")
         return self
 

@@ -9,7 +9,8 @@ The design (the simplest sound one with the keyring as it is):
   own staff id and PIN (a guarded unlock, counted like any other), which opens the vault key
   just long enough to wrap it into the newcomer's slot; the key is zeroed at once. A keyslot
   can only be made from the vault key, and stationd never keeps it: so someone who already
-  holds it must be there. (IT's escrow recovery is the fallback when nobody is.)
+  holds it must be there. (When nobody is, IT crypto-wipes the station and the next staff
+  member starts a new keyring; see :mod:`station.keys.keyring` on the escrow slot.)
 * The colleague's PIN is checked *before* the one-time code is spent at the hub (a wrong
   PIN burns nothing), and again to make the slot.
 

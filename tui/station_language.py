@@ -12,7 +12,7 @@ import logging
 import os
 from pathlib import Path
 
-from stationapi.client import StationClient
+from stationapi.locked import LockedClient
 from tui.i18n import LANGUAGES, set_language
 
 __all__ = ["LANGUAGE_ENV", "adopt_station_language"]
@@ -24,7 +24,7 @@ LANGUAGE_ENV = "KONTAKTSTATION_LANG"
 
 
 async def _station_language(socket_path: str | Path, seconds: float) -> str:
-    client = StationClient(socket_path, timeout=seconds)
+    client = LockedClient(socket_path, timeout=seconds)
     try:
         return (await client.settings()).language
     finally:

@@ -44,11 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from station.errors import StationError
-from stationapi.client import StationClient, StationClientError
+from stationapi.errors import StationClientError
+from stationapi.locked import LockedClient
+from tui.errors import UiError
+from tui.i18n import _
+from tui.stationd import LOCKED_STATES, SOCKET_ENV
+from tui.stationd import socket_path as stationd_socket
 
 __all__ = [
-    "LOCKED_STATES",
     "STAFF_COMMAND",
     "LockTiming",
     "Supervisor",
@@ -64,8 +67,6 @@ _log = logging.getLogger("tui.supervisor")
 #: The real staff UI's entry point (the other app in this package).
 STAFF_COMMAND: Final = (sys.executable, "-m", "tui.staff")
 LOCKED_COMMAND: Final = (sys.executable, "-m", "tui.locked")
-#: Session states in which no staff screen may be visible.
-LOCKED_STATES: Final = frozenset({"locked", "in_call_private"})
 SESSION: Final = "kiosk"
 #: The supervisor's directory inside the session's ``XDG_RUNTIME_DIR``.
 RUNTIME_NAME: Final = "kontaktstation-ui"
@@ -75,18 +76,22 @@ STAFF_WINDOW: Final = f"{SESSION}:staff"
 _RECONNECT: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
-class SupervisorError(StationError):
+class SupervisorError(UiError):
     """The supervisor cannot run (tmux missing, the terminal multiplexer failed)."""
 
-    default_user_message = "Stationens skærm kunne ikke starte. Genstart stationen, og kontakt IT."
+    @classmethod
+    def user_text(cls) -> str:
+        """What IT (or staff) at the station can do."""
+        return _("The station's screen could not start. Restart the station, and contact IT.")
 
 
 class TmuxMissing(SupervisorError):
     """tmux is not installed."""
 
-    default_user_message = (
-        "Programmet tmux mangler. Installér det (apt install tmux), eller kontakt IT."
-    )
+    @classmethod
+    def user_text(cls) -> str:
+        """How to mend it."""
+        return _("The program tmux is missing. Install it (apt install tmux), or contact IT.")
 
 
 def tmux_config(*, exit_key: str | None = None, size: tuple[int, int] = (100, 30)) -> str:
@@ -210,7 +215,7 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith("TEXTUAL")}
         env.pop("TMUX", None)
         env.update(self.config.environ)
-        env["KONTAKTSTATION_SOCKET"] = str(self.config.socket_path)
+        env[SOCKET_ENV] = str(self.config.socket_path)
         env["KONTAKTSTATION_SUPERVISOR_SOCKET"] = str(self.control_socket)
         return env
 
@@ -334,7 +339,7 @@ class Supervisor:
         attempt = 0
         while True:
             try:
-                async with StationClient(self.config.socket_path) as client:
+                async with LockedClient(self.config.socket_path) as client:
                     async for event in client.events():
                         attempt = 0
                         state = event.data.get("state")
@@ -464,7 +469,7 @@ class Supervisor:
         if self.state not in LOCKED_STATES:
             # The staff UI is gone but the station is unlocked: lock it (fail closed).
             with contextlib.suppress(StationClientError):
-                async with StationClient(self.config.socket_path) as client:
+                async with LockedClient(self.config.socket_path) as client:
                     await client.lock()
 
     async def _on_locked_exit(self, pid: int) -> None:
@@ -565,9 +570,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the supervisor in this terminal until it is stopped."""
     args = _parser().parse_args(argv)
-    socket_path = args.socket or Path(
-        os.environ.get("KONTAKTSTATION_SOCKET") or "/run/kontaktstation/stationd.sock"
-    )
+    socket_path = stationd_socket(args.socket)
     # The kiosk's logind session has a runtime directory: the tmux server lives there under a
     # fixed name (IT, and the system test, find the screen at
     # $XDG_RUNTIME_DIR/kontaktstation-ui/tmux.sock). Elsewhere, a private temporary one.

@@ -63,6 +63,8 @@ class LevelReading:
     samples: int
 
 
+# tui/staff/widgets/meter.py has a LevelMeter too: a widget that draws a level. This one
+# measures it; each is the word for the thing in its own layer, and neither imports the other.
 class LevelMeter:
     """Accumulates RMS and peak over the frames fed to it (one consumer; not thread-safe)."""
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import av
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .._queue import LatestQueue, QueueClosedError
-from .._thread import CaptureThread, Emit
+from .._capture import CapturedTrack
+from .._queue import LatestQueue
+from .._thread import Emit
 from ..errors import AudioUnavailableError
 from ._player import TrackPlayer
 from .base import AUDIO_PTIME, AUDIO_SAMPLE_RATE
@@ -84,7 +84,7 @@ def probe_alsa(snd_dir: Path = Path("/dev/snd")) -> str | None:
     return None
 
 
-class PyAVMicrophone(MediaStreamTrack):
+class PyAVMicrophone(CapturedTrack[av.AudioFrame]):
     """A microphone read through PyAV (ALSA by default) as 48 kHz mono 20 ms frames.
 
     Read on a thread; a queue of a few frames (``queue_frames`` x 20 ms, newest wins) keeps
@@ -103,13 +103,11 @@ class PyAVMicrophone(MediaStreamTrack):
         open_timeout: float = 5.0,
         read_timeout: float = 2.0,
     ) -> None:
-        super().__init__()
+        super().__init__(LatestQueue(queue_frames))
         self.device = device
         self._format = container_format
         self._open_timeout = open_timeout
         self._read_timeout = read_timeout
-        self._queue: LatestQueue[av.AudioFrame] = LatestQueue(queue_frames)
-        self._thread: CaptureThread[av.AudioFrame] | None = None
 
     @property
     def backend(self) -> str:
@@ -159,41 +157,15 @@ class PyAVMicrophone(MediaStreamTrack):
         finally:
             container.close()
 
+    def _thread_name(self) -> str:
+        return f"microphone {self.device}"
+
+    def _failed(self, cause: BaseException | None) -> Exception:
+        return AudioUnavailableError(f"microphone {self.device!r} failed: {cause}")
+
     async def recv(self) -> av.AudioFrame:
         """The next 20 ms; raises ``AudioUnavailableError`` if the device fails."""
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._thread is None:
-            self._thread = CaptureThread(
-                f"microphone {self.device}",
-                self._produce,
-                self._queue.put_nowait,
-                self._queue.close,
-                asyncio.get_running_loop(),
-            )
-            self._thread.start()
-        try:
-            return await self._queue.get()
-        except QueueClosedError as exc:
-            if self.readyState != "live":
-                raise MediaStreamError from None
-            cause = exc.__cause__
-            if isinstance(cause, AudioUnavailableError):
-                raise cause from None
-            raise AudioUnavailableError(f"microphone {self.device!r} failed: {cause}") from cause
-
-    def stop(self) -> None:
-        """End the track; the thread closes the device after its current read."""
-        super().stop()
-        if self._thread is not None:
-            self._thread.stop()
-        self._queue.close()
-
-    async def aclose(self, grace: float = 5.0) -> None:
-        """Stop and wait up to ``grace`` seconds until the device is closed."""
-        self.stop()
-        if self._thread is not None:
-            await self._thread.join(grace)
+        return await self._next(AudioUnavailableError)
 
 
 class _Output:

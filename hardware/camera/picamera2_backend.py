@@ -1,5 +1,8 @@
 """The Raspberry Pi camera through picamera2 (apt ``python3-picamera2``, imported lazily).
 
+Over 600 lines for one backend: picamera2's camera as an aiortc track in both modes, with
+the self-view and the workarounds each Pi model needs written beside the code they explain.
+
 Two paths, chosen by ``encoding``:
 
 - ``"h264"`` (the Pi 4): the VideoCore's hardware H.264 encoder (picamera2's ``H264Encoder``:
@@ -45,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .._capture import raise_for_closed_queue
 from .._queue import KeyframeQueue, LatestQueue, QueueClosedError
 from .._thread import CaptureThread, Emit
 from ..errors import BackendUnavailableError, CameraUnavailableError
@@ -611,11 +615,11 @@ class Picamera2Camera(MediaStreamTrack):
             else:
                 item = await self._frames.get()
         except QueueClosedError as exc:
-            if self.readyState != "live":
-                raise MediaStreamError from None
-            cause = exc.__cause__
-            if isinstance(cause, CameraUnavailableError):
-                raise cause from None
-            raise CameraUnavailableError(f"the Pi camera failed: {cause}") from cause
+            raise_for_closed_queue(
+                self,
+                exc,
+                CameraUnavailableError,
+                lambda cause: CameraUnavailableError(f"the Pi camera failed: {cause}"),
+            )
         self._delivered += 1
         return item

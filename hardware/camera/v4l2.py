@@ -7,7 +7,6 @@ newest wins, so a slow encoder never makes the picture lag. The device path come
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 import threading
@@ -15,10 +14,10 @@ import time
 from pathlib import Path
 
 import av
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .._queue import LatestQueue, QueueClosedError
-from .._thread import CaptureThread, Emit
+from .._capture import CapturedTrack
+from .._queue import LatestQueue
+from .._thread import Emit
 from ..errors import CameraUnavailableError
 from .base import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, CameraStats, check_size
 
@@ -27,7 +26,7 @@ __all__ = ["DEFAULT_V4L2_DEVICE", "V4L2Camera"]
 DEFAULT_V4L2_DEVICE = "/dev/video0"
 
 
-class V4L2Camera(MediaStreamTrack):
+class V4L2Camera(CapturedTrack[av.VideoFrame]):
     """A webcam as an aiortc video track; opened on the first ``recv()``.
 
     ``container_format`` is PyAV's input format, ``"v4l2"`` for a webcam; tests and the bench
@@ -49,7 +48,7 @@ class V4L2Camera(MediaStreamTrack):
         open_timeout: float = 5.0,
         read_timeout: float = 2.0,
     ) -> None:
-        super().__init__()
+        super().__init__(LatestQueue(1))
         check_size(width, height)
         self.device = device
         self._width = width
@@ -59,8 +58,6 @@ class V4L2Camera(MediaStreamTrack):
         self._container_format = container_format
         self._open_timeout = open_timeout
         self._read_timeout = read_timeout
-        self._queue: LatestQueue[av.VideoFrame] = LatestQueue(1)
-        self._thread: CaptureThread[av.VideoFrame] | None = None
         self._delivered = 0
 
     @staticmethod
@@ -140,51 +137,17 @@ class V4L2Camera(MediaStreamTrack):
         finally:
             container.close()
 
-    def _finish(self, error: BaseException | None) -> None:
-        self._queue.close(error)
+    def _thread_name(self) -> str:
+        return f"v4l2-capture {self.device}"
 
-    def _ensure_started(self) -> None:
-        if self._thread is None:
-            self._thread = CaptureThread(
-                f"v4l2-capture {self.device}",
-                self._produce,
-                self._queue.put_nowait,
-                self._finish,
-                asyncio.get_running_loop(),
-            )
-            self._thread.start()
+    def _failed(self, cause: BaseException | None) -> Exception:
+        return CameraUnavailableError(f"webcam {self.device} failed: {cause or 'capture ended'}")
 
     async def recv(self) -> av.VideoFrame:
         """The newest captured frame; raises ``CameraUnavailableError`` if the device fails."""
-        if self.readyState != "live":
-            raise MediaStreamError
-        self._ensure_started()
-        try:
-            frame = await self._queue.get()
-        except QueueClosedError as exc:
-            if self.readyState != "live":
-                raise MediaStreamError from None
-            cause = exc.__cause__
-            if isinstance(cause, CameraUnavailableError):
-                raise cause from None
-            raise CameraUnavailableError(
-                f"webcam {self.device} failed: {cause or 'capture ended'}"
-            ) from cause
+        frame = await self._next(CameraUnavailableError)
         self._delivered += 1
         return frame
 
     def request_keyframe(self) -> None:
         """Nothing to do: aiortc's encoder makes keyframes from decoded frames."""
-
-    def stop(self) -> None:
-        """End the track; the capture thread closes the device after its current read."""
-        super().stop()
-        if self._thread is not None:
-            self._thread.stop()
-        self._queue.close()
-
-    async def aclose(self, grace: float = 5.0) -> None:
-        """Stop and wait up to ``grace`` seconds until the device is closed."""
-        self.stop()
-        if self._thread is not None:
-            await self._thread.join(grace)

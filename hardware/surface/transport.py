@@ -1,5 +1,9 @@
 """Frames from stationd to the video-surface process: shared memory, newest frame wins.
 
+Over 500 lines for one job, the shared-memory transport: the writer and the reader are two
+ends of one file format (header, slots, sequence numbers), kept side by side so a change to
+one cannot miss the other.
+
 Why this transport (and not frames over a socket): a 640x480 picture is 460 KB and a 1280x720
 one 1.4 MB in ``yuv420p``. A Unix datagram that large exceeds the default socket buffers, and
 a stream socket queues, which is exactly the latency build-up the surface must never have.

@@ -19,7 +19,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
 
-from hub.provisioning.db import Database, SqliteDatabase
+from hub.db import Database, SqliteDatabase
 from hub.provisioning.errors import NoConfiguration, SignatureRejected
 from hub.provisioning.keys import HubSigningKey
 from hub.provisioning.service import ProvisioningService, ProvisioningSettings

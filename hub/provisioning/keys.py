@@ -1,4 +1,4 @@
-"""The hub's provisioning key: signs configurations and commands; keys the code hashes.
+"""The hub's provisioning key: signs configurations and commands; makes and hashes one-time codes.
 
 One Ed25519 private key in a 0600 file (``provisioning.key`` in the hub's data directory, or
 a path every hub instance shares, e.g. a systemd credential). From it, by HKDF, the pepper
@@ -16,6 +16,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Final
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -25,9 +26,18 @@ from hub.provisioning.errors import ProvisioningHubError
 from provisioning.protocol import b64decode, b64encode, fingerprint, public_key_bytes
 from station.storage.durable import atomic_write
 
-__all__ = ["HubSigningKey"]
+__all__ = ["CODE_ALPHABET", "HubSigningKey", "format_code"]
 
 _KEY_BYTES = 32
+
+#: Codes people type: no 0/O, 1/I/L, U (30 symbols; 8 of them are about 39 bits).
+CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+
+
+def format_code(length: int = 8) -> str:
+    """A fresh one-time code, ``XXXX-XXXX`` (kept only as :meth:`HubSigningKey.code_hash`)."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+    return "-".join(raw[i : i + 4] for i in range(0, length, 4))
 
 
 def _write_new_private(path: Path, data: bytes) -> None:
@@ -62,6 +72,9 @@ class HubSigningKey:
 
     @staticmethod
     def _read(path: Path) -> bytes:
+        # Not station.storage.private_files.read_private_file, on purpose: that reader insists
+        # that this user owns the file, and the hub's key may be a systemd credential, which
+        # systemd makes readable by the service's user without promising that user owns it.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         try:
             info = os.fstat(fd)

@@ -8,21 +8,24 @@ the hub: stations only ever see the id.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-from hub.provisioning.db import Database, Row, Tx, ddl
+from hub.db import Database, Row, Tx, ddl, dt
 
 __all__ = [
+    "COMMAND_COLUMNS",
+    "STAFF_COLUMNS",
     "STATION_COLUMNS",
     "CommandRecord",
     "StaffRecord",
     "StationRecord",
-    "dt",
+    "command_from_row",
     "ensure_schema",
+    "staff_from_row",
     "station_from_row",
-    "ts",
 ]
 
 _SCHEMA: Final = (
@@ -121,16 +124,6 @@ async def ensure_schema(db: Database) -> None:
     await db.run(work)
 
 
-def ts(value: datetime) -> str:
-    """One fixed UTC format, so text columns compare like times in both engines."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def dt(value: str | None) -> datetime | None:
-    """Inverse of :func:`ts`."""
-    return None if value is None else datetime.fromisoformat(value)
-
-
 def _bytes(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
@@ -227,3 +220,45 @@ class StaffRecord:
     created_at: datetime
     redeemed_at: datetime | None
     revoked_at: datetime | None
+
+
+COMMAND_COLUMNS: Final = (
+    "command_id, station_id, kind, staff_id, envelope_json, created_at, state, outcome, detail, "
+    "acked_at"
+)
+STAFF_COLUMNS: Final = (
+    "staff_id, station_id, display_name, rights_json, code_expires_at, created_at, redeemed_at, "
+    "revoked_at"
+)
+
+
+def command_from_row(row: Row) -> CommandRecord:
+    created = dt(row[5])
+    assert created is not None
+    return CommandRecord(
+        command_id=row[0],
+        station_id=row[1],
+        kind=row[2],
+        staff_id=row[3],
+        envelope_json=row[4],
+        created_at=created,
+        state=row[6],
+        outcome=row[7],
+        detail=row[8],
+        acked_at=dt(row[9]),
+    )
+
+
+def staff_from_row(row: Row) -> StaffRecord:
+    expires, created = dt(row[4]), dt(row[5])
+    assert expires is not None and created is not None
+    return StaffRecord(
+        staff_id=row[0],
+        station_id=row[1],
+        display_name=row[2],
+        rights=tuple(json.loads(row[3])),
+        code_expires_at=expires,
+        created_at=created,
+        redeemed_at=dt(row[6]),
+        revoked_at=dt(row[7]),
+    )

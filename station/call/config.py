@@ -20,12 +20,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from station.call.errors import CallConfigError
 from station.call.ice import IceServerConfig
+from station.core.rules import check_base_url, check_station_token
 
 __all__ = ["CALL_CONFIG_ENV", "CallConfig", "call_config_from_env"]
 
@@ -91,18 +91,12 @@ class CallConfig(BaseModel):
     @field_validator("hub_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("hub_url must be an http(s) URL")
-        if parts.query or parts.fragment:
-            raise ValueError("hub_url must not have a query or fragment")
-        return value.rstrip("/")
+        return check_base_url("hub_url", value)
 
     @field_validator("station_token")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 32:
-            raise ValueError("the station token must be at least 32 characters")
+        check_station_token(value.get_secret_value())
         return value
 
 

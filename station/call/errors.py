@@ -29,6 +29,9 @@ class CallConfigError(CallError):
     code = "call_not_configured"
 
 
+# provisioning.errors has a HubUnreachable too: each package has its own error hierarchy
+# (one base error per package), and the call engine and the provisioning agent each catch
+# their own; one shared class would tie the call to provisioning for a single word.
 class HubUnreachable(CallError):
     """The hub did not answer (network down, hub down, timeout)."""
 

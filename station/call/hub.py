@@ -19,7 +19,7 @@ import httpx
 from station.call.config import CallConfig
 from station.call.errors import CallFinished, HubRefused, HubUnreachable
 
-__all__ = ["CreatedRoom", "HubClient", "RoomView", "hub_ssl_context"]
+__all__ = ["CreatedRoom", "RendezvousClient", "RoomView", "hub_ssl_context"]
 
 _FINAL_CODES = frozenset({"call_ended", "link_revoked", "link_expired"})
 _FINAL_STATES = frozenset({"ended", "revoked", "expired"})
@@ -30,6 +30,11 @@ def hub_ssl_context() -> ssl.SSLContext:
     ``update-ca-certificates`` puts a municipality's own CA), not certifi's copy of Mozilla's.
     ``SSL_CERT_FILE``/``SSL_CERT_DIR`` still override it, as OpenSSL defines."""
     return ssl.create_default_context()
+
+
+# CreatedRoom and RoomView read the fields of the hub's answers (hub.models.CreatedRoom,
+# StationRoomView) that the call engine uses: the hub's models are the API's definition,
+# and a test holds these fields and their types to them (the station does not import hub/).
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +71,10 @@ class RoomView:
         return self.state in _FINAL_STATES
 
 
-class HubClient:
-    """Calls to the hub for one station; one ``httpx.AsyncClient`` (close with :meth:`aclose`).
+class RendezvousClient:
+    """Calls to the hub's rendezvous API for one station; one ``httpx.AsyncClient`` (close
+    with :meth:`aclose`). Provisioning talks to the hub through its own client
+    (:class:`provisioning.client.HubClient`): other endpoints, other credentials.
 
     The engine makes a new client for every call attempt: a connection that went quiet in a
     network outage is not reused after it (TCP would retransmit into it with a long back-off).

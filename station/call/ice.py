@@ -48,9 +48,13 @@ class IceConfigError(StationError):
 
 
 class IceServerConfig(BaseModel):
-    """One STUN or TURN server, as the signed configuration describes it.
+    """One STUN or TURN server, as the call engine holds it.
 
-    ``credential`` is a secret (a TURN password): it is kept out of ``repr()`` and logs.
+    ``credential`` is a secret (a TURN password): it is kept out of ``repr()``, logs and dumps.
+    Kept apart from the signed configuration's :class:`provisioning.schema.IceServerConfig`
+    on purpose: that document is signed and must serialise the password in the clear, while
+    nothing the station dumps of a call configuration may show it (a ``SecretStr`` here).
+    stationd converts one into the other when a configuration is applied.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

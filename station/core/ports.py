@@ -1,21 +1,21 @@
-"""The ports the domain needs from the outside, and the shipped fakes for them.
+"""The ports the domain needs from the outside, and the words stationd and the hardware share.
 
-``AuditSink`` is implemented for real by ``station.storage.audit`` (a hash-chained append-only log)
-and by ``RecordingAuditSink`` here, for tests and the demo. The clock port lives in
-``station.core.clock``.
+``AuditSink`` is implemented by ``station.storage.audit`` (a hash-chained append-only log);
+the session's tests record into a list instead. The clock port lives in ``station.core.clock``.
+
+:class:`LedPattern` and :class:`HealthResult` are what stationd and ``hardware/`` say to each
+other about the lamp and the checks: ``hardware.led`` draws the patterns, ``hardware.health``
+returns the results, and stationd's API reports them as they are. They live here, in the
+layer both depend on, so neither needs the other's imports (gpiozero, PyAV) to name them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from station.core.clock import Clock
-from station.core.cpr import is_cpr_shaped, looks_like_cpr
-
-__all__ = ["AuditAction", "AuditEntry", "AuditSink", "RecordingAuditSink"]
+__all__ = ["AuditAction", "AuditSink", "HealthResult", "LedPattern"]
 
 
 class AuditAction(StrEnum):
@@ -61,43 +61,33 @@ class AuditSink(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """One entry a ``RecordingAuditSink`` kept."""
+class LedPattern(StrEnum):
+    """What the status lamp beside the privacy button shows (``hardware.led`` has the timings)."""
 
-    action: str
-    staff: str | None
-    resident: str | None
-    outcome: str
-    at: datetime | None = None
+    OFF = "off"
+    #: Locked or idle: a dim glow (PWM) or off.
+    IDLE = "idle"
+    #: The camera is sending: solid on.
+    CAMERA_LIVE = "camera_live"
+    #: A private call (staff have left): a slow pulse or blink.
+    PRIVATE_CALL = "private_call"
+    #: Something is broken: fast blink.
+    FAULT = "fault"
+    #: The resident called staff back: double flash, then a pause.
+    STAFF_CALLED_BACK = "staff_called_back"
 
 
-class RecordingAuditSink:
-    """An ``AuditSink`` that keeps entries in a list: the shipped fake for tests and the demo.
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    """The outcome of one hardware check, as stationd's API and heartbeat report it."""
 
-    Stricter than the real log on purpose: it refuses anything shaped like a CPR number in
-    any field, so a test catches personal data on its way into the audit trail.
-    """
-
-    def __init__(self, clock: Clock | None = None) -> None:
-        self._clock = clock
-        self.entries: list[AuditEntry] = []
-
-    def record(self, action: str, *, staff: str | None, resident: str | None, outcome: str) -> None:
-        """Keep the entry (timestamped when a clock was given)."""
-        # Ids are random hex, which can hold ten digits in a row by chance: for them only
-        # the whole value is checked. Action and outcome are words: any CPR-like run is wrong.
-        ids_bad = any(v is not None and is_cpr_shaped(v) for v in (staff, resident))
-        words_bad = any(looks_like_cpr(v) for v in (action, outcome))
-        if ids_bad or words_bad:
-            raise ValueError("audit entry refused: a field looks like a CPR number")
-        at = self._clock.now() if self._clock is not None else None
-        self.entries.append(AuditEntry(str(action), staff, resident, outcome, at))
-
-    def actions(self) -> list[str]:
-        """The recorded action names, in order."""
-        return [entry.action for entry in self.entries]
-
-    def clear(self) -> None:
-        """Forget everything recorded so far."""
-        self.entries.clear()
+    #: The part: ``camera``, ``microphone``, ``loudspeaker``, ``button``, ``led`` (or
+    #: ``hardware``/``health`` for stationd's own rows).
+    name: str
+    ok: bool
+    #: What was seen, in English (for IT, logs and heartbeats; never personal data).
+    detail: str
+    #: What to do, in Danish, for the person at the station (empty when ``ok``).
+    hint: str = ""
+    #: The part is not there at all (not ``ok``); otherwise a failure is of a present part.
+    missing: bool = False

@@ -1,5 +1,9 @@
 """The station session: who may see what right now, as an explicit state machine.
 
+Over 600 lines for one job, the session state machine: every transition with the rule that
+guards it and its audit entry, in one class, so the lock discipline is read and checked in one
+place.
+
 ===================  ==================================  ===================================
 transition           from                                to
 ===================  ==================================  ===================================
@@ -52,27 +56,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final, Protocol
+from typing import Final
 
 from station.core.clock import Clock
 from station.core.errors import CoreError
-from station.core.model import DEFAULT_EARLY_START, check_opaque_id
+from station.core.model import DEFAULT_EARLY_START, QueueEntryStatus, check_opaque_id
 from station.core.ports import AuditAction, AuditSink
 
 
-class BookedSlot(Protocol):
-    """What starting a call needs to know of a booking.
+@dataclass(frozen=True, slots=True)
+class BookedSlot:
+    """What starting a call needs to know of a booking: its times and its queue's statuses.
 
-    ``model.Appointment`` is one; stationd, which is blind, passes its own small object
-    built from the store's clear metadata (ids, times, statuses) without any resident data.
+    stationd, which is blind, builds one from the store's clear metadata (ids, times,
+    statuses) without any resident data.
     """
 
-    @property
-    def id(self) -> str: ...
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    statuses: tuple[QueueEntryStatus, ...]
 
-    def window(self, early: timedelta = ...) -> tuple[datetime, datetime]: ...
+    def window(self, early: timedelta = DEFAULT_EARLY_START) -> tuple[datetime, datetime]:
+        """When a call may run: from ``early`` before the start to the end of the slot."""
+        return self.starts_at - early, self.ends_at
 
-    def has_someone_waiting(self) -> bool: ...
+    def has_someone_waiting(self) -> bool:
+        """True while a resident is waiting or in front of the camera."""
+        return any(s in (QueueEntryStatus.WAITING, QueueEntryStatus.IN_CALL) for s in self.statuses)
 
 
 __all__ = [
@@ -255,11 +266,6 @@ class Session:
         if idle_timeout <= timedelta(0):
             raise ValueError("idle_timeout must be positive")
         self._idle_timeout = idle_timeout
-
-    @property
-    def last_activity(self) -> datetime:
-        """The last staff activity (``touch``) or transition."""
-        return self._last_activity
 
     def idle_remaining(self) -> timedelta | None:
         """Time until the idle lock, or ``None`` where idleness does not lock (for a countdown)."""

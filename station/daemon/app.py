@@ -1,5 +1,10 @@
 """stationd's composition root: ``kontaktstation daemon`` (``python -m station.daemon.app``).
 
+Longer than 600 lines on purpose: this is where stationd is put together, and its start
+order, its shutdown order and its command line are easiest to check read top to bottom in
+one place; each part it wires (store, audit, session, hardware, calls, export, provisioning,
+the API and its socket) lives in a module of its own.
+
 :class:`Daemon` wires the pieces and runs them on one asyncio loop:
 
 - the blind store (``station.db``) and the audit log (``audit.db``), each on its own worker
@@ -13,14 +18,9 @@
   ``missing`` (health, ports, heartbeat, lock screen), calls that need it are refused, and a
   task re-probes every ``reprobe_seconds`` until it is back. Only a configuration error
   (a backend that does not exist) stops it, with one line;
-- the local API (``station.daemon.api``), served by uvicorn on a Unix socket.
-
-The socket: the daemon creates the parent directory ``0750`` when it has to (systemd's
-``RuntimeDirectory=kontaktstation`` with ``RuntimeDirectoryMode=0750`` does the same) and
-binds the socket itself with a umask, so it is ``0660`` from the first instant (uvicorn's own
-``uds=`` binding would leave it ``0666`` until a chmod). The station's users are the daemon's
-and the UI's, sharing one group: only they can connect. A stale socket file from a crash is
-replaced; a socket another live stationd answers on is not.
+- the local API (``station.daemon.api``: FastAPI routers per capability in
+  ``station.daemon.routes``), served by uvicorn on a Unix socket
+  (``station.daemon.serving``: how the socket is bound, 0660 from the first instant).
 
 systemd (``Type=notify``): ``READY=1`` once the socket listens, ``STATUS=`` on every session
 change, ``WATCHDOG=1`` from a task on the loop (a stalled loop stops the pings), and
@@ -35,20 +35,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import logging
 import os
-import signal
 import socket
-import stat
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import uvicorn
+from fastapi import FastAPI
 
 from hardware.surface.select import build_frame_sink
 from hardware.video import FrameSink
@@ -60,6 +58,15 @@ from station.daemon.events import EventBroker, EventKind
 from station.daemon.hardware import REPROBE_SECONDS, HardwareLink, build_hardware_link
 from station.daemon.sdnotify import Notifier
 from station.daemon.service import StationService
+from station.daemon.serving import (
+    DEFAULT_SOCKET,
+    SOCKET_ENV,
+    api_server,
+    bind_unix_socket,
+    default_socket_path,
+    handle_stop_signals,
+    unlink_if_socket,
+)
 from station.daemon.workers import SerialAuditSink, Worker
 from station.errors import StationError
 from station.keys.handover import KeyringAccess
@@ -70,24 +77,14 @@ __all__ = [
     "SOCKET_ENV",
     "Daemon",
     "DaemonConfig",
+    "bind_unix_socket",
     "main",
 ]
 
 _log = logging.getLogger("station.daemon")
 
-SOCKET_ENV: Final = "KONTAKTSTATION_SOCKET"
 #: Exit status asking systemd for a restart (a remote wipe finishes at the next start).
 EXIT_RESTART: Final = 75
-DEFAULT_SOCKET: Final = Path("/run/kontaktstation/stationd.sock")
-#: Longest path a Unix socket address holds (``sun_path`` is 108 bytes with the NUL).
-_MAX_SOCKET_PATH: Final = 107
-
-
-def default_socket_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``KONTAKTSTATION_SOCKET`` or the production default."""
-    env = os.environ if environ is None else environ
-    value = env.get(SOCKET_ENV, "")
-    return Path(value) if value else DEFAULT_SOCKET
 
 
 @dataclass
@@ -153,6 +150,8 @@ class Daemon:
         self._audit: Any = None
         self._keys: KeyringAccess | None = None
         self._precheck: Any = None
+        #: The local API (FastAPI) once started; its ``openapi()`` is stationd's description.
+        self.api: FastAPI | None = None
         #: The care-record export (``station.export.ExportService``), None if unusable.
         self.exports: Any = None
         self._socket: socket.socket | None = None
@@ -243,7 +242,7 @@ class Daemon:
         from station.daemon.precheck import PreCheck
 
         self._precheck = PreCheck(self._service, hardware, cfg.environ)
-        from station.daemon.export_routes import export_routes, open_exports
+        from station.daemon.exports import open_exports
 
         # The outbox delivers while locked and offline; its purge guard keeps consultations
         # whose note has not reached the care record.
@@ -251,8 +250,7 @@ class Daemon:
         if self.exports is not None:
             await self.exports.start()
             self.exports.start_purge_loop(self._store, self._service.db)
-        from station.daemon.call_api import build_call_controller
-        from station.daemon.provisioning_routes import provisioning_routes
+        from station.daemon.calls import build_call_controller
 
         self.calls = build_call_controller(
             self._service,
@@ -267,31 +265,14 @@ class Daemon:
         if self.provisioning_port is not None:
             # The configuration in force reaches the call engine, the purge and the export.
             self.provisioning_port.bind(data_dir=data_dir, calls=self.calls, exports=self.exports)
-        app = build_app(
+        self.api = build_app(
             self._service,
+            calls=self.calls,
+            precheck=self._precheck,
+            exports=self.exports,
             heartbeat_seconds=cfg.heartbeat_seconds,
-            extra_routes=[
-                *self._precheck.routes(),
-                *self.calls.routes(),
-                *export_routes(self._service, self.exports),
-                *provisioning_routes(self._service),
-            ],
         )
-        server_config = uvicorn.Config(
-            app,
-            http="h11",
-            ws="none",
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            date_header=False,
-            # Bounded, so shutdown stays within shutdown_seconds.
-            timeout_graceful_shutdown=max(1, int(cfg.shutdown_seconds / 3)),
-            timeout_keep_alive=5,
-            limit_concurrency=256,
-        )
-        self._server = _Server(server_config)
+        self._server = api_server(self.api, shutdown_seconds=cfg.shutdown_seconds)
         self._server_task = loop.create_task(
             self._server.serve(sockets=[self._socket]), name="stationd-http"
         )
@@ -508,7 +489,7 @@ class Daemon:
             with contextlib.suppress(OSError):
                 self._socket.close()
             with contextlib.suppress(FileNotFoundError):
-                _unlink_if_socket(self.config.socket_path)
+                unlink_if_socket(self.config.socket_path)
             self._socket = None
         if self._keys is not None:
             with contextlib.suppress(Exception):
@@ -536,7 +517,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         # Handlers first: a signal between READY=1 and here would otherwise kill the process
         # with the default action instead of a clean shutdown.
-        with _signals(loop, self.request_stop):
+        with handle_stop_signals(loop, self.request_stop):
             try:
                 await self.start()
             except StationError as exc:
@@ -578,89 +559,6 @@ def _finish(worker: Worker, resource: Any) -> None:
         worker.submit(resource.close).result(timeout=2.0)
     finally:
         worker.close(wait=True)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server without its own signal handling: stationd owns SIGTERM/SIGINT.
-
-    uvicorn would install handlers, and re-raise the signal after shutdown (exiting with
-    the signal's status instead of our clean 0).
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.contextmanager
-def _signals(loop: asyncio.AbstractEventLoop, callback: Any) -> Iterator[None]:
-    installed = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, callback)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass  # not the main thread (tests run the daemon in-process)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-
-# --------------------------------------------------------------------------- the socket
-
-
-def _unlink_if_socket(path: Path) -> None:
-    if stat.S_ISSOCK(os.lstat(path).st_mode):
-        path.unlink()
-
-
-def bind_unix_socket(path: Path, *, backlog: int = 64) -> socket.socket:
-    """A listening Unix socket at ``path``, mode 0660, parent created 0750 if missing.
-
-    Refuses (``DaemonError``) a path that is too long, an existing non-socket file, and a
-    socket another process is still serving; replaces a stale socket left by a crash.
-    """
-    text = os.fsencode(path)
-    if len(text) > _MAX_SOCKET_PATH:
-        raise DaemonError(f"socket path is {len(text)} bytes; at most {_MAX_SOCKET_PATH} fit")
-    parent = path.parent
-    if not parent.exists():
-        parent.mkdir(mode=0o750, parents=True)
-        os.chmod(parent, 0o750)  # noqa: S103 (group = the UI user; mkdir's mode is umasked)
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        info = None
-    if info is not None:
-        if not stat.S_ISSOCK(info.st_mode):
-            raise DaemonError(f"{path} exists and is not a socket; refusing to replace it")
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        probe.settimeout(1.0)
-        try:
-            probe.connect(str(path))
-        except OSError as exc:
-            if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
-                raise DaemonError(f"cannot check the existing socket {path}: {exc}") from None
-            path.unlink()  # stale: nobody listens
-        else:
-            raise DaemonError(f"another stationd is already serving {path}")
-        finally:
-            probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_umask = os.umask(0o117)  # the socket file is born 0660
-    try:
-        sock.bind(str(path))
-    except OSError:
-        sock.close()
-        raise
-    finally:
-        os.umask(old_umask)
-    os.chmod(path, 0o660)
-    sock.listen(backlog)
-    sock.setblocking(False)
-    return sock
 
 
 # --------------------------------------------------------------------------- command line

@@ -7,15 +7,13 @@ PIN field may hold a CPR number); ``user_message`` is Danish for the person at t
 from __future__ import annotations
 
 from station.errors import StationError
+from stationapi.errors import LOCKED_MESSAGE
 
 __all__ = [
     "LOCKED_MESSAGE",
     "ApiError",
     "DaemonError",
 ]
-
-#: What staff read when their session is gone (every lock revokes every token).
-LOCKED_MESSAGE = "Stationen er låst. Lås op med din PIN-kode."
 
 
 class DaemonError(StationError):

@@ -5,7 +5,7 @@ A :class:`HardwareLink` is what the daemon needs from the hardware, nothing more
 - ``attach(service, loop)``: route the privacy button's first edge to
   :meth:`StationService.on_button_press` and its long press to ``on_button_long_press``
   (the hardware layer already hands gpiozero's thread callbacks to the loop);
-- ``show(pattern)``: set the status LED (a :class:`~station.daemon.service.LedPattern`);
+- ``show(pattern)``: set the status LED (a :class:`~station.core.ports.LedPattern`);
 - ``check_health()``: run the checks (blocking; the service calls it on a thread);
 - ``missing_parts()`` and ``faults()``: the parts that are not there now, at once and
   without touching a device (the call refusal, the lock screen and the heartbeat use them);
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from station.daemon.service import HealthResult, LedPattern
+from station.core.ports import HealthResult, LedPattern
 from station.daemon.workers import Worker
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class HardwareLink(Protocol):
         """Start delivering button events to ``service``."""
         ...
 
-    def show(self, pattern: str) -> None:
+    def show(self, pattern: LedPattern) -> None:
         """Set the status LED to ``pattern`` (must not block the loop)."""
         ...
 
@@ -156,12 +156,12 @@ class DetachedHardware:
     """
 
     def __init__(self) -> None:
-        self.pattern: str | None = None
+        self.pattern: LedPattern | None = None
 
     async def attach(self, service: StationService, loop: asyncio.AbstractEventLoop) -> None:
         """Nothing to attach."""
 
-    def show(self, pattern: str) -> None:
+    def show(self, pattern: LedPattern) -> None:
         """Remember the pattern (there is no LED to light)."""
         self.pattern = pattern
 
@@ -211,7 +211,7 @@ class GpioHardwareLink:
         self.hw = hw
         self._check_timeout = check_timeout
         self._led_worker = Worker("stationd-led")
-        self.pattern: str | None = None
+        self.pattern: LedPattern | None = None
         #: The mock pins' socket (``hardware.mock_control``), only with gpiozero's mock pins.
         self.mock_control = mock_control
         self._turn = asyncio.Lock()
@@ -223,24 +223,14 @@ class GpioHardwareLink:
         built later, when it comes back, gets them too)."""
         self.hw.set_button_handlers(service.on_button_press, service.on_button_long_press)
 
-    def show(self, pattern: str) -> None:
+    def show(self, pattern: LedPattern) -> None:
         """Queue the LED change (fire and forget; failures are logged). Without a lamp the
         pattern is only remembered, for the lamp that comes back."""
-        from hardware.led import LedPattern as HwPattern
-
         self.pattern = pattern
         led = self.hw.led
         if led is None:
             return
-        target = {
-            LedPattern.LOCKED: HwPattern.IDLE,
-            LedPattern.STAFF: HwPattern.IDLE,
-            LedPattern.CAMERA_LIVE: HwPattern.CAMERA_LIVE,
-            LedPattern.PRIVATE_CALL: HwPattern.PRIVATE_CALL,
-            LedPattern.FAULT: HwPattern.FAULT,
-            LedPattern.STAFF_CALLED_BACK: HwPattern.STAFF_CALLED_BACK,
-        }.get(pattern, HwPattern.FAULT)
-        future = self._led_worker.submit(led.show, target)
+        future = self._led_worker.submit(led.show, pattern)
         future.add_done_callback(_log_led_failure)
 
     async def check_health(self) -> Sequence[HealthResult]:
@@ -249,7 +239,7 @@ class GpioHardwareLink:
 
         async with self._turn:
             results = await run_health_checks(self.hw, within=self._check_timeout)
-        return [_api_result(r) for r in results]
+        return results
 
     def missing_parts(self) -> Sequence[MissingPart]:
         """The bundle's faults, in a fixed order."""
@@ -264,7 +254,7 @@ class GpioHardwareLink:
         """The missing parts' health rows, at once."""
         from hardware.health import missing_results
 
-        return [_api_result(r) for r in missing_results(self.hw)]
+        return missing_results(self.hw)
 
     async def reprobe(self, *, check_present: bool) -> Sequence[PartChange]:
         """Look again (on a thread, bounded); install and log what changed, one line each.
@@ -321,11 +311,6 @@ def _log_parts(parts: Sequence[tuple[str, bool, str, str]]) -> None:
             _log.info("%s is back%s: %s", part, with_pins, backend)
         else:
             _log.warning("%s missing%s: %s", part, with_pins, reason)
-
-
-def _api_result(result: Any) -> HealthResult:
-    """A ``hardware.health.HealthResult`` as the API reports it."""
-    return HealthResult(result.name, result.ok, result.detail, result.hint_da, result.missing)
 
 
 def _log_led_failure(future: Any) -> None:

@@ -1,10 +1,10 @@
-"""The pre-call check's hardware endpoints: camera thumbnail, microphone level, test tone, network.
+"""The pre-call check's hardware: camera thumbnail, microphone level, test tone, network.
 
 Staff aim the camera, check the microphone and loudspeaker and see that the network and TURN
-answer, *before* the GP is called. These endpoints serve the staff UI during
-``PRE_CALL_CHECK`` only (the camera is live, the LED says so); in any other state they answer
-409, and the devices they opened are released the moment the session leaves the check (the
-call engine opens its own tracks when the call is dialled).
+answer, *before* the GP is called. The endpoints (``station.daemon.routes.precheck``) serve
+the staff UI during ``PRE_CALL_CHECK`` only (the camera is live, the LED says so); in any
+other state they answer 409, and the devices they opened are released the moment the session
+leaves the check (the call engine opens its own tracks when the call is dialled).
 
 - ``GET  /v1/precheck/frame?width=W&height=H``: one small RGB thumbnail (``rgb24``, base64)
   of the newest camera picture, downscaled in stationd so the terminal gets a few KiB.
@@ -24,28 +24,26 @@ No personal data passes here: pictures go to the staff UI only while it is unloc
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from station.core.session import SessionState, Transition
 from station.daemon.errors import ApiError
 from station.daemon.hardware import refuse_if_missing
+from stationapi import models as m
 
 __all__ = [
     "HUB_URL_ENV",
     "ICE_SERVERS_ENV",
     "IDLE_CLOSE_SECONDS",
+    "MAX_THUMB",
     "NetworkTarget",
     "PreCheck",
     "network_targets",
@@ -59,7 +57,8 @@ IDLE_CLOSE_SECONDS: Final = 3.0
 HUB_URL_ENV: Final = "KONTAKTSTATION_HUB_URL"
 #: STUN/TURN servers: a JSON list of ``{"urls": ..., "username": ..., "credential": ...}``.
 ICE_SERVERS_ENV: Final = "KONTAKTSTATION_ICE_SERVERS"
-_MAX_THUMB: Final = 160
+#: The largest thumbnail, either way (a few KiB through the socket).
+MAX_THUMB: Final = 160
 _FRAME_TIMEOUT: Final = 3.0
 _CONNECT_TIMEOUT: Final = 2.0
 
@@ -146,8 +145,11 @@ class PreCheck:
             )
         return hw
 
-    def _require_check(self, request: Request) -> None:
-        self._service.authenticate(_bearer(request))
+    def require_check(self) -> None:
+        """409 unless the session is in the pre-call check; keeps the devices open a while.
+
+        The caller is authenticated already (``station.daemon.routes.deps.Staff``).
+        """
         if self._service.session.state is not SessionState.PRE_CALL_CHECK:
             raise ApiError.conflict(
                 "the pre-call check is not running",
@@ -283,89 +285,55 @@ class PreCheck:
 
         return list(await asyncio.gather(*(probe(t) for t in targets)))
 
-    # ------------------------------------------------------------------ routes
+    # ------------------------------------------------------------------ the endpoints' answers
 
-    def routes(self) -> Sequence[tuple[str, Any, str]]:
-        """``(path, handler, method)`` for :func:`station.daemon.api.build_app`."""
-        from station.daemon.api import _json
+    async def frame(self, width: int, height: int) -> m.FrameOut:
+        """``GET /v1/precheck/frame``: the camera's newest picture as a thumbnail."""
+        refuse_if_missing(self._hardware, ("camera",), "pre-call camera check")
+        try:
+            w, h, rgb = await self.thumbnail(width, height)
+        except TimeoutError:
+            raise ApiError.unavailable(
+                "no picture from the camera in time",
+                "Kameraet sender ikke billeder. Tjek at det er sat i, og prøv igen.",
+            ) from None
+        except ApiError:
+            raise
+        except Exception as exc:
+            _log.warning("pre-check frame failed: %s", type(exc).__name__)
+            await self.close()
+            raise ApiError.unavailable(
+                f"camera failed: {type(exc).__name__}",
+                "Kameraet virker ikke. Tjek at det er sat i, og genstart stationen.",
+            ) from None
+        return m.FrameOut(width=w, height=h, format="rgb24", data=rgb)
 
-        async def get_frame(request: Request) -> Response:
-            self._require_check(request)
-            refuse_if_missing(self._hardware, ("camera",), "pre-call camera check")
-            width = _int_param(request, "width", 64)
-            height = _int_param(request, "height", 48)
-            try:
-                w, h, rgb = await self.thumbnail(width, height)
-            except TimeoutError:
-                raise ApiError.unavailable(
-                    "no picture from the camera in time",
-                    "Kameraet sender ikke billeder. Tjek at det er sat i, og prøv igen.",
-                ) from None
-            except ApiError:
-                raise
-            except Exception as exc:
-                _log.warning("pre-check frame failed: %s", type(exc).__name__)
-                await self.close()
-                raise ApiError.unavailable(
-                    f"camera failed: {type(exc).__name__}",
-                    "Kameraet virker ikke. Tjek at det er sat i, og genstart stationen.",
-                ) from None
-            return _json(
-                {
-                    "width": w,
-                    "height": h,
-                    "format": "rgb24",
-                    "data": base64.b64encode(rgb).decode("ascii"),
-                }
-            )
+    async def microphone(self) -> m.MicrophoneLevelOut:
+        """``GET /v1/precheck/microphone``: the level over 0.2 s."""
+        refuse_if_missing(self._hardware, ("audio",), "pre-call microphone check")
+        try:
+            rms, peak = await self.microphone_level(0.2)
+        except Exception as exc:
+            await self.close()
+            raise ApiError.unavailable(
+                f"microphone failed: {type(exc).__name__}",
+                "Mikrofonen sender ingen lyd. Tjek at højttaleren med mikrofon er sat i.",
+            ) from None
+        return m.MicrophoneLevelOut(rms_dbfs=round(rms, 1), peak_dbfs=round(peak, 1))
 
-        async def get_microphone(request: Request) -> Response:
-            self._require_check(request)
-            refuse_if_missing(self._hardware, ("audio",), "pre-call microphone check")
-            try:
-                rms, peak = await self.microphone_level(0.2)
-            except Exception as exc:
-                await self.close()
-                raise ApiError.unavailable(
-                    f"microphone failed: {type(exc).__name__}",
-                    "Mikrofonen sender ingen lyd. Tjek at højttaleren med mikrofon er sat i.",
-                ) from None
-            return _json({"rms_dbfs": round(rms, 1), "peak_dbfs": round(peak, 1)})
+    async def play_test_tone(self) -> m.ToneOut:
+        """``POST /v1/precheck/tone``: one second of the test tone."""
+        refuse_if_missing(self._hardware, ("audio",), "pre-call test tone")
+        try:
+            await self.tone(1.0)
+        except Exception as exc:
+            raise ApiError.unavailable(
+                f"loudspeaker failed: {type(exc).__name__}",
+                "Højttaleren kan ikke afspille lyd. Tjek at den er sat i og tændt.",
+            ) from None
+        return m.ToneOut(playing=True, seconds=1.0)
 
-        async def post_tone(request: Request) -> Response:
-            self._require_check(request)
-            refuse_if_missing(self._hardware, ("audio",), "pre-call test tone")
-            try:
-                await self.tone(1.0)
-            except Exception as exc:
-                raise ApiError.unavailable(
-                    f"loudspeaker failed: {type(exc).__name__}",
-                    "Højttaleren kan ikke afspille lyd. Tjek at den er sat i og tændt.",
-                ) from None
-            return _json({"playing": True, "seconds": 1.0})
-
-        async def get_network(request: Request) -> Response:
-            self._require_check(request)
-            checks = await self.network()
-            return _json({"ok": all(c["ok"] for c in checks), "checks": checks})
-
-        return [
-            ("/v1/precheck/frame", get_frame, "GET"),
-            ("/v1/precheck/microphone", get_microphone, "GET"),
-            ("/v1/precheck/tone", post_tone, "POST"),
-            ("/v1/precheck/network", get_network, "GET"),
-        ]
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= _MAX_THUMB:
-        raise ApiError(422, "invalid", f"{name} must be an integer 1-{_MAX_THUMB}")
-    return int(raw)
+    async def network_report(self) -> m.NetworkOut:
+        """``GET /v1/precheck/network``: every target's answer."""
+        checks = [m.NetworkCheckOut.model_validate(c) for c in await self.network()]
+        return m.NetworkOut(ok=all(c.ok for c in checks), checks=checks)

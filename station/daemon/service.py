@@ -1,5 +1,9 @@
 """What stationd *does*, apart from how it is started: the session, tokens, events and store.
 
+Over 500 lines for one job, stationd's behaviour on its loop: the lock path, the session's
+transitions and what follows them (tokens, events, LED, status line, sealed events) share the
+service's state and must stay in the order described above.
+
 :class:`StationService` is driven from the daemon's one event loop by three kinds of caller:
 the local API (``station.daemon.api``), the hardware (the privacy button's callbacks, already
 handed to the loop), and the call engine (``call_*`` methods, later). It never blocks the
@@ -23,14 +27,15 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from station.core import model as domain
 from station.core.clock import Clock
-from station.core.ports import AuditSink
+from station.core.model import QueueEntryStatus
+from station.core.ports import AuditSink, HealthResult, LedPattern
 from station.core.session import (
+    BookedSlot,
     CallOutcome,
     LockReason,
     Session,
@@ -43,12 +48,10 @@ from station.daemon.sdnotify import Notifier
 from station.daemon.tokens import StaffToken, TokenRegistry
 from station.daemon.workers import Worker
 from station.keys.handover import KeyVerifier
-from station.storage.store import BlindStore, Consultation, EntryStatus, UpcomingConsultation
+from station.storage.store import BlindStore, Consultation, UpcomingConsultation
 
 __all__ = [
     "DUE_SOON",
-    "HealthResult",
-    "LedPattern",
     "StationService",
 ]
 
@@ -60,39 +63,16 @@ DUE_SOON: Final = timedelta(minutes=15)
 _UNLOCK_TIMEOUT: Final = 30.0
 
 
-class LedPattern:
-    """What the status LED should say (mapped to blink patterns by the hardware adapter)."""
-
-    LOCKED = "locked"
-    STAFF = "staff"
-    CAMERA_LIVE = "camera_live"
-    PRIVATE_CALL = "private_call"
-    FAULT = "fault"
-    #: The resident pressed "call staff" during a private call (until the next transition).
-    STAFF_CALLED_BACK = "staff_called_back"
-
-
+#: What the lamp shows in each state: locked and staff alike glow dimly (nothing is live).
 _LED_FOR_STATE: Final = {
-    SessionState.LOCKED: LedPattern.LOCKED,
-    SessionState.STAFF: LedPattern.STAFF,
+    SessionState.LOCKED: LedPattern.IDLE,
+    SessionState.STAFF: LedPattern.IDLE,
     SessionState.PRE_CALL_CHECK: LedPattern.CAMERA_LIVE,
     SessionState.WAITING_FOR_GP: LedPattern.CAMERA_LIVE,
     SessionState.IN_CALL_ATTENDED: LedPattern.CAMERA_LIVE,
     SessionState.IN_CALL_PRIVATE: LedPattern.PRIVATE_CALL,
-    SessionState.WRAP_UP: LedPattern.STAFF,
+    SessionState.WRAP_UP: LedPattern.IDLE,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class HealthResult:
-    """One hardware check as the API reports it: English detail, Danish hint."""
-
-    name: str
-    ok: bool
-    detail: str
-    hint: str
-    #: The part is not there at all (a failure of a present part has ``missing=False``).
-    missing: bool = False
 
 
 # Audit outcomes for refused unlocks, by error class name (no import of the keyring needed).
@@ -118,7 +98,7 @@ class StationService:
         broker: EventBroker,
         keys: KeyVerifier,
         notifier: Notifier | None = None,
-        led: Callable[[str], None] | None = None,
+        led: Callable[[LedPattern], None] | None = None,
         health: Callable[[], Awaitable[Sequence[HealthResult]]] | None = None,
         faults: Callable[[], Sequence[HealthResult]] | None = None,
     ) -> None:
@@ -247,7 +227,7 @@ class StationService:
     def _show_led(self) -> None:
         if self._led is None:
             return
-        pattern = _LED_FOR_STATE.get(self.session.state, LedPattern.LOCKED)
+        pattern = _LED_FOR_STATE.get(self.session.state, LedPattern.IDLE)
         _at, health = self.health
         if health and not all(r.ok for r in health):
             # A fault shows only while nobody's data is on screen; a lock always wins.
@@ -598,31 +578,11 @@ def _map_session_error(exc: Exception) -> ApiError:
     return ApiError.unavailable(f"session transition failed: {type(exc).__name__}", user)
 
 
-@dataclass(frozen=True)
-class _BlindSlot:
-    """A stored consultation as ``Session.begin_check`` sees it: times and statuses only.
-
-    stationd is blind: it knows each entry's id and status, never who the resident is, and
-    the session needs no more than that (``station.core.session.BookedSlot``).
-    """
-
-    id: str
-    starts_at: datetime
-    ends_at: datetime
-    statuses: tuple[EntryStatus, ...]
-
-    def window(self, early: timedelta = domain.DEFAULT_EARLY_START) -> tuple[datetime, datetime]:
-        return self.starts_at - early, self.ends_at
-
-    def has_someone_waiting(self) -> bool:
-        return any(s in (EntryStatus.WAITING, EntryStatus.IN_CALL) for s in self.statuses)
-
-
 def _blind_appointment(
-    consultation: Consultation, entries: Sequence[tuple[str, EntryStatus]]
-) -> _BlindSlot:
+    consultation: Consultation, entries: Sequence[tuple[str, QueueEntryStatus]]
+) -> BookedSlot:
     """The bookable slot of a stored consultation, without any personal data."""
-    return _BlindSlot(
+    return BookedSlot(
         id=consultation.id,
         starts_at=consultation.starts_at,
         ends_at=consultation.ends_at,

@@ -41,8 +41,7 @@ if TYPE_CHECKING:
     from station.export.summary import plain_text_summary
 
 #: Where each public name lives; imported on first use (PEP 562), so that importing a light
-#: submodule (``station.export.wire`` from the UIs' client) does not pull in the vault,
-#: the store, httpx and fhir.resources.
+#: submodule (``station.export.payload`` in the staff UI) does not pull in the rest.
 _LAZY: dict[str, str] = {
     "CareHome": "station.export.config",
     "DeliveryFailed": "station.export.errors",

@@ -15,19 +15,17 @@ Safety rules the model enforces, so a typo cannot send a note in clear over the 
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import os
-import stat
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from station.core.rules import check_endpoint_url
 from station.export.errors import ExportConfigError
 from station.storage.datadir import DataDir
-from station.storage.private_files import write_private_file
+from station.storage.private_files import read_private_file, write_private_file
 
 __all__ = [
     "DEFAULT_STAFF_IDENTIFIER_SYSTEM",
@@ -44,9 +42,12 @@ EXPORT_CONFIG_FILENAME: Final = DataDir.EXPORT_CONFIG
 DEFAULT_STAFF_IDENTIFIER_SYSTEM: Final = "urn:kontaktstation:staff-id"
 
 _SOR_RE: Final = r"^[0-9]{6,18}$"
-_LOOPBACK_NAMES: Final = frozenset({"localhost"})
 
 
+# provisioning.schema has a CareHome too: the care home as IT's configuration names it (an
+# id and a name). This one is what the EOJ needs (a name and the SOR code), kept in the
+# station's export.json; stationd builds it from the configuration's name and the eoj
+# section's SOR code. Two documents, each with the fields it is read for.
 class CareHome(BaseModel):
     """The care home as the EOJ knows it: the encounter's service provider."""
 
@@ -55,15 +56,6 @@ class CareHome(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     #: The care home's SOR code (Sundhedsvæsenets Organisationsregister), urn:oid:1.2.208.176.1.1.
     sor: str = Field(pattern=_SOR_RE)
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ExportConfig(BaseModel):
@@ -90,19 +82,9 @@ class ExportConfig(BaseModel):
     @model_validator(mode="after")
     def _check_urls(self) -> ExportConfig:
         for name in ("fhir_base_url", "token_url"):
-            url = getattr(self, name)
-            parts = urlsplit(url)
-            if not parts.hostname or parts.scheme not in ("https", "http"):
-                raise ValueError(f"{name} must be an absolute https URL")
-            if parts.username or parts.password:
-                raise ValueError(f"{name} must not carry credentials")
-            if parts.scheme == "http" and not (
-                self.allow_insecure_loopback and _is_loopback(parts.hostname)
-            ):
-                raise ValueError(
-                    f"{name} must use https (plain http is allowed only to a loopback "
-                    "address with allow_insecure_loopback, in tests)"
-                )
+            check_endpoint_url(
+                name, getattr(self, name), allow_insecure_loopback=self.allow_insecure_loopback
+            )
         if not urlsplit(self.staff_identifier_system).scheme:
             raise ValueError("staff_identifier_system must be a URI")
         return self
@@ -131,26 +113,11 @@ def load_export_config(path: Path) -> ExportConfig | None:
     Refuses (:class:`ExportConfigError`) a file others may read: it holds the client secret.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        raw = read_private_file(
+            path, what="export configuration", error=ExportConfigError, up_to=1024 * 1024
+        )
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise ExportConfigError(
-            f"cannot open export configuration {path}: {exc.strerror}"
-        ) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ExportConfigError(f"export configuration {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise ExportConfigError(
-                f"export configuration {path} has mode {stat.S_IMODE(info.st_mode):04o}; "
-                "it holds a client secret and must be 0600"
-            )
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            raw = handle.read(1024 * 1024)
-    finally:
-        os.close(fd)
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -36,7 +36,6 @@ from station.export.errors import OutboxCorrupt, OutboxError, OutboxSchemaTooNew
 from station.export.limits import MAX_SEALED_EXPORT_BYTES
 from station.storage.datadir import DataDir
 from station.storage.sqlite import SqliteFile
-from station.storage.store import migrate_schema, open_sqlite
 
 __all__ = [
     "BACKOFF_SCHEDULE",
@@ -173,18 +172,9 @@ class Outbox(SqliteFile):
     @classmethod
     def open(cls, data_dir: Path, *, clock: Clock, filename: str = OUTBOX_DB_FILENAME) -> Outbox:
         """Open (or create) ``outbox.db`` in ``data_dir``."""
-        data_dir = Path(data_dir)
-        if not data_dir.is_dir():
-            raise OutboxError("the station data directory does not exist or is not a directory")
-        path = data_dir / filename
-        what = f"export outbox {path}"
-        conn = open_sqlite(path, what=what, corrupt=OutboxCorrupt)
-        try:
-            migrate_schema(conn, _SCHEMA, what=what, too_new=OutboxSchemaTooNew)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, path, clock)
+        return cls._open_in(
+            data_dir, filename, migrations=_SCHEMA, too_new=OutboxSchemaTooNew, clock=clock
+        )
 
     # ------------------------------------------------------------------------ writing
 
@@ -209,7 +199,7 @@ class Outbox(SqliteFile):
         if not isinstance(sealed, bytes) or not 0 < len(sealed) <= MAX_SEALED_EXPORT_BYTES:
             raise OutboxError(f"a sealed export must be 1-{MAX_SEALED_EXPORT_BYTES} bytes")
         now = _ts(self._clock.now())
-        with self._tx("BEGIN IMMEDIATE") as conn:
+        with self._write() as conn:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM exports WHERE id = ?",  # noqa: S608 (our constant)
                 (export_id,),
@@ -238,7 +228,7 @@ class Outbox(SqliteFile):
         if not outcome.isascii() or not 0 < len(outcome) <= _OUTCOME_MAX:
             raise OutboxError("an outcome is a short ASCII code")
         now = _ts(self._clock.now())
-        with self._tx("BEGIN IMMEDIATE") as conn:
+        with self._write() as conn:
             conn.execute(
                 "UPDATE exports SET attempts = attempts + 1, last_attempt_at = ?, "
                 "last_outcome = ?, next_attempt_at = ? WHERE id = ? AND state = ?",
@@ -250,7 +240,7 @@ class Outbox(SqliteFile):
         """The EOJ confirmed the export: delete its sealed payload, keep the receipt."""
         _check_id(export_id, "export id")
         now = _ts(self._clock.now())
-        with self._tx("BEGIN IMMEDIATE") as conn:
+        with self._write() as conn:
             conn.execute(
                 "UPDATE exports SET state = ?, sealed = NULL, attempts = attempts + 1, "
                 "last_attempt_at = ?, last_outcome = 'delivered', delivered_at = ? "
@@ -265,7 +255,7 @@ class Outbox(SqliteFile):
         """Make a pending export due at once (staff pressed "send now")."""
         _check_id(export_id, "export id")
         now = _ts(self._clock.now())
-        with self._tx("BEGIN IMMEDIATE") as conn:
+        with self._write() as conn:
             conn.execute(
                 "UPDATE exports SET next_attempt_at = ? WHERE id = ? AND state = ?",
                 (now, export_id, OutboxState.PENDING),
@@ -277,19 +267,12 @@ class Outbox(SqliteFile):
         ids = [_check_id(c, "consultation id") for c in consultation_ids]
         if not ids:
             return 0
-        with self._tx("BEGIN IMMEDIATE") as conn:
+        with self._write() as conn:
             cursor = conn.executemany(
                 "DELETE FROM exports WHERE consultation_id = ? AND state = ?",
                 [(c, OutboxState.DELIVERED) for c in ids],
             )
             return int(cursor.rowcount)
-
-    def _scrub_wal(self) -> bool:
-        with self._lock:
-            if self._conn is None:
-                return False
-            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            return bool(busy == 0)
 
     # ------------------------------------------------------------------------ reading
 
@@ -306,12 +289,12 @@ class Outbox(SqliteFile):
     def get(self, export_id: str) -> OutboxEntry:
         """One export; :class:`OutboxError` if there is none."""
         _check_id(export_id, "export id")
-        with self._tx("BEGIN") as conn:
+        with self._read() as conn:
             return self._get(conn, export_id)
 
     def due(self, now: datetime, *, limit: int = 20) -> list[OutboxEntry]:
         """Pending exports whose next attempt is due at ``now``, oldest first."""
-        with self._tx("BEGIN") as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM exports "  # noqa: S608
                 "WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at "
@@ -322,7 +305,7 @@ class Outbox(SqliteFile):
 
     def next_due_at(self) -> datetime | None:
         """When the next pending export is due, or None if nothing is pending."""
-        with self._tx("BEGIN") as conn:
+        with self._read() as conn:
             row = conn.execute(
                 "SELECT min(next_attempt_at) FROM exports WHERE state = ?",
                 (OutboxState.PENDING,),
@@ -332,7 +315,7 @@ class Outbox(SqliteFile):
     def list_for_consultation(self, consultation_id: str) -> list[OutboxEntry]:
         """The consultation's exports (without their sealed payloads), oldest first."""
         _check_id(consultation_id, "consultation id")
-        with self._tx("BEGIN") as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM exports WHERE consultation_id = ? "  # noqa: S608
                 "ORDER BY created_at, id",
@@ -342,7 +325,7 @@ class Outbox(SqliteFile):
 
     def blocking_consultations(self) -> set[str]:
         """Consultations with an export not yet delivered: they must not be purged."""
-        with self._tx("BEGIN") as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 "SELECT DISTINCT consultation_id FROM exports WHERE state = ?",
                 (OutboxState.PENDING,),
@@ -351,21 +334,11 @@ class Outbox(SqliteFile):
 
     def counts(self) -> dict[str, int]:
         """How many exports are in each state (for health and heartbeats: no ids)."""
-        with self._tx("BEGIN") as conn:
+        with self._read() as conn:
             rows = conn.execute("SELECT state, count(*) FROM exports GROUP BY state").fetchall()
         result = {state.value: 0 for state in OutboxState}
         result.update({str(state): int(n) for state, n in rows})
         return result
-
-    def pragmas(self) -> dict[str, object]:
-        """The connection's durability settings (tests and the self-check)."""
-        with self._lock:
-            if self._conn is None:
-                raise OutboxError("the outbox is closed")
-            return {
-                name: self._conn.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "synchronous", "secure_delete")
-            }
 
 
 def _without_payload(entry: OutboxEntry) -> OutboxEntry:

@@ -1,7 +1,7 @@
 """The export as stationd runs it: the outbox, its key, the delivery worker, the purge guard.
 
 :class:`ExportService` is what the daemon wires in (``station.daemon.app``) and what the
-local API's export endpoints call (``station.daemon.export_routes``). It is blind like the
+local API's export endpoints call (``station.daemon.routes.export``). It is blind like the
 rest of stationd: it stores what the staff UI sealed and opens it only inside the delivery
 worker, at send time.
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from station.errors import StationError
 
-__all__ = ["DeviceSecretError", "VaultError", "VaultLocked"]
+__all__ = [
+    "DeviceSecretError",
+    "InvalidPin",
+    "InvalidStaffId",
+    "KeyringCorrupt",
+    "KeyringExists",
+    "KeyringNotFound",
+    "NoSuchSlot",
+    "SlotExists",
+    "VaultError",
+    "VaultLocked",
+    "WrongDeviceSecret",
+]
 
 
 class VaultError(StationError):
@@ -22,3 +34,43 @@ class DeviceSecretError(VaultError):
     """The device secret file is missing, damaged or too open; IT must look at the station."""
 
     default_user_message = "Stationens sikkerhedsnøgle mangler eller er beskadiget. Kontakt IT."
+
+
+class KeyringCorrupt(VaultError):
+    """keyslots.json is damaged or was edited; nothing was overwritten. For IT."""
+
+    default_user_message = "Stationens nøglefil er beskadiget. Kontakt IT."
+
+
+class WrongDeviceSecret(VaultError):
+    """keyslots.json was made with another device secret (SD card moved, secret replaced)."""
+
+    default_user_message = "Stationens nøglefil hører ikke til denne station. Kontakt IT."
+
+
+class KeyringNotFound(VaultError):
+    """There is no keyslots.json yet: the station was never initialised."""
+
+    default_user_message = "Stationen er ikke sat op endnu. Kontakt IT."
+
+
+class KeyringExists(VaultError):
+    """Initialising would overwrite an existing keyring (and lose every record); refused."""
+
+
+class InvalidPin(VaultError):
+    """A PIN that breaks the rules (digits only, 4-12 long); no attempt is counted."""
+
+    default_user_message = "PIN-koden skal være 4 til 12 cifre."
+
+
+class InvalidStaffId(VaultError):
+    """A staff id that is not a short pseudonymous token."""
+
+
+class SlotExists(VaultError):
+    """The staff id already has a slot; change its PIN or remove it first."""
+
+
+class NoSuchSlot(VaultError):
+    """An admin action named a staff id without a slot."""

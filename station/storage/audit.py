@@ -47,7 +47,6 @@ from station.core.ports import AuditAction
 from station.errors import StationError
 from station.storage.datadir import DataDir
 from station.storage.sqlite import SqliteFile
-from station.storage.store import migrate_schema, open_sqlite
 
 __all__ = [
     "AUDIT_ACTIONS",
@@ -77,7 +76,6 @@ AUDIT_ACTIONS: Final = frozenset({action.value for action in AuditAction}) | fro
         "keyslot_added",
         "keyslot_removed",
         "keyslot_disabled",
-        "escrow_recovery",
         # Records.
         "note_written",
         "consultation_documented",
@@ -220,18 +218,14 @@ class AuditLog(SqliteFile):
         Raises :class:`AuditCorrupt` for a damaged file (left untouched). The file check is
         SQLite's ``quick_check``: the log only grows, and the chain is verified on its own.
         """
-        data_dir = Path(data_dir)
-        if not data_dir.is_dir():
-            raise AuditError("the station data directory does not exist or is not a directory")
-        path = data_dir / filename
-        what = f"audit log {path}"
-        conn = open_sqlite(path, what=what, corrupt=AuditCorrupt, quick_check=True)
-        try:
-            migrate_schema(conn, _SCHEMA, what=what, too_new=AuditSchemaTooNew)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, path, clock)
+        return cls._open_in(
+            data_dir,
+            filename,
+            migrations=_SCHEMA,
+            too_new=AuditSchemaTooNew,
+            clock=clock,
+            quick_check=True,
+        )
 
     # ------------------------------------------------------------------------ writing
 
@@ -256,7 +250,7 @@ class AuditLog(SqliteFile):
         if now.tzinfo is None or now.utcoffset() is None:
             raise AuditError("the clock gave a time without a timezone")
         time = now.astimezone(UTC).isoformat(timespec="microseconds")
-        with self._tx("BEGIN IMMEDIATE") as conn:
+        with self._write() as conn:
             row = conn.execute(
                 "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
             ).fetchone()
@@ -274,7 +268,7 @@ class AuditLog(SqliteFile):
 
     def head(self) -> tuple[int, str]:
         """The last entry's ``(seq, hash)``: anchor it off the station (heartbeat)."""
-        with self._tx("BEGIN") as conn:
+        with self._read() as conn:
             row = conn.execute(
                 "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
             ).fetchone()
@@ -282,7 +276,7 @@ class AuditLog(SqliteFile):
 
     def entries(self, *, after_seq: int = 0, limit: int | None = None) -> list[AuditEntry]:
         """Entries with ``seq > after_seq`` in order (for export to IT)."""
-        with self._tx("BEGIN") as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 "SELECT seq, time, staff, action, resident, outcome, prev_hash, hash "
                 "FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -300,7 +294,7 @@ class AuditLog(SqliteFile):
         expected_seq, prev_hash = 1, GENESIS_HASH
         anchor_hash: str | None = None
         bad: tuple[int, str] | None = None
-        with self._tx("BEGIN") as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 "SELECT seq, time, staff, action, resident, outcome, prev_hash, hash "
                 "FROM audit_log ORDER BY seq"

@@ -33,13 +33,23 @@ def write_private_file(path: Path, data: bytes, *, replace: bool) -> None:
     atomic_write(path, data, replace=replace, mode=0o600)
 
 
-def read_private_file(path: Path, *, size: int, what: str, error: type[StationError]) -> bytes:
-    """Read a key file of exactly ``size`` bytes that only this user can read or write.
+def read_private_file(
+    path: Path,
+    *,
+    what: str,
+    error: type[StationError],
+    size: int | None = None,
+    up_to: int | None = None,
+) -> bytes:
+    """Read a private file (a key of exactly ``size`` bytes, or a document of at most ``up_to``)
+    that only this user can read or write.
 
     Refuses (``error``) a symlink, anything but a regular file, group or other access, another
-    owner, or the wrong size: a leaked or swapped key must never be used silently. A missing
-    file raises ``FileNotFoundError`` so callers can create it.
+    owner, or the wrong size: a leaked or swapped secret must never be used silently. A missing
+    file raises ``FileNotFoundError`` so callers can create it (or do without).
     """
+    if (size is None) == (up_to is None):
+        raise ValueError("give exactly one of size and up_to")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -57,14 +67,30 @@ def read_private_file(path: Path, *, size: int, what: str, error: type[StationEr
             )
         if info.st_uid != os.geteuid():
             raise error(f"{what} {path} is owned by another user")
-        if info.st_size != size:
+        if size is not None and info.st_size != size:
             raise error(f"{what} {path} is {info.st_size} bytes, expected {size}")
-        data = os.read(fd, size + 1)
+        limit = size if size is not None else up_to
+        assert limit is not None
+        if info.st_size > limit:
+            raise error(f"{what} {path} is larger than {limit} bytes")
+        data = _read_all(fd, limit + 1)
     finally:
         os.close(fd)
-    if len(data) != size:
+    if size is not None and len(data) != size:
         raise error(f"{what} {path} could not be read in full")
     return data
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    chunks = []
+    remaining = limit
+    while remaining > 0:
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 def load_or_create_private_file(

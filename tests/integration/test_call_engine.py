@@ -28,9 +28,9 @@ from station.call.ice import (
     restrict_host_candidates_to_loopback,
 )
 from station.call.media import DEFAULT_VOLUME, VOLUME_STEPS, volume_gain
-from station.call.models import WaitingResident
 from station.call.probe import probe_ice_servers
 from station.daemon.events import EventKind
+from stationapi.models import WaitingResident
 
 from .call_harness import (
     StationD,

@@ -36,7 +36,7 @@ from playwright.async_api import Page
 from hardware.camera import FakeCameraState, Picamera2Camera, decode_stamp, fake_picamera2_api
 from hardware.camera.stamp import datetime_to_us
 from hardware.surface.transport import FrameSlotReader, SharedMemoryFrameSink, frame_file
-from station.call import engine as call_engine
+from station.call import attempt as call_attempt
 from station.call.tuning import FrameEndJitterBuffer
 from station.daemon.hardware import GpioHardwareLink
 
@@ -398,9 +398,9 @@ def test_pi4_h264_without_rtx_drops_chromium_padding(
     if delegated_to_loopback_namespace(request):
         return
     # H.264 alone, as the station offered before: Chromium's padding on the video stream.
-    original = call_engine.passthrough_codec_preferences
+    original = call_attempt.passthrough_codec_preferences
     monkeypatch.setattr(
-        call_engine,
+        call_attempt,
         "passthrough_codec_preferences",
         lambda mime: [c for c in original(mime) if c.mimeType != "video/rtx"],
     )

@@ -27,7 +27,9 @@ from station.daemon.errors import DaemonError
 from station.daemon.events import EventBroker, EventKind
 from station.keys.crypto import FieldRef, seal_field
 from station.keys.vault import VaultKey
-from stationapi.client import ApiEvent, StationApiError, StationClient, StationLocked
+from stationapi.errors import StationApiError, StationLocked
+from stationapi.events import ApiEvent
+from stationapi.staff import StaffClient
 from tests.integration.daemon_harness import (
     CLINIC,
     STAFF_ID,
@@ -753,7 +755,7 @@ async def test_idle_timeout_locks_and_revokes(
 async def collect_events(
     station: Running, until: str, into: list[ApiEvent], *, started: asyncio.Event
 ) -> None:
-    async with StationClient(station.socket_path) as client:
+    async with StaffClient(station.socket_path) as client:
         async for event in client.events():
             into.append(event)
             if event.kind == "snapshot":
@@ -854,7 +856,7 @@ def test_slow_subscriber_is_bounded_and_told_it_lagged() -> None:
 
 
 async def test_client_typed_methods_and_errors(station: Running) -> None:
-    async with StationClient(station.socket_path) as client:
+    async with StaffClient(station.socket_path) as client:
         assert (await client.state()).state == "locked"
         with pytest.raises(StationLocked) as locked:
             await client.clinics()
@@ -882,7 +884,7 @@ async def test_client_typed_methods_and_errors(station: Running) -> None:
         lock = await client.lock()
         assert lock.state == "locked" and client.token is None
     with pytest.raises(Exception) as unreachable:
-        async with StationClient(station.socket_path.with_name("missing.sock")) as client:
+        async with StaffClient(station.socket_path.with_name("missing.sock")) as client:
             await client.state()
     assert type(unreachable.value).__name__ == "StationUnavailable"
 
@@ -897,6 +899,6 @@ def test_error_bodies_never_echo_a_pin() -> None:
     try:
         models.UnlockRequest.model_validate({"staff_id": "a", "pin": "12ab34"})
     except ValidationError as exc:
-        message = api._validation_message(exc)
+        message = api.validation_message(exc.errors())
     assert "12ab34" not in message and "pin" in message
     assert json.dumps({"m": message})  # plain text

@@ -21,13 +21,15 @@ from typing import Any
 
 import pytest
 
+from station.core.ports import LedPattern
 from station.core.session import CallOutcome
 from station.daemon.errors import ApiError
 from station.daemon.hardware import GpioHardwareLink
 from station.keys.boxes import sealed_event_context
 from station.keys.crypto import FieldRef, seal_field
 from station.keys.vault import VaultKey
-from stationapi.client import ApiEvent, StationClient
+from stationapi.events import ApiEvent
+from stationapi.locked import LockedClient
 from tests.integration.daemon_harness import (
     CLINIC,
     Running,
@@ -83,7 +85,7 @@ class EventLog:
             await self._task
 
     async def _run(self) -> None:
-        async with StationClient(self._station.socket_path) as client:
+        async with LockedClient(self._station.socket_path) as client:
             async for event in client.events():
                 self.events.append(event)
                 self._started.set()
@@ -147,9 +149,9 @@ async def test_press_while_unlocked_locks_and_the_event_reaches_an_sse_client(
     assert response.status_code == 401
     assert response.json()["user_message"] == "Stationen er låst. Lås op med din PIN-kode."
     assert len(station.daemon.service.tokens) == 0
-    # The LED shows "locked/idle".
+    # The LED shows "idle" (locked: nothing is live).
     link = station.daemon.hardware
-    assert isinstance(link, GpioHardwareLink) and link.pattern == "locked"
+    assert isinstance(link, GpioHardwareLink) and link.pattern is LedPattern.IDLE
     assert loop_errors == []
 
 
@@ -311,7 +313,7 @@ async def test_press_during_a_call_goes_private_and_the_call_end_is_sealed(
         assert locked[0].data["private"] is True and locked[0].data["state"] == "in_call_private"
         assert (await station.http.get("/v1/clinics", headers=h)).status_code == 401
         link = station.daemon.hardware
-        assert isinstance(link, GpioHardwareLink) and link.pattern == "private_call"
+        assert isinstance(link, GpioHardwareLink) and link.pattern is LedPattern.PRIVATE_CALL
         # A second press during the private call (after the button's 0.25 s repeat gap)
         # changes nothing.
         await asyncio.sleep(0.3)

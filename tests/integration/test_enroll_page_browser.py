@@ -16,8 +16,8 @@ import pytest
 from playwright.async_api import Request, expect
 
 from provisioning.agent import ProvisioningAgent
-from provisioning.fakes import FakeStationPort
 from station.core.clock import SystemClock
+from tests.integration.fake_station import FakeStationPort
 
 from .chromium import chromium
 from .daemon_harness import PROVISIONING_TEST_KDF

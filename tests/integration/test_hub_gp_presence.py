@@ -27,9 +27,9 @@ import httpx
 import pytest
 
 from hub.app import create_app
-from hub.pg import PostgresRoomStore, postgres_rendezvous
+from hub.pg import postgres_rendezvous
 from hub.settings import HubSettings
-from hub.store import SqliteRoomStore
+from hub.store import RoomStore
 from station.core.clock import FakeClock
 from tests.integration.postgres import pg_server, pg_url  # noqa: F401 (fixtures)
 
@@ -200,7 +200,7 @@ async def test_an_old_sqlite_database_gets_the_new_column(tmp_path: Path) -> Non
     with sqlite3.connect(path) as conn:
         conn.execute(_OLD_ROOMS)
         conn.execute(_OLD_ROW.format(room="a" * 24, blob="x'00'"))
-    store = SqliteRoomStore(path)
+    store = RoomStore.sqlite(path)
     try:
         record = await store.get("a" * 24)
         assert record is not None and record.gp_left_at is None
@@ -217,7 +217,6 @@ async def test_an_old_postgres_database_gets_the_new_column(pg_url: str) -> None
         conn.execute(_OLD_ROW.format(room="b" * 24, blob="'\\x00'::bytea"))
     store, notifier = postgres_rendezvous(pg_url)
     try:
-        assert isinstance(store, PostgresRoomStore)
         record = await store.get("b" * 24)
         assert record is not None and record.gp_left_at is None
     finally:

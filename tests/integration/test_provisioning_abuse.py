@@ -24,12 +24,12 @@ from hub.provisioning.errors import CodeAlreadyUsed, CodeExpired, CodeUnknown
 from hub.provisioning.service import ProvisioningService
 from provisioning.agent import ProvisioningAgent
 from provisioning.errors import StaffEnrollmentError
-from provisioning.fakes import FakeStationPort
 from provisioning.identity import RequestCounter, StationIdentity
 from provisioning.protocol import b64encode
 from provisioning.schema import Heartbeat
 from station.core.clock import FakeClock, SystemClock
 from station.keys.keyring import KdfParams, generate_escrow_keypair
+from tests.integration.fake_station import FakeStationPort
 from tests.integration.hub_server import RunningHub, running_hub
 
 TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)

@@ -19,13 +19,13 @@ from hub.provisioning.api import open_provisioning
 from hub.provisioning.service import ProvisioningService
 from provisioning.agent import ProvisioningAgent
 from provisioning.errors import StaffEnrollmentError
-from provisioning.fakes import FakeStationPort
 from provisioning.protocol import b64encode
 from provisioning.schema import CommandKind
 from station.core.clock import SystemClock
 from station.keys.device_secret import DeviceSecret
 from station.keys.keyring import KEYSLOTS_FILE, KdfParams, Keyring, generate_escrow_keypair
 from station.keys.pin_guard import PinGuard
+from tests.integration.fake_station import FakeStationPort
 from tests.integration.hub_server import RunningHub, running_hub
 from tests.integration.postgres import pg_server, pg_url  # noqa: F401 (fixtures)
 

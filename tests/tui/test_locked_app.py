@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kontaktstation.demo import DEMO_CLINIC
+from kontaktstation.demo_data import DEMO_CLINIC
 from tests.tui.test_locked_harness import (
     PERSONAL,
     SIZE,
@@ -22,7 +22,8 @@ from tests.tui.test_locked_harness import (
 from tui import i18n
 from tui.locked.link import CallAction, SupervisorSocket
 from tui.locked.screens import LockScreen, PrivateCallScreen
-from tui.locked.widgets import qr_lines, safe_text
+from tui.locked.widgets import MAX_NAME, qr_lines
+from tui.safe_text import clean
 
 __all__ = ["station"]  # the fixture, re-exported for pytest
 
@@ -163,7 +164,7 @@ async def test_log_in_without_a_supervisor_says_so(station: DaemonThread) -> Non
 
 
 async def test_clinic_names_are_shown_literally(station: DaemonThread) -> None:
-    # The store accepts printable text only (control characters are covered by safe_text).
+    # The store accepts printable text only (control characters are covered by tui.safe_text).
     evil = "[bold red]Klinik[/] [link=https://x.example]rød 😀 " + "x" * 150
     await station.arun(station.seed(clinic_name=evil))
     app = make_app(station)
@@ -177,9 +178,11 @@ async def test_clinic_names_are_shown_literally(station: DaemonThread) -> None:
         assert "Log ind" in text
 
 
-def test_safe_text_strips_controls_and_truncates() -> None:
-    assert safe_text("a\x1b[2Jb\u200fc\nd") == "a [2Jb c d"
-    assert len(safe_text("y" * 10_000)) == 60
+def test_outside_text_shows_controls_as_symbols_and_is_cut_to_fit() -> None:
+    # The one sanitizer of both UIs: an escape can move no cursor, a bidi mark reorders
+    # nothing, a new line breaks no row, and a long clinic name keeps the layout whole.
+    assert clean("a\x1b[2Jb\u200fc\nd", MAX_NAME) == "a\u241b[2Jb\ufffdc\u240ad"
+    assert len(clean("y" * 10_000, MAX_NAME)) == MAX_NAME
 
 
 async def test_english_by_configuration(

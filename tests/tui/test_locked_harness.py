@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kontaktstation.demo import (
+from kontaktstation.demo_data import (
     DEMO_CLINIC,
     DEMO_CPR_RESIDENT,
     DEMO_ROUND,
@@ -27,7 +27,8 @@ from kontaktstation.demo import (
 )
 from station.core.clock import FakeClock
 from station.daemon.hardware import REPROBE_SECONDS, HardwareLink
-from stationapi.client import StationClient
+from stationapi.locked import LockedClient
+from stationapi.staff import StaffClient
 from tests.integration.daemon_harness import (
     STAFF_ID,
     STAFF_PIN,
@@ -158,7 +159,7 @@ class DaemonThread:
                 video_room=DEMO_CLINIC.video_room,
             )
         await self.running.put_clinic(clinic)
-        async with StationClient(self.socket_path) as client:
+        async with StaffClient(self.socket_path) as client:
             await client.unlock(STAFF_ID, STAFF_PIN)
             seeded = await seed_demo(client, vault, self.clock.now(), round_in=round_in)
             await client.lock()
@@ -166,7 +167,7 @@ class DaemonThread:
 
     async def go_private(self, consultation_id: str) -> str:
         """Staff start the call and leave: the state becomes IN_CALL_PRIVATE."""
-        async with StationClient(self.socket_path) as client:
+        async with StaffClient(self.socket_path) as client:
             await client.unlock(STAFF_ID, STAFF_PIN)
             await client.begin_check(consultation_id)
             await client.check_passed()
@@ -175,7 +176,7 @@ class DaemonThread:
 
     async def unlock(self) -> str:
         """A staff member logs in (STAFF)."""
-        async with StationClient(self.socket_path) as client:
+        async with StaffClient(self.socket_path) as client:
             return (await client.unlock(STAFF_ID, STAFF_PIN)).state
 
     async def end_private_call(self) -> None:
@@ -205,7 +206,7 @@ class RecordingCallStation(DaemonStation):
     """
 
     def __init__(self, socket_path: Path) -> None:
-        super().__init__(StationClient(socket_path))
+        super().__init__(LockedClient(socket_path))
         self.sent: list[CallAction] = []
 
     async def call_control(self, action: CallAction) -> Mapping[str, Any]:
@@ -254,7 +255,7 @@ def test_the_thread_daemon_serves_upcoming_with_times_and_clinic_only(
     assert len(seeded) == 2
 
     async def read() -> Any:
-        async with StationClient(station.socket_path) as client:
+        async with StaffClient(station.socket_path) as client:
             return await client.upcoming()
 
     upcoming = station.run(read())

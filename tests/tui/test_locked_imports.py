@@ -1,7 +1,8 @@
-"""The locked UI and the supervisor never load vault, keyring, record, store or crypto code.
+"""The locked UI and the supervisor never load vault, keyring, record, store or crypto code,
+nor the staff client (no unlock, no records, no staff token) or stationd's wiring.
 
 A subprocess imports the app (and builds it, as ``python -m tui.locked`` does) and reports
-``sys.modules``; the import-linter contract in pyproject.toml says the same statically.
+``sys.modules``; the import-linter contracts in pyproject.toml say the same statically.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ FORBIDDEN = (
     "station.storage.audit",
     "cryptography",
     "argon2",
+    # The staff UI's client: the locked UI talks to stationd through stationapi.locked only.
+    "stationapi.staff",
+    "station.daemon",
 )
 
 
@@ -40,6 +44,7 @@ def test_no_key_or_record_code_is_loaded(code: str) -> None:
     )
     loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
     assert "textual" in loaded or "tui.supervisor" in loaded  # the import really happened
+    assert "stationapi.locked" in loaded  # and it talks to stationd through the locked client
     bad = sorted(
         m for m in loaded if m in FORBIDDEN or m.startswith(tuple(f + "." for f in FORBIDDEN))
     )

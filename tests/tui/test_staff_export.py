@@ -169,7 +169,7 @@ async def test_without_an_endpoint_the_summary_is_shown_and_nothing_is_sent(
             assert eoj_cells(wrap)[0] == "kopiér"
             assert wrap.query_one("#btn-copy").display
             assert not wrap.query_one("#btn-retry").display
-            assert await app.client.exports(station.round_id) == []
+            assert await app.station.exports(station.round_id) == []
 
 
 async def test_a_failed_delivery_shows_error_and_try_again_delivers_it(

@@ -28,10 +28,12 @@ from tests.tui.test_staff_support import (
     wait_for,
 )
 from tui.staff.app import ExitCode
+from tui.staff.labels import type_label
+from tui.staff.screens.booking import AppointmentDialog
 from tui.staff.screens.call import CallScreen
-from tui.staff.screens.dialogs import AppointmentDialog, ResidentDetail, ResidentDialog
 from tui.staff.screens.pin import PinScreen
 from tui.staff.screens.precheck import PreCheckScreen
+from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.screens.today import TodayScreen
 from tui.staff.screens.wrapup import WrapUpScreen
 from tui.staff.widgets.meter import LevelMeter
@@ -151,7 +153,7 @@ async def test_booking_needs_an_agreed_time(station: Station) -> None:
         await wait_for(pilot, lambda: len(today.appointments) == 3)
         booked = today.appointments[2]
         assert booked.clinic_name == "Lægerne i Vestergade"
-        assert booked.type_label_da == "Videokonference"
+        assert type_label(booked.consultation_type) == "Videokonference"
         assert f"{booked.starts_at.astimezone(today.appointments[0].starts_at.tzinfo)}"
         # Its data key is stored (wrapped) and opens with the vault key.
         wrapped = await station.service.db(station.service.store.get_consultation_key, booked.id)

@@ -17,8 +17,8 @@ from textual.widgets import Button, DataTable, Input, Static, TextArea
 
 from tests.integration.daemon_harness import short_socket_dir
 from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
-from tui.staff.safe_text import ELLIPSIS, clean, literal
-from tui.staff.screens.dialogs import ResidentDetail, ResidentDialog
+from tui.safe_text import ELLIPSIS, clean, literal
+from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.screens.today import TodayScreen
 from tui.staff.screens.wrapup import WrapUpScreen
 

@@ -23,13 +23,14 @@ import pytest
 from textual.pilot import Pilot
 
 from station.core.session import LockReason
-from stationapi.client import StationClient, StationLocked
+from stationapi.errors import StationLocked
+from stationapi.staff import StaffClient
 from tests.integration.daemon_harness import STAFF_ID, STAFF_PIN, short_socket_dir
 from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
 from tui.staff.app import ExitCode, StaffApp
 from tui.staff.screens.call import CallScreen
-from tui.staff.screens.dialogs import ResidentDialog
 from tui.staff.screens.precheck import PreCheckScreen
+from tui.staff.screens.resident import ResidentDialog
 from tui.staff.screens.today import TodayScreen
 from tui.staff.screens.wrapup import WrapUpScreen
 
@@ -120,9 +121,9 @@ LOCKS: dict[str, Callable[[Station], Awaitable[None]]] = {
 
 
 async def assert_token_dead(station: Station, app: StaffApp) -> None:
-    token = app.client.token
+    token = app.station.token  # type: ignore[attr-defined]
     assert token
-    async with StationClient(station.socket_path, token=token) as client:
+    async with StaffClient(station.socket_path, token=token) as client:
         with pytest.raises(StationLocked):
             await client.consultations()
 

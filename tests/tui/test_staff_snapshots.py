@@ -21,9 +21,10 @@ from station.core.session import CallOutcome
 from tests.integration.daemon_harness import short_socket_dir
 from tests.tui.test_staff_injection import ANSI, BIDI, CONTROL, EMOJI, HUGE, MARKUP
 from tests.tui.test_staff_support import SIZE, Station, seed, threaded_station, unlock, wait_for
+from tui.staff.screens.booking import AppointmentDialog
 from tui.staff.screens.call import CallScreen
-from tui.staff.screens.dialogs import AppointmentDialog, ResidentDetail, ResidentDialog
 from tui.staff.screens.precheck import PreCheckScreen
+from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.screens.wrapup import WrapUpScreen
 from tui.staff.widgets.meter import LevelMeter
 from tui.staff.widgets.preview import CameraPreview

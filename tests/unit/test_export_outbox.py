@@ -31,7 +31,13 @@ def clock() -> FakeClock:
 
 def test_enqueue_is_durable_and_idempotent(data_dir: Path, clock: FakeClock) -> None:
     with Outbox.open(data_dir, clock=clock) as outbox:
-        assert outbox.pragmas() == {"journal_mode": "wal", "synchronous": 2, "secure_delete": 1}
+        assert outbox.pragmas() == {
+            "journal_mode": "wal",
+            "synchronous": 2,
+            "foreign_keys": 1,
+            "secure_delete": 1,
+            "temp_store": 2,
+        }
         entry, created = outbox.enqueue(export_id="note-1a", consultation_id="c-1a", sealed=SEALED)
         assert created and entry.state is OutboxState.PENDING
         again, created = outbox.enqueue(

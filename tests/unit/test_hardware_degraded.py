@@ -27,6 +27,7 @@ from hardware.errors import (
     UnknownBackendError,
 )
 from hardware.health import run_health_checks
+from station.core.ports import LedPattern
 from station.daemon.hardware import GpioHardwareLink, hardware_environ
 
 #: A station as assembled: the Pi camera (here the shipped fake API), the speakerphone (its
@@ -92,7 +93,7 @@ async def test_missing_parts_are_reported_and_refuse_clearly_never_faked() -> No
             ("button", False, True),
             ("led", False, True),
         ]
-        assert rows[3].hint_da.startswith("Privatlivsknappen virker ikke")
+        assert rows[3].hint.startswith("Privatlivsknappen virker ikke")
         assert camera.opened == 0  # nothing was opened to say so
     finally:
         await hw.aclose()
@@ -250,7 +251,7 @@ async def test_the_link_logs_each_change_once_not_each_probe(
         assert not [r for r in caplog.records if r.exc_info]
         assert [m.part for m in link.missing_parts()] == ["gpio", "button", "led"]
         assert [r.name for r in link.faults()] == ["button", "led"]
-        link.show("locked")  # no lamp: remembered, not an error
-        assert link.pattern == "locked"
+        link.show(LedPattern.IDLE)  # no lamp: remembered, not an error
+        assert link.pattern is LedPattern.IDLE
     finally:
         await link.close()

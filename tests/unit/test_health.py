@@ -60,7 +60,7 @@ async def test_everything_passes_on_the_fakes(hw: Hardware) -> None:
     results = await run_health_checks(hw, within=5)
     assert [r.name for r in results] == ["camera", "microphone", "loudspeaker", "button", "led"]
     assert all(r.ok for r in results), format_table(results)
-    assert all(r.hint_da == "" for r in results)
+    assert all(r.hint == "" for r in results)
     found = by_name(results)
     assert "640x480 frame" in found["camera"].detail
     assert "-30.0 dBFS" in found["microphone"].detail
@@ -74,7 +74,7 @@ async def test_a_broken_camera_fails_with_a_danish_hint(hw: Hardware, tmp_path: 
     results = by_name(await run_health_checks(broken, within=5))
     camera = results["camera"]
     assert not camera.ok and missing in camera.detail
-    assert "Kameraet virker ikke" in camera.hint_da
+    assert "Kameraet virker ikke" in camera.hint
     assert all(r.ok for name, r in results.items() if name != "camera")
     table = format_table(list(results.values()))
     assert "FAIL" in table and "→ Kameraet virker ikke" in table and "4 of 5" in table
@@ -84,7 +84,7 @@ async def test_a_camera_that_never_delivers_times_out() -> None:
     silent = fake_picamera2_api(FakeCameraState(fail_after_frames=0))
     result = await check_camera(lambda: Picamera2Camera(api=silent), within=0.3)
     assert not result.ok and "no picture within 0.3 s" in result.detail
-    assert "kameraet" in result.hint_da
+    assert "kameraet" in result.hint
 
 
 async def test_a_camera_that_cannot_even_be_created() -> None:
@@ -93,7 +93,7 @@ async def test_a_camera_that_cannot_even_be_created() -> None:
 
     result = await check_camera(factory)
     assert not result.ok and "no camera is connected" in result.detail
-    assert "Kameraet" in result.hint_da
+    assert "Kameraet" in result.hint
 
 
 async def test_a_muted_microphone_and_a_missing_speaker_fail(hw: Hardware) -> None:
@@ -104,18 +104,18 @@ async def test_a_muted_microphone_and_a_missing_speaker_fail(hw: Hardware) -> No
     )
     results = by_name(await run_health_checks(broken, within=5))
     assert not results["microphone"].ok and "digital silence" in results["microphone"].detail
-    assert "mikrofonen" in results["microphone"].hint_da
+    assert "mikrofonen" in results["microphone"].hint
     assert (
         not results["loudspeaker"].ok and "no-such-device-kontakt" in results["loudspeaker"].detail
     )
-    assert "højttaler" in results["loudspeaker"].hint_da
+    assert "højttaler" in results["loudspeaker"].hint
 
 
 async def test_a_stuck_button_and_a_dead_lamp_fail(hw: Hardware) -> None:
     hw.button.pin.drive_low()  # held down through the check: stuck or miswired
     result = await check_button(hw.button)
     assert not result.ok and "stuck" in result.detail
-    assert "Privatlivsknappen virker ikke" in result.hint_da
+    assert "Privatlivsknappen virker ikke" in result.hint
     hw.button.pin.drive_high()
     assert (await check_button(hw.button)).ok
     hw.led.close()
@@ -147,7 +147,7 @@ def test_hw_check_cli_fails_one_row_for_one_missing_part(
         ("button", True),
         ("led", True),
     ]
-    assert "video0" in rows[0]["detail"] and "Kameraet" in rows[0]["hint_da"]
+    assert "video0" in rows[0]["detail"] and "Kameraet" in rows[0]["hint"]
 
 
 def test_hw_check_cli_reports_unusable_gpio(

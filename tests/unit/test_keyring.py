@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import station.keys.keyring as keyring_module
+import station.keys.keyslots as keyslots_module
 from station.core.clock import FakeClock
 from station.core.ids import is_opaque_id
-from station.keys.boxes import seal_to_vault
-from station.keys.crypto import FieldRef
+from station.keys.boxes import open_sealed_box, seal_to_vault
+from station.keys.crypto import FieldRef, SealError
 from station.keys.errors import VaultError
 from station.keys.keyring import (
     DEFAULT_KDF_PARAMS,
@@ -186,32 +188,6 @@ def test_initialise_refuses_to_overwrite(
     assert path.read_bytes() == before
 
 
-def test_change_pin_rewraps_one_slot_and_leaves_the_others_identical(
-    made: tuple[Keyring, VaultKey], path: Path
-) -> None:
-    keyring, _ = made
-    before = slots_by_id(path)
-    keyring.change_pin("s-3f9a", "1234", "55556666")
-    after = slots_by_id(path)
-    assert after["s-77c0"] == before["s-77c0"]
-    assert after["s-3f9a"] != before["s-3f9a"]
-    with pytest.raises(WrongPin):
-        keyring.unlock("s-3f9a", "1234")
-    keyring.unlock("s-3f9a", "55556666").zero()
-    keyring.unlock("s-77c0", "987654").zero()
-
-
-def test_change_pin_with_a_wrong_old_pin_counts_and_changes_nothing(
-    made: tuple[Keyring, VaultKey], path: Path, guard: PinGuard
-) -> None:
-    keyring, _ = made
-    before = path.read_bytes()
-    with pytest.raises(WrongPin):
-        keyring.change_pin("s-3f9a", "0000", "55556666")
-    assert path.read_bytes() == before
-    assert guard.status("s-3f9a").consecutive_failures == 1
-
-
 def test_remove_slot_then_unlock_fails(made: tuple[Keyring, VaultKey], path: Path) -> None:
     keyring, _ = made
     keep = slots_by_id(path)["s-77c0"]
@@ -275,22 +251,34 @@ def test_pin_rules_and_no_attempt_counted(
 # --------------------------------------------------------------------------- escrow
 
 
-def test_escrow_recovery(
+def _open_escrow_slot(path: Path, private: bytes) -> bytes:
+    """What an offline recovery tool on IT's machine does with a station's keyslots.json."""
+    document = json.loads(path.read_text("utf-8"))
+    public = base64.b64decode(document["vault_public_key"])
+    sealed = base64.b64decode(document["escrow"]["sealed_vault_key"])
+    return open_sealed_box(
+        X25519PrivateKey.from_private_bytes(private),
+        sealed,
+        b"kontaktstation escrow v1" + public,
+    )
+
+
+def test_the_escrow_slot_opens_with_its_offline_key_alone(
     made: tuple[Keyring, VaultKey], path: Path, escrow: tuple[bytes, bytes]
 ) -> None:
-    keyring, vault_key = made
+    # No device secret: only the card's keyslots.json and IT's offline private key.
+    _, vault_key = made
     blob = vault_key.seal(b"Karen", REF)
-    with keyring.recover(escrow[0]) as recovered:
-        assert recovered.open(blob, REF) == b"Karen"
-    # A dead station: no device secret, only the card and IT's offline key.
-    with Keyring.recover_from_file(path, escrow[0]) as recovered:
+    with VaultKey(bytearray(_open_escrow_slot(path, escrow[0]))) as recovered:
+        assert recovered.public_key() == vault_key.public_key()
         assert recovered.open(blob, REF) == b"Karen"
 
 
-def test_escrow_refuses_another_recovery_key(made: tuple[Keyring, VaultKey]) -> None:
-    keyring, _ = made
-    with pytest.raises(VaultError, match="escrow"):
-        keyring.recover(generate_escrow_keypair()[0])
+def test_the_escrow_slot_refuses_another_recovery_key(
+    made: tuple[Keyring, VaultKey], path: Path
+) -> None:
+    with pytest.raises(SealError):
+        _open_escrow_slot(path, generate_escrow_keypair()[0])
 
 
 def test_the_daemon_seals_with_the_public_key_from_the_file(
@@ -379,7 +367,7 @@ def _rewrite(path: Path, change: Callable[[dict[str, Any]], None], secret: bytes
     change(doc)
     if secret is not None:
         body = {k: v for k, v in doc.items() if k != "mac"}
-        doc["mac"] = base64.b64encode(keyring_module._mac(body, secret)).decode()
+        doc["mac"] = base64.b64encode(keyslots_module._mac(body, secret)).decode()
     path.write_text(json.dumps(doc))
 
 

@@ -9,7 +9,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 from hardware.errors import GpioUnavailableError
-from hardware.led import LedPattern, StatusLed, StatusLedPort, pattern_steps
+from hardware.led import LedPattern, StatusLed, pattern_steps
 
 PIN = "GPIO27"
 
@@ -61,7 +61,7 @@ def states(led: StatusLed) -> list[float]:
 
 def test_steady_patterns(pwm_factory: MockFactory) -> None:
     led = StatusLed(PIN, pin_factory=pwm_factory)
-    assert isinstance(led, StatusLedPort) and led.pwm
+    assert led.pwm
     led.show(LedPattern.CAMERA_LIVE)
     assert led.pin.state == 1.0
     led.show(LedPattern.IDLE)

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.admin import format_table, main
-from hub.provisioning.db import SqliteDatabase
+from hub.db import SqliteDatabase
 from hub.provisioning.keys import HubSigningKey
 from hub.provisioning.service import ProvisioningService
 from provisioning.protocol import b64encode, fingerprint, public_key_bytes, station_id_for

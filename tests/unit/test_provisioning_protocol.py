@@ -143,14 +143,3 @@ def test_station_identity_signs_what_the_hub_verifies() -> None:
     identity = StationIdentity(KEY)
     headers = identity.sign_request("GET", "/c", 3, 10, b"")
     assert verify_request(dict(headers), "GET", "/c", b"")[0] == identity.public_key
-
-
-def test_enrollment_qr_renders_the_payload() -> None:
-    from provisioning.qr import qr_matrix, qr_svg, qr_text
-
-    payload = "https://hub.example/enroll#code=ABCD-EFGH&fp=ABCDEFGHIJKLMNOPQRSTUVWX"
-    text = qr_text(payload)
-    assert "▄" in text or "▀" in text
-    matrix = qr_matrix(payload)
-    assert len(matrix) == len(matrix[0]) >= 21
-    assert qr_svg(payload).lstrip().startswith("<svg")

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from station.core.clock import FakeClock
-from station.core.model import (
-    Appointment,
-    ConsultationType,
-    InvalidValue,
-    Queue,
-    Resident,
-    WithoutCpr,
-    new_id,
-)
-from station.core.ports import AuditAction, AuditSink, RecordingAuditSink
+from station.core.clock import Clock, FakeClock
+from station.core.cpr import is_cpr_shaped, looks_like_cpr
+from station.core.ids import new_id
+from station.core.model import InvalidValue, QueueEntryStatus
+from station.core.ports import AuditAction, AuditSink
 from station.core.session import (
+    BookedSlot,
     CallNotAllowed,
     CallOutcome,
     IllegalTransition,
@@ -30,6 +26,49 @@ from station.core.session import (
     SessionState,
     Transition,
 )
+
+
+@dataclass(frozen=True)
+class RecordedEntry:
+    """One entry a :class:`RecordingAuditSink` kept."""
+
+    action: str
+    staff: str | None
+    resident: str | None
+    outcome: str
+    at: datetime | None = None
+
+
+class RecordingAuditSink:
+    """An ``AuditSink`` that keeps entries in a list.
+
+    Stricter than the real log on purpose: it refuses anything shaped like a CPR number in
+    any field, so a test catches personal data on its way into the audit trail.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock
+        self.entries: list[RecordedEntry] = []
+
+    def record(self, action: str, *, staff: str | None, resident: str | None, outcome: str) -> None:
+        """Keep the entry (timestamped when a clock was given)."""
+        # Ids are random hex, which can hold ten digits in a row by chance: for them only
+        # the whole value is checked. Action and outcome are words: any CPR-like run is wrong.
+        ids_bad = any(v is not None and is_cpr_shaped(v) for v in (staff, resident))
+        words_bad = any(looks_like_cpr(v) for v in (action, outcome))
+        if ids_bad or words_bad:
+            raise ValueError("audit entry refused: a field looks like a CPR number")
+        at = self._clock.now() if self._clock is not None else None
+        self.entries.append(RecordedEntry(str(action), staff, resident, outcome, at))
+
+    def actions(self) -> list[str]:
+        """The recorded action names, in order."""
+        return [entry.action for entry in self.entries]
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        self.entries.clear()
+
 
 S = SessionState
 STAFF_ID = "staff-1"
@@ -50,18 +89,13 @@ class Station:
 
 def make_appointment(
     clock: FakeClock, *, residents: int = 2, offset_minutes: int = 5
-) -> Appointment:
-    queue = Queue()
-    for i in range(residents):
-        queue.add(Resident.new(WithoutCpr(f"Beboer {i}", date(1930, 1, 1), f"Stue {i}")))
-    return Appointment(
+) -> BookedSlot:
+    starts_at = clock.now() + timedelta(minutes=offset_minutes)
+    return BookedSlot(
         new_id(),
-        "clinic-1",
-        clock.now() + timedelta(minutes=offset_minutes),
-        timedelta(minutes=20),
-        ConsultationType.VIDEO_CONSULTATION,
-        "Fortrolig årsag",
-        queue,
+        starts_at,
+        starts_at + timedelta(minutes=20),
+        (QueueEntryStatus.WAITING,) * residents,
     )
 
 
@@ -389,6 +423,18 @@ def test_begin_check_refuses_outside_the_window() -> None:
     # At exactly 15 minutes before, it may start.
     exact = make_appointment(station.clock, offset_minutes=15)
     assert station.session.begin_check(exact).appointment == exact.id
+
+
+def test_a_round_with_only_finished_or_skipped_residents_has_nobody_waiting() -> None:
+    station = prepared("staff")
+    done = make_appointment(station.clock)
+    done = BookedSlot(
+        done.id, done.starts_at, done.ends_at, (QueueEntryStatus.DONE, QueueEntryStatus.SKIPPED)
+    )
+    with pytest.raises(CallNotAllowed):
+        station.session.begin_check(done)
+    back = BookedSlot(done.id, done.starts_at, done.ends_at, (QueueEntryStatus.IN_CALL,))
+    assert station.session.begin_check(back).appointment == done.id
 
 
 def test_begin_check_honours_a_wider_early_window() -> None:

@@ -16,7 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import station.storage.store as store_module
+import station.storage.store.checks as store_checks
+import station.storage.store.repository as store_repository
 from station.core.clock import FakeClock
+from station.core.model import QueueEntryStatus
 from station.keys.crypto import FieldRef, SealError, open_field, seal_field
 from station.storage.store import (
     DB_FILENAME,
@@ -28,7 +31,6 @@ from station.storage.store import (
     Clinic,
     ConsultationStatus,
     ConsultationType,
-    EntryStatus,
     StoreConflict,
     StoreCorrupt,
     StoreError,
@@ -137,7 +139,7 @@ def test_migrations_run_forward_from_an_older_file(
     with BlindStore.open(data_dir) as s:
         s.put_clinic(Clinic("clinic-1", "Lægehuset", "123456", "room"))
     step = ("CREATE TABLE future_things (id TEXT PRIMARY KEY) STRICT",)
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, step))
+    monkeypatch.setattr(store_repository, "MIGRATIONS", (*store_module.MIGRATIONS, step))
     with BlindStore.open(data_dir) as s:
         assert s.schema_version() == STORE_SCHEMA_VERSION + 1
         assert s.get_clinic("clinic-1").name == "Lægehuset"  # data kept across the step
@@ -153,7 +155,7 @@ def test_a_failing_migration_leaves_the_old_version(
     with BlindStore.open(data_dir):
         pass
     bad_step = ("CREATE TABLE half_done (id TEXT) STRICT", "THIS IS NOT SQL")
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, bad_step))
+    monkeypatch.setattr(store_repository, "MIGRATIONS", (*store_module.MIGRATIONS, bad_step))
     with pytest.raises(sqlite3.OperationalError):
         BlindStore.open(data_dir)
     monkeypatch.undo()
@@ -435,7 +437,7 @@ def test_entries_keep_their_sealed_fields_and_open_again(store: BlindStore) -> N
         )
     entries = store.list_entries(cid)
     assert [(e.id, e.position, e.status) for e in entries] == [
-        (eid, i, EntryStatus.WAITING) for i, eid in enumerate(ids)
+        (eid, i, QueueEntryStatus.WAITING) for i, eid in enumerate(ids)
     ]
     one = store.get_entry(ids[1])
     assert set(one.sealed) == {"display_name", "room", "cpr"}
@@ -459,8 +461,8 @@ def test_update_entry_sets_removes_and_changes_status(store: BlindStore) -> None
     updated = store.update_entry(eid, sealed=new_cpr, remove_fields=["reason"], status="in_call")
     assert updated.sealed["cpr"] == new_cpr["cpr"]
     assert set(updated.sealed) == {"display_name", "cpr"}
-    assert updated.status is EntryStatus.IN_CALL
-    assert store.set_entry_status(eid, EntryStatus.DONE).status is EntryStatus.DONE
+    assert updated.status is QueueEntryStatus.IN_CALL
+    assert store.set_entry_status(eid, QueueEntryStatus.DONE).status is QueueEntryStatus.DONE
     with pytest.raises(StoreInvalid):
         store.update_entry(eid, remove_fields=["favourite_colour"])
     with pytest.raises(StoreInvalid):
@@ -587,7 +589,7 @@ def test_real_sealed_values_are_never_taken_for_plaintext(store: BlindStore) -> 
     for i in range(300):
         text = ("x" * (i % 7)).encode()
         blob = seal_field(key, text, FieldRef("queue_entries", eid, "room"))
-        assert not store_module._looks_like_text(blob)
+        assert not store_checks.looks_like_text(blob)
     store.add_entry(entry_id=eid, consultation_id=cid, sealed=sealed_fields(key, eid, room=""))
 
 
@@ -629,7 +631,7 @@ def test_new_ids_are_valid_everywhere() -> None:
     assert len(ids) == 2000
     for value in ids:
         assert len(value) == 16
-        store_module._check_id(value, "id")
+        store_checks.check_id(value, "id")
         assert value == value.lower()
 
 
@@ -875,3 +877,13 @@ def test_purge_with_a_custom_retention_and_bad_arguments(store: BlindStore) -> N
 
 def test_entry_field_names_are_the_documented_set() -> None:
     assert {"display_name", "birth_date", "room", "cpr", "note", "reason"} == ENTRY_FIELDS
+
+
+def test_the_status_words_the_ui_contract_names_are_the_stores() -> None:
+    # stationapi spells the statuses as Literals for its wire models; they are the store's.
+    from typing import get_args
+
+    from stationapi import models as m
+
+    assert set(get_args(m.EntryStatusValue)) == {s.value for s in QueueEntryStatus}
+    assert set(get_args(m.ConsultationStatusValue)) == {s.value for s in ConsultationStatus}

@@ -31,8 +31,9 @@ from textual.binding import BindingType
 from textual.reactive import reactive
 
 from station.core.clock import Clock, SystemClock
-from stationapi.client import ApiEvent, StationClientError
+from stationapi.locked import ApiEvent, StationClientError
 from tui.i18n import _
+from tui.localtime import local_zone
 from tui.locked.link import (
     SUPERVISOR_SOCKET_ENV,
     CallAction,
@@ -44,30 +45,16 @@ from tui.locked.link import (
 )
 from tui.locked.screens import LockScreen, PrivateCallScreen
 from tui.locked.widgets import Appointment, Fault, due_soon
+from tui.stationd import PRIVATE_STATE
+from tui.stationd import socket_path as stationd_socket
 
-__all__ = ["LockedApp", "create_app", "local_zone", "main"]
+__all__ = ["LockedApp", "create_app", "main"]
 
-SOCKET_ENV: Final = "KONTAKTSTATION_SOCKET"
-DEFAULT_SOCKET: Final = "/run/kontaktstation/stationd.sock"
-#: The session state in which the resident's controls are shown.
-PRIVATE_STATE: Final = "in_call_private"
 #: How often the appointment list is re-read even without events (bookings change while
 #: the lock screen shows; the daemon sends no event for them).
 UPCOMING_REFRESH_SECONDS: Final = 30.0
 #: Back-off between attempts to reach stationd's event stream.
 RECONNECT_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
-
-
-def local_zone(name: str | None = None) -> tzinfo:
-    """The station's time zone (``KONTAKTSTATION_TZ``, default Europe/Copenhagen)."""
-    from datetime import UTC
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    name = name or os.environ.get("KONTAKTSTATION_TZ") or "Europe/Copenhagen"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
 
 
 class LockedApp(App[None], inherit_bindings=False):
@@ -271,6 +258,7 @@ class LockedApp(App[None], inherit_bindings=False):
         self.control_log.append(message.action)
         self.send_control(message.action)
 
+    # Not exclusive: a second press (louder, louder) must not cancel the first on its way.
     @work(group="controls")
     async def send_control(self, action: CallAction) -> None:
         """POST one control; reflect the answer on the screen."""
@@ -346,9 +334,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the locked UI in this terminal until terminated."""
     args = _parser().parse_args(argv)
-    # Not station.daemon.app's helper: that module wires the store, which this process
-    # must never import.
-    socket_path = args.socket or Path(os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET)
+    socket_path = stationd_socket(args.socket)
     supervisor = args.supervisor_socket or os.environ.get(SUPERVISOR_SOCKET_ENV) or None
     name = args.station_name or os.environ.get("KONTAKTSTATION_STATION_NAME") or None
     from tui.station_language import adopt_station_language

@@ -1,12 +1,12 @@
-"""What the locked UI talks to: stationd (through ``StationClient``) and the UI supervisor.
+"""What the locked UI talks to: stationd (through ``LockedClient``) and the UI supervisor.
 
 The app depends on two small ports, injected into its constructor (harlequin-style):
 
 - :class:`LockedStation`: the open part of stationd's local API the lock screen and the
   private-call screen need (state, upcoming appointments, hardware health, enrollment, the
   event stream, the resident's call controls). :class:`DaemonStation` implements it over
-  :class:`stationapi.client.StationClient` (httpx over the Unix socket); nothing else
-  crosses the process boundary.
+  :class:`stationapi.locked.LockedClient` (httpx over the Unix socket), which has no
+  unlock, no records and no staff token; nothing else crosses the process boundary.
 - :class:`LoginRequester`: asks ``kontaktstation ui`` (the supervisor) to start the staff UI.
   :class:`SupervisorSocket` sends one line over the supervisor's Unix socket.
 
@@ -18,20 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from station.errors import StationError
 from stationapi import models as m
-from stationapi.client import (
+from stationapi.locked import (
     ApiEvent,
+    LockedClient,
     StationApiError,
-    StationClient,
     StationClientError,
 )
+from tui.errors import UiError
+from tui.i18n import _
 
 __all__ = [
     "SUPERVISOR_SOCKET_ENV",
@@ -51,16 +52,22 @@ SUPERVISOR_SOCKET_ENV: Final = "KONTAKTSTATION_SUPERVISOR_SOCKET"
 LOGIN_REQUEST: Final = b"login\n"
 
 
-class LockedLinkError(StationError):
+class LockedLinkError(UiError):
     """Base of the locked UI's link errors."""
 
-    default_user_message = "Stationen svarer ikke. Vent lidt, og prøv igen."
+    @classmethod
+    def user_text(cls) -> str:
+        """stationd cannot be reached."""
+        return _("The station does not answer. Wait a moment and try again.")
 
 
 class CallUnavailable(LockedLinkError):
     """A call control could not be delivered (no call engine, no call, daemon refused)."""
 
-    default_user_message = "Knappen virker ikke lige nu. Tryk på «Kald personalet»."
+    @classmethod
+    def user_text(cls) -> str:
+        """What the resident can do instead."""
+        return _("The button does not work right now. Press «Call staff».")
 
 
 class CallAction(StrEnum):
@@ -122,28 +129,34 @@ class LoginRequester(Protocol):
         ...
 
 
-#: Each control's endpoint on stationd: the call engine's API (``station.daemon.call_api``),
-#: open without a token only while the session is ``in_call_private``.
-CALL_ENDPOINTS: Final[Mapping[CallAction, tuple[str, Mapping[str, Any] | None]]] = {
-    CallAction.LOUDER: ("/v1/call/volume", {"direction": "up"}),
-    CallAction.SOFTER: ("/v1/call/volume", {"direction": "down"}),
-    CallAction.MICROPHONE_OFF: ("/v1/call/mute", {"muted": True}),
-    CallAction.MICROPHONE_ON: ("/v1/call/mute", {"muted": False}),
-    CallAction.END: ("/v1/call/end", None),
-    CallAction.CALL_STAFF: ("/v1/call/call-staff", None),
-}
+def _send(client: LockedClient, action: CallAction) -> Awaitable[m.CallStatusOut]:
+    """The client's call for a control: the call engine's, open without a token only while
+    the session is ``in_call_private``."""
+    match action:
+        case CallAction.LOUDER:
+            return client.volume("up")
+        case CallAction.SOFTER:
+            return client.volume("down")
+        case CallAction.MICROPHONE_OFF:
+            return client.mute(True)
+        case CallAction.MICROPHONE_ON:
+            return client.mute(False)
+        case CallAction.END:
+            return client.end_call()
+        case CallAction.CALL_STAFF:
+            return client.call_staff()
 
 
 class DaemonStation:
-    """:class:`LockedStation` over stationd's Unix socket (``StationClient``)."""
+    """:class:`LockedStation` over stationd's Unix socket (``LockedClient``)."""
 
-    def __init__(self, client: StationClient) -> None:
+    def __init__(self, client: LockedClient) -> None:
         self.client = client
 
     @classmethod
     def connect(cls, socket_path: str | Path, *, timeout: float = 5.0) -> DaemonStation:
         """A link to the stationd listening on ``socket_path``."""
-        return cls(StationClient(socket_path, timeout=timeout))
+        return cls(LockedClient(socket_path, timeout=timeout))
 
     async def state(self) -> m.StateOut:
         """The session state."""
@@ -175,11 +188,11 @@ class DaemonStation:
 
     async def call_control(self, action: CallAction) -> Mapping[str, Any]:
         """POST the control to the call engine's endpoint; :class:`CallUnavailable` if refused."""
-        path, body = CALL_ENDPOINTS[action]
         try:
-            return await self.client.call_control(path, body)
+            answer = await _send(self.client, action)
         except StationClientError as exc:
             raise CallUnavailable(f"call control {action.value} not delivered: {exc}") from exc
+        return answer.model_dump(mode="json", exclude_unset=True)
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""

@@ -28,6 +28,7 @@ from textual.widgets import Button, Static
 from tui.i18n import _
 from tui.locked.link import CallAction
 from tui.locked.widgets import (
+    MAX_NAME,
     Appointment,
     AppointmentList,
     Fault,
@@ -36,8 +37,8 @@ from tui.locked.widgets import (
     ReminderBanner,
     StationClock,
     due_soon,
-    safe_text,
 )
+from tui.safe_text import clean
 from tui.video import TerminalVideo, terminal_video_enabled
 
 __all__ = ["LockScreen", "PrivateCallScreen"]
@@ -77,7 +78,7 @@ class LockScreen(Screen[None], inherit_bindings=False):
         """The layout (styles in locked.tcss)."""
         with Vertical(id="lock-root"):
             with Horizontal(id="lock-top"):
-                yield Static(Text(safe_text(self.station_name)), id="station-name")
+                yield Static(Text(clean(self.station_name, MAX_NAME)), id="station-name")
                 yield StationClock(self.zone, id="clock")
             yield Static(_("Station locked"), id="locked-title")
             yield Static(_("Personal information is hidden."), id="locked-subtitle")

@@ -2,13 +2,13 @@
 the fault banner (a part of the station that is missing or not working).
 
 Every text that comes from outside the program (a clinic's name from the configuration, an
-enrollment code) is put into a ``rich.text.Text`` and never parsed as markup: a clinic called
-``[bold]`` shows as ``[bold]``.
+enrollment code) goes through :func:`tui.safe_text.clean` (controls made visible, cut to fit)
+and into a ``rich.text.Text``, never parsed as markup: a clinic called ``[bold]`` shows as
+``[bold]``.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -20,6 +20,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.i18n import _
+from tui.safe_text import clean
 
 __all__ = [
     "DUE_SOON",
@@ -32,24 +33,12 @@ __all__ = [
     "StationClock",
     "due_soon",
     "qr_lines",
-    "safe_text",
 ]
 
 #: An appointment starting within this is "due soon": the reminder shows.
 DUE_SOON: Final = timedelta(minutes=15)
 #: Longest clinic name shown; the layout stays whole whatever the configuration holds.
 MAX_NAME: Final = 60
-
-
-def safe_text(value: str, limit: int = MAX_NAME) -> str:
-    """``value`` with control and format characters (ANSI escapes, RTL marks) removed and
-    truncated to ``limit`` characters, so outside text can neither move the cursor nor
-    break the layout."""
-    cleaned = "".join(
-        ch if unicodedata.category(ch)[0] != "C" else " " for ch in value.replace("\n", " ")
-    )
-    cleaned = " ".join(cleaned.split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +141,7 @@ class AppointmentList(Static):
                 style=style,
             )
             # Outside text: appended as plain Text, never markup.
-            line.append(safe_text(item.clinic_name), style=style)
+            line.append(clean(item.clinic_name, MAX_NAME), style=style)
             text.append_text(line)
         if len(appointments) > limit:
             text.append("\n")
@@ -181,7 +170,7 @@ class ReminderBanner(Static):
             )
         text.append("\n")
         text.append(_hhmm(item.starts_at, zone) + "  ")
-        text.append(safe_text(item.clinic_name))
+        text.append(clean(item.clinic_name, MAX_NAME))
         text.append("\n")
         text.append(_("Staff: log in and get ready."))
         self.update(text)
@@ -326,7 +315,7 @@ class QrCode(Static):
         text = Text()
         text.append(_("Not yet set up. Enrollment code:"), style="bold")
         text.append("\n")
-        text.append(safe_text(code, 64), style="bold")
+        text.append(clean(code, 64), style="bold")
         if payload:
             lines = qr_lines(payload)
             room = self.size.height  # the CSS gives it the middle row's full height

@@ -2,11 +2,15 @@
 
 ``python -m tui.staff`` (the supervisor starts it when a staff member chooses "log in"):
 
-1. :class:`~tui.staff.screens.pin.PinScreen` asks for staff id and PIN; ``POST /v1/unlock``
-   returns the staff token and the vault key (stationd's key hand-over), which goes straight
-   into one :class:`~station.keys.vault.VaultKey` held by :class:`~tui.staff.data.StaffRecords`.
+1. :class:`~tui.staff.screens.pin.PinScreen` asks for staff id and PIN and unlocks through
+   the port (:mod:`tui.staff.station`): stationd's key hand-over goes straight into one
+   :class:`~station.keys.vault.VaultKey`, which the screen hands up (``PinScreen.Unlocked``)
+   to :class:`~tui.staff.data.StaffRecords`, its one holder.
 2. The app follows stationd's session through its event stream and shows the screen for
    each unlocked state: Today (``staff``), the pre-call check, the attended call, wrap-up.
+   Each screen is given the port and the records (:class:`~tui.staff.screens.base.UnlockedSession`)
+   and posts a message (:mod:`tui.staff.messages`) for what the app decides: the screen
+   that follows, the lock, starting the call.
 3. **On lock it exits.** A ``locked`` event, a state that is locked or private, the end of
    the event stream, or any 401 "Stationen er låst" from a request: the keys are zeroed and
    the app exits at once (process exit is the memory guarantee; the supervisor also kills a
@@ -24,40 +28,35 @@ from collections.abc import Callable
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 
 from station.core.clock import Clock, SystemClock
 from station.keys.vault import VaultKey
-from stationapi.client import (
+from tui.i18n import _
+from tui.staff.data import AppointmentView, StaffRecords, waiting_resident
+from tui.staff.labels import refusal_text
+from tui.staff.messages import LockedOut, LockRequested, SessionMoved
+from tui.staff.screens.base import StaffScreen, UnlockedSession
+from tui.staff.screens.call import CallScreen
+from tui.staff.screens.pin import PinScreen
+from tui.staff.screens.precheck import PreCheckScreen
+from tui.staff.screens.today import TodayScreen
+from tui.staff.screens.wrapup import WrapUpScreen
+from tui.staff.station import (
     ApiEvent,
-    StationApiError,
+    StaffStation,
     StationClientError,
     StationLocked,
 )
-from tui.i18n import _
-from tui.staff.client import StaffClient
-from tui.staff.data import AppointmentView, ResidentView, StaffRecords
-from tui.staff.messages import CallStatus, SessionChanged
-from tui.staff.safe_text import clean
+from tui.stationd import LOCKED_STATES
 
-__all__ = ["CALL_ENDPOINTS", "LOCKED_STATES", "ExitCode", "StaffApp", "waiting_resident"]
+__all__ = ["ExitCode", "StaffApp"]
 
-#: Session states in which no personal data may be on screen: the staff UI exits.
-LOCKED_STATES = frozenset({"locked", "in_call_private"})
-#: The call engine's endpoints on stationd (``station.daemon.call_api``).
-CALL_ENDPOINTS: Final = {
-    "start": "/v1/call/start",
-    "next": "/v1/call/next",
-    "previous": "/v1/call/previous",
-    "mute": "/v1/call/mute",
-    "camera": "/v1/call/camera",
-    "end": "/v1/call/end",
-}
 #: Staff activity is reported to stationd at most this often (idle lock is stationd's): the
 #: lock can come at most this much earlier than the idle timeout after the last key press.
 TOUCH_EVERY_SECONDS = 5.0
@@ -82,7 +81,7 @@ class ExitCode(IntEnum):
 
 
 class StaffApp(App[int]):
-    """The staff UI (see the module docs). Build it with a client; tests pass their own."""
+    """The staff UI (see the module docs). Build it with a port to stationd; tests pass theirs."""
 
     CSS_PATH = Path(__file__).parent / "staff.tcss"
     TITLE = "KontaktStation"
@@ -95,14 +94,14 @@ class StaffApp(App[int]):
 
     def __init__(
         self,
-        client: StaffClient,
+        station: StaffStation,
         *,
         clock: Clock | None = None,
         live_interval: float = 0.5,
         on_lock_out: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
-        self.client = client
+        self.station = station
         self.clock: Clock = clock or SystemClock()
         #: How often the pre-call check refreshes the camera thumbnail and the level meter
         #: (0 disables the live refresh: one reading each, for snapshots).
@@ -111,7 +110,7 @@ class StaffApp(App[int]):
         self.staff_id: str | None = None
         self.exit_code: int | None = None
         self._on_lock_out = on_lock_out
-        self._main: Screen[Any] | None = None
+        self._main: StaffScreen | None = None
         self._main_key: tuple[str, str | None] | None = None
         self._last_touch: datetime | None = None
 
@@ -121,28 +120,21 @@ class StaffApp(App[int]):
         """Close the connection to stationd (the keys are zeroed already, or never held)."""
         if self.records is not None:
             self.records.zero()
-        await self.client.aclose()
+        await self.station.aclose()
 
     def on_mount(self) -> None:
         """Start at the PIN entry."""
-        from tui.staff.screens.pin import PinScreen
+        self.push_screen(PinScreen(self.station))
 
-        self.push_screen(PinScreen())
-
-    async def unlock(self, staff_id: str, pin: str) -> None:
-        """Unlock through stationd; take the vault key; show the session's screen.
-
-        Raises the client's errors (the PIN screen shows them).
-        """
-        result = await self.client.unlock(staff_id, pin)
-        # The key goes into its one holder at once; the response object is dropped.
-        vault = VaultKey(result.vault_key)
-        del result
-        self.records = StaffRecords(self.client, vault, self.clock)
-        self.staff_id = staff_id
+    def on_pin_screen_unlocked(self, message: PinScreen.Unlocked) -> None:
+        """Unlocked: the vault key goes to the records, its one holder; show the session."""
+        if self.exit_code is not None:
+            message.vault.zero()
+            return
+        self.records = StaffRecords(self.station, message.vault, self.clock)
+        self.staff_id = message.staff_id
         self._last_touch = self.clock.now()
         self.watch_events()
-        # On the app, not in the caller's worker: the PIN screen is about to be replaced.
         self.refresh_state()
 
     # ------------------------------------------------------------------ the lock
@@ -165,14 +157,18 @@ class StaffApp(App[int]):
 
     def action_lock(self) -> None:
         """Staff lock the station (or, before unlocking, go back to the lock screen)."""
+        self.post_message(LockRequested())
+
+    @on(LockRequested)
+    def _lock_requested(self, message: LockRequested) -> None:
         if self.records is None:
             self.lock_out(ExitCode.CANCELLED)
             return
-        self._send_lock("staff_action")
+        self._send_lock(message.reason)
 
-    def leave_room(self) -> None:
-        """ "Forlad rummet": the call turns private and this process exits."""
-        self._send_lock("leave")
+    @on(LockedOut)
+    def _locked_out(self) -> None:
+        self.lock_out(ExitCode.LOCKED)
 
     @work(group="lock", exclusive=True, exit_on_error=False)
     async def _send_lock(self, reason: str) -> None:
@@ -181,7 +177,7 @@ class StaffApp(App[int]):
             self.records.zero()
         # stationd locks on its own (idle, token revoked) if this fails; we exit either way.
         with contextlib.suppress(StationClientError):
-            await self.client.lock(reason)
+            await self.station.lock(reason)
         self.lock_out(ExitCode.LOGGED_OUT)
 
     # ------------------------------------------------------------------ following stationd
@@ -190,7 +186,7 @@ class StaffApp(App[int]):
     async def watch_events(self) -> None:
         """Follow stationd's event stream; lock out when it locks or goes away."""
         try:
-            async for event in self.client.events():
+            async for event in self.station.events():
                 if self.exit_code is not None:
                     return
                 if _is_lock(event):
@@ -198,19 +194,23 @@ class StaffApp(App[int]):
                     return
                 if event.kind in ("state", "snapshot", "lagged"):
                     self.refresh_state()
-                elif event.kind == "call":
-                    self.screen.post_message(CallStatus(dict(event.data)))
+                elif event.kind == "call" and self._main is not None:
+                    self._main.show_call_status(dict(event.data))
         except StationClientError:
             self.lock_out(ExitCode.UNAVAILABLE)
             return
         # The stream ended: stationd is shutting down (it locks first).
         self.lock_out(ExitCode.LOCKED)
 
+    @on(SessionMoved)
+    def _session_moved(self) -> None:
+        self.refresh_state()
+
     @work(group="state", exclusive=True, exit_on_error=False)
     async def refresh_state(self) -> None:
         """Re-read the session and show its screen."""
         try:
-            state = await self.client.state()
+            state = await self.station.state()
         except StationClientError:
             return  # the event stream notices a dead stationd
         await self.show_state(state.state, state.appointment_id, state.call_admitted)
@@ -226,7 +226,7 @@ class StaffApp(App[int]):
             return
         key = _screen_key(state, appointment_id)
         if key == self._main_key and self._main is not None:
-            self._main.post_message(SessionChanged(state, appointment_id, call_admitted))
+            self._main.session_moved(state, appointment_id, call_admitted)
             return
         screen = self._make_screen(key[0], appointment_id, call_admitted)
         while len(self.screen_stack) > 1 and isinstance(self.screen, ModalScreen):
@@ -236,70 +236,57 @@ class StaffApp(App[int]):
 
     def _make_screen(
         self, kind: str, appointment_id: str | None, call_admitted: bool
-    ) -> Screen[Any]:
-        from tui.staff.screens.call import CallScreen
-        from tui.staff.screens.precheck import PreCheckScreen
-        from tui.staff.screens.today import TodayScreen
-        from tui.staff.screens.wrapup import WrapUpScreen
-
+    ) -> StaffScreen:
+        assert self.records is not None and self.staff_id is not None
+        session = UnlockedSession(self.station, self.records, self.clock, self.staff_id)
         if kind == "precheck" and appointment_id:
-            return PreCheckScreen(appointment_id)
+            return PreCheckScreen(session, appointment_id, live_interval=self.live_interval)
         if kind == "call" and appointment_id:
-            return CallScreen(appointment_id, admitted=call_admitted)
+            return CallScreen(session, appointment_id, admitted=call_admitted)
         if kind == "wrapup" and appointment_id:
-            return WrapUpScreen(appointment_id)
-        return TodayScreen()
+            return WrapUpScreen(session, appointment_id)
+        return TodayScreen(session)
 
     # ------------------------------------------------------------------ the call
+
+    def on_pre_check_screen_check_passed(self, message: PreCheckScreen.CheckPassed) -> None:
+        """Staff start the call: done here, as the pre-call check is about to be replaced."""
+        self.start_call(message.appointment)
 
     @work(group="call-start", exclusive=True, exit_on_error=False)
     async def start_call(self, appointment: AppointmentView) -> None:
         """The check passed: the call engine dials (stationd passes the check) with who is
         waiting. Without a call engine the check is passed alone, and staff are told."""
-        from tui.staff.screens.base import handle_error
-
         waiting = [r for r in appointment.residents if r.status in ("waiting", "in_call")]
-        body = {
-            "consultation_id": appointment.id,
-            "residents": [waiting_resident(r) for r in waiting],
-        }
         try:
             if waiting and waiting[0].status == "waiting":
-                await self.client.set_entry_status(waiting[0].entry_id, "in_call")
-            try:
-                answer = await self.client.staff_json("POST", CALL_ENDPOINTS["start"], body=body)
-            except StationApiError as error:
-                if error.status not in (404, 405, 503):
-                    raise
+                await self.station.set_entry_status(waiting[0].entry_id, "in_call")
+            started = await self.station.start_call(
+                appointment.id, [waiting_resident(r) for r in waiting]
+            )
+        except StationClientError as error:
+            self._refused(error)
+        else:
+            if started.no_engine is not None:
                 self.notify(
-                    error.user_message or _("The call engine does not answer. Contact IT."),
+                    started.no_engine or _("The call engine does not answer. Contact IT."),
                     severity="warning",
                     markup=False,
                     timeout=10,
                 )
-                await self.client.check_passed()
-            else:
-                gp_url = answer.get("gp_url")
-                if isinstance(gp_url, str) and gp_url:
-                    self.notify(
-                        _("The GP's link (send it to the GP): {url}").format(url=gp_url),
-                        markup=False,
-                        timeout=30,
-                    )
-        except StationClientError as error:
-            handle_error(self.screen, error)
+            elif started.gp_url:
+                self.notify(
+                    _("The GP's link (send it to the GP): {url}").format(url=started.gp_url),
+                    markup=False,
+                    timeout=30,
+                )
         self.refresh_state()
 
-    async def call_engine(self, action: str, body: dict[str, Any] | None = None) -> bool:
-        """POST to the call engine (``CALL_ENDPOINTS``); False when it refused or is absent."""
-        from tui.staff.screens.base import handle_error
-
-        try:
-            await self.client.staff_json("POST", CALL_ENDPOINTS[action], body=body or {})
-        except StationClientError as error:
-            handle_error(self.screen, error)
-            return False
-        return True
+    def _refused(self, error: StationClientError) -> None:
+        if isinstance(error, StationLocked):
+            self.lock_out(ExitCode.LOCKED)
+            return
+        self.notify(refusal_text(error), severity="error", markup=False, timeout=8)
 
     # ------------------------------------------------------------------ activity
 
@@ -317,7 +304,7 @@ class StaffApp(App[int]):
     @work(group="touch", exclusive=True, exit_on_error=False)
     async def _touch(self) -> None:
         try:
-            await self.client.touch()
+            await self.station.touch()
         except StationLocked:
             self.lock_out(ExitCode.LOCKED)
         except StationClientError:
@@ -339,18 +326,3 @@ def _screen_key(state: str, appointment_id: str | None) -> tuple[str, str | None
     if state == "wrap_up":
         return "wrapup", appointment_id
     return "today", None
-
-
-def waiting_resident(resident: ResidentView) -> dict[str, Any]:
-    """What the GP's waiting room shows of one resident (the call engine's
-    ``WaitingResident``): name, birth date, room, reason."""
-    # Cut to the waiting room's limits and controls made visible, as on this screen: a
-    # stored value the domain would refuse today still reaches the GP readable and harmless.
-    body: dict[str, Any] = {"display_name": clean(resident.name, 120) or "?"}
-    with contextlib.suppress(ValueError):
-        body["birth_date"] = datetime.strptime(resident.birth_date, "%d-%m-%Y").date().isoformat()
-    if resident.room:
-        body["room"] = clean(resident.room, 40)
-    if resident.reason:
-        body["reason"] = clean(resident.reason, 500, keep_newlines=True)
-    return body

@@ -1,13 +1,13 @@
 """The staff UI's records: stationd's blind store, opened and sealed with the vault key.
 
 :class:`StaffRecords` is the one place in the staff UI that touches key material and
-plaintext. It talks to stationd through :class:`~stationapi.client.StationClient`, opens
+plaintext. It talks to stationd through its port (:class:`~tui.staff.station.StationRecords`), opens
 sealed fields with :mod:`station.keys.records` (each consultation's data key is unwrapped with
 the vault key and cached until :meth:`StaffRecords.zero`), and hands the screens plain,
 immutable view objects (:class:`ResidentView`, :class:`AppointmentView`). It imports no
 Textual, so the bench and tests drive it directly.
 
-Times: stationd stores aware UTC times; staff read Danish local time (Europe/Copenhagen).
+Times: stationd stores aware UTC times; staff read the station's local time (:mod:`tui.localtime`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Final, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from station.core.clock import Clock
 from station.core.cpr import parse_cpr
@@ -36,14 +35,15 @@ from station.keys.crypto import FieldRef
 from station.keys.records import ENTRY_TABLE, ConsultationKey, seal_entry, seal_note
 from station.keys.vault import VaultKey
 from stationapi import models as m
-from stationapi.client import StationClient
+from tui.localtime import local, local_zone
+from tui.safe_text import clean
+from tui.staff.station import StationRecords, WaitingResident
 
 if TYPE_CHECKING:
     from station.export.payload import ExportPayload
 
 __all__ = [
     "DEFAULT_DURATION",
-    "LOCAL_TZ",
     "AppointmentView",
     "ClinicView",
     "ExportOutcome",
@@ -51,28 +51,11 @@ __all__ = [
     "NoteDraft",
     "ResidentView",
     "StaffRecords",
-    "StaffRecordsError",
-    "local",
+    "waiting_resident",
 ]
-
-try:
-    LOCAL_TZ: tzinfo = ZoneInfo("Europe/Copenhagen")
-except ZoneInfoNotFoundError:  # pragma: no cover - every supported system has tzdata
-    LOCAL_TZ = UTC
 
 #: A booked GP video slot unless staff say otherwise.
 DEFAULT_DURATION: Final = timedelta(minutes=15)
-
-
-def local(moment: datetime) -> datetime:
-    """``moment`` in Danish local time."""
-    return moment.astimezone(LOCAL_TZ)
-
-
-class StaffRecordsError(StationError):
-    """A record could not be read or written (the Danish message says what to do)."""
-
-    default_user_message = "Oplysningerne kunne ikke hentes. Prøv igen, eller kontakt IT."
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +82,6 @@ class ResidentView:
     note: str = field(repr=False, default="")
     readable: bool = True
 
-    @property
-    def status_da(self) -> str:
-        """The status in the catalogue's words (translated by the screen)."""
-        return self.status
-
 
 @dataclass(frozen=True, slots=True)
 class AppointmentView:
@@ -117,14 +95,6 @@ class AppointmentView:
     consultation_type: str
     status: str
     residents: tuple[ResidentView, ...] = ()
-
-    @property
-    def type_label_da(self) -> str:
-        """The MedCom call type in Danish."""
-        try:
-            return ConsultationType(self.consultation_type).label_da
-        except ValueError:
-            return self.consultation_type
 
     @property
     def is_round(self) -> bool:
@@ -193,8 +163,8 @@ def _aware(value: object) -> datetime | None:
 class StaffRecords:
     """Reads and writes the day's records for the unlocked staff member (see module docs)."""
 
-    def __init__(self, client: StationClient, vault: VaultKey, clock: Clock) -> None:
-        self.client = client
+    def __init__(self, station: StationRecords, vault: VaultKey, clock: Clock) -> None:
+        self._station = station
         self._vault = vault
         self._clock = clock
         self._keys: dict[str, ConsultationKey] = {}
@@ -216,7 +186,7 @@ class StaffRecords:
     async def _key(self, consultation_id: str) -> ConsultationKey:
         key = self._keys.get(consultation_id)
         if key is None:
-            wrapped = await self.client.get_key(consultation_id)
+            wrapped = await self._station.get_key(consultation_id)
             key = ConsultationKey.unwrap(self._vault, consultation_id, wrapped)
             self._keys[consultation_id] = key
         return key
@@ -226,7 +196,7 @@ class StaffRecords:
     async def clinics(self) -> list[ClinicView]:
         """The GP clinics the station may call (cached: they change only by configuration)."""
         if not self._clinics:
-            for clinic in await self.client.clinics():
+            for clinic in await self._station.clinics():
                 self._clinics[clinic.id] = clinic.name
                 self._providers[clinic.id] = clinic.provider_number
         return [ClinicView(cid, name) for cid, name in self._clinics.items()]
@@ -234,14 +204,14 @@ class StaffRecords:
     def day_bounds(self, day: date | None = None) -> tuple[datetime, datetime]:
         """Midnight to midnight of ``day`` (default: today, Danish time), as aware times."""
         day = day or local(self._clock.now()).date()
-        start = datetime.combine(day, time(0), LOCAL_TZ)
-        return start, datetime.combine(day + timedelta(days=1), time(0), LOCAL_TZ)
+        start = datetime.combine(day, time(0), local_zone())
+        return start, datetime.combine(day + timedelta(days=1), time(0), local_zone())
 
     async def today(self, day: date | None = None) -> list[AppointmentView]:
         """The day's consultations (not cancelled), each with its opened queue."""
         await self.clinics()
         start, end = self.day_bounds(day)
-        rows = await self.client.consultations(
+        rows = await self._station.consultations(
             starts_from=start,
             starts_before=end,
             statuses=["booked", "in_call", "ended", "documented"],
@@ -251,10 +221,10 @@ class StaffRecords:
     async def appointment(self, consultation_id: str) -> AppointmentView:
         """One consultation with its queue."""
         await self.clinics()
-        return await self._appointment(await self.client.consultation(consultation_id))
+        return await self._appointment(await self._station.consultation(consultation_id))
 
     async def _appointment(self, row: m.ConsultationOut) -> AppointmentView:
-        entries = await self.client.entries(row.id)
+        entries = await self._station.entries(row.id)
         residents: list[ResidentView] = []
         if entries:
             try:
@@ -316,13 +286,13 @@ class StaffRecords:
 
     async def open_resident(self, entry_id: str) -> ResidentView:
         """One resident's record, read through stationd's audited single-record endpoint."""
-        entry = await self.client.entry(entry_id)
+        entry = await self._station.entry(entry_id)
         key = await self._key(entry.consultation_id)
         return self._open(key, entry)
 
     async def call_events(self, consultation_id: str) -> list[dict[str, object]]:
         """What stationd sealed while locked (call ended, durations), opened."""
-        events = await self.client.sealed_events(consultation_id)
+        events = await self._station.sealed_events(consultation_id)
         opened: list[dict[str, object]] = []
         for event in events:
             try:
@@ -345,7 +315,7 @@ class StaffRecords:
     ) -> str:
         """Book a consultation (date and time agreed with the GP) and give it a data key."""
         consultation_id = new_id()
-        await self.client.create_consultation(
+        await self._station.create_consultation(
             consultation_id=consultation_id,
             clinic_id=clinic_id,
             starts_at=starts_at,
@@ -353,7 +323,7 @@ class StaffRecords:
             consultation_type=consultation_type.value,
         )
         key, wrapped = ConsultationKey.new(self._vault, consultation_id)
-        await self.client.put_key(consultation_id, wrapped)
+        await self._station.put_key(consultation_id, wrapped)
         self._keys[consultation_id] = key
         return consultation_id
 
@@ -365,7 +335,7 @@ class StaffRecords:
         resident = Resident(entry_id, identity)
         key = await self._key(consultation_id)
         sealed = seal_entry(key, entry_id, resident, reason)
-        await self.client.add_entry(consultation_id, sealed, entry_id=entry_id)
+        await self._station.add_entry(consultation_id, sealed, entry_id=entry_id)
         return entry_id
 
     async def move(self, appointment: AppointmentView, entry_id: str, delta: int) -> None:
@@ -378,15 +348,15 @@ class StaffRecords:
         if target == index:
             return
         order.insert(target, order.pop(index))
-        await self.client.reorder_entries(appointment.id, order)
+        await self._station.reorder_entries(appointment.id, order)
 
     async def remove(self, entry_id: str) -> None:
         """Take a resident out of the queue."""
-        await self.client.delete_entry(entry_id)
+        await self._station.delete_entry(entry_id)
 
     async def set_status(self, entry_id: str, status: QueueEntryStatus) -> None:
         """Mark a resident waiting, in the call, done or skipped."""
-        await self.client.set_entry_status(entry_id, status.value)
+        await self._station.set_entry_status(entry_id, status.value)
 
     async def write_note(
         self, appointment: AppointmentView, draft: NoteDraft, resident: ResidentView | None
@@ -395,9 +365,9 @@ class StaffRecords:
         note_id = new_id()
         key = await self._key(appointment.id)
         body = seal_note(key, note_id, draft.render(appointment, resident))
-        await self.client.add_note(appointment.id, body, note_id=note_id, entry_id=draft.entry_id)
+        await self._station.add_note(appointment.id, body, note_id=note_id, entry_id=draft.entry_id)
         if draft.entry_id is not None and resident is not None and resident.status != "done":
-            await self.client.set_entry_status(draft.entry_id, "done")
+            await self._station.set_entry_status(draft.entry_id, "done")
         return note_id
 
     async def notes(self, consultation_id: str) -> list[dict[str, object]]:
@@ -406,7 +376,7 @@ class StaffRecords:
 
         key = await self._key(consultation_id)
         opened: list[dict[str, object]] = []
-        for note in await self.client.notes(consultation_id):
+        for note in await self._station.notes(consultation_id):
             try:
                 document = json.loads(open_note(key, note.id, note.body))
                 document["entry_id"] = note.entry_id
@@ -419,7 +389,7 @@ class StaffRecords:
 
     async def mark_documented(self, consultation_id: str) -> None:
         """The consultation is in the care record: stationd may purge it after retention."""
-        await self.client.mark_documented(consultation_id)
+        await self._station.mark_documented(consultation_id)
 
     # ------------------------------------------------------------------ care-record export
 
@@ -468,7 +438,7 @@ class StaffRecords:
 
     async def export_settings(self) -> tuple[str, bytes | None]:
         """How the care record is reached: (``fhir``/``summary``/``unavailable``, key)."""
-        settings = await self.client.export_settings()
+        settings = await self._station.export_settings()
         return str(settings.delivery), settings.outbox_public_key
 
     async def export_note(
@@ -483,19 +453,15 @@ class StaffRecords:
         """
         from station.export.payload import seal_export
         from station.export.summary import plain_text_summary
-        from stationapi.client import StationApiError
 
         if delivery == "fhir" and outbox_public_key is not None:
-            try:
-                await self.client.enqueue_export(
-                    export_id=payload.export_id,
-                    consultation_id=payload.consultation_id,
-                    entry_id=payload.entry_id,
-                    sealed=seal_export(payload, outbox_public_key),
-                )
-            except StationApiError as error:
-                if error.code != "export_not_configured":
-                    raise
+            queued = await self._station.enqueue_export(
+                export_id=payload.export_id,
+                consultation_id=payload.consultation_id,
+                entry_id=payload.entry_id,
+                sealed=seal_export(payload, outbox_public_key),
+            )
+            if not queued:
                 return ExportOutcome("summary", False, plain_text_summary(payload))
             return ExportOutcome("fhir", True)
         kind: Literal["summary", "unavailable"] = (
@@ -506,7 +472,7 @@ class StaffRecords:
     async def exports(self, consultation_id: str) -> dict[str, ExportState]:
         """Each queued export's state by export (= note) id, from stationd's outbox."""
         states: dict[str, ExportState] = {}
-        for item in await self.client.exports(consultation_id):
+        for item in await self._station.exports(consultation_id):
             if item.state == "delivered":
                 states[item.export_id] = "delivered"
             elif (item.last_outcome or "").startswith("failed"):
@@ -517,9 +483,19 @@ class StaffRecords:
 
     async def retry_export(self, export_id: str) -> None:
         """Try a waiting export now (stationd's worker wakes)."""
-        await self.client.retry_export(export_id)
+        await self._station.retry_export(export_id)
 
 
-def residents_in_order(residents: Sequence[ResidentView]) -> list[ResidentView]:
-    """Residents by queue position."""
-    return sorted(residents, key=lambda r: r.position)
+def waiting_resident(resident: ResidentView) -> WaitingResident:
+    """What the GP's waiting room shows of one resident: name, birth date, room, reason."""
+    # Cut to the waiting room's limits and controls made visible, as on this screen: a
+    # stored value the domain would refuse today still reaches the GP readable and harmless.
+    born: date | None = None
+    with contextlib.suppress(ValueError):
+        born = datetime.strptime(resident.birth_date, "%d-%m-%Y").date()
+    return WaitingResident(
+        display_name=clean(resident.name, 120) or "?",
+        birth_date=born,
+        room=clean(resident.room, 40) if resident.room else None,
+        reason=clean(resident.reason, 500, keep_newlines=True) if resident.reason else None,
+    )

@@ -1,49 +1,85 @@
-"""What every staff screen shares: the app, the records, and one way to handle refusals."""
+"""What every staff screen shares: what it is given, and one way to handle a refusal.
+
+Attributes down, messages up. A main screen is given an :class:`UnlockedSession` (stationd's
+port, the records opened with the vault key, the clock, who is logged in) and works with
+that alone; it never reaches for the app. What the app decides — which screen shows, the
+lock, the exit — a screen asks for with a message (:mod:`tui.staff.messages`). What the app
+learns from stationd's event stream it hands down by calling :meth:`StaffScreen.session_moved`
+and :meth:`StaffScreen.show_call_status`.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
-from stationapi.client import StationClientError, StationLocked, StationUnavailable
-from tui.i18n import _
+from station.core.clock import Clock
+from tui.staff.data import StaffRecords
+from tui.staff.labels import refusal_text
+from tui.staff.messages import LockedOut
+from tui.staff.station import StaffStation, StationClientError, StationLocked
 
-if TYPE_CHECKING:
-    from tui.staff.app import StaffApp
-    from tui.staff.data import StaffRecords
+__all__ = ["StaffScreen", "UnlockedSession", "report_refusal"]
 
-__all__ = ["StaffScreen", "handle_error"]
+_T = TypeVar("_T")
 
 
-def handle_error(screen: Screen[Any], error: StationClientError) -> None:
-    """A refusal from stationd: 401 locks the UI out at once; anything else is shown."""
-    app = cast("StaffApp", screen.app)
+@dataclass(frozen=True, slots=True)
+class UnlockedSession:
+    """What the unlocked staff UI hands each main screen."""
+
+    #: stationd, through the staff UI's port.
+    station: StaffStation
+    #: The day's records, opened and sealed with the vault key.
+    records: StaffRecords
+    #: The station's clock (stationd's idle lock and "today" use the same).
+    clock: Clock
+    #: Who unlocked (the care-record export names them).
+    staff_id: str
+
+
+def report_refusal(screen: Screen[Any], error: StationClientError) -> None:
+    """A refusal from stationd: 401 asks the app to lock out at once; anything else is shown."""
     if isinstance(error, StationLocked):
-        app.lock_out()
+        screen.post_message(LockedOut())
         return
-    if isinstance(error, StationUnavailable):
-        message = _("The station does not answer. Wait a moment and try again.")
-    else:
-        message = error.user_message or _("Something went wrong. Try again.")
-    screen.notify(message, severity="error", markup=False, timeout=8)
+    screen.notify(refusal_text(error), severity="error", markup=False, timeout=8)
 
 
 class StaffScreen(Screen[None]):
-    """Base of the staff UI's main screens."""
+    """Base of the staff UI's main screens (Today, pre-call check, call, wrap-up)."""
+
+    def __init__(self, session: UnlockedSession) -> None:
+        super().__init__()
+        self.session = session
 
     @property
-    def staff_app(self) -> StaffApp:
-        """The running staff app."""
-        return cast("StaffApp", self.app)
+    def station(self) -> StaffStation:
+        """stationd, through the port."""
+        return self.session.station
 
     @property
     def records(self) -> StaffRecords:
-        """The unlocked records (a main screen only exists while unlocked)."""
-        records = self.staff_app.records
-        assert records is not None
-        return records
+        """The unlocked records."""
+        return self.session.records
 
     def failed(self, error: StationClientError) -> None:
-        """Handle a refusal (see :func:`handle_error`)."""
-        handle_error(self, error)
+        """Handle a refusal (see :func:`report_refusal`)."""
+        report_refusal(self, error)
+
+    async def ask(self, dialog: ModalScreen[_T]) -> _T:
+        """Show ``dialog`` over this screen and wait for its answer (call from a worker).
+
+        The screen's own dialogs are the one thing it pushes itself: where they go is no
+        decision of the app's, and the answer comes back typed (``ModalScreen[T]``).
+        """
+        return await self.app.push_screen_wait(dialog)
+
+    def session_moved(self, state: str, appointment_id: str | None, call_admitted: bool) -> None:
+        """stationd's session moved, and this screen stays (the app calls it; nothing here)."""
+
+    def show_call_status(self, data: Mapping[str, Any]) -> None:
+        """The call engine reported a status (the app calls it; only the call screen cares)."""

@@ -11,7 +11,7 @@ fields are emptied after every try.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,11 +20,13 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from stationapi.client import StationApiError, StationClientError, StationUnavailable
 from tui.i18n import _
-
-if TYPE_CHECKING:
-    from tui.staff.app import StaffApp
+from tui.staff.station import (
+    StaffStation,
+    StationApiError,
+    StationClientError,
+    StationUnavailable,
+)
 
 __all__ = ["EnrollScreen"]
 
@@ -40,8 +42,9 @@ class EnrollScreen(Screen[str | None]):
         Binding("escape", "back", _("Back"), id="enroll.back"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, station: StaffStation) -> None:
         super().__init__()
+        self.station = station
         self._staff_id: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -123,9 +126,8 @@ class EnrollScreen(Screen[str | None]):
     async def _enroll(
         self, code: str, pin: str, sponsor_id: str | None, sponsor_pin: str | None
     ) -> None:
-        app = cast("StaffApp", self.app)
         try:
-            staff_id = await app.client.enroll_staff(
+            staff_id = await self.station.enroll_staff(
                 code, pin, sponsor_staff_id=sponsor_id, sponsor_pin=sponsor_pin
             )
         except StationApiError as error:

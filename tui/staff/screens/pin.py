@@ -1,24 +1,36 @@
-"""PIN entry: staff id and PIN, masked; back-off shown plainly; never says which was wrong."""
+"""PIN entry: staff id and PIN, masked; back-off shown plainly; never says which was wrong.
+
+The screen unlocks through its port (:class:`~tui.staff.station.StaffStation`) and hands the
+vault key up in :class:`PinScreen.Unlocked`: the app gives it to the records, its one holder,
+and shows the session. Escape asks the app to go back to the lock screen.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar, cast
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from pydantic import ValidationError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from stationapi.client import StationApiError, StationClientError, StationUnavailable
+from station.keys.vault import VaultKey
 from tui.i18n import _
-
-if TYPE_CHECKING:
-    from tui.staff.app import StaffApp
+from tui.staff.messages import LockRequested
+from tui.staff.screens.enroll import EnrollScreen
+from tui.staff.station import (
+    StaffStation,
+    StationApiError,
+    StationClientError,
+    StationUnavailable,
+)
 
 __all__ = ["PinScreen"]
 
@@ -27,11 +39,19 @@ class PinScreen(Screen[None]):
     """Unlock with a staff id and PIN (see the module docs)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.lock", _("Back"), id="pin.back"),
+        Binding("escape", "back", _("Back"), id="pin.back"),
     ]
 
-    def __init__(self) -> None:
+    @dataclass
+    class Unlocked(Message):
+        """stationd unlocked the station for ``staff_id`` and handed over the vault key."""
+
+        staff_id: str
+        vault: VaultKey = field(repr=False)
+
+    def __init__(self, station: StaffStation) -> None:
         super().__init__()
+        self.station = station
         self._wait_timer: Timer | None = None
         self._wait_left = 0
 
@@ -58,11 +78,14 @@ class PinScreen(Screen[None]):
         """Start in the staff id field."""
         self.query_one("#staff-id", Input).focus()
 
+    def action_back(self) -> None:
+        """Back to the lock screen, without unlocking."""
+        self.post_message(LockRequested())
+
     @on(Button.Pressed, "#enroll")
     def _enroll(self) -> None:
-        from tui.staff.screens.enroll import EnrollScreen
-
-        self.app.push_screen(EnrollScreen(), self._enrolled)
+        # The screen's own sub-screen (its answer is the new staff id): no app decision.
+        self.app.push_screen(EnrollScreen(self.station), self._enrolled)
 
     def _enrolled(self, staff_id: str | None) -> None:
         if staff_id:
@@ -92,9 +115,8 @@ class PinScreen(Screen[None]):
 
     @work(exclusive=True, group="unlock", exit_on_error=False)
     async def _unlock(self, staff_id: str, pin: str) -> None:
-        app = cast("StaffApp", self.app)
         try:
-            await app.unlock(staff_id, pin)
+            vault = await self.station.unlock(staff_id, pin)
         except ValidationError:
             # A malformed id or PIN gets the same answer as a wrong one.
             self._refused(_("Wrong staff id or PIN code."))
@@ -109,6 +131,8 @@ class PinScreen(Screen[None]):
             self._refused(_("The station does not answer. Wait a moment and try again."))
         except StationClientError as error:
             self._refused(error.user_message or _("The station could not be unlocked."))
+        else:
+            self.post_message(self.Unlocked(staff_id, vault))
 
     def _refused(self, text: str) -> None:
         self._message(text, error=True)

@@ -1,54 +1,39 @@
 """The pre-call check: camera picture, microphone level, test tone, network and TURN.
 
 Each check says pass or fail, and on a failure what to do, in Danish (stationd's hints).
-"Start call" passes the check (``check_passed``: stationd dials) and hands the call engine
-who is waiting; Escape calls it off.
+"Start call" asks the app to start the call (:class:`PreCheckScreen.CheckPassed`: the call
+engine dials with who is waiting, and this screen is replaced meanwhile); Escape calls the
+check off.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Footer, Static
 
-from stationapi.client import StationApiError, StationClientError
 from tui.i18n import _
-from tui.staff.data import AppointmentView, local
-from tui.staff.messages import SessionChanged
-from tui.staff.safe_text import literal
-from tui.staff.screens.base import StaffScreen
+from tui.staff.data import AppointmentView
+from tui.staff.labels import appointment_heading, check_label
+from tui.staff.messages import SessionMoved
+from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
-from tui.staff.screens.today import type_label
+from tui.staff.station import StationApiError, StationClientError, UnreadableAnswer
+from tui.staff.widgets.check_list import CheckList
 from tui.staff.widgets.meter import LevelMeter
 from tui.staff.widgets.preview import CameraPreview
 
-__all__ = ["PreCheckScreen", "check_label"]
+__all__ = ["PreCheckScreen"]
 
 #: Below this RMS level the microphone hears nothing.
 SILENT_DBFS = -70.0
-_ORDER = ("camera", "microphone", "loudspeaker", "button", "hub", "turn", "network")
-
-
-def check_label(name: str) -> str:
-    """A check's name in the catalogue's words."""
-    return {
-        "camera": _("Camera"),
-        "microphone": _("Microphone"),
-        "loudspeaker": _("Loudspeaker"),
-        "button": _("Privacy button"),
-        "led": _("Lamp"),
-        "hub": _("Network (municipal server)"),
-        "turn": _("Video server (TURN)"),
-        "network": _("Network"),
-        "health": _("Equipment"),
-    }.get(name, name)
 
 
 class PreCheckScreen(StaffScreen):
@@ -61,9 +46,19 @@ class PreCheckScreen(StaffScreen):
         Binding("escape", "cancel", _("Call off"), id="precheck.cancel"),
     ]
 
-    def __init__(self, appointment_id: str) -> None:
-        super().__init__()
+    @dataclass
+    class CheckPassed(Message):
+        """Staff start the call for ``appointment`` (after a yes, if a check failed)."""
+
+        appointment: AppointmentView
+
+    def __init__(
+        self, session: UnlockedSession, appointment_id: str, *, live_interval: float = 0.5
+    ) -> None:
+        super().__init__(session)
         self.appointment_id = appointment_id
+        #: Seconds between camera pictures and level readings (0: one of each, for snapshots).
+        self.live_interval = live_interval
         self.appointment: AppointmentView | None = None
         #: name -> (passed, what to do): None while not checked yet.
         self.results: dict[str, tuple[bool | None, str]] = {
@@ -80,7 +75,7 @@ class PreCheckScreen(StaffScreen):
             with Horizontal(id="precheck-body"):
                 yield CameraPreview(id="preview")
                 with VerticalScroll(id="checks"):
-                    yield Static("", id="check-list")
+                    yield CheckList(id="check-list")
                     yield Static(_("Microphone level"), markup=False, classes="field-label")
                     yield LevelMeter(id="meter")
                     yield Static(
@@ -111,24 +106,9 @@ class PreCheckScreen(StaffScreen):
         self._render_checks()
 
     def _render_checks(self) -> None:
-        text = Text()
-        names = sorted(self.results, key=lambda n: _ORDER.index(n) if n in _ORDER else 99)
-        for name in names:
-            passed, hint = self.results[name]
-            if passed is None:
-                text.append("…  ", style="dim")
-                text.append(check_label(name) + "\n")
-                continue
-            text.append("✔  " if passed else "✘  ", style="bold green" if passed else "bold red")
-            text.append(check_label(name), style="" if passed else "bold")
-            text.append((": " + _("OK")) if passed else "")
-            text.append("\n")
-            if not passed and hint:
-                text.append_text(literal(hint, 300, style="red", keep_newlines=True))
-                text.append("\n")
-        self.query_one("#check-list", Static).update(text)
+        self.query_one(CheckList).results = dict(self.results)
 
-    @work(group="load", exit_on_error=False)
+    @work(group="load", exclusive=True, exit_on_error=False)
     async def _load(self) -> None:
         try:
             self.appointment = await self.records.appointment(self.appointment_id)
@@ -136,17 +116,14 @@ class PreCheckScreen(StaffScreen):
             self.failed(error)
             return
         a = self.appointment
-        title = _("Pre-call check — {time} {clinic} ({kind})").format(
-            time=f"{local(a.starts_at):%H:%M}",
-            clinic=a.clinic_name,
-            kind=type_label(a.consultation_type),
+        self.query_one("#precheck-title", Static).update(
+            appointment_heading(_("Pre-call check — {time} {clinic} ({kind})"), a)
         )
-        self.query_one("#precheck-title", Static).update(literal(title, 96, style="bold"))
 
-    @work(group="health", exit_on_error=False)
+    @work(group="health", exclusive=True, exit_on_error=False)
     async def _health(self) -> None:
         try:
-            health = await self.staff_app.client.health()
+            health = await self.station.health()
         except StationClientError as error:
             self.failed(error)
             return
@@ -161,15 +138,15 @@ class PreCheckScreen(StaffScreen):
     @work(group="network", exclusive=True, exit_on_error=False)
     async def _network(self) -> None:
         try:
-            answer = await self.staff_app.client.staff_json("GET", "/v1/precheck/network")
+            checks = await self.station.network_checks()
         except StationClientError as error:
             self._set("network", False, error.user_message or "")
             if not isinstance(error, StationApiError) or error.status == 401:
                 self.failed(error)
             return
         self.results.pop("network", None)
-        for check in answer.get("checks", []):
-            self._set(str(check.get("name")), bool(check.get("ok")), str(check.get("hint", "")))
+        for check in checks:
+            self._set(check.name, check.ok, check.hint)
 
     @work(group="camera", exclusive=True, exit_on_error=False)
     async def _live_camera(self) -> None:
@@ -177,13 +154,9 @@ class PreCheckScreen(StaffScreen):
         width, height = preview.size.width or 64, (preview.size.height or 24) * 2
         while True:
             try:
-                answer = await self.staff_app.client.staff_json(
-                    "GET",
-                    "/v1/precheck/frame",
-                    params={"width": min(width, 160), "height": min(height, 160)},
+                preview.frame = await self.station.camera_thumbnail(
+                    min(width, 160), min(height, 160)
                 )
-                data = base64.b64decode(answer["data"])
-                preview.frame = (int(answer["width"]), int(answer["height"]), data)
                 if self.results.get("camera", (None, ""))[0] is not True:
                     self._set("camera", True)
             except StationClientError as error:
@@ -191,19 +164,18 @@ class PreCheckScreen(StaffScreen):
                     self.failed(error)
                     return
                 self._set("camera", False, error.user_message or "")
-            except (KeyError, ValueError):
+            except UnreadableAnswer:
                 self._set("camera", False, _("The camera sent a picture that cannot be shown."))
-            if self.staff_app.live_interval <= 0:
+            if self.live_interval <= 0:
                 return
-            await asyncio.sleep(self.staff_app.live_interval)
+            await asyncio.sleep(self.live_interval)
 
     @work(group="microphone", exclusive=True, exit_on_error=False)
     async def _live_microphone(self) -> None:
         meter = self.query_one(LevelMeter)
         while True:
             try:
-                answer = await self.staff_app.client.staff_json("GET", "/v1/precheck/microphone")
-                level = float(answer["rms_dbfs"])
+                level = await self.station.microphone_level()
                 meter.level = level
                 heard = level > SILENT_DBFS
                 if self.results.get("microphone", (None, ""))[0] is not heard:
@@ -217,11 +189,11 @@ class PreCheckScreen(StaffScreen):
                     self.failed(error)
                     return
                 self._set("microphone", False, error.user_message or "")
-            except (KeyError, ValueError):
+            except UnreadableAnswer:
                 self._set("microphone", False, "")
-            if self.staff_app.live_interval <= 0:
+            if self.live_interval <= 0:
                 return
-            await asyncio.sleep(self.staff_app.live_interval)
+            await asyncio.sleep(self.live_interval)
 
     # ------------------------------------------------------------------ actions
 
@@ -233,7 +205,7 @@ class PreCheckScreen(StaffScreen):
     @work(group="tone", exclusive=True, exit_on_error=False)
     async def _tone(self) -> None:
         try:
-            await self.staff_app.client.staff_json("POST", "/v1/precheck/tone", body={})
+            await self.station.test_tone()
         except StationClientError as error:
             self._set("loudspeaker", False, error.user_message or "")
             self.failed(error)
@@ -257,11 +229,11 @@ class PreCheckScreen(StaffScreen):
             question = _("These checks failed: {names}. Start the call anyway?").format(
                 names=", ".join(failed)
             )
-            if not await self.app.push_screen_wait(ConfirmDialog(question, _("Start anyway"))):
+            if not await self.ask(ConfirmDialog(question, _("Start anyway"))):
                 return
         if self.appointment is None:
             return
-        self.staff_app.start_call(self.appointment)
+        self.post_message(self.CheckPassed(self.appointment))
 
     @on(Button.Pressed, "#btn-cancel")
     def action_cancel(self) -> None:
@@ -271,11 +243,8 @@ class PreCheckScreen(StaffScreen):
     @work(group="session", exclusive=True, exit_on_error=False)
     async def _cancel(self) -> None:
         try:
-            await self.staff_app.client.cancel("staff_cancelled")
+            await self.station.cancel_check("staff_cancelled")
         except StationClientError as error:
             self.failed(error)
             return
-        self.staff_app.refresh_state()
-
-    def on_session_changed(self, message: SessionChanged) -> None:
-        """Nothing to do: the app replaces this screen when the state moves on."""
+        self.post_message(SessionMoved())

@@ -1,7 +1,7 @@
 """Today: the day's appointments and rounds, and the queue of the one selected.
 
 Keyboard first (every action has a key, shown in the footer), mouse and touch too (click a
-row, the buttons). Names and notes are shown literally (:mod:`tui.staff.safe_text`).
+row, the buttons). Names and notes are shown literally (:mod:`tui.safe_text`).
 """
 
 from __future__ import annotations
@@ -17,38 +17,21 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Static
 
 from station.core.model import QueueEntryStatus
-from stationapi.client import StationClientError
 from tui.i18n import _
-from tui.staff.data import AppointmentView, ResidentView, local
-from tui.staff.messages import RecordsChanged, SessionChanged
-from tui.staff.safe_text import literal
-from tui.staff.screens.base import StaffScreen
-from tui.staff.screens.dialogs import (
-    AppointmentDialog,
-    AppointmentDraft,
-    ConfirmDialog,
-    ResidentDetail,
-    ResidentDialog,
-    ResidentDraft,
-    type_label,
-)
+from tui.localtime import local
+from tui.safe_text import literal
+from tui.staff.data import AppointmentView, ResidentView
+from tui.staff.messages import LockRequested, SessionMoved
+from tui.staff.screens.base import StaffScreen, UnlockedSession
+from tui.staff.screens.booking import AppointmentDialog
+from tui.staff.screens.dialogs import ConfirmDialog
+from tui.staff.screens.resident import ResidentDetail, ResidentDialog
+from tui.staff.station import StationClientError
+from tui.staff.widgets.appointments import AppointmentTable
+from tui.staff.widgets.banner import WrapUpReminder
+from tui.staff.widgets.queue import QueueTable
 
-__all__ = ["TodayScreen", "status_label", "type_label"]
-
-
-def status_label(status: str) -> str:
-    """A queue entry's or consultation's status in the catalogue's words."""
-    labels = {
-        "waiting": _("Waiting"),
-        "in_call": _("In the call"),
-        "done": _("Done"),
-        "skipped": _("Skipped"),
-        "booked": _("Booked"),
-        "ended": _("Ended"),
-        "documented": _("Documented"),
-        "cancelled": _("Cancelled"),
-    }
-    return labels.get(status, status)
+__all__ = ["TodayScreen"]
 
 
 class TodayScreen(StaffScreen):
@@ -66,8 +49,8 @@ class TodayScreen(StaffScreen):
         Binding("f5", "reload", _("Refresh"), id="today.reload", show=False),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, session: UnlockedSession) -> None:
+        super().__init__(session)
         self.appointments: list[AppointmentView] = []
         self.pending_wrap_ups: list[str] = []
         self._selected: str | None = None
@@ -76,10 +59,10 @@ class TodayScreen(StaffScreen):
         """Heading, the day's appointments, the queue, buttons, footer."""
         with Vertical(id="today"):
             yield Static("", id="today-title")
-            yield Static("", id="wrap-up-banner", classes="banner")
-            yield DataTable(id="appointments", cursor_type="row", zebra_stripes=True)
+            yield WrapUpReminder("", id="wrap-up-banner")
+            yield AppointmentTable(id="appointments")
             yield Static("", id="queue-title")
-            yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
+            yield QueueTable(id="queue")
             with Horizontal(id="today-buttons", classes="buttons"):
                 yield Button(_("New appointment"), id="btn-appointment")
                 yield Button(_("Add resident"), id="btn-resident")
@@ -88,35 +71,11 @@ class TodayScreen(StaffScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Columns with fixed widths (a long name never pushes the layout apart)."""
-        appointments = self.query_one("#appointments", DataTable)
-        for label, width in (
-            (_("Time"), 11),
-            (_("GP clinic"), 30),
-            (_("Type"), 28),
-            (_("Status"), 12),
-            (_("Queue"), 6),
-        ):
-            appointments.add_column(label, width=width)
-        queue = self.query_one("#queue", DataTable)
-        for label, width in (
-            ("#", 3),
-            (_("Name"), 28),
-            (_("Born"), 10),
-            (_("Room"), 8),
-            (_("CPR"), 11),
-            (_("Status"), 10),
-            (_("Reason"), 14),
-        ):
-            queue.add_column(label, width=width)
-        self.query_one("#wrap-up-banner").display = False
-        self._title()
-        self.reload()
-
-    def _title(self) -> None:
-        now = local(self.staff_app.clock.now())
+        """The date in the title; then the day's records."""
+        now = local(self.session.clock.now())
         title = _("Today's appointments — {day}").format(day=now.strftime("%d-%m-%Y"))
         self.query_one("#today-title", Static).update(Text(title, style="bold"))
+        self.reload()
 
     # ------------------------------------------------------------------ loading
 
@@ -125,7 +84,7 @@ class TodayScreen(StaffScreen):
         """Read the day again (after every change) and redraw."""
         try:
             appointments = await self.records.today()
-            state = await self.staff_app.client.state()
+            state = await self.station.state()
         except StationClientError as error:
             self.failed(error)
             return
@@ -134,37 +93,11 @@ class TodayScreen(StaffScreen):
         self.show(select or self._selected, entry)
 
     def show(self, select: str | None = None, entry: str | None = None) -> None:
-        """Redraw both tables from :attr:`appointments`."""
-        table = self.query_one("#appointments", DataTable)
-        table.clear()
-        for a in self.appointments:
-            start, end = local(a.starts_at), local(a.ends_at)
-            table.add_row(
-                Text(f"{start:%H:%M}-{end:%H:%M}"),
-                literal(a.clinic_name, 30),
-                Text(type_label(a.consultation_type)),
-                Text(status_label(a.status)),
-                Text(str(len(a.residents))),
-                key=a.id,
-            )
-        ids = [a.id for a in self.appointments]
-        if select in ids:
-            table.move_cursor(row=ids.index(select))
-        self._selected = self.appointments[table.cursor_row].id if self.appointments else None
+        """Redraw both tables and the reminder from :attr:`appointments`."""
+        self._selected = self.query_one(AppointmentTable).show(self.appointments, select)
         self._show_queue(entry)
-        banner = self.query_one("#wrap-up-banner", Static)
         pending = [a for a in self.appointments if a.id in self.pending_wrap_ups]
-        banner.display = bool(self.pending_wrap_ups)
-        if self.pending_wrap_ups:
-            when = ", ".join(f"{local(a.starts_at):%H:%M} {a.clinic_name}" for a in pending)
-            banner.update(
-                literal(
-                    _("A call needs its note for the care record: {which}. Press W.").format(
-                        which=when or str(len(self.pending_wrap_ups))
-                    ),
-                    200,
-                )
-            )
+        self.query_one(WrapUpReminder).show(pending, len(self.pending_wrap_ups))
 
     @property
     def selected(self) -> AppointmentView | None:
@@ -177,17 +110,11 @@ class TodayScreen(StaffScreen):
     @property
     def selected_resident(self) -> ResidentView | None:
         """The resident under the queue's cursor."""
-        appointment = self.selected
-        queue = self.query_one("#queue", DataTable)
-        if appointment is None or not appointment.residents:
-            return None
-        row = min(queue.cursor_row, len(appointment.residents) - 1)
-        return appointment.residents[row]
+        return self.query_one(QueueTable).resident(self.selected)
 
     def _show_queue(self, entry: str | None = None) -> None:
-        queue = self.query_one("#queue", DataTable)
-        queue.clear()
         appointment = self.selected
+        self.query_one(QueueTable).show(appointment, entry)
         title = self.query_one("#queue-title", Static)
         if appointment is None:
             title.update(Text(_("No appointments today. Press A to book one."), style="italic"))
@@ -196,21 +123,6 @@ class TodayScreen(StaffScreen):
         title.update(
             literal(f"{kind}: {local(appointment.starts_at):%H:%M} {appointment.clinic_name}", 90)
         )
-        for index, r in enumerate(appointment.residents, start=1):
-            name = literal(r.name, 28) if r.readable else Text(_("(cannot be opened)"))
-            queue.add_row(
-                Text(str(index)),
-                name,
-                literal(r.birth_date, 10),
-                literal(r.room, 8),
-                literal(r.cpr, 11),
-                Text(status_label(r.status)),
-                literal(r.reason, 14),
-                key=r.entry_id,
-            )
-        ids = [r.entry_id for r in appointment.residents]
-        if entry in ids:
-            queue.move_cursor(row=ids.index(entry))
 
     @on(DataTable.RowHighlighted, "#appointments")
     def _appointment_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -235,15 +147,11 @@ class TodayScreen(StaffScreen):
         except StationClientError as error:
             self.failed(error)
             return
-        await self.app.push_screen(ResidentDetail(resident))
+        await self.ask(ResidentDetail(resident))
 
-    def on_session_changed(self, message: SessionChanged) -> None:
+    def session_moved(self, state: str, appointment_id: str | None, call_admitted: bool) -> None:
         """Still on Today (e.g. a wrap-up finished): refresh."""
         self.reload()
-
-    def on_records_changed(self, message: RecordsChanged) -> None:
-        """Something changed: refresh."""
-        self.reload(message.consultation_id)
 
     # ------------------------------------------------------------------ buttons
 
@@ -261,7 +169,7 @@ class TodayScreen(StaffScreen):
 
     @on(Button.Pressed, "#btn-lock")
     def _btn_lock(self) -> None:
-        self.staff_app.action_lock()
+        self.post_message(LockRequested())
 
     # ------------------------------------------------------------------ actions
 
@@ -281,9 +189,9 @@ class TodayScreen(StaffScreen):
                 _("The station has no GP clinics yet. Contact IT."), severity="error", markup=False
             )
             return
-        today = local(self.staff_app.clock.now()).date()
-        draft = await self.app.push_screen_wait(AppointmentDialog(clinics, today))
-        if not isinstance(draft, AppointmentDraft):
+        today = local(self.session.clock.now()).date()
+        draft = await self.ask(AppointmentDialog(clinics, today))
+        if draft is None:
             return
         try:
             cid = await self.records.create_appointment(
@@ -304,9 +212,9 @@ class TodayScreen(StaffScreen):
 
     @work(exclusive=True, group="dialog", exit_on_error=False)
     async def _add_resident(self, consultation_id: str) -> None:
-        today = local(self.staff_app.clock.now()).date()
-        draft = await self.app.push_screen_wait(ResidentDialog(today))
-        if not isinstance(draft, ResidentDraft):
+        today = local(self.session.clock.now()).date()
+        draft = await self.ask(ResidentDialog(today))
+        if draft is None:
             return
         try:
             entry = await self.records.add_resident(consultation_id, draft.identity, draft.reason)
@@ -340,7 +248,7 @@ class TodayScreen(StaffScreen):
     @work(exclusive=True, group="dialog", exit_on_error=False)
     async def _remove(self, resident: ResidentView) -> None:
         question = _("Remove {name} from the queue?").format(name=resident.name[:60])
-        if not await self.app.push_screen_wait(ConfirmDialog(question, _("Remove"))):
+        if not await self.ask(ConfirmDialog(question, _("Remove"))):
             return
         self._change(lambda: self.records.remove(resident.entry_id), None)
 
@@ -362,11 +270,11 @@ class TodayScreen(StaffScreen):
     @work(exclusive=True, group="session", exit_on_error=False)
     async def _begin_check(self, consultation_id: str) -> None:
         try:
-            await self.staff_app.client.begin_check(consultation_id)
+            await self.station.begin_check(consultation_id)
         except StationClientError as error:
             self.failed(error)
             return
-        self.staff_app.refresh_state()
+        self.post_message(SessionMoved())
 
     def action_wrap_up(self) -> None:
         """Write the note of a call that ended while the station was locked."""
@@ -379,11 +287,11 @@ class TodayScreen(StaffScreen):
     @work(exclusive=True, group="session", exit_on_error=False)
     async def _resume_wrap_up(self, consultation_id: str) -> None:
         try:
-            await self.staff_app.client.resume_wrap_up(consultation_id)
+            await self.station.resume_wrap_up(consultation_id)
         except StationClientError as error:
             self.failed(error)
             return
-        self.staff_app.refresh_state()
+        self.post_message(SessionMoved())
 
     def action_reload(self) -> None:
         """Read everything again."""

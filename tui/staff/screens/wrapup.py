@@ -15,7 +15,6 @@ delivers later, and stationd purges only what was delivered.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -25,37 +24,25 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import (
     Button,
-    Checkbox,
     DataTable,
     Footer,
-    Input,
-    Label,
-    Select,
     Static,
-    TextArea,
 )
 
 from station.errors import StationError
-from stationapi.client import StationClientError
 from tui.i18n import _
-from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView, local
-from tui.staff.messages import SessionChanged
-from tui.staff.safe_text import clean, literal
-from tui.staff.screens.base import StaffScreen
+from tui.safe_text import clean, literal
+from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView
+from tui.staff.labels import appointment_heading
+from tui.staff.messages import SessionMoved
+from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.dialogs import ConfirmDialog
-from tui.staff.screens.today import status_label, type_label
+from tui.staff.station import StationClientError
+from tui.staff.widgets.handoff import HandoffPanel
+from tui.staff.widgets.note_form import NoteForm
+from tui.staff.widgets.notes_table import NoteRow, NotesTable
 
-__all__ = ["EXPORT_POLL_SECONDS", "WrapUpScreen", "export_label", "outcomes"]
-
-
-def outcomes() -> tuple[tuple[str, str], ...]:
-    """Outcome codes stored in the note, with their labels in the catalogue's words."""
-    return (
-        ("completed", _("Consultation completed")),
-        ("follow_up", _("Follow-up agreed")),
-        ("referred", _("Referred onwards")),
-        ("not_completed", _("Not completed")),
-    )
+__all__ = ["EXPORT_POLL_SECONDS", "WrapUpScreen"]
 
 
 MAX_NOTE_CHARS = 4000
@@ -65,37 +52,16 @@ SUMMARY_CHARS = 2 * MAX_NOTE_CHARS + 2000
 EXPORT_POLL_SECONDS = 2.0
 
 
-def export_label(state: ExportState | None) -> Text:
-    """A note's hand-off to the care record in one short word (the EOJ column)."""
-    if state is None:
-        return Text("")
-    labels: dict[str, tuple[str, str]] = {
-        "pending": (_("pending"), "yellow"),
-        "delivered": (_("delivered"), "green"),
-        "failed": (_("error"), "bold red"),
-        "not_sent": (_("not sent"), "bold red"),
-        "summary": (_("copy"), ""),
-    }
-    label, style = labels[state]
-    return Text(label, style)
-
-
 class WrapUpScreen(StaffScreen):
     """See the module docs."""
-
-    DEFAULT_CSS = """
-    WrapUpScreen #wrapup { overflow-y: auto; }
-    WrapUpScreen #export-summary { height: 8; }
-    WrapUpScreen #export-help { height: auto; }
-    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", _("Save note"), id="wrapup.save", priority=True),
         Binding("f2", "documented", _("Mark documented"), id="wrapup.documented"),
     ]
 
-    def __init__(self, appointment_id: str) -> None:
-        super().__init__()
+    def __init__(self, session: UnlockedSession, appointment_id: str) -> None:
+        super().__init__(session)
         self.appointment_id = appointment_id
         self.appointment: AppointmentView | None = None
         self.notes: list[dict[str, Any]] = []
@@ -111,25 +77,10 @@ class WrapUpScreen(StaffScreen):
         with Vertical(id="wrapup"):
             yield Static("", id="wrapup-title")
             yield Static("", id="wrapup-call")
-            yield DataTable(id="wrapup-residents", cursor_type="row")
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label(_("Who took part"), markup=False)
-                    yield Input(id="participants", max_length=200)
-                with Vertical():
-                    yield Label(_("Outcome"), markup=False)
-                    yield Select(
-                        [(label, code) for code, label in outcomes()],
-                        id="outcome",
-                        value="completed",
-                        allow_blank=False,
-                    )
-                yield Checkbox(_("Staff took part"), value=True, id="staff-took-part")
-            yield Label(_("Note for the care record"), markup=False)
-            yield TextArea(id="note-text", soft_wrap=True)
+            yield NotesTable(id="wrapup-residents")
+            yield NoteForm()
             yield Static("", id="saved-note")
-            yield Static("", id="export-help")
-            yield TextArea(id="export-summary", read_only=True, soft_wrap=True)
+            yield HandoffPanel()
             with Horizontal(classes="buttons"):
                 yield Button(_("Save note"), id="btn-save", variant="primary")
                 yield Button(_("Mark documented"), id="btn-documented", variant="success")
@@ -138,17 +89,8 @@ class WrapUpScreen(StaffScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Columns, then the appointment, its notes, the call's record and the hand-off."""
-        table = self.query_one("#wrapup-residents", DataTable)
-        for key, label, width in (
-            ("name", _("Name"), 34),
-            ("status", _("Status"), 12),
-            ("note", _("Note"), 30),
-            ("eoj", _("EOJ"), 10),
-        ):
-            table.add_column(label, width=width, key=key)
-        self.query_one("#participants", Input).value = _("Resident, GP, staff")
-        for widget_id in ("#export-help", "#export-summary", "#btn-retry", "#btn-copy"):
+        """The appointment, its notes, the call's record and the hand-off; then the polling."""
+        for widget_id in ("#btn-retry", "#btn-copy"):
             self.query_one(widget_id).display = False
         self.set_interval(EXPORT_POLL_SECONDS, self._poll_exports)
         self.load()
@@ -187,37 +129,23 @@ class WrapUpScreen(StaffScreen):
         a = self.appointment
         if a is None:
             return
-        title = _("Note for the care record — {time} {clinic} ({kind})").format(
-            time=f"{local(a.starts_at):%H:%M}",
-            clinic=a.clinic_name,
-            kind=type_label(a.consultation_type),
+        self.query_one("#wrapup-title", Static).update(
+            appointment_heading(_("Note for the care record — {time} {clinic} ({kind})"), a)
         )
-        self.query_one("#wrapup-title", Static).update(literal(title, 96, style="bold"))
         ended = next((e for e in self.call_events if e.get("kind") == "call_ended"), None)
         call = Text()
         if ended and isinstance(ended.get("duration_seconds"), int):
             minutes = max(1, round(ended["duration_seconds"] / 60))
             call.append(_("The call lasted about {minutes} min.").format(minutes=minutes))
         self.query_one("#wrapup-call", Static).update(call)
-        table = self.query_one("#wrapup-residents", DataTable)
-        table.clear()
+        rows = []
         for r in a.residents:
             note = self._note_for(r.entry_id)
-            table.add_row(
-                literal(r.name, 34) if r.readable else Text(_("(cannot be opened)")),
-                Text(status_label(r.status)),
-                literal(note.get("text", ""), 30) if note else Text(_("(no note yet)"), "dim"),
-                export_label(self.export_state(note)),
-                key=r.entry_id,
-            )
-        ids = [r.entry_id for r in a.residents]
-        if entry in ids:
-            table.move_cursor(row=ids.index(entry))
-        took_part = self.query_one("#staff-took-part", Checkbox)
+            text = str(note.get("text", "")) if note else None
+            rows.append(NoteRow(r, text, self.export_state(note)))
+        self.query_one(NotesTable).show(rows, entry)
         if a.consultation_type != "video_consultation":
-            # MedCom's assisted consultation and conference have staff in them by definition.
-            took_part.value = True
-            took_part.disabled = True
+            self.query_one(NoteForm).staff_always_take_part()
         self._show_saved()
 
     @property
@@ -226,7 +154,7 @@ class WrapUpScreen(StaffScreen):
         a = self.appointment
         if a is None or not a.residents:
             return None
-        row = self.query_one("#wrapup-residents", DataTable).cursor_row
+        row = self.query_one(NotesTable).cursor_row
         return a.residents[min(row, len(a.residents) - 1)]
 
     @on(DataTable.RowHighlighted)
@@ -249,38 +177,13 @@ class WrapUpScreen(StaffScreen):
         resident = self.selected
         note = self._note_for(resident.entry_id if resident else None)
         state = self.export_state(note)
-        help_line = self.query_one("#export-help", Static)
-        area = self.query_one("#export-summary", TextArea)
         summary = ""
         if state == "summary" and resident is not None and note is not None:
             summary = self._summary(resident, note)
-        area.display = bool(summary)
+        self.query_one(HandoffPanel).show(
+            state, summary, unavailable=self.delivery == "unavailable"
+        )
         self.query_one("#btn-copy").display = bool(summary)
-        if summary:
-            if self.delivery == "unavailable":
-                line = _(
-                    "The connection to the care record is not working. Copy the text below "
-                    "into the care record (EOJ) and tell IT. It has not been sent."
-                )
-            else:
-                line = _("Copy the text below into the care record (EOJ). It has not been sent.")
-            help_line.update(Text(line, style="bold"))
-            if area.text != summary:
-                area.load_text(summary)
-        elif state in ("failed", "not_sent"):
-            help_line.update(
-                Text(
-                    _("The note has not reached the care record yet. Press “Try again”."),
-                    style="bold red",
-                )
-            )
-        elif state == "pending":
-            help_line.update(Text(_("The note is waiting to be delivered to the care record.")))
-        elif state == "delivered":
-            help_line.update(Text(_("The note is delivered to the care record."), style="green"))
-        else:
-            help_line.update("")
-        help_line.display = state is not None
         self.query_one("#btn-retry").display = state in ("failed", "not_sent")
 
     def _summary(self, resident: ResidentView, note: dict[str, Any]) -> str:
@@ -304,7 +207,7 @@ class WrapUpScreen(StaffScreen):
                 a,
                 resident,
                 note,
-                staff_id=self.staff_app.staff_id or "",
+                staff_id=self.session.staff_id,
                 call_events=self.call_events,
             )
         except (StationError, ValueError):
@@ -326,12 +229,9 @@ class WrapUpScreen(StaffScreen):
         if states == self.export_states or self.appointment is None:
             return
         self.export_states = states
-        table = self.query_one("#wrapup-residents", DataTable)
+        table = self.query_one(NotesTable)
         for r in self.appointment.residents:
-            with contextlib.suppress(KeyError):  # a row redrawn meanwhile
-                table.update_cell(
-                    r.entry_id, "eoj", export_label(self.export_state(self._note_for(r.entry_id)))
-                )
+            table.set_handoff(r.entry_id, self.export_state(self._note_for(r.entry_id)))
         self._show_export()
 
     # ------------------------------------------------------------------ actions
@@ -340,7 +240,8 @@ class WrapUpScreen(StaffScreen):
     def action_save(self) -> None:
         """Seal and store the note for the selected resident; mark them done; hand it on."""
         resident = self.selected
-        text = self.query_one("#note-text", TextArea).text.strip()
+        form = self.query_one(NoteForm)
+        text = form.text
         if not text:
             self.notify(_("Write the note first."), severity="warning", markup=False)
             return
@@ -351,15 +252,7 @@ class WrapUpScreen(StaffScreen):
                 markup=False,
             )
             return
-        outcome = self.query_one("#outcome", Select).value
-        draft = NoteDraft(
-            entry_id=resident.entry_id if resident else None,
-            participants=self.query_one("#participants", Input).value.strip(),
-            outcome=str(outcome),
-            text=text,
-            staff_took_part=self.query_one("#staff-took-part", Checkbox).value,
-        )
-        self._save(draft, resident)
+        self._save(form.draft(resident.entry_id if resident else None), resident)
 
     @work(group="save", exclusive=True, exit_on_error=False)
     async def _save(self, draft: NoteDraft, resident: ResidentView | None) -> None:
@@ -369,7 +262,7 @@ class WrapUpScreen(StaffScreen):
         except StationClientError as error:
             self.failed(error)
             return
-        self.query_one("#note-text", TextArea).text = ""
+        self.query_one(NoteForm).clear_text()
         self.notify(_("The note is saved."), markup=False)
         if resident is not None:
             await self._export(resident, note_id)
@@ -431,7 +324,8 @@ class WrapUpScreen(StaffScreen):
     @on(Button.Pressed, "#btn-copy")
     def action_copy_summary(self) -> None:
         """Put the summary on the terminal's clipboard (it can also be selected by hand)."""
-        self.app.copy_to_clipboard(self.query_one("#export-summary", TextArea).text)
+        # The terminal's clipboard is the app's (an OSC 52 sequence to the terminal).
+        self.app.copy_to_clipboard(self.query_one(HandoffPanel).summary)
         self.notify(_("The text is copied."), markup=False)
 
     @on(Button.Pressed, "#btn-documented")
@@ -451,17 +345,14 @@ class WrapUpScreen(StaffScreen):
             question = _("{count} resident(s) have no note. Mark documented anyway?").format(
                 count=len(missing)
             )
-            if not await self.app.push_screen_wait(ConfirmDialog(question, _("Yes"))):
+            if not await self.ask(ConfirmDialog(question, _("Yes"))):
                 return
         # A delivery still pending does not hold staff up: the outbox delivers it later and
         # stationd purges the consultation only after delivery is confirmed.
         try:
             await self.records.mark_documented(a.id)
-            await self.staff_app.client.finish_wrap_up()
+            await self.station.finish_wrap_up()
         except StationClientError as error:
             self.failed(error)
             return
-        self.staff_app.refresh_state()
-
-    def on_session_changed(self, message: SessionChanged) -> None:
-        """Nothing to do: the app replaces this screen when the state moves on."""
+        self.post_message(SessionMoved())

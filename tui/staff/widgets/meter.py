@@ -21,8 +21,8 @@ class LevelMeter(Widget):
     }
     """
 
-    #: The latest RMS level in dBFS (None: not measured yet).
     level: reactive[float | None] = reactive(None)
+    """The latest RMS level in dBFS (None: not measured yet)."""
 
     def render(self) -> Text:
         """The bar and the number."""

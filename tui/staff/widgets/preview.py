@@ -33,10 +33,10 @@ class CameraPreview(Widget):
     }
     """
 
-    #: The newest thumbnail (None: no picture yet).
     frame: reactive[Frame | None] = reactive(None)
-    #: Shown when there is no picture (already translated).
+    """The newest thumbnail (None: no picture yet)."""
     placeholder: reactive[str] = reactive("")
+    """Shown when there is no picture (already translated)."""
 
     def render_line(self, y: int) -> Strip:
         """One row of cells: two rows of pixels."""

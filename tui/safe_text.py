@@ -1,7 +1,9 @@
-"""Residents' names and notes on screen: always literal, never markup, never terminal codes.
+"""Outside text on screen: always literal, never markup, never terminal codes.
 
-Whatever a person typed (or whatever reached the store) is data, never instructions to the
-screen. :func:`literal` turns any string into a Rich :class:`~rich.text.Text` that
+The one sanitizer of both UIs: the staff UI's residents' names and notes, the locked UI's
+station name, clinic names and enrollment code. Whatever a person typed (or whatever reached
+the store or the configuration) is data, never instructions to the screen.
+:func:`literal` turns any string into a Rich :class:`~rich.text.Text` that
 
 - is never parsed as Rich/Textual markup (``[bold]``, ``[link=...]``, ``[/]`` show as typed),
 - carries no control characters: C0/C1 controls and DEL (so no ANSI escape sequence ever

@@ -1,4 +1,4 @@
-"""A shipped fake of stationd for the agent (tests, benchmarks, the demo): :class:`FakeStationPort`.
+"""A fake of stationd for the agent (tests and benchmarks): :class:`FakeStationPort`.
 
 It records what the agent asked for (locks, audits, configurations, restarts) and reports a
 settable snapshot, so the agent can run against a real hub without a whole daemon.

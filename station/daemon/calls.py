@@ -1,4 +1,5 @@
-"""The call in stationd: the engine wired to the session, and the ``/v1/call`` endpoints.
+"""The call in stationd: the call engine wired to the session (its endpoints are
+``station.daemon.routes.call``).
 
 :class:`CallController` owns the :class:`~station.call.engine.CallEngine` and maps it onto the
 session: the GP's admission is ``call_gp_admitted``, the end of a call is ``call_ended`` (or a
@@ -7,31 +8,11 @@ statistics go out as ``call`` events. It also listens to the session: going priv
 call sends the GP the ``private`` notice, staff unlocking again sends ``staff_present``, and a
 call cancelled by staff hangs up.
 
-Endpoints (JSON; errors are ``{"error", "user_message", "code"}`` with a 4xx status):
-
-=====================================  ==========================================  ===========
-endpoint                               body                                        who
-=====================================  ==========================================  ===========
-``GET  /v1/call``                      -                                           anyone
-``POST /v1/call/room``                 ``{"consultation_id", "renew"?}``           staff
-``POST /v1/call/start``                ``{"consultation_id", "residents": [...],   staff
-                                       "consultation_type"?}``
-``POST /v1/call/next`` / ``previous``  -                                           staff
-``POST /v1/call/mute``                 ``{"muted": bool}``                         staff or P
-``POST /v1/call/camera``               ``{"off": bool}``                           staff or P
-``POST /v1/call/volume``               ``{"direction": "up"|"down"}``              staff or P
-``POST /v1/call/call-staff``           -                                           staff or P
-``POST /v1/call/end``                  -                                           staff or P
-=====================================  ==========================================  ===========
-
-"staff" needs ``Authorization: Bearer <token>``; "P" means: without a token, but only while
-the session is ``in_call_private`` (the resident's own controls on the locked screen).
-
 A call needs the camera and the speakerphone: while either is missing (see
-``station.daemon.hardware``) ``POST /v1/call/start`` answers 503 ``hardware_missing`` with the
-reason (English) and what to check (Danish), and ``GET /v1/call`` lists them under
-``missing``. A missing
-privacy button or lamp does not stop a call (the lock screen and the heartbeat say so).
+``station.daemon.hardware``) :meth:`CallController.start` refuses with 503
+``hardware_missing``, the reason (English) and what to check (Danish), and
+:meth:`CallController.call_status` lists them under ``missing``. A missing privacy button or
+lamp does not stop a call (the lock screen and the heartbeat say so).
 
 stationd is blind: the residents in the start request (display name, birth date, room,
 reason) are forwarded to the hub and the data channel and are never stored or logged. The GP's
@@ -53,22 +34,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
-from starlette.responses import Response
-
 from hardware.video import QUALITIES, FrameSink, OverlayState, Quality
 from station.call.config import CallConfig, call_config_from_env
 from station.call.engine import CallEngine, CallMedia
 from station.call.errors import CallError, CallFinished, HubRefused
 from station.call.ice import IceServerConfig
-from station.call.models import WaitingResident
 from station.core.session import CallOutcome, SessionState, Transition
 from station.daemon.errors import ApiError
 from station.daemon.hardware import CALL_PARTS, MissingPart, refuse_if_missing
 from station.errors import StationError
 from station.storage.datadir import DataDir
-from stationapi.models import ConsultationTypeValue, OpaqueId
+from stationapi import models as m
 
 __all__ = ["ROOMS_FILE", "CallController", "build_call_controller"]
 
@@ -80,45 +56,6 @@ ROOMS_FILE: Final = DataDir.CALL_ROOMS
 _CALL_STATES: Final = frozenset(
     {SessionState.WAITING_FOR_GP, SessionState.IN_CALL_ATTENDED, SessionState.IN_CALL_PRIVATE}
 )
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-
-class RoomRequest(_Body):
-    """Make the GP's link for a consultation (at booking, or any time before the call)."""
-
-    consultation_id: OpaqueId
-    #: Revoke the link already issued and make a new one.
-    renew: bool = False
-
-
-class StartRequest(_Body):
-    """Start the call for a consultation, with who is waiting (in order, for a round)."""
-
-    consultation_id: OpaqueId
-    residents: list[WaitingResident] = Field(min_length=1, max_length=20)
-    #: The consultation type as it turns out at the call (recorded in the store).
-    consultation_type: ConsultationTypeValue | None = None
-
-
-class MuteRequest(_Body):
-    """Microphone off (true) or on."""
-
-    muted: bool
-
-
-class CameraRequest(_Body):
-    """Camera off (true) or on."""
-
-    off: bool
-
-
-class VolumeRequest(_Body):
-    """Louder or softer, one step."""
-
-    direction: Literal["up", "down"]
 
 
 class CallController:
@@ -323,7 +260,7 @@ class CallController:
             return None
         return room["room_id"]
 
-    async def _create_room(self, consultation_id: str) -> dict[str, Any]:
+    async def _create_room(self, consultation_id: str) -> m.CallRoomOut:
         engine = self._engine()
         consultation = await self._consultation(consultation_id)
         try:
@@ -336,13 +273,13 @@ class CallController:
             "valid_until": created.valid_until.isoformat(),
         }
         await asyncio.to_thread(self._save_rooms, rooms)
-        return {
-            "consultation_id": consultation_id,
-            "room_id": created.room_id,
-            "gp_url": created.gp_url,
-            "valid_from": created.valid_from.isoformat(),
-            "valid_until": created.valid_until.isoformat(),
-        }
+        return m.CallRoomOut(
+            consultation_id=consultation_id,
+            room_id=created.room_id,
+            gp_url=created.gp_url,
+            valid_from=created.valid_from,
+            valid_until=created.valid_until,
+        )
 
     async def _consultation(self, consultation_id: str) -> Any:
         try:
@@ -362,7 +299,7 @@ class CallController:
 
     # ------------------------------------------------------------------ actions
 
-    async def make_room(self, request: RoomRequest) -> dict[str, Any]:
+    async def make_room(self, request: m.CallRoomRequest) -> m.CallRoomOut:
         """The GP link for a consultation (once; ``renew`` revokes the old one)."""
         engine = self._engine()
         existing = self._known_room(request.consultation_id)
@@ -380,7 +317,7 @@ class CallController:
                 await engine.revoke_room(existing)
         return await self._create_room(request.consultation_id)
 
-    async def start(self, request: StartRequest) -> dict[str, Any]:
+    async def start(self, request: m.CallStartRequest) -> m.CallStartOut:
         """Start the call; returns the room (and the GP link if it was made now)."""
         engine = self._engine()
         session = self._service.session
@@ -412,21 +349,21 @@ class CallController:
                 cid,
                 consultation_type=request.consultation_type,
             )
-        created: dict[str, Any] | None = None
+        created: m.CallRoomOut | None = None
         room_id = self._known_room(cid)
         if room_id is None:
             created = await self._create_room(cid)
-            room_id = created["room_id"]
+            room_id = created.room_id
         if session.state is SessionState.PRE_CALL_CHECK:
             self._service.transition(session.check_passed)
         self._consultation_id = cid
         valid_until = datetime.fromisoformat(self._rooms()[cid]["valid_until"])
         await engine.start(room_id, request.residents, slot_ends_at=valid_until)
-        return {
-            "room_id": room_id,
-            "gp_url": created["gp_url"] if created else None,
-            "call": engine.status(),
-        }
+        return m.CallStartOut(
+            room_id=room_id,
+            gp_url=created.gp_url if created else None,
+            call=m.CallStatusOut.model_validate(engine.status()),
+        )
 
     def _active(self) -> CallEngine:
         engine = self._engine()
@@ -434,103 +371,25 @@ class CallController:
             raise ApiError.conflict("no call is running", "Der er ikke noget opkald i gang.")
         return engine
 
-    # ------------------------------------------------------------------ routes
+    def active_engine(self) -> CallEngine:
+        """The engine of the running call; 409 when no call runs (503 without calls)."""
+        return self._active()
 
-    def routes(self) -> Sequence[tuple[str, Any, str]]:
-        """``(path, handler, method)`` for :func:`station.daemon.api.build_app`."""
-        from station.daemon.api import _bearer, _body, _json
+    def call_status(self) -> m.CallStatusOut:
+        """``GET /v1/call``: whether calls work here, and the running call (no personal data).
 
-        service = self._service
-
-        def staff(request: Request) -> None:
-            service.authenticate(_bearer(request))
-
-        def staff_or_private(request: Request) -> None:
-            # The resident's own controls: no token, but only while the call is private.
-            if service.session.state is SessionState.IN_CALL_PRIVATE:
-                return
-            service.authenticate(_bearer(request))
-
-        def call_out() -> Response:
-            return _json(self.call_status())
-
-        async def get_call(request: Request) -> Response:
-            return call_out()
-
-        async def post_room(request: Request) -> Response:
-            staff(request)
-            body = await _body(request, RoomRequest)
-            return _json(await self.make_room(body), 201)
-
-        async def post_start(request: Request) -> Response:
-            staff(request)
-            body = await _body(request, StartRequest)
-            return _json(await self.start(body), 202)
-
-        def move(step: int) -> Any:
-            async def handler(request: Request) -> Response:
-                staff(request)
-                engine = self._active()
-                try:
-                    engine.move_resident(step)
-                except CallError as exc:
-                    raise ApiError(409, "no_such_resident", str(exc), exc.user_message) from None
-                return call_out()
-
-            return handler
-
-        async def post_mute(request: Request) -> Response:
-            staff_or_private(request)
-            body = await _body(request, MuteRequest)
-            self._active().set_muted(body.muted)
-            return call_out()
-
-        async def post_camera(request: Request) -> Response:
-            staff_or_private(request)
-            body = await _body(request, CameraRequest)
-            self._active().set_camera_off(body.off)
-            return call_out()
-
-        async def post_volume(request: Request) -> Response:
-            staff_or_private(request)
-            body = await _body(request, VolumeRequest)
-            self._active().change_volume(1 if body.direction == "up" else -1)
-            return call_out()
-
-        async def post_call_staff(request: Request) -> Response:
-            staff_or_private(request)
-            self._active()
-            service.call_staff_back()
-            return call_out()
-
-        async def post_end(request: Request) -> Response:
-            staff_or_private(request)
-            await self._active().hang_up()
-            return call_out()
-
-        return [
-            ("/v1/call", get_call, "GET"),
-            ("/v1/call/room", post_room, "POST"),
-            ("/v1/call/start", post_start, "POST"),
-            ("/v1/call/next", move(1), "POST"),
-            ("/v1/call/previous", move(-1), "POST"),
-            ("/v1/call/mute", post_mute, "POST"),
-            ("/v1/call/camera", post_camera, "POST"),
-            ("/v1/call/volume", post_volume, "POST"),
-            ("/v1/call/call-staff", post_call_staff, "POST"),
-            ("/v1/call/end", post_end, "POST"),
-        ]
-
-    def call_status(self) -> dict[str, Any]:
-        """``GET /v1/call``: whether calls work here, and the running call (no personal data)."""
+        Without calls only ``available``, ``reason`` and ``active`` are set (and sent).
+        """
         if self.engine is None:
-            return {"available": False, "reason": self._unavailable, "active": False}
+            return m.CallStatusOut(available=False, reason=self._unavailable, active=False)
         missing: Sequence[MissingPart] = getattr(self._hardware, "missing_parts", list)()
-        return {
-            "available": True,
-            **self.engine.status(),
-            "missing": [m.part for m in missing if m.part in CALL_PARTS],
-        }
+        return m.CallStatusOut.model_validate(
+            {
+                "available": True,
+                **self.engine.status(),
+                "missing": [part.part for part in missing if part.part in CALL_PARTS],
+            }
+        )
 
 
 def _overlay_after(current: OverlayState, status: str, data: Mapping[str, Any]) -> OverlayState:

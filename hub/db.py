@@ -1,10 +1,12 @@
-"""One small SQL seam for the provisioning store: SQLite (default) and PostgreSQL, same SQL.
+"""One small SQL seam for the hub's stores: SQLite (default) and PostgreSQL, same SQL.
 
-The store writes plain SQL with ``?`` placeholders and calls :meth:`Database.run` with a
-function that gets a :class:`Tx` and runs inside **one transaction** on a worker thread (both
-drivers block). The PostgreSQL adapter (:mod:`hub.pg`) rewrites ``?`` to ``%s`` and maps the
-few type names that differ (:func:`ddl`). Everything else (``ON CONFLICT``, ``RETURNING``,
-compare-and-set ``UPDATE ... WHERE``) is SQL both engines speak.
+The provisioning store and the room store write plain SQL with ``?`` placeholders and call
+:meth:`Database.run` with a function that gets a :class:`Tx` and runs inside **one
+transaction** on a worker thread (both drivers block). The PostgreSQL adapter (:mod:`hub.pg`)
+rewrites ``?`` to ``%s``; :func:`ddl` maps the few type names that differ. Everything else
+(``ON CONFLICT``, ``RETURNING``, compare-and-set ``UPDATE ... WHERE``) is SQL both engines
+speak. Times are stored as text in one fixed UTC format (:func:`ts`), so they compare like
+times in both.
 """
 
 from __future__ import annotations
@@ -14,26 +16,37 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from hub.provisioning.errors import ProvisioningStoreError
 
-__all__ = ["Database", "Dialect", "Row", "SqliteDatabase", "Tx", "ddl"]
+__all__ = ["Database", "Dialect", "Row", "SqliteDatabase", "Tx", "ddl", "dt", "ts"]
 
 _T = TypeVar("_T")
 Row = tuple[Any, ...]
 Dialect = Literal["sqlite", "postgres"]
 
 _TYPES: dict[Dialect, dict[str, str]] = {
-    "sqlite": {"blob": "BLOB", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
-    "postgres": {"blob": "BYTEA", "serial": "BIGSERIAL PRIMARY KEY"},
+    "sqlite": {"blob": "BLOB", "bigint": "INTEGER", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    "postgres": {"blob": "BYTEA", "bigint": "BIGINT", "serial": "BIGSERIAL PRIMARY KEY"},
 }
 
 
 def ddl(template: str, dialect: Dialect) -> str:
-    """``template`` with ``{blob}`` and ``{serial}`` filled in for ``dialect``."""
+    """``template`` with ``{blob}``, ``{bigint}`` and ``{serial}`` filled in for ``dialect``."""
     return template.format(**_TYPES[dialect])
+
+
+def ts(value: datetime) -> str:
+    """One fixed UTC format, so text columns compare like times in both engines."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def dt(value: str | None) -> datetime | None:
+    """Inverse of :func:`ts`."""
+    return None if value is None else datetime.fromisoformat(value)
 
 
 class Tx(Protocol):
@@ -82,13 +95,20 @@ class _SqliteTx:
 
 
 class SqliteDatabase:
-    """:class:`Database` on one SQLite file (WAL), one connection serialised by a lock."""
+    """:class:`Database` on one SQLite file (WAL), one connection serialised by a lock.
+
+    ``error`` is the owner's error class (the provisioning store's by default, the room
+    store's for rooms); SQLite's own errors are reported by type only (their messages can
+    quote values).
+    """
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, error: type[Exception] | None = None) -> None:
+        self._error = error or ProvisioningStoreError
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Staff names live here until the code is redeemed: owner-only from the first byte.
+        # Staff names (provisioning) and who is waiting (rooms) live here for a while:
+        # owner-only from the first byte, and deleted content overwritten in the file.
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self.path = path
         self._lock = threading.Lock()
@@ -98,11 +118,10 @@ class SqliteDatabase:
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA secure_delete=ON")
         except sqlite3.Error as exc:
-            raise ProvisioningStoreError(
-                f"cannot open the provisioning database: {type(exc).__name__}"
-            ) from exc
+            raise self._error(f"cannot open the database: {type(exc).__name__}") from exc
 
     def _run(self, work: Callable[[Tx], _T]) -> _T:
         with self._lock:
@@ -116,9 +135,7 @@ class SqliteDatabase:
                 self._conn.execute("COMMIT")
                 return result
             except sqlite3.Error as exc:
-                raise ProvisioningStoreError(
-                    f"provisioning database failed: {type(exc).__name__}"
-                ) from exc
+                raise self._error(f"database failed: {type(exc).__name__}") from exc
 
     async def run(self, work: Callable[[Tx], _T]) -> _T:
         """Run ``work`` in one transaction (``BEGIN IMMEDIATE``) on a worker thread."""

@@ -1,0 +1,229 @@
+"""What the hub's two provisioning front ends share: the database, the key, the clock, and the
+configuration layering.
+
+Configuration is layered: municipality defaults, then the care home, then the station, then
+the station's enrolled staff (pseudonymous ids) from ``prov_staff``. Every change that alters
+a station's merged configuration publishes a new signed version for it (:meth:`_publish`); a
+rollback publishes an older content under its old version number with ``rollback_of`` set to
+the current one. Admin actions (and a station's redeemed staff code) are recorded in
+``prov_admin_audit`` (:meth:`_audit`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from hub.db import Database, Tx, ts
+from hub.provisioning.errors import (
+    AdminInputInvalid,
+)
+from hub.provisioning.keys import HubSigningKey
+from hub.provisioning.store import (
+    STATION_COLUMNS,
+    StationRecord,
+    ensure_schema,
+    station_from_row,
+)
+from provisioning.protocol import (
+    canonical_json,
+    seal_envelope,
+)
+from provisioning.schema import (
+    ConfigPayload,
+    EnrollStatus,
+    StationConfig,
+)
+from station.core.clock import Clock
+
+__all__ = ["LAYER_SCOPES", "MUNICIPALITY_ID", "ProvisioningCore", "ProvisioningSettings"]
+
+_log = logging.getLogger(__name__)
+
+LAYER_SCOPES: Final = ("municipality", "care_home", "station")
+#: The one municipality layer's id.
+MUNICIPALITY_ID: Final = "default"
+
+
+@dataclass(frozen=True)
+class ProvisioningSettings:
+    """The knobs of provisioning (from :class:`hub.settings.HubSettings`)."""
+
+    public_base_url: str = "http://127.0.0.1:8470"
+    enroll_code_ttl: timedelta = timedelta(hours=24)
+    staff_code_ttl: timedelta = timedelta(minutes=30)
+    max_clock_skew: timedelta = timedelta(minutes=10)
+    heartbeat_seconds: int = 60
+    enroll_poll_seconds: int = 10
+    #: A station counts as offline this long after its last heartbeat.
+    offline_after: timedelta = timedelta(minutes=3)
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    # Locations and messages only: never the value (it may be a TURN credential).
+    parts = [
+        f"{'.'.join(str(p) for p in e.get('loc', ())) or 'config'}: {e.get('msg')}"
+        for e in exc.errors(include_url=False, include_input=False)[:5]
+    ]
+    return "; ".join(parts)
+
+
+class ProvisioningCore:
+    """The state and the configuration rules the station and admin sides share."""
+
+    def __init__(
+        self,
+        db: Database,
+        key: HubSigningKey,
+        clock: Clock,
+        settings: ProvisioningSettings | None = None,
+    ) -> None:
+        self.db = db
+        self.key = key
+        self.clock = clock
+        self.settings = settings or ProvisioningSettings()
+
+    async def start(self) -> None:
+        """Create the tables if needed."""
+        await ensure_schema(self.db)
+
+    async def close(self) -> None:
+        """Release the database."""
+        await self.db.close()
+
+    def _station_row(self, tx: Tx, station_id: str) -> StationRecord | None:
+        row = tx.one(
+            f"SELECT {STATION_COLUMNS} FROM prov_stations WHERE station_id = ?",  # noqa: S608
+            (station_id,),
+        )
+        return None if row is None else station_from_row(row)
+
+    def _layer(self, tx: Tx, scope: str, scope_id: str | None) -> dict[str, Any]:
+        if scope_id is None:
+            return {}
+        row = tx.one(
+            "SELECT data_json FROM prov_layers WHERE scope = ? AND scope_id = ?", (scope, scope_id)
+        )
+        value = {} if row is None else json.loads(row[0])
+        return value if isinstance(value, dict) else {}
+
+    def _effective(self, tx: Tx, station: StationRecord) -> StationConfig:
+        """The merged configuration of one station; AdminInputInvalid if it does not validate."""
+        if station.care_home_id is None:
+            raise AdminInputInvalid(f"station {station.station_id} has no care home")
+        merged: dict[str, Any] = {}
+        for scope, scope_id in (
+            ("municipality", MUNICIPALITY_ID),
+            ("care_home", station.care_home_id),
+            ("station", station.station_id),
+        ):
+            merged = _deep_merge(merged, self._layer(tx, scope, scope_id))
+        care_home = merged.get("care_home") if isinstance(merged.get("care_home"), dict) else {}
+        merged["care_home"] = {
+            "id": station.care_home_id,
+            "name": (care_home or {}).get("name", station.care_home_id),
+        }
+        merged.setdefault("station_name", station.name or station.station_id)
+        rows = tx.all(
+            "SELECT staff_id, rights_json FROM prov_staff WHERE station_id = ? "
+            "AND redeemed_at IS NOT NULL AND revoked_at IS NULL ORDER BY staff_id",
+            (station.station_id,),
+        )
+        merged["staff"] = [{"staff_id": r[0], "rights": json.loads(r[1])} for r in rows]
+        try:
+            return StationConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise AdminInputInvalid(
+                f"configuration of station {station.station_id} is invalid: "
+                f"{_validation_summary(exc)}"
+            ) from None
+
+    def _publish(
+        self,
+        tx: Tx,
+        station_id: str,
+        *,
+        quiet: bool = False,
+        config: StationConfig | None = None,
+        version: int | None = None,
+        rollback_of: int | None = None,
+    ) -> int | None:
+        """Sign and store a new version if the merged configuration changed; its version.
+
+        ``quiet``: a station not ready for a configuration (no care home, invalid layers) is
+        skipped instead of failing the transaction (used on enrollment and staff changes).
+        """
+        station = self._station_row(tx, station_id)
+        if station is None or station.status != EnrollStatus.APPROVED.value:
+            return None
+        try:
+            effective = config if config is not None else self._effective(tx, station)
+        except AdminInputInvalid:
+            if quiet:
+                _log.warning("station %s: no valid configuration to publish", station_id)
+                return None
+            raise
+        body = effective.model_dump(mode="json")
+        content_hash = hashlib.sha256(canonical_json(body)).hexdigest()
+        latest = tx.one(
+            "SELECT content_hash, version FROM prov_configs WHERE station_id = ? "
+            "ORDER BY revision DESC LIMIT 1",
+            (station_id,),
+        )
+        if rollback_of is None and latest is not None and latest[0] == content_hash:
+            return None  # nothing changed for this station
+        row = tx.one("SELECT max_version FROM prov_stations WHERE station_id = ?", (station_id,))
+        revision = (0 if row is None else int(row[0])) + 1
+        payload = ConfigPayload(
+            station_id=station_id,
+            version=version if version is not None else revision,
+            issued_at=self.clock.now(),
+            rollback_of=rollback_of,
+            trusted_config_keys=self.key.trusted_b64(),
+            config=effective,
+        )
+        envelope = seal_envelope(self.key.private_key, "config", payload.model_dump(mode="json"))
+        tx.execute(
+            "INSERT INTO prov_configs (station_id, revision, version, envelope_json, "
+            "content_hash, rollback_of, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                station_id,
+                revision,
+                payload.version,
+                envelope.model_dump_json(),
+                content_hash,
+                rollback_of,
+                ts(self.clock.now()),
+            ),
+        )
+        tx.execute(
+            "UPDATE prov_stations SET max_version = ?, published_version = ? WHERE station_id = ?",
+            (revision, payload.version, station_id),
+        )
+        return payload.version
+
+    def _audit(
+        self, tx: Tx, actor: str, action: str, target: str | None, detail: str | None
+    ) -> None:
+        tx.execute(
+            "INSERT INTO prov_admin_audit (at, actor, action, target, detail) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (ts(self.clock.now()), actor, action, target, detail),
+        )

@@ -1,0 +1,402 @@
+"""The station side of provisioning: signed requests, enrollment, heartbeats, command acks,
+staff codes (what :mod:`hub.provisioning.api` serves).
+
+Request authentication (:meth:`StationRequests.authenticate`) is a compare-and-set on the
+station's last counter in one transaction: a counter above the last one is accepted; the very
+same request again is a replay (409); a *different* validly signed request at or below the
+last counter means the identity is used by two devices (or traffic was captured and replayed)
+and the station is flagged ``clone_suspected`` and refused until IT acts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Final
+
+from hub.db import Tx, dt, ts
+from hub.provisioning.errors import (
+    ClockSkew,
+    CloneSuspected,
+    CodeAlreadyUsed,
+    CodeExpired,
+    CodeUnknown,
+    CommandUnknown,
+    RequestReplayed,
+    StationDecommissioned,
+    StationNotApproved,
+    StationUnknown,
+    TooManyAttempts,
+)
+from hub.provisioning.keys import format_code
+from hub.provisioning.layers import ProvisioningCore
+from hub.provisioning.store import (
+    STAFF_COLUMNS,
+    STATION_COLUMNS,
+    StaffRecord,
+    StationRecord,
+    staff_from_row,
+    station_from_row,
+)
+from provisioning.protocol import (
+    SignedEnvelope,
+    station_id_for,
+)
+from provisioning.schema import (
+    CommandAck,
+    CommandKind,
+    EnrollRequest,
+    EnrollResponse,
+    EnrollStatus,
+    Heartbeat,
+    HeartbeatResponse,
+    StaffRedeemResponse,
+    StaffRight,
+)
+
+__all__ = ["StationRequests"]
+
+_log = logging.getLogger(__name__)
+
+_CODE_FAILURE_LIMIT: Final = 10
+_CODE_FAILURE_WINDOW: Final = timedelta(minutes=15)
+_LIVE_COMMAND_STATES: Final = ("pending", "deferred")
+# An approved station with a fresh counter, checked and recorded in one statement.
+_FAST_AUTH: Final = (
+    "UPDATE prov_stations SET last_counter = ?, last_digest = ?, last_seen_at = ? "  # noqa: S608
+    "WHERE station_id = ? AND public_key = ? AND status = 'approved' "
+    f"AND clone_suspected = 0 AND last_counter < ? RETURNING {STATION_COLUMNS}"
+)
+
+
+class StationRequests(ProvisioningCore):
+    """What a station may ask of the hub (see the module docs)."""
+
+    async def authenticate(
+        self, public_key: bytes, counter: int, time: int, digest: bytes, *, enrolling: bool = False
+    ) -> StationRecord | None:
+        """Check a signed request's key, counter and time; the station (None: new, enrolling).
+
+        Raises :class:`ClockSkew`, :class:`StationUnknown`, :class:`StationNotApproved`,
+        :class:`StationDecommissioned`, :class:`RequestReplayed` or :class:`CloneSuspected`.
+        """
+        now = self.clock.now()
+        if abs(now.timestamp() - time) > self.settings.max_clock_skew.total_seconds():
+            raise ClockSkew()
+        station_id = station_id_for(public_key)
+
+        def work(tx: Tx) -> tuple[str, StationRecord | None]:
+            # The common case in one statement: an approved station, a fresh counter.
+            fast = tx.one(_FAST_AUTH, (counter, digest, ts(now), station_id, public_key, counter))
+            if fast is not None:
+                return ("ok", station_from_row(fast))
+            row = tx.one(
+                "SELECT public_key, status, last_counter, last_digest, clone_suspected "
+                "FROM prov_stations WHERE station_id = ?",
+                (station_id,),
+            )
+            if row is None:
+                return ("new", None)
+            stored_key, status, last_counter, last_digest, clone = row
+            if stored_key is not None and bytes(stored_key) != public_key:
+                return ("unknown", None)
+            if clone:
+                return ("clone", None)
+            if status == EnrollStatus.DECOMMISSIONED.value:
+                return ("decommissioned", None)
+            if status != "preauthorised" and counter <= int(last_counter):
+                same = last_digest is not None and bytes(last_digest) == digest
+                if counter == int(last_counter) and same:
+                    return ("replay", None)
+                tx.execute(
+                    "UPDATE prov_stations SET clone_suspected = 1 WHERE station_id = ?",
+                    (station_id,),
+                )
+                return ("clone", None)
+            tx.execute(
+                "UPDATE prov_stations SET last_counter = ?, last_digest = ?, last_seen_at = ? "
+                "WHERE station_id = ?",
+                (counter, digest, ts(now), station_id),
+            )
+            fresh = tx.one(
+                f"SELECT {STATION_COLUMNS} FROM prov_stations WHERE station_id = ?",  # noqa: S608
+                (station_id,),
+            )
+            assert fresh is not None
+            return ("ok", station_from_row(fresh))
+
+        verdict, record = await self.db.run(work)
+        if verdict == "new":
+            if enrolling:
+                return None
+            raise StationUnknown()
+        errors: dict[str, Callable[[], Exception]] = {
+            "unknown": StationUnknown,
+            "clone": CloneSuspected,
+            "decommissioned": StationDecommissioned,
+            "replay": RequestReplayed,
+        }
+        if verdict in errors:
+            if verdict == "clone":
+                _log.warning("station %s: counter reuse, flagged as a suspected clone", station_id)
+            raise errors[verdict]()
+        assert record is not None
+        if not enrolling and record.status != EnrollStatus.APPROVED.value:
+            raise StationNotApproved()
+        return record
+
+    async def enroll(
+        self,
+        public_key: bytes,
+        counter: int,
+        digest: bytes,
+        record: StationRecord | None,
+        request: EnrollRequest,
+        *,
+        renew_code: bool = False,
+    ) -> EnrollResponse:
+        """First contact and every poll until approved.
+
+        A pre-authorised key is approved at once (and gets its configuration); an unknown key
+        becomes a pending station with a fresh one-time code for the lock screen.
+        """
+        now = self.clock.now()
+        station_id = station_id_for(public_key)
+        code: str | None = None
+
+        def work(tx: Tx) -> tuple[str, datetime | None]:
+            nonlocal code
+            row = tx.one(
+                "SELECT status, enroll_code_expires_at FROM prov_stations WHERE station_id = ?",
+                (station_id,),
+            )
+            if row is None:
+                code = format_code()
+                expires = now + self.settings.enroll_code_ttl
+                inserted = tx.execute(
+                    "INSERT INTO prov_stations (station_id, public_key, status, created_at, "
+                    "last_counter, last_digest, last_seen_at, enroll_code_hash, "
+                    "enroll_code_expires_at, software_version) VALUES (?, ?, 'pending', ?, ?, "
+                    "?, ?, ?, ?, ?) ON CONFLICT (station_id) DO NOTHING",
+                    (
+                        station_id,
+                        public_key,
+                        ts(now),
+                        counter,
+                        digest,
+                        ts(now),
+                        self.key.code_hash("station", code),
+                        ts(expires),
+                        request.software_version,
+                    ),
+                )
+                if inserted == 0:
+                    raise RequestReplayed("concurrent first contact; try again")
+                return ("pending", expires)
+            status, expires_text = row
+            if status == "preauthorised":
+                tx.execute(
+                    "UPDATE prov_stations SET public_key = ?, status = 'approved', "
+                    "approved_at = ?, last_counter = ?, last_digest = ?, last_seen_at = ?, "
+                    "software_version = ? WHERE station_id = ?",
+                    (
+                        public_key,
+                        ts(now),
+                        counter,
+                        digest,
+                        ts(now),
+                        request.software_version,
+                        station_id,
+                    ),
+                )
+                self._audit(tx, "station", "enrolled_preauthorised", station_id, None)
+                self._publish(tx, station_id, quiet=True)
+                return ("approved", None)
+            if status == "pending":
+                stored_expiry = dt(expires_text)
+                if stored_expiry is not None and not renew_code and stored_expiry > now:
+                    return ("pending", stored_expiry)
+                code = format_code()
+                new_expiry = now + self.settings.enroll_code_ttl
+                tx.execute(
+                    "UPDATE prov_stations SET enroll_code_hash = ?, "
+                    "enroll_code_expires_at = ? WHERE station_id = ?",
+                    (self.key.code_hash("station", code), ts(new_expiry), station_id),
+                )
+                return ("pending", new_expiry)
+            return (status, None)
+
+        status, expires = await self.db.run(work)
+        if status == EnrollStatus.APPROVED.value:
+            return EnrollResponse(
+                station_id=station_id,
+                status=EnrollStatus.APPROVED,
+                poll_seconds=self.settings.heartbeat_seconds,
+                config_keys=self.key.trusted_b64(),
+            )
+        approve_url = None
+        if code is not None:
+            approve_url = f"{self.settings.public_base_url}/enroll#{code}"
+        return EnrollResponse(
+            station_id=station_id,
+            status=EnrollStatus(status),
+            code=code,
+            code_expires_at=expires,
+            approve_url=approve_url,
+            poll_seconds=self.settings.enroll_poll_seconds,
+        )
+
+    async def current_config(self, station: StationRecord) -> SignedEnvelope | None:
+        """The station's current signed configuration, if one was published."""
+        row = await self.db.run(
+            lambda tx: tx.one(
+                "SELECT envelope_json FROM prov_configs WHERE station_id = ? "
+                "ORDER BY revision DESC LIMIT 1",
+                (station.station_id,),
+            )
+        )
+        return None if row is None else SignedEnvelope.model_validate_json(row[0])
+
+    async def heartbeat(self, station: StationRecord, beat: Heartbeat) -> HeartbeatResponse:
+        """Record a heartbeat; answer with the version to run and the commands waiting."""
+        now = self.clock.now()
+        station_id = station.station_id
+        beat_json = beat.model_dump_json()
+
+        def work(tx: Tx) -> tuple[int, list[str]]:
+            alarm = 0
+            head, seen = beat.audit_head, station.audit_seq
+            # The head may only move forward: a shorter or rewritten chain is an alarm.
+            if (
+                head is not None
+                and seen is not None
+                and (head.seq < seen or (head.seq == seen and head.hash != station.audit_hash))
+            ):
+                alarm = 1
+            row = tx.one(
+                "UPDATE prov_stations SET heartbeat_json = ?, last_seen_at = ?, "
+                "software_version = ?, config_version = ?, config_rejected = ?, "
+                "offline_at = ?, audit_seq = COALESCE(?, audit_seq), "
+                "audit_hash = COALESCE(?, audit_hash), "
+                "audit_alarm = CASE WHEN ? = 1 THEN 1 ELSE audit_alarm END, "
+                "first_config_at = CASE WHEN first_config_at IS NULL AND ? > 0 THEN ? "
+                "ELSE first_config_at END WHERE station_id = ? RETURNING published_version",
+                (
+                    beat_json,
+                    ts(now),
+                    beat.software_version,
+                    beat.config_version,
+                    beat.config_rejected,
+                    ts(now) if beat.going_offline else None,
+                    None if beat.audit_head is None else beat.audit_head.seq,
+                    None if beat.audit_head is None else beat.audit_head.hash,
+                    alarm,
+                    beat.config_version,
+                    ts(now),
+                    station_id,
+                ),
+            )
+            commands = tx.all(
+                "SELECT envelope_json FROM prov_commands WHERE station_id = ? "
+                "AND state IN ('pending', 'deferred') ORDER BY created_at, command_id",
+                (station_id,),
+            )
+            return (0 if row is None else int(row[0]), [c[0] for c in commands])
+
+        version, commands = await self.db.run(work)
+        return HeartbeatResponse(
+            config_version=version,
+            commands=tuple(SignedEnvelope.model_validate_json(c) for c in commands[:32]),
+            next_in_seconds=self.settings.heartbeat_seconds,
+            server_time=now,
+        )
+
+    async def ack_command(self, station: StationRecord, command_id: str, ack: CommandAck) -> None:
+        """The station's outcome for a command (idempotent: a repeated ack changes nothing)."""
+        now = self.clock.now()
+        state = "deferred" if ack.outcome == "deferred" else "done"
+
+        def work(tx: Tx) -> bool:
+            row = tx.one(
+                "SELECT state, kind FROM prov_commands WHERE command_id = ? AND station_id = ?",
+                (command_id, station.station_id),
+            )
+            if row is None:
+                return False
+            if row[0] in _LIVE_COMMAND_STATES:
+                tx.execute(
+                    "UPDATE prov_commands SET state = ?, outcome = ?, detail = ?, acked_at = ? "
+                    "WHERE command_id = ?",
+                    (state, ack.outcome, ack.detail or None, ts(now), command_id),
+                )
+                if row[1] == CommandKind.DECOMMISSION.value and ack.outcome == "done":
+                    tx.execute(
+                        "UPDATE prov_stations SET status = 'decommissioned', offline_at = ? "
+                        "WHERE station_id = ?",
+                        (ts(now), station.station_id),
+                    )
+            return True
+
+        if not await self.db.run(work):
+            raise CommandUnknown()
+
+    async def redeem_staff_code(self, station: StationRecord, code: str) -> StaffRedeemResponse:
+        """Trade a one-time staff code for a pseudonymous staff id (the code dies here)."""
+        now = self.clock.now()
+        code_hash = self.key.code_hash("staff", code)
+
+        def work(tx: Tx) -> tuple[str, StaffRecord | None]:
+            failures, since = tx.one(
+                "SELECT code_failures, code_failures_since FROM prov_stations WHERE station_id = ?",
+                (station.station_id,),
+            ) or (0, None)
+            since_dt = dt(since)
+            if since_dt is None or now - since_dt > _CODE_FAILURE_WINDOW:
+                failures, since_dt = 0, now
+            if failures >= _CODE_FAILURE_LIMIT:
+                return ("throttled", None)
+            row = tx.one(
+                f"SELECT {STAFF_COLUMNS} FROM prov_staff WHERE code_hash = ?",  # noqa: S608
+                (code_hash,),
+            )
+            record = None if row is None else staff_from_row(row)
+            verdict = "ok"
+            if (
+                record is None
+                or record.station_id != station.station_id
+                or record.revoked_at is not None
+            ):
+                verdict = "unknown"
+            elif record.redeemed_at is not None:
+                verdict = "used"
+            elif record.code_expires_at <= now:
+                verdict = "expired"
+            if verdict != "ok":
+                tx.execute(
+                    "UPDATE prov_stations SET code_failures = ?, code_failures_since = ? "
+                    "WHERE station_id = ?",
+                    (failures + 1, ts(since_dt), station.station_id),
+                )
+                return (verdict, None)
+            assert record is not None
+            tx.execute(
+                "UPDATE prov_staff SET redeemed_at = ? WHERE staff_id = ?",
+                (ts(now), record.staff_id),
+            )
+            self._publish(tx, station.station_id, quiet=True)
+            return ("ok", record)
+
+        verdict, record = await self.db.run(work)
+        errors: dict[str, Callable[[], Exception]] = {
+            "throttled": TooManyAttempts,
+            "unknown": CodeUnknown,
+            "used": CodeAlreadyUsed,
+            "expired": CodeExpired,
+        }
+        if verdict in errors:
+            raise errors[verdict]()
+        assert record is not None
+        return StaffRedeemResponse(
+            staff_id=record.staff_id, rights=tuple(StaffRight(r) for r in record.rights)
+        )

@@ -1,0 +1,372 @@
+"""One attempt at the call: a peer connection, from the probe of the STUN/TURN servers to lost
+media.
+
+An attempt gathers a complete offer (bounded; an offer without a relay candidate when TURN is
+configured is a clear error), posts it and waits for the GP's answer, then watches media:
+no sign of life from the GP (media or the page's heartbeat) for ``media_timeout_seconds``,
+the page's goodbye, or frozen video despite keyframe requests ends it, and the supervisor
+(:mod:`station.call.engine`) dials again with a new one. Statistics are sampled meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCRtpSender, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from hardware.camera.base import forward_keyframe_requests
+from station.call.controls import CallControls
+from station.call.errors import GatheringFailed
+from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback
+from station.call.liveness import (
+    GpMedia,
+    StallAction,
+    VideoWatch,
+    answer_sends_video,
+    parse_gp_message,
+    request_keyframe,
+)
+from station.call.media import (
+    CameraFeed,
+    MicrophoneGate,
+    VolumeTrack,
+    pump_remote_video,
+)
+from station.call.probe import probe_ice_servers
+from station.call.quality import Quality, grade_quality, selected_pair
+from station.call.state import END_TIMEOUT, Attempt, CallPhase
+from station.call.tuning import use_frame_end_jitter_buffer
+
+__all__ = ["AttemptRunner", "passthrough_codec_preferences"]
+
+_log = logging.getLogger(__name__)
+
+#: How often the attempt checks its media clock and connection state.
+_WATCH_TICK = 0.1
+#: Frozen video is judged only while audio or the page's heartbeat (1/s) came this recently:
+#: otherwise the whole connection is silent, which is the media watchdog's case.
+_OTHERS_ALIVE_WITHIN = 1.5
+#: The hub has the GP page's goodbye but the data channel did not bring it: believed once
+#: nothing (media, heartbeat) has come from the GP for this long (a live page sends 1/s).
+_HUB_GOODBYE_SILENCE = 0.5
+
+
+class AttemptRunner(CallControls):
+    """Runs one attempt at a time for the call's supervisor (see the module docs)."""
+
+    async def _run_attempt(self) -> bool:
+        """Dial once; returns when media is lost (True if it flowed at all)."""
+        assert self.room_id is not None
+        self._attempts += 1
+        servers: list[Any] = []
+        if self.config.ice_servers:
+            servers, results = await probe_ice_servers(
+                self.config.ice_servers, self.config.server_probe_seconds
+            )
+            for result in results:
+                if not result.reachable:
+                    self._publish("ice_server_unreachable", url=result.url, detail=result.detail)
+        pc = RTCPeerConnection(build_rtc_configuration(servers, relay_only=self.config.relay_only))
+        attempt = Attempt(number=self._attempts, pc=pc, hub=self._hub())
+        hub = attempt.hub
+        self._attempt = attempt
+        self._selected_pair = None
+        self._set_phase(CallPhase.DIALING if not self._admitted else CallPhase.RECONNECTING)
+        self._add_tracks(attempt)
+        self._listen_to_gp(attempt)
+        use_frame_end_jitter_buffer(pc)
+
+        sdp = await self._gather(attempt)
+        self._check_candidates(sdp, servers)
+        residents = [r.for_hub() for r in self._residents] if self._attempts == 1 else None
+        self._generation = await hub.post_offer(self.room_id, sdp, residents or None)
+        if not self._admitted:
+            self._set_phase(CallPhase.WAITING_FOR_GP, generation=self._generation)
+        answer = None
+        while answer is None:
+            answer = await hub.answer(
+                self.room_id, self._generation, wait=self.config.hub_long_poll_seconds
+            )
+        if not self._admitted:
+            self._admitted = True
+            try:
+                self._observer.admitted()
+            except Exception:
+                _log.exception("call observer failed on admitted")
+        # An answer is the GP's page, there and working: a GP who left is back.
+        self._hub_says_gp_left = False
+        self._gp_returned()
+        attempt.sends_video = answer_sends_video(answer)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        self._set_phase(CallPhase.CONNECTING, generation=self._generation)
+        attempt.tasks.append(asyncio.create_task(self._sample_stats(attempt), name="call-stats"))
+        return await self._watch_media(attempt)
+
+    def _add_tracks(self, attempt: Attempt) -> None:
+        pc = attempt.pc
+        camera = self._media.new_camera()
+        feed = CameraFeed(
+            camera,
+            self._sink,
+            self_view_fps=self.config.self_view_fps,
+            enabled=lambda: not self.camera_off,
+        )
+        attempt.camera = feed
+        attempt.tracks.append(feed)
+        microphone = MicrophoneGate(self._media.new_microphone(), muted=lambda: self.muted)
+        attempt.tracks.append(microphone)
+        video_sender = pc.addTrack(feed)
+        pc.addTrack(microphone)
+        codec = getattr(camera, "passthrough_codec", None)
+        if codec:
+            # Pre-encoded packets (the Pi 4's hardware H.264): exactly that codec (with its
+            # retransmission stream), and the GP's keyframe requests must reach the encoder.
+            preferred = passthrough_codec_preferences(codec)
+            for transceiver in pc.getTransceivers():
+                if transceiver.sender is video_sender:
+                    transceiver.setCodecPreferences(preferred)
+            forward_keyframe_requests(video_sender, camera)
+        channel = pc.createDataChannel("control")
+        attempt.channel = channel
+        channel.on("open", lambda: self._on_channel_open(attempt))
+
+        def on_track(track: MediaStreamTrack) -> None:
+            if self._attempt is not attempt:
+                return
+            if track.kind == "video":
+                attempt.tasks.append(
+                    asyncio.create_task(
+                        pump_remote_video(track, self._sink, attempt.clock), name="call-video"
+                    )
+                )
+            elif track.kind == "audio":
+                volume = VolumeTrack(track, attempt.clock, volume=lambda: self.volume)
+                attempt.tracks.append(volume)
+                attempt.tasks.append(
+                    asyncio.create_task(self._media.speaker.start(volume), name="call-speaker")
+                )
+
+        pc.on("track", on_track)
+
+    async def _gather(self, attempt: Attempt) -> str:
+        pc = attempt.pc
+        offer = await pc.createOffer()
+        loopback = (
+            restrict_host_candidates_to_loopback()
+            if self.config.loopback_only
+            else contextlib.nullcontext()
+        )
+        try:
+            with loopback:
+                async with asyncio.timeout(self.config.gather_timeout_seconds):
+                    await pc.setLocalDescription(offer)
+        except TimeoutError:
+            raise GatheringFailed(
+                f"ICE gathering took longer than {self.config.gather_timeout_seconds:g} s"
+            ) from None
+        return str(pc.localDescription.sdp)
+
+    def _check_candidates(self, sdp: str, servers: Sequence[Any]) -> None:
+        candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate:")]
+        turn_configured = any(
+            url.startswith(("turn:", "turns:")) for server in servers for url in server.urls
+        )
+        has_relay = any(" typ relay" in line for line in candidates)
+        if turn_configured and not has_relay:
+            error = GatheringFailed(
+                "the TURN server gave no relay address (wrong credentials, or it refused)"
+            )
+            if self.config.relay_only or not candidates:
+                raise error
+            # Host/server-reflexive candidates may still do; say so, and go on.
+            self._publish("turn_failed", message=str(error), user_message=error.user_message)
+        if not candidates:
+            raise GatheringFailed("no ICE candidates at all (no network address, no relay)")
+
+    async def _watch_media(self, attempt: Attempt) -> bool:
+        loop = asyncio.get_running_loop()
+        answered_at = loop.time()
+        flowed = False
+        video = VideoWatch(self.config.video_stall_seconds, self.config.video_keyframe_wait_seconds)
+        video_since = answered_at  # when video was last expected to start
+        was_expected = False
+        while True:
+            await asyncio.sleep(_WATCH_TICK)
+            now = loop.time()
+            state = attempt.pc.connectionState
+            if state in ("failed", "closed"):
+                _log.info("call attempt %d: connection %s", attempt.number, state)
+                attempt.end_reason = f"connection_{state}"
+                return flowed
+            # Media or the page's heartbeat: a GP without camera and microphone is alive too.
+            last = attempt.last_sign_of_life()
+            hub_goodbye = (
+                self._hub_says_gp_left and last is not None and now - last > _HUB_GOODBYE_SILENCE
+            )
+            if attempt.gp.leaving or hub_goodbye:
+                _log.info("call attempt %d: the GP page was closed", attempt.number)
+                attempt.end_reason = "gp_left"
+                return flowed
+            if last is None or last < answered_at:
+                if now - answered_at > self.config.connect_timeout_seconds:
+                    _log.info("call attempt %d: no media after the answer", attempt.number)
+                    attempt.end_reason = "no_media"
+                    return flowed
+                continue
+            if not flowed:
+                flowed = True
+                video_since = now
+                self._error = None
+                self._selected_pair = selected_pair(attempt.pc)
+                self._set_phase(CallPhase.CONNECTED, selected_pair=self._selected_pair)
+            if now - last > self.config.media_timeout_seconds:
+                _log.info("call attempt %d: no media for %.1f s", attempt.number, now - last)
+                attempt.end_reason = "media_lost"
+                return flowed
+            expected = attempt.video_expected()
+            if expected and not was_expected:
+                video_since = now  # the camera (re)started: give it the full stall window
+            was_expected = expected
+            reference = max(video_since, attempt.clock.last_video_at or video_since)
+            others = [t for t in (attempt.clock.last_audio_at, attempt.gp.heard_at) if t]
+            others_alive = bool(others) and now - max(others) <= _OTHERS_ALIVE_WITHIN
+            action = video.judge(
+                now, expected=expected, reference=reference, others_alive=others_alive
+            )
+            if action is StallAction.KEYFRAME:
+                await self._request_keyframe(attempt, video.requests, now - reference)
+            elif action is StallAction.RECOVERED:
+                _log.info("call attempt %d: video moves again", attempt.number)
+                self._video_stalled = False
+                self._publish("video_recovered", attempt=self._attempts)
+            elif action is StallAction.REDIAL:
+                _log.info(
+                    "call attempt %d: video frozen for %.1f s despite %d keyframe requests",
+                    attempt.number,
+                    now - reference,
+                    video.requests,
+                )
+                self._video_stalled = False
+                attempt.end_reason = "video_frozen"
+                return flowed
+
+    async def _request_keyframe(self, attempt: Attempt, request: int, frozen_for: float) -> None:
+        self._keyframe_requests += 1
+        if request == 1:
+            _log.info(
+                "call attempt %d: no video for %.1f s while the GP is heard; asking for a keyframe",
+                attempt.number,
+                frozen_for,
+            )
+            self._video_stalled = True
+            self._publish("video_stalled", attempt=self._attempts, frozen_for=round(frozen_for, 1))
+        try:
+            await request_keyframe(attempt.pc)
+        except Exception as exc:  # a closing transport: the watchdog decides what follows
+            _log.debug("keyframe request failed: %s", type(exc).__name__)
+
+    def _listen_to_gp(self, attempt: Attempt) -> None:
+        """The GP page's heartbeats and goodbye on this attempt's data channel."""
+        channel = attempt.channel
+        if channel is not None:
+            channel.on("message", lambda message: self._on_gp_message(attempt, message))
+
+    def _on_gp_message(self, attempt: Attempt, text: Any) -> None:
+        if self._attempt is not attempt:
+            return
+        message = parse_gp_message(text)
+        if message is None:
+            return
+        attempt.gp.heard_at = asyncio.get_running_loop().time()
+        kind = message.get("type")
+        if kind == "gp_alive":
+            media = GpMedia(video=message.get("video") is True, audio=message.get("audio") is True)
+            attempt.gp.media = media
+            if media != self._gp_media:
+                self._gp_media = media
+                self._publish("gp_media", **media.as_json())
+        elif kind == "gp_leaving":
+            attempt.gp.leaving = True
+
+    async def _sample_stats(self, attempt: Attempt) -> None:
+        loop = asyncio.get_running_loop()
+        previous: tuple[float, int, int, int, int] | None = None
+        while True:
+            await asyncio.sleep(self.config.stats_interval_seconds)
+            try:
+                report = await attempt.pc.getStats()
+            except Exception as exc:
+                # A closing connection has no stats; the watchdog handles it.
+                _log.debug("call statistics unavailable: %s", type(exc).__name__)
+                continue
+            received = lost = transport_bytes = 0
+            rtts: list[float] = []
+            for stats in report.values():
+                kind = getattr(stats, "type", "")
+                if kind == "inbound-rtp":
+                    received += int(stats.packetsReceived)
+                    lost += max(0, int(stats.packetsLost))
+                elif kind == "remote-inbound-rtp" and stats.roundTripTime is not None:
+                    rtts.append(float(stats.roundTripTime))
+                elif kind == "transport":
+                    transport_bytes += int(stats.bytesReceived)
+            now = loop.time()
+            frames = attempt.clock.video_frames
+            if previous is not None:
+                then, frames0, received0, lost0, bytes0 = previous
+                span = max(now - then, 1e-3)
+                got, missed = received - received0, lost - lost0
+                loss = missed / (got + missed) if got + missed > 0 else 0.0
+                fps = (frames - frames0) / span
+                bitrate = (transport_bytes - bytes0) * 8 / span / 1000
+                rtt_ms = max(rtts) * 1000 if rtts else None
+                last = attempt.last_sign_of_life()
+                age = None if last is None else now - last
+                level = grade_quality(
+                    rtt_ms, max(0.0, loss), fps, age, video_expected=attempt.video_expected()
+                )
+                self._quality = Quality(level, rtt_ms, max(0.0, loss), fps, bitrate)
+                self._publish("quality", **self._quality.as_json())
+            previous = (now, frames, received, lost, transport_bytes)
+
+    async def _close_attempt(self) -> None:
+        attempt, self._attempt = self._attempt, None
+        if attempt is None:
+            return
+        self._remote_frames += attempt.clock.video_frames
+        for task in attempt.tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self._media.speaker.stop()
+        for task in attempt.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        try:
+            async with asyncio.timeout(END_TIMEOUT):
+                await attempt.pc.close()
+        except Exception:
+            _log.warning("call attempt %d: peer connection did not close cleanly", attempt.number)
+        for track in attempt.tracks:
+            with contextlib.suppress(Exception):
+                track.stop()
+        await attempt.hub.aclose()
+
+
+def passthrough_codec_preferences(mime_type: str) -> list[RTCRtpCodecCapability]:
+    """The video codec preferences for a camera that sends ``mime_type`` packets as they are.
+
+    Every variant aiortc has of that codec, then ``video/rtx``: aiortc pairs an RTX format
+    with each preferred codec (``apt``) only when RTX is among the preferences. With RTX
+    negotiated, Chromium sends its bandwidth-probe padding on the RTX stream instead of the
+    video stream, and lost packets can be resent in both directions (NACK, RFC 4588).
+    """
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    wanted = [c for c in codecs if c.mimeType.lower() == mime_type.lower()]
+    if not wanted:
+        raise ValueError(f"aiortc cannot send {mime_type}")
+    return wanted + [c for c in codecs if c.mimeType.lower() == "video/rtx"]
