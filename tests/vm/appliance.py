@@ -9,6 +9,7 @@ yet, the hub started from its own unit file on the host's loopback (the guest re
   ``scripts/vm-image``'s cache, lgpio's built with the image) and this checkout's own wheel,
   built now with no network,
 - ``tools/probe.py``: stationd's API and the simulated button, timed inside the guest,
+- ``dropins/``: the rig's drop-ins for the station's units (emulation-scaled timeouts),
 - ``station-token``: the station's credential for calls, the one the hub was given.
 """
 
@@ -72,6 +73,8 @@ class Appliance:
     share: Path
     workdir: Path
     figures: dict[str, Any] = field(default_factory=dict)
+    #: Moments (time.monotonic()) later tests measure from, e.g. "rebooted".
+    marks: dict[str, float] = field(default_factory=dict)
 
     @property
     def hub_data(self) -> Path:
@@ -200,6 +203,7 @@ def make_share(image: Image, share: Path) -> Path:
     tools = share / "tools"
     tools.mkdir()
     shutil.copy2(Path(__file__).with_name("probe.py"), tools / "probe.py")
+    _copy_tree(Path(__file__).with_name("guest") / "dropins", share / "dropins")
     (share / "station-token").write_text(STATION_TOKEN)
     for path in share.rglob("*"):
         path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
