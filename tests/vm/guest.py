@@ -278,9 +278,24 @@ class Guest:
 
     # ------------------------------------------------------------------ guest agent
 
-    def _agent(self) -> _JsonSocket:
+    def _agent(self, sync_within: float = 30) -> _JsonSocket:
+        """The agent's channel; a new one is synchronised first (``guest-sync`` with a fresh
+        id; answers to anything asked before, e.g. a call that timed out, are dropped)."""
         if self._qga is None:
-            self._qga = _JsonSocket(self.qga_path, 10)
+            channel = _JsonSocket(self.qga_path, 10)
+            self._sync += 1
+            channel.send({"execute": "guest-sync", "arguments": {"id": self._sync}})
+            try:
+                deadline = time.monotonic() + sync_within
+                while (
+                    channel.receive(max(0.1, deadline - time.monotonic())).get("return")
+                    != self._sync
+                ):
+                    pass
+            except BaseException:
+                channel.close()
+                raise
+            self._qga = channel
         return self._qga
 
     def _agent_call(self, command: str, timeout: float = 30, **arguments: Any) -> Any:
@@ -289,7 +304,13 @@ class Guest:
         if arguments:
             message["arguments"] = arguments
         channel.send(message)
-        answer = channel.receive(timeout)
+        try:
+            answer = channel.receive(timeout)
+        except (TimeoutError, ConnectionError, OSError):
+            # The answer may still come: a later call must not take it for its own.
+            channel.close()
+            self._qga = None
+            raise
         if "error" in answer:
             raise GuestError(f"guest agent {command}: {answer['error']}")
         return answer.get("return")
@@ -301,18 +322,11 @@ class Guest:
         while True:
             if self.process is not None and self.process.poll() is not None:
                 raise GuestError(f"qemu exited: {self.qemu_log()}\n{self.console_tail()}")
-            self._sync += 1
             try:
-                channel = self._agent()
-                channel.send({"execute": "guest-sync", "arguments": {"id": self._sync}})
-                while True:  # skip answers to earlier, unanswered syncs
-                    answer = channel.receive(5)
-                    if answer.get("return") == self._sync:
-                        return time.monotonic() - started
+                self._agent(sync_within=5)
+                return time.monotonic() - started
             except (TimeoutError, ConnectionError, OSError, ValueError):
-                if self._qga is not None:
-                    self._qga.close()
-                    self._qga = None
+                pass
             if time.monotonic() > deadline:
                 raise GuestError(f"the guest agent never answered:\n{self.console_tail()}")
             time.sleep(1)
