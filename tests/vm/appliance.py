@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provisioning.protocol import b64encode
+from station.keys.keyring import generate_escrow_keypair
 from tests.system.units import Root, Service, read_unit, start
 
 from .guest import ExecResult, Guest, Image, read_ppm
@@ -245,6 +247,8 @@ def booted_appliance(image: Image, workdir: Path) -> Iterator[Appliance]:
     appliance.record("share_and_wheel_build_s", round(built, 1))
     try:
         _wait_http(f"http://127.0.0.1:{HUB_PORT}/gp/", hub)
+        # IT's escrow key (its private half stays offline): without it no staff can enroll.
+        _, escrow_public = generate_escrow_keypair()
         layer = workdir / "municipality.json"
         layer.write_text(
             json.dumps(
@@ -252,6 +256,7 @@ def booted_appliance(image: Image, workdir: Path) -> Iterator[Appliance]:
                     "care_home": {"id": CARE_HOME, "name": "Plejecenter Solhaven"},
                     "station_name": "Stue 1",
                     "clinics": [CLINIC],
+                    "escrow_public_key": b64encode(escrow_public),
                 }
             )
         )
