@@ -245,12 +245,10 @@ def test_the_units_sandboxes_hold_in_the_booted_system(appliance: Appliance) -> 
     ):
         pid = appliance.unit_state(unit)["MainPID"]
         # What the unit's own mount namespace shows in /run/user and /home.
-        seen = guest.sh("nsenter", "-t", pid, "-m", "ls", "-A", "/run/user", "/home").stdout
-        run_user = seen.split("/home:")[0]
-        assert str(own) in run_user, (unit, seen)
-        others = set(re.findall(r"^\d+$", run_user, re.M)) - {str(own)}
-        assert not others, (unit, seen)
-        assert seen.split("/home:")[1].strip() == "", (unit, seen)
+        run_user = guest.sh("nsenter", "-t", pid, "-m", "ls", "-A", "/run/user").stdout.split()
+        home = guest.sh("nsenter", "-t", pid, "-m", "ls", "-A", "/home").stdout.split()
+        assert run_user == [str(own)], (unit, run_user)
+        assert home == [], (unit, home)
     # stationd reaches its PipeWire session; the kiosk's Wayland socket exists.
     guest.sh("test", "-S", f"/run/user/{station_uid}/pipewire-0")
     guest.run(f"ls /run/user/{kiosk_uid}/wayland-* >/dev/null")
@@ -345,14 +343,10 @@ def test_a_staff_member_unlocks_and_the_privacy_button_locks(appliance: Applianc
     issued = appliance.admin("staff", "issue", "--station", station_id, "--name", "Mette H.")
     staff_id = re.search(r"staff id\s+(\S+)", issued).group(1)  # type: ignore[union-attr]
     code = re.search(r"code\s+(.+?)\s{3}", issued).group(1)  # type: ignore[union-attr]
-    # "Log ind" on the kiosk's keyboard: QEMU's keyboard → libinput → labwc → foot → the UI.
-    appliance.guest.press("l")
-    appliance.wait_text("Lås stationen op", window="staff", within=120)
-    appliance.guest.press("esc")
-    appliance.wait_text("Stationen er låst", window="locked", within=60)
     # The staff member enrolls with IT's code and unlocks through stationd's API, as the staff
     # UI does: the UI's own dialog does not fit in the kiosk's UI rows at 1280x800 (its code
-    # field is below the visible rows; see the report), and tests/system drives it instead.
+    # field is below the visible rows), and the keyboard does not reach the UI after boot
+    # (test_the_keyboard_reaches_the_ui); tests/system drives the UI itself.
     status, enrolled = appliance.api("POST", "/v1/staff/enroll", {"code": code, "pin": STAFF_PIN})
     assert status == 200 and enrolled["staff_id"] == staff_id, enrolled
     status, unlocked = appliance.api("POST", "/v1/unlock", {"staff_id": staff_id, "pin": STAFF_PIN})
@@ -373,6 +367,22 @@ def test_a_staff_member_unlocks_and_the_privacy_button_locks(appliance: Applianc
     factor = appliance.figures.get("emulation_factor", 10.0)
     assert pressed["locked_ms"] <= max(BUTTON_BOUND_MS * factor, 1000.0), pressed
     appliance.wait_text("Stationen er låst", window="locked", within=60)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING: the video surface maps after foot and labwc gives the newest window the "
+    "keyboard focus, so keys typed at the station go to the surface, not the UI (in an earlier "
+    "run, with the surface crash-looping, focus fell back to foot and 'l' opened the log-in)",
+)
+def test_the_keyboard_reaches_the_ui(appliance: Appliance) -> None:
+    """ "Log ind" on the kiosk's keyboard: QEMU's keyboard → libinput → labwc → foot → UI."""
+    appliance.guest.press("l")
+    try:
+        appliance.wait_text("Lås stationen op", window="staff", within=90)
+    finally:
+        appliance.guest.press("esc")
+        time.sleep(2)
 
 
 # --------------------------------------------------------------------------- 6. labwc
