@@ -86,7 +86,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         secret = os.urandom(32)
-        with PinGuard(directory / "pin_attempts.sqlite3", SystemClock()) as guard:
+        with PinGuard(
+            directory / "pin_attempts.sqlite3", SystemClock(), device_secret=secret
+        ) as guard:
             keyring, vault_key = Keyring.initialise(
                 directory / "keyslots.json", secret, generate_escrow_keypair()[1], guard=guard
             )

@@ -82,7 +82,7 @@ PARTS: Final = ("camera", "audio", "gpio", "button", "led")
 @dataclass(frozen=True, slots=True)
 class PartFault:
     """A part that cannot be used now: which, why (English, no personal data), what to do
-    (Danish)."""
+    (in the language in use)."""
 
     part: str
     reason: str

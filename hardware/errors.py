@@ -1,7 +1,7 @@
-"""The hardware layer's errors: one base, a few specific kinds, each with a Danish text.
+"""The hardware layer's errors: one base, a few specific kinds, each with a text for the person.
 
 ``str(error)`` is English for logs and IT (device paths, backend names, never personal data);
-``user_message`` is Danish and says what the person at the station can do.
+``user_message`` (Danish by default, from the catalogue) says what the person at the station can do.
 
 Two families matter to stationd: a part that is *unavailable* (:class:`BackendUnavailableError`,
 :class:`GpioUnavailableError`: unplugged, not yet enumerated, no driver) degrades the station,
@@ -13,6 +13,7 @@ with one line, since no amount of re-probing repairs a typo.
 from __future__ import annotations
 
 from station.errors import StationError
+from station.i18n import N_, _
 
 __all__ = [
     "AudioUnavailableError",
@@ -30,35 +31,36 @@ __all__ = [
 class HardwareError(StationError):
     """Base of every error the hardware layer raises on purpose."""
 
-    default_user_message = (
-        "Der er en fejl i stationens udstyr. Genstart stationen, og kontakt IT, hvis det sker igen."
+    default_user_message = N_(
+        "There is a fault in the station's equipment. Restart the station, and contact IT if "
+        "it happens again."
     )
 
 
 class CameraUnavailableError(HardwareError):
     """The camera is absent, busy, or stopped delivering pictures."""
 
-    default_user_message = (
-        "Kameraet virker ikke. Tjek at kameraet er sat i, og genstart stationen. "
-        "Kontakt IT, hvis det ikke hjælper."
+    default_user_message = N_(
+        "The camera does not work. Check that the camera is plugged in, and restart the "
+        "station. Contact IT if that does not help."
     )
 
 
 class AudioUnavailableError(HardwareError):
     """The microphone or loudspeaker cannot be opened or stopped delivering sound."""
 
-    default_user_message = (
-        "Mikrofon eller højttaler virker ikke. Tjek at højttaleren er sat i USB-stikket, "
-        "og genstart stationen. Kontakt IT, hvis det ikke hjælper."
+    default_user_message = N_(
+        "The microphone or loudspeaker does not work. Check that the loudspeaker is plugged "
+        "into the USB socket, and restart the station. Contact IT if that does not help."
     )
 
 
 class GpioUnavailableError(HardwareError):
     """The privacy button or the status lamp cannot be reached."""
 
-    default_user_message = (
-        "Privatlivsknappen eller lampen svarer ikke. Stationen kan stadig låses på skærmen. "
-        "Kontakt IT."
+    default_user_message = N_(
+        "The privacy button or the lamp does not answer. The station can still be locked on "
+        "the screen. Contact IT."
     )
 
 
@@ -66,31 +68,39 @@ class GpioUnavailableError(HardwareError):
 #: again by itself (stationd re-probes), so no text asks for a restart.
 _MISSING_MESSAGES = {
     "camera": (
-        "Kameraet er ikke fundet. Tjek at kameraets kabel sidder i. Stationen finder selv "
-        "kameraet, når det er sat i; indtil da kan der ikke ringes op. Kontakt IT, hvis det "
-        "ikke hjælper."
+        N_(
+            "The camera was not found. Check that the camera's cable is plugged in. The station "
+            "finds the camera by itself when it is plugged in; until then no calls can be made. "
+            "Contact IT if that does not help."
+        )
     ),
     "audio": (
-        "Højttaleren med mikrofon er ikke fundet. Tjek at den sidder i USB-stikket. Stationen "
-        "finder den selv, når den er sat i; indtil da kan der ikke ringes op. Kontakt IT, hvis "
-        "det ikke hjælper."
+        N_(
+            "The loudspeaker with microphone was not found. Check that it is plugged into the USB"
+            " socket. The station finds it by itself when it is plugged in; until then no calls "
+            "can be made. Contact IT if that does not help."
+        )
     ),
     "gpio": (
-        "Privatlivsknappen og lampen svarer ikke. Lås stationen på skærmen, og kontakt IT. "
-        "Brug ikke stationen til private samtaler, før knappen virker."
+        N_(
+            "The privacy button and the lamp do not answer. Lock the station on the screen, and "
+            "contact IT. Do not use the station for private calls until the button works."
+        )
     ),
     "button": (
-        "Privatlivsknappen virker ikke. Lås stationen på skærmen, og kontakt IT. "
-        "Brug ikke stationen til private samtaler, før knappen virker."
+        N_(
+            "The privacy button does not work. Lock the station on the screen, and contact IT. Do"
+            " not use the station for private calls until the button works."
+        )
     ),
-    "led": "Lampen ved knappen virker ikke. Stationen kan bruges, men kontakt IT.",
+    "led": N_("The lamp by the button does not work. The station can be used, but contact IT."),
 }
 
 
 def missing_part_message(part: str) -> str:
-    """The Danish text for a missing ``part`` (``camera``, ``audio``, ``gpio``, ``button``,
-    ``led``)."""
-    return _MISSING_MESSAGES.get(part, HardwareError.default_user_message)
+    """The text for a missing ``part`` (``camera``, ``audio``, ``gpio``, ``button``, ``led``),
+    in the language in use."""
+    return _(_MISSING_MESSAGES.get(part, HardwareError.default_user_message))
 
 
 class BackendUnavailableError(HardwareError):
@@ -106,7 +116,7 @@ class BackendUnavailableError(HardwareError):
         self.reason = reason
         super().__init__(
             f"{part} backend {backend!r} is unavailable: {reason}",
-            missing_part_message(part),
+            _MISSING_MESSAGES.get(part, self.default_user_message),
         )
 
 
@@ -119,7 +129,7 @@ class HardwareConfigError(HardwareError):
     are fine.
     """
 
-    default_user_message = "Stationens udstyr er sat forkert op. Kontakt IT."
+    default_user_message = N_("The station's equipment is set up wrongly. Contact IT.")
 
 
 class HardwareSettingError(HardwareConfigError, ValueError):

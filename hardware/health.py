@@ -1,9 +1,9 @@
 """Hardware health checks: the pre-call check's and IT's answer to "does everything work?".
 
 Each check returns a :class:`~station.core.ports.HealthResult` (English ``detail`` for IT and
-the heartbeat, a Danish ``hint`` saying what to do). :func:`run_health_checks` runs them all
-with timeouts; :func:`format_table` prints them; :func:`hw_check_main` is ``kontaktstation
-hw-check``.
+the heartbeat, a ``hint`` in the language in use saying what to do).
+:func:`run_health_checks` runs them all with timeouts; :func:`format_table` prints them;
+:func:`hw_check_main` is ``kontaktstation hw-check``.
 
 Camera and microphone checks open the device, so run them only when no call is on (the daemon
 does; the CLI is for a station whose daemon is idle or stopped).
@@ -29,6 +29,7 @@ from typing import Any
 import av
 
 from station.core.ports import HealthResult
+from station.i18n import N_, _
 
 from .audio.base import Speaker
 from .audio.level import SILENCE_DBFS, measure_level
@@ -57,25 +58,35 @@ __all__ = [
 
 _HINTS = {
     "camera": (
-        "Tjek at kameraet er sat i, og genstart stationen. Kontakt IT, hvis det ikke hjælper."
+        N_(
+            "Check that the camera is plugged in, and restart the station. Contact IT if that "
+            "does not help."
+        )
     ),
     "microphone": (
-        "Tjek at højttaleren med mikrofon er sat i USB-stikket, og at mikrofonen ikke er slået "
-        "fra. Kontakt IT, hvis det ikke hjælper."
+        N_(
+            "Check that the loudspeaker with microphone is plugged into the USB socket, and that "
+            "the microphone is not turned off. Contact IT if that does not help."
+        )
     ),
     "loudspeaker": (
-        "Tjek at højttaleren er sat i USB-stikket og tændt. Kontakt IT, hvis det ikke hjælper."
+        N_(
+            "Check that the loudspeaker is plugged into the USB socket and on. Contact IT if that"
+            " does not help."
+        )
     ),
     "button": (
-        "Privatlivsknappen virker ikke. Lås stationen på skærmen, og kontakt IT. "
-        "Brug ikke stationen til private samtaler, før knappen er lavet."
+        N_(
+            "The privacy button does not work. Lock the station on the screen, and contact IT. Do"
+            " not use the station for private calls until the button is repaired."
+        )
     ),
-    "led": "Lampen ved knappen virker ikke. Stationen kan bruges, men kontakt IT.",
+    "led": N_("The lamp by the button does not work. The station can be used, but contact IT."),
 }
 
 
 def _fail(name: str, detail: str, error: BaseException | None = None) -> HealthResult:
-    hint = _HINTS[name]
+    hint = _(_HINTS[name])
     if isinstance(error, HardwareError) and error.user_message:
         hint = error.user_message
     return HealthResult(name, False, detail, hint)
@@ -225,13 +236,13 @@ async def run_health_checks(hw: Hardware, *, within: float = 5.0) -> list[Health
             return await check_button(button)
         if name == "led" and led is not None:
             return await check_led(led)
-        return _missing_result(name, PartFault(part, "not built", _HINTS[name]))
+        return _missing_result(name, PartFault(part, "not built", _(_HINTS[name])))
 
     return list(await asyncio.gather(*(row(name) for name in CHECK_NAMES)))
 
 
 def format_table(results: Sequence[HealthResult]) -> str:
-    """A plain pass/fail table; failures get their Danish hint on the next line."""
+    """A plain pass/fail table; failures get their hint on the next line."""
     width = max([len("part")] + [len(r.name) for r in results])
     lines = [f"{'part':<{width}}  result  detail"]
     for result in results:

@@ -203,6 +203,18 @@ class Admin:
             ),
             ("flags", _flags(station)),
         ]
+        heads = await self.service.audit_heads(station.station_id)
+        alarms = [h for h in heads if h[3].startswith("alarm_")]
+        if station.audit_alarm:
+            what = "-"
+            if alarms:
+                seq, _digest, when, verdict = alarms[0]
+                what = f"{verdict.removeprefix('alarm_')} (head seq {seq}, {_ago(when, now)})"
+            pairs.append(("AUDIT ALARM", f"the log no longer extends the anchored head: {what}"))
+        pairs += [
+            (f"anchored {i + 1}", f"seq {seq}, {digest[:16]} ({verdict}, {_ago(when, now)})")
+            for i, (seq, digest, when, verdict) in enumerate(heads[:5])
+        ]
         if station.heartbeat_json:
             beat = Heartbeat.model_validate_json(station.heartbeat_json)
             pairs += [

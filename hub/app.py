@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import html
 import logging
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -36,6 +37,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.errors import HubError, StationUnauthorized
+from hub.gp_texts import render_gp_page
 from hub.models import (
     MAX_GENERATION,
     MAX_VERSION,
@@ -58,6 +60,7 @@ from hub.settings import HubSettings
 from hub.store import RoomStore
 from station.core.clock import Clock, SystemClock
 from station.core.waiting_room import Notice
+from station.i18n import LANGUAGES, _, current_language
 
 __all__ = ["create_app"]
 
@@ -103,10 +106,22 @@ _ENROLL_PAGE_HEADERS = {
 }
 
 _NOT_FOUND_PAGE = """<!doctype html>
-<html lang="da"><head><meta charset="utf-8"><title>Siden findes ikke</title></head>
-<body><h1>Siden findes ikke</h1>
-<p>Tjek, at du har brugt hele linket fra invitationen til videokonsultationen.</p></body></html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1>
+<p>{text}</p></body></html>
 """
+
+
+def _not_found_page() -> str:
+    """The page a mistyped or cut-off link shows the GP, in the hub's language."""
+    return _NOT_FOUND_PAGE.format(
+        lang=current_language(),
+        title=html.escape(_("The page does not exist")),
+        text=html.escape(
+            _("Check that you used the whole link from the invitation to the video consultation.")
+        ),
+    )
+
 
 _station_bearer = HTTPBearer(
     auto_error=False,
@@ -292,6 +307,7 @@ def create_app(
     rendezvous = Rendezvous(settings, room_store, rendezvous_notifier, hub_clock)
     provisioning = open_provisioning(settings, hub_clock)
     page_html = _static_text("gp.html")
+    pages = {language: render_gp_page(page_html, language) for language in LANGUAGES}
     page_js = _static_text("gp.js")
     page_css = _static_text("gp.css")
     enroll_html = _static_text("enroll.html")
@@ -354,7 +370,7 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and not request.url.path.startswith("/api/"):
-            return HTMLResponse(_NOT_FOUND_PAGE, status_code=404)
+            return HTMLResponse(_not_found_page(), status_code=404)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             {"error": str(exc.detail), "code": code},
@@ -534,8 +550,10 @@ def create_app(
         return RedirectResponse(f"gp/{query}", status_code=308)
 
     @app.get("/gp/", include_in_schema=False)
-    async def page() -> HTMLResponse:
-        return HTMLResponse(page_html, headers=_PAGE_HEADERS)
+    async def page(request: Request) -> HTMLResponse:
+        # The link may ask for English (?lang=en); anything else gets Danish.
+        language = "en" if request.query_params.get("lang") == "en" else "da"
+        return HTMLResponse(pages[language], headers=_PAGE_HEADERS)
 
     @app.get("/gp/gp.js", include_in_schema=False)
     async def page_script() -> Response:

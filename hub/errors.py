@@ -1,8 +1,8 @@
 """The hub's errors: each knows its HTTP status and a stable machine-readable code.
 
 ``str(error)`` is English (logs, the API's ``{"error": ...}``) and never holds a token or
-personal data; ``user_message`` is Danish. The GP page shows its own Danish or English text
-chosen by ``code``, so the code is the contract with the page.
+personal data; ``user_message`` is the catalogue's (Danish by default). The GP page shows its
+own Danish or English text chosen by ``code``, so the code is the contract with the page.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from station.errors import StationError
+from station.i18n import N_
 
 __all__ = [
     "BookingInvalid",
@@ -37,7 +38,7 @@ class HubError(StationError):
 
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
-    default_user_message = "Der opstod en fejl. Prøv igen, eller kontakt plejehjemmet."
+    default_user_message = N_("An error occurred. Try again, or contact the care home.")
 
     def __init__(self, log_message: str | None = None, user_message: str | None = None) -> None:
         super().__init__(log_message or self.default_log_message(), user_message)
@@ -71,7 +72,9 @@ class UnknownLink(HubError):
 
     status_code = 404
     code = "unknown_link"
-    default_user_message = "Linket er ugyldigt. Tjek, at du har brugt hele linket fra invitationen."
+    default_user_message = N_(
+        "The link is not valid. Check that you used the whole link from the invitation."
+    )
 
 
 class LinkNotYetValid(HubError):
@@ -79,7 +82,7 @@ class LinkNotYetValid(HubError):
 
     status_code = 403
     code = "link_not_yet_valid"
-    default_user_message = "Linket virker først kort før aftalens tidspunkt."
+    default_user_message = N_("The link works only shortly before the appointment.")
 
     def __init__(self, valid_from: datetime) -> None:
         super().__init__()
@@ -94,7 +97,7 @@ class LinkExpired(HubError):
 
     status_code = 410
     code = "link_expired"
-    default_user_message = "Linket er udløbet. Aftal en ny tid med plejehjemmet."
+    default_user_message = N_("The link has expired. Book a new time with the care home.")
 
 
 class LinkRevoked(HubError):
@@ -102,7 +105,7 @@ class LinkRevoked(HubError):
 
     status_code = 410
     code = "link_revoked"
-    default_user_message = "Aftalen er aflyst, og linket virker ikke længere."
+    default_user_message = N_("The appointment is cancelled, and the link no longer works.")
 
 
 class CallEnded(HubError):
@@ -110,7 +113,7 @@ class CallEnded(HubError):
 
     status_code = 410
     code = "call_ended"
-    default_user_message = "Samtalen er afsluttet."
+    default_user_message = N_("The conversation has ended.")
 
 
 class RoomAlreadyAdmitted(HubError):
@@ -118,7 +121,9 @@ class RoomAlreadyAdmitted(HubError):
 
     status_code = 409
     code = "room_already_admitted"
-    default_user_message = "Samtalen er allerede åbnet i et andet vindue eller en anden browser."
+    default_user_message = N_(
+        "The conversation is already open in another window or another browser."
+    )
 
 
 class NotAdmittedBrowser(HubError):
@@ -126,7 +131,7 @@ class NotAdmittedBrowser(HubError):
 
     status_code = 403
     code = "not_admitted_browser"
-    default_user_message = "Dette vindue er ikke med i samtalen. Genindlæs siden."
+    default_user_message = N_("This window is not part of the conversation. Reload the page.")
 
 
 class StationNotWaiting(HubError):
@@ -134,7 +139,7 @@ class StationNotWaiting(HubError):
 
     status_code = 409
     code = "station_not_waiting"
-    default_user_message = "Stationen er ikke klar endnu. Vent et øjeblik."
+    default_user_message = N_("The station is not ready yet. Wait a moment.")
 
 
 class GenerationStale(HubError):

@@ -334,9 +334,13 @@ class Rendezvous:
         """The GP admits the waiting station; returns this browser's session and the room.
 
         Only one browser can be in the call: a second one is refused while the first is
-        present (it polls at least every ``long_poll_max_seconds``). If the first browser has
-        been gone longer than the lease (a crashed laptop), a new browser may take over; the
-        station's media watchdog then re-dials with a fresh offer for it.
+        present (it polls at least every ``long_poll_max_seconds``), and — whatever its
+        silence — while its answer to the station's current offer stands: that call is still
+        up as far as anyone can tell, and a holder of the GP link must not take it over by
+        waiting out a quiet minute (issue 14, item 4). When the first browser is really gone
+        (a crashed laptop), the station's media watchdog re-dials with a fresh offer it does
+        not answer; once it has also been silent longer than the lease, a new browser may
+        take over and answers that offer. A page that said goodbye is replaced at once.
         """
         record = await self._gp_lookup(token)
         now = self._clock.now()
@@ -355,7 +359,13 @@ class Rendezvous:
             if current.state is RoomState.ADMITTED:
                 seen = current.gp_seen_at or current.created_at
                 left = current.gp_left_at is not None
-                if not left and now - seen < self._settings.gp_session_lease:
+                # The admitted browser's answer to the station's current offer: in the call.
+                in_call = (
+                    current.offer_generation > 0
+                    and current.answer_generation == current.offer_generation
+                    and current.answer_sdp is not None
+                )
+                if not left and (in_call or now - seen < self._settings.gp_session_lease):
                     raise RoomAlreadyAdmitted()
                 _log.info("room %s: admitted browser gone, another takes over", current.room_id)
             return replace(

@@ -47,7 +47,9 @@ class HubSettings(BaseModel):
     #: The longest a long-poll request is held open (clients ask for less; proxies allow 60 s).
     long_poll_max_seconds: float = Field(default=25.0, gt=0, le=55)
     #: An admitted browser counts as present this long after its last request; until then a
-    #: second browser is refused (409). Longer than ``long_poll_max_seconds``.
+    #: second browser is refused (409). Longer than ``long_poll_max_seconds``. After it, a
+    #: second browser is still refused while the first one's answer to the current offer
+    #: stands (it is in the call); only an unanswered re-dial frees the seat.
     gp_session_lease: timedelta = timedelta(seconds=45)
     #: How long the skeleton of a finished room (no personal data, no SDP) is kept, so a late
     #: click on the link says "ended"/"expired" instead of "unknown".

@@ -50,6 +50,7 @@ from kontaktstation.demo_data import (
     seed_demo,
 )
 from station.errors import StationError
+from station.i18n import N_, _
 from station.storage.datadir import DataDir
 
 __all__ = ["DemoError", "DemoRunner", "main"]
@@ -58,7 +59,7 @@ __all__ = ["DemoError", "DemoRunner", "main"]
 class DemoError(StationError):
     """The demo could not start (a part did not come up, a tool is missing)."""
 
-    default_user_message = "Demoen kunne ikke starte. Se meddelelsen ovenfor."
+    default_user_message = N_("The demo could not start. See the message above.")
 
 
 # --------------------------------------------------------------------------- the runner
@@ -188,10 +189,10 @@ class DemoRunner:
         files = DataDir(self.data_dir)
         secret = DeviceSecret.load_or_create(files.device_secret)
         # The escrow's private half is thrown away: a demo has no IT department.
-        _, escrow_public = generate_escrow_keypair()
+        _escrow_private, escrow_public = generate_escrow_keypair()
         from station.core.clock import SystemClock
 
-        with PinGuard(files.pin_attempts, SystemClock()) as guard:
+        with PinGuard(files.pin_attempts, SystemClock(), device_secret=secret) as guard:
             keyring, vault_key = Keyring.initialise(
                 files.keyslots, secret, escrow_public, guard=guard
             )
@@ -330,12 +331,17 @@ class DemoRunner:
         """What the person starting the demo needs: staff id, PIN, GP link, how to stop."""
         lines = [
             "KontaktStation — demo",
-            f"  Personale-id: {DEMO_STAFF_ID}    PIN-kode: {self.staff_pin}"
-            "    (kun demoen: en rigtig station har ingen)",
-            f"  Lægens link (åbn i en browser): {self.gp_url}",
-            f"  Hub: http://127.0.0.1:{self.hub_port}    Data: {self.root} (slettes ved stop)",
-            "  Runden starter om 10 minutter; aftalen med CPR om 70 minutter.",
-            "  Stop: Ctrl+C",
+            "  "
+            + _(
+                "Staff id: {staff_id}    PIN: {pin}    (the demo only: a real station has none)"
+            ).format(staff_id=DEMO_STAFF_ID, pin=self.staff_pin),
+            "  " + _("The doctor's link (open it in a browser): {url}").format(url=self.gp_url),
+            "  "
+            + _("Hub: {hub}    Data: {root} (deleted at stop)").format(
+                hub=f"http://127.0.0.1:{self.hub_port}", root=self.root
+            ),
+            "  " + _("The round starts in 10 minutes; the appointment with CPR in 70 minutes."),
+            "  " + _("Stop: Ctrl+C"),
         ]
         return "\n".join(lines)
 
@@ -376,7 +382,7 @@ async def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        print("Starter demoen …", flush=True)
+        print(_("Starting the demo …"), flush=True)
         start = asyncio.ensure_future(runner.start())
         waiter = asyncio.ensure_future(stop.wait())
         await asyncio.wait({start, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -390,15 +396,22 @@ async def _run(args: argparse.Namespace) -> int:
         print(runner.banner(), flush=True)
         if args.check:
             await _check(runner)
-            print("Tjek: hub, stationd og låseskærmen svarer; demoen stopper igen.", flush=True)
+            print(
+                _("Check: hub, stationd and the lock screen answer; the demo stops again."),
+                flush=True,
+            )
             return 0
         if args.no_ui:
             await stop.wait()
             return 0
         if runner.start_surface(os.environ):
-            print("  Lægens video vises i et vindue ved siden af.", flush=True)
+            print("  " + _("The doctor's video is shown in a window beside it."), flush=True)
         else:
-            print("  Ingen skærm: lægens video vises i terminalen under opkaldet.", flush=True)
+            print(
+                "  "
+                + _("No display: the doctor's video is shown in the terminal during the call."),
+                flush=True,
+            )
         if sys.stdin.isatty() and not await _wait_for_enter(stop):
             return 130
         return await _run_ui(runner, stop)
@@ -409,7 +422,7 @@ async def _run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await runner.stop()
-        print("Demoen er stoppet.", flush=True)
+        print(_("The demo has stopped."), flush=True)
 
 
 async def _wait_for_enter(stop: asyncio.Event) -> bool:
@@ -417,14 +430,14 @@ async def _wait_for_enter(stop: asyncio.Event) -> bool:
 
     Returns False when Ctrl+C came first.
     """
-    print("Tryk Enter for at åbne stationens skærm …", flush=True)
+    print(_("Press Enter to open the station's screen …"), flush=True)
     loop = asyncio.get_running_loop()
     pressed = asyncio.Event()
     # A reader callback, not a thread: a thread blocked in readline() would hold up Ctrl+C.
     loop.add_reader(sys.stdin.fileno(), pressed.set)
     try:
         waiters = {asyncio.ensure_future(pressed.wait()), asyncio.ensure_future(stop.wait())}
-        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        _finished, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
     finally:
@@ -447,7 +460,7 @@ async def _check(runner: DemoRunner) -> None:
     if missing:
         raise DemoError(f"stationd has no shared memory for the call's pictures ({missing})")
     if shutil.which("tmux") is None:
-        print("(tmux mangler: låseskærmen blev ikke prøvet)", flush=True)
+        print(_("(tmux is missing: the lock screen was not tried)"), flush=True)
         return
     from tui.supervisor import Supervisor, SupervisorConfig
 
@@ -499,10 +512,15 @@ def _install_tmux() -> None:
     apt = ["apt-get", "install", "-y", "--no-install-recommends", "tmux"]
     if os.geteuid() != 0:
         if shutil.which("sudo") is None:
-            print("tmux mangler, og sudo findes ikke: installér tmux (apt install tmux).")
+            print(_("tmux is missing, and there is no sudo: install tmux (apt install tmux)."))
             return
         apt = ["sudo", *apt]
-    print("Skærmen bruger tmux, som mangler. Installerer den: " + " ".join(apt), flush=True)
+    print(
+        _("The screen uses tmux, which is missing. Installing it: {command}").format(
+            command=" ".join(apt)
+        ),
+        flush=True,
+    )
     subprocess.run(apt, check=False)  # noqa: S603 (a fixed command line)
 
 

@@ -29,7 +29,7 @@ DEMO_STAFF_ID: Final = "demo"
 DEMO_HOME: Final = "Plejecenter Solbakken (demo)"
 DEMO_CLINIC: Final = Clinic(
     id="demo-clinic",
-    name="Lægerne i Søndergade (demo)",
+    name="Lægerne i Søndergade (demo)",  # i18n: data (a made-up clinic's name)
     provider_number="000000",
     video_room="demo-room",
 )
@@ -47,10 +47,26 @@ class DemoResident:
 
 
 #: The round: three residents queued without CPR login (name, birth date, room).
+#: The reasons are what staff would have typed (data, Danish as a care home writes it).
 DEMO_ROUND: Final = (
-    DemoResident("Karen Demo-Jensen", "12", date(1936, 3, 14), reason="Kontrol af blodtryk"),
-    DemoResident("Poul Demo-Nielsen", "14", date(1931, 11, 2), reason="Sår på venstre fod"),
-    DemoResident("Inger Demo-Hansen", "3", date(1940, 7, 21), reason="Opfølgning på medicin"),
+    DemoResident(
+        "Karen Demo-Jensen",
+        "12",
+        date(1936, 3, 14),
+        reason="Kontrol af blodtryk",  # i18n: data
+    ),
+    DemoResident(
+        "Poul Demo-Nielsen",
+        "14",
+        date(1931, 11, 2),
+        reason="Sår på venstre fod",  # i18n: data
+    ),
+    DemoResident(
+        "Inger Demo-Hansen",
+        "3",
+        date(1940, 7, 21),
+        reason="Opfølgning på medicin",  # i18n: data
+    ),
 )
 #: The appointment with CPR login (a made-up, well-formed CPR number).
 DEMO_CPR_RESIDENT: Final = DemoResident(

@@ -37,9 +37,15 @@ __all__ = ["run_self_check"]
 
 _DEMO_PIN = "2468"
 _DEMO_STAFF = "s-demo"
+#: Data as staff would type it: Danish letters on purpose (they must survive sealing).
 _RESIDENTS = (
-    WithoutCpr("Åse Ærø Østergård", date(1931, 2, 14), "Stue 12", note="Hører dårligt"),
-    WithoutCpr("Jens Bøgh", date(1940, 7, 1), "Stue 3"),
+    WithoutCpr(
+        "Åse Ærø Østergård",  # i18n: data
+        date(1931, 2, 14),
+        "Stue 12",
+        note="Hører dårligt",  # i18n: data
+    ),
+    WithoutCpr("Jens Bøgh", date(1940, 7, 1), "Stue 3"),  # i18n: data
     WithCpr(parse_cpr("070761-4285"), "Karen Blixen-Hansen", room="Stue 7"),
 )
 
@@ -93,12 +99,12 @@ def _run(root: Path, kdf: KdfParams | None) -> list[_Result]:
     data.mkdir(mode=0o700)
     secret = DeviceSecret.load_or_create(DataDir(data).device_secret)
     _, escrow_public = generate_escrow_keypair()
-    guard = PinGuard(DataDir(data).pin_attempts, clock)
+    guard = PinGuard(DataDir(data).pin_attempts, clock, device_secret=secret)
     store = BlindStore.open(data, clock=clock)
     audit = AuditLog.open(data, clock=clock)
     state: dict[str, object] = {}
     personal = [r.display_name for r in _RESIDENTS] + ["070761-4285", "0707614285", "Stue 12"]
-    note_text = "Lægen justerer medicinen; ny tid om to uger. 💊"
+    note_text = "Lægen justerer medicinen; ny tid om to uger. 💊"  # i18n: data
 
     def make_vault() -> str:
         params = {} if kdf is None else {"kdf_params": kdf}
@@ -113,7 +119,7 @@ def _run(root: Path, kdf: KdfParams | None) -> list[_Result]:
     def store_round() -> str:
         vault = state["vault"]
         assert isinstance(vault, VaultKey)
-        store.put_clinic(Clinic("clinic-1", "Lægehuset Demo", "057584", "room-demo"))
+        store.put_clinic(Clinic("clinic-1", "Lægehuset Demo", "057584", "room-demo"))  # i18n: data
         cid = new_id()
         start = clock.now() + timedelta(minutes=10)
         store.create_consultation(
@@ -127,7 +133,8 @@ def _run(root: Path, kdf: KdfParams | None) -> list[_Result]:
         store.put_consultation_key(cid, wrapped)
         for identity in _RESIDENTS:
             entry_id = new_id()
-            sealed = seal_entry(key, entry_id, Resident(entry_id, identity), "Opfølgning")
+            reason = "Opfølgning"  # i18n: data
+            sealed = seal_entry(key, entry_id, Resident(entry_id, identity), reason)
             store.add_entry(entry_id=entry_id, consultation_id=cid, sealed=sealed)
             audit.record("record_opened", staff=_DEMO_STAFF, resident=entry_id, outcome="ok")
         note_id = new_id()

@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -67,12 +68,14 @@ from provisioning.schema import (
 )
 from provisioning.staff import USER_MESSAGES, StaffKeyslots
 from provisioning.station_port import LockState, StationPort, StationSnapshot
-from provisioning.wipe import destroy_keys
+from provisioning.wipe import WipeKind, destroy_keys, forget_identity
 from station.core.clock import Clock
 from station.keys.keyring import DEFAULT_KDF_PARAMS, KdfParams
+from station.storage.datadir import DataDir
 from station.storage.durable import StepHook, atomic_write, no_step
 
 __all__ = [
+    "COMMAND_CLOCK_SKEW",
     "SOFTWARE_VERSION",
     "AgentStatus",
     "LockState",
@@ -84,12 +87,14 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 SOFTWARE_VERSION: Final = "0.1.0"
-_ENROLLMENT_FILE: Final = "enrollment.json"
-_LEDGER_FILE: Final = "commands.json"
-_OFFLINE_FILE: Final = "offline.json"
+_ENROLLMENT_FILE: Final = DataDir.ENROLLMENT
+_LEDGER_FILE: Final = DataDir.COMMAND_LEDGER
+_OFFLINE_FILE: Final = DataDir.OFFLINE_QUEUE
 _MAX_OFFLINE: Final = 120
 _MAX_LEDGER: Final = 500
 _CLOCK_TOLERANCE_SECONDS: Final = 60.0
+#: How far in the future a command's ``issued_at`` may be (clocks differ a little).
+COMMAND_CLOCK_SKEW: Final = timedelta(minutes=5)
 _HEALTH_NAMES: Final = {h.value for h in HealthName}
 
 AgentStatus = Literal["unenrolled", "pending", "approved", "decommissioned"]
@@ -148,6 +153,8 @@ class ProvisioningAgent:
         self._ledger: dict[str, str] = {}
         self._offline: list[dict[str, Any]] = []
         self._clock_offset: float | None = None
+        #: The seq of the hub's last anchored audit head: proven in the next heartbeat.
+        self._audit_anchor_seq: int | None = None
         self._network_ok: bool | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -294,9 +301,27 @@ class ProvisioningAgent:
 
     # ------------------------------------------------------------------ heartbeats
 
+    async def _audit_fields(
+        self, head: tuple[int, str] | None, identity: StationIdentity
+    ) -> tuple[AuditHead | None, AuditHead | None]:
+        """The signed head, and the proof of the hub's last anchor (issue 14, item 6)."""
+        if head is None:
+            return None, None
+        seq, digest = head
+        signed = AuditHead(seq=seq, hash=digest, signature=identity.sign_audit_head(seq, digest))
+        anchor = self._audit_anchor_seq
+        if anchor is None:
+            return signed, None
+        try:
+            proven = await self.port.audit_hash_at(anchor)
+        except Exception as exc:  # the heartbeat goes out; the hub sees no proof
+            _log.warning("audit proof unavailable: %s", type(exc).__name__)
+            return signed, None
+        return signed, AuditHead(seq=anchor, hash=proven)
+
     async def build_heartbeat(self, *, going_offline: bool = False) -> Heartbeat:
         """The heartbeat for now: from the port, the keyring's counters and own checks."""
-        _client, store, _identity = self._require()
+        _client, store, identity = self._require()
         snap = await self.port.snapshot()
         health = [
             HealthCheck(name=HealthName(name), ok=ok)
@@ -322,6 +347,7 @@ class ProvisioningAgent:
         except Exception as exc:  # a damaged keyring must not stop heartbeats
             _log.warning("PIN counters unavailable: %s", type(exc).__name__)
             failures, by_staff, enrolled = 0, {}, 0
+        audit_head, audit_proof = await self._audit_fields(snap.audit_head, identity)
         offline = []
         for item in self._offline[-_MAX_OFFLINE:]:
             with contextlib.suppress(ValidationError):
@@ -339,9 +365,8 @@ class ProvisioningAgent:
             pins=PinCounters(station_failures=failures, by_staff=by_staff),
             last_call_outcome=snap.last_call_outcome,  # type: ignore[arg-type]
             queue_length=snap.queue_length,
-            audit_head=None
-            if snap.audit_head is None
-            else AuditHead(seq=snap.audit_head[0], hash=snap.audit_head[1]),
+            audit_head=audit_head,
+            audit_proof=audit_proof,
             enrolled_staff=enrolled,
             offline=tuple(offline),
             going_offline=going_offline,
@@ -359,6 +384,9 @@ class ProvisioningAgent:
                 raise
             self._network_ok = True
             self._clock_offset = (self.clock.now() - response.server_time).total_seconds()
+            self._audit_anchor_seq = response.audit_anchor_seq
+            if response.audit_alarm:
+                _log.error("the hub reports that the audit log no longer extends its anchored head")
             if self._offline:
                 self._offline = []
                 await asyncio.to_thread(self._save, _OFFLINE_FILE, [])
@@ -423,6 +451,19 @@ class ProvisioningAgent:
             return None
         return payload
 
+    def _stale(self, payload: CommandPayload) -> str | None:
+        """Why a command is out of its time (a machine word), or None when it is current.
+
+        Checked on the station's own clock: a hub (or whoever holds its database) cannot
+        hold a signed command back and play it later, nor pre-date one for later use.
+        """
+        now = self.clock.now()
+        if payload.issued_at > now + COMMAND_CLOCK_SKEW:
+            return "issued_in_future"
+        if now > payload.issued_at + timedelta(seconds=payload.lifetime_seconds):
+            return "expired"
+        return None
+
     async def handle_command(self, envelope: SignedEnvelope) -> str | None:
         """Verify, run (once per command id) and acknowledge one command; its outcome."""
         client, _store, _identity = self._require()
@@ -432,6 +473,19 @@ class ProvisioningAgent:
         outcome = self._ledger.get(payload.command_id)
         detail = ""
         after: Callable[[], Awaitable[None]] | None = None
+        if outcome is None and (why := self._stale(payload)) is not None:
+            _log.error(
+                "command %s (%s) refused: %s (issued %s, valid for %d s)",
+                payload.command_id,
+                payload.kind.value,
+                why.replace("_", " "),
+                payload.issued_at.isoformat(),
+                payload.lifetime_seconds,
+            )
+            self.port.audit("remote_command_refused", None, why)
+            outcome, detail = "refused", why
+            self._ledger[payload.command_id] = outcome
+            await asyncio.to_thread(self._save, _LEDGER_FILE, self._ledger)
         if outcome is None:
             outcome, detail, after = await self._execute(payload)
             if outcome != "deferred":
@@ -472,7 +526,8 @@ class ProvisioningAgent:
             # Nothing wipes during a call unless the command says "now".
             return "deferred", "in_call", None
         self.port.lock_now()
-        await asyncio.to_thread(destroy_keys, self.data_dir)
+        wipe_kind: WipeKind = "crypto_wipe" if kind is CommandKind.CRYPTO_WIPE else "decommission"
+        await asyncio.to_thread(destroy_keys, self.data_dir, wipe_kind)
         if kind is CommandKind.CRYPTO_WIPE:
             self.port.audit("remote_crypto_wipe", None, "done")
 
@@ -491,10 +546,9 @@ class ProvisioningAgent:
     def _forget_identity(self) -> None:
         if self.config_store is not None:
             self.config_store.destroy()
-        for name in (_ENROLLMENT_FILE, _LEDGER_FILE, _OFFLINE_FILE):
-            with contextlib.suppress(FileNotFoundError):
-                (self._dir / name).unlink()
         self._identity_source.destroy()
+        # Every identity file the data directory names (the wipe's one list).
+        forget_identity(self.data_dir)
         self.status = "decommissioned"
         self._stopping = True
 
@@ -510,7 +564,7 @@ class ProvisioningAgent:
     ) -> str:
         """Enroll a staff member with their one-time code and new PIN; their staff id.
 
-        Raises :class:`StaffEnrollmentError` (``code`` says why, ``user_message`` in Danish).
+        Raises :class:`StaffEnrollmentError` (``code`` says why, ``user_message`` translated).
         """
         client, store, _identity = self._require()
         current = store.current

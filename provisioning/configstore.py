@@ -35,6 +35,7 @@ from provisioning.errors import ConfigRejected, SignatureInvalid
 from provisioning.identity import provisioning_dir
 from provisioning.protocol import SignedEnvelope, b64decode, b64encode, open_envelope
 from provisioning.schema import ConfigPayload, StationConfig
+from station.storage.datadir import DataDir
 from station.storage.durable import StepHook, atomic_write, fsync_dir, no_step, sweep_temp_files
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-_STATE_FILE: Final = "state.json"
+_STATE_FILE: Final = DataDir.CONFIG_STATE
 _MAX_INTERRUPTIONS: Final = 2
 
 
@@ -79,6 +80,9 @@ class _State:
     trusted_keys: tuple[str, ...] = ()
     rejected: dict[str, str] = field(default_factory=dict)  # "version:hash" -> reason
     interrupted: dict[str, int] = field(default_factory=dict)
+    #: With no configuration in force (after a crypto-wipe): the lowest version accepted,
+    #: the one that was in force, so a wipe does not open the door to an older one.
+    floor: int = 0
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -89,6 +93,7 @@ class _State:
                 "trusted_keys": list(self.trusted_keys),
                 "rejected": self.rejected,
                 "interrupted": self.interrupted,
+                "floor": self.floor,
             },
             sort_keys=True,
         ).encode()
@@ -105,6 +110,7 @@ class _State:
             trusted_keys=tuple(str(k) for k in raw.get("trusted_keys", [])),
             rejected={str(k): str(v) for k, v in dict(raw.get("rejected", {})).items()},
             interrupted={str(k): int(v) for k, v in dict(raw.get("interrupted", {})).items()},
+            floor=int(raw.get("floor", 0)),
         )
 
 
@@ -124,12 +130,16 @@ class ConfigStore:
     """
 
     def __init__(self, data_dir: Path, station_id: str, *, step: StepHook = no_step) -> None:
-        self.directory = provisioning_dir(data_dir) / "config"
+        self.directory = provisioning_dir(data_dir) / DataDir.CONFIG_DIR
         self.directory.mkdir(mode=0o700, exist_ok=True)
         self.station_id = station_id
         self._step = step
         self._state = _State()
         self._current: AppliedConfig | None = None
+        #: Why the last offered document failed verification (bad signature, another
+        #: station's, invalid): not a version to remember, but IT must see it in the heartbeat
+        #: (a hub signing with a key the station does not trust is a hub to look at).
+        self._unverified: str | None = None
 
     # ------------------------------------------------------------------ start-up
 
@@ -214,9 +224,13 @@ class ConfigStore:
         return self._state.trusted_keys
 
     def pin_keys(self, keys: tuple[str, ...] | list[str]) -> None:
-        """Trust these hub keys (at enrollment, or from a pre-installed list). Only while no
-        configuration is in force: later the trusted list changes by signed configuration."""
-        if self._current is not None and self._state.trusted_keys:
+        """Trust these keys (at enrollment, or from a pre-installed list). Only while no key
+        is pinned: from then on the list changes only by a configuration signed by a key
+        already trusted (:meth:`apply`), also when no configuration is in force (after a
+        crypto-wipe, or when every configuration file was refused)."""
+        if self._state.trusted_keys:
+            if tuple(keys) != self._state.trusted_keys:
+                _log.warning("a new list of trusted keys was offered unsigned; keeping the pinned")
             return
         for key in keys:
             b64decode(key, length=32)
@@ -243,13 +257,22 @@ class ConfigStore:
     def check(self, envelope: SignedEnvelope) -> ConfigPayload | None:
         """Verify ``envelope`` and its version against the current one; None if it is the
         current configuration already. Raises :class:`ConfigRejected`."""
-        payload = self._verify(envelope, list(self._state.trusted_keys))
+        try:
+            payload = self._verify(envelope, list(self._state.trusted_keys))
+        except ConfigRejected as exc:
+            self._unverified = exc.reason
+            raise
+        self._unverified = None
         tag = _tag(_file_name(payload, envelope))
         if tag in self._state.rejected:
             raise ConfigRejected("previously_rejected", f"version {payload.version} was refused")
         current = self.version
         if self._current is not None and _tag(self._current.file) == tag:
             return None
+        if self._current is None and payload.version < self._state.floor:
+            raise ConfigRejected(
+                "stale_version", f"version {payload.version} is below {self._state.floor}"
+            )
         if payload.version > current:
             if payload.rollback_of is not None:
                 raise ConfigRejected("invalid_rollback", "a rollback must go to a lower version")
@@ -326,6 +349,8 @@ class ConfigStore:
 
     def rejected_reason(self) -> str | None:
         """The reason of the most recent refusal, for the heartbeat (None if none)."""
+        if self._unverified is not None:
+            return self._unverified[:32]
         if not self._state.rejected:
             return None
         return list(self._state.rejected.values())[-1][:32]

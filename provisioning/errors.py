@@ -1,4 +1,4 @@
-"""Provisioning's errors: one base, each with an English ``str()`` and a Danish ``user_message``.
+"""Provisioning's errors: one base, an English ``str()`` and a translated ``user_message``.
 
 Messages never quote a key, a code, a PIN or a configuration value: they name what failed.
 """
@@ -6,6 +6,7 @@ Messages never quote a key, a code, a PIN or a configuration value: they name wh
 from __future__ import annotations
 
 from station.errors import StationError
+from station.i18n import N_
 
 __all__ = [
     "ConfigRejected",
@@ -21,13 +22,13 @@ __all__ = [
 class ProvisioningError(StationError):
     """Base of every provisioning error."""
 
-    default_user_message = "Stationens opsætning fejlede. Kontakt IT."
+    default_user_message = N_("The station's set-up failed. Contact IT.")
 
 
 class IdentityError(ProvisioningError):
     """The station's identity key is missing, unreadable or unsafe (mode, owner, size)."""
 
-    default_user_message = "Stationens identitet kunne ikke læses. Kontakt IT."
+    default_user_message = N_("The station's identity could not be read. Contact IT.")
 
 
 class SignatureInvalid(ProvisioningError):
@@ -40,7 +41,7 @@ class ConfigRejected(ProvisioningError):
     ``reason`` is a short machine word the heartbeat and the hub's table show.
     """
 
-    default_user_message = "En ny opsætning blev afvist; stationen kører videre som før."
+    default_user_message = N_("A new set-up was refused; the station carries on as before.")
 
     def __init__(self, reason: str, log_message: str | None = None) -> None:
         super().__init__(log_message or f"configuration rejected: {reason}")
@@ -51,7 +52,9 @@ class ConfigRejected(ProvisioningError):
 class HubUnreachable(ProvisioningError):
     """The hub did not answer (network, TLS, 5xx): the station keeps going offline."""
 
-    default_user_message = "Stationen har ingen forbindelse til kommunens server lige nu."
+    default_user_message = N_(
+        "The station has no connection to the municipality's server right now."
+    )
 
 
 class EnrollmentError(ProvisioningError):
@@ -63,9 +66,13 @@ class EnrollmentError(ProvisioningError):
 
 
 class StaffEnrollmentError(ProvisioningError):
+    ""
+
     """A staff enrollment code or PIN was refused; ``code`` says why."""
 
-    default_user_message = "Koden kunne ikke bruges. Tjek koden, eller bed IT om en ny."
+    default_user_message = N_(
+        "The code could not be used. Check the code, or ask IT for a new one."
+    )
 
     def __init__(self, code: str, log_message: str | None = None, user_message: str | None = None):
         super().__init__(log_message or f"staff enrollment refused: {code}", user_message)

@@ -21,7 +21,13 @@ from typing import Final, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from provisioning.errors import IdentityError
-from provisioning.protocol import fingerprint, public_key_bytes, sign_request, station_id_for
+from provisioning.protocol import (
+    fingerprint,
+    public_key_bytes,
+    sign_audit_head,
+    sign_request,
+    station_id_for,
+)
 from station.storage.datadir import DataDir
 from station.storage.durable import atomic_write, fsync_dir
 from station.storage.private_files import load_or_create_private_file, read_private_file
@@ -38,8 +44,8 @@ __all__ = [
 ]
 
 PROVISIONING_DIR: Final = DataDir.PROVISIONING
-IDENTITY_FILE: Final = "identity.key"
-_COUNTER_FILE: Final = "counter"
+IDENTITY_FILE: Final = DataDir.IDENTITY_KEY
+_COUNTER_FILE: Final = DataDir.REQUEST_COUNTER
 _KEY_BYTES: Final = 32
 
 
@@ -64,6 +70,10 @@ class StationIdentity:
     ) -> dict[str, str]:
         """The signed-request headers (see :func:`provisioning.protocol.sign_request`)."""
         return sign_request(self._key, method, target, counter, time, body)
+
+    def sign_audit_head(self, seq: int, digest: str) -> str:
+        """The signature the heartbeat carries with the audit head."""
+        return sign_audit_head(self._key, self.station_id, seq, digest)
 
     def __repr__(self) -> str:
         return f"StationIdentity(fingerprint={self.fingerprint!r})"

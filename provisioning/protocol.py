@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from provisioning.errors import SignatureInvalid
 
 __all__ = [
+    "AUDIT_HEAD_DOMAIN",
     "COMMAND_DOMAIN",
     "CONFIG_DOMAIN",
     "HEADER_COUNTER",
@@ -48,8 +49,10 @@ __all__ = [
     "public_key_bytes",
     "request_message",
     "seal_envelope",
+    "sign_audit_head",
     "sign_request",
     "station_id_for",
+    "verify_audit_head",
     "verify_request",
 ]
 
@@ -58,6 +61,7 @@ SIGNATURE_BYTES: Final = 64
 CONFIG_DOMAIN: Final = b"kontaktstation config v1"
 COMMAND_DOMAIN: Final = b"kontaktstation command v1"
 _REQUEST_DOMAIN: Final = b"kontaktstation request v1"
+AUDIT_HEAD_DOMAIN: Final = b"kontaktstation audit head v1"
 
 HEADER_KEY: Final = "X-KS-Key"
 HEADER_COUNTER: Final = "X-KS-Counter"
@@ -250,3 +254,31 @@ def open_envelope(
     if not isinstance(value, dict) or canonical_json(value) != data:
         raise SignatureInvalid(f"{kind} payload is not canonical JSON of an object")
     return value
+
+
+# --------------------------------------------------------------------------- audit heads
+
+
+def _audit_head_message(station_id: str, seq: int, digest: str) -> bytes:
+    return AUDIT_HEAD_DOMAIN + b"\n" + canonical_json([station_id, seq, digest])
+
+
+def sign_audit_head(key: Ed25519PrivateKey, station_id: str, seq: int, digest: str) -> str:
+    """The station's signature (base64url) over its audit log's head ``(seq, digest)``.
+
+    The hub keeps it with the head it anchors, so the history of heads is the station's own
+    word: the hub cannot make one up, and the station cannot later deny one.
+    """
+    return b64encode(key.sign(_audit_head_message(station_id, seq, digest)))
+
+
+def verify_audit_head(
+    public_key: bytes, station_id: str, seq: int, digest: str, signature: str
+) -> bool:
+    """Whether ``signature`` is the station's over ``(seq, digest)``."""
+    try:
+        raw = b64decode(signature, length=SIGNATURE_BYTES)
+        _public_key(public_key).verify(raw, _audit_head_message(station_id, seq, digest))
+    except (SignatureInvalid, InvalidSignature, ValueError):
+        return False
+    return True

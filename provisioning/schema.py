@@ -31,6 +31,8 @@ from station.core.text import SingleLine, has_control
 __all__ = [
     "COMMAND_FORMAT",
     "CONFIG_FORMAT",
+    "DEFAULT_COMMAND_LIFETIME_SECONDS",
+    "MAX_COMMAND_LIFETIME_SECONDS",
     "AuditHead",
     "CareHome",
     "ClinicConfig",
@@ -61,6 +63,11 @@ __all__ = [
 
 CONFIG_FORMAT: Final = "kontaktstation-config-1"
 COMMAND_FORMAT: Final = "kontaktstation-command-1"
+#: How long a command is valid after ``issued_at`` unless it says otherwise (3 days: a
+#: station offline over a weekend still obeys a lock or a wipe sent on Friday).
+DEFAULT_COMMAND_LIFETIME_SECONDS: Final = 3 * 24 * 3600
+#: The longest lifetime a command may ask for.
+MAX_COMMAND_LIFETIME_SECONDS: Final = 14 * 24 * 3600
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 _HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
@@ -255,6 +262,11 @@ class CommandPayload(_Model):
     station_id: OpaqueId
     kind: CommandKind
     issued_at: AwareDatetime
+    #: Seconds after ``issued_at`` the station still runs it; later it is refused as
+    #: ``expired`` (as is one issued in the future beyond a small clock skew).
+    lifetime_seconds: int = Field(
+        default=DEFAULT_COMMAND_LIFETIME_SECONDS, ge=60, le=MAX_COMMAND_LIFETIME_SECONDS
+    )
     #: Run even during a call (otherwise wipes and decommissions wait for the call to end).
     now: bool = False
     staff_id: OpaqueId | None = None
@@ -349,10 +361,17 @@ class PinCounters(_Model):
 
 
 class AuditHead(_Model):
-    """The station audit log's head, anchored off the station (detects tail truncation)."""
+    """An audit log entry's ``(seq, hash)``: the head the hub anchors, or a proof.
+
+    As the heartbeat's ``audit_head`` it carries the station's Ed25519 signature
+    (:func:`provisioning.protocol.sign_audit_head`); as ``audit_proof`` it is the hash the
+    station's log has *now* for the entry the hub anchored last, recomputed from the start of
+    the chain (so a rewritten, re-chained middle shows as a different hash there).
+    """
 
     seq: int = Field(ge=0, le=2**62)
     hash: str
+    signature: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{86}$")] | None = None
 
     @field_validator("hash")
     @classmethod
@@ -402,6 +421,8 @@ class Heartbeat(_Model):
     last_call_outcome: CallOutcomeName | None = None
     queue_length: int = Field(default=0, ge=0, le=10**6)
     audit_head: AuditHead | None = None
+    #: The entry at the hub's last anchored seq (``HeartbeatResponse.audit_anchor_seq``).
+    audit_proof: AuditHead | None = None
     enrolled_staff: int = Field(default=0, ge=0, le=10**4)
     offline: tuple[OfflineSample, ...] = Field(default=(), max_length=120)
     going_offline: bool = False
@@ -414,6 +435,12 @@ class HeartbeatResponse(_Model):
     commands: tuple[SignedEnvelope, ...] = Field(default=(), max_length=32)
     next_in_seconds: int = Field(default=60, ge=1, le=3600)
     server_time: datetime
+    #: The seq of the last audit head the hub anchored: prove it in the next heartbeat.
+    #: (None, and left out of the answer, for a station that sends no signed head: a station
+    #: from before anchoring refuses fields it does not know.)
+    audit_anchor_seq: int | None = Field(default=None, ge=0, le=2**62)
+    #: The station's audit log no longer extends an anchored head (IT sees it too).
+    audit_alarm: bool | None = None
 
 
 # --------------------------------------------------------------------------- staff

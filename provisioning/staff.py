@@ -25,6 +25,7 @@ from pathlib import Path
 from provisioning.errors import StaffEnrollmentError
 from provisioning.protocol import b64decode
 from station.core.clock import Clock
+from station.i18n import N_
 from station.keys.device_secret import DeviceSecret
 from station.keys.errors import VaultError
 from station.keys.keyring import (
@@ -46,21 +47,20 @@ __all__ = ["PIN_ATTEMPTS_FILE", "USER_MESSAGES", "StaffKeyslots"]
 
 PIN_ATTEMPTS_FILE = DataDir.PIN_ATTEMPTS
 
-#: Danish texts for the hub's refusal codes and the station's own.
+#: The texts (msgids) for the hub's refusal codes and the station's own.
 USER_MESSAGES = {
-    "unknown_code": "Koden findes ikke. Tjek koden, eller bed IT om en ny.",
-    "code_expired": "Koden er udløbet. Bed IT om en ny.",
-    "code_used": "Koden er allerede brugt. Bed IT om en ny.",
-    "too_many_attempts": "For mange forkerte koder. Vent et kvarter, og prøv igen.",
-    "invalid_pin": "PIN-koden skal være 4 til 12 cifre.",
+    "unknown_code": N_("The code does not exist. Check the code, or ask IT for a new one."),
+    "code_expired": N_("The code has expired. Ask IT for a new one."),
+    "code_used": N_("The code has already been used. Ask IT for a new one."),
+    "too_many_attempts": N_("Too many wrong codes. Wait a quarter of an hour, and try again."),
+    "invalid_pin": N_("The PIN must be 4 to 12 digits."),
     "sponsor_required": (
-        "En kollega, der allerede er oprettet, skal godkende med sit medarbejder-id og sin "
-        "PIN-kode."
+        N_("A colleague who is already enrolled must approve with their staff id and PIN.")
     ),
-    "sponsor_refused": "Kollegaens medarbejder-id eller PIN-kode blev ikke godkendt.",
-    "not_configured": "Stationen er ikke sat op til personale endnu. Kontakt IT.",
-    "already_enrolled": "Du er allerede oprettet på denne station.",
-    "hub_unreachable": "Stationen kan ikke nå kommunens server. Prøv igen senere.",
+    "sponsor_refused": N_("The colleague's staff id or PIN was not accepted."),
+    "not_configured": N_("The station is not set up for staff yet. Contact IT."),
+    "already_enrolled": N_("You are already enrolled on this station."),
+    "hub_unreachable": N_("The station cannot reach the municipality's server. Try again later."),
 }
 
 
@@ -80,7 +80,9 @@ class StaffKeyslots:
         self._kdf = kdf_params
 
     def _guard(self) -> PinGuard:
-        return PinGuard(self.data_dir / PIN_ATTEMPTS_FILE, self._clock)
+        return PinGuard(
+            self.data_dir / PIN_ATTEMPTS_FILE, self._clock, device_secret=self._secret()
+        )
 
     def _secret(self) -> bytes:
         return DeviceSecret(DataDir(self.data_dir).device_secret).load()
@@ -175,6 +177,9 @@ class StaffKeyslots:
 
     def pin_counters(self) -> tuple[int, dict[str, int]]:
         """Station-wide wrong-PIN count and consecutive failures per enrolled staff id."""
+        if not self.exists():
+            # No keyring (never enrolled, or wiped): no counters, and no counter file made.
+            return 0, {}
         ids = self.staff_ids()
         with self._guard() as guard:
             by_staff = {}

@@ -38,6 +38,11 @@ class StationPort(Protocol):
         """The station's state for a heartbeat."""
         ...
 
+    async def audit_hash_at(self, seq: int) -> str:
+        """The audit log's hash at ``seq``, recomputed from the start of the chain (the
+        proof of an anchored head; see ``AuditLog.chain_hash_at``)."""
+        ...
+
     def lock_now(self) -> None:
         """Lock at once (a remote ``lock``; also before a wipe)."""
         ...

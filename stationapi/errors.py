@@ -1,7 +1,7 @@
 """The clients' errors: one base, and what each failure means to a UI.
 
 Every refusal from stationd raises :class:`StationApiError` (the HTTP status, stationd's
-machine ``code``, its English ``str()`` and Danish ``user_message``); :class:`StationLocked`
+machine ``code``, its English ``str()`` and ``user_message`` for the person); :class:`StationLocked`
 is the 401 every lock causes (the staff UI exits on it); :class:`StationUnavailable` means
 stationd could not be reached at all. A UI catches :class:`StationClientError` for all of them.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from station.errors import StationError
+from station.i18n import N_
 
 __all__ = [
     "LOCKED_MESSAGE",
@@ -23,13 +24,13 @@ __all__ = [
 
 #: What staff read when their session is gone (every lock revokes every token). stationd
 #: sends it with every 401; the client falls back to it.
-LOCKED_MESSAGE: Final = "Stationen er låst. Lås op med din PIN-kode."
+LOCKED_MESSAGE: Final = N_("The station is locked. Unlock it with your PIN.")
 
 
 class StationClientError(StationError):
     """Base of the clients' errors."""
 
-    default_user_message = "Stationen svarer ikke. Vent lidt, og prøv igen."
+    default_user_message = N_("The station does not answer. Wait a moment and try again.")
 
 
 class StationUnavailable(StationClientError):
@@ -57,8 +58,8 @@ class StationRequestInvalid(StationApiError):
     """422 ``invalid`` found by the client before sending: the same refusal stationd would
     give (the fields and why, never their values)."""
 
-    default_user_message = (
-        "Oplysningerne i forespørgslen var ugyldige. Prøv igen, eller kontakt IT."
+    default_user_message = N_(
+        "The information in the request was invalid. Try again, or contact IT."
     )
 
     def __init__(self, log_message: str) -> None:

@@ -372,7 +372,7 @@ class EnrollmentOut(_Response):
 
 
 class HealthCheckOut(_Response):
-    """One hardware check: name, result, English detail, Danish hint."""
+    """One hardware check: name, result, English detail, hint for the person."""
 
     name: str
     ok: bool
@@ -750,7 +750,7 @@ class ToneOut(_Response):
 
 
 class NetworkCheckOut(_Response):
-    """Can one thing the call needs be reached (the hub, a TURN server)? With a Danish hint."""
+    """Can one thing the call needs be reached (the hub, a TURN server)? With a hint."""
 
     name: str
     ok: bool

@@ -78,7 +78,7 @@ class StaffClient(LockedClient):
     ) -> m.StaffEnrolledOut:
         """``POST /v1/staff/enroll``: a new staff member's slot, made here with IT's one-time
         code (no token: the code and, after the first staff member, an enrolled colleague's
-        PIN are the authorisation). Refusals carry Danish user messages."""
+        PIN are the authorisation). Refusals carry user messages from the catalogue."""
         body = self._body(
             m.StaffEnrollRequest,
             code=code,

@@ -35,6 +35,15 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield path
 
 
+@pytest.fixture(autouse=True)
+def _language_per_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A language one test chose (set_language, a configuration applied in-process) ends with
+    it: the next test starts from KONTAKTSTATION_LANG or Danish."""
+    from station import i18n
+
+    monkeypatch.setattr(i18n, "_language", i18n._language)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     """In CI a skip is a failure: every tool a test needs is installed by the project's own

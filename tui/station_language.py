@@ -12,14 +12,14 @@ import logging
 import os
 from pathlib import Path
 
+from station.i18n import LANGUAGES, set_language
 from stationapi.locked import LockedClient
-from tui.i18n import LANGUAGES, set_language
 
 __all__ = ["LANGUAGE_ENV", "adopt_station_language"]
 
 _log = logging.getLogger(__name__)
 
-#: The development override (see tui.i18n).
+#: The development override (see station.i18n).
 LANGUAGE_ENV = "KONTAKTSTATION_LANG"
 
 

@@ -44,10 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from station.i18n import N_
 from stationapi.errors import StationClientError
 from stationapi.locked import LockedClient
 from tui.errors import UiError
-from tui.i18n import _
 from tui.stationd import LOCKED_STATES, SOCKET_ENV
 from tui.stationd import socket_path as stationd_socket
 
@@ -79,19 +79,19 @@ _RECONNECT: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
 class SupervisorError(UiError):
     """The supervisor cannot run (tmux missing, the terminal multiplexer failed)."""
 
-    @classmethod
-    def user_text(cls) -> str:
-        """What IT (or staff) at the station can do."""
-        return _("The station's screen could not start. Restart the station, and contact IT.")
+    default_user_message = N_(
+        "The station's screen could not start. Restart the station, and contact IT."
+    )
 
 
 class TmuxMissing(SupervisorError):
+    ""
+
     """tmux is not installed."""
 
-    @classmethod
-    def user_text(cls) -> str:
-        """How to mend it."""
-        return _("The program tmux is missing. Install it (apt install tmux), or contact IT.")
+    default_user_message = N_(
+        "The program tmux is missing. Install it (apt install tmux), or contact IT."
+    )
 
 
 def tmux_config(*, exit_key: str | None = None, size: tuple[int, int] = (100, 30)) -> str:

@@ -35,7 +35,7 @@ from textual.widget import Widget
 
 from hardware.surface.transport import FrameSlotReader, frame_file, surface_dir
 from hardware.video import FrameRole
-from tui.i18n import _
+from station.i18n import _
 
 __all__ = [
     "DEFAULT_FPS",

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from hardware.surface.transport import OverlayState, Quality
 from hardware.video import FrameRole
+from station.i18n import N_, _
 
 __all__ = [
     "BADGE_COLOUR",
@@ -32,13 +33,13 @@ __all__ = [
     "SurfaceRenderer",
 ]
 
-PRIVATE_CALL_TEXT: Final = "Privat samtale"
+PRIVATE_CALL_TEXT: Final = N_("Private call")
 QUALITY_TEXT: Final[dict[Quality, str]] = {
     "unknown": "",
-    "good": "God forbindelse",
-    "fair": "Forbindelsen er svag",
-    "poor": "Dårlig forbindelse",
-    "reconnecting": "Genopretter forbindelsen …",
+    "good": N_("Good connection"),
+    "fair": N_("The connection is weak"),
+    "poor": N_("Poor connection"),
+    "reconnecting": N_("Restoring the connection …"),
 }
 #: Badge background: a deep violet that neither a face nor a test pattern has much of.
 BADGE_COLOUR: Final = (110, 40, 170)
@@ -171,10 +172,10 @@ class SurfaceRenderer:
         _width, height = self.size
         bottom = height - _MARGIN
         if self.overlay.private_call:
-            badge = self._label(PRIVATE_CALL_TEXT, BADGE_COLOUR, _MARGIN, bottom)
+            badge = self._label(_(PRIVATE_CALL_TEXT), BADGE_COLOUR, _MARGIN, bottom)
             self.drawn["private_call"] = badge
             bottom = badge.y - _MARGIN // 2
-        text = QUALITY_TEXT[self.overlay.quality]
+        text = _(QUALITY_TEXT[self.overlay.quality])
         if text:
             self.drawn["quality"] = self._label(
                 text, QUALITY_COLOURS[self.overlay.quality], _MARGIN, bottom

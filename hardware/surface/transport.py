@@ -58,6 +58,7 @@ import numpy.typing as npt
 
 from hardware.errors import HardwareError
 from hardware.video import QUALITIES, FrameRole, OverlayState, Quality
+from station.i18n import N_
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -106,8 +107,8 @@ _PAGE: Final = 4096
 class SurfaceError(HardwareError):
     """The frame transport to the video surface cannot be set up."""
 
-    default_user_message = (
-        "Skærmbilledet med lægens video kunne ikke startes. Opkaldet fortsætter; kontakt IT."
+    default_user_message = N_(
+        "The screen with the doctor's video could not start. The call goes on; contact IT."
     )
 
 

@@ -82,6 +82,24 @@ class AdminActions(ProvisioningCore):
             raise AdminInputInvalid(f"no station {station_id}")
         return record
 
+    async def audit_heads(
+        self, station_id: str, limit: int = 10
+    ) -> list[tuple[int, str, datetime, str]]:
+        """A station's anchored audit heads and alarms, newest first: (seq, hash, when, verdict)."""
+        rows = await self.db.run(
+            lambda tx: tx.all(
+                "SELECT seq, hash, received_at, verdict FROM prov_audit_heads "
+                "WHERE station_id = ? ORDER BY received_at DESC, seq DESC LIMIT ?",
+                (station_id, limit),
+            )
+        )
+        out = []
+        for seq, digest, received, verdict in rows:
+            when = dt(received)
+            assert when is not None
+            out.append((int(seq), str(digest), when, str(verdict)))
+        return out
+
     def is_online(self, station: StationRecord) -> bool:
         """Seen within ``offline_after`` and not gone offline since."""
         if station.last_seen_at is None or station.status != EnrollStatus.APPROVED.value:
@@ -295,7 +313,13 @@ class AdminActions(ProvisioningCore):
             now=now,
             staff_id=staff_id,
         )
-        envelope = seal_envelope(self.key.private_key, "command", payload.model_dump(mode="json"))
+        # The default lifetime is left out of the signed document: a station from before
+        # expiring commands refuses a field it does not know, and applies the same default.
+        envelope = seal_envelope(
+            self.key.private_key,
+            "command",
+            payload.model_dump(mode="json", exclude={"lifetime_seconds"}),
+        )
 
         def work(tx: Tx) -> None:
             if self._station_row(tx, station_id) is None:
@@ -405,7 +429,9 @@ class AdminActions(ProvisioningCore):
                     staff_id=staff_id,
                 )
                 envelope = seal_envelope(
-                    self.key.private_key, "command", payload.model_dump(mode="json")
+                    self.key.private_key,
+                    "command",
+                    payload.model_dump(mode="json", exclude={"lifetime_seconds"}),
                 )
                 self._insert_command(tx, payload, envelope)
                 command_id = payload.command_id

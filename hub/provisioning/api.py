@@ -169,7 +169,12 @@ def build_provisioning_router(service: ProvisioningService) -> APIRouter:
             raise NoConfiguration()
         return envelope
 
-    @router.post("/heartbeat", summary="Report health and versions; get commands")
+    @router.post(
+        "/heartbeat",
+        summary="Report health and versions; get commands",
+        # The audit fields only for stations that anchor (older ones refuse unknown fields).
+        response_model_exclude_none=True,
+    )
     async def heartbeat(record: Station, body: Heartbeat) -> HeartbeatResponse:
         return await service.heartbeat(record, body)
 

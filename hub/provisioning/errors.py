@@ -6,6 +6,7 @@ Texts never quote a key, a code, a staff member's name or a configuration value.
 from __future__ import annotations
 
 from hub.errors import HubError
+from station.i18n import N_
 
 __all__ = [
     "AdminInputInvalid",
@@ -95,7 +96,7 @@ class CodeUnknown(ProvisioningHubError):
 
     status_code = 404
     code = "unknown_code"
-    default_user_message = "Koden findes ikke. Tjek koden, eller bed IT om en ny."
+    default_user_message = N_("The code does not exist. Check the code, or ask IT for a new one.")
 
 
 class CodeExpired(ProvisioningHubError):
@@ -103,7 +104,7 @@ class CodeExpired(ProvisioningHubError):
 
     status_code = 410
     code = "code_expired"
-    default_user_message = "Koden er udløbet. Bed IT om en ny."
+    default_user_message = N_("The code has expired. Ask IT for a new one.")
 
 
 class CodeAlreadyUsed(ProvisioningHubError):
@@ -111,7 +112,7 @@ class CodeAlreadyUsed(ProvisioningHubError):
 
     status_code = 409
     code = "code_used"
-    default_user_message = "Koden er allerede brugt. Bed IT om en ny."
+    default_user_message = N_("The code has already been used. Ask IT for a new one.")
 
 
 class TooManyAttempts(ProvisioningHubError):
@@ -119,7 +120,7 @@ class TooManyAttempts(ProvisioningHubError):
 
     status_code = 429
     code = "too_many_attempts"
-    default_user_message = "For mange forkerte koder. Vent lidt, og prøv igen."
+    default_user_message = N_("Too many wrong codes. Wait a while, and try again.")
 
 
 class CommandUnknown(ProvisioningHubError):

@@ -42,6 +42,7 @@ from hub.provisioning.store import (
 from provisioning.protocol import (
     SignedEnvelope,
     station_id_for,
+    verify_audit_head,
 )
 from provisioning.schema import (
     CommandAck,
@@ -264,22 +265,12 @@ class StationRequests(ProvisioningCore):
         station_id = station.station_id
         beat_json = beat.model_dump_json()
 
-        def work(tx: Tx) -> tuple[int, list[str]]:
-            alarm = 0
-            head, seen = beat.audit_head, station.audit_seq
-            # The head may only move forward: a shorter or rewritten chain is an alarm.
-            if (
-                head is not None
-                and seen is not None
-                and (head.seq < seen or (head.seq == seen and head.hash != station.audit_hash))
-            ):
-                alarm = 1
+        def work(tx: Tx) -> tuple[int, list[str], int | None, bool]:
+            anchor_seq, alarm = self._anchor_audit_head(tx, station, beat, now)
             row = tx.one(
                 "UPDATE prov_stations SET heartbeat_json = ?, last_seen_at = ?, "
                 "software_version = ?, config_version = ?, config_rejected = ?, "
-                "offline_at = ?, audit_seq = COALESCE(?, audit_seq), "
-                "audit_hash = COALESCE(?, audit_hash), "
-                "audit_alarm = CASE WHEN ? = 1 THEN 1 ELSE audit_alarm END, "
+                "offline_at = ?, "
                 "first_config_at = CASE WHEN first_config_at IS NULL AND ? > 0 THEN ? "
                 "ELSE first_config_at END WHERE station_id = ? RETURNING published_version",
                 (
@@ -289,9 +280,6 @@ class StationRequests(ProvisioningCore):
                     beat.config_version,
                     beat.config_rejected,
                     ts(now) if beat.going_offline else None,
-                    None if beat.audit_head is None else beat.audit_head.seq,
-                    None if beat.audit_head is None else beat.audit_head.hash,
-                    alarm,
                     beat.config_version,
                     ts(now),
                     station_id,
@@ -302,15 +290,90 @@ class StationRequests(ProvisioningCore):
                 "AND state IN ('pending', 'deferred') ORDER BY created_at, command_id",
                 (station_id,),
             )
-            return (0 if row is None else int(row[0]), [c[0] for c in commands])
+            version = 0 if row is None else int(row[0])
+            return (version, [c[0] for c in commands], anchor_seq, alarm)
 
-        version, commands = await self.db.run(work)
+        version, commands, anchor_seq, alarm = await self.db.run(work)
+        anchoring = beat.audit_head is not None and beat.audit_head.signature is not None
         return HeartbeatResponse(
             config_version=version,
             commands=tuple(SignedEnvelope.model_validate_json(c) for c in commands[:32]),
             next_in_seconds=self.settings.heartbeat_seconds,
             server_time=now,
+            audit_anchor_seq=anchor_seq if anchoring else None,
+            audit_alarm=alarm if anchoring else None,
         )
+
+    def _anchor_audit_head(
+        self, tx: Tx, station: StationRecord, beat: Heartbeat, now: datetime
+    ) -> tuple[int | None, bool]:
+        """Anchor the heartbeat's signed audit head, or raise the alarm (issue 14, item 6).
+
+        The hub keeps the last anchored ``(seq, hash)`` and moves it forward only when the
+        station proves that its log still holds that very entry: ``audit_proof`` is the hash
+        the station's log has now at the anchored seq, recomputed from the start of the chain.
+        A head below the anchor (entries cut off), a different hash at the anchored seq (the
+        log rewritten and re-chained up to there) or a head whose signature is not the
+        station's raise the alarm; it stays until IT clears it. A head without a proof (the
+        first heartbeat after a restart) is not anchored and answered with the seq to prove.
+        Returns the anchored seq and whether the station is in alarm.
+        """
+        station_id = station.station_id
+        row = tx.one(
+            "SELECT audit_seq, audit_hash, audit_alarm FROM prov_stations WHERE station_id = ?",
+            (station_id,),
+        )
+        if row is None:
+            return None, False
+        anchor_seq = None if row[0] is None else int(row[0])
+        anchor_hash, alarmed = row[1], bool(row[2])
+        head = beat.audit_head
+        if head is None or head.signature is None:
+            # Nothing to anchor (or a station from before signed heads: not anchored).
+            return anchor_seq, alarmed
+        verdict: str | None = None
+        if station.public_key is None or not verify_audit_head(
+            station.public_key, station_id, head.seq, head.hash, head.signature
+        ):
+            verdict = "alarm_bad_signature"
+        elif anchor_seq is None or anchor_hash is None:
+            verdict = "anchored"
+        elif head.seq < anchor_seq:
+            verdict = "alarm_truncated"
+        elif head.seq == anchor_seq:
+            verdict = None if head.hash == anchor_hash else "alarm_rewritten"
+        else:
+            proof = beat.audit_proof
+            if proof is None or proof.seq != anchor_seq:
+                verdict = None  # unproven: answered with the seq to prove
+            elif proof.hash != anchor_hash:
+                verdict = "alarm_rewritten"
+            else:
+                verdict = "anchored"
+        if verdict is None:
+            return anchor_seq, alarmed
+        if alarmed and verdict != "anchored":
+            return anchor_seq, True  # recorded and logged when it was raised
+        tx.execute(
+            "INSERT INTO prov_audit_heads (station_id, seq, hash, signature, received_at, "
+            "verdict) VALUES (?, ?, ?, ?, ?, ?)",
+            (station_id, head.seq, head.hash, head.signature, ts(now), verdict),
+        )
+        if verdict == "anchored":
+            tx.execute(
+                "UPDATE prov_stations SET audit_seq = ?, audit_hash = ? WHERE station_id = ?",
+                (head.seq, head.hash, station_id),
+            )
+            return head.seq, alarmed
+        tx.execute("UPDATE prov_stations SET audit_alarm = 1 WHERE station_id = ?", (station_id,))
+        _log.error(
+            "audit alarm for station %s: %s (anchored seq %s, head seq %d)",
+            station_id,
+            verdict.removeprefix("alarm_"),
+            anchor_seq,
+            head.seq,
+        )
+        return anchor_seq, True
 
     async def ack_command(self, station: StationRecord, command_id: str, ack: CommandAck) -> None:
         """The station's outcome for a command (idempotent: a repeated ack changes nothing)."""

@@ -99,6 +99,18 @@ _SCHEMA: Final = (
         revoked_at TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS prov_staff_station ON prov_staff (station_id)",
+    # The history of each station's anchored audit heads (with the station's signature) and
+    # of every alarm: a head that does not extend the last anchored one.
+    """CREATE TABLE IF NOT EXISTS prov_audit_heads (
+        station_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL,
+        signature TEXT,
+        received_at TEXT NOT NULL,
+        verdict TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS prov_audit_heads_station ON prov_audit_heads "
+    "(station_id, received_at)",
     """CREATE TABLE IF NOT EXISTS prov_admin_audit (
         seq {serial},
         at TEXT NOT NULL,

@@ -11,103 +11,9 @@
 "use strict";
 
 (() => {
-  const STRINGS = {
-    da: {
-      title: "Videokonsultation",
-      loading: "Henter aftalen …",
-      booked: "Stationen har ikke ringet op endnu.",
-      bookedDetail: "Aftalen er {time}. Siden opdaterer sig selv, når stationen er klar.",
-      stationWaiting: "Stationen venter",
-      admit: "Lad komme ind",
-      born: "Født",
-      room: "Stue",
-      reason: "Årsag",
-      connecting: "Forbinder …",
-      reconnecting: "Genopretter forbindelse …",
-      mute: "Slå mikrofon fra",
-      unmute: "Slå mikrofon til",
-      cameraOff: "Sluk kamera",
-      cameraOn: "Tænd kamera",
-      hangup: "Afslut",
-      inFrontNow: "Foran kameraet nu",
-      of: "af",
-      private: "Personalet har forladt rummet. Samtalen er nu privat.",
-      quality: "Forbindelse",
-      good: "god",
-      fair: "middel",
-      poor: "dårlig",
-      noMedia:
-        "Kamera og mikrofon kunne ikke startes. Forbindelsen til borgeren holdes, men borgeren kan hverken se eller høre dig.",
-      noVideo: "Kameraet kunne ikke startes. Borgeren kan høre dig, men ikke se dig.",
-      permissionHint: "Tjek, at browseren har lov til at bruge kamera og mikrofon på denne side.",
-      deviceHint:
-        "Tjek også, at kamera og mikrofon er tilsluttet og ikke bruges af et andet program, og genindlæs så siden.",
-      preview: "Sådan ser borgeren dig.",
-      networkTrouble: "Forbindelsen til serveren er afbrudt. Prøver igen …",
-      errors: {
-        you_ended: "Du har afsluttet samtalen.",
-        unknown_link: "Linket er ugyldigt. Tjek, at du har brugt hele linket fra invitationen.",
-        link_not_yet_valid: "Linket virker først fra {time}. Siden prøver igen af sig selv.",
-        link_expired: "Linket er udløbet. Aftal en ny tid med plejehjemmet.",
-        link_revoked: "Aftalen er aflyst, og linket virker ikke længere.",
-        call_ended: "Samtalen er afsluttet.",
-        room_already_admitted:
-          "Samtalen er allerede åbnet i et andet vindue eller en anden browser.",
-        not_admitted_browser: "Dette vindue er ikke længere med i samtalen. Genindlæs siden.",
-        station_not_waiting: "Stationen er ikke klar endnu. Vent et øjeblik.",
-        unsupported:
-          "Din browser kan ikke foretage videoopkald. Brug en nyere udgave af Chrome, Edge, Firefox eller Safari.",
-        generic: "Der opstod en fejl. Prøv at genindlæse siden.",
-      },
-    },
-    en: {
-      title: "Video consultation",
-      loading: "Loading the appointment …",
-      booked: "The station has not called in yet.",
-      bookedDetail: "The appointment is {time}. This page updates itself when the station is ready.",
-      stationWaiting: "The station is waiting",
-      admit: "Admit",
-      born: "Born",
-      room: "Room",
-      reason: "Reason",
-      connecting: "Connecting …",
-      reconnecting: "Reconnecting …",
-      mute: "Mute microphone",
-      unmute: "Unmute microphone",
-      cameraOff: "Turn camera off",
-      cameraOn: "Turn camera on",
-      hangup: "End call",
-      inFrontNow: "In front of the camera now",
-      of: "of",
-      private: "The staff have left the room. The call is private now.",
-      quality: "Connection",
-      good: "good",
-      fair: "fair",
-      poor: "poor",
-      noMedia:
-        "Camera and microphone could not be started. The connection to the resident is kept, but the resident can neither see nor hear you.",
-      noVideo: "The camera could not be started. The resident can hear you but not see you.",
-      permissionHint: "Check that the browser may use the camera and microphone on this page.",
-      deviceHint:
-        "Also check that the camera and microphone are connected and not used by another program, then reload the page.",
-      preview: "This is how the resident sees you.",
-      networkTrouble: "Lost the connection to the server. Retrying …",
-      errors: {
-        you_ended: "You ended the call.",
-        unknown_link: "This link is not valid. Check that you used the whole link from the invitation.",
-        link_not_yet_valid: "This link works from {time}. The page will try again by itself.",
-        link_expired: "This link has expired. Agree a new time with the care home.",
-        link_revoked: "The appointment was cancelled; the link no longer works.",
-        call_ended: "The call has ended.",
-        room_already_admitted: "The call is already open in another window or browser.",
-        not_admitted_browser: "This window is no longer part of the call. Reload the page.",
-        station_not_waiting: "The station is not ready yet. Please wait a moment.",
-        unsupported:
-          "Your browser cannot make video calls. Use a recent Chrome, Edge, Firefox or Safari.",
-        generic: "Something went wrong. Try reloading the page.",
-      },
-    },
-  };
+  // The texts come from the hub's catalogue, in the link's language, as a JSON block in the
+  // page (hub/gp_texts.py): one table for the page and every other text people read.
+  const T = JSON.parse(document.getElementById("gp-texts").textContent);
 
   // What the page sends, capped so a Raspberry Pi can decode it.
   const SEND_WIDTH = 640;
@@ -131,8 +37,7 @@
   // How often the page samples getStats() for the quality indicator and the media watchdog.
   const MONITOR_MS = 500;
 
-  const lang = new URLSearchParams(location.search).get("lang") === "en" ? "en" : "da";
-  const T = STRINGS[lang];
+  const lang = document.documentElement.lang === "en" ? "en" : "da";
   const locale = lang === "da" ? "da-DK" : "en-GB";
   const token = location.hash.length > 1 ? decodeURIComponent(location.hash.slice(1)) : "";
   const apiBase = new URL("../api/gp/", location.href);

@@ -17,6 +17,7 @@ from station.call.media import (
     VOLUME_STEPS,
 )
 from station.call.state import Attempt, CallState
+from station.i18n import N_
 
 __all__ = ["CallControls"]
 
@@ -92,13 +93,14 @@ class CallControls(CallState):
     def move_resident(self, step: int) -> dict[str, int]:
         """Next (+1) or previous (-1) resident of a round; the GP page follows."""
         if not self.active:
-            raise CallError("no call is running", "Der er ikke noget opkald i gang.")
+            raise CallError("no call is running", N_("No call is running."))
         if not self._residents:
-            raise CallError("this call has no residents", "Opkaldet har ingen beboere.")
+            raise CallError("this call has no residents", N_("The call has no residents."))
         target = self._current + step
         if not 0 <= target < len(self._residents):
             raise CallError(
-                "no such resident in the round", "Der er ikke flere beboere i den retning."
+                "no such resident in the round",
+                N_("There are no more residents in that direction."),
             )
         self._current = target
         message = self._resident_message()

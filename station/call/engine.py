@@ -53,6 +53,7 @@ from station.call.quality import Quality, grade_quality
 from station.call.state import END_TIMEOUT, CallMedia, CallObserver, CallPhase
 from station.core.session import CallOutcome
 from station.core.waiting_room import WaitingResident
+from station.i18n import N_
 
 __all__ = [
     "CallEngine",
@@ -105,7 +106,7 @@ class CallEngine(AttemptRunner):
     ) -> None:
         """Begin calling in ``room_id``; returns at once (the supervisor task dials)."""
         if self.active:
-            raise CallError("a call is already running", "Der er allerede et opkald i gang.")
+            raise CallError("a call is already running", N_("A call is already running."))
         self._reset_call()
         self.room_id = room_id
         self._residents = tuple(residents)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from station.errors import StationError
+from station.i18n import N_
 
 __all__ = [
     "CallConfigError",
@@ -17,7 +18,7 @@ __all__ = [
 class CallError(StationError):
     """Base of the call engine's errors."""
 
-    default_user_message = "Opkaldet kunne ikke gennemføres. Prøv igen, eller kontakt IT."
+    default_user_message = N_("The call could not be made. Try again, or contact IT.")
     #: A stable machine word for the UIs and the event stream.
     code = "call_error"
 
@@ -25,7 +26,7 @@ class CallError(StationError):
 class CallConfigError(CallError):
     """The call configuration is missing or invalid."""
 
-    default_user_message = "Stationen er ikke sat op til videoopkald. Kontakt IT."
+    default_user_message = N_("The station is not set up for video calls. Contact IT.")
     code = "call_not_configured"
 
 
@@ -35,14 +36,16 @@ class CallConfigError(CallError):
 class HubUnreachable(CallError):
     """The hub did not answer (network down, hub down, timeout)."""
 
-    default_user_message = "Stationen kan ikke nå serveren. Tjek netværket, og prøv igen."
+    default_user_message = N_(
+        "The station cannot reach the server. Check the network, and try again."
+    )
     code = "hub_unreachable"
 
 
 class HubRefused(CallError):
     """The hub answered with an error (its ``code`` is kept in :attr:`hub_code`)."""
 
-    default_user_message = "Serveren afviste opkaldet. Kontakt IT, hvis det sker igen."
+    default_user_message = N_("The server refused the call. Contact IT if it happens again.")
     code = "hub_refused"
 
     def __init__(self, log_message: str, status: int, hub_code: str) -> None:
@@ -54,7 +57,7 @@ class HubRefused(CallError):
 class CallFinished(CallError):
     """The room is over on the hub (ended by the GP, revoked, expired)."""
 
-    default_user_message = "Opkaldet er afsluttet."
+    default_user_message = N_("The call has ended.")
     code = "call_finished"
 
     def __init__(self, log_message: str, reason: str) -> None:
@@ -65,7 +68,5 @@ class CallFinished(CallError):
 class GatheringFailed(CallError):
     """No usable ICE candidate: TURN refused the credentials, or gathering timed out."""
 
-    default_user_message = (
-        "Stationen kan ikke oprette forbindelse til videoserveren (TURN). Kontakt IT."
-    )
+    default_user_message = N_("The station cannot connect to the video server (TURN). Contact IT.")
     code = "ice_gathering_failed"

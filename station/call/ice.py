@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from station.errors import StationError
+from station.i18n import N_
 
 __all__ = [
     "LOOPBACK_HOST_ADDRESS",
@@ -44,7 +45,9 @@ _SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 class IceConfigError(StationError):
     """The ICE (STUN/TURN) configuration cannot be used."""
 
-    default_user_message = "Stationens netværksopsætning til videoopkald er ugyldig. Kontakt IT."
+    default_user_message = N_(
+        "The station's network set-up for video calls is invalid. Contact IT."
+    )
 
 
 class IceServerConfig(BaseModel):

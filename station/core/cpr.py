@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Final
 
 from station.core.errors import CoreError
+from station.i18n import N_, LazyText, _, translate
 
 __all__ = [
     "Cpr",
@@ -42,13 +43,13 @@ _DIGITS_RE: Final = re.compile(r"[0-9]{10}")
 _PARTIAL_ALLOWED_RE: Final = re.compile(r"[0-9-]*")
 _CPR_LIKE_RE: Final = re.compile(r"(?<![0-9])[0-9]{6}[- ]?[0-9]{4}(?![0-9])")
 
-_FORMAT_HINT_DA: Final = "Skriv CPR-nummeret som DDMMÅÅ-XXXX (10 cifre)."
-
 
 class CprError(CoreError):
     """A text is not a valid CPR number. ``str()`` never contains the digits typed."""
 
-    default_user_message = "CPR-nummeret er ikke gyldigt. " + _FORMAT_HINT_DA
+    default_user_message = N_(
+        "The CPR number is not valid. Write the CPR number as DDMMYY-XXXX (10 digits)."
+    )
 
 
 class Sex(Enum):
@@ -59,8 +60,8 @@ class Sex(Enum):
 
     @property
     def label_da(self) -> str:
-        """The Danish word shown to staff."""
-        return "Mand" if self is Sex.MALE else "Kvinde"
+        """The Danish word (as the care record writes it, whatever the UI's language)."""
+        return translate(N_("Male") if self is Sex.MALE else N_("Female"), "da")
 
 
 def _century(seventh: int, yy: int) -> int:
@@ -88,8 +89,10 @@ def _birth_date(digits: str) -> date:
         raise CprError(
             "CPR number rejected: the first six digits are not a date in the century the "
             "7th digit gives",
-            "De første seks cifre i CPR-nummeret er ikke en gyldig fødselsdato (DDMMÅÅ). "
-            "Kontrollér nummeret.",
+            N_(
+                "The first six digits of the CPR number are not a valid birth date (DDMMYY). "
+                "Check the number."
+            ),
         ) from None
 
 
@@ -130,35 +133,52 @@ def parse_cpr(text: str, *, today: date | None = None) -> Cpr:
     The date must exist in the century the 7th digit and the year give. With ``today``, a
     birth date after it is refused too (nobody is born in the future); without it, only
     the shape and the calendar are checked. Modulus 11 is not required: see
-    ``Cpr.mod11_valid``. Raises ``CprError`` with a Danish ``user_message``.
+    ``Cpr.mod11_valid``. Raises ``CprError`` with a ``user_message`` that says why.
     """
     if not isinstance(text, str):
         raise CprError("CPR number rejected: not a string")
     stripped = text.strip()
     if not stripped:
-        raise CprError("CPR number rejected: empty", "Indtast CPR-nummeret. " + _FORMAT_HINT_DA)
+        raise CprError(
+            "CPR number rejected: empty",
+            N_("Enter the CPR number. Write the CPR number as DDMMYY-XXXX (10 digits)."),
+        )
     match = _FULL_RE.fullmatch(stripped)
     if match is None:
-        raise CprError("CPR number rejected: wrong shape", _shape_reason_da(stripped))
+        raise CprError("CPR number rejected: wrong shape", _shape_reason(stripped))
     cpr = Cpr(match.group(1) + match.group(2))
     if today is not None and cpr.birth_date > today:
         raise CprError(
             "CPR number rejected: birth date is in the future",
-            "Fødselsdatoen i CPR-nummeret ligger ude i fremtiden. Kontrollér nummeret.",
+            N_("The birth date in the CPR number is in the future. Check the number."),
         )
     return cpr
 
 
-def _shape_reason_da(text: str) -> str:
-    """Why ``text`` is not shaped like a CPR number, in Danish, without quoting it."""
+def _shape_reason(text: str) -> str | LazyText:
+    """Why ``text`` is not shaped like a CPR number (a msgid), without quoting it."""
     if any(not ("0" <= ch <= "9" or ch == "-") for ch in text):
-        return "CPR-nummeret må kun indeholde cifre og én bindestreg. " + _FORMAT_HINT_DA
+        return N_(
+            "The CPR number may only contain digits and one hyphen. "
+            "Write the CPR number as DDMMYY-XXXX (10 digits)."
+        )
     if text.count("-") > 1 or ("-" in text and text.index("-") != 6):
-        return "Bindestregen skal stå efter de første seks cifre. " + _FORMAT_HINT_DA
+        return N_(
+            "The hyphen must come after the first six digits. "
+            "Write the CPR number as DDMMYY-XXXX (10 digits)."
+        )
     count = sum(ch.isdigit() for ch in text)
     if count < 10:
-        return f"CPR-nummeret har for få cifre ({count} af 10). " + _FORMAT_HINT_DA
-    return f"CPR-nummeret har for mange cifre ({count} i stedet for 10). " + _FORMAT_HINT_DA
+        return LazyText(
+            "The CPR number has too few digits ({count} of 10). "
+            "Write the CPR number as DDMMYY-XXXX (10 digits).",
+            count=count,
+        )
+    return LazyText(
+        "The CPR number has too many digits ({count} instead of 10). "
+        "Write the CPR number as DDMMYY-XXXX (10 digits).",
+        count=count,
+    )
 
 
 def looks_like_cpr(text: str) -> bool:
@@ -189,13 +209,14 @@ class PartialCprStatus(Enum):
 class PartialCprState:
     """The verdict on a CPR number while it is being typed.
 
-    ``reason_da`` says in Danish what is wrong (INVALID) or what is missing (INCOMPLETE);
+    ``reason`` says what is wrong (INVALID) or what is missing (INCOMPLETE), translated
+    when the verdict is made;
     ``cpr`` is set only when VALID. ``mod11_warning`` is true for a complete number that
     fails modulus 11: legal since 2007, but worth a second look.
     """
 
     status: PartialCprStatus
-    reason_da: str | None = None
+    reason: str | None = None
     cpr: Cpr | None = field(default=None, repr=False)
 
     @property
@@ -215,22 +236,24 @@ def check_partial_cpr(text: str, *, today: date | None = None) -> PartialCprStat
     if _PARTIAL_ALLOWED_RE.fullmatch(stripped) is None:
         return PartialCprState(
             PartialCprStatus.INVALID,
-            "CPR-nummeret må kun indeholde cifre og én bindestreg.",
+            _("The CPR number may only contain digits and one hyphen."),
         )
     if stripped.count("-") > 1 or ("-" in stripped and stripped.index("-") != 6):
         return PartialCprState(
-            PartialCprStatus.INVALID, "Bindestregen skal stå efter de første seks cifre."
+            PartialCprStatus.INVALID, _("The hyphen must come after the first six digits.")
         )
     digits = stripped.replace("-", "")
     if len(digits) > 10:
-        return PartialCprState(PartialCprStatus.INVALID, "CPR-nummeret har kun 10 cifre.")
-    bad_date = "De første seks cifre skal være en gyldig fødselsdato (DDMMÅÅ)."
+        return PartialCprState(PartialCprStatus.INVALID, _("The CPR number has only 10 digits."))
+    bad_date = _("The first six digits must be a valid birth date (DDMMYY).")
     if len(digits) >= 2 and not 1 <= int(digits[:2]) <= 31:
-        return PartialCprState(PartialCprStatus.INVALID, "Dagen skal være mellem 01 og 31.")
+        return PartialCprState(PartialCprStatus.INVALID, _("The day must be between 01 and 31."))
     if len(digits) >= 4:
         month = int(digits[2:4])
         if not 1 <= month <= 12:
-            return PartialCprState(PartialCprStatus.INVALID, "Måneden skal være mellem 01 og 12.")
+            return PartialCprState(
+                PartialCprStatus.INVALID, _("The month must be between 01 and 12.")
+            )
         # 2000 is a leap year, so this allows 29 February until the year is known.
         if int(digits[:2]) > calendar.monthrange(2000, month)[1]:
             return PartialCprState(PartialCprStatus.INVALID, bad_date)
@@ -246,16 +269,18 @@ def check_partial_cpr(text: str, *, today: date | None = None) -> PartialCprStat
         if day > calendar.monthrange(year, month)[1]:
             return PartialCprState(
                 PartialCprStatus.INVALID,
-                "Datoen findes ikke i det århundrede, som 7. ciffer angiver. Kontrollér nummeret.",
+                _("The date does not exist in the century the 7th digit gives. Check the number."),
             )
         if today is not None and date(year, month, day) > today:
-            return PartialCprState(
-                PartialCprStatus.INVALID, "Fødselsdatoen ligger ude i fremtiden."
-            )
+            return PartialCprState(PartialCprStatus.INVALID, _("The birth date is in the future."))
     if len(digits) < 10:
         missing = 10 - len(digits)
-        word = "ciffer" if missing == 1 else "cifre"
-        return PartialCprState(PartialCprStatus.INCOMPLETE, f"Mangler {missing} {word} af 10.")
+        reason = (
+            _("1 digit of 10 is missing.")
+            if missing == 1
+            else _("{missing} digits of 10 are missing.").format(missing=missing)
+        )
+        return PartialCprState(PartialCprStatus.INCOMPLETE, reason)
     try:
         cpr = parse_cpr(digits, today=today)
     except CprError as error:  # pragma: no cover - every rejection is caught above

@@ -1,8 +1,8 @@
 """The station's domain: residents and their identities, consultation types, queue statuses.
 
 Value objects (``Resident`` and its identities) are frozen and validate themselves: the staff
-UI builds them from what staff type (and from opened records), so a bad value gets a Danish
-message before anything is sealed.
+UI builds them from what staff type (and from opened records), so a bad value gets a message
+for staff (the catalogue's, Danish by default) before anything is sealed.
 
 Personal fields (names, birth dates, rooms, notes, CPR numbers) never appear in a ``repr()``
 or an error's ``str()``: both end up in logs. Ids are random and opaque; a CPR number is never
@@ -24,6 +24,7 @@ from typing import Final
 from station.core import ids
 from station.core.cpr import Cpr
 from station.core.errors import CoreError
+from station.i18n import N_, LazyText, translate
 
 __all__ = [
     "DEFAULT_EARLY_START",
@@ -50,11 +51,11 @@ MAX_NOTE_LENGTH: Final = 2000
 class DomainError(CoreError):
     """Base of the domain's errors: bad values and illegal operations."""
 
-    default_user_message = "Handlingen kunne ikke udføres."
+    default_user_message = N_("The action could not be carried out.")
 
 
 class InvalidValue(DomainError, ValueError):
-    """A value given to the domain is not acceptable (the Danish message says which and why)."""
+    """A value given to the domain is not acceptable (the message for staff says which and why)."""
 
 
 def check_opaque_id(value: object, what: str) -> str:
@@ -67,24 +68,32 @@ def check_opaque_id(value: object, what: str) -> str:
         raise InvalidValue(
             f"{what} id rejected: must be an opaque ASCII token, 1-64 characters, not all "
             "digits and never a CPR number",
-            "Der opstod en intern fejl (ugyldigt id). Kontakt IT, hvis det sker igen.",
+            N_("An internal error occurred (invalid id). Contact IT if it happens again."),
         )
     return value
 
 
 def _clean_text(
-    value: object, *, field_en: str, field_da: str, max_length: int, multiline: bool = False
+    value: object, *, field_en: str, field: LazyText, max_length: int, multiline: bool = False
 ) -> str:
     """Normalise (NFC, stripped) and validate a free-text field; the error never quotes it."""
     if not isinstance(value, str):
-        raise InvalidValue(f"{field_en} rejected: not text", f"{field_da} skal være tekst.")
+        raise InvalidValue(
+            f"{field_en} rejected: not text", LazyText("{field} must be text.", field=field)
+        )
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
-        raise InvalidValue(f"{field_en} rejected: empty", f"{field_da} skal udfyldes.")
+        raise InvalidValue(
+            f"{field_en} rejected: empty", LazyText("{field} must be filled in.", field=field)
+        )
     if len(text) > max_length:
         raise InvalidValue(
             f"{field_en} rejected: longer than {max_length} characters",
-            f"{field_da} må højst være {max_length} tegn.",
+            LazyText(
+                "{field} may be at most {max_length} characters.",
+                field=field,
+                max_length=max_length,
+            ),
         )
     allowed = {"\n", "\t"} if multiline else set()
     # Category C: control, format (e.g. bidi overrides that make names read differently),
@@ -92,37 +101,47 @@ def _clean_text(
     if any(unicodedata.category(ch).startswith("C") and ch not in allowed for ch in text):
         raise InvalidValue(
             f"{field_en} rejected: contains control characters",
-            f"{field_da} indeholder tegn, der ikke kan bruges.",
+            LazyText("{field} contains characters that cannot be used.", field=field),
         )
     return text
 
 
 def _optional_text(
-    value: object, *, field_en: str, field_da: str, max_length: int, multiline: bool = False
+    value: object, *, field_en: str, field: LazyText, max_length: int, multiline: bool = False
 ) -> str | None:
     """Like ``_clean_text``, but ``None`` or blank text means "not given"."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return _clean_text(
-        value, field_en=field_en, field_da=field_da, max_length=max_length, multiline=multiline
+        value, field_en=field_en, field=field, max_length=max_length, multiline=multiline
     )
 
 
 def _name(value: object) -> str:
-    return _clean_text(value, field_en="name", field_da="Navnet", max_length=MAX_NAME_LENGTH)
+    return _clean_text(
+        value, field_en="name", field=LazyText("The name"), max_length=MAX_NAME_LENGTH
+    )
 
 
 def _room(value: object) -> str:
-    return _clean_text(value, field_en="room", field_da="Værelset", max_length=MAX_ROOM_LENGTH)
+    return _clean_text(
+        value, field_en="room", field=LazyText("The room"), max_length=MAX_ROOM_LENGTH
+    )
 
 
 def _optional_room(value: object) -> str | None:
-    return _optional_text(value, field_en="room", field_da="Værelset", max_length=MAX_ROOM_LENGTH)
+    return _optional_text(
+        value, field_en="room", field=LazyText("The room"), max_length=MAX_ROOM_LENGTH
+    )
 
 
 def _note(value: object) -> str | None:
     return _optional_text(
-        value, field_en="note", field_da="Noten", max_length=MAX_NOTE_LENGTH, multiline=True
+        value,
+        field_en="note",
+        field=LazyText("The note"),
+        max_length=MAX_NOTE_LENGTH,
+        multiline=True,
     )
 
 
@@ -130,19 +149,24 @@ def _check_birth_date(value: object, *, today: date | None = None) -> date:
     """A plausible birth date for a living resident: not in the future, not over 130 years ago."""
     if not isinstance(value, date) or isinstance(value, datetime):
         raise InvalidValue(
-            "birth date rejected: not a date", "Fødselsdatoen skal være en dato (DD-MM-ÅÅÅÅ)."
+            "birth date rejected: not a date",
+            N_("The birth date must be a date (DD-MM-YYYY)."),
         )
     # UTC plus a day: Danish local time is ahead of UTC, so "today" in Denmark can be
     # tomorrow in UTC; a station clock a little off must not refuse a newborn.
     today = today or (datetime.now(UTC).date() + timedelta(days=1))
     if value > today:
         raise InvalidValue(
-            "birth date rejected: in the future", "Fødselsdatoen kan ikke ligge i fremtiden."
+            "birth date rejected: in the future",
+            N_("The birth date cannot be in the future."),
         )
     if value.year < today.year - MAX_AGE_YEARS:
         raise InvalidValue(
             "birth date rejected: implausibly old",
-            f"Fødselsdatoen ligger mere end {MAX_AGE_YEARS} år tilbage. Kontrollér årstallet.",
+            LazyText(
+                "The birth date is more than {years} years ago. Check the year.",
+                years=MAX_AGE_YEARS,
+            ),
         )
     return value
 
@@ -159,14 +183,14 @@ class ConsultationType(StrEnum):
 
     @property
     def label_da(self) -> str:
-        """The Danish name shown to staff."""
-        return _CONSULTATION_LABELS_DA[self]
+        """The Danish name (as the care record writes it, whatever the UI's language)."""
+        return translate(_CONSULTATION_LABELS[self], "da")
 
 
-_CONSULTATION_LABELS_DA: Final = {
-    ConsultationType.VIDEO_CONSULTATION: "Videokonsultation",
-    ConsultationType.ASSISTED_CONSULTATION: "Assisteret videokonsultation",
-    ConsultationType.VIDEO_CONFERENCE: "Videokonference",
+_CONSULTATION_LABELS: Final = {
+    ConsultationType.VIDEO_CONSULTATION: N_("Video consultation"),
+    ConsultationType.ASSISTED_CONSULTATION: N_("Assisted video consultation"),
+    ConsultationType.VIDEO_CONFERENCE: N_("Video conference"),
 }
 
 
@@ -201,7 +225,7 @@ class WithCpr:
     def __post_init__(self) -> None:
         if not isinstance(self.cpr, Cpr):
             raise InvalidValue(
-                "resident rejected: cpr must be a parsed Cpr", "CPR-nummeret er ikke gyldigt."
+                "resident rejected: cpr must be a parsed Cpr", N_("The CPR number is not valid.")
             )
         # A CPR number can be well-formed and still absurd for a living resident
         # (an 1800s birth date, or one in the future).
@@ -238,12 +262,15 @@ class Resident:
         if not ids.is_opaque_id(self.id):
             raise InvalidValue(
                 "resident id rejected: must be an opaque id (station.core.ids)",
-                "Der opstod en intern fejl (ugyldigt beboer-id). Kontakt IT, hvis det sker igen.",
+                N_(
+                    "An internal error occurred (invalid resident "
+                    "id). Contact IT if it happens again."
+                ),
             )
         if not isinstance(self.identity, WithoutCpr | WithCpr):
             raise InvalidValue(
                 "resident rejected: identity must be WithoutCpr or WithCpr",
-                "Beboerens oplysninger mangler.",
+                N_("The resident's details are missing."),
             )
 
     @classmethod

@@ -62,6 +62,7 @@ from station.core.clock import Clock
 from station.core.errors import CoreError
 from station.core.model import DEFAULT_EARLY_START, QueueEntryStatus, check_opaque_id
 from station.core.ports import AuditAction, AuditSink
+from station.i18n import N_, LazyText
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +156,15 @@ _IN_CALL_STATES: Final = frozenset({SessionState.WAITING_FOR_GP, SessionState.IN
 class SessionError(CoreError):
     """Base of the session's errors."""
 
-    default_user_message = "Handlingen er ikke mulig lige nu."
+    default_user_message = N_("The action is not possible right now.")
 
 
 class IllegalTransition(SessionError):
     """A transition was asked for in a state that does not allow it."""
 
-    default_user_message = "Handlingen er ikke mulig lige nu. Opdatér skærmen og prøv igen."
+    default_user_message = N_(
+        "The action is not possible right now. Refresh the screen and try again."
+    )
 
 
 class CallNotAllowed(SessionError):
@@ -372,7 +375,7 @@ class Session:
         if not callable(getattr(appointment, "window", None)):
             raise CallNotAllowed(
                 "begin_check needs a booked appointment",
-                "Et opkald kræver en aftale med lægen med dato og klokkeslæt.",
+                N_("A call needs an appointment with the doctor with a date and time."),
             )
         now = self._clock.now()
         opens, closes = appointment.window(early)
@@ -380,17 +383,20 @@ class Session:
             minutes = int(early.total_seconds() // 60)
             raise CallNotAllowed(
                 "begin_check refused: before the appointment's window",
-                f"Opkaldet kan tidligst startes {minutes} minutter før det aftalte tidspunkt.",
+                LazyText(
+                    "The call can start at the earliest {minutes} minutes before the appointment.",
+                    minutes=minutes,
+                ),
             )
         if now >= closes:
             raise CallNotAllowed(
                 "begin_check refused: the appointment's slot is over",
-                "Aftalens tidsrum er overstået. Aftal en ny tid med lægen.",
+                N_("The appointment's time is over. Book a new time with the doctor."),
             )
         if not appointment.has_someone_waiting():
             raise CallNotAllowed(
                 "begin_check refused: nobody is waiting in the queue",
-                "Der står ingen ventende beboere i køen til denne aftale.",
+                N_("No residents are waiting in the queue for this appointment."),
             )
         self._audit.record(
             AuditAction.CHECK_STARTED, staff=self._staff, resident=None, outcome="ok"
@@ -503,7 +509,7 @@ class Session:
         if chosen not in self._pending_wrap_ups:
             raise IllegalTransition(
                 "resume_wrap_up: that appointment has no pending wrap-up",
-                "Der er ingen afslutning at skrive for den aftale.",
+                N_("There is no wrap-up to write for that appointment."),
             )
         self._audit.record(
             AuditAction.WRAP_UP_STARTED, staff=self._staff, resident=None, outcome="ok"

@@ -5,8 +5,8 @@ in the hub's style: the bodies are the models of :mod:`stationapi.models`, authe
 a dependency, and the app describes itself (``GET /v1/openapi.json``; tests fuzz it).
 
 Versioned under ``/v1``. Every body is JSON; every refusal is a 4xx with
-``{"error": <English>, "user_message": <Danish>, "code": <machine word>}``, and bad input
-never produces a 5xx. Validation errors name the field and the rule, never the value (a
+``{"error": <English>, "user_message": <the person's language>, "code": <machine word>}``, and
+bad input never produces a 5xx. Validation errors name the field and the rule, never the value (a
 mistyped field may hold a PIN or a CPR number). Request bodies are capped
 (:data:`MAX_BODY_BYTES`; the staff enrollment's at 4 KiB) and counted as they arrive, so an
 oversized request is refused before it is held in memory.
@@ -18,7 +18,7 @@ Three kinds of endpoint:
 - staff-only, ``Authorization: Bearer <token>`` from ``/v1/unlock``: the blind store's
   records, the session transitions, the call, the pre-call check and the export. Only
   ``POST /v1/session/touch`` counts as activity for the idle lock. Every lock revokes every
-  token at once; later requests get 401 "Stationen er låst";
+  token at once; later requests get 401 ``locked``;
 - the resident's call controls: staff, or without a token while the call is private.
 
 The API never handles plaintext personal data but the waiting residents of a call's start
@@ -57,6 +57,7 @@ from station.daemon.routes.deps import (
 )
 from station.daemon.service import StationService
 from station.export.service import ExportService
+from station.i18n import N_
 
 __all__ = [
     "DEFAULT_HEARTBEAT_SECONDS",
@@ -77,13 +78,13 @@ DEFAULT_HEARTBEAT_SECONDS: Final = 15.0
 #: Where the app serves its own OpenAPI description.
 OPENAPI_PATH: Final = "/v1/openapi.json"
 
-_INVALID = "Oplysningerne i forespørgslen var ugyldige. Prøv igen, eller kontakt IT."
-_TOO_LARGE = "Oplysningerne er for store til at blive gemt."
+_INVALID = N_("The information in the request was invalid. Try again, or contact IT.")
+_TOO_LARGE = N_("The information is too large to be saved.")
 #: Endpoints with a smaller body limit than :data:`MAX_BODY_BYTES` (and what a person reads).
 _BODY_LIMITS: Final[Mapping[str, tuple[int, str]]] = {
     provisioning_routes.ENROLL_PATH: (
         provisioning_routes.MAX_ENROLL_BODY_BYTES,
-        "Forespørgslen er for stor.",
+        N_("The request is too large."),
     ),
 }
 
@@ -177,7 +178,7 @@ async def _on_invalid(request: Request, exc: Exception) -> Response:
                 415,
                 "unsupported_media_type",
                 "request bodies must be application/json",
-                "Forespørgslen havde et forkert format. Kontakt IT.",
+                N_("The request had the wrong format. Contact IT."),
             )
         )
     return error_response(ApiError(422, "invalid", validation_message(errors), _INVALID))
@@ -192,10 +193,10 @@ def _json_body(request: Request) -> bool:
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        error = ApiError(404, "not_found", "no such endpoint", "Funktionen findes ikke.")
+        error = ApiError(404, "not_found", "no such endpoint", N_("The function does not exist."))
     elif exc.status_code == 405:
         error = ApiError(
-            405, "method_not_allowed", "method not allowed here", "Funktionen findes ikke."
+            405, "method_not_allowed", "method not allowed here", N_("The function does not exist.")
         )
     elif exc.status_code == 400:
         error = ApiError.bad_request(str(exc.detail))

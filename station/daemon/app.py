@@ -69,6 +69,7 @@ from station.daemon.serving import (
 )
 from station.daemon.workers import SerialAuditSink, Worker
 from station.errors import StationError
+from station.i18n import N_
 from station.keys.handover import KeyringAccess
 
 __all__ = [
@@ -200,15 +201,16 @@ class Daemon:
         if not data_dir.is_dir():
             raise DaemonError(
                 f"data directory {data_dir} does not exist",
-                "Stationens datamappe mangler. Kontakt IT.",
+                N_("The station's data folder is missing. Contact IT."),
             )
         self._store_worker = Worker("stationd-store")
         self._audit_worker = Worker("stationd-audit")
         from provisioning.wipe import finish_pending_wipe
 
-        # A remote crypto-wipe destroyed the keys at once; its store files go before it opens.
+        # A remote wipe destroyed the keys at once; the files stationd held open (the store,
+        # the outbox, the hub rooms) go now, before anything opens them.
         if await asyncio.to_thread(finish_pending_wipe, data_dir):
-            _log.warning("finished a crypto-wipe: the store's files were deleted")
+            _log.warning("finished a remote wipe: every file of the wipe list was deleted")
         self._store = await self._store_worker.run(BlindStore.open, data_dir, clock=self.clock)
         self._audit = await self._audit_worker.run(AuditLog.open, data_dir, clock=self.clock)
         audit = SerialAuditSink(self._audit, self._audit_worker)

@@ -43,6 +43,7 @@ from station.core.session import CallOutcome, SessionState, Transition
 from station.daemon.errors import ApiError
 from station.daemon.hardware import CALL_PARTS, MissingPart, refuse_if_missing
 from station.errors import StationError
+from station.i18n import N_
 from station.storage.datadir import DataDir
 from stationapi import models as m
 
@@ -293,7 +294,7 @@ class CallController:
         if self.engine is None:
             raise ApiError.unavailable(
                 f"calls are not available: {self._unavailable}",
-                "Stationen er ikke sat op til videoopkald. Kontakt IT.",
+                N_("The station is not set up for video calls. Contact IT."),
             )
         return self.engine
 
@@ -307,11 +308,11 @@ class CallController:
             if not request.renew:
                 raise ApiError.conflict(
                     "a GP link was already issued for this consultation; renew=true replaces it",
-                    "Der er allerede lavet et link til lægen for denne aftale.",
+                    N_("A link for the doctor has already been made for this appointment."),
                 )
             if engine.active and engine.room_id == existing:
                 raise ApiError.conflict(
-                    "the call in this room is running", "Opkaldet er i gang. Afslut det først."
+                    "the call in this room is running", N_("The call is running. End it first.")
                 )
             with contextlib.suppress(CallError):
                 await engine.revoke_room(existing)
@@ -323,9 +324,7 @@ class CallController:
         session = self._service.session
         cid = request.consultation_id
         if engine.active:
-            raise ApiError.conflict(
-                "a call is already running", "Der er allerede et opkald i gang."
-            )
+            raise ApiError.conflict("a call is already running", N_("A call is already running."))
         # Before anything reaches the hub: a call without camera or speakerphone cannot work.
         refuse_if_missing(self._hardware, CALL_PARTS, "call")
         # IT's configuration that arrived during the previous call applies from this one.
@@ -333,12 +332,12 @@ class CallController:
         if session.state not in (SessionState.PRE_CALL_CHECK, SessionState.WAITING_FOR_GP):
             raise ApiError.conflict(
                 f"a call starts after the pre-call check, not in {session.state.value}",
-                "Start forhåndstjekket for aftalen først.",
+                N_("Start the pre-call check for the appointment first."),
             )
         if session.appointment_id != cid:
             raise ApiError.conflict(
                 "the pre-call check is for another consultation",
-                "Forhåndstjekket hører til en anden aftale.",
+                N_("The pre-call check belongs to another appointment."),
             )
         consultation = await self._consultation(cid)
         if request.consultation_type and (
@@ -368,7 +367,7 @@ class CallController:
     def _active(self) -> CallEngine:
         engine = self._engine()
         if not engine.active:
-            raise ApiError.conflict("no call is running", "Der er ikke noget opkald i gang.")
+            raise ApiError.conflict("no call is running", N_("No call is running."))
         return engine
 
     def active_engine(self) -> CallEngine:

@@ -1,12 +1,14 @@
 """stationd's errors: one base, and the API error that carries an HTTP status.
 
 ``str(error)`` is English for logs and IT and never quotes request values (a mistyped id or
-PIN field may hold a CPR number); ``user_message`` is Danish for the person at the station.
+PIN field may hold a CPR number); ``user_message`` is for the person
+(the catalogue's, Danish by default).
 """
 
 from __future__ import annotations
 
 from station.errors import StationError
+from station.i18n import N_
 from stationapi.errors import LOCKED_MESSAGE
 
 __all__ = [
@@ -19,7 +21,7 @@ __all__ = [
 class DaemonError(StationError):
     """Base of stationd's own errors."""
 
-    default_user_message = "Stationen kunne ikke udføre handlingen. Prøv igen."
+    default_user_message = N_("The station could not carry out the action. Try again.")
 
 
 class ApiError(DaemonError):
@@ -46,7 +48,7 @@ class ApiError(DaemonError):
             400,
             "bad_request",
             log_message,
-            user_message or "Forespørgslen var ugyldig. Prøv igen, eller kontakt IT.",
+            user_message or N_("The request was invalid. Try again, or contact IT."),
         )
 
     @classmethod
@@ -57,7 +59,9 @@ class ApiError(DaemonError):
     @classmethod
     def not_found(cls, log_message: str) -> ApiError:
         """404: the record or route does not exist."""
-        return cls(404, "not_found", log_message, "Oplysningerne findes ikke længere på stationen.")
+        return cls(
+            404, "not_found", log_message, N_("The information no longer exists on the station.")
+        )
 
     @classmethod
     def conflict(cls, log_message: str, user_message: str | None = None) -> ApiError:
@@ -66,7 +70,7 @@ class ApiError(DaemonError):
             409,
             "conflict",
             log_message,
-            user_message or "Det kan ikke lade sig gøre lige nu. Opdatér skærmen og prøv igen.",
+            user_message or N_("That cannot be done right now. Refresh the screen and try again."),
         )
 
     @classmethod
@@ -76,5 +80,5 @@ class ApiError(DaemonError):
             503,
             "unavailable",
             log_message,
-            user_message or "Stationen kan ikke gøre det lige nu. Kontakt IT, hvis det varer ved.",
+            user_message or N_("The station cannot do that right now. Contact IT if it lasts."),
         )

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from station.core.ports import HealthResult, LedPattern
 from station.daemon.workers import Worker
+from station.i18n import _
 
 if TYPE_CHECKING:
     from hardware.bundle import Hardware, PartChange
@@ -121,7 +122,7 @@ def refuse_if_missing(hardware: Any, parts: Sequence[str], action: str) -> None:
     """Raise ``ApiError`` 503 ``hardware_missing`` if any of ``parts`` is missing now.
 
     ``str(error)`` names the parts and why (English, for logs and IT); ``user_message`` is
-    each part's Danish text (what to check, and that the station finds it by itself).
+    each part's text (what to check, and that the station finds it by itself).
     ``hardware`` is the daemon's link; one without ``missing_parts`` refuses nothing.
     """
     from station.daemon.errors import ApiError
@@ -172,7 +173,7 @@ class DetachedHardware:
                 "hardware",
                 False,
                 "stationd runs without hardware (--hardware none)",
-                "Stationens udstyr er ikke tilsluttet. Kontakt IT.",
+                _("The station's equipment is not connected. Contact IT."),
             )
         ]
 

@@ -11,7 +11,7 @@ leaves the check (the call engine opens its own tracks when the call is dialled)
 - ``GET  /v1/precheck/microphone``: the level over a short stretch (dBFS RMS and peak).
 - ``POST /v1/precheck/tone``: play a short test tone on the loudspeaker.
 - ``GET  /v1/precheck/network``: can the hub and each TURN server be reached (a TCP connect,
-  bounded)? Each with a Danish hint.
+  bounded)? Each with a hint (the catalogue's).
 
 The camera and microphone stay open between requests (so a live thumbnail costs one frame,
 not one device open) and close after :data:`IDLE_CLOSE_SECONDS` without requests.
@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from station.core.session import SessionState, Transition
 from station.daemon.errors import ApiError
 from station.daemon.hardware import refuse_if_missing
+from station.i18n import N_, _
 from stationapi import models as m
 
 __all__ = [
@@ -62,15 +63,15 @@ MAX_THUMB: Final = 160
 _FRAME_TIMEOUT: Final = 3.0
 _CONNECT_TIMEOUT: Final = 2.0
 
-_HINT_HUB = (
-    "Stationen kan ikke nå kommunens server. Tjek at netværkskablet sidder i, eller at "
-    "Wi-Fi er tændt. Kontakt IT, hvis det ikke hjælper."
+_HINT_HUB = N_(
+    "The station cannot reach the municipality's server. Check that the network cable is "
+    "plugged in, or that Wi-Fi is on. Contact IT if that does not help."
 )
-_HINT_TURN = (
-    "Stationen kan ikke nå videoserveren (TURN). Opkaldet virker måske ikke uden for "
-    "plejehjemmets netværk. Kontakt IT."
+_HINT_TURN = N_(
+    "The station cannot reach the video server (TURN). The call may not work outside the "
+    "care home's network. Contact IT."
 )
-_HINT_UNCONFIGURED = "Stationen har endnu ingen netværksopsætning fra IT. Kontakt IT."
+_HINT_UNCONFIGURED = N_("The station has no network set-up from IT yet. Contact IT.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,7 @@ class PreCheck:
         if hw is None:
             raise ApiError.unavailable(
                 "no camera or microphone: stationd runs without hardware",
-                "Stationens udstyr er ikke tilsluttet. Kontakt IT.",
+                N_("The station's equipment is not connected. Contact IT."),
             )
         return hw
 
@@ -153,7 +154,7 @@ class PreCheck:
         if self._service.session.state is not SessionState.PRE_CALL_CHECK:
             raise ApiError.conflict(
                 "the pre-call check is not running",
-                "Forhåndstjekket kører ikke. Start det fra dagens aftaler.",
+                N_("The pre-call check is not running. Start it from today's appointments."),
             )
         self._last_use = time.monotonic()
         if self._reaper is None or self._reaper.done():
@@ -254,7 +255,7 @@ class PreCheck:
                     "name": "network",
                     "ok": False,
                     "detail": f"no {HUB_URL_ENV} or {ICE_SERVERS_ENV} configured",
-                    "hint": _HINT_UNCONFIGURED,
+                    "hint": _(_HINT_UNCONFIGURED),
                 }
             ]
 
@@ -265,7 +266,7 @@ class PreCheck:
                     asyncio.open_connection(target.host, target.port), _CONNECT_TIMEOUT
                 )
             except (OSError, TimeoutError) as exc:
-                hint = _HINT_HUB if target.name == "hub" else _HINT_TURN
+                hint = _(_HINT_HUB) if target.name == "hub" else _(_HINT_TURN)
                 return {
                     "name": target.name,
                     "ok": False,
@@ -295,7 +296,7 @@ class PreCheck:
         except TimeoutError:
             raise ApiError.unavailable(
                 "no picture from the camera in time",
-                "Kameraet sender ikke billeder. Tjek at det er sat i, og prøv igen.",
+                N_("The camera sends no pictures. Check that it is plugged in, and try again."),
             ) from None
         except ApiError:
             raise
@@ -304,7 +305,10 @@ class PreCheck:
             await self.close()
             raise ApiError.unavailable(
                 f"camera failed: {type(exc).__name__}",
-                "Kameraet virker ikke. Tjek at det er sat i, og genstart stationen.",
+                N_(
+                    "The camera does not work. Check that it "
+                    "is plugged in, and restart the station."
+                ),
             ) from None
         return m.FrameOut(width=w, height=h, format="rgb24", data=rgb)
 
@@ -317,7 +321,10 @@ class PreCheck:
             await self.close()
             raise ApiError.unavailable(
                 f"microphone failed: {type(exc).__name__}",
-                "Mikrofonen sender ingen lyd. Tjek at højttaleren med mikrofon er sat i.",
+                N_(
+                    "The microphone sends no sound. "
+                    "Check that the loudspeaker with microphone is plugged in."
+                ),
             ) from None
         return m.MicrophoneLevelOut(rms_dbfs=round(rms, 1), peak_dbfs=round(peak, 1))
 
@@ -329,7 +336,7 @@ class PreCheck:
         except Exception as exc:
             raise ApiError.unavailable(
                 f"loudspeaker failed: {type(exc).__name__}",
-                "Højttaleren kan ikke afspille lyd. Tjek at den er sat i og tændt.",
+                N_("The loudspeaker cannot play sound. Check that it is plugged in and on."),
             ) from None
         return m.ToneOut(playing=True, seconds=1.0)
 

@@ -7,7 +7,8 @@ and the audit log's head. The store is asked for a count, never a row's content.
 A configuration in force (:meth:`DaemonStationPort.config_applied`) takes effect everywhere:
 
 - GP clinics → the store;
-- language → ``GET /v1/settings`` (both UIs set their language from it at start);
+- language → ``GET /v1/settings`` (both UIs set their language from it at start) and
+  stationd's own texts (:func:`station.i18n.adopt_language`);
 - ``timeouts.idle_lock_seconds`` → the session's idle timeout;
 - ICE servers, relay-only, language, ``timeouts.call_connect_seconds`` → the call engine's
   configuration for the *next* call (a running call is never touched: see
@@ -35,6 +36,7 @@ from provisioning.agent import LockState, ProvisioningAgent, StationSnapshot
 from provisioning.schema import StationConfig
 from station.core.clock import Clock
 from station.core.session import LockReason, SessionState, Transition
+from station.i18n import adopt_language
 
 __all__ = ["HUB_URL_ENV", "DaemonStationPort", "start_agent"]
 
@@ -125,6 +127,13 @@ class DaemonStationPort:
             ports=tuple(sorted(service.ports.items())),
         )
 
+    async def audit_hash_at(self, seq: int) -> str:
+        """The audit chain recomputed up to ``seq`` (on the audit log's worker thread)."""
+        if self._audit_log is None or self._audit_worker is None:
+            return "0" * 64
+        digest: str = await self._audit_worker.run(self._audit_log.chain_hash_at, seq)
+        return digest
+
     def lock_now(self) -> None:
         """A remote lock (the same path as the button's)."""
         self._service.request_lock(LockReason.REMOTE)
@@ -146,8 +155,10 @@ class DaemonStationPort:
     def config_applied(self, config: StationConfig) -> None:
         """Adopt a configuration everywhere (see the module docs); the rest runs in a task."""
         self.config = config
-        # At once, so the next request already sees it.
+        # At once, so the next request already sees it: the UIs' language, and stationd's
+        # own texts (its refusals' user_message) in the same language.
         self._service.language = config.language
+        adopt_language(config.language)
         try:
             self._service.session.set_idle_timeout(
                 timedelta(seconds=config.timeouts.idle_lock_seconds)

@@ -47,6 +47,7 @@ from station.daemon.events import EventBroker, EventKind
 from station.daemon.sdnotify import Notifier
 from station.daemon.tokens import StaffToken, TokenRegistry
 from station.daemon.workers import Worker
+from station.i18n import N_, _
 from station.keys.handover import KeyVerifier
 from station.storage.store import BlindStore, Consultation, UpcomingConsultation
 
@@ -261,7 +262,7 @@ class StationService:
         Raises :class:`ApiError` for every refusal (then no key leaves stationd).
         """
         if self._stopping:
-            raise ApiError.unavailable("shutting down", "Stationen lukker ned.")
+            raise ApiError.unavailable("shutting down", N_("The station is shutting down."))
         epoch = self._lock_epoch
         async with self._unlock_gate:
             try:
@@ -276,7 +277,7 @@ class StationService:
             if self._lock_epoch != epoch or self._stopping:
                 raise ApiError.conflict(
                     "a lock was requested while the PIN was being checked; unlock refused",
-                    "Stationen blev låst imens. Lås op igen.",
+                    N_("The station was locked meanwhile. Unlock it again."),
                 )
             try:
                 transition = self.session.unlock(staff_id)
@@ -343,7 +344,7 @@ class StationService:
         if consultation.status.value not in ("booked", "in_call"):
             raise ApiError.conflict(
                 f"consultation is {consultation.status.value}, not callable",
-                "Aftalen kan ikke ringes op: den er afsluttet eller aflyst.",
+                N_("The appointment cannot be called: it has ended or been cancelled."),
             )
         appointment = _blind_appointment(consultation, [(e.id, e.status) for e in entries])
         return self.transition(lambda: self.session.begin_check(appointment))
@@ -509,7 +510,10 @@ class StationService:
                     "health",
                     False,
                     f"hardware checks did not finish within {within:.0f} s",
-                    "Stationens udstyr svarer ikke. Genstart stationen, og kontakt IT.",
+                    _(
+                        "The station's equipment does not answer. "
+                        "Restart the station, and contact IT."
+                    ),
                 )
             ]
         except Exception as exc:
@@ -518,7 +522,7 @@ class StationService:
                     "health",
                     False,
                     f"hardware checks failed: {type(exc).__name__}",
-                    "Stationens udstyr kunne ikke kontrolleres. Kontakt IT.",
+                    _("The station's equipment could not be checked. Contact IT."),
                 )
             ]
         self._health = results

@@ -39,9 +39,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from station.core.model import ConsultationType
 from station.export.config import ExportConfig
 from station.export.errors import ExportPayloadInvalid
 from station.export.payload import ExportPayload
+from station.export.summary import record_text
+from station.i18n import N_
 
 __all__ = [
     "CONSULTATION_TYPE_SYSTEM",
@@ -72,12 +75,6 @@ _ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 _PARTICIPATION: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 #: The namespace of every station-derived UUID (itself a name-based UUID, fixed forever).
 _NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:kontaktstation:export:v1")
-
-_TYPE_DISPLAY_DA: Final = {
-    "video_consultation": "Videokonsultation",
-    "assisted_consultation": "Assisteret videokonsultation",
-    "video_conference": "Videokonference",
-}
 
 
 def stable_uuid(kind: str, *parts: str) -> str:
@@ -157,7 +154,7 @@ def build_bundle(payload: ExportPayload, config: ExportConfig) -> dict[str, Any]
 
     # -- the video contact
     encounter_id = _station_identifier("encounter", p.consultation_id, entry_key)
-    type_display = _TYPE_DISPLAY_DA[p.consultation_type]
+    type_display = ConsultationType(p.consultation_type).label_da
     participants: list[dict[str, Any]] = [
         {
             "type": [{"coding": [{"system": _PARTICIPATION, "code": "PPRF"}]}],
@@ -201,7 +198,9 @@ def build_bundle(payload: ExportPayload, config: ExportConfig) -> dict[str, Any]
         "resourceType": "Communication",
         "identifier": [communication_id],
         "status": "completed",
-        "category": [{"text": f"Notat: {type_display.lower()} med egen læge"}],
+        "category": [
+            {"text": record_text(N_("Note: {kind} with own doctor"), kind=type_display.lower())}
+        ],
         "subject": {"reference": ref["patient"]},
         "encounter": {"reference": ref["encounter"]},
         "sent": _fhir_time(p.written_at),

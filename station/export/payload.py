@@ -36,6 +36,7 @@ from station.core.ids import is_opaque_id
 from station.core.model import Resident, WithCpr
 from station.export.errors import ExportPayloadInvalid
 from station.export.limits import MAX_NOTE_CHARS, MAX_SEALED_EXPORT_BYTES
+from station.i18n import N_
 from station.keys.boxes import seal_to_vault
 from station.keys.crypto import SealError
 
@@ -182,7 +183,7 @@ def seal_export(payload: ExportPayload, outbox_public_key: bytes) -> bytes:
     if len(blob) > MAX_SEALED_EXPORT_BYTES:
         raise ExportPayloadInvalid(
             f"sealed export is {len(blob)} bytes; at most {MAX_SEALED_EXPORT_BYTES} are accepted",
-            "Notatet er for langt til at blive sendt. Gør det kortere.",
+            N_("The note is too long to be sent. Make it shorter."),
         )
     return blob
 

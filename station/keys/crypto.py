@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from station.errors import StationError
+from station.i18n import N_
 
 __all__ = [
     "KEY_BYTES",
@@ -35,8 +36,8 @@ SCHEMA_VERSION = 1
 class SealError(StationError):
     """A sealed value could not be opened: wrong key, wrong place, or tampered with."""
 
-    default_user_message = (
-        "Oplysningerne kunne ikke åbnes. De kan være beskadigede. Kontakt IT, hvis det sker igen."
+    default_user_message = N_(
+        "The information could not be opened. It may be damaged. Contact IT if it happens again."
     )
 
 

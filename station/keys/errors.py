@@ -4,6 +4,7 @@ device secret and sealed boxes."""
 from __future__ import annotations
 
 from station.errors import StationError
+from station.i18n import N_
 
 __all__ = [
     "DeviceSecretError",
@@ -27,31 +28,31 @@ class VaultError(StationError):
 class VaultLocked(VaultError):
     """The vault key was zeroed (the station locked); nothing can be sealed or opened."""
 
-    default_user_message = "Stationen er låst. Lås op med din PIN-kode."
+    default_user_message = N_("The station is locked. Unlock it with your PIN.")
 
 
 class DeviceSecretError(VaultError):
     """The device secret file is missing, damaged or too open; IT must look at the station."""
 
-    default_user_message = "Stationens sikkerhedsnøgle mangler eller er beskadiget. Kontakt IT."
+    default_user_message = N_("The station's security key is missing or damaged. Contact IT.")
 
 
 class KeyringCorrupt(VaultError):
     """keyslots.json is damaged or was edited; nothing was overwritten. For IT."""
 
-    default_user_message = "Stationens nøglefil er beskadiget. Kontakt IT."
+    default_user_message = N_("The station's key file is damaged. Contact IT.")
 
 
 class WrongDeviceSecret(VaultError):
     """keyslots.json was made with another device secret (SD card moved, secret replaced)."""
 
-    default_user_message = "Stationens nøglefil hører ikke til denne station. Kontakt IT."
+    default_user_message = N_("The station's key file does not belong to this station. Contact IT.")
 
 
 class KeyringNotFound(VaultError):
     """There is no keyslots.json yet: the station was never initialised."""
 
-    default_user_message = "Stationen er ikke sat op endnu. Kontakt IT."
+    default_user_message = N_("The station is not set up yet. Contact IT.")
 
 
 class KeyringExists(VaultError):
@@ -61,7 +62,7 @@ class KeyringExists(VaultError):
 class InvalidPin(VaultError):
     """A PIN that breaks the rules (digits only, 4-12 long); no attempt is counted."""
 
-    default_user_message = "PIN-koden skal være 4 til 12 cifre."
+    default_user_message = N_("The PIN must be 4 to 12 digits.")
 
 
 class InvalidStaffId(VaultError):

@@ -63,9 +63,9 @@ class KeyringAccess:
         if self._keyring is None:
             files = DataDir(self._data_dir)
             path = files.keyslots
-            if self._guard is None:
-                self._guard = PinGuard(files.pin_attempts, self._clock)
             secret = DeviceSecret(files.device_secret).load()
+            if self._guard is None:
+                self._guard = PinGuard(files.pin_attempts, self._clock, device_secret=secret)
             self._keyring = Keyring.load(path, secret, guard=self._guard)
         return self._keyring
 

@@ -1,15 +1,23 @@
-"""PIN attempt counters that survive restarts and power cuts.
+"""PIN attempt counters that survive restarts and power cuts, and that strangers cannot use.
 
-The rules (DESIGN.md "The lock, precisely"):
+The rules (DESIGN.md "The lock, precisely"; issue 14, item 8):
 
-- after 3 wrong PINs in a row for one staff id, each further attempt waits: 30 s, 60 s,
-  120 s, ... capped at 15 minutes;
-- after 10 wrong PINs in a row the id is disabled until IT or an admin re-enables it;
-- across the whole station at most 20 failures per hour, whatever the ids (unknown ids count
-  too), so guessing over many ids is as slow as guessing one.
-
-The guard does not know which staff ids exist and treats every id alike, so the counters
-never reveal whether an id is enrolled.
+- per staff id, whatever was typed: after 3 wrong PINs in a row each further attempt waits
+  30 s, 60 s, 120 s, ... capped at 15 minutes; after 10 wrong PINs in a row the id is
+  disabled until IT or an admin re-enables it. An id that is not enrolled is treated
+  exactly alike, so the answers never reveal whether an id is enrolled;
+- across the station, once 20 failures fell within the hour (whatever the ids), each next
+  attempt must come at least :attr:`PinPolicy.station_spacing_seconds` (5 s) after the last
+  failure. That is the whole station-wide effect: made-up ids cost the enrolled staff at most
+  those few seconds, never the hour the old shared cap took from everyone, while guessing
+  across many ids is held to one try per few seconds (and each enrolled id to 10 tries);
+- nothing typed is stored: every id is kept as an HMAC-SHA256 under a key derived (HKDF)
+  from the device secret, so the file alone says nothing about who tried, nor does it hold
+  a CPR number someone typed as an id (the key is not in the file; on a Pi the secret comes
+  from the OTP). Rows prune themselves: a success or IT's re-enable deletes the id's row,
+  an id's failures are forgotten after :attr:`PinPolicy.forget_after_seconds` unless it is
+  disabled, failure times after the window. ``secure_delete`` zeroes what is deleted, and a
+  counter file of the old format (ids in clear) is converted and vacuumed when opened.
 
 Ordering is the point: :meth:`PinGuard.begin` records the attempt *as a failure* and commits
 it (WAL, ``synchronous=FULL``) *before* the caller runs the expensive KDF; only
@@ -20,16 +28,20 @@ verification therefore costs the attacker an attempt instead of giving one away.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import os
-import re
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from station.core.clock import Clock
+from station.i18n import N_, LazyText
 from station.keys.errors import VaultError
 
 __all__ = [
@@ -41,32 +53,34 @@ __all__ = [
     "SlotDisabled",
     "Throttled",
     "WrongPin",
-    "danish_wait",
+    "pin_id_key",
+    "wait_text",
 ]
 
-_SCHEMA_VERSION = 1
-_PLAIN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_SCHEMA_VERSION = 2
+#: HKDF ``info`` for the key staff ids are hashed under (domain separation from the keyslots).
+_ID_KEY_INFO = b"kontaktstation pin-attempts staff id v1"
 
 
-def danish_wait(seconds: float) -> str:
-    """A wait as staff read it: "30 sekunder", "1 minut", "15 minutter" (rounded up)."""
+def wait_text(seconds: float) -> LazyText:
+    """A wait as staff read it: "30 seconds", "1 minute", "15 minutes" (rounded up)."""
     whole = max(1, math.ceil(seconds))
     if whole <= 90:
-        return "1 sekund" if whole == 1 else f"{whole} sekunder"
+        return LazyText("1 second") if whole == 1 else LazyText("{n} seconds", n=whole)
     minutes = math.ceil(whole / 60)
-    return "1 minut" if minutes == 1 else f"{minutes} minutter"
+    return LazyText("1 minute") if minutes == 1 else LazyText("{n} minutes", n=minutes)
 
 
 class WrongPin(VaultError):
     """The PIN did not open the slot (or the staff id is unknown: the same error on purpose)."""
 
-    default_user_message = "Forkert PIN-kode."
+    default_user_message = N_("Wrong PIN.")
 
     def __init__(self, retry_after_seconds: float = 0.0) -> None:
         self.retry_after_seconds = retry_after_seconds
-        user = self.default_user_message
+        user: str | LazyText = self.default_user_message
         if retry_after_seconds > 0:
-            user += f" Prøv igen om {danish_wait(retry_after_seconds)}."
+            user = LazyText("Wrong PIN. Try again in {wait}.", wait=wait_text(retry_after_seconds))
         super().__init__("wrong PIN or unknown staff id", user)
 
 
@@ -79,15 +93,18 @@ class Throttled(VaultError):
         scope = "station-wide failure cap reached" if station_wide else "back-off after failures"
         super().__init__(
             f"PIN attempt refused: {scope}; retry in {math.ceil(retry_after_seconds)} s",
-            f"For mange forkerte forsøg. Prøv igen om {danish_wait(retry_after_seconds)}.",
+            LazyText(
+                "Too many wrong attempts. Try again in {wait}.",
+                wait=wait_text(retry_after_seconds),
+            ),
         )
 
 
 class SlotDisabled(VaultError):
     """Ten wrong PINs in a row: the slot stays shut until IT or an admin re-enables it."""
 
-    default_user_message = (
-        "Din PIN-kode er spærret efter for mange forkerte forsøg. Kontakt din leder eller IT."
+    default_user_message = N_(
+        "Your PIN is blocked after too many wrong attempts. Contact your manager or IT."
     )
 
     def __init__(self) -> None:
@@ -97,7 +114,7 @@ class SlotDisabled(VaultError):
 class PinGuardError(VaultError):
     """The attempt counters cannot be read or written; unlocking fails closed."""
 
-    default_user_message = "PIN-kontrollen virker ikke lige nu. Kontakt IT."
+    default_user_message = N_("The PIN check does not work right now. Contact IT.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +126,13 @@ class PinPolicy:
     base_delay_seconds: float = 30.0
     max_delay_seconds: float = 15 * 60.0
     disable_after: int = 10
+    #: Failures (any ids) per window after which attempts are spaced station-wide.
     station_failures_per_window: int = 20
     station_window_seconds: float = 3600.0
+    #: The spacing then: the most a stranger's failures can ever delay anyone else.
+    station_spacing_seconds: float = 5.0
+    #: An id's failures (short of disabling it) are forgotten after this long.
+    forget_after_seconds: float = 30 * 24 * 3600.0
 
     def backoff_seconds(self, consecutive_failures: int) -> float:
         """The wait before the next attempt after ``consecutive_failures`` wrong PINs."""
@@ -125,6 +147,7 @@ class PinPolicy:
 class PendingAttempt:
     """An attempt already counted as a failure; hand it back on success or rejection."""
 
+    #: The id's keyed hash (never the typed text).
     staff_key: str
     failure_id: int
 
@@ -138,19 +161,27 @@ class PinStatus:
     disabled: bool
 
 
-def _staff_key(staff_id: str) -> str:
-    """The id as stored: plain ids as they are; anything odd (typed junk) as a hash."""
-    if _PLAIN_ID.fullmatch(staff_id):
-        return staff_id
-    return "h:" + hashlib.sha256(staff_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+def pin_id_key(device_secret: bytes) -> bytes:
+    """The key staff ids are hashed under in the counter file (from the device secret)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_ID_KEY_INFO).derive(
+        bytes(device_secret)
+    )
 
 
 class PinGuard:
     """Counts PIN failures per staff id and station-wide in its own small SQLite file."""
 
-    def __init__(self, path: Path, clock: Clock, policy: PinPolicy | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Clock,
+        policy: PinPolicy | None = None,
+        *,
+        device_secret: bytes,
+    ) -> None:
         self._clock = clock
         self.policy = policy or PinPolicy()
+        self._id_key = pin_id_key(device_secret)
         self._lock = threading.Lock()
         try:
             # Create it 0600 ourselves: SQLite would use the umask, and its -wal/-shm files
@@ -163,14 +194,17 @@ class PinGuard:
             if mode != "wal":
                 raise PinGuardError(f"PIN counter file {path.name} refused WAL mode ({mode})")
             self._db.execute("PRAGMA synchronous=FULL")
+            # What is deleted (a pruned row, a converted id) is zeroed in the file.
+            self._db.execute("PRAGMA secure_delete=ON")
             self._create_schema()
         except (sqlite3.Error, OSError) as exc:
             raise PinGuardError(f"cannot open the PIN counter file {path.name}: {exc}") from None
 
     def _create_schema(self) -> None:
+        converted = False
         with self._transaction():
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, _SCHEMA_VERSION):
+            if version not in (0, 1, _SCHEMA_VERSION):
                 raise PinGuardError(f"PIN counter file has unknown schema version {version}")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS pin_counters ("
@@ -178,14 +212,42 @@ class PinGuard:
                 " consecutive_failures INTEGER NOT NULL,"
                 " last_failure_at REAL NOT NULL)"
             )
-            # One row per failure (including attempts still being verified), for the
-            # station-wide cap; rows older than the window are pruned.
+            # One row per failure (including attempts still being verified): the window's
+            # count for the heartbeat and the station-wide spacing. Rows older than the
+            # window are pruned.
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS pin_failures ("
                 " id INTEGER PRIMARY KEY AUTOINCREMENT,"
                 " at REAL NOT NULL)"
             )
+            if version == 1:
+                converted = True
+                self._convert_from_v1()
             self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        if converted:
+            # The old ids were in clear: rebuild the file and empty the WAL so no page keeps them.
+            try:
+                self._db.execute("VACUUM")
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise PinGuardError(f"PIN counter file could not be converted: {exc}") from None
+
+    def _convert_from_v1(self) -> None:
+        """Version 1 kept plain ids in clear (odd ones as unkeyed hashes): key them all."""
+        rows = self._db.execute(
+            "SELECT staff_key, consecutive_failures, last_failure_at FROM pin_counters"
+        ).fetchall()
+        self._db.execute("DELETE FROM pin_counters")
+        for key, consecutive, last in rows:
+            self._db.execute(
+                "INSERT OR REPLACE INTO pin_counters VALUES (?, ?, ?)",
+                (self._staff_key(str(key)), consecutive, last),
+            )
+
+    def _staff_key(self, staff_id: str) -> str:
+        """An id as stored: its HMAC under the device-secret-derived key."""
+        data = staff_id.encode("utf-8", "surrogatepass")
+        return "k:" + hmac.new(self._id_key, data, hashlib.sha256).hexdigest()
 
     # -- plumbing
 
@@ -235,14 +297,23 @@ class PinGuard:
         ).fetchone()
         return (int(row[0]), float(row[1])) if row else (0, 0.0)
 
-    def _station_wait(self, db: sqlite3.Connection, now: float) -> float:
+    def _prune(self, db: sqlite3.Connection, now: float) -> None:
         window = self.policy.station_window_seconds
         db.execute("DELETE FROM pin_failures WHERE at <= ?", (now - window,))
-        count, oldest = db.execute("SELECT count(*), min(at) FROM pin_failures").fetchone()
+        db.execute(
+            "DELETE FROM pin_counters WHERE consecutive_failures < ? AND last_failure_at <= ?",
+            (self.policy.disable_after, now - self.policy.forget_after_seconds),
+        )
+
+    def _station_wait(self, db: sqlite3.Connection, now: float) -> float:
+        """The station-wide spacing once the window holds too many failures (else 0)."""
+        self._prune(db, now)
+        count, latest = db.execute("SELECT count(*), max(at) FROM pin_failures").fetchone()
         if count < self.policy.station_failures_per_window:
             return 0.0
-        # A clock set backwards must not stretch the wait beyond one window.
-        return min(float(oldest) + window - now, window)
+        spacing = self.policy.station_spacing_seconds
+        # A clock set backwards must not stretch the wait beyond the spacing.
+        return max(0.0, min(float(latest) + spacing - now, spacing))
 
     def _id_wait(self, consecutive: int, last_failure_at: float, now: float) -> float:
         wait = self.policy.backoff_seconds(consecutive)
@@ -256,7 +327,7 @@ class PinGuard:
         Raises :class:`SlotDisabled` or :class:`Throttled` when the attempt is not allowed
         (nothing is counted then).
         """
-        key = _staff_key(staff_id)
+        key = self._staff_key(staff_id)
         failure_id: int | None = None
         refusal: VaultError | None = None
         try:
@@ -297,14 +368,11 @@ class PinGuard:
         return PendingAttempt(key, failure_id)
 
     def succeeded(self, attempt: PendingAttempt) -> None:
-        """The PIN was right: take the provisional failure back and reset the id's count."""
+        """The PIN was right: take the provisional failure back and forget the id's count."""
         try:
             with self._transaction() as db:
                 db.execute("DELETE FROM pin_failures WHERE id = ?", (attempt.failure_id,))
-                db.execute(
-                    "UPDATE pin_counters SET consecutive_failures = 0 WHERE staff_key = ?",
-                    (attempt.staff_key,),
-                )
+                db.execute("DELETE FROM pin_counters WHERE staff_key = ?", (attempt.staff_key,))
         except sqlite3.Error as exc:
             raise PinGuardError(f"PIN counter file is unusable: {exc}") from None
 
@@ -329,7 +397,7 @@ class PinGuard:
         try:
             with self._transaction() as db:
                 now = self._now()
-                consecutive, last = self._counter(db, _staff_key(staff_id))
+                consecutive, last = self._counter(db, self._staff_key(staff_id))
                 wait = max(
                     self._id_wait(consecutive, min(last, now), now), self._station_wait(db, now)
                 )
@@ -342,12 +410,10 @@ class PinGuard:
         )
 
     def station_failures(self) -> int:
-        """Failures counted in the current station-wide window."""
+        """Failures (any id) counted in the current window, for the heartbeat."""
         try:
             with self._transaction() as db:
-                now = self._now()
-                window = self.policy.station_window_seconds
-                db.execute("DELETE FROM pin_failures WHERE at <= ?", (now - window,))
+                self._prune(db, self._now())
                 return int(db.execute("SELECT count(*) FROM pin_failures").fetchone()[0])
         except sqlite3.Error as exc:
             raise PinGuardError(f"PIN counter file is unusable: {exc}") from None
@@ -357,8 +423,7 @@ class PinGuard:
         try:
             with self._transaction() as db:
                 db.execute(
-                    "UPDATE pin_counters SET consecutive_failures = 0 WHERE staff_key = ?",
-                    (_staff_key(staff_id),),
+                    "DELETE FROM pin_counters WHERE staff_key = ?", (self._staff_key(staff_id),)
                 )
         except sqlite3.Error as exc:
             raise PinGuardError(f"PIN counter file is unusable: {exc}") from None

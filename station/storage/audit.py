@@ -45,6 +45,7 @@ from station.core.clock import Clock
 from station.core.ids import is_opaque_id
 from station.core.ports import AuditAction
 from station.errors import StationError
+from station.i18n import N_
 from station.storage.datadir import DataDir
 from station.storage.sqlite import SqliteFile
 
@@ -84,6 +85,7 @@ AUDIT_ACTIONS: Final = frozenset({action.value for action in AuditAction}) | fro
         "remote_lock",
         "remote_revoke_staff",
         "remote_crypto_wipe",
+        "remote_command_refused",
         "remote_decommission",
         "station_started",
         # Provisioning.
@@ -120,19 +122,21 @@ _SCHEMA: Final[tuple[tuple[str, ...], ...]] = (
 class AuditError(StationError):
     """Base of the audit log's errors."""
 
-    default_user_message = "Handlingen kunne ikke logges. Kontakt IT."
+    default_user_message = N_("The action could not be logged. Contact IT.")
 
 
 class AuditRejected(AuditError):
     """An entry was refused: a field could hold personal data or is not a known code."""
 
-    default_user_message = "Handlingen kunne ikke logges, fordi oplysningerne var ugyldige."
+    default_user_message = N_(
+        "The action could not be logged, because the information was invalid."
+    )
 
 
 class AuditCorrupt(AuditError):
     """The audit file is damaged; it is left untouched for IT."""
 
-    default_user_message = "Stationens log er beskadiget. Stationen skal efterses af IT."
+    default_user_message = N_("The station's log is damaged. The station must be checked by IT.")
 
 
 class AuditSchemaTooNew(AuditError):
@@ -273,6 +277,32 @@ class AuditLog(SqliteFile):
                 "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
             ).fetchone()
         return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
+
+    def chain_hash_at(self, seq: int) -> str:
+        """The hash of the ``seq``-th entry *recomputed* from the start of the chain.
+
+        What the station proves an anchored head with: the stored hash column is not trusted
+        (someone with the file may have kept it while rewriting earlier entries). Every link
+        is recomputed from the entries' content in order, so a deleted, edited or reordered
+        entry anywhere up to ``seq`` gives a different hash. ``GENESIS_HASH`` (which no entry
+        can have) when the log has fewer than ``seq`` entries.
+        """
+        if seq <= 0:
+            return GENESIS_HASH
+        digest = GENESIS_HASH
+        count = 0
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT seq, time, staff, action, resident, outcome FROM audit_log "
+                "ORDER BY seq LIMIT ?",
+                (seq,),
+            )
+            for row_seq, time, staff, action, resident, outcome in rows:
+                count += 1
+                # The position, not the stored number: a gap left by a deletion changes it.
+                number = count if row_seq == count else -int(row_seq)
+                digest = entry_hash(number, time, staff, action, resident, outcome, digest)
+        return digest if count == seq else GENESIS_HASH
 
     def entries(self, *, after_seq: int = 0, limit: int | None = None) -> list[AuditEntry]:
         """Entries with ``seq > after_seq`` in order (for export to IT)."""

@@ -8,16 +8,32 @@ class written out.
 
 It only names paths: it opens, creates and deletes nothing (so every layer may use it, from
 the key holder to the provisioning agent), except :meth:`DataDir.ensure_provisioning`.
+
+:meth:`DataDir.inventory` is the one list of every file that holds or unlocks personal data,
+secrets or the station's identity, each with what it holds and whether stationd keeps it open
+while it runs. The remote crypto-wipe and decommission (:mod:`provisioning.wipe`) delete by
+this list and nothing else, so a file added here is wiped, and a file a station writes that is
+*not* here is caught by the test that fills a data directory as a real station does and lists
+it after the wipe (``tests/integration/test_wipe_everything.py``).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Final
 
-__all__ = ["DATA_DIR_ENV", "DEFAULT_DATA_DIR", "DataDir", "data_dir", "sqlite_family"]
+__all__ = [
+    "DATA_DIR_ENV",
+    "DEFAULT_DATA_DIR",
+    "DataDir",
+    "DataFile",
+    "Holds",
+    "data_dir",
+    "sqlite_family",
+]
 
 #: The production location (systemd's ``StateDirectory=kontaktstation``).
 DEFAULT_DATA_DIR: Final = Path("/var/lib/kontaktstation")
@@ -39,6 +55,35 @@ def sqlite_family(path: Path) -> tuple[Path, ...]:
     return tuple(path.with_name(path.name + suffix) for suffix in _SQLITE_SUFFIXES)
 
 
+class Holds(StrEnum):
+    """What a file in the data directory holds, which decides which wipe deletes it."""
+
+    #: Personal data (sealed or not): deleted by a crypto-wipe and a decommission.
+    PERSONAL_DATA = "personal_data"
+    #: A key or secret that opens personal data: deleted by both, at once.
+    KEY = "key"
+    #: A credential for another system (EOJ client secret, TURN, hub rooms): deleted by both.
+    SECRET = "secret"  # noqa: S105 (a category, not a secret)
+    #: The station's identity and enrollment with the hub (and the IT keys it pinned): a
+    #: crypto-wipe keeps it, so the station stays enrolled; a decommission deletes it.
+    IDENTITY = "identity"
+
+
+@dataclass(frozen=True, slots=True)
+class DataFile:
+    """One entry of :meth:`DataDir.inventory`."""
+
+    path: Path
+    holds: Holds
+    #: stationd keeps it open while it runs: a wipe makes it unreadable at once (its key
+    #: goes) and deletes it at the next start, before it is opened again.
+    open_while_running: bool = False
+    #: A directory whose every file is meant (its contents go, the directory stays);
+    #: ``keep`` names files in it a crypto-wipe leaves (a decommission deletes them too).
+    directory: bool = False
+    keep: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class DataDir:
     """stationd's data directory (``KONTAKTSTATION_DATA_DIR``) and the files in it."""
@@ -57,6 +102,15 @@ class DataDir:
     CALL_ROOMS: ClassVar[str] = "call_rooms.json"
     PROVISIONING: ClassVar[str] = "provisioning"
     WIPE_MARKER: ClassVar[str] = "wipe.pending"
+    # Inside ``provisioning/`` (the agent's files; provisioning.identity and .agent use these).
+    IDENTITY_KEY: ClassVar[str] = "identity.key"
+    REQUEST_COUNTER: ClassVar[str] = "counter"
+    ENROLLMENT: ClassVar[str] = "enrollment.json"
+    COMMAND_LEDGER: ClassVar[str] = "commands.json"
+    OFFLINE_QUEUE: ClassVar[str] = "offline.json"
+    CONFIG_DIR: ClassVar[str] = "config"
+    #: In ``provisioning/config/``: which version is current, and IT's pinned keys.
+    CONFIG_STATE: ClassVar[str] = "state.json"
 
     @property
     def store(self) -> Path:
@@ -119,15 +173,43 @@ class DataDir:
         path.mkdir(mode=0o700, exist_ok=True)
         return path
 
-    def key_files(self) -> tuple[Path, ...]:
-        """Every file a crypto-wipe deletes at once: what opens the sealed personal data."""
+    @property
+    def provisioning_config(self) -> Path:
+        """The signed configuration versions (they carry the EOJ and TURN credentials)."""
+        return self.provisioning / self.CONFIG_DIR
+
+    def inventory(self) -> tuple[DataFile, ...]:
+        """Every file that holds or unlocks personal data, secrets or identity (module docs).
+
+        Not in it: ``audit.db`` (pseudonymous evidence that must outlive a wipe) and the
+        wipe's own marker.
+        """
+        prov = self.provisioning
         return (
-            self.keyslots,
-            self.keyslots.with_name(self.KEYSLOTS + ".lock"),
-            self.device_secret,
-            *sqlite_family(self.pin_attempts),
+            # What opens the sealed personal data, and the PIN counters (staff ids, hashed).
+            DataFile(self.keyslots, Holds.KEY),
+            DataFile(self.keyslots.with_name(self.KEYSLOTS + ".lock"), Holds.KEY),
+            DataFile(self.device_secret, Holds.KEY),
+            *(DataFile(p, Holds.KEY) for p in sqlite_family(self.pin_attempts)),
+            DataFile(self.outbox_key, Holds.KEY),
+            # The personal data itself (sealed), deleted before it is opened again.
+            *(DataFile(p, Holds.PERSONAL_DATA, True) for p in sqlite_family(self.store)),
+            *(DataFile(p, Holds.PERSONAL_DATA, True) for p in sqlite_family(self.outbox)),
+            # Credentials for other systems.
+            DataFile(self.export_config, Holds.SECRET),
+            DataFile(self.call_rooms, Holds.SECRET, True),
+            DataFile(
+                self.provisioning_config, Holds.SECRET, directory=True, keep=(self.CONFIG_STATE,)
+            ),
+            # Who the station is to the hub.
+            DataFile(self.provisioning_config / self.CONFIG_STATE, Holds.IDENTITY),
+            DataFile(prov / self.IDENTITY_KEY, Holds.IDENTITY),
+            DataFile(prov / self.REQUEST_COUNTER, Holds.IDENTITY),
+            DataFile(prov / self.ENROLLMENT, Holds.IDENTITY),
+            DataFile(prov / self.COMMAND_LEDGER, Holds.IDENTITY),
+            DataFile(prov / self.OFFLINE_QUEUE, Holds.IDENTITY),
         )
 
-    def store_files(self) -> tuple[Path, ...]:
-        """The blind store's files (deleted when a wipe finishes, before the store opens)."""
-        return sqlite_family(self.store)
+    def wipe_list(self, *, decommission: bool) -> tuple[DataFile, ...]:
+        """What a crypto-wipe (or, with ``decommission``, a decommission) deletes."""
+        return tuple(f for f in self.inventory() if decommission or f.holds is not Holds.IDENTITY)

@@ -60,7 +60,7 @@ def enrol(data_dir: Path, staff: Mapping[str, str] | None = None) -> VaultKey:
     staff = staff or {STAFF_ID: STAFF_PIN}
     secret = DeviceSecret.load_or_create(data_dir / "device.secret")
     _, escrow_public = generate_escrow_keypair()
-    with PinGuard(data_dir / "pin_attempts.db", SystemClock()) as guard:
+    with PinGuard(data_dir / "pin_attempts.db", SystemClock(), device_secret=secret) as guard:
         keyring, vault_key = Keyring.initialise(
             data_dir / KEYSLOTS_FILE, secret, escrow_public, guard=guard, kdf_params=TEST_KDF
         )

@@ -43,6 +43,12 @@ class FakeStationPort:
             audit_head=self.audit_head,
         )
 
+    async def audit_hash_at(self, seq: int) -> str:
+        """The head's hash for the head's seq (the fake's log is its head alone)."""
+        if self.audit_head is not None and seq == self.audit_head[0]:
+            return self.audit_head[1]
+        return "0" * 64
+
     def lock_now(self) -> None:
         """Count the lock; a private call stays a private call."""
         self.locks += 1

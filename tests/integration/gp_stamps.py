@@ -9,16 +9,12 @@ the system test use it.
 
 from __future__ import annotations
 
-__all__ = ["STAMP_JS"]
+__all__ = ["STAMP_DECODER_JS", "STAMP_JS"]
 
-#: The stamp decoder, run in the GP page for every shown frame (see hardware/camera/stamp.py).
-STAMP_JS = """
-() => {
-  const video = document.getElementById("remote-video");
-  const out = window.benchStamps = {latencies: [], times: [], frames: 0, decoded: 0, width: 0,
-                                    height: 0, startedAt: performance.now()};
-  const canvas = document.createElement("canvas");
-  const ctx = canvas.getContext("2d", {willReadFrequently: true});
+#: The stamp's decoder (see hardware/camera/stamp.py), one copy for the tests and the bench:
+#: ``decodeLayout(w, h, cols, rows)`` reads the capture time in microseconds from the frame drawn
+#: into ``ctx``, or null. Spliced into a page function that defines ``ctx`` (a 2D context).
+STAMP_DECODER_JS = """
   const SYNC = [1, 0, 1, 1, 0, 0, 1, 0];
   function crc(bytes) {
     let c = 0xffff;
@@ -28,8 +24,7 @@ STAMP_JS = """
     }
     return c;
   }
-  function decode(w, h) {
-    const [cols, rows] = w >= 640 ? [40, 3] : [20, 6];
+  function decodeLayout(w, h, cols, rows) {
     const cell = w / cols;
     const band = Math.min(h, Math.ceil(rows * cell) + 1);
     const px = ctx.getImageData(0, 0, w, band).data;
@@ -61,13 +56,26 @@ STAMP_JS = """
     for (let i = 0; i < 8; i++) us = (us << 8n) | BigInt(bytes[i]);
     return Number(us);
   }
-  function onFrame(now, meta) {
+"""
+
+#: The stamp decoder, run in the GP page for every shown frame (see hardware/camera/stamp.py).
+STAMP_JS = (
+    """
+() => {
+  const video = document.getElementById("remote-video");
+  const out = window.benchStamps = {latencies: [], times: [], frames: 0, decoded: 0, width: 0,
+                                    height: 0, startedAt: performance.now()};
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", {willReadFrequently: true});
+"""
+    + STAMP_DECODER_JS
+    + """  function onFrame(now, meta) {
     out.frames += 1;
     const w = video.videoWidth, h = video.videoHeight;
     out.width = w; out.height = h;
     if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
     ctx.drawImage(video, 0, 0, w, h);
-    const captureUs = decode(w, h);
+    const captureUs = decodeLayout(w, h, ...(w >= 640 ? [40, 3] : [20, 6]));
     if (captureUs !== null) {
       out.decoded += 1;
       const shownMs = performance.timeOrigin + meta.expectedDisplayTime;
@@ -79,3 +87,4 @@ STAMP_JS = """
   video.requestVideoFrameCallback(onFrame);
 }
 """
+)

@@ -85,7 +85,7 @@ async def admitted_call(st: StationD, context: BrowserContext) -> Page:
     residents = page.locator("#residents > li")
     await expect(residents).to_have_count(2)
     await expect(residents.nth(0).locator(".name")).to_have_text("Anna <b>Hansen</b>")
-    await expect(residents.nth(0)).to_contain_text("Stue: Stue 12")
+    await expect(residents.nth(0)).to_contain_text("Værelse: Stue 12")
     assert (await st.call())["phase"] == "waiting_for_gp"
     assert (await st.state())["state"] == "waiting_for_gp"
 

@@ -128,7 +128,7 @@ async def _connect(hub: RunningHub, station: StationHubClient, context: BrowserC
     await expect(residents).to_have_count(2)
     # Markup in names is shown literally, never interpreted.
     await expect(residents.nth(0).locator(".name")).to_have_text(MARKUP_NAME)
-    await expect(residents.nth(0)).to_contain_text("Stue: Stue <i>12</i>")
+    await expect(residents.nth(0)).to_contain_text("Værelse: Stue <i>12</i>")
     await expect(residents.nth(0)).to_contain_text("Årsag: Hoste & feber")
     await expect(residents.nth(0)).to_contain_text("2. april 1931")
     assert await page.locator("#residents b, #residents i, #residents script").count() == 0

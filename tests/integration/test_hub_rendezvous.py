@@ -642,11 +642,17 @@ async def test_second_gp_is_refused_and_the_first_call_goes_on(hub: Hub, sdp: Sd
     assert answered.status_code == 200
     assert await hub.station.wait_answer(room_id, generation) == sdp.answer
 
-    # A browser gone longer than the lease (crashed laptop) can be replaced.
+    # Silent longer than the lease, but its answer stands: the call is the first one's.
+    hub.clock.advance(hub.settings.gp_session_lease + timedelta(seconds=1))
+    quiet = await hub.client.post("/api/gp/admit", headers=hub.gp(token))
+    _assert_error(quiet, 409, "room_already_admitted")
+    # A browser really gone (crashed laptop): the station re-dials, nobody answers, and
+    # after the lease a new browser takes over with the re-dial's offer.
+    redial = await hub.station.post_offer(room_id, sdp.offer, None)
     hub.clock.advance(hub.settings.gp_session_lease + timedelta(seconds=1))
     takeover = await hub.client.post("/api/gp/admit", headers=hub.gp(token))
     assert takeover.status_code == 200
-    assert takeover.json()["room"]["offer"] is None  # waits for the station's re-dial
+    assert takeover.json()["room"]["offer"]["generation"] == redial
     old = (await hub.client.get("/api/gp/room", headers=hub.gp(token, session))).json()
     assert old["admitted_by_you"] is False and old["admitted_elsewhere"] is True
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-import tui.i18n
 from hardware.video import RecordingFrameSink
 from hub.provisioning.api import open_provisioning
+from station import i18n
 from station.core.clock import SystemClock
 from station.daemon.app import Daemon
 from station.daemon.provisioning_port import DaemonStationPort
@@ -221,17 +221,18 @@ async def test_signed_configuration_takes_effect_in_stationd(
                 assert daemon.exports.retention == timedelta(hours=1)
                 # 4. Language for the UIs.
                 assert (await st.http.get("/v1/settings")).json() == {"language": "en"}
+                assert i18n.current_language() == "en"  # stationd's own texts too
                 monkeypatch.delenv("KONTAKTSTATION_LANG", raising=False)
-                monkeypatch.setattr(tui.i18n, "_language", None)
+                monkeypatch.setattr(i18n, "_language", None)
                 adopted = await asyncio.to_thread(adopt_station_language, daemon.config.socket_path)
-                assert adopted == "en" and tui.i18n.current_language() == "en"
+                assert adopted == "en" and i18n.current_language() == "en"
                 monkeypatch.setenv("KONTAKTSTATION_LANG", "da")
-                monkeypatch.setattr(tui.i18n, "_language", None)
+                monkeypatch.setattr(i18n, "_language", None)
                 assert (
                     await asyncio.to_thread(adopt_station_language, daemon.config.socket_path)
                     is None
                 )
-                assert tui.i18n.current_language() == "da"
+                assert i18n.current_language() == "da"
                 # 5. The export configuration: the file (0600) and the service.
                 path = data_dir / EXPORT_CONFIG_FILENAME
                 assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -203,7 +203,7 @@ async def seed_residents(daemon: Daemon, data_dir: Path, staff_id: str) -> None:
         service.store.put_clinic,
         Clinic(id="clinic-x", name="Lægehuset", provider_number="057584", video_room="room-x"),
     )
-    guard = PinGuard(data_dir / "pin_attempts.seed.db", SystemClock())
+    guard = PinGuard(data_dir / "pin_attempts.seed.db", SystemClock(), device_secret=secret)
     with (
         guard,
         Keyring.load(data_dir / KEYSLOTS_FILE, secret, guard=guard).unlock(staff_id, PIN) as vault,

@@ -91,7 +91,7 @@ async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 def unlocks(data_dir: Path, staff_id: str, pin: str) -> bool:
     secret = DeviceSecret(data_dir / "device.secret").load()
-    with PinGuard(data_dir / "pin_attempts.db", SystemClock()) as guard:
+    with PinGuard(data_dir / "pin_attempts.db", SystemClock(), device_secret=secret) as guard:
         keyring = Keyring.load(data_dir / KEYSLOTS_FILE, secret, guard=guard)
         if not keyring.has_slot(staff_id):
             return False

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from textual.widgets import Static
 
+from station import i18n
 from tests.integration.daemon_harness import short_socket_dir
 from tests.tui.test_locked_harness import (
     PERSONAL,
@@ -27,7 +28,6 @@ from tests.tui.test_locked_harness import (
     wait_until,
 )
 from tests.tui.test_staff_support import Station, seed, staff_station, unlock, wait_for
-from tui import i18n
 from tui.locked.screens import PrivateCallScreen
 from tui.staff.screens.call import CallScreen
 from tui.staff.screens.precheck import PreCheckScreen

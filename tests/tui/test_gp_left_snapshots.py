@@ -16,6 +16,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from station import i18n
 from tests.integration.daemon_harness import short_socket_dir
 from tests.tui.test_locked_harness import (
     PERSONAL,
@@ -28,7 +29,6 @@ from tests.tui.test_locked_harness import (
 )
 from tests.tui.test_staff_snapshots import settle, to_precheck
 from tests.tui.test_staff_support import Station, seed, threaded_station, wait_for
-from tui import i18n
 from tui.staff.screens.call import CallScreen
 
 __all__ = ["station"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kontaktstation.demo_data import DEMO_CLINIC
+from station import i18n
 from tests.tui.test_locked_harness import (
     PERSONAL,
     SIZE,
@@ -19,7 +20,6 @@ from tests.tui.test_locked_harness import (
     station,
     wait_until,
 )
-from tui import i18n
 from tui.locked.link import CallAction, SupervisorSocket
 from tui.locked.screens import LockScreen, PrivateCallScreen
 from tui.locked.widgets import MAX_NAME, qr_lines

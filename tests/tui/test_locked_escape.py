@@ -16,6 +16,7 @@ import string
 
 import pytest
 
+from station import i18n
 from tests.tui.test_locked_harness import (
     PERSONAL,
     SIZE,
@@ -26,7 +27,6 @@ from tests.tui.test_locked_harness import (
     station,
     wait_until,
 )
-from tui import i18n
 from tui.locked.app import LockedApp
 from tui.locked.screens import PrivateCallScreen
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from hardware.camera import FakeCameraState, fake_picamera2_api
+from station import i18n
 from station.core.clock import FakeClock
 from station.daemon.hardware import HardwareLink, build_hardware_link
 from tests.integration.daemon_harness import enrol, short_socket_dir
@@ -29,7 +30,6 @@ from tests.tui.test_locked_harness import (
     screen_text,
     wait_until,
 )
-from tui import i18n
 from tui.locked.app import LockedApp
 from tui.locked.widgets import FaultBanner
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from station import i18n
 from tests.tui.test_locked_harness import (
     PERSONAL,
     SIZE,
@@ -24,7 +25,6 @@ from tests.tui.test_locked_harness import (
     station,
     wait_until,
 )
-from tui import i18n
 from tui.locked.app import LockedApp
 from tui.locked.link import DaemonStation, Enrollment
 

@@ -19,10 +19,10 @@ from textual.widgets import Button, Input, Static
 
 from hub.provisioning.service import ProvisioningService
 from station.daemon.app import Daemon
+from station.i18n import set_language
 from tests.integration.daemon_harness import provisioned_daemon
 from tests.integration.hub_server import provisioning_hub
 from tests.tui.test_staff_support import wait_for
-from tui.i18n import set_language
 from tui.staff.main import create_app
 from tui.staff.screens.enroll import EnrollScreen
 from tui.staff.screens.pin import PinScreen

@@ -269,6 +269,9 @@ async def begin_check(pilot: object, app: object) -> PreCheckScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, PreCheckScreen))  # type: ignore[arg-type,attr-defined]
     screen = app.screen  # type: ignore[attr-defined]
     assert isinstance(screen, PreCheckScreen)
+    # The check loads its appointment from stationd; "start call" before that does nothing,
+    # so wait for it (under the whole suite's load it can take longer than a key press).
+    await wait_for(pilot, lambda: screen.appointment is not None)
     return screen
 
 

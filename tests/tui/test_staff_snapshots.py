@@ -64,6 +64,10 @@ def gradient(width: int = 64, height: int = 48) -> tuple[int, int, bytes]:
 async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause(0.3)
     await pilot.wait_for_scheduled_animations()
+    # The text cursor blinks every 0.5 s: under load the picture could catch it off. Stop it
+    # where a quiet machine sees it (shown in the focused input, as just after focus).
+    for field in pilot.app.screen.query(Input):
+        field._pause_blink(visible=field.has_focus)
 
 
 class TestPinSnapshots:
@@ -78,10 +82,16 @@ class TestPinSnapshots:
     def test_new_staff_member(self, station: Station, snap_compare: Any) -> None:
         async def run_before(pilot: Pilot[Any]) -> None:
             pilot.app.screen.query_one("#enroll", Button).press()
-            await pilot.pause(0.2)
+            # Wait for the enrolment screen itself, not a fixed pause: under load (the whole
+            # suite on two cores) 0.2 s was not always enough for the screen to be pushed.
+            for _ in range(100):
+                if pilot.app.screen.query("#enroll-code"):
+                    break
+                await pilot.pause(0.05)
             pilot.app.screen.query_one("#enroll-code", Input).value = "K7QM-2XPA"
             pilot.app.screen.query_one("#new-pin", Input).value = "4829"
             pilot.app.screen.query_one("#new-pin", Input).focus()
+            await settle(pilot)
 
         assert snap_compare(
             station.app(live_interval=0), terminal_size=(100, 44), run_before=run_before

@@ -24,6 +24,7 @@ from textual.pilot import Pilot
 from station.core.clock import FakeClock
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr, WithoutCpr
+from station.i18n import set_language
 from station.keys.records import ConsultationKey, seal_entry
 from station.keys.vault import VaultKey
 from station.storage.store import Clinic
@@ -35,7 +36,6 @@ from tests.integration.daemon_harness import (
     enrol,
     running_daemon,
 )
-from tui.i18n import set_language
 from tui.staff.app import StaffApp
 from tui.staff.main import create_app
 

@@ -353,3 +353,44 @@ def test_a_closed_log_refuses_calls(data_dir: Path, clock: FakeClock) -> None:
     audit.close()
     with pytest.raises(AuditError, match="closed"):
         audit.record("lock", staff=None, resident=None, outcome="ok")
+
+
+def test_chain_hash_at_is_recomputed_and_shows_a_rechained_rewrite(tmp_path: Path) -> None:
+    """Issue 14, item 6: the proof of an anchored head is recomputed from the content."""
+    clock = FakeClock()
+    log = AuditLog.open(tmp_path, clock=clock)
+    try:
+        for _ in range(5):
+            clock.advance(timedelta(seconds=1))
+            log.record("unlock", staff="s-1", resident=None, outcome="ok")
+        stored = {e.seq: e.hash for e in log.entries()}
+        assert all(log.chain_hash_at(seq) == stored[seq] for seq in stored)
+        assert log.chain_hash_at(9) == GENESIS_HASH
+    finally:
+        log.close()
+    # Entry 2 deleted, the rest renumbered and re-chained: verify() passes, the proof at 4
+    # (an anchored seq) no longer matches.
+    db = sqlite3.connect(tmp_path / "audit.db")
+    rows = db.execute(
+        "SELECT seq, time, staff, action, resident, outcome FROM audit_log ORDER BY seq"
+    ).fetchall()
+    db.execute("DROP TRIGGER audit_log_no_delete")
+    db.execute("DELETE FROM audit_log")
+    prev = GENESIS_HASH
+    for n, (_seq, time, staff, action, resident, outcome) in enumerate(
+        [r for r in rows if r[0] != 2], start=1
+    ):
+        digest = entry_hash(n, time, staff, action, resident, outcome, prev)
+        db.execute(
+            "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (n, time, staff, action, resident, outcome, prev, digest),
+        )
+        prev = digest
+    db.commit()
+    db.close()
+    log = AuditLog.open(tmp_path, clock=FakeClock())
+    try:
+        assert log.verify().ok
+        assert log.chain_hash_at(4) != stored[4]
+    finally:
+        log.close()

@@ -285,7 +285,7 @@ class TestPartial:
         state = check_partial_cpr(text)
         assert state.status is PartialCprStatus.INCOMPLETE
         assert state.cpr is None
-        assert state.reason_da
+        assert state.reason
 
     @pytest.mark.parametrize(
         ("text", "word"),
@@ -305,8 +305,8 @@ class TestPartial:
     def test_invalid_as_soon_as_it_can_be_known(self, text: str, word: str) -> None:
         state = check_partial_cpr(text)
         assert state.status is PartialCprStatus.INVALID
-        assert state.reason_da is not None
-        assert word in state.reason_da
+        assert state.reason is not None
+        assert word in state.reason
 
     def test_leap_day_waits_for_the_seventh_digit(self) -> None:
         assert check_partial_cpr("290200").status is PartialCprStatus.INCOMPLETE

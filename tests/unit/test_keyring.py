@@ -53,7 +53,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def guard(tmp_path: Path, clock: FakeClock) -> Iterator[PinGuard]:
-    with PinGuard(tmp_path / "pin_attempts.sqlite3", clock) as g:
+    with PinGuard(tmp_path / "pin_attempts.sqlite3", clock, device_secret=bytes(32)) as g:
         yield g
 
 
@@ -133,7 +133,7 @@ def test_keyslot_round_trip_for_random_pins(staff_id: str, pin: str, other: str)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         secret = os.urandom(32)
-        with PinGuard(directory / "pins.sqlite3", FakeClock()) as guard:
+        with PinGuard(directory / "pins.sqlite3", FakeClock(), device_secret=secret) as guard:
             keyring, vault_key = Keyring.initialise(
                 directory / "keyslots.json",
                 secret,

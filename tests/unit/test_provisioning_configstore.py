@@ -198,3 +198,42 @@ async def test_trusted_keys_are_not_replaced_by_pinning_once_configured(
     other = b64encode(public_key_bytes(Ed25519PrivateKey.generate()))
     store.pin_keys([other])
     assert store.trusted_keys == (HUB_PUBLIC,)
+
+
+async def test_pinned_keys_stay_when_no_configuration_is_in_force(data_dir: Path) -> None:
+    """Issue 14, item 3: after a crypto-wipe (the configuration versions gone, IT's keys kept)
+    or when every configuration file is refused, nothing unsigned replaces the pinned keys."""
+    from provisioning.wipe import destroy_keys
+
+    store = ConfigStore.open(data_dir, STATION)
+    store.pin_keys([HUB_PUBLIC])
+    await store.apply(envelope(1), healthy)
+    destroy_keys(data_dir, "crypto_wipe")
+    reopened = ConfigStore.open(data_dir, STATION)
+    assert reopened.current is None and reopened.trusted_keys == (HUB_PUBLIC,)
+    attacker = Ed25519PrivateKey.generate()
+    attacker_public = b64encode(public_key_bytes(attacker))
+    reopened.pin_keys([attacker_public])  # e.g. a hub's enrollment answer with its own key
+    assert reopened.trusted_keys == (HUB_PUBLIC,)
+    with pytest.raises(ConfigRejected) as refused:
+        await reopened.apply(envelope(2, key=attacker, trusted=(attacker_public,)), healthy)
+    assert refused.value.reason == "bad_signature"
+    # The old key still announces a change of keys.
+    await reopened.apply(envelope(2, trusted=(HUB_PUBLIC, attacker_public)), healthy)
+    assert reopened.trusted_keys == (HUB_PUBLIC, attacker_public)
+
+
+async def test_a_crypto_wipe_does_not_open_the_door_to_an_older_version(data_dir: Path) -> None:
+    from provisioning.wipe import destroy_keys
+
+    store = ConfigStore.open(data_dir, STATION)
+    store.pin_keys([HUB_PUBLIC])
+    await store.apply(envelope(1), healthy)
+    await store.apply(envelope(2), healthy)
+    destroy_keys(data_dir, "crypto_wipe")
+    reopened = ConfigStore.open(data_dir, STATION)
+    assert reopened.current is None
+    with pytest.raises(ConfigRejected) as refused:
+        await reopened.apply(envelope(1), healthy)  # an old signed version, replayed
+    assert refused.value.reason == "stale_version"
+    assert (await reopened.apply(envelope(2), healthy)) is not None  # the one in force

@@ -31,8 +31,8 @@ from textual.binding import BindingType
 from textual.reactive import reactive
 
 from station.core.clock import Clock, SystemClock
+from station.i18n import _
 from stationapi.locked import ApiEvent, StationClientError
-from tui.i18n import _
 from tui.localtime import local_zone
 from tui.locked.link import (
     SUPERVISOR_SOCKET_ENV,

@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from station.i18n import N_
 from stationapi import models as m
 from stationapi.locked import (
     ApiEvent,
@@ -32,7 +33,6 @@ from stationapi.locked import (
     StationClientError,
 )
 from tui.errors import UiError
-from tui.i18n import _
 
 __all__ = [
     "SUPERVISOR_SOCKET_ENV",
@@ -55,19 +55,13 @@ LOGIN_REQUEST: Final = b"login\n"
 class LockedLinkError(UiError):
     """Base of the locked UI's link errors."""
 
-    @classmethod
-    def user_text(cls) -> str:
-        """stationd cannot be reached."""
-        return _("The station does not answer. Wait a moment and try again.")
+    default_user_message = N_("The station does not answer. Wait a moment and try again.")
 
 
 class CallUnavailable(LockedLinkError):
     """A call control could not be delivered (no call engine, no call, daemon refused)."""
 
-    @classmethod
-    def user_text(cls) -> str:
-        """What the resident can do instead."""
-        return _("The button does not work right now. Press «Call staff».")
+    default_user_message = N_("The button does not work right now. Press «Call staff».")
 
 
 class CallAction(StrEnum):

@@ -25,7 +25,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Static
 
-from tui.i18n import _
+from station.i18n import _
 from tui.locked.link import CallAction
 from tui.locked.widgets import (
     MAX_NAME,

@@ -19,7 +19,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.i18n import _
+from station.i18n import _
 from tui.safe_text import clean
 
 __all__ = [

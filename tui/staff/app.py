@@ -12,7 +12,7 @@
    and posts a message (:mod:`tui.staff.messages`) for what the app decides: the screen
    that follows, the lock, starting the call.
 3. **On lock it exits.** A ``locked`` event, a state that is locked or private, the end of
-   the event stream, or any 401 "Stationen er låst" from a request: the keys are zeroed and
+   the event stream, or any 401 ``locked`` from a request: the keys are zeroed and
    the app exits at once (process exit is the memory guarantee; the supervisor also kills a
    staff UI that lingers, and stationd has already revoked its token).
 
@@ -36,8 +36,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 
 from station.core.clock import Clock, SystemClock
+from station.i18n import _
 from station.keys.vault import VaultKey
-from tui.i18n import _
 from tui.staff.data import AppointmentView, StaffRecords, waiting_resident
 from tui.staff.labels import refusal_text
 from tui.staff.messages import LockedOut, LockRequested, SessionMoved

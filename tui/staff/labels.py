@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from tui.i18n import _
+from station.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ExportState

@@ -3,8 +3,8 @@
 - :class:`ApiContext` holds the daemon's parts (service, call controller, pre-call check,
   export); :func:`station.daemon.api.build_app` keeps it on ``app.state`` and the
   dependencies below hand the parts to the handlers.
-- Authentication is a dependency: :data:`Staff` (a valid staff token, 401 "Stationen er
-  låst" otherwise), :data:`StaffActivity` (the same, and it postpones the idle lock: only
+- Authentication is a dependency: :data:`Staff` (a valid staff token, 401 ``locked``
+  otherwise), :data:`StaffActivity` (the same, and it postpones the idle lock: only
   ``POST /v1/session/touch``) and :data:`StaffOrPrivate` (the resident's call controls:
   no token needed while the session is ``in_call_private``).
 - Path ids (:data:`ConsultationId`, :data:`EntryId`, :data:`ExportId`) are checked against the
@@ -130,7 +130,7 @@ _bearer = HTTPBearer(
     scheme_name="StaffToken",
     description=(
         "The staff session's token from POST /v1/unlock. Every lock revokes every token; "
-        "later requests get 401 'Stationen er låst'."
+        "later requests get 401 'locked'."
     ),
 )
 _Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]

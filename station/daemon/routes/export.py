@@ -37,6 +37,7 @@ from station.errors import StationError
 from station.export.errors import ExportNotConfigured, OutboxError
 from station.export.outbox import OutboxEntry
 from station.export.service import ExportService
+from station.i18n import N_
 from stationapi import models as m
 
 __all__ = ["export_out", "router"]
@@ -53,7 +54,7 @@ def _live(context: ApiContext) -> ExportService:
     if context.exports is None:
         raise ApiError.unavailable(
             "the export outbox is not available",
-            "Forbindelsen til omsorgsjournalen virker ikke lige nu. Kontakt IT.",
+            N_("The connection to the care record does not work right now. Contact IT."),
         )
     return context.exports
 

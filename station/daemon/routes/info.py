@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 
 from station.daemon.errors import ApiError
 from station.daemon.routes.deps import Service, StationRoute, mapped
+from station.i18n import N_
 from stationapi import models as m
 
 __all__ = ["router"]
@@ -74,7 +75,7 @@ async def get_enrollment(service: Service) -> m.EnrollmentOut:
             404,
             "not_found",
             "no enrollment code (enrolled, no hub, or the hub not reached yet)",
-            "Stationens tilmeldingskode er ikke tilgængelig.",
+            N_("The station's enrollment code is not available."),
         )
     return m.EnrollmentOut(
         code=view["code"], qr_payload=view["qr_payload"], fingerprint=view["fingerprint"]

@@ -54,5 +54,5 @@ async def post_tone(precheck: RunningCheck) -> m.ToneOut:
 
 @router.get("/v1/precheck/network", summary="Can the hub and each TURN server be reached?")
 async def get_network(precheck: RunningCheck) -> m.NetworkOut:
-    """A bounded TCP connect to each, with a Danish hint for each failure."""
+    """A bounded TCP connect to each, with a hint for each failure."""
     return await precheck.network_report()

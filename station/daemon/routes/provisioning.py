@@ -3,7 +3,7 @@
 No token: the newcomer has none yet; IT's one-time code (spent at the hub) and, after the
 first staff member, an enrolled colleague's PIN are the authorisation. The PIN never leaves
 the station. The body is capped at :data:`MAX_ENROLL_BODY_BYTES` (``station.daemon.api``'s
-body limit). Refusals are ``ApiError``s with the Danish ``user_message``.
+body limit). Refusals are ``ApiError``s with a ``user_message`` from the catalogue.
 
 (``GET /v1/enrollment`` for the lock screen lives in ``station.daemon.routes.info`` and reads
 :meth:`provisioning.agent.ProvisioningAgent.enrollment_view`.)
@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends
 from provisioning.errors import StaffEnrollmentError
 from station.daemon.errors import ApiError
 from station.daemon.routes.deps import Service, StationRoute
+from station.i18n import N_
 from stationapi import models as m
 
 __all__ = ["ENROLL_PATH", "MAX_ENROLL_BODY_BYTES", "router"]
@@ -46,7 +47,9 @@ async def _agent(service: Service) -> Any:
     # The provisioning agent (provisioning.agent.ProvisioningAgent); None: no hub configured.
     agent = service.provisioning
     if agent is None:
-        raise ApiError(409, "not_configured", "no provisioning agent", "Stationen er ikke sat op.")
+        raise ApiError(
+            409, "not_configured", "no provisioning agent", N_("The station is not set up.")
+        )
     return agent
 
 

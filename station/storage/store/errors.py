@@ -6,6 +6,7 @@ Errors never quote the rejected value: an id typed wrongly may be a CPR number.
 from __future__ import annotations
 
 from station.errors import StationError
+from station.i18n import N_
 
 __all__ = [
     "StoreConflict",
@@ -21,38 +22,42 @@ __all__ = [
 class StoreError(StationError):
     """Base of the blind store's errors."""
 
-    default_user_message = "Stationens data kunne ikke gemmes eller læses. Kontakt IT."
+    default_user_message = N_("The station's data could not be saved or read. Contact IT.")
 
 
 class StoreInvalid(StoreError):
     """A write was refused because a value broke a rule; nothing was written."""
 
-    default_user_message = "Oplysningerne kunne ikke gemmes, fordi noget var udfyldt forkert."
+    default_user_message = N_(
+        "The information could not be saved, because something was filled in wrongly."
+    )
 
 
 class StoreNotFound(StoreError):
     """The record asked for does not exist (or has been purged)."""
 
-    default_user_message = "Oplysningerne findes ikke længere på stationen."
+    default_user_message = N_("The information no longer exists on the station.")
 
 
 class StoreConflict(StoreError):
     """A write clashes with what is stored: a duplicate id, an unknown parent, a wrong state."""
 
-    default_user_message = "Ændringen kunne ikke gemmes, fordi data er ændret imens. Prøv igen."
+    default_user_message = N_(
+        "The change could not be saved, because the data changed meanwhile. Try again."
+    )
 
 
 class StoreCorrupt(StoreError):
     """The database file is damaged. It is left untouched for IT to recover."""
 
-    default_user_message = "Stationens data er beskadiget. Stationen skal efterses af IT."
+    default_user_message = N_("The station's data is damaged. The station must be checked by IT.")
 
 
 class StoreSchemaTooNew(StoreError):
     """The database was written by a newer version of the station software."""
 
-    default_user_message = (
-        "Stationens data er fra en nyere version af programmet. Kontakt IT for en opdatering."
+    default_user_message = N_(
+        "The station's data is from a newer version of the program. Contact IT for an update."
     )
 
 

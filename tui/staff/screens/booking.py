@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Select, Static
 
 from station.core.model import ConsultationType
-from tui.i18n import _
+from station.i18n import _
 from tui.localtime import local_zone
 from tui.safe_text import literal
 from tui.staff.data import ClinicView

@@ -20,7 +20,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Button, Footer, Static
 
-from tui.i18n import _
+from station.i18n import _
 from tui.staff.data import AppointmentView, ResidentView
 from tui.staff.labels import appointment_heading, quality_label
 from tui.staff.messages import LockRequested

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.i18n import _
+from station.i18n import _
 from tui.safe_text import literal
 
 __all__ = ["ConfirmDialog", "FormDialog", "parse_day", "parse_time"]
@@ -28,7 +28,7 @@ _Draft = TypeVar("_Draft")
 
 
 def parse_day(text: str) -> date | None:
-    """``DD-MM-ÅÅÅÅ`` (also ``DD.MM.ÅÅÅÅ`` or ``DD/MM/ÅÅÅÅ``) to a date, or None."""
+    """``DD-MM-YYYY`` (also ``DD.MM.YYYY`` or ``DD/MM/YYYY``) to a date, or None."""
     cleaned = text.strip().replace(".", "-").replace("/", "-")
     try:
         return datetime.strptime(cleaned, "%d-%m-%Y").date()

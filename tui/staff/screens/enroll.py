@@ -20,7 +20,7 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from tui.i18n import _
+from station.i18n import _
 from tui.staff.station import (
     StaffStation,
     StationApiError,

@@ -21,8 +21,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from station.i18n import _
 from station.keys.vault import VaultKey
-from tui.i18n import _
 from tui.staff.messages import LockRequested
 from tui.staff.screens.enroll import EnrollScreen
 from tui.staff.station import (

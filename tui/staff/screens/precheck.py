@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Footer, Static
 
-from tui.i18n import _
+from station.i18n import _
 from tui.staff.data import AppointmentView
 from tui.staff.labels import appointment_heading, check_label
 from tui.staff.messages import SessionMoved

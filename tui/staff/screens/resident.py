@@ -22,7 +22,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from station.core.cpr import parse_cpr
 from station.core.model import DomainError, WithCpr, WithoutCpr
 from station.errors import StationError
-from tui.i18n import _
+from station.i18n import _
 from tui.safe_text import literal
 from tui.staff.data import ResidentView
 from tui.staff.screens.dialogs import FormDialog, parse_day

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Static
 
 from station.core.model import QueueEntryStatus
-from tui.i18n import _
+from station.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView

@@ -7,7 +7,7 @@ retention time) and ends the wrap-up.
 
 Each saved note is then handed to the care record (``station.export``): with an EOJ
 endpoint configured, sealed to the outbox key and queued in stationd's outbox, its state
-(afventer / leveret / fejl, with "Prøv igen") shown per resident and polled; without one,
+(pending / delivered / failed, with "Try again") shown per resident and polled; without one,
 the plain-text summary is shown read-only for staff to copy into the EOJ, and nothing
 claims it was sent. A delivery still pending never blocks "documented": the outbox
 delivers later, and stationd purges only what was delivered.
@@ -30,7 +30,7 @@ from textual.widgets import (
 )
 
 from station.errors import StationError
-from tui.i18n import _
+from station.i18n import _
 from tui.safe_text import clean, literal
 from tui.staff.data import AppointmentView, ExportState, NoteDraft, ResidentView
 from tui.staff.labels import appointment_heading

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.i18n import _
+from station.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from textual.widgets import Static
 
-from tui.i18n import _
+from station.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView

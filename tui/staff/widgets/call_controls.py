@@ -14,7 +14,7 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import Button
 
-from tui.i18n import _
+from station.i18n import _
 
 __all__ = ["CallControls"]
 

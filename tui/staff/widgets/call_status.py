@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.i18n import _
+from station.i18n import _
 
 __all__ = ["CallStatusLine", "gp_left_lines"]
 

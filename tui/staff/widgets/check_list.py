@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.i18n import _
+from station.i18n import _
 from tui.safe_text import literal
 from tui.staff.labels import check_label
 

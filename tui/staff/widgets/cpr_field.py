@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from station.core.cpr import PartialCprStatus, check_partial_cpr
-from tui.i18n import _
+from station.i18n import _
 
 __all__ = ["CprField"]
 
@@ -57,10 +57,10 @@ class CprField(Vertical):
         if not event.value:
             status.update("")
         elif verdict.status is PartialCprStatus.INVALID:
-            status.update(verdict.reason_da or _("The CPR number is not valid."))
+            status.update(verdict.reason or _("The CPR number is not valid."))
             status.add_class("error")
         elif verdict.status is PartialCprStatus.INCOMPLETE:
-            status.update(verdict.reason_da or "")
+            status.update(verdict.reason or "")
         elif verdict.mod11_warning:
             status.update(
                 _(

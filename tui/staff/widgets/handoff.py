@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static, TextArea
 
-from tui.i18n import _
+from station.i18n import _
 from tui.staff.data import ExportState
 
 __all__ = ["HandoffPanel"]

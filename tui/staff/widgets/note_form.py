@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, TextArea
 
-from tui.i18n import _
+from station.i18n import _
 from tui.staff.data import NoteDraft
 from tui.staff.labels import outcomes
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.i18n import _
+from station.i18n import _
 from tui.safe_text import literal
 from tui.staff.data import ExportState, ResidentView
 from tui.staff.labels import export_label, status_label

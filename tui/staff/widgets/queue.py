@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.i18n import _
+from station.i18n import _
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, ResidentView
 from tui.staff.labels import status_label

@@ -13,7 +13,7 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.i18n import _
+from station.i18n import _
 from tui.safe_text import literal
 from tui.staff.data import ResidentView
 from tui.staff.labels import status_label

@@ -1,0 +1,162 @@
+"""Issue 14, item 3 (part): signed commands expire, and a replaced hub key changes nothing.
+
+A real hub and a real stationd with its agent. The attacker holds the hub's database: they
+queue commands signed with the hub's real key but out of their time — one issued eight days
+ago (held back, or captured and replayed under a new id) and one dated tomorrow (made in
+advance to be used later). The station refuses both on its own clock (English log line, the
+refusal acknowledged to the hub as ``refused``/``expired``), and stays unlocked; a current
+command still locks it. Then the hub's signing key is replaced (a hub rebuilt by someone
+else): the configuration and the commands it now signs are refused by the station.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.db import Tx
+from hub.provisioning.api import open_provisioning
+from hub.provisioning.keys import HubSigningKey
+from provisioning.protocol import b64encode, seal_envelope
+from provisioning.schema import CommandKind, CommandPayload
+from station.core.clock import SystemClock
+from station.keys.keyring import generate_escrow_keypair
+from station.storage.store import new_id
+from tests.integration.daemon_harness import provisioned_daemon, uds_client
+from tests.integration.hub_server import running_hub
+from tests.integration.test_provisioning_daemon import PIN, until
+
+
+async def queue_signed(admin: object, key: HubSigningKey, payload: CommandPayload) -> None:
+    """What whoever holds the hub's database and key can do: queue any signed command."""
+    envelope = seal_envelope(key.private_key, "command", payload.model_dump(mode="json"))
+
+    def work(tx: Tx) -> None:
+        admin._insert_command(tx, payload, envelope)  # type: ignore[attr-defined]
+
+    await admin.db.run(work)  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+async def test_stale_and_future_commands_are_refused_and_reported(
+    tmp_path: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub_dir = tmp_path / "hub"
+    async with running_hub(hub_dir) as hub:
+        admin = open_provisioning(hub.settings, SystemClock())
+        await admin.start()
+        _private, escrow = generate_escrow_keypair()
+        await admin.set_layer(
+            "care_home", "solhaven", {"escrow_public_key": b64encode(escrow)}, "it"
+        )
+        key = HubSigningKey.load_or_create(hub_dir / "provisioning.key")
+        try:
+            async with provisioned_daemon(data_dir, hub.base_url) as daemon:
+                agent = daemon.provisioning
+                await until(lambda: agent.status == "pending")
+                await admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 4", "it")
+                agent.wake()
+                await until(lambda: agent.config_store.version > 0)
+                station_id = agent.identity.station_id
+                _staff, code, _ = await admin.issue_staff_code(station_id, "Eva", "it")
+                staff_id = await agent.enroll_staff(code, PIN)
+                http = uds_client(daemon.config.socket_path)
+                try:
+                    unlocked = await http.post(
+                        "/v1/unlock", json={"staff_id": staff_id, "pin": PIN}
+                    )
+                    assert unlocked.status_code == 200, unlocked.text
+                finally:
+                    await http.aclose()
+                assert not daemon.service.session.is_locked
+
+                now = SystemClock().now()
+                stale = CommandPayload(
+                    command_id=new_id(),
+                    station_id=station_id,
+                    kind=CommandKind.LOCK,
+                    issued_at=now - timedelta(days=8),
+                )
+                future = CommandPayload(
+                    command_id=new_id(),
+                    station_id=station_id,
+                    kind=CommandKind.LOCK,
+                    issued_at=now + timedelta(days=1),
+                )
+                await queue_signed(admin, key, stale)
+                await queue_signed(admin, key, future)
+                with caplog.at_level(logging.ERROR, logger="provisioning.agent"):
+                    await agent.heartbeat_once()
+                assert not daemon.service.session.is_locked, "an out-of-time command ran"
+                by_id = {c.command_id: c for c in await admin.commands(station_id)}
+                assert (by_id[stale.command_id].outcome, by_id[stale.command_id].detail) == (
+                    "refused",
+                    "expired",
+                )
+                assert (by_id[future.command_id].outcome, by_id[future.command_id].detail) == (
+                    "refused",
+                    "issued_in_future",
+                )
+                assert f"command {stale.command_id} (lock) refused: expired" in caplog.text
+                assert f"command {future.command_id} (lock) refused: issued in future" in (
+                    caplog.text
+                )
+
+                # A current command still works.
+                await admin.issue_command(station_id, CommandKind.LOCK, "it")
+                await agent.heartbeat_once()
+                assert daemon.service.session.is_locked
+        finally:
+            await admin.close()
+
+
+@pytest.mark.slow
+async def test_a_hub_with_a_replaced_key_cannot_change_the_station(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    hub_dir = tmp_path / "hub"
+    async with running_hub(hub_dir) as hub:
+        admin = open_provisioning(hub.settings, SystemClock())
+        await admin.start()
+        try:
+            await admin.set_layer("care_home", "solhaven", {}, "it")
+            async with provisioned_daemon(data_dir, hub.base_url) as daemon:
+                agent = daemon.provisioning
+                await until(lambda: agent.status == "pending")
+                await admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 5", "it")
+                agent.wake()
+                await until(lambda: agent.config_store.version > 0)
+                pinned = agent.config_store.trusted_keys
+                version = agent.config_store.version
+        finally:
+            await admin.close()
+    # The attacker's hub: same database, a signing key of their own.
+    (hub_dir / "provisioning.key").unlink()
+    async with running_hub(hub_dir) as hub:
+        admin = open_provisioning(hub.settings, SystemClock())
+        await admin.start()
+        try:
+            async with provisioned_daemon(data_dir, hub.base_url) as daemon:
+                agent = daemon.provisioning
+                await until(lambda: agent.status == "approved")
+                station_id = agent.identity.station_id
+                await admin.set_layer(
+                    "care_home", "solhaven", {"timeouts": {"idle_lock_seconds": 3600}}, "evil"
+                )
+                await admin.issue_command(station_id, CommandKind.LOCK, "evil")
+                await agent.heartbeat_once()
+                await agent.heartbeat_once()
+                assert agent.config_store.version == version
+                assert agent.config_store.trusted_keys == pinned
+                assert agent.config_store.current.config.timeouts.idle_lock_seconds != 3600
+                # IT sees the refusal: the station says so in its heartbeat.
+                assert agent.config_store.rejected_reason() == "bad_signature"
+                record = await admin.get_station(station_id)
+                assert record.config_rejected == "bad_signature"
+                (command,) = await admin.commands(station_id)
+                assert command.state == "pending"  # never acknowledged: refused unread
+        finally:
+            await admin.close()
