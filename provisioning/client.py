@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from typing import Any, Final, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -62,8 +63,15 @@ class HubClient:
         self._counter = counter
         self._clock = clock
         self._lock = asyncio.Lock()
+        # The OS's CA store (a municipal CA installed with update-ca-certificates counts) and
+        # the environment's proxy settings (HTTPS_PROXY, NO_PROXY: station.env), as a
+        # municipality's network needs; httpx no longer reads .netrc.
         self._http = httpx.AsyncClient(
-            transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+            verify=ssl.create_default_context(),
+            trust_env=True,
         )
         #: Bytes of every request body sent (tests inspect what leaves the station).
         self.sent_bytes = 0

@@ -123,6 +123,9 @@ def tmux_config(*, exit_key: str | None = None, size: tuple[int, int] = (100, 30
         "set -g lock-after-time 0",
         "set -g focus-events on",
         "set -g default-terminal tmux-256color",
+        # tmux runs each window's command with the user's login shell, and the kiosk's user
+        # has none (/usr/sbin/nologin would print a refusal and exit 1: a dead lock screen).
+        "set -g default-shell /bin/sh",
         f"set -g default-size {size[0]}x{size[1]}",
     ]
     if exit_key:

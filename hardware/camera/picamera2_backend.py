@@ -120,12 +120,16 @@ def load_picamera2_api() -> Picamera2Api:
         from picamera2 import Picamera2
         from picamera2.encoders import H264Encoder
         from picamera2.outputs import Output
-    except ImportError as exc:
+    except Exception as exc:
+        # Not only ImportError: a numpy in the venv that shadows apt's makes apt's simplejpeg
+        # raise ValueError at import (picamera2 issues 1088, 1211), and libcamera's bindings
+        # can fail with RuntimeError. Whatever it is, the camera is unavailable, not stationd.
         raise BackendUnavailableError(
             "camera",
             "picamera2",
-            f"picamera2 is not importable ({exc}); on a Pi install python3-picamera2 from apt "
-            "and make the venv with --system-site-packages",
+            f"picamera2 is not importable ({type(exc).__name__}: {exc}); on a Pi install "
+            "python3-picamera2 from apt, make the venv with --system-site-packages and let "
+            "numpy come from apt (provisioning/pi/setup.sh does both)",
         ) from exc
     return Picamera2Api(
         picamera2=Picamera2,

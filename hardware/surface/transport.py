@@ -394,10 +394,12 @@ class SharedMemoryFrameSink:
     ) -> None:
         self.directory = directory or surface_dir()
         try:
-            self.directory.mkdir(mode=0o2770, parents=True, exist_ok=True)
-            # setgid + group-writable: the surface (another user of stationd's group) binds its
-            # wake-up socket here and its socket file gets the shared group.
-            os.chmod(self.directory, 0o2770)  # noqa: S103
+            # Group-writable: the surface (another user, in stationd's group) binds its
+            # wake-up socket here. No setgid bit: stationd's unit forbids setting one
+            # (RestrictSUIDSGID=yes makes chmod/mkdir with S_ISGID fail with EPERM); the
+            # surface makes its socket reachable by mode instead (see WakeListener).
+            self.directory.mkdir(mode=0o770, parents=True, exist_ok=True)
+            os.chmod(self.directory, 0o770)  # noqa: S103
         except OSError as exc:
             raise SurfaceError(f"cannot prepare {self.directory}: {exc.strerror}") from None
         self._writers = {
@@ -489,7 +491,13 @@ class WakeListener:
         self.bind()
 
     def bind(self) -> None:
-        """(Re)bind the socket, replacing a stale file; mode 0660 for stationd's group."""
+        """(Re)bind the socket, replacing a stale file.
+
+        Mode 0666, yet only stationd's group reaches it: it lives in stationd's directory,
+        which is 0770 and of that group. (The socket's own group is the surface's user's:
+        making it stationd's group would need chown, which the surface's unit forbids, or a
+        setgid directory, which stationd's unit forbids.)
+        """
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -498,7 +506,7 @@ class WakeListener:
                 self.path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         sock.setblocking(False)
-        old = os.umask(0o117)
+        old = os.umask(0o111)
         try:
             sock.bind(str(self.path))
         except OSError as exc:

@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
-# Turn a fresh Raspberry Pi OS Bookworm (Lite, 64-bit) into a KontaktStation, idempotently.
+# Turn a fresh Raspberry Pi OS (Lite, 64-bit) into a KontaktStation, idempotently.
 #
-#   sudo provisioning/pi/setup.sh [--dry-run] [--source DIR-OR-WHEEL]
+#   sudo provisioning/pi/setup.sh --hub-url URL [--it-key KEY]... [--station-token FILE]
+#                                 [--target auto|pi4|pi5|generic] [--wheels DIR]
+#                                 [--set KEY=VALUE]... [--keep-user NAME]...
+#                                 [--source DIR-OR-WHEEL] [--dry-run] [--print-packages]
 #
-# --dry-run  print every step and what it would do; change nothing (runs as any user).
-# --source   the project to install into the venv: a source checkout or a built wheel
-#            (default: the checkout this script is in).
+# Releases: Raspberry Pi OS trixie (Debian 13, Python 3.13) and Bookworm (legacy, 3.11).
+# Targets:  pi4, pi5 (numpy, simplejpeg, picamera2 and lgpio from apt; the venv never
+#           shadows them), generic (any other Debian board with a GPIO chip: no picamera2,
+#           lgpio from pip); auto (default) reads /proc/device-tree/model.
+#
+# --hub-url        the hub IT runs (https://...): the station enrolls there. Needed on the
+#                  first run; later runs keep the settings already written.
+# --it-key         an Ed25519 public key (base64url, `kontaktstation admin key`) that signs
+#                  the station's configuration; repeat for several. The station trusts only
+#                  these, never a key the hub offers. Without one it trusts the hub's keys
+#                  when IT approves it.
+# --station-token  a file with the station's credential for calls (the hub's station token);
+#                  installed root-only and handed to stationd as a systemd credential.
+# --wheels         install Python packages from this directory only (no index: offline).
+# --set            an extra line for stationd's settings (station.env), e.g.
+#                  KONTAKTSTATION_CAMERA=v4l2 for a USB webcam on a Pi.
+# --keep-user      a login account not to lock (by default every human account, such as the
+#                  one Raspberry Pi Imager made, is locked: IT reaches a station via its hub).
+# --source         the project to install into the venv: a source checkout or a built wheel
+#                  (default: the checkout this script is in).
+# --dry-run        print every step and what it would do; change nothing (runs as any user).
+# --print-packages print the apt packages for the target, one a line, and stop.
 #
 # Output: one "STEP nn name: what" line per step, in order, then one line per action:
 #   "  + command"   done now (or, with --dry-run, would be done)
@@ -18,27 +40,71 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "${HERE}/../.." && pwd)"
 FILES="${HERE}/files"
 
+# Where the board and the release are read (tests point these at their own files).
+DT_MODEL="${KONTAKTSTATION_DT_MODEL:-/proc/device-tree/model}"
+OS_RELEASE="${KONTAKTSTATION_OS_RELEASE:-/etc/os-release}"
+
 PREFIX=/opt/kontaktstation
 VENV="${PREFIX}/venv"
 ETC=/etc/kontaktstation
+STATION_ENV="${ETC}/station.env"
+TOKEN="${ETC}/station-token"
+CONSTRAINTS="${ETC}/constraints.txt"
 STATION_USER=kontaktstation
 KIOSK_USER=kontaktstation-kiosk
 UNITS=(kontaktstation-stationd.service kontaktstation-kiosk.service kontaktstation-surface.service)
-APT_PACKAGES=(
-    python3-venv python3-pip python3-picamera2 python3-lgpio
+# Every target: the kiosk (labwc, foot, tmux), sound (PipeWire), the surface's EGL/Wayland
+# libraries (pygame-ce's SDL loads them), zram, curl for the last check.
+APT_COMMON=(
+    python3-venv python3-pip
     labwc foot tmux fonts-dejavu-core
+    libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri libwayland-egl1 libxkbcommon0
     pipewire pipewire-alsa wireplumber libspa-0.2-modules
-    zram-tools curl
+    zram-tools curl ca-certificates
 )
+# The Pi: the camera stack and GPIO come from apt (Raspberry Pi's archive), and so does numpy,
+# which apt's simplejpeg and picamera2 are built against.
+APT_PI=(python3-picamera2 python3-lgpio python3-numpy python3-simplejpeg)
+# Any other board: lgpio is built from PyPI's source (it has no wheel for it) unless --wheels
+# brings one.
+APT_GENERIC=(gcc make swig python3-dev)
+# What the venv must take from apt on a Pi (never a copy of its own): the constraints file.
+PI_FROM_APT=(numpy simplejpeg picamera2 lgpio)
+# gpiozero names the button GPIO17 after the Pi's header; on a generic board it needs a Pi
+# revision to map the names onto the first GPIO chip's lines (a Pi 4 B: c03114).
+GENERIC_REVISION=c03114
 
 DRY_RUN=0
+PRINT_PACKAGES=0
 SOURCE="${REPO}"
+TARGET=auto
+HUB_URL=""
+WHEELS=""
+TOKEN_SOURCE=""
+IT_KEYS=()
+EXTRA_SETTINGS=()
+KEEP_USERS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) DRY_RUN=1 ;;
+        --print-packages) PRINT_PACKAGES=1 ;;
         --source) SOURCE="${2:?--source needs a directory or a wheel}"; shift ;;
         --source=*) SOURCE="${1#--source=}" ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --target) TARGET="${2:?--target needs auto, pi4, pi5 or generic}"; shift ;;
+        --target=*) TARGET="${1#--target=}" ;;
+        --hub-url) HUB_URL="${2:?--hub-url needs a URL}"; shift ;;
+        --hub-url=*) HUB_URL="${1#--hub-url=}" ;;
+        --it-key) IT_KEYS+=("${2:?--it-key needs a key}"); shift ;;
+        --it-key=*) IT_KEYS+=("${1#--it-key=}") ;;
+        --station-token) TOKEN_SOURCE="${2:?--station-token needs a file}"; shift ;;
+        --station-token=*) TOKEN_SOURCE="${1#--station-token=}" ;;
+        --wheels) WHEELS="${2:?--wheels needs a directory}"; shift ;;
+        --wheels=*) WHEELS="${1#--wheels=}" ;;
+        --set) EXTRA_SETTINGS+=("${2:?--set needs KEY=VALUE}"); shift ;;
+        --set=*) EXTRA_SETTINGS+=("${1#--set=}") ;;
+        --keep-user) KEEP_USERS+=("${2:?--keep-user needs a user name}"); shift ;;
+        --keep-user=*) KEEP_USERS+=("${1#--keep-user=}") ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -83,15 +149,51 @@ put_text() {
     fi
 }
 uid_of() { id -u "$1" 2>/dev/null || echo "<uid of $1>"; }
+# The Python distribution version of an apt package's module, as pip sees it.
+apt_dist_version() {
+    if [ "${DRY_RUN}" -eq 1 ]; then
+        echo "<apt's version>"
+    else
+        python3 -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$1" \
+            2>/dev/null || echo "<not installed>"
+    fi
+}
 
 # --------------------------------------------------------------------------------------
-step "preflight: Raspberry Pi OS Bookworm, 64-bit, as root"
-# shellcheck source=/dev/null
-codename="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unknown}")"
-if [ "${codename}" != bookworm ]; then
-    echo "this script is for Bookworm; this system is ${codename}" >&2
-    [ "${DRY_RUN}" -eq 1 ] || exit 1
+# Which board: the device tree's model names a Pi; anything else is a generic board.
+model="$(tr -d '\0' 2>/dev/null <"${DT_MODEL}" || true)"
+case "${model}" in
+    *"Raspberry Pi 5"*|*"Compute Module 5"*) detected=pi5 ;;
+    *"Raspberry Pi 4"*|*"Compute Module 4"*) detected=pi4 ;;  # the Pi 400 too
+    *"Raspberry Pi"*) detected=unsupported ;;
+    *) detected=generic ;;
+esac
+[ "${TARGET}" = auto ] && TARGET="${detected}"
+case "${TARGET}" in
+    pi4|pi5) APT_PACKAGES=("${APT_COMMON[@]}" "${APT_PI[@]}") ;;
+    generic) APT_PACKAGES=("${APT_COMMON[@]}" "${APT_GENERIC[@]}") ;;
+    unsupported)
+        echo "this board (${model}) is not a Pi 4 or Pi 5; a station needs one of them" >&2
+        exit 1 ;;
+    *) echo "unknown target: ${TARGET} (auto, pi4, pi5 or generic)" >&2; exit 2 ;;
+esac
+if [ "${PRINT_PACKAGES}" -eq 1 ]; then
+    printf '%s\n' "${APT_PACKAGES[@]}"
+    exit 0
 fi
+
+# --------------------------------------------------------------------------------------
+step "preflight: Raspberry Pi OS trixie (or Bookworm, legacy), 64-bit, as root"
+# shellcheck source=/dev/null
+codename="$(. "${OS_RELEASE}" 2>/dev/null && echo "${VERSION_CODENAME:-unknown}")"
+case "${codename}" in
+    trixie) release="trixie (Debian 13, Python 3.13)" ;;
+    bookworm) release="Bookworm (Debian 12, Python 3.11; legacy)" ;;
+    *)
+        echo "this script is for trixie or Bookworm; this system is ${codename}" >&2
+        [ "${DRY_RUN}" -eq 1 ] || exit 1
+        release="${codename} (unsupported; dry run only)" ;;
+esac
 if [ "${DRY_RUN}" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
     echo "run as root (sudo), or with --dry-run" >&2
     exit 1
@@ -100,9 +202,25 @@ if [ ! -e "${SOURCE}" ]; then
     echo "no project at ${SOURCE}" >&2
     exit 1
 fi
-already "Bookworm (${codename}), $(uname -m), installing ${SOURCE}"
+if [ "${TARGET}" != "${detected}" ]; then
+    echo "--target ${TARGET}, but this board is ${detected} (${model:-no device-tree model})" >&2
+    [ "${DRY_RUN}" -eq 1 ] || exit 1
+fi
+if [ -z "${HUB_URL}" ] && [ ! -f "${STATION_ENV}" ] && [ "${DRY_RUN}" -eq 0 ]; then
+    echo "--hub-url is needed on the first run: without it the station cannot enroll" >&2
+    exit 2
+fi
+if [ -n "${TOKEN_SOURCE}" ] && [ ! -r "${TOKEN_SOURCE}" ]; then
+    echo "cannot read the station token file ${TOKEN_SOURCE}" >&2
+    exit 2
+fi
+if [ -n "${WHEELS}" ] && [ ! -d "${WHEELS}" ]; then
+    echo "no wheel directory at ${WHEELS}" >&2
+    exit 2
+fi
+already "${release}, target ${TARGET}, $(uname -m), installing ${SOURCE}"
 
-step "apt: packages for camera, GPIO, kiosk, audio and zram"
+step "apt: packages for the kiosk, audio, zram and the ${TARGET} board"
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null | grep -q "install ok installed" \
@@ -117,6 +235,22 @@ else
 fi
 
 step "users: ${STATION_USER} (stationd) and ${KIOSK_USER} (screen), sharing one group"
+if [ "${TARGET}" = generic ]; then
+    # Raspberry Pi OS has a gpio group owning /dev/gpiochip*; a generic Debian has neither.
+    if getent group gpio >/dev/null 2>&1; then
+        already "group gpio exists"
+    else
+        act groupadd --system gpio
+    fi
+    rule=/etc/udev/rules.d/60-kontaktstation-gpio.rules
+    if [ -f "${rule}" ] && cmp -s "${FILES}/60-kontaktstation-gpio.rules" "${rule}"; then
+        already "${rule} is up to date"
+    else
+        act install -D -m 0644 "${FILES}/60-kontaktstation-gpio.rules" "${rule}"
+        act udevadm control --reload
+        act udevadm trigger --subsystem-match=gpio --action=add
+    fi
+fi
 if id -u "${STATION_USER}" >/dev/null 2>&1; then
     already "user ${STATION_USER} exists"
 else
@@ -131,14 +265,68 @@ else
         --shell /usr/sbin/nologin --groups "${STATION_USER},video,render,input" "${KIOSK_USER}"
 fi
 
-step "venv: ${VENV} with --system-site-packages (picamera2, lgpio from apt)"
+step "accounts: human logins locked (the imager's admin user); IT works through the hub"
+locked_any=0
+while IFS=: read -r name _ uid _ _ _ shell; do
+    if [ "${uid}" -lt 1000 ] || [ "${uid}" -ge 60000 ]; then continue; fi
+    case "${shell}" in */nologin|*/false) continue ;; esac
+    keep=0
+    for kept in "${KEEP_USERS[@]+"${KEEP_USERS[@]}"}"; do
+        [ "${kept}" = "${name}" ] && keep=1
+    done
+    if [ "${keep}" -eq 1 ]; then
+        already "${name} kept (--keep-user)"
+        continue
+    fi
+    locked_any=1
+    # Locked: the shadow password starts with "!"; expired: the account's expiry day is 1.
+    shadow="$(getent shadow "${name}" 2>/dev/null || true)"
+    if [ "$(cut -d: -f2 <<<"${shadow}" | cut -c1)" = "!" ] \
+        && [ "$(cut -d: -f8 <<<"${shadow}")" = 1 ]; then
+        already "${name} is locked"
+    else
+        act usermod --lock --expiredate 1 --shell /usr/sbin/nologin "${name}"
+    fi
+done < <(getent passwd)
+[ "${locked_any}" -eq 1 ] || already "no human login accounts"
+
+step "venv: ${VENV} with --system-site-packages; constraints for the ${TARGET} board"
 if [ -x "${VENV}/bin/python" ]; then
     already "${VENV} exists"
 else
     act install -d -m 0755 "${PREFIX}"
     act python3 -m venv --system-site-packages "${VENV}"
 fi
-act "${VENV}/bin/pip" install --quiet --disable-pip-version-check --upgrade "${SOURCE}"
+# On a Pi, apt's numpy is what apt's simplejpeg and picamera2 are built against: a numpy in
+# the venv would shadow it and `import picamera2` would fail (picamera2 issues 1088, 1211).
+# The constraints pin each to the version apt installed, so pip keeps apt's copy.
+if [ "${TARGET}" = generic ]; then
+    constraints="# Written by provisioning/pi/setup.sh: target generic; nothing comes from apt."
+else
+    constraints="# Written by provisioning/pi/setup.sh: target ${TARGET}; these come from apt only."
+    for module in "${PI_FROM_APT[@]}"; do
+        constraints+=$'\n'"${module}==$(apt_dist_version "${module}")"
+    done
+fi
+put_text 0644 "${CONSTRAINTS}" "${constraints}"
+pip_args=(--quiet --disable-pip-version-check --upgrade --constraint "${CONSTRAINTS}")
+if [ -n "${WHEELS}" ]; then
+    pip_args+=(--no-index --find-links "${WHEELS}")
+fi
+if [ "${TARGET}" = generic ]; then
+    # lgpio for gpiozero from PyPI: only its source is there; PYPI=1 is lgpio's own switch to
+    # link the C library it bundles (Debian has no liblgpio).
+    act env PYPI=1 "${VENV}/bin/pip" install "${pip_args[@]}" "${SOURCE}" lgpio
+else
+    act "${VENV}/bin/pip" install "${pip_args[@]}" "${SOURCE}"
+fi
+# The station's own code, every time: its version number does not yet tell two builds apart,
+# so pip would keep an older build of the same version.
+act "${VENV}/bin/pip" install "${pip_args[@]}" --force-reinstall --no-deps "${SOURCE}"
+if [ "${TARGET}" != generic ]; then
+    # Proof, not hope: the venv's numpy is apt's.
+    act "${VENV}/bin/python" -c 'import numpy, sys; sys.exit(numpy.__file__.startswith("/usr/lib/python3/dist-packages/") is False)'
+fi
 
 step "kiosk config: ${ETC} (labwc, foot, tmux)"
 put 0644 "${REPO}/systemd/kiosk/labwc/rc.xml" "${ETC}/labwc/rc.xml"
@@ -150,6 +338,13 @@ put 0644 "${REPO}/systemd/kiosk/tmux.conf" "${ETC}/tmux.conf"
 step "audio: PipeWire echo cancellation for the speakerphone, for ${STATION_USER}"
 put 0644 "${FILES}/60-kontaktstation-echo-cancel.conf" \
     /etc/pipewire/pipewire.conf.d/60-kontaktstation-echo-cancel.conf
+# PipeWire and WirePlumber run for stationd's user only: the kiosk's login session would start
+# its own (the user units are enabled for every user) and claim the sound card.
+for unit in pipewire.socket pipewire.service pipewire-pulse.socket pipewire-pulse.service \
+    wireplumber.service filter-chain.service; do
+    put 0644 "${FILES}/user-unit-station-only.conf" \
+        "/etc/systemd/user/${unit}.d/10-kontaktstation.conf"
+done
 # stationd reaches its user's PipeWire through /run/user/<uid>; lingering starts that
 # session at boot without anyone logging in.
 if [ -e "/var/lib/systemd/linger/${STATION_USER}" ]; then
@@ -157,17 +352,81 @@ if [ -e "/var/lib/systemd/linger/${STATION_USER}" ]; then
 else
     act loginctl enable-linger "${STATION_USER}"
 fi
+
+step "station: hub, IT's keys, call credential and hardware backends (${STATION_ENV})"
+case "${TARGET}" in
+    generic) camera=v4l2 ;;
+    *) camera=picamera2 ;;
+esac
+if [ -z "${HUB_URL}" ] && [ -f "${STATION_ENV}" ]; then
+    already "${STATION_ENV} kept (no --hub-url given)"
+else
+    settings="# Written by provisioning/pi/setup.sh (target ${TARGET}): stationd's settings.
+KONTAKTSTATION_HUB_URL=${HUB_URL:-<hub URL>}"
+    if [ ${#IT_KEYS[@]} -gt 0 ]; then
+        settings+=$'\n'"KONTAKTSTATION_IT_KEYS=$(IFS=,; echo "${IT_KEYS[*]}")"
+    fi
+    settings+=$'\n'"KONTAKTSTATION_CAMERA=${camera}"
+    settings+=$'\n'"KONTAKTSTATION_AUDIO=pyav"
+    settings+=$'\n'"GPIOZERO_PIN_FACTORY=lgpio"
+    for line in "${EXTRA_SETTINGS[@]+"${EXTRA_SETTINGS[@]}"}"; do
+        settings+=$'\n'"${line}"
+    done
+    put_text 0644 "${STATION_ENV}" "${settings}"
+fi
+if [ -n "${TOKEN_SOURCE}" ]; then
+    put 0600 "${TOKEN_SOURCE}" "${TOKEN}"
+fi
 station_uid="$(uid_of "${STATION_USER}")"
-put_text 0644 /etc/systemd/system/kontaktstation-stationd.service.d/10-audio.conf \
-"# Written by provisioning/pi/setup.sh: stationd's PipeWire session (uid ${station_uid}).
+kiosk_uid="$(uid_of "${KIOSK_USER}")"
+# The units hide /home, /root and /run/user (ProtectHome=tmpfs); each gets back only its own
+# user's runtime directory: stationd its PipeWire session, the kiosk and the surface the
+# Wayland socket. The uids exist only now, so these lines live in drop-ins.
+dropin="# Written by provisioning/pi/setup.sh: stationd's PipeWire session (uid ${station_uid}).
 [Unit]
 Wants=user@${station_uid}.service
 After=user@${station_uid}.service
 
 [Service]
-Environment=XDG_RUNTIME_DIR=/run/user/${station_uid}"
+Environment=XDG_RUNTIME_DIR=/run/user/${station_uid}
+BindPaths=/run/user/${station_uid}"
+if [ -n "${TOKEN_SOURCE}" ] || [ -f "${TOKEN}" ]; then
+    dropin+="
+# The station's credential for calls: readable by stationd alone, never in its environment.
+LoadCredential=station-token:${TOKEN}
+Environment=KONTAKTSTATION_HUB_STATION_TOKEN_FILE=%d/station-token"
+fi
+if [ "${TARGET}" = generic ]; then
+    # gpiozero's pin names need a Pi revision: stationd alone sees one in its /proc/cpuinfo.
+    if [ "${DRY_RUN}" -eq 1 ]; then
+        printf '  + write %s (this cpuinfo and "Revision: %s")\n' \
+            "${ETC}/generic-board/cpuinfo" "${GENERIC_REVISION}"
+    else
+        put_text 0644 "${ETC}/generic-board/cpuinfo" \
+            "$(grep -v -e '^Revision' -e '^cpu MHz' /proc/cpuinfo)
+Revision	: ${GENERIC_REVISION}"
+    fi
+    dropin+="
+# A generic board: gpiozero maps GPIO17 to line 17 of gpiochip0 as on a Pi 4.
+BindReadOnlyPaths=${ETC}/generic-board/cpuinfo:/proc/cpuinfo"
+fi
+put_text 0644 /etc/systemd/system/kontaktstation-stationd.service.d/10-station.conf "${dropin}"
+put_text 0644 /etc/systemd/system/kontaktstation-kiosk.service.d/10-session.conf \
+"# Written by provisioning/pi/setup.sh: the kiosk session's runtime directory (uid ${kiosk_uid}).
+[Service]
+BindPaths=/run/user/${kiosk_uid}"
+# The surface starts beside the kiosk, before the kiosk's login session has made its runtime
+# directory: the bind would fail. It waits for the directory's own unit instead.
+put_text 0644 /etc/systemd/system/kontaktstation-surface.service.d/10-session.conf \
+"# Written by provisioning/pi/setup.sh: the kiosk session's runtime directory (uid ${kiosk_uid}).
+[Unit]
+Wants=user-runtime-dir@${kiosk_uid}.service
+After=user-runtime-dir@${kiosk_uid}.service
 
-step "units: stationd, kiosk, video surface; logind, coredump and manager drop-ins"
+[Service]
+BindPaths=/run/user/${kiosk_uid}"
+
+step "units: stationd, kiosk, video surface; logind, coredump, journald and manager drop-ins"
 for unit in "${UNITS[@]}"; do
     put 0644 "${REPO}/systemd/${unit}" "/etc/systemd/system/${unit}"
 done
@@ -175,6 +434,8 @@ put 0644 "${REPO}/systemd/logind.conf.d/kontaktstation.conf" \
     /etc/systemd/logind.conf.d/kontaktstation.conf
 put 0644 "${REPO}/systemd/coredump.conf.d/kontaktstation.conf" \
     /etc/systemd/coredump.conf.d/kontaktstation.conf
+put 0644 "${REPO}/systemd/journald.conf.d/kontaktstation.conf" \
+    /etc/systemd/journald.conf.d/kontaktstation.conf
 put 0644 "${REPO}/systemd/system.conf.d/kontaktstation.conf" \
     /etc/systemd/system.conf.d/kontaktstation.conf
 act systemctl daemon-reload
@@ -193,8 +454,9 @@ if systemctl is-enabled --quiet zramswap.service 2>/dev/null; then
 else
     act systemctl enable zramswap.service
 fi
-# PrivateTmp= directories live under /tmp: keep them in RAM too.
-if systemctl is-enabled --quiet tmp.mount 2>/dev/null; then
+# PrivateTmp= directories live under /tmp: keep them in RAM too. (trixie: a tmpfs already.)
+if systemctl is-enabled --quiet tmp.mount 2>/dev/null \
+    || [ "$(findmnt -n -o FSTYPE /tmp 2>/dev/null)" = tmpfs ]; then
     already "/tmp is a tmpfs"
 else
     put 0644 /usr/share/systemd/tmp.mount /etc/systemd/system/tmp.mount
@@ -235,6 +497,7 @@ done
 
 step "enrollment: start stationd; the station waits for IT to approve it"
 act systemctl start kontaktstation-stationd.service
-act curl --silent --show-error --fail --retry 30 --retry-delay 1 --retry-connrefused \
+# /v1/enrollment answers 404 until the agent has reached the hub: retry on every error.
+act curl --silent --show-error --fail --retry 60 --retry-delay 1 --retry-all-errors \
     --unix-socket /run/kontaktstation/stationd.sock http://stationd/v1/enrollment -o /dev/null
 echo "Done. Reboot (sudo reboot): the screen shows the enrollment code for IT to approve."

@@ -26,10 +26,10 @@ _FINAL_STATES = frozenset({"ended", "revoked", "expired"})
 
 
 def hub_ssl_context() -> ssl.SSLContext:
-    """The TLS context for the hub: the system's default verification with certifi's CAs."""
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
+    """The TLS context for the hub: the operating system's CA store (``/etc/ssl/certs``, where
+    ``update-ca-certificates`` puts a municipality's own CA), not certifi's copy of Mozilla's.
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` still override it, as OpenSSL defines."""
+    return ssl.create_default_context()
 
 
 # CreatedRoom and RoomView read the fields of the hub's answers (hub.models.CreatedRoom,

@@ -641,8 +641,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         reprobe_seconds=args.reprobe_interval,
         hardware=args.hardware,
         hub_url=args.hub_url or os.environ.get("KONTAKTSTATION_HUB_URL") or None,
+        provisioning=_pinned_it_keys(os.environ),
     )
     return asyncio.run(Daemon(config).run())
+
+
+def _pinned_it_keys(environ: Mapping[str, str]) -> dict[str, Any]:
+    """IT's configuration keys the set-up gave (``KONTAKTSTATION_IT_KEYS``, comma-separated
+    base64url Ed25519 public keys): the station trusts these, never what the hub offers."""
+    keys = tuple(
+        k.strip() for k in environ.get("KONTAKTSTATION_IT_KEYS", "").split(",") if k.strip()
+    )
+    return {"pinned_keys": keys} if keys else {}
 
 
 if __name__ == "__main__":

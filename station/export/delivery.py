@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -67,12 +68,18 @@ class FhirClient:
     ) -> None:
         self._config = config
         timeout = httpx.Timeout(config.timeout_seconds)
+        # TLS: the CA bundle IT configured, else the OS's CA store (not certifi's copy);
+        # proxies: the environment's (HTTPS_PROXY, NO_PROXY in station.env), as a
+        # municipality's network needs. httpx no longer reads .netrc.
+        ca_bundle = config.ca_bundle
         self._http = httpx.AsyncClient(
             timeout=timeout,
-            verify=config.verify,
+            verify=ssl.create_default_context(
+                cafile=str(ca_bundle) if ca_bundle is not None else None
+            ),
             transport=transport,
             follow_redirects=False,
-            trust_env=False,  # no proxy or netrc from the environment: the config is all
+            trust_env=True,
         )
         self._token: str | None = None
         self._token_expires = 0.0

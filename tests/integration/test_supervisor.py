@@ -210,3 +210,28 @@ async def test_the_kiosk_tmux_server_has_no_key_bindings(tmp_path: Path) -> None
     finally:
         kill = await asyncio.create_subprocess_exec(tmux, "-S", str(sock), "kill-server")
         await kill.wait()
+
+
+async def test_the_windows_run_even_when_the_login_shell_is_nologin(tmp_path: Path) -> None:
+    """The kiosk's user has /usr/sbin/nologin as its shell, and tmux runs a window's command
+    with the login shell ($SHELL) unless told otherwise: the UI would never start."""
+    sock, conf = tmp_path / "t.sock", tmp_path / "t.conf"
+    conf.write_text(tmux_config())
+    tmux = shutil.which("tmux")
+    assert tmux
+    marker = tmp_path / "ran"
+    env = {**os.environ, "SHELL": "/usr/sbin/nologin"}
+    start = await asyncio.create_subprocess_exec(
+        tmux, "-S", str(sock), "-f", str(conf), "new-session", "-d", f"touch {marker}; sleep 30",
+        env=env,
+    )  # fmt: skip
+    assert await start.wait() == 0
+    try:
+        for _ in range(100):
+            if marker.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert marker.exists()
+    finally:
+        kill = await asyncio.create_subprocess_exec(tmux, "-S", str(sock), "kill-server")
+        await kill.wait()

@@ -600,3 +600,40 @@ def no_leaked_capture_threads() -> Iterator[None]:
 
 def _ours(thread: threading.Thread) -> bool:
     return thread.name.startswith(("v4l2-capture", "picamera2", "fake-picamera2"))
+
+
+class _BrokenPicamera2Finder:
+    """Makes ``import picamera2`` fail the way a venv's numpy shadowing apt's does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "picamera2" or name.startswith("picamera2."):
+            raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("numpy.dtype size changed, may indicate binary incompatibility"),
+        RuntimeError("libcamera: no IPA module"),
+        ImportError("No module named 'libcamera'"),
+    ],
+)
+def test_any_picamera2_import_failure_is_backend_unavailable_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    import sys
+
+    from hardware.camera.picamera2_backend import load_picamera2_api
+    from hardware.errors import BackendUnavailableError
+
+    for name in [m for m in sys.modules if m == "picamera2" or m.startswith("picamera2.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_BrokenPicamera2Finder(error), *sys.meta_path])
+    with pytest.raises(BackendUnavailableError) as raised:
+        load_picamera2_api()
+    assert type(error).__name__ in str(raised.value)
+    reason = Picamera2Camera.probe()
+    assert reason is not None and "not importable" in reason

@@ -26,9 +26,11 @@ STEPS = [
     "preflight",
     "apt",
     "users",
+    "accounts",
     "venv",
     "kiosk config",
     "audio",
+    "station",
     "units",
     "swap",
     "kernel",
@@ -39,6 +41,7 @@ STEPS = [
 MUTATING = [
     "apt-get", "useradd", "usermod", "groupadd", "install", "python3", "loginctl", "sysctl",
     "dphys-swapfile", "curl", "chmod", "chown", "mkdir", "cp", "mv", "ln", "rm", "tee",
+    "udevadm", "passwd", "chage",
 ]  # fmt: skip
 
 
@@ -60,7 +63,26 @@ def _traps(directory: Path, log: Path) -> None:
     )
 
 
-def run_dry(tmp_path: Path, extra_shims: dict[str, str] | None = None) -> tuple[str, str]:
+def board(tmp_path: Path, model: str, codename: str) -> dict[str, str]:
+    """The environment that makes the set-up see this board and this release."""
+    (tmp_path / "model").write_bytes(model.encode() + b"\0")
+    (tmp_path / "os-release").write_text(f"ID=debian\nVERSION_CODENAME={codename}\n")
+    return {
+        "KONTAKTSTATION_DT_MODEL": str(tmp_path / "model"),
+        "KONTAKTSTATION_OS_RELEASE": str(tmp_path / "os-release"),
+    }
+
+
+PI4_TRIXIE = ("Raspberry Pi 4 Model B Rev 1.4", "trixie")
+
+
+def run_dry(
+    tmp_path: Path,
+    extra_shims: dict[str, str] | None = None,
+    *,
+    machine: tuple[str, str] = PI4_TRIXIE,
+    args: tuple[str, ...] = (),
+) -> tuple[str, str]:
     log = tmp_path / "mutations.log"
     log.write_text("")
     shims = tmp_path / "shims"
@@ -69,8 +91,10 @@ def run_dry(tmp_path: Path, extra_shims: dict[str, str] | None = None) -> tuple[
     for name, body in (extra_shims or {}).items():
         _shim(shims, name, body)
     env = {"PATH": f"{shims}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    env |= board(tmp_path, *machine)
     result = subprocess.run(
-        ["/bin/bash", str(SETUP), "--dry-run", "--source", str(REPO)],
+        ["/bin/bash", str(SETUP), "--dry-run", "--source", str(REPO),
+         "--hub-url", "https://hub.example.test", *args],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -111,8 +135,15 @@ def test_dry_run_lists_every_step_in_order_and_changes_nothing(tmp_path: Path) -
         "/etc/default/zramswap", "/etc/sysctl.d/60-kontaktstation.conf",
         "systemctl enable kontaktstation-stationd.service",
         "/v1/enrollment",
+        "/etc/systemd/journald.conf.d/kontaktstation.conf",
+        "/etc/kontaktstation/station.env", "/etc/kontaktstation/constraints.txt",
+        "--constraint /etc/kontaktstation/constraints.txt",
+        "kontaktstation-stationd.service.d/10-station.conf",
+        "kontaktstation-kiosk.service.d/10-session.conf",
+        "kontaktstation-surface.service.d/10-session.conf",
     ):  # fmt: skip
         assert needle in text, needle
+    assert "trixie (Debian 13, Python 3.13), target pi4" in text
 
 
 def test_a_second_pass_on_a_provisioned_system_only_marks_what_is_done(tmp_path: Path) -> None:
@@ -178,3 +209,90 @@ def test_setup_script_is_shellcheck_clean() -> None:
         [shellcheck, "--severity=style", str(SETUP)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("model", "target"),
+    [
+        ("Raspberry Pi 4 Model B Rev 1.5", "pi4"),
+        ("Raspberry Pi 400 Rev 1.0", "pi4"),
+        ("Raspberry Pi 5 Model B Rev 1.0", "pi5"),
+        ("Raspberry Pi Compute Module 5 Rev 1.0", "pi5"),
+        ("", "generic"),
+    ],
+)
+@pytest.mark.parametrize("codename", ["trixie", "bookworm"])
+def test_the_board_and_the_release_are_detected(
+    tmp_path: Path, model: str, target: str, codename: str
+) -> None:
+    output, mutations = run_dry(tmp_path, machine=(model, codename))
+    assert mutations == ""
+    first = output.splitlines()[1]
+    legacy = "; legacy" if codename == "bookworm" else ""
+    assert f"{codename.capitalize() if legacy else codename} (Debian " in first, first
+    assert legacy in first and f"target {target}," in first, first
+
+
+def test_an_older_pi_or_release_is_refused(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    old_pi = subprocess.run(
+        ["/bin/bash", str(SETUP), "--dry-run"],
+        env=env | board(tmp_path, "Raspberry Pi 3 Model B Rev 1.2", "trixie"),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert old_pi.returncode == 1 and "not a Pi 4 or Pi 5" in old_pi.stderr
+    packages = subprocess.run(
+        ["/bin/bash", str(SETUP), "--print-packages", "--target", "generic"],
+        env=env | board(tmp_path, "", "bullseye"),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert packages.returncode == 0
+    # A real run on bullseye stops at the preflight (a dry run says so and goes on).
+    dry = subprocess.run(
+        ["/bin/bash", str(SETUP), "--dry-run", "--hub-url", "https://hub.example.test"],
+        env=env | board(tmp_path, "", "bullseye"),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "this script is for trixie or Bookworm; this system is bullseye" in dry.stderr
+
+
+def test_the_pi_takes_numpy_and_the_camera_from_apt_and_pins_them(tmp_path: Path) -> None:
+    packages = {
+        target: subprocess.run(
+            ["/bin/bash", str(SETUP), "--print-packages", "--target", target],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.split()
+        for target in ("pi4", "pi5", "generic")
+    }
+    for target in ("pi4", "pi5"):
+        assert {"python3-picamera2", "python3-numpy", "python3-simplejpeg", "python3-lgpio"} <= set(
+            packages[target]
+        )
+    assert not {"python3-picamera2", "python3-numpy", "python3-lgpio"} & set(packages["generic"])
+    output, _ = run_dry(tmp_path)
+    steps = {name: actions for _, name, actions in steps_of(output)}
+    venv = "\n".join(steps["venv"])
+    # The constraints file pins what must come from apt; pip installs against it.
+    assert "write /etc/kontaktstation/constraints.txt" in venv
+    assert "--constraint /etc/kontaktstation/constraints.txt" in venv
+    assert 'numpy.__file__.startswith("/usr/lib/python3/dist-packages/")' in venv
+
+
+def test_the_generic_board_gets_a_gpio_group_and_its_settings(tmp_path: Path) -> None:
+    output, mutations = run_dry(
+        tmp_path,
+        machine=("", "trixie"),
+        args=("--it-key", "A" * 43, "--set", "KONTAKTSTATION_CAMERA_DEVICE=/dev/video0",
+              "--wheels", str(tmp_path)),
+    )  # fmt: skip
+    assert mutations == ""
+    steps = {name: actions for _, name, actions in steps_of(output)}
+    users = "\n".join(steps["users"])
+    assert "/etc/udev/rules.d/60-kontaktstation-gpio.rules" in users
+    venv = "\n".join(steps["venv"])
+    assert f"--no-index --find-links {tmp_path}" in venv
+    station = "\n".join(steps["station"])
+    assert "/etc/kontaktstation/generic-board/cpuinfo" in station

@@ -1,0 +1,488 @@
+"""The appliance on a booted Debian 13: set up by ``provisioning/pi/setup.sh``, rebooted, used.
+
+A Debian 13 (trixie) image built and cached by ``scripts/vm-image`` boots under QEMU (TCG) with
+systemd as PID 1 and the station's hardware as real kernel drivers: vivid (camera),
+snd-aloop (sound), virtio-gpu (the kiosk's display), gpio-sim (the privacy button's GPIO chip)
+and an i6300esb watchdog. In the guest, the set-up runs for a generic (non-Pi) board with the
+hub's URL, IT's key and the station's call credential, exactly as IT would run it on a Pi;
+then the guest reboots and everything after is checked from the host, as a person would see
+it or IT would check it:
+
+1. the set-up succeeds, locks the imager's admin account, and its figures are kept;
+2. after the reboot every unit is active and none restarts; the sandboxing the units ask for
+   holds (``/run/user``: each unit sees its own runtime directory only), the hardware
+   watchdog is armed, the journal is bounded;
+3. the kiosk compositor's output (QEMU's screenshot of the display) shows the lock screen,
+   and the kiosk's terminal says so;
+4. IT approves the enrollment code on the hub and the station takes its configuration;
+5. a key typed on the (emulated) keyboard reaches the UI through labwc and foot; a staff member
+   enrolls and unlocks; a press of the gpio-sim button locks within the bench's bound;
+6. no labwc default key or pointer binding does anything;
+7. a reboot comes back locked;
+8. the same step (``kontaktstation self-check``) on the host and in the guest: the emulation
+   factor for every figure here.
+
+The tests run in order on one guest (each builds on the one before). The whole module runs
+where only loopback exists (``scripts/test`` runs pytest in such a namespace as root), so the
+guest's user network reaches the host's 127.0.0.1 and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.integration.netns import inside_loopback_namespace
+
+from .appliance import CARE_HOME, GUEST_HUB, Appliance, booted_appliance, cached_image
+from .guest import GuestError
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(3600)]
+
+UNITS = (
+    "kontaktstation-stationd.service",
+    "kontaktstation-kiosk.service",
+    "kontaktstation-surface.service",
+)
+STAFF_PIN = "482916"
+#: The lock screen's title colour (tui/locked/locked.tcss, #locked-title).
+LOCK_TITLE_RGB = (0x9E, 0xCB, 0xFF)
+#: Button press to locked: the bench's bound on a Pi (tests/integration/test_daemon_button.py
+#: holds stationd to it on this machine); in the guest it is multiplied by the emulation
+#: factor measured below, with a floor.
+BUTTON_BOUND_MS = 250.0
+
+
+@pytest.fixture(scope="module")
+def appliance() -> Iterator[Appliance]:
+    if not inside_loopback_namespace():
+        pytest.skip(
+            "the appliance test runs where only loopback exists: scripts/test tests/vm (root)"
+        )
+    image = cached_image()
+    if image is None:
+        # scripts/test builds it (as root, before pytest's namespace cuts the network off):
+        # a missing image is a broken run, not a reason to skip.
+        pytest.fail(
+            "no VM image for these inputs: run scripts/vm-image as root (scripts/test does)"
+        )
+    workdir = Path(os.environ.get("KS_VM_WORKDIR") or tempfile.mkdtemp(prefix="ks-vm-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    with booted_appliance(image, workdir) as booted:
+        try:
+            yield booted
+        finally:
+            print(f"\nvm figures ({workdir}):\n{json.dumps(booted.figures, indent=2)}")
+            console = booted.guest.console_tail(20000)
+            (workdir / "console-tail.log").write_text(console)
+
+
+def _colour_pixels(
+    rgb: bytes,
+    width: int,
+    height: int,
+    colour: tuple[int, int, int],
+    region: tuple[float, float] = (0.0, 1.0),
+    tolerance: int = 24,
+) -> int:
+    """How many pixels of ``colour`` (within ``tolerance``) lie in the rows ``region``."""
+    picture = np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3)
+    rows = picture[int(region[0] * height) : int(region[1] * height)].astype(np.int16)
+    near = np.all(np.abs(rows - np.array(colour, dtype=np.int16)) <= tolerance, axis=2)
+    return int(near.sum())
+
+
+def _wait_lock_screen(appliance: Appliance, within: float) -> tuple[float, str]:
+    """Wait until the display shows the lock screen (its title's colour in the UI's region)
+    and the kiosk's terminal says so; seconds waited and the terminal's text."""
+    started = time.monotonic()
+    deadline = started + within
+    while True:
+        try:
+            width, height, rgb = appliance.screenshot("lock-screen")
+            title = _colour_pixels(rgb, width, height, LOCK_TITLE_RGB, (0.6, 1.0))
+        except (GuestError, OSError, ValueError):
+            title = 0
+        if title > 50:
+            text = appliance.screen_text()
+            if "Stationen er låst" in text:
+                return time.monotonic() - started, text
+        if time.monotonic() > deadline:
+            states = {u: appliance.unit_state(u) for u in UNITS}
+            raise AssertionError(
+                f"no lock screen within {within} s (title pixels {title}); units {states}\n"
+                + appliance.journal("kontaktstation-kiosk.service")
+                + appliance.journal("kontaktstation-surface.service")
+            )
+        time.sleep(1)
+
+
+# --------------------------------------------------------------------------- 1. set-up
+
+
+def test_setup_provisions_a_generic_board_and_locks_the_imagers_user(
+    appliance: Appliance,
+) -> None:
+    guest = appliance.guest
+    it_key = re.search(r"trusted\s+(\S+)", appliance.admin("key"))
+    assert it_key is not None
+    wheel = next((appliance.share / "wheels").glob("kontaktstation-*.whl")).name
+    command = (
+        "/mnt/ks/src/provisioning/pi/setup.sh --target generic"
+        f" --hub-url {GUEST_HUB} --it-key {it_key.group(1)}"
+        " --station-token /mnt/ks/station-token --wheels /mnt/ks/wheels"
+        f" --source /mnt/ks/wheels/{wheel}"
+    )
+    # The rig's one change to the product's units, before they exist: start timeout and
+    # watchdog scaled for the emulator (tests/vm/guest/dropins/90-vm-emulation.conf says why).
+    guest.run(
+        "install -D -m 0644 /mnt/ks/dropins/90-vm-emulation.conf"
+        " /etc/systemd/system/kontaktstation-stationd.service.d/90-vm-emulation.conf"
+    )
+    started = time.monotonic()
+    result = guest.run(command, timeout=2400, check=False)
+    elapsed = time.monotonic() - started
+    (appliance.workdir / "setup.log").write_text(result.stdout + result.stderr)
+    assert result.status == 0, result.stdout[-6000:] + result.stderr[-6000:]
+    appliance.record("setup_s", round(elapsed, 1), f"setup.sh {command.split(' ', 1)[1]}")
+    assert "trixie (Debian 13, Python 3.13), target generic" in result.stdout
+    # The imager's admin user ("pi" in the image) can no longer log in.
+    shadow = guest.sh("getent", "shadow", "pi").stdout.split(":")
+    assert shadow[1].startswith("!") and shadow[7] == "1", shadow
+    # The venv's Python packages: the station's own, lgpio for the generic board.
+    venv = "/opt/kontaktstation/venv/bin/python"
+    guest.sh(venv, "-c", "import kontaktstation, lgpio, gpiozero, av, pygame")
+    settings = guest.sh("cat", "/etc/kontaktstation/station.env").stdout
+    assert f"KONTAKTSTATION_HUB_URL={GUEST_HUB}" in settings
+    assert "KONTAKTSTATION_CAMERA=v4l2" in settings and "GPIOZERO_PIN_FACTORY=lgpio" in settings
+    # A second run changes nothing but reinstalling the venv's packages.
+    started = time.monotonic()
+    again = guest.run(command, timeout=2400, check=False)
+    appliance.record("setup_second_run_s", round(time.monotonic() - started, 1))
+    assert again.status == 0, again.stdout[-4000:] + again.stderr[-4000:]
+    changed = [
+        line for line in again.stdout.splitlines()
+        if line.startswith("  + ") and not re.search(
+            r"pip install|numpy\.__file__|daemon-reload|sysctl --quiet|set-default|"
+            r"systemctl start|curl ", line)
+    ]  # fmt: skip
+    assert changed == [], changed
+    # Then the reboot the set-up asks for: boot to the lock screen.
+    started = time.monotonic()
+    appliance.marks["rebooted"] = started
+    guest.reboot()
+    waited, _ = _wait_lock_screen(appliance, within=600)
+    appliance.record(
+        "reboot_to_lock_screen_s",
+        round(time.monotonic() - started, 1),
+        "systemctl reboot → lock screen's title colour in QEMU's screendump",
+    )
+    assert waited >= 0
+
+
+# --------------------------------------------------------------------------- 2. units
+
+
+def _wait_units_active(appliance: Appliance, within: float) -> float:
+    """Wait until every unit is active (stationd: READY=1 sent); seconds waited. A unit that
+    fails or restarts on the way fails at once: that is the finding, not slowness."""
+    started = time.monotonic()
+    while True:
+        states = {unit: appliance.unit_state(unit) for unit in UNITS}
+        for unit, state in states.items():
+            assert state["ActiveState"] in ("active", "activating"), (
+                unit, state, appliance.journal(unit),
+            )  # fmt: skip
+            assert state["NRestarts"] == "0", (unit, state, appliance.journal(unit))
+        if all(state["ActiveState"] == "active" for state in states.values()):
+            return time.monotonic() - started
+        assert time.monotonic() - started < within, (
+            states, appliance.journal("kontaktstation-stationd.service"),
+        )  # fmt: skip
+        time.sleep(2)
+
+
+def test_every_unit_is_active_and_none_restarts(appliance: Appliance) -> None:
+    _wait_units_active(appliance, within=600)
+    appliance.record(
+        "reboot_to_units_active_s",
+        round(time.monotonic() - appliance.marks["rebooted"], 1),
+        "systemctl reboot → every unit active (stationd's READY=1)",
+    )
+    first = {unit: appliance.unit_state(unit) for unit in UNITS}
+    time.sleep(15)
+    second = {unit: appliance.unit_state(unit) for unit in UNITS}
+    for unit in UNITS:
+        assert second[unit]["ActiveState"] == "active", (
+            unit,
+            second[unit],
+            appliance.journal(unit),
+        )
+        assert second[unit]["NRestarts"] == "0", (unit, second[unit], appliance.journal(unit))
+        assert first[unit]["MainPID"] == second[unit]["MainPID"], unit
+    failed = appliance.guest.sh("systemctl", "--failed", "--no-legend", "--plain").stdout
+    assert failed.strip() == "", failed
+
+
+def test_the_units_sandboxes_hold_in_the_booted_system(appliance: Appliance) -> None:
+    guest = appliance.guest
+    station_uid = appliance.uid("kontaktstation")
+    kiosk_uid = appliance.uid("kontaktstation-kiosk")
+    for unit, own in (
+        ("kontaktstation-stationd.service", station_uid),
+        ("kontaktstation-kiosk.service", kiosk_uid),
+        ("kontaktstation-surface.service", kiosk_uid),
+    ):
+        pid = appliance.unit_state(unit)["MainPID"]
+        # What the unit's own mount namespace shows in /run/user and /home.
+        run_user = guest.sh("nsenter", "-t", pid, "-m", "ls", "-A", "/run/user").stdout.split()
+        home = guest.sh("nsenter", "-t", pid, "-m", "ls", "-A", "/home").stdout.split()
+        assert run_user == [str(own)], (unit, run_user)
+        assert home == [], (unit, home)
+    # stationd reaches its PipeWire session; the kiosk's Wayland socket exists.
+    guest.sh("test", "-S", f"/run/user/{station_uid}/pipewire-0")
+    guest.run(f"ls /run/user/{kiosk_uid}/wayland-* >/dev/null")
+    # Fleet hygiene: hardware watchdog armed, journal bounded, time sync pulled in.
+    assert guest.sh("cat", "/sys/class/watchdog/watchdog0/state").stdout.strip() == "active"
+    manager = guest.sh("systemctl", "show", "-p", "RuntimeWatchdogUSec").stdout
+    assert manager.strip() == "RuntimeWatchdogUSec=15s", manager
+    journald = guest.sh("systemd-analyze", "cat-config", "systemd/journald.conf").stdout
+    assert "SystemMaxUse=64M" in journald
+    wants = guest.sh("systemctl", "show", "-p", "Wants", "kontaktstation-stationd").stdout
+    assert "time-sync.target" in wants
+    exposure = guest.sh("systemd-analyze", "security", "--no-pager",
+                        "kontaktstation-stationd.service").stdout  # fmt: skip
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", exposure)
+    assert match and float(match.group(1)) <= 3.0, exposure[-500:]
+    appliance.record("stationd_exposure_in_guest", float(match.group(1)))
+
+
+# --------------------------------------------------------------------------- 3. lock screen
+
+
+def test_the_compositor_shows_the_lock_screen(appliance: Appliance) -> None:
+    _wait_lock_screen(appliance, within=120)
+    width, height, rgb = appliance.screenshot("lock-screen")
+    assert (width, height) == (1280, 800)
+    # The UI (foot, bottom 40 %) draws the title's colour, and nothing else runs in front.
+    assert _colour_pixels(rgb, width, height, LOCK_TITLE_RGB, (0.6, 1.0)) > 50
+    assert appliance.window() == "locked"
+    # The station's own hardware check, through the real drivers: camera (vivid), button and
+    # LED (gpio-sim), loudspeaker (snd-aloop through PipeWire) pass. The microphone hears
+    # digital silence: nothing in the VM makes a sound (a room always does), so the lock
+    # screen shows the hardware-fault banner for it, as it should.
+    deadline = time.monotonic() + 240
+    while True:
+        _, health = appliance.api("GET", "/v1/health")
+        failing = {c["name"]: c["detail"] for c in health["checks"] if not c["ok"]}
+        if set(failing) <= {"microphone"} and len(health["checks"]) >= 5:
+            break
+        assert time.monotonic() < deadline, health
+        time.sleep(5)
+    appliance.record("health_in_guest", {c["name"]: c["detail"] for c in health["checks"]})
+    assert {c["name"] for c in health["checks"]} >= {"camera", "loudspeaker", "button", "led"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING: in the kiosk layout (UI in the bottom 40 % of a 1280x800 display, foot "
+    "at 16 pt: 11 rows) the lock screen's enrollment code is below the visible rows when a "
+    "hardware-fault banner is shown; IT cannot read it off the screen",
+)
+def test_the_enrollment_code_is_on_the_screen(appliance: Appliance) -> None:
+    _, enrollment = appliance.api("GET", "/v1/enrollment")
+    text = appliance.screen_text()
+    assert enrollment["code"] in text, text
+
+
+# --------------------------------------------------------------------------- 4. enrollment
+
+
+def test_it_approves_the_enrollment_and_the_station_takes_its_configuration(
+    appliance: Appliance,
+) -> None:
+    status, enrollment = appliance.api("GET", "/v1/enrollment")
+    assert status == 200, enrollment
+    approved_at = time.monotonic()
+    approved = appliance.admin(
+        "approve", enrollment["code"], "--care-home", CARE_HOME, "--name", "Stue 1"
+    )
+    appliance.figures["station_id"] = approved.split()[1]
+    deadline = time.monotonic() + 180
+    while True:
+        status, _ = appliance.api("GET", "/v1/enrollment")
+        listing = appliance.admin("stations", "show", appliance.figures["station_id"])
+        # The station runs the configuration the hub signed with IT's pinned key.
+        running = re.search(r"config running\s+(\d+)", listing)
+        published = re.search(r"config published\s+(\d+)", listing)
+        applied = bool(running and published and running.group(1) == published.group(1))
+        if status == 404 and "Stue 1" in listing and applied:
+            break
+        assert time.monotonic() < deadline, listing
+        time.sleep(2)
+    appliance.record("approve_to_config_running_s", round(time.monotonic() - approved_at, 1))
+    assert re.search(r"online\s+yes", listing), listing
+    appliance.wait_text("Stationen er låst", window="locked")
+
+
+# --------------------------------------------------------------------------- 5. the button
+
+
+def test_a_staff_member_unlocks_and_the_privacy_button_locks(appliance: Appliance) -> None:
+    station_id = appliance.figures["station_id"]
+    issued = appliance.admin("staff", "issue", "--station", station_id, "--name", "Mette H.")
+    staff_id = re.search(r"staff id\s+(\S+)", issued).group(1)  # type: ignore[union-attr]
+    code = re.search(r"code\s+(.+?)\s{3}", issued).group(1)  # type: ignore[union-attr]
+    # The staff member enrolls with IT's code and unlocks through stationd's API, as the staff
+    # UI does: the UI's own dialog does not fit in the kiosk's UI rows at 1280x800 (its code
+    # field is below the visible rows), and the keyboard does not reach the UI after boot
+    # (test_the_keyboard_reaches_the_ui); tests/system drives the UI itself.
+    status, enrolled = appliance.api("POST", "/v1/staff/enroll", {"code": code, "pin": STAFF_PIN})
+    assert status == 200 and enrolled["staff_id"] == staff_id, enrolled
+    status, unlocked = appliance.api("POST", "/v1/unlock", {"staff_id": staff_id, "pin": STAFF_PIN})
+    assert status == 200, unlocked
+    _, state = appliance.api("GET", "/v1/state")
+    assert state["locked"] is False, state
+    # The privacy button: gpio-sim's line 17 pulled down, timed inside the guest (from the
+    # edge to the first /v1/state answer that says locked: an upper bound).
+    pressed = json.loads(
+        appliance.guest.sh("python3", "/mnt/ks/tools/probe.py", "press-button").stdout
+    )
+    assert pressed["before"] != "locked" and pressed["locked_ms"] is not None, pressed
+    appliance.record(
+        "button_press_to_locked_ms",
+        pressed["locked_ms"],
+        "tests/vm/probe.py press-button (gpio-sim pull-down → /v1/state locked, in the guest)",
+    )
+    factor = appliance.figures.get("emulation_factor", 10.0)
+    assert pressed["locked_ms"] <= max(BUTTON_BOUND_MS * factor, 1000.0), pressed
+    appliance.wait_text("Stationen er låst", window="locked", within=60)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING: the video surface maps after foot and labwc gives the newest window the "
+    "keyboard focus, so keys typed at the station go to the surface, not the UI (in an earlier "
+    "run, with the surface crash-looping, focus fell back to foot and 'l' opened the log-in)",
+)
+def test_the_keyboard_reaches_the_ui(appliance: Appliance) -> None:
+    """ "Log ind" on the kiosk's keyboard: QEMU's keyboard → libinput → labwc → foot → UI."""
+    appliance.guest.press("l")
+    try:
+        appliance.wait_text("Lås stationen op", window="staff", within=90)
+    finally:
+        appliance.guest.press("esc")
+        time.sleep(2)
+
+
+# --------------------------------------------------------------------------- 6. labwc
+
+
+#: labwc's default key bindings (include/config/default-bindings.h), as QEMU key codes.
+LABWC_DEFAULT_KEYS = [
+    ("alt", "tab"), ("alt", "shift", "tab"), ("meta_l", "ret"), ("alt", "f3"), ("alt", "f4"),
+    ("alt", "esc"), ("meta_l", "a"), ("alt", "left"), ("alt", "right"), ("alt", "up"),
+    ("alt", "down"), ("meta_l", "left"), ("meta_l", "right"), ("meta_l", "up"),
+    ("meta_l", "down"), ("alt", "spc"), ("volumedown",), ("volumeup",), ("audiomute",),
+    # Not labwc's, but a kiosk must not let them through either: VT switching.
+    ("ctrl", "alt", "f2"), ("ctrl", "alt", "f6"),
+]  # fmt: skip
+
+
+def _processes(appliance: Appliance) -> set[str]:
+    text = appliance.guest.sh("ps", "-u", "kontaktstation-kiosk", "-o", "comm=").stdout
+    return set(text.split())
+
+
+def test_no_labwc_default_binding_does_anything(appliance: Appliance) -> None:
+    guest = appliance.guest
+    kiosk_before = appliance.unit_state("kontaktstation-kiosk.service")
+    surface_before = appliance.unit_state("kontaktstation-surface.service")
+    processes = _processes(appliance)
+    width, height, before = appliance.screenshot("bindings-before")
+    video_before = np.frombuffer(before, np.uint8).reshape(height, width, 3)[: int(height * 0.6)]
+    for combo in LABWC_DEFAULT_KEYS:
+        guest.press(*combo)
+        time.sleep(0.5)
+    # labwc's default pointer bindings: on the video surface (the UI's own widgets take
+    # clicks as any terminal program would), with and without Alt/Super, every button, and
+    # the wheel.
+    for x, y in ((0.5, 0.3), (0.02, 0.02), (0.98, 0.55)):
+        for keys in ((), ("alt",), ("meta_l",)):
+            for button in ("left", "right", "middle", "wheel-up", "wheel-down"):
+                guest.pointer(x, y, button, keys=keys)
+                time.sleep(0.2)
+    guest.pointer(0.5, 0.3, "left")
+    time.sleep(2)
+    _, _, after = appliance.screenshot("bindings-after")
+    video_after = np.frombuffer(after, np.uint8).reshape(height, width, 3)[: int(height * 0.6)]
+    # No menu, switcher, terminal or moved window: the video region is as it was, the UI
+    # still shows the lock screen where it was, nobody new runs as the kiosk user, and the
+    # compositor and the surface are the same processes.
+    changed = float(np.mean(np.any(video_before != video_after, axis=2)))
+    assert changed < 0.01, f"{changed:.1%} of the video region changed"
+    assert _colour_pixels(after, width, height, LOCK_TITLE_RGB, (0.6, 1.0)) > 50
+    assert _processes(appliance) <= processes, _processes(appliance) - processes
+    kiosk_after = appliance.unit_state("kontaktstation-kiosk.service")
+    surface_after = appliance.unit_state("kontaktstation-surface.service")
+    assert kiosk_after["MainPID"] == kiosk_before["MainPID"], kiosk_after
+    assert kiosk_after["NRestarts"] == kiosk_before["NRestarts"]
+    assert surface_after["MainPID"] == surface_before["MainPID"], surface_after
+    _, state = appliance.api("GET", "/v1/state")
+    assert state["locked"] is True
+    # Still on the kiosk's VT: Ctrl+Alt+F2 switched nothing.
+    assert guest.sh("cat", "/sys/class/tty/tty0/active").stdout.strip() == "tty1"
+
+
+# --------------------------------------------------------------------------- 7. reboot
+
+
+def test_a_reboot_comes_back_locked(appliance: Appliance) -> None:
+    started = time.monotonic()
+    appliance.guest.reboot()
+    _wait_lock_screen(appliance, within=600)
+    appliance.record("reboot_to_lock_screen_enrolled_s", round(time.monotonic() - started, 1))
+    _, state = appliance.api("GET", "/v1/state")
+    assert state["locked"] is True and state["state"] == "locked", state
+    assert appliance.window() == "locked"
+    # Enrolled: no code on the screen, and the hub hears from the station again.
+    status, _ = appliance.api("GET", "/v1/enrollment")
+    assert status == 404
+    for unit in UNITS:
+        assert appliance.unit_state(unit)["ActiveState"] == "active", appliance.journal(unit)
+
+
+# --------------------------------------------------------------------------- 8. emulation
+
+
+def test_the_emulation_factor(appliance: Appliance) -> None:
+    """The same step on the host and in the guest: ``kontaktstation self-check``."""
+    host_started = time.monotonic()
+    host = subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "kontaktstation"), "self-check"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    host_s = time.monotonic() - host_started
+    assert host.returncode == 0, host.stdout + host.stderr
+    guest_started = time.monotonic()
+    guest = appliance.guest.run(
+        "cd /tmp && runuser -u kontaktstation -- /opt/kontaktstation/venv/bin/kontaktstation"
+        " self-check",
+        timeout=900,
+        check=False,
+    )
+    guest_s = time.monotonic() - guest_started
+    assert guest.status == 0, guest.stdout + guest.stderr
+    appliance.record("self_check_host_s", round(host_s, 2), "kontaktstation self-check")
+    appliance.record("self_check_guest_s", round(guest_s, 2), "kontaktstation self-check")
+    appliance.record("emulation_factor", round(guest_s / host_s, 1))
