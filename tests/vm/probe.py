@@ -2,7 +2,7 @@
 local API and the simulated privacy button, timed where they happen.
 
     python3 /mnt/ks/tools/probe.py get /v1/state
-    python3 /mnt/ks/tools/probe.py post /v1/unlock '{"staff_id": "...", "pin": "..."}'
+    python3 /mnt/ks/tools/probe.py post /v1/unlock '{"staff_number": "...", "pin": "..."}'
     python3 /mnt/ks/tools/probe.py press-button
 
 ``press-button`` pulls GPIO17 of the gpio-sim chip down (the button pressed) and polls

@@ -349,8 +349,12 @@ def test_a_staff_member_unlocks_and_the_privacy_button_locks(appliance: Applianc
     # (test_the_keyboard_reaches_the_ui); tests/system drives the UI itself.
     status, enrolled = appliance.api("POST", "/v1/staff/enroll", {"code": code, "pin": STAFF_PIN})
     assert status == 200 and enrolled["staff_id"] == staff_id, enrolled
-    status, unlocked = appliance.api("POST", "/v1/unlock", {"staff_id": staff_id, "pin": STAFF_PIN})
-    assert status == 200, unlocked
+    # Staff log in with the short number the station gave them (issue 17), not the id.
+    number = enrolled["staff_number"]
+    status, unlocked = appliance.api(
+        "POST", "/v1/unlock", {"staff_number": number, "pin": STAFF_PIN}
+    )
+    assert status == 200 and unlocked["staff_id"] == staff_id, unlocked
     _, state = appliance.api("GET", "/v1/state")
     assert state["locked"] is False, state
     # The privacy button: gpio-sim's line 17 pulled down, timed inside the guest (from the
