@@ -61,6 +61,11 @@
   // The station's data channel of the current peer connection (notices in, heartbeats out).
   let channel = null;
   let heartbeatTimer = null;
+  // Set once the page has said goodbye (its pagehide): from then on it sends nothing that
+  // the hub could take for the page being there again (see leaving()). Cleared if the page
+  // is shown again from the back/forward cache.
+  let gone = false;
+  let shownAgain = null;
   let lastHubNotice = "";
   let lastWaiting = "";
   let quality = "unknown";
@@ -168,6 +173,10 @@
   async function pollLoop() {
     let failures = 0;
     while (!finished) {
+      if (gone) {
+        await new Promise((resolve) => (shownAgain = resolve));
+        continue;
+      }
       const sentWith = session;
       let response;
       let snapshot = null;
@@ -749,10 +758,22 @@
   // station does not take the silence for a network problem. The data channel is the fast
   // path; the hub's copy (a keepalive request, which outlives the page) covers a channel that
   // is not open. A reload comes back in seconds and simply rejoins.
+  //
+  // The goodbye wakes this page's own long-poll at the hub; a page that then polled again
+  // (it still runs for a moment after pagehide) would be taken for a reload and undo its
+  // goodbye. So polling stops here, and resumes only if the page is shown again.
   function leaving() {
     if (finished || !session || document.body.dataset.view !== "call") return;
+    gone = true;
     tell({ type: "gp_leaving" });
     api("POST", "leave").catch(() => {});
+  }
+
+  function shownFromCache(event) {
+    if (!event.persisted || !gone) return;
+    gone = false;
+    if (shownAgain !== null) shownAgain();
+    shownAgain = null;
   }
 
   // -- controls and the end ------------------------------------------------------------------
@@ -810,6 +831,7 @@
     // not reload the page by itself; start over for the new link.
     window.addEventListener("hashchange", () => location.reload());
     window.addEventListener("pagehide", leaving);
+    window.addEventListener("pageshow", shownFromCache);
     heartbeatTimer = setInterval(tellMedia, HEARTBEAT_MS);
     if (typeof RTCPeerConnection === "undefined") {
       finish("unsupported");

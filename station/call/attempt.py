@@ -335,9 +335,23 @@ class AttemptRunner(CallControls):
             previous = (now, frames, received, lost, transport_bytes)
 
     async def _close_attempt(self) -> None:
+        """Tear the attempt down completely, even when the caller is cancelled meanwhile.
+
+        A hang-up cancels the supervisor, often while it is closing an attempt that just
+        ended; an interrupted close would leave the peer connection's sockets and the
+        attempt's hub connection open. The close finishes first, then the cancellation goes on.
+        """
         attempt, self._attempt = self._attempt, None
         if attempt is None:
             return
+        closing = asyncio.ensure_future(self._teardown(attempt))
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            await closing
+            raise
+
+    async def _teardown(self, attempt: Attempt) -> None:
         self._remote_frames += attempt.clock.video_frames
         for task in attempt.tasks:
             task.cancel()

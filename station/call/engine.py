@@ -179,14 +179,18 @@ class CallEngine(AttemptRunner):
                     self._publish("error", **self._error)
                 # Media is lost (or the attempt failed): a new peer connection, after a pause.
                 reason = self._attempt.end_reason if self._attempt is not None else "error"
-                if reason == "gp_left":
+                # A closed tab often ends the peer connection (DTLS close) before the
+                # media falls silent: if the hub already has the page's goodbye, the GP left.
+                if reason == "gp_left" or self._hub_says_gp_left:
                     self._gp_gone("left")
                 self._send({"type": "reconnecting"})
-                await self._close_attempt()
                 if flowed:
                     delay = self.config.redial_initial_seconds
                     self._error = None
+                # Said before the (up to END_TIMEOUT) teardown, so the screens and the
+                # presence check do not wait for it.
                 self._set_phase(CallPhase.RECONNECTING, retry_in=delay, reason=reason)
+                await self._close_attempt()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.redial_max_seconds)
         except asyncio.CancelledError:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,64 @@ def test_watchdog_redials_with_a_new_peer_connection(
                 await gp.aclose()
 
     asyncio.run(run())
+
+
+@pytest.mark.slow
+def test_the_hubs_goodbye_counts_once_the_media_stops(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The hub's copy of the page's goodbye, against what the station itself hears.
+
+    While media still arrives the GP is demonstrably there, whatever the hub says (a reload
+    marks the room "left" for a moment). When the peer connection then ends (a closed tab
+    ends it with a DTLS close, often before the media falls silent) the GP left: told at
+    once, not "gone" after ``gp_absent_seconds`` of silence.
+    """
+    if delegated_to_loopback_namespace(request):
+        return
+
+    async def run() -> None:
+        async with station(tmp_path, gp_absent_seconds=30) as (hub_url, st):
+            events = _collect(st)
+            started = await st.start_call()
+            gp = PythonGp(hub_url, started["gp_url"])
+            try:
+                await wait_for(
+                    lambda: _room_state(hub_url, started["room_id"], "waiting"), what="offer"
+                )
+                await gp.admit()
+                assert await gp.answer_next() == 1
+                await wait_for(lambda: _connected(st), what="connected")
+                response = await gp.http.post("/api/gp/leave", headers=gp._headers())
+                assert response.status_code == 204, response.text
+                await asyncio.sleep(1.5)
+                assert (await st.call())["phase"] == "connected"
+                assert gp.pc is not None
+                closed_at = time.monotonic()
+                await gp.pc.close()
+                call = await wait_for(
+                    lambda: _call_if(st, lambda c: c["phase"] == "gp_left"),
+                    timeout=5,
+                    what="gp_left",
+                )
+                assert call["gp"]["left"] == "left"
+                # The screens went from the call straight to "the GP left", never through
+                # "reconnecting" (which would tell staff to wait for a GP who closed the tab).
+                statuses = [e["status"] for e in events]
+                after_call = statuses[len(statuses) - statuses[::-1].index("connected") :]
+                assert after_call[0] == "gp_left", statuses
+                print(f"MEASURED hub_goodbye_then_close_s={time.monotonic() - closed_at:.2f}")
+                response = await st.http.post("/v1/call/end", headers=st.auth)
+                assert response.status_code == 200
+            finally:
+                await gp.aclose()
+
+    asyncio.run(run())
+
+
+async def _call_if(st: StationD, check: Any) -> dict[str, Any]:
+    call = await st.call()
+    return call if check(call) else {}
 
 
 async def _connected(st: StationD) -> bool:

@@ -19,12 +19,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import BrowserContext, async_playwright, expect
 
 from .call_harness import RESIDENTS, StationD, call_config, running_stationd, wait_for
 from .chromium import CHROMIUM, CHROMIUM_ARGS
-from .hub_server import running_hub
+from .hub_server import STATION_TOKEN, RunningHub, running_hub
 from .netns import delegated_to_loopback_namespace
 from .test_call_browser import FRAMES_DECODED_JS, admitted_call, scenario
 from .test_call_network_loss import HUB_ADDRESS, StationNetns
@@ -176,6 +177,46 @@ def test_gp_closes_the_tab_in_a_private_call(
                 f"MEASURED gp_tab_closed_to_left_s={left_after:.2f} "
                 f"gp_tab_closed_to_call_ended_s={ended_after:.2f} (end after {END_AFTER_S:g} s)"
             )
+
+    asyncio.run(run())
+
+
+async def _hub_says_left(hub: RunningHub, room_id: str) -> bool:
+    async with httpx.AsyncClient(base_url=hub.base_url) as http:
+        response = await http.get(
+            f"/api/station/rooms/{room_id}", headers={"Authorization": f"Bearer {STATION_TOKEN}"}
+        )
+    return bool(response.json()["gp_left"])
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_page_that_said_goodbye_does_not_undo_it(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The goodbye wakes the page's own long-poll; the page must not poll again after it.
+
+    A page still runs for a moment after ``pagehide``: had it polled again, the hub would
+    have taken the new request for a reload and cleared the goodbye, and the station would
+    have waited ``gp_absent_seconds`` for a GP who had closed the tab (seen in CI, about one
+    run in four). The ``pagehide`` here is dispatched into the live page, so the moment after
+    it lasts as long as the test needs.
+    """
+    if delegated_to_loopback_namespace(request):
+        return
+
+    async def run() -> None:
+        async with scenario(tmp_path) as (hub, st, context):
+            page = await admitted_call(st, context)
+            room_id = (await st.call())["room_id"]
+            polls: list[str] = []
+            page.on("request", lambda r: polls.append(r.url) if "/api/gp/room" in r.url else None)
+            await page.evaluate("() => window.dispatchEvent(new PageTransitionEvent('pagehide'))")
+            await wait_for(lambda: _hub_says_left(hub, room_id), what="the hub has the goodbye")
+            await asyncio.sleep(1.5)
+            assert await _hub_says_left(hub, room_id), "the page undid its own goodbye"
+            assert polls == []
+            await page.close()
 
     asyncio.run(run())
 
