@@ -34,7 +34,7 @@ import pytest
 from playwright.async_api import expect
 
 from station.call.ice import IceServerConfig
-from station.call.probe import probe_turn_paths
+from station.call.probe import probe_turn_paths, probe_url
 from station.core.clock import SystemClock
 from station.core.ids import new_id
 from station.core.model import Resident, WithoutCpr
@@ -73,9 +73,12 @@ def test_tls_path_needs_the_ca_in_the_trust_store(
             # Not trusted: OpenSSL's default store does not hold the test CA.
             monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nothing.pem"))
             untrusted = await probe_turn_paths([server], 3.0)
+            # The call engine's probe before each attempt does the handshake too.
+            engine_untrusted = await probe_url(turn.urls[2], 1.0)
             # Trusted, the way the station trusts the municipality's CA.
             monkeypatch.setenv("SSL_CERT_FILE", str(turn.ca.ca_pem))
             trusted = await probe_turn_paths([server], 3.0)
+            engine_trusted = await probe_url(turn.urls[2], 1.0)
             wrong = await probe_turn_paths(
                 [IceServerConfig(urls=turn.urls, username="station", credential="wrong")], 3.0
             )
@@ -84,10 +87,64 @@ def test_tls_path_needs_the_ca_in_the_trust_store(
         assert [(p.label, p.ok) for p in untrusted] == [("UDP", True), ("TCP", True),
                                                          ("TLS 443", False)]  # fmt: skip
         assert "CERTIFICATE_VERIFY_FAILED" in untrusted[2].detail, untrusted[2]
+        assert engine_trusted.reachable, engine_trusted
+        assert not engine_untrusted.reachable, engine_untrusted
+        assert "CERTIFICATE_VERIFY_FAILED" in engine_untrusted.detail, engine_untrusted
         # A wrong password is no path either (the allocation is authenticated).
         assert [p.ok for p in wrong] == [False, False, False]
 
     asyncio.run(run())
+
+
+def test_a_configuration_for_udp_blocking_firewalls_passes_the_health_check(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The health check a new configuration must pass (else it is rolled back) accepts an
+    entry whose UDP URL gets no answer when its TCP or TLS URL does: exactly the stations
+    behind a UDP-dropping firewall are the ones that need such an entry."""
+    if delegated_to_loopback_namespace(request):
+        return
+    import socket
+
+    from provisioning.checks import config_health_check, turn_reachable
+    from provisioning.schema import StationConfig
+
+    def config(*urls: str) -> StationConfig:
+        return StationConfig.model_validate(
+            {
+                "care_home": {"id": "home-1", "name": "Testhjemmet"},  # i18n: data
+                "station_name": "Station 1",
+                "ice_servers": [{"urls": list(urls), "username": "station", "credential": "x"}],
+            }
+        )
+
+    async def run() -> None:
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a UDP port that drops all
+        silent.bind(("127.0.0.1", 0))
+        dropped = f"turn:127.0.0.1:{silent.getsockname()[1]}"
+        try:
+            async with running_coturn_tls(tmp_path, "127.0.0.1") as turn:
+                tcp, tls = turn.urls[1], turn.urls[2]
+                mixed = config(dropped, tcp, tls)
+                assert await turn_reachable(mixed, within=1.0) is True
+                assert (await config_health_check(mixed)).ok
+                closed = f"turn:127.0.0.1:{free_tcp_port()}?transport=tcp"
+                dead = config(dropped, closed)
+                assert await turn_reachable(dead, within=1.0) is False
+                assert not (await config_health_check(dead)).ok
+        finally:
+            silent.close()
+
+    asyncio.run(run())
+
+
+def free_tcp_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on (now)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- the station
