@@ -88,29 +88,37 @@ async def stun_binding(host: str, port: int, *, within: float = 2.0, tries: int 
         transport.close()
 
 
-async def turn_reachable(config: StationConfig, *, within: float = 2.0) -> bool | None:
-    """Whether every configured ICE server answers (None: none configured).
+async def _url_answers(url: str, within: float) -> bool:
+    _scheme, host, port, transport = parse_ice_url(url)
+    if not host:
+        return False
+    if transport == "udp":
+        return await stun_binding(host, port, within=within)
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), within)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
 
-    UDP servers get a STUN Binding; TCP/TLS ones a TCP connect.
+
+async def turn_reachable(config: StationConfig, *, within: float = 2.0) -> bool | None:
+    """Whether every configured ICE server answers on at least one of its URLs (None: none
+    configured).
+
+    UDP URLs get a STUN Binding; TCP/TLS ones a TCP connect; all at once. One entry may list
+    the same TURN server over UDP, TCP and TLS on 443 (the station takes the first that gets
+    through): behind a firewall that drops UDP, the TCP or TLS URL answering is enough, or a
+    configuration made for such firewalls would be rolled back by exactly the stations it is
+    for.
     """
-    servers = [url for server in config.ice_servers for url in server.urls[:1]]
+    servers = [list(server.urls) for server in config.ice_servers]
     if not servers:
         return None
-    for url in servers:
-        _scheme, host, port, transport = parse_ice_url(url)
-        if not host:
+    for urls in servers:
+        answers = await asyncio.gather(*(_url_answers(url, within) for url in urls))
+        if not any(answers):
             return False
-        if transport == "udp":
-            if not await stun_binding(host, port, within=within):
-                return False
-        else:
-            try:
-                _reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port), within
-                )
-            except (OSError, TimeoutError):
-                return False
-            writer.close()
     return True
 
 

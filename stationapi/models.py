@@ -111,6 +111,7 @@ __all__ = [
     "StaffEnrolledOut",
     "StateOut",
     "ToneOut",
+    "TurnPathOut",
     "UnlockRequest",
     "UnlockResponse",
     "UpcomingItem",
@@ -646,10 +647,15 @@ class CallMediaOut(_Response):
 
 
 class SelectedPairOut(_Response):
-    """The candidate types of the ICE pair in use (``host``, ``srflx``, ``relay``)."""
+    """The candidate types of the ICE pair in use (``host``, ``srflx``, ``relay``).
+
+    ``relay_protocol``: when the station's side is a relay, how it reaches the TURN server
+    (``udp``, ``tcp`` or ``tls``).
+    """
 
     local: str
     remote: str
+    relay_protocol: Literal["udp", "tcp", "tls"] | None = None
 
 
 class CallErrorOut(_Response):
@@ -757,19 +763,44 @@ class ToneOut(_Response):
 
 
 class NetworkCheckOut(_Response):
-    """Can one thing the call needs be reached (the hub, a TURN server)? With a hint."""
+    """Can one thing the call needs be reached (the hub, a TURN server)? With a hint.
+
+    ``value``: what the check found, for the screen (the TURN check's path: ``UDP``, ``TCP``,
+    ``TLS 443`` or the catalogue's "none"); empty when pass or fail says it all.
+    """
 
     name: str
     ok: bool
     detail: str
     hint: str
+    value: str = ""
+
+
+class TurnPathOut(_Response):
+    """One configured TURN URL tried with a real allocation (the pre-call check)."""
+
+    transport: Literal["udp", "tcp", "tls"]
+    port: int
+    #: ``UDP``, ``TCP``, ``TLS 443``.
+    label: str
+    ok: bool
+    #: English, for IT: why not, or how long the allocation took.
+    detail: str
+    ms: float | None = None
 
 
 class NetworkOut(_Response):
-    """``GET /v1/precheck/network``: one result per configured target."""
+    """``GET /v1/precheck/network``: one result per configured target.
+
+    ``turn_path``: the path the call will take to the TURN server (``udp``, ``tcp``, ``tls``),
+    ``none`` when no configured path works, None when no TURN server is configured;
+    ``turn_paths``: every configured path's result, in the order of preference.
+    """
 
     ok: bool
     checks: list[NetworkCheckOut]
+    turn_path: Literal["udp", "tcp", "tls", "none"] | None = None
+    turn_paths: list[TurnPathOut] = Field(default_factory=list)
 
 
 # ----------------------------------------------------------------- the care-record export

@@ -58,16 +58,26 @@ def grade_quality(
 
 
 def selected_pair(pc: Any) -> dict[str, str] | None:
-    """The candidate types of the nominated pair (aioice's internals, read only; aiortc pinned)."""
+    """The candidate types of the nominated pair (aioice's internals, read only; aiortc pinned).
+
+    When the station's side is a relay, ``relay_protocol`` says how it reaches the TURN server
+    (``udp``, ``tcp`` or ``tls``, as WebRTC's statistics name it): an aioice connection has one
+    TURN server, so the relay is the one its ``turn_ssl``/``turn_transport`` describe.
+    """
     try:
         for transceiver in pc.getTransceivers():
             ice = transceiver.sender.transport.transport
-            nominated = ice._connection._nominated
-            for pair in nominated.values():
-                return {
+            connection = ice._connection
+            for pair in connection._nominated.values():
+                found = {
                     "local": str(pair.local_candidate.type),
                     "remote": str(pair.remote_candidate.type),
                 }
+                if found["local"] == "relay":
+                    found["relay_protocol"] = (
+                        "tls" if connection.turn_ssl else str(connection.turn_transport)
+                    )
+                return found
     except AttributeError:
         return None
     return None

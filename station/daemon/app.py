@@ -262,6 +262,14 @@ class Daemon:
             environ=cfg.environ,
             sink=self._frame_sink,
         )
+        calls = self.calls
+
+        def next_ice_servers() -> Any:
+            config = calls.next_config if calls is not None else None
+            return config.ice_servers if config is not None else None
+
+        # The pre-call check probes the TURN servers the next call will use.
+        self._precheck.ice_servers = next_ice_servers
         self._service.ports_source = self.current_ports
         _log.info("ports: %s", ", ".join(f"{k}={v}" for k, v in self.current_ports().items()))
         if self.provisioning_port is not None:

@@ -10,8 +10,12 @@ leaves the check (the call engine opens its own tracks when the call is dialled)
   of the newest camera picture, downscaled in stationd so the terminal gets a few KiB.
 - ``GET  /v1/precheck/microphone``: the level over a short stretch (dBFS RMS and peak).
 - ``POST /v1/precheck/tone``: play a short test tone on the loudspeaker.
-- ``GET  /v1/precheck/network``: can the hub and each TURN server be reached (a TCP connect,
-  bounded)? Each with a hint (the catalogue's).
+- ``GET  /v1/precheck/network``: can the hub be reached (a TCP connect, bounded), and which
+  path to the TURN server works: a real TURN allocation over each configured URL at once
+  (UDP, TCP, TLS on 443; :func:`station.call.probe.probe_turn_paths`), the first that works
+  in the configured order being the one the call will take (the call engine's probe picks
+  the same way). Each with a hint (the catalogue's). The TURN servers are the call engine's
+  (the signed configuration's, or ``KONTAKTSTATION_ICE_SERVERS``), never another list.
 
 The camera and microphone stay open between requests (so a live thumbnail costs one frame,
 not one device open) and close after :data:`IDLE_CLOSE_SECONDS` without requests.
@@ -29,9 +33,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
 from station.core.session import SessionState, Transition
@@ -45,6 +49,7 @@ __all__ = [
     "ICE_SERVERS_ENV",
     "IDLE_CLOSE_SECONDS",
     "MAX_THUMB",
+    "TURN_ALLOCATION_TIMEOUT",
     "NetworkTarget",
     "PreCheck",
     "network_targets",
@@ -62,16 +67,22 @@ ICE_SERVERS_ENV: Final = "KONTAKTSTATION_ICE_SERVERS"
 MAX_THUMB: Final = 160
 _FRAME_TIMEOUT: Final = 3.0
 _CONNECT_TIMEOUT: Final = 2.0
+#: A TURN allocation not granted within this is a path that does not work (coturn answers
+#: in milliseconds; aioice's own retransmissions over UDP would take 9.5 s).
+TURN_ALLOCATION_TIMEOUT: Final = 3.0
 
 _HINT_HUB = N_(
     "The station cannot reach the municipality's server. Check that the network cable is "
     "plugged in, or that Wi-Fi is on. Contact IT if that does not help."
 )
-_HINT_TURN = N_(
-    "The station cannot reach the video server (TURN). The call may not work outside the "
-    "care home's network. Contact IT."
-)
 _HINT_UNCONFIGURED = N_("The station has no network set-up from IT yet. Contact IT.")
+_HINT_TURN_NONE = N_(
+    "No way through to the video server (TURN) works: not UDP, not TCP, not TLS on port 443. "
+    "The care home's firewall may block it. The call will probably fail. Contact IT."
+)
+#: The TURN check's value when no path works (the labels "UDP", "TCP", "TLS 443" are not
+#: translated: they are the names IT and firewalls use).
+_PATH_NONE = N_("none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +137,9 @@ class PreCheck:
         self._service = service
         self._hardware = hardware
         self._environ = dict(os.environ if environ is None else environ)
+        #: The TURN servers the next call will use; stationd points it at the call
+        #: controller's configuration. Unset: ``KONTAKTSTATION_ICE_SERVERS``.
+        self.ice_servers: Callable[[], Sequence[Any] | None] | None = None
         self._camera: Any = None
         self._microphone: Any = None
         self._decoder: Any = None
@@ -246,18 +260,44 @@ class PreCheck:
 
     # ------------------------------------------------------------------ network
 
-    async def network(self) -> list[dict[str, Any]]:
-        """One result per configured target (or one failing "network" result)."""
-        targets = network_targets(self._environ)
-        if not targets:
-            return [
-                {
-                    "name": "network",
-                    "ok": False,
-                    "detail": f"no {HUB_URL_ENV} or {ICE_SERVERS_ENV} configured",
-                    "hint": _(_HINT_UNCONFIGURED),
-                }
-            ]
+    def _servers(self) -> list[Any]:
+        """The call engine's ICE servers (or the environment's, before the engine exists)."""
+        servers = self.ice_servers() if self.ice_servers is not None else None
+        if servers is not None:
+            return list(servers)
+        from station.call.ice import IceServerConfig
+
+        try:
+            raw = json.loads(self._environ.get(ICE_SERVERS_ENV, "") or "[]")
+            return [IceServerConfig.model_validate(s) for s in raw]
+        except ValueError:
+            # The type only: a validation message could quote a TURN credential.
+            _log.warning("%s cannot be read", ICE_SERVERS_ENV)
+            return []
+
+    async def network(self) -> tuple[list[dict[str, Any]], str | None, list[dict[str, Any]]]:
+        """The hub's check and the TURN check; the path the call will take; every path's result.
+
+        With neither a hub nor a TURN server configured: one failing "network" result.
+        """
+        hubs = [t for t in network_targets(self._environ) if t.name == "hub"]
+        servers = self._servers()
+        has_turn = any(
+            url.startswith(("turn:", "turns:")) for server in servers for url in server.urls
+        )
+        if not hubs and not has_turn:
+            return (
+                [
+                    {
+                        "name": "network",
+                        "ok": False,
+                        "detail": f"no {HUB_URL_ENV} or {ICE_SERVERS_ENV} configured",
+                        "hint": _(_HINT_UNCONFIGURED),
+                    }
+                ],
+                None,
+                [],
+            )
 
         async def probe(target: NetworkTarget) -> dict[str, Any]:
             started = time.monotonic()
@@ -266,12 +306,11 @@ class PreCheck:
                     asyncio.open_connection(target.host, target.port), _CONNECT_TIMEOUT
                 )
             except (OSError, TimeoutError) as exc:
-                hint = _(_HINT_HUB) if target.name == "hub" else _(_HINT_TURN)
                 return {
                     "name": target.name,
                     "ok": False,
                     "detail": f"{target.host}:{target.port} unreachable: {type(exc).__name__}",
-                    "hint": hint,
+                    "hint": _(_HINT_HUB),
                 }
             writer.close()
             with contextlib.suppress(Exception):
@@ -284,7 +323,38 @@ class PreCheck:
                 "hint": "",
             }
 
-        return list(await asyncio.gather(*(probe(t) for t in targets)))
+        async def turn() -> tuple[list[dict[str, Any]], str | None, list[dict[str, Any]]]:
+            if not has_turn:
+                return [], None, []
+            from station.call.probe import probe_turn_paths
+
+            paths = await probe_turn_paths(servers, TURN_ALLOCATION_TIMEOUT)
+            chosen = next((p for p in paths if p.ok), None)
+            summary = "; ".join(f"{p.label}: {p.detail}" for p in paths)
+            check = {
+                "name": "turn",
+                "ok": chosen is not None,
+                "detail": summary,
+                "hint": "" if chosen is not None else _(_HINT_TURN_NONE),
+                "value": chosen.label if chosen is not None else _(_PATH_NONE),
+            }
+            results = [
+                {
+                    "transport": p.transport,
+                    "port": p.port,
+                    "label": p.label,
+                    "ok": p.ok,
+                    "detail": p.detail,
+                    "ms": p.ms,
+                }
+                for p in paths
+            ]
+            return [check], (chosen.transport if chosen is not None else "none"), results
+
+        hub_checks, (turn_checks, path, paths) = await asyncio.gather(
+            asyncio.gather(*(probe(t) for t in hubs)), turn()
+        )
+        return [*hub_checks, *turn_checks], path, paths
 
     # ------------------------------------------------------------------ the endpoints' answers
 
@@ -341,6 +411,15 @@ class PreCheck:
         return m.ToneOut(playing=True, seconds=1.0)
 
     async def network_report(self) -> m.NetworkOut:
-        """``GET /v1/precheck/network``: every target's answer."""
-        checks = [m.NetworkCheckOut.model_validate(c) for c in await self.network()]
-        return m.NetworkOut(ok=all(c.ok for c in checks), checks=checks)
+        """``GET /v1/precheck/network``: every target's answer, and the path to TURN."""
+        raw, path, paths = await self.network()
+        checks = [m.NetworkCheckOut.model_validate(c) for c in raw]
+        if path is not None:
+            # Names the path, never a credential or a person.
+            _log.info("pre-call check: TURN path %s (%s)", path, checks[-1].detail)
+        return m.NetworkOut(
+            ok=all(c.ok for c in checks),
+            checks=checks,
+            turn_path=cast(Any, path),
+            turn_paths=[m.TurnPathOut.model_validate(p) for p in paths],
+        )

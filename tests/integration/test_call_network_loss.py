@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,9 @@ def _prepare_station_data(data_dir: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def stationd_in(netns: StationNetns, data_dir: Path, hub_url: str) -> AsyncIterator[Path]:
+async def stationd_in(
+    netns: StationNetns, data_dir: Path, hub_url: str, extra_env: Mapping[str, str] | None = None
+) -> AsyncIterator[Path]:
     """``kontaktstation daemon`` as its own process in the station's namespace."""
     socket_path = Path(f"/tmp/ks-netloss-{secrets.token_hex(4)}.sock")
     env = {
@@ -170,6 +172,7 @@ async def stationd_in(netns: StationNetns, data_dir: Path, hub_url: str) -> Asyn
         "GPIOZERO_PIN_FACTORY": "mock",
         "KONTAKTSTATION_HUB_URL": hub_url,
         "KONTAKTSTATION_HUB_STATION_TOKEN": STATION_TOKEN,
+        **(extra_env or {}),
     }
     log = (data_dir.parent / "stationd.log").open("wb")
     process = subprocess.Popen(

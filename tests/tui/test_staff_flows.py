@@ -16,6 +16,7 @@ from textual.widgets import Button, DataTable, Input, RadioButton, Select, Stati
 
 from station.core.session import CallOutcome
 from station.keys.records import ConsultationKey, open_note
+from tests.integration.call_harness import running_coturn
 from tests.integration.daemon_harness import short_socket_dir
 from tests.tui.test_staff_support import (
     SIZE,
@@ -275,9 +276,32 @@ async def begin_check(pilot: object, app: object) -> PreCheckScreen:
     return screen
 
 
+@pytest.mark.turn
 async def test_pre_call_check_shows_camera_microphone_tone_and_network(
-    station: Station,
+    data_dir: Path, socket_dir: Path
 ) -> None:
+    # A real TURN server (coturn, UDP only here): the check makes an allocation with the
+    # configured credentials. tests/integration/test_turn_paths.py has TCP, TLS 443 and
+    # firewalls.
+    async with (
+        running_coturn(data_dir.parent) as turn,
+        staff_station(
+            data_dir,
+            socket_dir,
+            ice_servers=[
+                {
+                    "urls": f"turn:127.0.0.1:{turn.port}",
+                    "username": turn.username,
+                    "credential": turn.password,
+                }
+            ],
+        ) as station,
+    ):
+        await seed(station)
+        await _pre_call_check_shows_camera_microphone_tone_and_network(station)
+
+
+async def _pre_call_check_shows_camera_microphone_tone_and_network(station: Station) -> None:
     app = station.app(live_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
         await unlock(pilot)
@@ -296,7 +320,7 @@ async def test_pre_call_check_shows_camera_microphone_tone_and_network(
         assert screen.results["hub"][0] is True and screen.results["turn"][0] is True
         assert screen.results["button"][0] is True
         listing = text_of(screen.query_one("#check-list", Static))
-        assert "✔  Kamera: OK" in listing and "✔  Videoserver (TURN): OK" in listing
+        assert "✔  Kamera: OK" in listing and "✔  Videoserver (TURN): UDP" in listing
         speaker = station.running.daemon.hardware.hw.speaker  # type: ignore[union-attr]
         before = speaker.total_frames
         await pilot.press("t")
@@ -311,6 +335,7 @@ async def test_a_failed_check_says_what_to_do(
     station: Station, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     station.running.daemon._precheck._environ = {}  # no network configuration
+    station.running.daemon._precheck.ice_servers = lambda: []
     app = station.app(live_interval=0)
     async with app.run_test(size=SIZE) as pilot:
         await unlock(pilot)

@@ -159,7 +159,7 @@ async def to_precheck(pilot: Pilot[Any]) -> PreCheckScreen:
     screen = pilot.app.screen
     assert isinstance(screen, PreCheckScreen)
     await wait_for(pilot, lambda: None not in [ok for ok, _hint in screen.results.values()])
-    await wait_for(pilot, lambda: "turn" in screen.results)
+    await wait_for(pilot, lambda: "hub" in screen.results)  # the network check answered
     return screen
 
 

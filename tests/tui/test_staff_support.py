@@ -202,10 +202,12 @@ async def staff_station(
     *,
     clock: FakeClock | None = None,
     kdf: KdfParams = TEST_KDF,
+    ice_servers: list[dict[str, Any]] | None = None,
     **daemon: Any,
 ) -> AsyncIterator[Station]:
-    """stationd with a keyring (cheap Argon2 unless ``kdf`` says otherwise), a clinic, a hub
-    and TURN address that answer."""
+    """stationd with a keyring (cheap Argon2 unless ``kdf`` says otherwise), a clinic and a
+    hub address that answers. No TURN server unless ``ice_servers`` names one: the pre-call
+    check tries a real TURN allocation, which only a real TURN server (coturn) grants."""
     set_language("da")
     clock = clock or FakeClock(NOW)
     vault = enrol(data_dir, kdf=kdf)
@@ -214,7 +216,7 @@ async def staff_station(
             **os.environ,
             "GPIOZERO_PIN_FACTORY": "mock",
             "KONTAKTSTATION_HUB_URL": f"http://127.0.0.1:{port}",
-            "KONTAKTSTATION_ICE_SERVERS": json.dumps([{"urls": f"turn:127.0.0.1:{port}"}]),
+            "KONTAKTSTATION_ICE_SERVERS": json.dumps(ice_servers or []),
         }
         async with running_daemon(
             data_dir, socket_dir, clock=clock, environ=environ, **daemon

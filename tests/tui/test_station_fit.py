@@ -118,7 +118,7 @@ async def precheck(pilot: Pilot[Any], station: Station) -> None:
     screen = pilot.app.screen
     assert isinstance(screen, PreCheckScreen)
     await wait_for(pilot, lambda: None not in [ok for ok, _hint in screen.results.values()])
-    await wait_for(pilot, lambda: "turn" in screen.results)
+    await wait_for(pilot, lambda: "hub" in screen.results)  # the network check answered
     # Fixed stand-ins for the live camera picture and microphone level.
     screen.query_one(CameraPreview).frame = gradient()
     screen.query_one(LevelMeter).level = -23.5

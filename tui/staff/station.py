@@ -77,11 +77,17 @@ class Enrolled:
 
 @dataclass(frozen=True, slots=True)
 class NetworkCheck:
-    """One of the pre-call check's network checks: which, whether it passed, what to do."""
+    """One of the pre-call check's network checks: which, whether it passed, what to do.
+
+    ``value``: what it found, shown after the name (the TURN check's path: "UDP", "TCP",
+    "TLS 443" or "ingen"); ``paths``: every configured TURN path and whether it worked.
+    """
 
     name: str
     ok: bool
     hint: str = ""
+    value: str = ""
+    paths: tuple[tuple[str, bool], ...] = ()
 
 
 #: What the GP's waiting room shows of one resident: the contract's model (already cut to
@@ -434,7 +440,17 @@ class DaemonStaffStation:
     async def network_checks(self) -> list[NetworkCheck]:
         """``GET /v1/precheck/network``."""
         answer = await self.client.precheck_network()
-        return [NetworkCheck(check.name, check.ok, check.hint) for check in answer.checks]
+        paths = tuple((p.label, p.ok) for p in answer.turn_paths)
+        return [
+            NetworkCheck(
+                check.name,
+                check.ok,
+                check.hint,
+                check.value,
+                paths if check.name == "turn" else (),
+            )
+            for check in answer.checks
+        ]
 
     async def camera_thumbnail(self, width: int, height: int) -> Thumbnail:
         """``GET /v1/precheck/frame``: rgb24."""

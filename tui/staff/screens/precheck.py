@@ -145,6 +145,9 @@ class PreCheckScreen(StaffScreen):
                 self.failed(error)
             return
         self.results.pop("network", None)
+        check_list = self.query_one(CheckList)
+        check_list.values = {c.name: c.value for c in checks if c.value}
+        check_list.details = {c.name: c.paths for c in checks if c.paths}
         for check in checks:
             self._set(check.name, check.ok, check.hint)
 

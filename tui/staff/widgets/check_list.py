@@ -36,6 +36,11 @@ class CheckList(Static):
     results: reactive[CheckResults] = reactive(dict, always_update=True)
     """Every check's result so far."""
 
+    #: What a check found, shown after its name instead of "OK" (the TURN path: "TLS 443").
+    values: Mapping[str, str] = {}
+    #: Beneath a check: each way it was tried and whether it worked (the TURN paths).
+    details: Mapping[str, tuple[tuple[str, bool], ...]] = {}
+
     def watch_results(self, results: CheckResults) -> None:
         """Redraw every line."""
         text = Text()
@@ -48,8 +53,19 @@ class CheckList(Static):
                 continue
             text.append("✔  " if passed else "✘  ", style="bold green" if passed else "bold red")
             text.append(check_label(name), style="" if passed else "bold")
-            text.append((": " + _("OK")) if passed else "")
+            value = self.values.get(name, "")
+            if value:
+                text.append_text(literal(": " + value, 40))
+            else:
+                text.append((": " + _("OK")) if passed else "")
             text.append("\n")
+            tried = self.details.get(name, ())
+            if len(tried) > 1:
+                text.append("   ")
+                for label, worked in tried:
+                    text.append_text(literal(label, 20, style="dim"))
+                    text.append(" ✔  " if worked else " ✘  ", style="green" if worked else "red")
+                text.append("\n")
             if not passed and hint:
                 text.append_text(literal(hint, 300, style="red", keep_newlines=True))
                 text.append("\n")
