@@ -29,6 +29,7 @@ from tests.tui.test_staff_support import (
     wait_for,
 )
 from tui.staff.app import ExitCode
+from tui.staff.data import AppointmentView, StaffRecords
 from tui.staff.labels import type_label
 from tui.staff.screens.booking import AppointmentDialog
 from tui.staff.screens.call import CallScreen
@@ -270,10 +271,28 @@ async def begin_check(pilot: object, app: object) -> PreCheckScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, PreCheckScreen))  # type: ignore[arg-type,attr-defined]
     screen = app.screen  # type: ignore[attr-defined]
     assert isinstance(screen, PreCheckScreen)
-    # The check loads its appointment from stationd; "start call" before that does nothing,
-    # so wait for it (under the whole suite's load it can take longer than a key press).
-    await wait_for(pilot, lambda: screen.appointment is not None)
     return screen
+
+
+async def test_start_call_pressed_before_the_appointment_arrives_still_starts(
+    station: Station, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A care worker presses "start call" at once; stationd answers a moment later."""
+    real = StaffRecords.appointment
+
+    async def slow(self: StaffRecords, consultation_id: str) -> AppointmentView:
+        await asyncio.sleep(1.0)
+        return await real(self, consultation_id)
+
+    monkeypatch.setattr(StaffRecords, "appointment", slow)
+    app = station.app(live_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await unlock(pilot)
+        screen = await begin_check(pilot, app)
+        assert screen.appointment is None
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, CallScreen))
+        assert station.service.session.state.value == "waiting_for_gp"
 
 
 @pytest.mark.turn

@@ -9,6 +9,7 @@ check off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -34,6 +35,8 @@ __all__ = ["PreCheckScreen"]
 
 #: Below this RMS level the microphone hears nothing.
 SILENT_DBFS = -70.0
+#: "Start call" pressed while the appointment is still loading waits this long for it.
+LOAD_WAIT_SECONDS = 10.0
 
 
 class PreCheckScreen(StaffScreen):
@@ -60,6 +63,8 @@ class PreCheckScreen(StaffScreen):
         #: Seconds between camera pictures and level readings (0: one of each, for snapshots).
         self.live_interval = live_interval
         self.appointment: AppointmentView | None = None
+        #: Set when the appointment's load has finished (loaded or failed).
+        self._loaded = asyncio.Event()
         #: name -> (passed, what to do): None while not checked yet.
         self.results: dict[str, tuple[bool | None, str]] = {
             "camera": (None, ""),
@@ -115,6 +120,8 @@ class PreCheckScreen(StaffScreen):
         except StationClientError as error:
             self.failed(error)
             return
+        finally:
+            self._loaded.set()
         a = self.appointment
         self.query_one("#precheck-title", Static).update(
             appointment_heading(_("Pre-call check — {time} {clinic} ({kind})"), a)
@@ -235,6 +242,17 @@ class PreCheckScreen(StaffScreen):
             if not await self.ask(ConfirmDialog(question, _("Start anyway"))):
                 return
         if self.appointment is None:
+            # Pressed before the appointment arrived from stationd: wait for it rather than
+            # drop the key press (a care worker would press again, or give up).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(LOAD_WAIT_SECONDS):
+                    await self._loaded.wait()
+        if self.appointment is None:
+            self.notify(
+                _("The appointment could not be loaded. Try again."),
+                severity="warning",
+                markup=False,
+            )
             return
         self.post_message(self.CheckPassed(self.appointment))
 
