@@ -50,6 +50,7 @@ from station.storage.store.records import (
     SealedEvent,
     UpcomingConsultation,
 )
+from station.storage.store.attendance import Attendance
 from station.storage.store.retention import Retention
 from station.storage.store.schema import CONSULTATION_COLUMNS, MIGRATIONS, consultation_from_row
 
@@ -60,7 +61,7 @@ DB_FILENAME: Final = DataDir.STORE
 MAX_ENTRIES_PER_CONSULTATION: Final = 200
 
 
-class BlindStore(Retention):
+class BlindStore(Retention, Attendance):
     """stationd's storage of clear metadata and sealed personal fields (see module docs)."""
 
     kind = "station store"

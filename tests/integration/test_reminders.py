@@ -1,0 +1,162 @@
+"""Reminders no one can miss, and missed slots (issue 17, item 2), through stationd as
+assembled: its own reminder loop on an injected clock, the shipped fake hardware (gpiozero's
+MockFactory pins for the lamp, the recording loudspeaker) and the real espeak-ng."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardware.audio.fake import RecordingSpeaker
+from hardware.audio.speech import probe_espeak
+from station.core.clock import FakeClock
+from station.core.ports import LedPattern
+from station.daemon.hardware import GpioHardwareLink
+from tests.integration.daemon_harness import (
+    CLINIC,
+    Running,
+    enrol,
+    running_daemon,
+    short_socket_dir,
+)
+
+pytestmark = pytest.mark.skipif(
+    probe_espeak() is not None, reason="espeak-ng with its Danish voice is not installed"
+)
+
+SOON = (
+    "Videokonsultation med Lægehuset Åboulevarden om {minutes} minutter. "
+    "Personale, log venligst ind på stationen."
+)
+NOW = "Videokonsultation med Lægehuset Åboulevarden nu. Personale, log venligst ind på stationen."
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    with short_socket_dir() as path:
+        yield path
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def until(predicate: Callable[[], Any], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def book(station: Running, token: str, starts_at: datetime, minutes: int = 30) -> str:
+    response = await station.http.post(
+        "/v1/consultations",
+        headers=bearer(token),
+        json={
+            "clinic_id": CLINIC.id,
+            "starts_at": starts_at.isoformat(),
+            "ends_at": (starts_at + timedelta(minutes=minutes)).isoformat(),
+            "consultation_type": "video_consultation",
+        },
+    )
+    assert response.status_code == 201, response.text
+    cid: str = response.json()["id"]
+    return cid
+
+
+def parts(station: Running) -> tuple[GpioHardwareLink, RecordingSpeaker]:
+    link = station.daemon.hardware
+    assert isinstance(link, GpioHardwareLink)
+    speaker = link.hw.speaker
+    assert isinstance(speaker, RecordingSpeaker)
+    return link, speaker
+
+
+def on_edges(link: GpioHardwareLink, since: int) -> tuple[int, float]:
+    """Rising edges the lamp's mock pin went through after its ``since``-th state, and the
+    longest time it stayed in one state meanwhile (the mock records the time since the
+    previous change)."""
+    assert link.hw.led is not None
+    states = link.hw.led.pin.states[since:]
+    rising = sum(1 for a, b in zip(states, states[1:], strict=False) if not a.state and b.state)
+    return rising, max((s.timestamp for s in states[1:]), default=0.0)
+
+
+async def test_a_due_consultation_flashes_chimes_and_speaks_until_someone_logs_in(
+    data_dir: Path, socket_dir: Path
+) -> None:
+    enrol(data_dir)
+    clock = FakeClock(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
+    async with running_daemon(
+        data_dir, socket_dir, clock=clock, reminder_tick_seconds=0.02
+    ) as station:
+        link, speaker = parts(station)
+        reminders = station.daemon.reminders
+        await station.put_clinic()
+        token = await station.unlock()
+        await book(station, token, clock.now() + timedelta(minutes=20))
+        await station.http.post("/v1/lock")
+        await asyncio.sleep(0.2)
+        # 20 minutes ahead: quiet.
+        assert reminders.sounded == 0 and speaker.spoken == []
+        assert link.pattern is not LedPattern.DUE
+
+        # 15 minutes ahead: lamp, chime and the sentence, at once.
+        clock.advance(timedelta(minutes=5))
+        await until(lambda: reminders.sounded == 1)
+        assert speaker.spoken == [SOON.format(minutes=15)]
+        await until(lambda: link.hw.led is not None and link.hw.led.pattern is LedPattern.DUE)
+        # The lamp really flashes: three rising edges within one 1.2 s cycle of the pattern.
+        assert link.hw.led is not None
+        start = len(link.hw.led.pin.states)
+        await asyncio.sleep(1.3)
+        rising, longest = on_edges(link, start)
+        assert rising >= 3 and longest < 0.6, (rising, longest)
+        # What reached the loudspeaker: the chime and the speech, loud enough, whole.
+        await until(lambda: not speaker.playing, within=10.0)
+        reading = speaker.meter.reading()
+        seconds = reading.samples / 48_000
+        assert 2.5 < seconds < 12.0, seconds  # chime (1.2 s) + a sentence of speech
+        assert reading.rms_dbfs > -35.0 and reading.peak_dbfs > -12.0
+
+        # Not again within the repeat interval; again after it, with the minutes left.
+        clock.advance(timedelta(minutes=1))
+        await asyncio.sleep(0.2)
+        assert reminders.sounded == 1
+        clock.advance(timedelta(minutes=1, seconds=31))
+        await until(lambda: reminders.sounded == 2)
+        assert speaker.spoken[-1] == SOON.format(minutes=13)
+
+        # A log-in silences it at once: lamp back, the sentence cut off.
+        token = await station.unlock()
+        await until(lambda: link.hw.led is not None and link.hw.led.pattern is LedPattern.IDLE)
+        await until(lambda: not speaker.playing)
+        assert reminders.active is None
+        # Locked again in the same phase: the log-in acknowledged it.
+        await station.http.post("/v1/lock")
+        clock.advance(timedelta(minutes=3))
+        await asyncio.sleep(0.2)
+        assert reminders.sounded == 2
+
+        # At the start: "now", lamp again.
+        clock.advance(timedelta(minutes=10))
+        await until(lambda: reminders.sounded == 3)
+        assert speaker.spoken[-1] == NOW
+        await until(lambda: link.hw.led is not None and link.hw.led.pattern is LedPattern.DUE)
+        # Nothing said ever holds more than the clinic and the time.
+        assert all(text in (SOON.format(minutes=15), SOON.format(minutes=13), NOW)
+                   for text in speaker.spoken)
+
+        # The slot passes without a call: quiet, and recorded as missed.
+        clock.advance(timedelta(minutes=31))
+        await until(lambda: reminders.active is None)
+        await until(lambda: link.hw.led is not None and link.hw.led.pattern is not LedPattern.DUE)
+        missed, undocumented = await station.daemon.service.attendance_counts()
+        assert (missed, undocumented) == (1, 0)
