@@ -299,10 +299,11 @@ class GpioHardwareLink:
         ]
 
     def faults(self) -> Sequence[HealthResult]:
-        """The missing parts' health rows, at once."""
+        """The missing parts' health rows (and a missing voice's), at once."""
         from hardware.health import missing_results
 
-        return missing_results(self.hw)
+        speech = [] if self._speech.reason is None else [self._speech_result()]
+        return [*missing_results(self.hw), *speech]
 
     async def reprobe(self, *, check_present: bool) -> Sequence[PartChange]:
         """Look again (on a thread, bounded); install and log what changed, one line each.
@@ -415,9 +416,8 @@ async def build_hardware_link(
         )
     except TimeoutError:
         raise DaemonError(f"the hardware did not answer within {within:g} s") from None
-    from hardware.mock_control import MockPinControl
-
     from hardware.audio.speech import build_speech
+    from hardware.mock_control import MockPinControl
 
     return GpioHardwareLink(
         hw, mock_control=MockPinControl.from_env(hw.pin_factory, env), speech=build_speech(env)

@@ -2,7 +2,8 @@
 
 The port reads only what a heartbeat may carry: the session's state names, the hardware
 checks' names and verdicts, the last call's outcome code, a count of upcoming consultations,
-counts of missed and undocumented consultations, and the audit log's head. The store is asked for a count, never a row's content.
+counts of missed and undocumented consultations, and the audit log's head. The store is
+asked for a count, never a row's content.
 
 A configuration in force (:meth:`DaemonStationPort.config_applied`) takes effect everywhere:
 

@@ -178,7 +178,9 @@ class Reminders:
             if row.ends_at <= now or row.starts_at - now > self.lead:
                 continue
             phase = "now" if row.starts_at <= now else "soon"
-            due.append(Due(row.id, phase, await self._clinic(row.clinic_id), row.starts_at, row.ends_at))
+            due.append(
+                Due(row.id, phase, await self._clinic(row.clinic_id), row.starts_at, row.ends_at)
+            )
         return due
 
     async def _clinic(self, clinic_id: str) -> str:

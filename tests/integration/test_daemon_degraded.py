@@ -428,7 +428,9 @@ async def test_stationd_as_systemd_starts_it_without_any_hardware_stays_up_and_s
                 assert body["ok"] is False
                 # (The spoken reminders' row, "speech", depends on espeak-ng, not on a device.)
                 assert {
-                    c["name"]: (c["ok"], c["missing"]) for c in body["checks"] if c["name"] != "speech"
+                    c["name"]: (c["ok"], c["missing"])
+                    for c in body["checks"]
+                    if c["name"] != "speech"
                 } == {
                     name: (False, True)
                     for name in ("camera", "microphone", "loudspeaker", "button", "led")

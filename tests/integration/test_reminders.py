@@ -5,6 +5,9 @@ MockFactory pins for the lamp, the recording loudspeaker) and the real espeak-ng
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,10 +17,11 @@ from typing import Any
 import pytest
 
 from hardware.audio.fake import RecordingSpeaker
-from hardware.audio.speech import probe_espeak
+from hardware.audio.speech import MissingSpeech, probe_espeak
+from hardware.bundle import build_hardware
 from station.core.clock import FakeClock
 from station.core.ports import LedPattern
-from station.daemon.hardware import GpioHardwareLink
+from station.daemon.hardware import GpioHardwareLink, hardware_environ
 from tests.integration.daemon_harness import (
     CLINIC,
     Running,
@@ -85,7 +89,7 @@ def on_edges(link: GpioHardwareLink, since: int) -> tuple[int, float]:
     previous change)."""
     assert link.hw.led is not None
     states = link.hw.led.pin.states[since:]
-    rising = sum(1 for a, b in zip(states, states[1:], strict=False) if not a.state and b.state)
+    rising = sum(1 for a, b in itertools.pairwise(states) if not a.state and b.state)
     return rising, max((s.timestamp for s in states[1:]), default=0.0)
 
 
@@ -151,8 +155,10 @@ async def test_a_due_consultation_flashes_chimes_and_speaks_until_someone_logs_i
         assert speaker.spoken[-1] == NOW
         await until(lambda: link.hw.led is not None and link.hw.led.pattern is LedPattern.DUE)
         # Nothing said ever holds more than the clinic and the time.
-        assert all(text in (SOON.format(minutes=15), SOON.format(minutes=13), NOW)
-                   for text in speaker.spoken)
+        assert all(
+            text in (SOON.format(minutes=15), SOON.format(minutes=13), NOW)
+            for text in speaker.spoken
+        )
 
         # The slot passes without a call: quiet, and recorded as missed.
         clock.advance(timedelta(minutes=31))
@@ -160,3 +166,81 @@ async def test_a_due_consultation_flashes_chimes_and_speaks_until_someone_logs_i
         await until(lambda: link.hw.led is not None and link.hw.led.pattern is not LedPattern.DUE)
         missed, undocumented = await station.daemon.service.attendance_counts()
         assert (missed, undocumented) == (1, 0)
+
+
+async def test_without_speech_the_chime_still_plays_and_health_says_so(
+    data_dir: Path, socket_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    enrol(data_dir)
+    loop = asyncio.get_running_loop()
+    hw = await asyncio.to_thread(
+        build_hardware, hardware_environ("fake", dict(os.environ)), loop=loop
+    )
+    # The real probe, for an espeak-ng that is not installed.
+    reason = probe_espeak("espeak-ng-not-installed")
+    assert reason is not None and "not installed" in reason
+    link = GpioHardwareLink(hw, speech=MissingSpeech("missing", reason))
+    clock = FakeClock(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
+    caplog.set_level(logging.ERROR, logger="station.daemon.reminders")
+    async with running_daemon(
+        data_dir, socket_dir, clock=clock, hardware=link, reminder_tick_seconds=0.02
+    ) as station:
+        speaker = link.hw.speaker
+        assert isinstance(speaker, RecordingSpeaker)
+        body = (await station.http.get("/v1/health")).json()
+        speech = next(c for c in body["checks"] if c["name"] == "speech")
+        assert (speech["ok"], speech["missing"]) == (False, True)
+        assert "espeak-ng-not-installed is not installed" in speech["detail"]
+        assert speech["hint"].startswith("Stationen kan ikke sige sine påmindelser")
+        assert body["ok"] is False
+        await station.put_clinic()
+        token = await station.unlock()
+        await book(station, token, clock.now() + timedelta(minutes=15))
+        await station.http.post("/v1/lock")
+        reminders = station.daemon.reminders
+        await until(lambda: reminders.sounded == 1)
+        assert speaker.spoken == [None]  # nothing said: the chime alone
+        await until(lambda: link.hw.led is not None and link.hw.led.pattern is LedPattern.DUE)
+        await until(lambda: not speaker.playing)
+        reading = speaker.meter.reading()
+        assert 1.0 < reading.samples / 48_000 < 1.5 and reading.peak_dbfs > -12.0
+    assert any("chime only" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_missed_slot_is_recorded_once_and_survives_a_restart(
+    data_dir: Path, socket_dir: Path
+) -> None:
+    enrol(data_dir)
+    clock = FakeClock(datetime(2026, 12, 7, 12, 0, tzinfo=UTC))
+    async with running_daemon(
+        data_dir, socket_dir, clock=clock, reminder_tick_seconds=0.02
+    ) as station:
+        await station.put_clinic()
+        token = await station.unlock()
+        # Booked this morning; a second one was called (its call ended), so it is not missed.
+        missed = await book(station, token, clock.now() - timedelta(hours=3))
+        called = await book(station, token, clock.now() - timedelta(hours=2))
+        service = station.daemon.service
+        await service.db(service.store.set_consultation_status, called, "ended")
+        await until(lambda: service.missed_since_start == 1)
+    async with running_daemon(
+        data_dir, socket_dir, clock=clock, reminder_tick_seconds=0.02
+    ) as station:
+        service = station.daemon.service
+        await asyncio.sleep(0.3)  # many steps of the new stationd's loop
+        assert service.missed_since_start == 0  # not recorded twice
+        assert await service.attendance_counts() == (0 + 1, 0)
+        token = await station.unlock()
+        listed = (await station.http.get("/v1/missed", headers=bearer(token))).json()
+        assert [i["consultation_id"] for i in listed["items"]] == [missed]
+        assert listed["items"][0]["clinic_name"] == CLINIC.name
+        assert set(listed["items"][0]) == {"consultation_id", "clinic_name", "starts_at", "ends_at"}
+        acked = await station.http.post(
+            "/v1/missed/acknowledge", headers=bearer(token), json={"consultation_ids": [missed]}
+        )
+        assert acked.json() == {"acknowledged": 1}
+        listed = (await station.http.get("/v1/missed", headers=bearer(token))).json()
+        assert listed["items"] == []
+        # Seen, still counted for IT; and the 401 without a token.
+        assert await service.attendance_counts() == (1, 0)
+        assert (await station.http.get("/v1/missed")).status_code == 401

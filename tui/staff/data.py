@@ -49,10 +49,10 @@ __all__ = [
     "ClinicView",
     "ExportOutcome",
     "ExportState",
+    "MissedView",
     "NoteDraft",
     "ResidentView",
     "StaffRecords",
-    "MissedView",
     "UndocumentedView",
     "waiting_resident",
 ]

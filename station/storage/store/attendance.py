@@ -65,14 +65,14 @@ class Attendance(SqliteFile):
 
     def list_missed(self, *, unacknowledged: bool = True, limit: int = 50) -> list[MissedSlot]:
         """Missed slots, oldest first (by default only those no staff member has seen)."""
-        where = "WHERE m.acknowledged_at IS NULL " if unacknowledged else ""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT m.consultation_id, m.clinic_id, k.name, m.starts_at, m.ends_at, "
                 "m.recorded_at, m.acknowledged_at FROM missed_slots m "
-                f"LEFT JOIN clinics k ON k.id = m.clinic_id {where}"
+                "LEFT JOIN clinics k ON k.id = m.clinic_id "
+                "WHERE ? = 0 OR m.acknowledged_at IS NULL "
                 "ORDER BY m.starts_at, m.consultation_id LIMIT ?",
-                (max(1, min(limit, 1000)),),
+                (int(unacknowledged), max(1, min(limit, 1000))),
             ).fetchall()
         return [
             MissedSlot(r[0], r[1], r[2], dt(r[3]), dt(r[4]), dt(r[5]), dt(r[6]) if r[6] else None)

@@ -18,6 +18,7 @@ from station.core.ids import new_id
 from station.core.model import ConsultationType, QueueEntryStatus
 from station.errors import StationError
 from station.storage.datadir import DataDir
+from station.storage.store.attendance import Attendance
 from station.storage.store.checks import (
     MAX_SEALED_BYTES,
     PROVIDER_RE,
@@ -50,7 +51,6 @@ from station.storage.store.records import (
     SealedEvent,
     UpcomingConsultation,
 )
-from station.storage.store.attendance import Attendance
 from station.storage.store.retention import Retention
 from station.storage.store.schema import CONSULTATION_COLUMNS, MIGRATIONS, consultation_from_row
 
