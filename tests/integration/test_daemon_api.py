@@ -304,6 +304,8 @@ async def test_oversized_body_streamed_without_length_is_refused(station: Runnin
 
 STAFF_ENDPOINTS: list[tuple[str, str]] = [
     ("GET", "/v1/clinics"),
+    ("GET", "/v1/missed"),
+    ("POST", "/v1/missed/acknowledge"),
     ("GET", "/v1/consultations"),
     ("POST", "/v1/consultations"),
     ("GET", "/v1/consultations/c1"),
