@@ -69,7 +69,7 @@ async def one(tick: float) -> tuple[float, float]:
             )
             assert response.status_code == 201, response.text
             await st.http.post("/v1/lock")
-            await asyncio.sleep(random.uniform(0.0, tick))  # noqa: S311 (a bench's phase)
+            await asyncio.sleep(random.uniform(0.0, tick))
             led = link.hw.led
             clock.set(starts - timedelta(minutes=15))
             instant = time.monotonic()
