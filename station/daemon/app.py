@@ -104,7 +104,7 @@ class DaemonConfig:
     #: How often a missing part is looked for again (see station.daemon.hardware).
     reprobe_seconds: float = REPROBE_SECONDS
     #: How often the due reminders and missed slots are looked at (station.daemon.reminders).
-    reminder_tick_seconds: float = 5.0
+    reminder_tick_seconds: float = 1.0
     #: An unanswered reminder sounds again after this long (on the daemon's clock).
     reminder_repeat: timedelta = REMINDER_REPEAT
     #: A call that ended without a note this long ago is counted in the heartbeat.

@@ -47,7 +47,9 @@ class Attendance(SqliteFile):
         each, within :data:`MISSED_LOOKBACK`); the ones recorded now. ``keep`` names
         consultations not to record (the one being called right now)."""
         cutoff, oldest = ts(now, "now"), ts(now - MISSED_LOOKBACK, "lookback")
-        with self._write() as conn:
+        # Read first: stationd asks every second, and a write transaction for nothing would
+        # only wear the SD card.
+        with self._read() as conn:
             rows = conn.execute(
                 "SELECT c.id, c.clinic_id, c.starts_at, c.ends_at FROM consultations c "
                 "WHERE c.status = ? AND c.ends_at <= ? AND c.ends_at > ? AND NOT EXISTS "
@@ -55,12 +57,22 @@ class Attendance(SqliteFile):
                 "ORDER BY c.starts_at, c.id",
                 (ConsultationStatus.BOOKED.value, cutoff, oldest),
             ).fetchall()
-            fresh = [r for r in rows if r[0] not in keep]
-            conn.executemany(
-                "INSERT INTO missed_slots (consultation_id, clinic_id, starts_at, ends_at, "
-                "recorded_at) VALUES (?, ?, ?, ?, ?)",
-                [(r[0], r[1], r[2], r[3], cutoff) for r in fresh],
-            )
+        fresh = [r for r in rows if r[0] not in keep]
+        if not fresh:
+            return []
+        with self._write() as conn:
+            inserted = []
+            for r in fresh:
+                # Still booked (not called meanwhile), and not recorded by anyone since.
+                added = conn.execute(
+                    "INSERT INTO missed_slots (consultation_id, clinic_id, starts_at, ends_at, "
+                    "recorded_at) SELECT id, clinic_id, starts_at, ends_at, ? FROM consultations "
+                    "WHERE id = ? AND status = ? ON CONFLICT (consultation_id) DO NOTHING",
+                    (cutoff, r[0], ConsultationStatus.BOOKED.value),
+                ).rowcount
+                if added:
+                    inserted.append(r)
+        fresh = inserted
         return [MissedSlot(r[0], r[1], None, dt(r[2]), dt(r[3]), now, None) for r in fresh]
 
     def list_missed(self, *, unacknowledged: bool = True, limit: int = 50) -> list[MissedSlot]:
