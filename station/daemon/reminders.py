@@ -108,7 +108,7 @@ class Reminders:
         self.speech_error: str | None = self.speech.reason
         self._audio_error: str | None = None
         self._clinics: dict[str, str] = {}
-        self._stopping: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         if self.speech.reason is not None:
             _log.error("spoken reminders unavailable, chime only: %s", self.speech.reason)
         service.session.subscribe(self._on_transition)
@@ -142,8 +142,12 @@ class Reminders:
         await self._record_missed(now)
         due = await self._due(now)
         state = service.session.state
+        if state is SessionState.IN_CALL_PRIVATE:
+            # A resident's private call: never talk over it, and nobody has seen anything.
+            await self._quiet()
+            return
         if state is not SessionState.LOCKED:
-            # Someone is logged in (or a call runs): what is due now is theirs to see.
+            # Someone is logged in: what is due now is theirs to see.
             self._acknowledged.update(d.key for d in due)
             await self._quiet()
             return
@@ -235,6 +239,23 @@ class Reminders:
         self._track = track
         self.sounded += 1
         self.last_text = spoken
+        self._spawn(self._release_when_done(speaker, track))
+
+    async def _release_when_done(self, speaker: Any, track: SoundTrack) -> None:
+        """Close the output device once the reminder has played (a real speakerphone held
+        open would be busy for the health check and the next call)."""
+        while getattr(speaker, "playing", False) and getattr(speaker, "track", None) is track:
+            await asyncio.sleep(0.1)
+        if getattr(speaker, "track", None) is track:
+            with contextlib.suppress(Exception):
+                await speaker.stop()
+        if self._track is track:
+            self._track = None
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _quiet(self) -> None:
         if self._active is None:
@@ -250,7 +271,7 @@ class Reminders:
             return
         speaker = self._speaker()
         # Only our own track: a call that took the loudspeaker since is left alone.
-        if speaker is not None and getattr(speaker, "_track", None) is track:
+        if speaker is not None and getattr(speaker, "track", None) is track:
             with contextlib.suppress(Exception):
                 await speaker.stop()
 
@@ -263,6 +284,4 @@ class Reminders:
         self._last_sounded = None
         self.service.set_reminder(False)
         with contextlib.suppress(RuntimeError):
-            task = asyncio.get_running_loop().create_task(self._stop_sound())
-            self._stopping.add(task)
-            task.add_done_callback(self._stopping.discard)
+            self._spawn(self._stop_sound())
