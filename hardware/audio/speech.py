@@ -208,6 +208,13 @@ class SoundTrack(MediaStreamTrack):
         self._paced = paced
         self._offset = 0
         self._start: float | None = None
+        #: Set once the track has ended (played to the end, or stopped).
+        self.finished = asyncio.Event()
+
+    def stop(self) -> None:
+        """End the track (and say so)."""
+        super().stop()
+        self.finished.set()
 
     @property
     def seconds(self) -> float:

@@ -244,8 +244,9 @@ class Reminders:
     async def _release_when_done(self, speaker: Any, track: SoundTrack) -> None:
         """Close the output device once the reminder has played (a real speakerphone held
         open would be busy for the health check and the next call)."""
-        while getattr(speaker, "playing", False) and getattr(speaker, "track", None) is track:
-            await asyncio.sleep(0.1)
+        # Paced at real time; a call that takes the loudspeaker meanwhile just replaces it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(track.finished.wait(), track.seconds + 5.0)
         if getattr(speaker, "track", None) is track:
             with contextlib.suppress(Exception):
                 await speaker.stop()
