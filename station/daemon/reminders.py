@@ -45,7 +45,7 @@ _log = logging.getLogger(__name__)
 REMINDER_LEAD: Final = timedelta(minutes=15)
 #: A reminder nobody answered sounds again after this long (on the injected clock).
 REPEAT: Final = timedelta(minutes=2, seconds=30)
-#: Consultations looked at for a reminder (the next few only).
+#: Due consultations looked at for a reminder (the first few only).
 _LOOK_AHEAD: Final = 20
 
 
@@ -178,9 +178,11 @@ class Reminders:
             statuses=["booked"],
         )
         due = []
-        for row in rows[:_LOOK_AHEAD]:
+        for row in rows:
             if row.ends_at <= now or row.starts_at - now > self.lead:
                 continue
+            if len(due) == _LOOK_AHEAD:
+                break
             phase = "now" if row.starts_at <= now else "soon"
             due.append(
                 Due(row.id, phase, await self._clinic(row.clinic_id), row.starts_at, row.ends_at)
