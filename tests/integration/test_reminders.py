@@ -5,9 +5,11 @@ MockFactory pins for the lamp, the recording loudspeaker) and the real espeak-ng
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,8 @@ from hardware.audio.speech import MissingSpeech, probe_espeak
 from hardware.bundle import build_hardware
 from station.core.clock import FakeClock
 from station.core.ports import LedPattern
+from station.core.session import CallOutcome
+from station.keys.crypto import FieldRef, seal_field
 from station.daemon.hardware import GpioHardwareLink, hardware_environ
 from tests.integration.daemon_harness import (
     CLINIC,
@@ -247,3 +251,54 @@ async def test_a_missed_slot_is_recorded_once_and_survives_a_restart(
         # Seen, still counted for IT; and the 401 without a token.
         assert await service.attendance_counts() == (1, 0)
         assert (await station.http.get("/v1/missed")).status_code == 401
+
+
+async def test_a_resident_s_private_call_is_never_talked_over(
+    data_dir: Path, socket_dir: Path
+) -> None:
+    enrol(data_dir)
+    clock = FakeClock(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
+    async with running_daemon(
+        data_dir, socket_dir, clock=clock, reminder_tick_seconds=0.02
+    ) as station:
+        link, speaker = parts(station)
+        service = station.daemon.service
+        reminders = station.daemon.reminders
+        await station.put_clinic()
+        token = await station.unlock()
+        later = await book(station, token, clock.now() + timedelta(minutes=20))
+        now = await book(station, token, clock.now() - timedelta(minutes=5))
+        # A resident waits (sealed: stationd cannot read the name, let alone say it).
+        entry = "entry-1"
+        name = seal_field(
+            secrets.token_bytes(32),
+            b"Karen Jensen",
+            FieldRef("queue_entries", entry, "display_name"),
+        )
+        added = await station.http.post(
+            f"/v1/consultations/{now}/entries",
+            headers=bearer(token),
+            json={"id": entry, "sealed": {"display_name": base64.b64encode(name).decode()}},
+        )
+        assert added.status_code == 201, added.text
+        # The current one is called; staff leave the resident alone with the GP.
+        begun = await station.http.post(
+            "/v1/session/begin-check", headers=bearer(token), json={"appointment_id": now}
+        )
+        assert begun.status_code == 200, begun.text
+        passed = await station.http.post("/v1/session/check-passed", headers=bearer(token))
+        assert passed.status_code == 200, passed.text
+        service.call_gp_admitted()
+        service.leave()
+        assert service.session.state.value == "in_call_private"
+        # The next one becomes due during the private call: not a sound, not a flash.
+        clock.advance(timedelta(minutes=5))
+        await asyncio.sleep(0.3)
+        assert reminders.sounded == 0 and speaker.spoken == []
+        assert link.hw.led is not None and link.hw.led.pattern is LedPattern.PRIVATE_CALL
+        # The call ends, the station is locked and nobody has seen the next one: now it rings.
+        service.call_ended(CallOutcome.HUNG_UP_GP)
+        assert service.session.is_locked
+        await until(lambda: reminders.sounded == 1)
+        assert reminders.active is not None and reminders.active.consultation_id == later
+        assert speaker.spoken == [SOON.format(minutes=15)]
