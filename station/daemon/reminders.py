@@ -177,7 +177,7 @@ class Reminders:
             starts_before=now + self.lead + timedelta(seconds=1),  # the bound is exclusive
             statuses=["booked"],
         )
-        due = []
+        due: list[Due] = []
         for row in rows:
             if row.ends_at <= now or row.starts_at - now > self.lead:
                 continue

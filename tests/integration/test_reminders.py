@@ -24,8 +24,8 @@ from hardware.bundle import build_hardware
 from station.core.clock import FakeClock
 from station.core.ports import LedPattern
 from station.core.session import CallOutcome
-from station.keys.crypto import FieldRef, seal_field
 from station.daemon.hardware import GpioHardwareLink, hardware_environ
+from station.keys.crypto import FieldRef, seal_field
 from tests.integration.daemon_harness import (
     CLINIC,
     Running,
