@@ -9,6 +9,8 @@ Patterns (``PWM`` = on a PWM-capable pin; a plain pin falls back to on/off):
                        a slow blink (1 s on, 1 s off)
 ``FAULT``              something is broken: fast blink (0.1 s on, 0.1 s off)
 ``STAFF_CALLED_BACK``  the resident called staff back: double flash, then a pause
+``DUE``                a booked consultation is due and nobody has logged in: three
+                       quick flashes, then a pause (1.2 s in all)
 ``OFF``                off
 =====================  =========================================================
 
@@ -76,6 +78,8 @@ def pattern_steps(pattern: LedPattern, pwm: bool) -> list[LedStep]:
         return [(1.0, 0.1), (0.0, 0.1)]
     if pattern is LedPattern.STAFF_CALLED_BACK:
         return [(1.0, 0.1), (0.0, 0.1), (1.0, 0.1), (0.0, 0.7)]
+    if pattern is LedPattern.DUE:
+        return [(1.0, 0.15), (0.0, 0.15), (1.0, 0.15), (0.0, 0.15), (1.0, 0.15), (0.0, 0.45)]
     raise ValueError(f"unknown pattern {pattern!r}")
 
 

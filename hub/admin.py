@@ -227,6 +227,8 @@ class Admin:
                 ("wrong PINs", str(beat.pins.station_failures)),
                 ("staff enrolled", str(beat.enrolled_staff)),
                 ("queue", str(beat.queue_length)),
+                ("missed (7 days)", str(beat.missed_consultations)),
+                ("undocumented", str(beat.undocumented_consultations)),
                 ("last call", beat.last_call_outcome or "-"),
             ]
         width = max(len(k) for k, _ in pairs)

@@ -365,6 +365,8 @@ class ProvisioningAgent:
             pins=PinCounters(station_failures=failures, by_staff=by_staff),
             last_call_outcome=snap.last_call_outcome,  # type: ignore[arg-type]
             queue_length=snap.queue_length,
+            missed_consultations=snap.missed_consultations,
+            undocumented_consultations=snap.undocumented_consultations,
             audit_head=audit_head,
             audit_proof=audit_proof,
             enrolled_staff=enrolled,

@@ -327,6 +327,8 @@ class HealthName(StrEnum):
     CLOCK = "clock"
     HARDWARE = "hardware"
     HEALTH = "health"
+    #: The spoken reminders (espeak-ng); failing means the station only chimes.
+    SPEECH = "speech"
 
 
 class HealthCheck(_Model):
@@ -420,6 +422,12 @@ class Heartbeat(_Model):
     pins: PinCounters = PinCounters()
     last_call_outcome: CallOutcomeName | None = None
     queue_length: int = Field(default=0, ge=0, le=10**6)
+    #: Booked consultations whose slot passed without a call, last 7 days: a station being
+    #: forgotten (issue 17). A number only.
+    missed_consultations: int = Field(default=0, ge=0, le=10**6)
+    #: Calls that ended without a note in the care record for longer than the station's
+    #: limit (default a day). A number only.
+    undocumented_consultations: int = Field(default=0, ge=0, le=10**6)
     audit_head: AuditHead | None = None
     #: The entry at the hub's last anchored seq (``HeartbeatResponse.audit_anchor_seq``).
     audit_proof: AuditHead | None = None

@@ -29,6 +29,10 @@ class StationSnapshot:
     audit_head: tuple[int, str] | None = None
     #: Which backend serves each port (see ``provisioning.schema.PortName``).
     ports: tuple[tuple[str, str], ...] = ()
+    #: Booked slots that passed without a call in the last 7 days (a number only).
+    missed_consultations: int = 0
+    #: Calls that ended without a note longer ago than stationd's limit (a number only).
+    undocumented_consultations: int = 0
 
 
 class StationPort(Protocol):

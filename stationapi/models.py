@@ -92,6 +92,10 @@ __all__ = [
     "LockRequest",
     "LockResponse",
     "MicrophoneLevelOut",
+    "MissedAcknowledge",
+    "MissedAcknowledged",
+    "MissedItem",
+    "MissedOut",
     "NetworkCheckOut",
     "NetworkOut",
     "NoteCreate",
@@ -436,6 +440,33 @@ class ClinicList(_Response):
     """``GET /v1/clinics``."""
 
     items: list[ClinicOut]
+
+
+class MissedItem(_Response):
+    """A booked consultation whose slot passed without a call: times and the clinic."""
+
+    consultation_id: str
+    clinic_name: str | None
+    starts_at: datetime
+    ends_at: datetime
+
+
+class MissedOut(_Response):
+    """``GET /v1/missed``: the missed slots no staff member has acknowledged yet."""
+
+    items: list[MissedItem]
+
+
+class MissedAcknowledge(_Request):
+    """``POST /v1/missed/acknowledge``: these missed slots were shown to staff."""
+
+    consultation_ids: list[OpaqueId] = Field(max_length=100)
+
+
+class MissedAcknowledged(_Response):
+    """How many missed slots were newly acknowledged."""
+
+    acknowledged: int
 
 
 class ConsultationCreate(_Request):

@@ -122,6 +122,16 @@ class StaffClient(LockedClient):
         """``GET /v1/clinics``: the GP clinics from the configuration."""
         return (await self._call(m.ClinicList, "GET", "/v1/clinics")).items
 
+    async def missed(self) -> list[m.MissedItem]:
+        """``GET /v1/missed``: booked slots that passed without a call, not yet seen."""
+        return (await self._call(m.MissedOut, "GET", "/v1/missed")).items
+
+    async def acknowledge_missed(self, consultation_ids: list[str]) -> int:
+        """``POST /v1/missed/acknowledge``: they were shown; how many were new."""
+        body = self._body(m.MissedAcknowledge, consultation_ids=consultation_ids)
+        answer = await self._call(m.MissedAcknowledged, "POST", "/v1/missed/acknowledge", body=body)
+        return answer.acknowledged
+
     async def create_consultation(
         self,
         *,

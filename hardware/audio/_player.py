@@ -36,6 +36,11 @@ class TrackPlayer:
         return self._meter
 
     @property
+    def track(self) -> MediaStreamTrack | None:
+        """The track given to :meth:`start` (still set after it ended, until :meth:`stop`)."""
+        return self._track
+
+    @property
     def playing(self) -> bool:
         """True while a track is being read."""
         return self._task is not None and not self._task.done()

@@ -135,6 +135,15 @@ class RecordingSpeaker(TrackPlayer):
         self.total_frames = 0
         #: Sample rate of the last frame (0 before any).
         self.sample_rate = 0
+        #: What each track given to :meth:`start` said (its ``text``; None for one without,
+        #: e.g. the GP's voice or the test tone), in order: tests read what was spoken.
+        self.spoken: list[str | None] = []
+
+    async def start(self, track: MediaStreamTrack) -> None:
+        """Record what ``track`` says, then play (count and meter) it."""
+        text = getattr(track, "text", None)
+        self.spoken.append(text if isinstance(text, str) else None)
+        await super().start(track)
 
     @property
     def backend(self) -> str:

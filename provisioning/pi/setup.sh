@@ -53,13 +53,14 @@ CONSTRAINTS="${ETC}/constraints.txt"
 STATION_USER=kontaktstation
 KIOSK_USER=kontaktstation-kiosk
 UNITS=(kontaktstation-stationd.service kontaktstation-kiosk.service kontaktstation-surface.service)
-# Every target: the kiosk (labwc, foot, tmux), sound (PipeWire), the surface's EGL/Wayland
-# libraries (pygame-ce's SDL loads them), zram, curl for the last check.
+# Every target: the kiosk (labwc, foot, tmux), sound (PipeWire), the spoken reminders'
+# voice (espeak-ng, with a Danish voice in its data), the surface's EGL/Wayland libraries
+# (pygame-ce's SDL loads them), zram, curl for the last check.
 APT_COMMON=(
     python3-venv python3-pip
     labwc foot tmux fonts-dejavu-core
     libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri libwayland-egl1 libxkbcommon0
-    pipewire pipewire-alsa wireplumber libspa-0.2-modules
+    pipewire pipewire-alsa wireplumber libspa-0.2-modules espeak-ng
     zram-tools curl ca-certificates
 )
 # The Pi: the camera stack and GPIO come from apt (Raspberry Pi's archive), and so does numpy,

@@ -75,6 +75,9 @@ class LedPattern(StrEnum):
     FAULT = "fault"
     #: The resident called staff back: double flash, then a pause.
     STAFF_CALLED_BACK = "staff_called_back"
+    #: A booked consultation is due (15 minutes before, and at its start) and nobody has
+    #: logged in: three quick flashes, then a pause, until someone does or the slot passes.
+    DUE = "due"
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from starlette.responses import Response
 from station.daemon.calls import CallController
 from station.daemon.errors import ApiError
 from station.daemon.precheck import PreCheck
+from station.daemon.routes import attendance as attendance_routes
 from station.daemon.routes import call as call_routes
 from station.daemon.routes import events as event_routes
 from station.daemon.routes import export as export_routes
@@ -94,6 +95,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     info_routes.router,
     event_routes.router,
     record_routes.router,
+    attendance_routes.router,
     call_routes.router,
     precheck_routes.router,
     export_routes.router,

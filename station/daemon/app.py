@@ -56,6 +56,7 @@ from station.daemon.api import DEFAULT_HEARTBEAT_SECONDS, build_app
 from station.daemon.errors import DaemonError
 from station.daemon.events import EventBroker, EventKind
 from station.daemon.hardware import REPROBE_SECONDS, HardwareLink, build_hardware_link
+from station.daemon.reminders import REPEAT as REMINDER_REPEAT
 from station.daemon.sdnotify import Notifier
 from station.daemon.service import StationService
 from station.daemon.serving import (
@@ -102,6 +103,12 @@ class DaemonConfig:
     health_interval_seconds: float = 60.0
     #: How often a missing part is looked for again (see station.daemon.hardware).
     reprobe_seconds: float = REPROBE_SECONDS
+    #: How often the due reminders and missed slots are looked at (station.daemon.reminders).
+    reminder_tick_seconds: float = 1.0
+    #: An unanswered reminder sounds again after this long (on the daemon's clock).
+    reminder_repeat: timedelta = REMINDER_REPEAT
+    #: A call that ended without a note this long ago is counted in the heartbeat.
+    undocumented_after: timedelta = timedelta(days=1)
     #: The whole shutdown, SIGTERM to exit, stays within this.
     shutdown_seconds: float = 5.0
     #: ``auto`` (fakes off a Raspberry Pi), ``fake`` or ``real``; see station.daemon.hardware.
@@ -164,6 +171,8 @@ class Daemon:
         self.provisioning_port: Any = None
         #: Set by a remote wipe or decommission: ``run`` then exits with ``EXIT_RESTART``.
         self.restart_requested = False
+        #: The due reminders and missed slots (``station.daemon.reminders``), once started.
+        self.reminders: Any = None
 
     # ------------------------------------------------------------------ accessors
 
@@ -290,6 +299,7 @@ class Daemon:
         self._tasks.append(loop.create_task(self._tick_loop(), name="stationd-idle"))
         self._tasks.append(loop.create_task(self._health_loop(), name="stationd-health"))
         self._tasks.append(loop.create_task(self._reprobe_loop(), name="stationd-reprobe"))
+        self._start_reminders(loop)
         if self.provisioning is not None:
             self._tasks.append(
                 loop.create_task(self.provisioning.run(), name="stationd-provisioning")
@@ -297,6 +307,30 @@ class Daemon:
         self.notifier.ready(self._service.status_line())
         self.notifier.start_watchdog()
         _log.info("stationd listening on %s (session locked)", cfg.socket_path)
+
+    def _start_reminders(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The due reminders (lamp, chime, speech) and the missed-slot record."""
+        from station.daemon.reminders import Reminders
+
+        hardware = self._hardware
+        assert hardware is not None
+        speech = hardware.speech()
+        if speech is None:
+            from hardware.audio.speech import MissingSpeech
+
+            speech = MissingSpeech("none", "stationd runs without hardware")
+        self.service.undocumented_after = self.config.undocumented_after
+        self.reminders = Reminders(
+            self.service,
+            speaker=hardware.speaker,
+            speech=speech,
+            repeat=self.config.reminder_repeat,
+        )
+        self._tasks.append(
+            loop.create_task(
+                self.reminders.run(self.config.reminder_tick_seconds), name="stationd-reminders"
+            )
+        )
 
     def current_ports(self) -> dict[str, str]:
         """Which backend serves each port now; ``GET /v1/health`` and the heartbeat report it."""

@@ -40,6 +40,8 @@ from station.daemon.workers import Worker
 from station.i18n import _
 
 if TYPE_CHECKING:
+    from hardware.audio.base import Speaker
+    from hardware.audio.speech import Speech
     from hardware.bundle import Hardware, PartChange
     from hardware.camera.picamera2_backend import Picamera2Api
     from station.daemon.service import StationService
@@ -115,6 +117,14 @@ class HardwareLink(Protocol):
 
     async def reprobe(self, *, check_present: bool) -> Sequence[PartChange]:
         """Look for missing parts again (and, with ``check_present``, for vanished ones)."""
+        ...
+
+    def speaker(self) -> Speaker | None:
+        """The loudspeaker now (the reminders play on it); None without hardware."""
+        ...
+
+    def speech(self) -> Speech | None:
+        """The reminders' text to speech; None without hardware."""
         ...
 
 
@@ -196,6 +206,14 @@ class DetachedHardware:
         """Nothing to look for."""
         return []
 
+    def speaker(self) -> Speaker | None:
+        """No loudspeaker."""
+        return None
+
+    def speech(self) -> Speech | None:
+        """No speech."""
+        return None
+
 
 class GpioHardwareLink:
     """The real link: a :class:`hardware.bundle.Hardware` (real backends or shipped fakes).
@@ -207,9 +225,18 @@ class GpioHardwareLink:
     """
 
     def __init__(
-        self, hw: Hardware, *, check_timeout: float = 5.0, mock_control: Any = None
+        self,
+        hw: Hardware,
+        *,
+        check_timeout: float = 5.0,
+        mock_control: Any = None,
+        speech: Speech | None = None,
     ) -> None:
+        from hardware.audio.speech import build_speech
+
         self.hw = hw
+        #: The spoken reminders' voice (espeak-ng), or why there is none (``speech`` health).
+        self._speech = speech if speech is not None else build_speech(os.environ)
         self._check_timeout = check_timeout
         self._led_worker = Worker("stationd-led")
         self.pattern: LedPattern | None = None
@@ -240,7 +267,27 @@ class GpioHardwareLink:
 
         async with self._turn:
             results = await run_health_checks(self.hw, within=self._check_timeout)
-        return results
+        return [*results, self._speech_result()]
+
+    def _speech_result(self) -> HealthResult:
+        reason = self._speech.reason
+        if reason is None:
+            return HealthResult("speech", True, f"spoken reminders by {self._speech.backend}")
+        return HealthResult(
+            "speech",
+            False,
+            f"spoken reminders unavailable, chime only: {reason}",
+            _("The station cannot speak its reminders (it still chimes). Contact IT."),
+            missing=True,
+        )
+
+    def speaker(self) -> Speaker | None:
+        """The bundle's loudspeaker now (a rebuilt speakerphone's, once it is back)."""
+        return self.hw.speaker
+
+    def speech(self) -> Speech | None:
+        """The reminders' text to speech."""
+        return self._speech
 
     def missing_parts(self) -> Sequence[MissingPart]:
         """The bundle's faults, in a fixed order."""
@@ -252,10 +299,11 @@ class GpioHardwareLink:
         ]
 
     def faults(self) -> Sequence[HealthResult]:
-        """The missing parts' health rows, at once."""
+        """The missing parts' health rows (and a missing voice's), at once."""
         from hardware.health import missing_results
 
-        return missing_results(self.hw)
+        speech = [] if self._speech.reason is None else [self._speech_result()]
+        return [*missing_results(self.hw), *speech]
 
     async def reprobe(self, *, check_present: bool) -> Sequence[PartChange]:
         """Look again (on a thread, bounded); install and log what changed, one line each.
@@ -368,6 +416,9 @@ async def build_hardware_link(
         )
     except TimeoutError:
         raise DaemonError(f"the hardware did not answer within {within:g} s") from None
+    from hardware.audio.speech import build_speech
     from hardware.mock_control import MockPinControl
 
-    return GpioHardwareLink(hw, mock_control=MockPinControl.from_env(hw.pin_factory, env))
+    return GpioHardwareLink(
+        hw, mock_control=MockPinControl.from_env(hw.pin_factory, env), speech=build_speech(env)
+    )

@@ -2,7 +2,8 @@
 
 The port reads only what a heartbeat may carry: the session's state names, the hardware
 checks' names and verdicts, the last call's outcome code, a count of upcoming consultations,
-and the audit log's head. The store is asked for a count, never a row's content.
+counts of missed and undocumented consultations, and the audit log's head. The store is
+asked for a count, never a row's content.
 
 A configuration in force (:meth:`DaemonStationPort.config_applied`) takes effect everywhere:
 
@@ -108,6 +109,10 @@ class DaemonStationPort:
             queue = len(upcoming)
         except Exception:  # the count is informative; the heartbeat must go out regardless
             queue = 0
+        try:
+            missed, undocumented = await service.attendance_counts()
+        except Exception:  # likewise
+            missed = undocumented = 0
         head = None
         if self._audit_log is not None and self._audit_worker is not None:
             try:
@@ -125,6 +130,8 @@ class DaemonStationPort:
             queue_length=queue,
             audit_head=None if head is None else (int(head[0]), str(head[1])),
             ports=tuple(sorted(service.ports.items())),
+            missed_consultations=missed,
+            undocumented_consultations=undocumented,
         )
 
     async def audit_hash_at(self, seq: int) -> str:

@@ -24,6 +24,7 @@ daemon can write it and cannot read it back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -60,6 +61,8 @@ _log = logging.getLogger(__name__)
 
 #: The lock screen flags a consultation as due this long before it starts.
 DUE_SOON: Final = timedelta(minutes=15)
+#: The heartbeat counts the booked slots missed within this window.
+MISSED_WINDOW: Final = timedelta(days=7)
 #: How long one PIN check may take before the request gives up (the check finishes anyway).
 _UNLOCK_TIMEOUT: Final = 30.0
 
@@ -136,6 +139,12 @@ class StationService:
         self.language = "da"
         self.button_presses = 0
         self.long_presses = 0
+        #: A booked consultation is due and nobody has logged in (``station.daemon.reminders``).
+        self.reminder_active = False
+        #: Missed slots recorded since stationd started (the store keeps them all).
+        self.missed_since_start = 0
+        #: A call that ended without a note this long ago counts as undocumented (heartbeat).
+        self.undocumented_after = timedelta(days=1)
         session.subscribe(self._on_transition)
         self._show_led()
 
@@ -234,10 +243,28 @@ class StationService:
         if health and not all(r.ok for r in health):
             # A fault shows only while nobody's data is on screen; a lock always wins.
             pattern = LedPattern.FAULT if self.session.state is SessionState.LOCKED else pattern
+        if self.reminder_active and self.session.state is SessionState.LOCKED:
+            # A consultation is due: for the next minutes that matters more than a fault.
+            pattern = LedPattern.DUE
         try:
             self._led(pattern)
         except Exception:
             _log.exception("status LED update failed")
+
+    def set_reminder(self, active: bool) -> None:
+        """A due reminder starts or ends (``station.daemon.reminders``): the lamp follows."""
+        if active == self.reminder_active:
+            return
+        self.reminder_active = active
+        self._show_led()
+
+    def missed_recorded(self, count: int) -> None:
+        """Booked slots passed without a call; the provisioning agent tells the hub now."""
+        self.missed_since_start += count
+        agent = self.provisioning
+        if agent is not None:
+            with contextlib.suppress(Exception):
+                agent.wake()
 
     def status_line(self) -> str:
         """systemd's one-line status (no personal data: a state name and a count)."""
@@ -462,6 +489,16 @@ class StationService:
         now = self.clock.now()
         rows: list[UpcomingConsultation] = await self.db(self.store.list_upcoming, now, limit=limit)
         return now, [(row, row.starts_at - now <= DUE_SOON) for row in rows]
+
+    async def attendance_counts(self) -> tuple[int, int]:
+        """For the heartbeat: booked slots missed in the last 7 days, and calls that ended
+        more than ``undocumented_after`` ago without a note. Numbers only."""
+        now = self.clock.now()
+        missed: int = await self.db(self.store.count_missed, now - MISSED_WINDOW)
+        undocumented: int = await self.db(
+            self.store.count_undocumented, now - self.undocumented_after
+        )
+        return missed, undocumented
 
     # ------------------------------------------------------------------ health
 

@@ -80,6 +80,7 @@ AUDIT_ACTIONS: Final = frozenset({action.value for action in AuditAction}) | fro
         # Records.
         "note_written",
         "consultation_documented",
+        "missed_acknowledged",
         "purge",
         # IT and the daemon.
         "remote_lock",

@@ -123,8 +123,11 @@ async def running_daemon(
     hardware_mode: str = "fake",
     environ: Mapping[str, str] | None = None,
     reprobe_seconds: float = REPROBE_SECONDS,
+    **config_extra: Any,
 ) -> AsyncIterator[Running]:
-    """Start a daemon in this test's loop; stop it (and check it stopped) afterwards."""
+    """Start a daemon in this test's loop; stop it (and check it stopped) afterwards.
+
+    ``config_extra`` adds :class:`DaemonConfig` fields (e.g. ``reminder_tick_seconds``)."""
     socket_path = socket_dir / "stationd.sock"
     config = DaemonConfig(
         data_dir=data_dir,
@@ -135,6 +138,7 @@ async def running_daemon(
         reprobe_seconds=reprobe_seconds,
         hardware=hardware_mode,
         environ=environ if environ is not None else {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
+        **config_extra,
     )
     daemon = Daemon(config, clock=clock, notifier=Notifier(environ={}), hardware=hardware)
     await daemon.start()

@@ -304,6 +304,8 @@ async def test_oversized_body_streamed_without_length_is_refused(station: Runnin
 
 STAFF_ENDPOINTS: list[tuple[str, str]] = [
     ("GET", "/v1/clinics"),
+    ("GET", "/v1/missed"),
+    ("POST", "/v1/missed/acknowledge"),
     ("GET", "/v1/consultations"),
     ("POST", "/v1/consultations"),
     ("GET", "/v1/consultations/c1"),
@@ -734,7 +736,7 @@ async def test_upcoming_shows_times_and_clinic_names_only(
 async def test_health_reports_every_part_in_both_languages(station: Running) -> None:
     body = (await station.http.get("/v1/health")).json()
     names = [c["name"] for c in body["checks"]]
-    assert names == ["camera", "microphone", "loudspeaker", "button", "led"]
+    assert names == ["camera", "microphone", "loudspeaker", "button", "led", "speech"]
     assert body["ok"] is True and body["checked_at"]
     assert all(set(c) == {"name", "ok", "detail", "hint", "missing"} for c in body["checks"])
     assert not any(c["missing"] for c in body["checks"])

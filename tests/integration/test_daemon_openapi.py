@@ -44,6 +44,8 @@ OPERATIONS: dict[tuple[str, str], tuple[str | None, int, str | None]] = {
     ("GET", "/v1/events"): (None, 200, "event-stream"),
     # the blind store
     ("GET", "/v1/clinics"): (None, 200, "ClinicList"),
+    ("GET", "/v1/missed"): (None, 200, "MissedOut"),
+    ("POST", "/v1/missed/acknowledge"): ("MissedAcknowledge", 200, "MissedAcknowledged"),
     ("POST", "/v1/consultations"): ("ConsultationCreate", 201, "ConsultationOut"),
     ("GET", "/v1/consultations"): (None, 200, "ConsultationList"),
     ("GET", "/v1/consultations/{cid}"): (None, 200, "ConsultationOut"),
@@ -141,7 +143,7 @@ async def test_every_route_is_described_with_its_contract_models(station: Runnin
     assert routes == set(OPERATIONS)
     described = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
     assert described == set(OPERATIONS)
-    assert len(OPERATIONS) == 52
+    assert len(OPERATIONS) == 54
 
     for (method, path), (request, status, response) in OPERATIONS.items():
         op = schema["paths"][path][method.lower()]

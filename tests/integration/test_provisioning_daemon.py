@@ -11,8 +11,11 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import io
+import re
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -21,10 +24,11 @@ from typing import Any
 
 import pytest
 
+from hub.admin import Admin
 from hub.provisioning.api import open_provisioning
 from provisioning.agent import ProvisioningAgent
 from provisioning.protocol import b64encode
-from provisioning.schema import CommandKind
+from provisioning.schema import CommandKind, Heartbeat
 from station.core.clock import SystemClock
 from station.core.cpr import parse_cpr
 from station.core.model import Resident, WithCpr
@@ -90,7 +94,9 @@ class CaptureProxy:
 
 @contextlib.asynccontextmanager
 async def station(data_dir: Path, hub_url: str) -> AsyncIterator[Daemon]:
-    async with provisioned_daemon(data_dir, hub_url) as daemon:
+    async with provisioned_daemon(
+        data_dir, hub_url, config={"reminder_tick_seconds": 0.05}
+    ) as daemon:
         yield daemon
 
 
@@ -181,6 +187,23 @@ async def run_station(data_dir: Path, hub_url: str, admin: Any) -> None:
             assert record.audit_seq is not None and record.audit_seq > 0
             assert admin.is_online(record)
 
+            # Issue 17: a booked slot (with its residents) that passed without a call, and a
+            # call two days ago without a note: IT sees both as numbers, nothing more.
+            await seed_residents(daemon, data_dir, number, hours=-3)
+            await seed_residents(daemon, data_dir, number, hours=-50, status="ended")
+            await until(lambda: daemon.service.missed_since_start == 1)
+            await agent.heartbeat_once()
+            record = await admin.get_station(agent.identity.station_id)
+            assert record.heartbeat_json is not None
+            beat = Heartbeat.model_validate_json(record.heartbeat_json)
+            assert (beat.missed_consultations, beat.undocumented_consultations) == (1, 1)
+            shown = io.StringIO()
+            await Admin(admin, "it", shown).stations_show(
+                argparse.Namespace(station=agent.identity.station_id)
+            )
+            assert re.search(r"missed \(7 days\)\s+1\n", shown.getvalue()), shown.getvalue()
+            assert re.search(r"undocumented\s+1\n", shown.getvalue()), shown.getvalue()
+
             # A remote lock, while staff are signed in: the token dies.
             unlocked = await http.post("/v1/unlock", json={"staff_number": number, "pin": PIN})
             assert unlocked.status_code == 200, unlocked.text
@@ -197,8 +220,11 @@ async def run_station(data_dir: Path, hub_url: str, admin: Any) -> None:
             await http.aclose()
 
 
-async def seed_residents(daemon: Daemon, data_dir: Path, staff_number: str) -> None:
-    """Residents and a note through the real sealing path (as the staff UI does)."""
+async def seed_residents(
+    daemon: Daemon, data_dir: Path, staff_number: str, *, hours: int = 1, status: str = "booked"
+) -> None:
+    """Residents and a note through the real sealing path (as the staff UI does), in a
+    consultation ``hours`` from now (an hour long) in ``status``."""
     service = daemon.service
     secret = DeviceSecret(data_dir / "device.secret").load()
     # The store needs a clinic for a consultation; the configuration had none, so add one.
@@ -218,10 +244,12 @@ async def seed_residents(daemon: Daemon, data_dir: Path, staff_number: str) -> N
             service.store.create_consultation,
             consultation_id=consultation_id,
             clinic_id="clinic-x",
-            starts_at=datetime.now(UTC) + timedelta(hours=1),
-            ends_at=datetime.now(UTC) + timedelta(hours=2),
+            starts_at=datetime.now(UTC) + timedelta(hours=hours),
+            ends_at=datetime.now(UTC) + timedelta(hours=hours + 1),
             consultation_type="video_consultation",
         )
+        if status != "booked":
+            await service.db(service.store.set_consultation_status, consultation_id, status)
         key, wrapped = ConsultationKey.new(vault, consultation_id)
         await service.db(service.store.put_consultation_key, consultation_id, wrapped)
         for name, cpr, room, reason in RESIDENTS:

@@ -395,6 +395,9 @@ async def journey(base: Path) -> None:
                 "hub": "configured",
                 "export": "summary",  # no EOJ endpoint until IT's configuration arrives
             }
+            # Issue 17: the reminders' voice is espeak-ng's Danish one, found by the unit's
+            # own PATH (a station without it would say so here and on the lock screen).
+            assert {c["name"]: c["ok"] for c in health["checks"]}["speech"] is True, health
             enrollment = (await api.get("/v1/enrollment")).json()
         # --- enrollment: the lock screen shows the code; IT approves it on the hub
         screen = await kiosk.wait(enrollment["code"], window="locked", within=60)

@@ -130,6 +130,25 @@ async def test_a_missing_privacy_button_comes_first_and_loudest(
         assert {f.name for f in app.faults} == {"camera", "button", "led"}
 
 
+@pytest.fixture
+def no_voice(data_dir: Path) -> Iterator[DaemonThread]:
+    """A station whose parts are all there, but whose reminders cannot speak."""
+    yield from degraded(
+        data_dir, FakeCameraState(cameras=1), {**ENV, "KONTAKTSTATION_SPEECH": "none"}
+    )
+
+
+async def test_a_station_that_cannot_speak_its_reminders_says_so(no_voice: DaemonThread) -> None:
+    app = make_app(no_voice)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.health_loaded and bool(app.faults), pilot)
+        await pilot.pause()
+        text = screen_text(app)
+        assert [f.name for f in app.faults] == ["speech"]
+        assert "Stationen kan ikke sige sine påmindelser; den ringer stadig." in text
+        assert "Stationen er låst" in text
+
+
 async def test_the_fault_banner_speaks_english_when_the_station_does(
     no_camera_no_button: DaemonThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -87,6 +87,16 @@ def test_staff_called_back_is_a_double_flash(pwm_factory: MockFactory) -> None:
     led.close()
 
 
+def test_due_is_a_triple_flash_unlike_every_other_pattern(pwm_factory: MockFactory) -> None:
+    led, waits = run_pattern(pwm_factory, LedPattern.DUE, 12)
+    assert states(led) == [1.0, 0.0] * 6
+    assert waits.durations == [0.15, 0.15, 0.15, 0.15, 0.15, 0.45] * 2
+    led.close()
+    # Someone who knows the lamp tells "due" from a fault and from "staff called back".
+    tables = {p: pattern_steps(p, True) for p in LedPattern}
+    assert all(tables[LedPattern.DUE] != tables[p] for p in LedPattern if p is not LedPattern.DUE)
+
+
 def test_private_call_pulses_slowly_on_pwm(pwm_factory: MockFactory) -> None:
     led, waits = run_pattern(pwm_factory, LedPattern.PRIVATE_CALL, 40)
     seen = states(led)

@@ -272,6 +272,8 @@ def test_the_pi_takes_numpy_and_the_camera_from_apt_and_pins_them(tmp_path: Path
             packages[target]
         )
     assert not {"python3-picamera2", "python3-numpy", "python3-lgpio"} & set(packages["generic"])
+    # The spoken reminders' voice (issue 17) on every target.
+    assert all("espeak-ng" in listed for listed in packages.values())
     output, _ = run_dry(tmp_path)
     steps = {name: actions for _, name, actions in steps_of(output)}
     venv = "\n".join(steps["venv"])

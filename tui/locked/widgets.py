@@ -188,7 +188,7 @@ class Fault:
 
 
 #: The order faults are listed in: the privacy button first (it is the lock's first line).
-_FAULT_ORDER: Final = ("button", "camera", "microphone", "loudspeaker", "led")
+_FAULT_ORDER: Final = ("button", "camera", "microphone", "loudspeaker", "led", "speech")
 
 
 def _fault_text(fault: Fault) -> tuple[str, str]:
@@ -220,6 +220,10 @@ def _fault_text(fault: Fault) -> tuple[str, str]:
         )
     if fault.name == "led":
         return "led", _("The lamp by the button is not working. The station can be used; tell IT.")
+    if fault.name == "speech":
+        return "speech", _(
+            "The station cannot speak its reminders; it still chimes. Watch the time, and tell IT."
+        )
     return "other", _("The station's equipment is not answering. Tell IT.")
 
 

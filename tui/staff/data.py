@@ -49,6 +49,7 @@ __all__ = [
     "ClinicView",
     "ExportOutcome",
     "ExportState",
+    "MissedView",
     "NoteDraft",
     "ResidentView",
     "StaffRecords",
@@ -87,6 +88,15 @@ class ResidentView:
 
 #: How far back the staff UI looks for consultations still missing their note.
 UNDOCUMENTED_LOOKBACK_DAYS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class MissedView:
+    """A booked consultation whose slot passed without a call: when, and with which clinic."""
+
+    id: str
+    clinic_name: str
+    starts_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +265,17 @@ class StaffRecords:
             UndocumentedView(r.id, self._clinics.get(r.clinic_id, r.clinic_id), r.starts_at)
             for r in rows
         ]
+
+    async def missed(self) -> list[MissedView]:
+        """Booked slots that passed without a call and no staff member has seen yet (issue
+        17), oldest first. Clear metadata only: nothing is opened."""
+        rows = await self._station.missed()
+        return [MissedView(r.consultation_id, r.clinic_name or "", r.starts_at) for r in rows]
+
+    async def acknowledge_missed(self, missed: list[MissedView]) -> None:
+        """They were shown: the next log-in does not show them again."""
+        if missed:
+            await self._station.acknowledge_missed([v.id for v in missed])
 
     async def _appointment(self, row: m.ConsultationOut) -> AppointmentView:
         entries = await self._station.entries(row.id)

@@ -157,6 +157,14 @@ class StationRecords(Protocol):
         """The GP clinics from the configuration."""
         ...
 
+    async def missed(self) -> list[m.MissedItem]:
+        """Booked slots that passed without a call, which no staff member has seen yet."""
+        ...
+
+    async def acknowledge_missed(self, consultation_ids: list[str]) -> int:
+        """Those missed slots were shown to staff."""
+        ...
+
     async def consultations(
         self,
         *,
@@ -515,6 +523,14 @@ class DaemonStaffStation:
     async def clinics(self) -> list[m.ClinicOut]:
         """``GET /v1/clinics``."""
         return await self.client.clinics()
+
+    async def missed(self) -> list[m.MissedItem]:
+        """``GET /v1/missed``."""
+        return await self.client.missed()
+
+    async def acknowledge_missed(self, consultation_ids: list[str]) -> int:
+        """``POST /v1/missed/acknowledge``."""
+        return await self.client.acknowledge_missed(consultation_ids)
 
     async def consultations(
         self,

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from station.core.ids import is_opaque_id, new_id
 from station.core.model import ConsultationType
+from station.storage.store.attendance import MISSED_LOOKBACK, MissedSlot
 from station.storage.store.checks import MAX_SEALED_BYTES
 from station.storage.store.errors import (
     StoreConflict,
@@ -71,6 +72,7 @@ __all__ = [
     "MAX_ENTRIES_PER_CONSULTATION",
     "MAX_SEALED_BYTES",
     "MIGRATIONS",
+    "MISSED_LOOKBACK",
     "SEALED_EVENT_KINDS",
     "STORE_SCHEMA_VERSION",
     "BlindStore",
@@ -78,6 +80,7 @@ __all__ = [
     "Consultation",
     "ConsultationStatus",
     "ConsultationType",
+    "MissedSlot",
     "Note",
     "QueueEntry",
     "SealedEvent",

@@ -18,6 +18,7 @@ from station.core.ids import new_id
 from station.core.model import ConsultationType, QueueEntryStatus
 from station.errors import StationError
 from station.storage.datadir import DataDir
+from station.storage.store.attendance import Attendance
 from station.storage.store.checks import (
     MAX_SEALED_BYTES,
     PROVIDER_RE,
@@ -60,7 +61,7 @@ DB_FILENAME: Final = DataDir.STORE
 MAX_ENTRIES_PER_CONSULTATION: Final = 200
 
 
-class BlindStore(Retention):
+class BlindStore(Retention, Attendance):
     """stationd's storage of clear metadata and sealed personal fields (see module docs)."""
 
     kind = "station store"

@@ -73,6 +73,19 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) STRICT""",
         "CREATE INDEX sealed_events_by_consultation ON sealed_events (consultation_id, created_at)",
     ),
+    (
+        # Booked slots that passed without a call (issue 17): clear metadata only (times, the
+        # clinic), no reference to the consultation's rows so the record outlives its purge.
+        """CREATE TABLE missed_slots (
+            consultation_id TEXT PRIMARY KEY,
+            clinic_id TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            acknowledged_at TEXT
+        ) STRICT""",
+        "CREATE INDEX missed_slots_by_start ON missed_slots (starts_at)",
+    ),
 )
 STORE_SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -20,7 +20,7 @@ from station.core.model import QueueEntryStatus
 from station.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
-from tui.staff.data import AppointmentView, ResidentView, UndocumentedView
+from tui.staff.data import AppointmentView, MissedView, ResidentView, UndocumentedView
 from tui.staff.messages import LockRequested, SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.booking import AppointmentDialog
@@ -28,7 +28,7 @@ from tui.staff.screens.dialogs import ConfirmDialog
 from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.station import StationClientError
 from tui.staff.widgets.appointments import AppointmentTable
-from tui.staff.widgets.banner import UndocumentedReminder, WrapUpReminder
+from tui.staff.widgets.banner import MissedNotice, UndocumentedReminder, WrapUpReminder
 from tui.staff.widgets.queue import QueueTable
 
 __all__ = ["TodayScreen"]
@@ -68,6 +68,8 @@ class TodayScreen(StaffScreen):
         self.pending_wrap_ups: list[str] = []
         #: Consultations whose call ended without a note (any day), shown at every log-in.
         self.undocumented: list[UndocumentedView] = []
+        #: Booked slots that passed without a call, shown once: at this log-in (issue 17).
+        self.missed: list[MissedView] = []
         self._selected: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -75,6 +77,7 @@ class TodayScreen(StaffScreen):
         with Vertical(id="today"):
             yield Static("", id="today-title")
             yield WrapUpReminder("", id="wrap-up-banner")
+            yield MissedNotice("", id="missed-banner")
             yield UndocumentedReminder("", id="undocumented-banner")
             yield AppointmentTable(id="appointments")
             yield Static("", id="queue-title")
@@ -92,6 +95,24 @@ class TodayScreen(StaffScreen):
         title = _("Today's appointments — {day}").format(day=now.strftime("%d-%m-%Y"))
         self.query_one("#today-title", Static).update(Text(title, style="bold"))
         self.reload()
+        self.load_missed()
+
+    @work(exclusive=True, group="missed", exit_on_error=False)
+    async def load_missed(self) -> None:
+        """The slots missed since anyone last logged in: shown for this log-in, then marked
+        seen (stationd keeps counting them for IT)."""
+        try:
+            missed = await self.records.missed()
+        except StationClientError as error:
+            self.failed(error)
+            return
+        self.missed = missed
+        self.query_one(MissedNotice).show(missed)
+        if missed:
+            try:
+                await self.records.acknowledge_missed(missed)
+            except StationClientError as error:
+                self.failed(error)
 
     # ------------------------------------------------------------------ loading
 

@@ -13,9 +13,9 @@ from textual.widgets import Static
 from station.i18n import _
 from tui.localtime import local
 from tui.safe_text import literal
-from tui.staff.data import AppointmentView, UndocumentedView
+from tui.staff.data import AppointmentView, MissedView, UndocumentedView
 
-__all__ = ["UndocumentedReminder", "WrapUpReminder"]
+__all__ = ["MissedNotice", "UndocumentedReminder", "WrapUpReminder"]
 
 
 class WrapUpReminder(Static):
@@ -88,6 +88,49 @@ class UndocumentedReminder(Static):
                 _("Missing documentation ({count}): {which}").format(
                     count=len(missing), which=which
                 ),
+                300,
+            )
+        )
+
+
+class MissedNotice(Static):
+    """ "Glemt videokonsultation": booked slots that passed without a call, shown at the next
+    log-in (issue 17, item 2), then acknowledged. Hidden when there is none."""
+
+    DEFAULT_CSS = """
+    MissedNotice {
+        background: $error 50%;
+        color: $text;
+        padding: 0 1;
+        height: auto;
+        max-height: 3;
+    }
+    """
+
+    #: Listed by time and clinic; the rest as a count.
+    SHOWN = 3
+
+    def on_mount(self) -> None:
+        """Hidden until there is something to say."""
+        self.display = False
+
+    def show(self, missed: Sequence[MissedView]) -> None:
+        """The missed consultations (oldest first)."""
+        self.display = bool(missed)
+        if not missed:
+            self.update("")
+            return
+        which = ", ".join(
+            f"{local(v.starts_at):%d-%m %H:%M} {v.clinic_name}" for v in missed[: self.SHOWN]
+        )
+        if len(missed) > self.SHOWN:
+            which += " " + _("and {count} more").format(count=len(missed) - self.SHOWN)
+        self.update(
+            literal(
+                _(
+                    "Missed video consultations ({count}): {which}. No call was made; "
+                    "contact the clinic to book a new time."
+                ).format(count=len(missed), which=which),
                 300,
             )
         )
