@@ -28,6 +28,7 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from importlib import resources
+from importlib.metadata import version
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
@@ -335,7 +336,7 @@ def create_app(
     app = FastAPI(
         title="KontaktStation hub",
         summary="Rendezvous (signaling) between care-home stations and GPs' browsers.",
-        version="0.1.0",
+        version=version("kontaktstation"),
         lifespan=lifespan,
         openapi_url="/api/openapi.json",
         docs_url=None,  # Swagger UI would load scripts from a CDN

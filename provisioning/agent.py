@@ -28,6 +28,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -86,7 +87,9 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-SOFTWARE_VERSION: Final = "0.1.0"
+#: What the heartbeat reports: the installed distribution's version (pyproject.toml is the
+#: one place it is written).
+SOFTWARE_VERSION: Final = version("kontaktstation")
 _ENROLLMENT_FILE: Final = DataDir.ENROLLMENT
 _LEDGER_FILE: Final = DataDir.COMMAND_LEDGER
 _OFFLINE_FILE: Final = DataDir.OFFLINE_QUEUE

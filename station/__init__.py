@@ -1,3 +1,6 @@
 """stationd and the station domain: what the station knows, how it seals it, how it locks."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+#: The installed distribution's version (pyproject.toml is the one place it is written).
+__version__ = version("kontaktstation")
