@@ -105,7 +105,6 @@ def render_gp_page(template: str, language: str) -> str:
 CODE_TEXTS: Final[dict[str, str]] = {
     "title": N_("Video consultation"),
     "prompt": N_("Enter the code the care home gave you"),
-    "label": N_("Code"),
     "submit": N_("Go to the call"),
     "unknown": N_(
         "The code is not valid. Check it with the care home; it only works on the day of the "
@@ -126,7 +125,7 @@ def render_code_page(language: str, error: str | None = None) -> str:
         f'<body><main><h1>{t["title"]}</h1><form method="post" action="/kode">'
         f'<label for="code">{t["prompt"]}</label> '
         f'<input id="code" name="code" autocomplete="off" autocapitalize="characters" '
-        f'spellcheck="false" maxlength="20" required aria-label="{t["label"]}">'
+        f'spellcheck="false" maxlength="20" required>'
         f' <button id="go" type="submit">{t["submit"]}</button></form>{message}</main>'
         "</body></html>"
     )
