@@ -37,8 +37,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.errors import HubError, StationUnauthorized
 from hub.codes import CodeRefused
+from hub.errors import HubError, StationUnauthorized
 from hub.gp_texts import render_code_page, render_gp_page
 from hub.models import (
     MAX_GENERATION,

@@ -57,12 +57,9 @@ async def _phase_is(st: StationD, phase: str) -> bool:
     return (await st.call())["phase"] == phase
 
 
-async def _text_is(page: FirefoxPage, selector: str, text: str) -> bool:
-    return await page.text(selector) == text
-
-
 async def _wait_text(page: FirefoxPage, selector: str, text: str) -> None:
-    expr = f"document.querySelector({json.dumps(selector)})?.textContent?.trim() === {json.dumps(text)}"
+    element = f"document.querySelector({json.dumps(selector)})"
+    expr = f"{element}?.textContent?.trim() === {json.dumps(text)}"
     await page.wait_for(expr, what=f"{selector} to read {text!r}")
 
 
@@ -86,7 +83,7 @@ def test_firefox_gp_admits_sees_private_mode_and_hangs_up(
 
     async def run() -> None:
         with routable_address():
-            async with running_hub(tmp_path / "hub") as hub:  # noqa: SIM117
+            async with running_hub(tmp_path / "hub") as hub:
                 # The station's host candidates are the namespace's own (10.203.0.1): Firefox
                 # neither gathers nor (by default) pairs with loopback candidates.
                 config = call_config(hub.base_url, loopback_only=False)

@@ -53,9 +53,10 @@ async def test_the_code_address_and_qr_stay_until_staff_close_them() -> None:
         for i, line in enumerate(lines):
             for j, char in enumerate(line):
                 top, bottom = not matrix[2 * i][j], not matrix[2 * i + 1][j]
-                assert char == {(1, 1): "█", (1, 0): "▀", (0, 1): "▄", (0, 0): " "}[
-                    (int(top), int(bottom))
-                ]
+                assert (
+                    char
+                    == {(1, 1): "█", (1, 0): "▀", (0, 1): "▄", (0, 0): " "}[(int(top), int(bottom))]
+                )
         # It fits whole: every QR line is drawn in full.
         qr = screen.query_one("#gp-qr", Static)
         assert qr.region.width >= len(lines[0]) and qr.region.height >= len(lines)

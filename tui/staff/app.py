@@ -276,9 +276,7 @@ class StaffApp(App[int]):
                     timeout=10,
                 )
             elif started.gp_url:
-                self.push_screen(
-                    GpLinkScreen(started.gp_url, started.gp_code, started.gp_code_url)
-                )
+                self.push_screen(GpLinkScreen(started.gp_url, started.gp_code, started.gp_code_url))
         self.refresh_state()
 
     def _refused(self, error: StationClientError) -> None:

@@ -63,9 +63,7 @@ class GpLinkScreen(ModalScreen[None]):
                         yield Static(
                             literal(_("Code: {code}").format(code=self._code), 40), id="gp-code"
                         )
-                    yield Static(
-                        _("Or let the GP scan the QR code with a phone."), id="gp-qr-help"
-                    )
+                    yield Static(_("Or let the GP scan the QR code with a phone."), id="gp-qr-help")
                     yield Static(
                         _("The code works for this call only, until the GP has joined."),
                         classes="dialog-help",
