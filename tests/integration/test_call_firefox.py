@@ -3,7 +3,7 @@
 Hub, the real stationd (fake camera and audio) and headless Firefox, in the test's private
 namespace. Firefox never gathers 127.0.0.1, so the namespace gets a veth pair with an
 address and a default route (``firefox.routable_address``); its packets stay on this machine.
-Debian's Firefox has no H.264: the call runs over VP8.
+Debian's Firefox has no H.264: the call runs over VP8, also with the Pi 4's H.264 camera.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from hardware.camera import FakeCameraState
 from hardware.video import OverlayState
 
 from .call_harness import StationD, call_config, running_stationd, wait_for
 from .firefox import FirefoxPage, firefox, routable_address
 from .hub_server import running_hub
 from .netns import delegated_to_loopback_namespace
+from .test_call_h264_browser import pi4_hardware
 
 FRAMES_DECODED_JS = """
 (async () => {
@@ -75,28 +77,33 @@ async def _wait_visible(page: FirefoxPage, selector: str, visible: bool = True) 
 @pytest.mark.browser
 @pytest.mark.firefox
 @pytest.mark.slow
+@pytest.mark.parametrize("camera", ["raw", "pi4-h264"])
 def test_firefox_gp_admits_sees_private_mode_and_hangs_up(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, camera: str
 ) -> None:
+    """Both camera modes: raw pictures (aiortc encodes VP8), and the Pi 4's hardware H.264,
+    which Debian's Firefox cannot decode: the station offers VP8 beside it and, when the GP
+    takes VP8, decodes its camera's packets and encodes VP8 in software."""
     if delegated_to_loopback_namespace(request):
         return
 
     async def run() -> None:
+        hardware = await pi4_hardware(FakeCameraState()) if camera == "pi4-h264" else None
         with routable_address():
             async with running_hub(tmp_path / "hub") as hub:
                 # The station's host candidates are the namespace's own (10.203.0.1): Firefox
                 # neither gathers nor (by default) pairs with loopback candidates.
                 config = call_config(hub.base_url, loopback_only=False)
-                async with running_stationd(tmp_path / "station", config) as st:
+                async with running_stationd(tmp_path / "station", config, hardware=hardware) as st:
                     await st.unlock()
                     await st.book_and_check()
                     async with firefox(tmp_path / "profile") as browser:
-                        await journey(st, await browser.new_page())
+                        await journey(st, await browser.new_page(), camera)
 
     asyncio.run(run())
 
 
-async def journey(st: StationD, page: FirefoxPage) -> None:
+async def journey(st: StationD, page: FirefoxPage, camera: str) -> None:
     started = await st.start_call()
     assert started["gp_url"].startswith("http://127.0.0.1:")
     await page.goto(started["gp_url"])
@@ -120,7 +127,17 @@ async def journey(st: StationD, page: FirefoxPage) -> None:
     await wait_for(lambda: _phase_is(st, "connected"), what="call connected")
     codecs = await page.evaluate(VIDEO_CODEC_JS)
     assert codecs == {"inbound": "video/VP8", "outbound": "video/VP8"}, codecs
-    print(f"firefox codecs: {codecs}")
+    engine = st.daemon.calls.engine
+    assert engine is not None and engine._attempt is not None
+    feed = engine._attempt.camera
+    assert feed is not None
+    if camera == "pi4-h264":
+        assert feed.camera.passthrough_codec == "video/H264"
+        offer = engine._attempt.pc.localDescription.sdp
+        assert "H264/90000" in offer and "VP8/90000" in offer
+        assert feed.decode_packets  # H.264 from the camera, decoded, sent as VP8
+    else:
+        assert not feed.decode_packets
 
     await _wait_text(page, "#current-resident", "Foran kameraet nu: Anna <b>Hansen</b> (1 af 2)")
     response = await st.http.post("/v1/call/next", headers=st.auth)
