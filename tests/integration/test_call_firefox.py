@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -117,12 +118,20 @@ async def journey(st: StationD, page: FirefoxPage, camera: str) -> None:
     assert "Værelse: Stue 12" in names[0]
     assert (await st.call())["phase"] == "waiting_for_gp"
 
+    admitted = time.monotonic()
     await page.click("#admit")
     await _wait_visible(page, "#view-call")
     await wait_for(lambda: _state_is(st, "in_call_attended"), what="session in call")
     # Frames decoded both ways: Firefox's getStats, and the station's frame sink.
     await page.wait_for(f"(await {FRAMES_DECODED_JS}) > 0", what="frames decoded in Firefox")
+    in_firefox = time.monotonic() - admitted
     await wait_for(lambda: st.sink.stats("remote").frames > 0, what="Firefox's video at station")
+    at_station = time.monotonic() - admitted
+    # Polled every 0.1 s, in that order: upper bounds.
+    print(
+        f"firefox {camera}: admit -> first frame in Firefox {in_firefox:.2f} s, "
+        f"both ways {at_station:.2f} s"
+    )
     await wait_for(lambda: st.sink.stats("self").frames > 0, what="self-view")
     await wait_for(lambda: _phase_is(st, "connected"), what="call connected")
     codecs = await page.evaluate(VIDEO_CODEC_JS)
