@@ -30,6 +30,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from importlib.metadata import version
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -37,8 +38,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub.codes import CodeRefused
 from hub.errors import HubError, StationUnauthorized
-from hub.gp_texts import render_gp_page
+from hub.gp_texts import render_code_page, render_gp_page
 from hub.models import (
     MAX_GENERATION,
     MAX_VERSION,
@@ -97,6 +99,15 @@ _PAGE_HEADERS = {
 }
 
 # The enrollment page shows what its link's fragment holds: no camera, no requests at all.
+_CODE_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
 _ENROLL_PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'none'; "
@@ -402,6 +413,8 @@ def create_app(
         return CreatedRoom(
             room_id=record.room_id,
             gp_url=new.gp_url,
+            gp_code=new.gp_code,
+            gp_code_url=f"{settings.public_base_url}/kode",
             starts_at=record.starts_at,
             ends_at=record.ends_at,
             valid_from=record.valid_from,
@@ -563,6 +576,31 @@ def create_app(
     @app.get("/gp/gp.css", include_in_schema=False)
     async def page_style() -> Response:
         return Response(page_css, media_type="text/css; charset=utf-8")
+
+    # -- the short code's page (the fallback staff read over the phone; see hub/codes.py) ----
+
+    @app.get("/kode", include_in_schema=False)
+    async def code_page(request: Request) -> HTMLResponse:
+        language = "en" if request.query_params.get("lang") == "en" else "da"
+        return HTMLResponse(render_code_page(language), headers=_CODE_PAGE_HEADERS)
+
+    @app.post("/kode", include_in_schema=False)
+    async def code_redeem(request: Request) -> Response:
+        language = "en" if request.query_params.get("lang") == "en" else "da"
+        body = (await request.body()).decode("utf-8", errors="replace")
+        typed = parse_qs(body).get("code", [""])[0]
+        address = request.client.host if request.client else "?"
+        try:
+            gp_url = await rendezvous.redeem_code(typed, address)
+        except CodeRefused as refused:
+            status = 429 if refused.reason == "limited" else 404
+            return HTMLResponse(
+                render_code_page(language, refused.reason),
+                status_code=status,
+                headers=_CODE_PAGE_HEADERS,
+            )
+        # 303: the browser follows with a GET and keeps the fragment (the link's token).
+        return RedirectResponse(gp_url, status_code=303, headers={"Cache-Control": "no-store"})
 
     # -- the enrollment QR's page (for IT: the code, the fingerprint, the approve command) ---
 

@@ -9,12 +9,13 @@ run). ``{time}`` in a text is filled in by the page.
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Final
 
 from station.i18n import LANGUAGES, N_, translate
 
-__all__ = ["GP_TEXTS", "render_gp_page"]
+__all__ = ["CODE_TEXTS", "GP_TEXTS", "render_code_page", "render_gp_page"]
 
 #: key → English msgid; ``errors`` maps the hub's error codes to what the GP reads.
 GP_TEXTS: Final[dict[str, object]] = {
@@ -98,3 +99,33 @@ def render_gp_page(template: str, language: str) -> str:
         if isinstance(value, str):
             page = page.replace("{{" + key + "}}", value)
     return page
+
+
+#: The page where the GP types the short code staff read out (``/kode``).
+CODE_TEXTS: Final[dict[str, str]] = {
+    "title": N_("Video consultation"),
+    "prompt": N_("Enter the code the care home gave you"),
+    "submit": N_("Go to the call"),
+    "unknown": N_(
+        "The code is not valid. Check it with the care home; it only works on the day of the "
+        "appointment and until the call has started."
+    ),
+    "limited": N_("Too many wrong codes. Wait ten minutes and try again."),
+}
+
+
+def render_code_page(language: str, error: str | None = None) -> str:
+    """The code page; ``error`` (``unknown`` or ``limited``) shows why the last code failed."""
+    t = {key: html.escape(translate(value, language)) for key, value in CODE_TEXTS.items()}
+    message = f'<p id="code-error" role="alert">{t[error]}</p>' if error in t else ""
+    return (
+        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<link rel="stylesheet" href="/gp/gp.css"><title>{t["title"]}</title></head>'
+        f'<body><main><h1>{t["title"]}</h1><form method="post" action="/kode">'
+        f'<label for="code">{t["prompt"]}</label> '
+        f'<input id="code" name="code" autocomplete="off" autocapitalize="characters" '
+        f'spellcheck="false" maxlength="20" required>'
+        f' <button id="go" type="submit">{t["submit"]}</button></form>{message}</main>'
+        "</body></html>"
+    )

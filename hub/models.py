@@ -76,6 +76,9 @@ class CreatedRoom(BaseModel):
 
     room_id: str
     gp_url: str
+    #: The short code for the GP to type at ``gp_code_url`` (read over the phone).
+    gp_code: str | None = None
+    gp_code_url: str | None = None
     starts_at: datetime
     ends_at: datetime
     valid_from: datetime

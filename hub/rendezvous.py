@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from hub.codes import CodeBook, CodeRefused
 from hub.errors import (
     BookingInvalid,
     CallEnded,
@@ -96,6 +97,8 @@ class NewRoom:
 
     record: RoomRecord
     gp_url: str
+    #: The short code for ``/kode`` (``ABCD-EFGH``), living no longer than the link.
+    gp_code: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class Rendezvous:
         self._store = store
         self._notifier = notifier
         self._clock = clock
+        self.codes = CodeBook()
 
     @property
     def store(self) -> RoomStore:
@@ -157,7 +161,18 @@ class Rendezvous:
         query = "?lang=en" if request.language is GpLanguage.EN else ""
         # The token travels in the URL *fragment*: browsers never send it to a server, so it
         # stays out of access logs, proxies and Referer headers; the page sends it as a header.
-        return NewRoom(record=record, gp_url=f"{self._settings.public_base_url}/gp/{query}#{token}")
+        gp_url = f"{self._settings.public_base_url}/gp/{query}#{token}"
+        code = self.codes.issue(record.room_id, gp_url, record.valid_until)
+        return NewRoom(record=record, gp_url=gp_url, gp_code=code)
+
+    async def redeem_code(self, typed: str, address: str) -> str:
+        """The GP link behind a short code typed at ``/kode`` (see :mod:`hub.codes`)."""
+        room_id, gp_url = self.codes.redeem(typed, address, self._clock.now())
+        record = await self._store.get(room_id)
+        if record is None or record.state in FINAL_STATES or record.state is RoomState.ADMITTED:
+            self.codes.forget_room(room_id)
+            raise CodeRefused("unknown")
+        return gp_url
 
     async def station_room(self, room_id: str) -> RoomRecord:
         """The room for the station (final rooms too, so it can see how the call ended)."""
@@ -377,6 +392,7 @@ class Rendezvous:
             )
 
         updated = await self._update(record.room_id, change)
+        self.codes.forget_room(updated.room_id)  # the GP is in: the code has done its job
         _log.info("room %s: GP admitted the station", updated.room_id)
         return new_session, updated
 
@@ -579,6 +595,7 @@ class Rendezvous:
             )
 
         record = await self._update(room_id, change)
+        self.codes.forget_room(room_id)
         await self._store.delete_gp_candidates(room_id)
         _log.info("room %s: %s (%s)", room_id, state.value, reason)
         return record

@@ -754,6 +754,9 @@ class CallRoomOut(_Response):
     consultation_id: str
     room_id: str
     gp_url: str = Field(repr=False)
+    #: The short code for the GP to type at ``gp_code_url`` (from a hub that makes them).
+    gp_code: str | None = Field(default=None, repr=False)
+    gp_code_url: str | None = None
     valid_from: datetime
     valid_until: datetime
 
@@ -763,6 +766,8 @@ class CallStartOut(_Response):
 
     room_id: str
     gp_url: str | None = Field(default=None, repr=False)
+    gp_code: str | None = Field(default=None, repr=False)
+    gp_code_url: str | None = None
     call: CallStatusOut
 
 

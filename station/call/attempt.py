@@ -28,6 +28,7 @@ from station.call.liveness import (
     StallAction,
     VideoWatch,
     answer_sends_video,
+    answer_video_codec,
     parse_gp_message,
     request_keyframe,
 )
@@ -102,6 +103,15 @@ class AttemptRunner(CallControls):
         self._hub_says_gp_left = False
         self._gp_returned()
         attempt.sends_video = answer_sends_video(answer)
+        feed = attempt.camera
+        passthrough = getattr(feed.camera, "passthrough_codec", None) if feed else None
+        chosen = answer_video_codec(answer)
+        if feed is not None and passthrough and chosen is not None:
+            # The GP's browser has no decoder for the camera's codec (Debian's Firefox has no
+            # H.264): the feed decodes the camera's packets, aiortc encodes them in software.
+            feed.decode_packets = chosen.lower() != passthrough.split("/")[-1].lower()
+            if feed.decode_packets:
+                _log.info("call: the GP takes %s; decoding the camera's %s", chosen, passthrough)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         self._set_phase(CallPhase.CONNECTING, generation=self._generation)
         attempt.tasks.append(asyncio.create_task(self._sample_stats(attempt), name="call-stats"))
@@ -374,7 +384,9 @@ class AttemptRunner(CallControls):
 def passthrough_codec_preferences(mime_type: str) -> list[RTCRtpCodecCapability]:
     """The video codec preferences for a camera that sends ``mime_type`` packets as they are.
 
-    Every variant aiortc has of that codec, then ``video/rtx``: aiortc pairs an RTX format
+    Every variant aiortc has of that codec, then VP8 as a fallback for a browser without it
+    (Debian's Firefox has no H.264; the feed then decodes the camera's packets and aiortc
+    encodes VP8 in software), then ``video/rtx``: aiortc pairs an RTX format
     with each preferred codec (``apt``) only when RTX is among the preferences. With RTX
     negotiated, Chromium sends its bandwidth-probe padding on the RTX stream instead of the
     video stream, and lost packets can be resent in both directions (NACK, RFC 4588).
@@ -383,4 +395,5 @@ def passthrough_codec_preferences(mime_type: str) -> list[RTCRtpCodecCapability]
     wanted = [c for c in codecs if c.mimeType.lower() == mime_type.lower()]
     if not wanted:
         raise ValueError(f"aiortc cannot send {mime_type}")
-    return wanted + [c for c in codecs if c.mimeType.lower() == "video/rtx"]
+    fallback = [c for c in codecs if c.mimeType.lower() == "video/vp8" and c not in wanted]
+    return wanted + fallback + [c for c in codecs if c.mimeType.lower() == "video/rtx"]

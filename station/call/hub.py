@@ -45,6 +45,10 @@ class CreatedRoom:
     gp_url: str
     valid_from: datetime
     valid_until: datetime
+    #: The short code staff read over the phone, and the address where the GP types it
+    #: (``None`` from a hub without codes). As secret as the link while the room lives.
+    gp_code: str | None = None
+    gp_code_url: str | None = None
 
     def __repr__(self) -> str:  # the GP link is a credential: never in a repr or log
         return f"CreatedRoom(room_id={self.room_id!r}, gp_url=<secret>)"
@@ -153,6 +157,8 @@ class RendezvousClient:
             gp_url=str(body["gp_url"]),
             valid_from=datetime.fromisoformat(body["valid_from"]),
             valid_until=datetime.fromisoformat(body["valid_until"]),
+            gp_code=_optional_str(body.get("gp_code")),
+            gp_code_url=_optional_str(body.get("gp_code_url")),
         )
 
     async def room(self, room_id: str, *, since: int = -1, wait: float = 0.0) -> RoomView:
@@ -211,3 +217,7 @@ class RendezvousClient:
 
 def _float_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _optional_str(value: object) -> str | None:
+    return str(value) if value else None

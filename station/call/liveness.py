@@ -39,6 +39,7 @@ __all__ = [
     "StallAction",
     "VideoWatch",
     "answer_sends_video",
+    "answer_video_codec",
     "parse_gp_message",
     "request_keyframe",
 ]
@@ -105,6 +106,31 @@ def answer_sends_video(sdp: str) -> bool:
     if in_video and direction in ("sendrecv", "sendonly"):
         sends = True
     return sends
+
+
+def answer_video_codec(sdp: str) -> str | None:
+    """The video codec the answer puts first (``"VP8"``, ``"H264"``), ignoring ``rtx``.
+
+    aiortc sends with the first codec of the answer's video section that it also offered.
+    """
+    payloads: list[str] = []
+    names: dict[str, str] = {}
+    in_video = False
+    for raw in sdp.splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            parts = line[2:].split()
+            in_video = len(parts) >= 4 and parts[0] == "video" and parts[1] != "0"
+            if in_video:
+                payloads = parts[3:]
+        elif in_video and line.startswith("a=rtpmap:"):
+            pt, _, rest = line[len("a=rtpmap:") :].partition(" ")
+            names[pt] = rest.split("/", 1)[0]
+    for pt in payloads:
+        name = names.get(pt)
+        if name is not None and name.lower() not in ("rtx", "red", "ulpfec"):
+            return name
+    return None
 
 
 class StallAction(enum.Enum):

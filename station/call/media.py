@@ -118,6 +118,10 @@ class CameraFeed(MediaStreamTrack):
         self._enabled = enabled
         self._black: av.VideoFrame | None = None
         self.frames_sent = 0
+        #: Set when the GP's browser took another codec than the camera's packets: the
+        #: packets are decoded here and sent as pictures (aiortc encodes them).
+        self.decode_packets = False
+        self._decoder: Any = None  # av.VideoCodecContext (PyAV types it loosely)
 
     async def recv(self) -> Any:
         """The next picture (or encoded packet) for the GP."""
@@ -129,19 +133,42 @@ class CameraFeed(MediaStreamTrack):
                 break
             if not self._self_view_started:
                 self._start_self_view()
+            if self.decode_packets:
+                decoded = self._decode(item)
+                if decoded is None:
+                    continue
+                item = decoded
+                break
             if self._enabled():
                 self.frames_sent += 1
                 return item  # a pre-encoded packet: sent as it is
             # Camera off with packets: drop them (nothing to blacken without decoding).
         if not self._enabled():
             item = self._black_like(item)
-        elif self._sink is not None:
+        elif self._sink is not None and not self.decode_packets:
             now = asyncio.get_running_loop().time()
             if now - self._last_self_view >= self._self_view_interval:
                 self._last_self_view = now
                 self._sink.show(item, "self")
         self.frames_sent += 1
         return item
+
+    def _decode(self, packet: Any) -> av.VideoFrame | None:
+        """The picture in a pre-encoded packet (None until a keyframe, or when it fails)."""
+        if self._decoder is None:
+            codec = getattr(self.camera, "passthrough_codec", None) or "video/H264"
+            self._decoder = av.CodecContext.create(codec.split("/")[-1].lower(), "r")
+            with contextlib.suppress(Exception):
+                self.camera.request_keyframe()  # the decoder starts at a keyframe
+        try:
+            frames = self._decoder.decode(packet)
+        except av.error.FFmpegError:
+            return None
+        if not frames:
+            return None
+        frame = frames[-1]
+        frame.pts, frame.time_base = packet.pts, packet.time_base
+        return frame  # type: ignore[no-any-return]
 
     def _start_self_view(self) -> None:
         self._self_view_started = True

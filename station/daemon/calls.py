@@ -278,6 +278,8 @@ class CallController:
             consultation_id=consultation_id,
             room_id=created.room_id,
             gp_url=created.gp_url,
+            gp_code=created.gp_code,
+            gp_code_url=created.gp_code_url,
             valid_from=created.valid_from,
             valid_until=created.valid_until,
         )
@@ -361,6 +363,8 @@ class CallController:
         return m.CallStartOut(
             room_id=room_id,
             gp_url=created.gp_url if created else None,
+            gp_code=created.gp_code if created else None,
+            gp_code_url=created.gp_code_url if created else None,
             call=m.CallStatusOut.model_validate(engine.status()),
         )
 

@@ -49,7 +49,13 @@ def refusal(status: int, code: str = "refused", message: str = "") -> httpx.Resp
 
 async def test_starting_the_call_sends_who_is_waiting_and_returns_the_gp_link() -> None:
     seen: list[httpx.Request] = []
-    answer = {"room_id": "r1", "gp_url": "https://hub/r/1", "call": {"active": True}}
+    answer = {
+        "room_id": "r1",
+        "gp_url": "https://hub/r/1",
+        "gp_code": "KX4M-7QP2",
+        "gp_code_url": "https://hub/kode",
+        "call": {"active": True},
+    }
     port = station(lambda r: httpx.Response(200, json=answer), seen)
     waiting = [
         WaitingResident(
@@ -57,7 +63,9 @@ async def test_starting_the_call_sends_who_is_waiting_and_returns_the_gp_link() 
         ),
         WaitingResident(display_name="Poul Madsen"),
     ]
-    assert await port.start_call("c1", waiting) == CallStart(gp_url="https://hub/r/1")
+    assert await port.start_call("c1", waiting) == CallStart(
+        gp_url="https://hub/r/1", gp_code="KX4M-7QP2", gp_code_url="https://hub/kode"
+    )
     (request,) = seen
     assert (request.method, request.url.path) == ("POST", "/v1/call/start")
     assert request.headers["authorization"] == "Bearer staff-token"

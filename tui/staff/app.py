@@ -43,6 +43,7 @@ from tui.staff.labels import refusal_text
 from tui.staff.messages import LockedOut, LockRequested, SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.call import CallScreen
+from tui.staff.screens.gp_link import GpLinkScreen
 from tui.staff.screens.pin import PinScreen
 from tui.staff.screens.precheck import PreCheckScreen
 from tui.staff.screens.today import TodayScreen
@@ -275,11 +276,7 @@ class StaffApp(App[int]):
                     timeout=10,
                 )
             elif started.gp_url:
-                self.notify(
-                    _("The GP's link (send it to the GP): {url}").format(url=started.gp_url),
-                    markup=False,
-                    timeout=30,
-                )
+                self.push_screen(GpLinkScreen(started.gp_url, started.gp_code, started.gp_code_url))
         self.refresh_state()
 
     def _refused(self, error: StationClientError) -> None:

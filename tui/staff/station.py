@@ -101,6 +101,9 @@ class CallStart:
 
     #: The GP's link to the waiting room, when the call engine made one.
     gp_url: str | None = None
+    #: The short code to read to the GP, and where the GP types it (with ``gp_url``).
+    gp_code: str | None = None
+    gp_code_url: str | None = None
     #: Set when there is no call engine: stationd passed the check alone. stationd's own
     #: words for why, or "" (the screen says it in the catalogue's words).
     no_engine: str | None = None
@@ -488,7 +491,11 @@ class DaemonStaffStation:
                 raise
             await self.client.check_passed()
             return CallStart(no_engine=error.user_message or "")
-        return CallStart(gp_url=answer.gp_url or None)
+        return CallStart(
+            gp_url=answer.gp_url or None,
+            gp_code=answer.gp_code or None,
+            gp_code_url=answer.gp_code_url or None,
+        )
 
     async def gp_presence(self) -> GpPresence | None:
         """``GET /v1/call``: its ``gp`` part."""
