@@ -24,6 +24,7 @@ __all__ = [
     "check_size",
     "forward_keyframe_requests",
     "parse_size",
+    "passthrough_decoder",
 ]
 
 #: RTP's video clock, as aiortc uses it for pts.
@@ -171,6 +172,16 @@ def check_size(width: int, height: int) -> None:
     """Raise ``ValueError`` unless ``width`` x ``height`` is a usable even video size."""
     if width < 160 or height < 120 or width % 2 or height % 2 or width > 3840 or height > 2160:
         raise ValueError(f"video size {width}x{height} must be even, 160x120 to 3840x2160")
+
+
+def passthrough_decoder(mime_type: str | None) -> Any:
+    """A PyAV decoder for a passthrough camera's packets.
+
+    Cameras name their codec as a MIME type (``video/H264``, as aiortc's codecs do); PyAV
+    knows decoders by FFmpeg's name (``h264``) and raises ``UnknownCodecError`` otherwise.
+    """
+    name = (mime_type or "video/H264").split("/")[-1].lower()
+    return av.CodecContext.create(name, "r")
 
 
 def forward_keyframe_requests(sender: RTCRtpSender, camera: Camera) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hardware.audio.base import Microphone
-from hardware.camera.base import Camera, SelfViewSource
+from hardware.camera.base import Camera, SelfViewSource, passthrough_decoder
 from hardware.video import FrameSink
 
 __all__ = [
@@ -156,8 +156,7 @@ class CameraFeed(MediaStreamTrack):
     def _decode(self, packet: Any) -> av.VideoFrame | None:
         """The picture in a pre-encoded packet (None until a keyframe, or when it fails)."""
         if self._decoder is None:
-            codec = getattr(self.camera, "passthrough_codec", None) or "video/H264"
-            self._decoder = av.CodecContext.create(codec.split("/")[-1].lower(), "r")
+            self._decoder = passthrough_decoder(getattr(self.camera, "passthrough_codec", None))
             with contextlib.suppress(Exception):
                 self.camera.request_keyframe()  # the decoder starts at a keyframe
         try:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
+from hardware.camera.base import passthrough_decoder
 from station.core.session import SessionState, Transition
 from station.daemon.errors import ApiError
 from station.daemon.hardware import refuse_if_missing
@@ -229,9 +230,7 @@ class PreCheck:
                     frame = item
                 else:  # an encoded passthrough camera (the Pi's H.264): decode it here
                     if self._decoder is None:
-                        self._decoder = av.CodecContext.create(
-                            self._camera.passthrough_codec or "h264", "r"
-                        )
+                        self._decoder = passthrough_decoder(self._camera.passthrough_codec)
                     decoded = self._decoder.decode(item)
                     frame = decoded[-1] if decoded else None
         scale = min(width / frame.width, height / frame.height, 1.0)

@@ -24,7 +24,7 @@ import av
 import httpx
 import pytest
 
-from hardware.video import FrameRole, FrameSink, RecordingFrameSink
+from hardware.video import FrameRole, FrameSink, OverlayState, RecordingFrameSink
 from station.call.config import CallConfig
 from station.call.ice import IceServerConfig
 from station.daemon.app import Daemon, DaemonConfig
@@ -194,6 +194,14 @@ class TeeFrameSink:
     def show(self, frame: av.VideoFrame, role: FrameRole) -> None:
         for sink in self._sinks:
             sink.show(frame, role)
+
+    def clear(self, role: FrameRole) -> None:
+        for sink in self._sinks:
+            sink.clear(role)
+
+    def set_overlay(self, state: OverlayState) -> None:
+        for sink in self._sinks:
+            sink.set_overlay(state)
 
 
 @contextlib.asynccontextmanager

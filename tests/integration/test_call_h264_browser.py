@@ -19,6 +19,7 @@ Each test re-runs itself in a loopback-only network namespace (``netns.py``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import re
@@ -434,5 +435,33 @@ def test_pi4_h264_without_rtx_drops_chromium_padding(
             figures["padding_dropped"] = call.jitter_buffer().padding_dropped
             print("H.264 without RTX:", figures)
             assert figures["padding_dropped"] > 0, figures
+
+    asyncio.run(run())
+
+
+def test_the_pre_call_check_shows_the_pi4_cameras_picture(tmp_path: Path) -> None:
+    """The pre-call check decodes the Pi 4 camera's H.264 for its thumbnail.
+
+    The camera names its codec as a MIME type (``video/H264``), which PyAV does not know as
+    a decoder name: the check's camera line failed on every Pi 4.
+    """
+
+    async def run() -> None:
+        state = FakeCameraState()
+        async with running_hub(tmp_path / "hub") as hub:  # noqa: SIM117
+            async with running_stationd(
+                tmp_path / "station", call_config(hub.base_url), hardware=await pi4_hardware(state)
+            ) as st:
+                await st.unlock()
+                await st.book_and_check()
+                response = await st.http.get(
+                    "/v1/precheck/frame", params={"width": 32, "height": 24}, headers=st.auth
+                )
+                assert response.status_code == 200, response.text
+                frame = response.json()
+                width, height = frame["width"], frame["height"]
+                assert 0 < width <= 32 and 0 < height <= 24
+                data = base64.b64decode(frame["data"])
+                assert len(data) == width * height * 3 and len(set(data)) > 8  # not blank
 
     asyncio.run(run())
