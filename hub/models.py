@@ -33,6 +33,7 @@ __all__ = [
     "RoomState",
     "SessionDescriptionView",
     "StationRoomView",
+    "StationSession",
 ]
 
 
@@ -80,6 +81,17 @@ class CreatedRoom(BaseModel):
     ends_at: datetime
     valid_from: datetime
     valid_until: datetime
+    #: This call's TURN servers with short-lived credentials (coturn REST scheme); empty when
+    #: the hub has no TURN secret.
+    ice_servers: list[dict[str, object]] = []
+
+
+class StationSession(BaseModel):
+    """A rendezvous session token, issued for a request signed with the station's identity."""
+
+    token: str
+    expires_at: datetime
+    station_id: str
 
 
 class OfferBody(BaseModel):

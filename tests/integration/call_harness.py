@@ -261,8 +261,11 @@ class Coturn:
 
 
 @contextlib.asynccontextmanager
-async def running_coturn(log_dir: Path) -> AsyncIterator[Coturn]:
-    """coturn on 127.0.0.1 (PLATFORM-NOTES' command), stopped by its PID afterwards."""
+async def running_coturn(log_dir: Path, *, auth_secret: str | None = None) -> AsyncIterator[Coturn]:
+    """coturn on 127.0.0.1 (PLATFORM-NOTES' command), stopped by its PID afterwards.
+
+    ``auth_secret``: coturn's REST scheme (``use-auth-secret``) instead of a static user; the
+    hub then issues per-call credentials (:func:`hub.station_auth.turn_credential`)."""
     binary = shutil.which("turnserver")
     if binary is None:
         pytest.skip("needs coturn (scripts/ensure-system-deps installs it)")
@@ -279,8 +282,11 @@ async def running_coturn(log_dir: Path) -> AsyncIterator[Coturn]:
             "--allow-loopback-peers",
             "--min-port=49160",
             "--max-port=49200",
-            "--lt-cred-mech",
-            f"--user=station:{password}",
+            *(
+                ["--use-auth-secret", f"--static-auth-secret={auth_secret}"]
+                if auth_secret is not None
+                else ["--lt-cred-mech", f"--user=station:{password}"]
+            ),
             "--realm=carehome.test",
             "--fingerprint",
             "--no-cli",
