@@ -161,6 +161,8 @@ class StationRoomView(BaseModel):
     #: few seconds during a call); None before admission. The station asks for it when it
     #: hears nothing from the GP, to tell "the GP's network is gone" from its own trouble.
     gp_seen_seconds_ago: float | None = None
+    #: This call's TURN servers with short-lived credentials (empty once the room is over).
+    ice_servers: list[dict[str, object]] = []
 
 
 class GpRoomView(BaseModel):

@@ -58,9 +58,9 @@ from hub.models import (
     StationRoomView,
 )
 from hub.notifier import RoomNotifier
-from hub.station_auth import SHARED_TOKEN_STATION, turn_credential
 from hub.sdp import validate_candidate, validate_session_description
 from hub.settings import HubSettings
+from hub.station_auth import SHARED_TOKEN_STATION, turn_credential
 from hub.store import RoomRecord, RoomStore
 from station.core.clock import Clock
 from station.core.waiting_room import (
@@ -299,6 +299,7 @@ class Rendezvous:
             end_reason=record.end_reason,
             gp_left=admitted and record.gp_left_at is not None,
             gp_seen_seconds_ago=None if seen_ago is None else round(seen_ago, 1),
+            ice_servers=[] if record.state in FINAL_STATES else self.turn_servers(record),
         )
 
     # -- GP side ----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from station.keys.crypto import FieldRef, seal_field
 
 from .daemon_harness import (
     CLINIC,
+    PROVISIONING_TEST_KDF,
     STAFF_NUMBER,
     STAFF_PIN,
     enrol,
@@ -203,6 +204,7 @@ async def running_stationd(
     *,
     hardware: HardwareLink | None = None,
     also_show: FrameSink | None = None,
+    hub_url: str | None = None,
 ) -> AsyncIterator[StationD]:
     """stationd in this loop with fake hardware, a recording frame sink and ``config``.
 
@@ -222,6 +224,14 @@ async def running_stationd(
                 hardware="fake",
                 environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
                 call=config,
+                **(
+                    {
+                        "hub_url": hub_url,
+                        "provisioning": {"kdf_params": PROVISIONING_TEST_KDF, "check_turn": False},
+                    }
+                    if hub_url is not None
+                    else {}
+                ),
             ),
             notifier=Notifier(environ={}),
             hardware=hardware if hardware is not None else await fake_hardware(),
