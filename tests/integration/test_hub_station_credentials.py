@@ -22,8 +22,10 @@ from aioice.turn import create_turn_endpoint
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
 from hub.provisioning.api import open_provisioning
+from hub.settings import HubSettings
 from hub.station_auth import turn_credential
 from provisioning.agent import ProvisioningAgent
 from provisioning.identity import RequestCounter, StationIdentity
@@ -207,3 +209,20 @@ async def test_coturn_refuses_an_expired_per_call_credential(tmp_path: Path) -> 
         wrong = turn_credential(b"not-the-secret", "a" * 24, now + timedelta(minutes=5))
         with pytest.raises(stun.TransactionFailed):
             await _allocate(coturn.port, *wrong)
+
+
+def test_a_hub_with_the_shared_token_starts_only_when_it_allows_it(tmp_path: Path) -> None:
+    token_file = tmp_path / "station-token"
+    token_file.write_text(STATION_TOKEN)
+    env = {
+        "KONTAKTSTATION_HUB_DATA_DIR": str(tmp_path),
+        "KONTAKTSTATION_HUB_STATION_TOKEN_FILE": str(token_file),
+    }
+    with pytest.raises(ValidationError, match="allow_shared_station_token"):
+        HubSettings.from_env(env)
+    allowed = HubSettings.from_env({**env, "KONTAKTSTATION_HUB_ALLOW_SHARED_STATION_TOKEN": "1"})
+    assert allowed.allow_shared_station_token and allowed.station_token is not None
+    # The default: no shared token at all.
+    assert (
+        HubSettings.from_env({"KONTAKTSTATION_HUB_DATA_DIR": str(tmp_path)}).station_token is None
+    )
