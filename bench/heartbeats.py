@@ -50,7 +50,6 @@ from provisioning.schema import AuditHead, HealthCheck, HealthName, Heartbeat
 from station.core.clock import SystemClock
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "bench-station-token-0123456789abcdefghijklmnop"
 PATH = "/api/provisioning/v1/heartbeat"
 
 
@@ -210,8 +209,8 @@ def start_hub(settings_env: dict[str, str], data_dir: Path, port: int) -> subpro
 
 async def run_backend(backend: str, args: argparse.Namespace, stack: ExitStack) -> None:
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-    env = {"KONTAKTSTATION_HUB_STATION_TOKEN": TOKEN}
-    overrides: dict[str, object] = {"data_dir": tmp, "station_token": TOKEN}
+    env: dict[str, str] = {}
+    overrides: dict[str, object] = {"data_dir": tmp}
     if backend == "postgres":
         from tests.integration.postgres import postgres_server
 

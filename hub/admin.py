@@ -36,7 +36,6 @@ from station.core.clock import SystemClock
 __all__ = ["format_table", "main"]
 
 # The admin CLI needs no station credential; HubSettings insists on one (the interim token).
-_NO_TOKEN = "admin-cli-does-not-serve-stations-0000000"  # noqa: S105 (a placeholder, not a secret)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -536,7 +535,9 @@ def main(
             try:
                 settings = HubSettings.from_env(**overrides)
             except ValidationError:
-                settings = HubSettings.from_env(**overrides, station_token=_NO_TOKEN)
+                settings = HubSettings.from_env(
+                    **overrides, station_token=None, allow_shared_station_token=False
+                )
         except ValidationError as exc:
             for error in exc.errors():
                 where = ".".join(str(p) for p in error["loc"]) or "settings"

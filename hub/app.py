@@ -10,9 +10,11 @@ shell around :class:`~hub.rendezvous.Rendezvous`; every error becomes ``{"error"
 
 Two credentials:
 
-* **Station** (``/api/station/...``): ``Authorization: Bearer <station token>``. INTERIM: one
-  shared token from :class:`~hub.settings.HubSettings`, until provisioning replaces it with
-  per-station Ed25519 request signatures.
+* **Station** (``/api/station/...``): ``Authorization: Bearer <session token>``, a short-lived
+  token the hub issues for a request signed with the station's enrolled Ed25519 identity
+  (``POST /api/provisioning/v1/rendezvous-session``, see :mod:`hub.station_auth`). Every room
+  belongs to the station that created it; another station gets 404 as for an unknown room.
+  The legacy shared token only where IT set ``allow_shared_station_token``.
 * **GP** (``/api/gp/...``): ``Authorization: Bearer <link token>``, the token from the link's
   fragment; the admitted browser also sends ``X-GP-Session``.
 """
@@ -55,11 +57,15 @@ from hub.models import (
     RoomCreate,
     SessionDescriptionView,
     StationRoomView,
+    StationSession,
 )
 from hub.notifier import InProcessNotifier, RoomNotifier
+from hub.provisioning.api import PREFIX as PROVISIONING_PREFIX
+from hub.provisioning.api import Station as ProvisionedStation
 from hub.provisioning.api import install_provisioning, open_provisioning
 from hub.rendezvous import Rendezvous
 from hub.settings import HubSettings
+from hub.station_auth import SHARED_TOKEN_STATION, SessionTokens
 from hub.store import RoomStore
 from station.core.clock import Clock, SystemClock
 from station.core.waiting_room import Notice
@@ -139,8 +145,9 @@ _station_bearer = HTTPBearer(
     auto_error=False,
     scheme_name="StationCredential",
     description=(
-        "INTERIM shared station token; replaced by per-station Ed25519 request signatures once "
-        "provisioning lands."
+        "A rendezvous session token from POST /api/provisioning/v1/rendezvous-session (a "
+        "request signed with the station's identity key); the legacy shared token only where "
+        "the hub allows it."
     ),
 )
 _gp_bearer = HTTPBearer(
@@ -153,12 +160,27 @@ _gp_bearer = HTTPBearer(
 def _require_station(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_station_bearer)],
-) -> None:
-    settings: HubSettings = request.app.state.settings
-    expected = settings.station_token.get_secret_value().encode("utf-8")
-    presented = b"" if credentials is None else credentials.credentials.encode("utf-8")
-    if not hmac.compare_digest(presented, expected):
+) -> str:
+    """The calling station's id (``shared-token`` for the legacy token), or 401."""
+    if credentials is None:
         raise StationUnauthorized()
+    presented = credentials.credentials
+    sessions: SessionTokens = request.app.state.station_sessions
+    clock: Clock = request.app.state.clock
+    if presented.startswith("v1."):
+        station_id = sessions.verify(presented, clock.now())
+        if station_id is None:
+            raise StationUnauthorized()
+        return station_id
+    settings: HubSettings = request.app.state.settings
+    if settings.allow_shared_station_token and settings.station_token is not None:
+        expected = settings.station_token.get_secret_value().encode("utf-8")
+        if hmac.compare_digest(presented.encode("utf-8"), expected):
+            return SHARED_TOKEN_STATION
+    raise StationUnauthorized()
+
+
+CallingStation = Annotated[str, Depends(_require_station)]
 
 
 def _gp_token(
@@ -356,9 +378,21 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rendezvous = rendezvous
+    app.state.clock = hub_clock
+    sessions = SessionTokens(
+        provisioning.key.private_key.private_bytes_raw(), settings.station_session_ttl
+    )
+    app.state.station_sessions = sessions
     install_provisioning(app, provisioning)
 
-    station = [Depends(_require_station)]
+    @app.post(
+        f"{PROVISIONING_PREFIX}/rendezvous-session",
+        tags=["station"],
+        summary="A short-lived rendezvous token, for a request signed with the station's key",
+    )
+    async def rendezvous_session(record: ProvisionedStation) -> StationSession:
+        token, expires_at = sessions.issue(record.station_id, hub_clock.now())
+        return StationSession(token=token, expires_at=expires_at, station_id=record.station_id)
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -403,12 +437,11 @@ def create_app(
     @app.post(
         "/api/station/rooms",
         status_code=201,
-        dependencies=station,
         tags=["station"],
         summary="Create the room for one booked appointment or round",
     )
-    async def create_room(body: RoomCreate) -> CreatedRoom:
-        new = await rendezvous.create_room(body)
+    async def create_room(body: RoomCreate, caller: CallingStation) -> CreatedRoom:
+        new = await rendezvous.create_room(body, caller)
         record = new.record
         return CreatedRoom(
             room_id=record.room_id,
@@ -419,35 +452,38 @@ def create_app(
             ends_at=record.ends_at,
             valid_from=record.valid_from,
             valid_until=record.valid_until,
+            ice_servers=rendezvous.turn_servers(record),
         )
 
     @app.get(
         "/api/station/rooms/{room_id}",
-        dependencies=station,
         tags=["station"],
         summary="The room; with `since`/`timeout` a long-poll for its next change",
     )
     async def station_room(
         room_id: Annotated[str, _ROOM_ID],
+        caller: CallingStation,
         since: Annotated[int, _SINCE] = -1,
         wait_seconds: Annotated[float, _TIMEOUT] = 0.0,
     ) -> StationRoomView:
+        await rendezvous.check_owner(room_id, caller)
         record = await rendezvous.wait_station_room(room_id, since, wait_seconds)
         return await rendezvous.station_view(record)
 
     @app.post(
         "/api/station/rooms/{room_id}/offer",
-        dependencies=station,
         tags=["station"],
         summary="Post the complete offer (a new generation) and who is waiting",
     )
-    async def post_offer(room_id: Annotated[str, _ROOM_ID], body: OfferBody) -> PostedOffer:
+    async def post_offer(
+        room_id: Annotated[str, _ROOM_ID], body: OfferBody, caller: CallingStation
+    ) -> PostedOffer:
+        await rendezvous.check_owner(room_id, caller)
         record = await rendezvous.post_offer(room_id, body.sdp, body.waiting)
         return PostedOffer(generation=record.offer_generation, version=record.version)
 
     @app.get(
         "/api/station/rooms/{room_id}/answer",
-        dependencies=station,
         tags=["station"],
         summary="Long-poll for the GP's answer to one offer generation (204: not yet)",
         response_model=SessionDescriptionView,
@@ -455,9 +491,11 @@ def create_app(
     )
     async def wait_answer(
         room_id: Annotated[str, _ROOM_ID],
+        caller: CallingStation,
         generation: Annotated[int, Query(ge=1, le=MAX_GENERATION)],
         wait_seconds: Annotated[float, _TIMEOUT] = 0.0,
     ) -> SessionDescriptionView | Response:
+        await rendezvous.check_owner(room_id, caller)
         record = await rendezvous.wait_answer(room_id, generation, wait_seconds)
         if record is None or record.answer_sdp is None:
             return Response(status_code=204)
@@ -465,42 +503,47 @@ def create_app(
 
     @app.get(
         "/api/station/rooms/{room_id}/candidates",
-        dependencies=station,
         tags=["station"],
         summary="ICE candidates the GP page trickled for one offer generation",
     )
     async def gp_candidates(
         room_id: Annotated[str, _ROOM_ID],
+        caller: CallingStation,
         generation: Annotated[int, Query(ge=1, le=MAX_GENERATION)],
     ) -> list[dict[str, object]]:
+        await rendezvous.check_owner(room_id, caller)
         return await rendezvous.gp_candidates(room_id, generation)
 
     @app.post(
         "/api/station/rooms/{room_id}/notices",
-        dependencies=station,
         tags=["station"],
         summary="Fallback copy of a data-channel notice (private, staff back, current resident)",
     )
-    async def post_notice(room_id: Annotated[str, _ROOM_ID], notice: Notice) -> StationRoomView:
+    async def post_notice(
+        room_id: Annotated[str, _ROOM_ID], notice: Notice, caller: CallingStation
+    ) -> StationRoomView:
+        await rendezvous.check_owner(room_id, caller)
         record = await rendezvous.post_notice(room_id, notice)
         return await rendezvous.station_view(record)
 
     @app.post(
         "/api/station/rooms/{room_id}/end",
-        dependencies=station,
         tags=["station"],
         summary="End the call; the room's personal data is deleted",
     )
-    async def end_call(room_id: Annotated[str, _ROOM_ID]) -> StationRoomView:
+    async def end_call(
+        room_id: Annotated[str, _ROOM_ID], caller: CallingStation
+    ) -> StationRoomView:
+        await rendezvous.check_owner(room_id, caller)
         return await rendezvous.station_view(await rendezvous.end_call(room_id))
 
     @app.post(
         "/api/station/rooms/{room_id}/revoke",
-        dependencies=station,
         tags=["station"],
         summary="Revoke the GP link (appointment cancelled)",
     )
-    async def revoke(room_id: Annotated[str, _ROOM_ID]) -> StationRoomView:
+    async def revoke(room_id: Annotated[str, _ROOM_ID], caller: CallingStation) -> StationRoomView:
+        await rendezvous.check_owner(room_id, caller)
         return await rendezvous.station_view(await rendezvous.revoke(room_id))
 
     # -- GP API -----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ __all__ = [
     "RoomState",
     "SessionDescriptionView",
     "StationRoomView",
+    "StationSession",
 ]
 
 
@@ -83,6 +84,17 @@ class CreatedRoom(BaseModel):
     ends_at: datetime
     valid_from: datetime
     valid_until: datetime
+    #: This call's TURN servers with short-lived credentials (coturn REST scheme); empty when
+    #: the hub has no TURN secret.
+    ice_servers: list[dict[str, object]] = []
+
+
+class StationSession(BaseModel):
+    """A rendezvous session token, issued for a request signed with the station's identity."""
+
+    token: str
+    expires_at: datetime
+    station_id: str
 
 
 class OfferBody(BaseModel):
@@ -152,6 +164,8 @@ class StationRoomView(BaseModel):
     #: few seconds during a call); None before admission. The station asks for it when it
     #: hears nothing from the GP, to tell "the GP's network is gone" from its own trouble.
     gp_seen_seconds_ago: float | None = None
+    #: This call's TURN servers with short-lived credentials (empty once the room is over).
+    ice_servers: list[dict[str, object]] = []
 
 
 class GpRoomView(BaseModel):

@@ -61,6 +61,7 @@ from hub.models import (
 from hub.notifier import RoomNotifier
 from hub.sdp import validate_candidate, validate_session_description
 from hub.settings import HubSettings
+from hub.station_auth import SHARED_TOKEN_STATION, turn_credential
 from hub.store import RoomRecord, RoomStore
 from station.core.clock import Clock
 from station.core.waiting_room import (
@@ -128,8 +129,8 @@ class Rendezvous:
 
     # -- station side -----------------------------------------------------------------------
 
-    async def create_room(self, request: RoomCreate) -> NewRoom:
-        """A room for one booked appointment or round; no booking, no room."""
+    async def create_room(self, request: RoomCreate, station_id: str) -> NewRoom:
+        """A room for one booked appointment or round, owned by ``station_id``."""
         now = self._clock.now()
         starts_at, ends_at = request.starts_at, request.ends_at
         if ends_at <= starts_at:
@@ -153,6 +154,7 @@ class Rendezvous:
             created_at=now,
             language=request.language,
             state=RoomState.BOOKED,
+            station_id=station_id,
         )
         await self._store.insert(record)
         _log.info(
@@ -173,6 +175,28 @@ class Rendezvous:
             self.codes.forget_room(room_id)
             raise CodeRefused("unknown")
         return gp_url
+
+    async def check_owner(self, room_id: str, station_id: str) -> None:
+        """:class:`UnknownRoom` unless ``station_id`` created the room: another station learns
+        nothing, not even whether the room exists. Rooms made before rooms had owners belong
+        to the legacy shared token."""
+        record = await self._store.get(room_id)
+        owner = None if record is None else (record.station_id or SHARED_TOKEN_STATION)
+        if owner is None or not hmac.compare_digest(owner, station_id):
+            raise UnknownRoom()
+
+    def turn_servers(self, record: RoomRecord) -> list[dict[str, object]]:
+        """This room's TURN servers with a credential valid until the link closes (+ margin)."""
+        secret = self._settings.turn_secret
+        if secret is None or not self._settings.turn_urls:
+            return []
+        expires = record.valid_until + self._settings.turn_credential_margin
+        username, password = turn_credential(
+            secret.get_secret_value().encode("utf-8"), record.room_id, expires
+        )
+        return [
+            {"urls": list(self._settings.turn_urls), "username": username, "credential": password}
+        ]
 
     async def station_room(self, room_id: str) -> RoomRecord:
         """The room for the station (final rooms too, so it can see how the call ended)."""
@@ -290,6 +314,7 @@ class Rendezvous:
             end_reason=record.end_reason,
             gp_left=admitted and record.gp_left_at is not None,
             gp_seen_seconds_ago=None if seen_ago is None else round(seen_ago, 1),
+            ice_servers=[] if record.state in FINAL_STATES else self.turn_servers(record),
         )
 
     # -- GP side ----------------------------------------------------------------------------
@@ -513,7 +538,9 @@ class Rendezvous:
             admitted_elsewhere=admitted_elsewhere,
             offer=offer,
             ice_servers=[
-                server.model_dump(exclude_none=True) for server in self._settings.gp_ice_servers
+                *[server.model_dump(exclude_none=True) for server in self._settings.gp_ice_servers],
+                # The call's TURN credential only for the admitted browser.
+                *(self.turn_servers(record) if admitted_here else []),
             ],
             media_watchdog_seconds=self._settings.media_watchdog_seconds,
         )

@@ -21,8 +21,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="kontaktstation hub",
         description=(
             "Run the municipality's server: the rendezvous for station calls and the GP's web "
-            "page. Settings come from KONTAKTSTATION_HUB_* variables; the station token from "
-            "KONTAKTSTATION_HUB_STATION_TOKEN_FILE (or _STATION_TOKEN), never the command line."
+            "page. Settings come from KONTAKTSTATION_HUB_* variables (secrets from *_FILE ones, "
+            "never the command line). Stations sign in with their enrolled identity keys."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kontaktstation hub: {where}: {error['msg']}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"kontaktstation hub: cannot read the station token file: {exc}", file=sys.stderr)
+        print(f"kontaktstation hub: cannot read a secret file: {exc}", file=sys.stderr)
         return 2
 
     import uvicorn

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from provisioning.schema import IceServerConfig
 from station.core.rules import check_base_url, check_station_token
@@ -32,10 +32,20 @@ class HubSettings(BaseModel):
     database_path: Path | None = None
     #: The URL the GP's browser reaches the hub at (behind the TLS proxy); GP links start with it.
     public_base_url: str = "http://127.0.0.1:8470"
-    #: INTERIM: one shared bearer token every station presents. Provisioning replaces it with
-    #: per-station Ed25519 request signatures (station keys enrolled by IT); until then anyone
-    #: holding this token can create rooms, so it is a secret of the hub's configuration.
-    station_token: SecretStr
+    #: LEGACY: one shared bearer token every station presents. Stations now authenticate with
+    #: their enrolled Ed25519 identity (:mod:`hub.station_auth`); the shared token is accepted
+    #: only while IT sets ``allow_shared_station_token`` too (migration of old stations).
+    station_token: SecretStr | None = None
+    #: IT's explicit opt-in to the legacy shared token (rooms made with it belong to no station).
+    allow_shared_station_token: bool = False
+    #: How long a rendezvous session token (issued for a signed request) is valid.
+    station_session_ttl: timedelta = timedelta(minutes=15)
+    #: coturn's ``static-auth-secret`` (``use-auth-secret``): the hub issues per-call TURN
+    #: credentials valid until the room's link closes plus ``turn_credential_margin``.
+    turn_secret: SecretStr | None = None
+    #: The TURN URLs those credentials are for (``turn:host:3478?transport=udp``, ...).
+    turn_urls: tuple[str, ...] = ()
+    turn_credential_margin: timedelta = timedelta(minutes=30)
     #: The GP link opens this long before the appointment starts ...
     link_opens_before_start: timedelta = timedelta(minutes=30)
     #: ... and closes this long after it starts (or at the booked end, if that is later).
@@ -84,9 +94,24 @@ class HubSettings(BaseModel):
 
     @field_validator("station_token")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        check_station_token(value.get_secret_value())
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_station_token(value.get_secret_value())
         return value
+
+    @model_validator(mode="after")
+    def _shared_token_opt_in(self) -> HubSettings:
+        if self.station_token is not None and not self.allow_shared_station_token:
+            raise ValueError(
+                "a shared station token is configured but not allowed: set "
+                "allow_shared_station_token (KONTAKTSTATION_HUB_ALLOW_SHARED_STATION_TOKEN=1) "
+                "to keep accepting it, or remove it"
+            )
+        if self.allow_shared_station_token and self.station_token is None:
+            raise ValueError("allow_shared_station_token needs a station_token")
+        if self.turn_urls and self.turn_secret is None:
+            raise ValueError("turn_urls need a turn_secret")
+        return self
 
     @property
     def sqlite_path(self) -> Path:
@@ -119,5 +144,11 @@ class HubSettings(BaseModel):
             values["station_token"] = Path(token_file).read_text(encoding="utf-8").strip()
         elif token := env.get(_ENV_PREFIX + "STATION_TOKEN"):
             values["station_token"] = token
+        if env.get(_ENV_PREFIX + "ALLOW_SHARED_STATION_TOKEN", "").lower() in ("1", "true", "yes"):
+            values["allow_shared_station_token"] = True
+        if turn_file := env.get(_ENV_PREFIX + "TURN_SECRET_FILE"):
+            values["turn_secret"] = Path(turn_file).read_text(encoding="utf-8").strip()
+        if turn_urls := env.get(_ENV_PREFIX + "TURN_URLS"):
+            values["turn_urls"] = tuple(u for u in turn_urls.split() if u)
         values.update(overrides)
         return cls(**values)

@@ -64,6 +64,9 @@ class RoomRecord:
     #: When the admitted page said it was being closed (``pagehide``); cleared when it is
     #: seen again. Presence only: it says nothing about anyone in the call.
     gp_left_at: datetime | None = None
+    #: The station that created the room (its id, or ``shared-token`` for the legacy token);
+    #: only that station reaches the room through the station API. None: made before.
+    station_id: str | None = None
 
 
 _SCHEMA: Final = (
@@ -89,7 +92,8 @@ _SCHEMA: Final = (
         gp_seen_at TEXT,
         finished_at TEXT,
         end_reason TEXT,
-        gp_left_at TEXT
+        gp_left_at TEXT,
+        station_id TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS rooms_valid_until ON rooms (state, valid_until)",
     """CREATE TABLE IF NOT EXISTS gp_candidates (
@@ -101,9 +105,12 @@ _SCHEMA: Final = (
     )""",
 )
 #: SQLite's ``user_version`` of this schema.
-_SCHEMA_VERSION: Final = 2
+_SCHEMA_VERSION: Final = 3
 #: Columns added after version 1, for databases made before them: (name, SQL type).
-_ADDED_COLUMNS: Final[tuple[tuple[str, str], ...]] = (("gp_left_at", "TEXT"),)
+_ADDED_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("gp_left_at", "TEXT"),
+    ("station_id", "TEXT"),
+)
 #: Serialises schema creation across PostgreSQL instances starting together.
 _SCHEMA_LOCK: Final = 7_402_119
 
@@ -130,6 +137,7 @@ _NAMES: Final = (
     "finished_at",
     "end_reason",
     "gp_left_at",
+    "station_id",
 )
 _COLUMNS: Final = ", ".join(_NAMES)
 _FINAL: Final = ("ended", "revoked", "expired")
@@ -182,6 +190,7 @@ def _row(room: RoomRecord) -> tuple[object, ...]:
         _ts_or_none(room.finished_at),
         room.end_reason,
         _ts_or_none(room.gp_left_at),
+        room.station_id,
     )
 
 
@@ -213,6 +222,7 @@ def _record(values: Row) -> RoomRecord:
         finished_at=dt(row["finished_at"]),
         end_reason=row["end_reason"],
         gp_left_at=dt(row["gp_left_at"]),
+        station_id=row["station_id"],
     )
 
 

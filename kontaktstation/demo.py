@@ -6,7 +6,7 @@ of its residents are :mod:`kontaktstation.demo_data`.
 
 Started in the background, in a private temporary directory (removed at the end):
 
-- the hub (SQLite) on 127.0.0.1, with a fresh station token; the station is enrolled and
+- the hub (SQLite) on 127.0.0.1, without a shared station token; the station is enrolled and
   configured there as IT would do it (its identity key preauthorised with ``kontaktstation
   admin preauthorise``, a municipality layer with the care home, the clinic and the escrow
   key set with ``kontaktstation admin config set``), so the lock screen shows an enrolled,
@@ -167,12 +167,10 @@ class DemoRunner:
             await asyncio.to_thread(self._put_clinic)
             port = self.hub_port or _free_port()
             self.hub_port = port
-            token_file = self.root / "hub" / "station.token"
-            token_file.write_text(secrets.token_urlsafe(32))
-            os.chmod(token_file, 0o600)
             base = f"http://127.0.0.1:{port}"
+            # No shared station token: the station signs in to the rendezvous with the
+            # identity key IT preauthorised (per-station credentials).
             hub_env = self._environment()
-            hub_env["KONTAKTSTATION_HUB_STATION_TOKEN_FILE"] = str(token_file)
             self._spawn(
                 "hub",
                 [
@@ -184,10 +182,10 @@ class DemoRunner:
             )  # fmt: skip
             await self._wait_hub(base)
             await self._enrol_station()
-            self._spawn("stationd", self._daemon_argv(), self._daemon_env(base, token_file))
+            self._spawn("stationd", self._daemon_argv(), self._daemon_env(base))
             await self._wait_ready(base)
             await self._wait_enrolled()
-            await self._seed(vault_key, base, token_file)
+            await self._seed(vault_key)
         finally:
             vault_key.zero()
 
@@ -320,12 +318,11 @@ class DemoRunner:
             "--socket", str(self.socket_path), "--hardware", mode, "--log-level", "WARNING",
         ]  # fmt: skip
 
-    def _daemon_env(self, hub_url: str, token_file: Path) -> dict[str, str]:
+    def _daemon_env(self, hub_url: str) -> dict[str, str]:
         env = self._environment()
         env |= {
             "KONTAKTSTATION_DATA_DIR": str(self.data_dir),
             "KONTAKTSTATION_HUB_URL": hub_url,
-            "KONTAKTSTATION_HUB_STATION_TOKEN_FILE": str(token_file),
             # No STUN/TURN at all, host candidates on 127.0.0.1 only: the demo's call never
             # leaves this machine and never reaches a public server.
             "KONTAKTSTATION_ICE_SERVERS": "[]",
@@ -365,7 +362,7 @@ class DemoRunner:
                             daemon_ok = (await client.state()).locked
                 await asyncio.sleep(0.1)
 
-    async def _seed(self, vault_key: Any, hub_url: str, token_file: Path) -> None:
+    async def _seed(self, vault_key: Any) -> None:
         from stationapi.staff import StaffClient
 
         async with StaffClient(self.socket_path, timeout=30.0) as client:
@@ -373,13 +370,10 @@ class DemoRunner:
             try:
                 self.seeded = await seed_demo(client, vault_key, datetime.now(UTC))
                 round_ = self.seeded[0]
-                self.gp_url, self.gp_link_via = (
-                    await self._call_room(client, round_),
-                    "stationd",
-                )
+                self.gp_url = await self._call_room(client, round_)
                 if self.gp_url is None:
-                    self.gp_url = await self._hub_room(hub_url, token_file, round_)
-                    self.gp_link_via = "hub"
+                    raise DemoError(f"stationd has no call engine; see {self.log_dir}/stationd.log")
+                self.gp_link_via = "stationd"
             finally:
                 await client.lock()
 
@@ -397,24 +391,6 @@ class DemoRunner:
                 return None
             raise DemoError(f"stationd refused the demo's GP link: HTTP {exc.status}") from None
         return str(room.gp_url)
-
-    async def _hub_room(self, hub_url: str, token_file: Path, round_: SeededConsultation) -> str:
-        """Fallback: the room straight from the hub's station API (hub/README.md)."""
-        import httpx
-
-        token = (await asyncio.to_thread(token_file.read_text)).strip()
-        async with httpx.AsyncClient(timeout=10.0) as http:
-            response = await http.post(
-                f"{hub_url}/api/station/rooms",
-                json={
-                    "starts_at": round_.starts_at.isoformat(),
-                    "ends_at": round_.ends_at.isoformat(),
-                },
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        if response.status_code != 201:
-            raise DemoError(f"the hub refused the demo's room: HTTP {response.status_code}")
-        return str(response.json()["gp_url"])
 
     def ui_environ(self) -> dict[str, str]:
         """The UIs' environment: where the call's pictures are, and who draws them."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from datetime import datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -124,6 +125,18 @@ class HubClient:
         if response.status_code != 200:
             raise self._refused(response)
         return self._parse(response, EnrollResponse)
+
+    async def rendezvous_session(self) -> tuple[str, datetime]:
+        """A short-lived token for the hub's rendezvous API (``/api/station``), for a request
+        signed with this station's identity; the token and when it expires."""
+        response = await self._send("POST", "/rendezvous-session")
+        if response.status_code != 200:
+            raise self._refused(response)
+        try:
+            body = response.json()
+            return str(body["token"]), datetime.fromisoformat(body["expires_at"])
+        except (ValueError, KeyError, TypeError):
+            raise HubUnreachable("hub sent a malformed answer") from None
 
     async def config(self) -> SignedEnvelope | None:
         """The current signed configuration (None: none published yet)."""

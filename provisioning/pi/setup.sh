@@ -17,8 +17,10 @@
 #                  the station's configuration; repeat for several. The station trusts only
 #                  these, never a key the hub offers. Without one it trusts the hub's keys
 #                  when IT approves it.
-# --station-token  a file with the station's credential for calls (the hub's station token);
-#                  installed root-only and handed to stationd as a systemd credential.
+# --station-token  LEGACY: a file with the hub's shared station token, only for a hub where IT
+#                  still allows it (hub/README.md); installed root-only and handed to stationd
+#                  as a systemd credential. Without it (the default) the station signs in to
+#                  the hub with its own identity key once IT has approved it.
 # --wheels         install Python packages from this directory only (no index: offline).
 # --set            an extra line for stationd's settings (station.env), e.g.
 #                  KONTAKTSTATION_CAMERA=v4l2 for a USB webcam on a Pi.

@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from hardware.camera.base import forward_keyframe_requests
 from station.call.controls import CallControls
-from station.call.errors import GatheringFailed
+from station.call.errors import CallError, GatheringFailed
 from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback
 from station.call.liveness import (
     GpMedia,
@@ -60,21 +60,31 @@ _HUB_GOODBYE_SILENCE = 0.5
 class AttemptRunner(CallControls):
     """Runs one attempt at a time for the call's supervisor (see the module docs)."""
 
+    async def _call_turn_servers(self, hub: Any) -> tuple[Any, ...]:
+        """The room's per-call TURN servers (none if the hub has none or cannot say now)."""
+        assert self.room_id is not None
+        try:
+            view = await hub.room(self.room_id)
+        except CallError:
+            return ()  # the attempt's own requests report the hub's trouble
+        return tuple(view.ice_servers)
+
     async def _run_attempt(self) -> bool:
         """Dial once; returns when media is lost (True if it flowed at all)."""
         assert self.room_id is not None
         self._attempts += 1
         servers: list[Any] = []
-        if self.config.ice_servers:
-            servers, results = await probe_ice_servers(
-                self.config.ice_servers, self.config.server_probe_seconds
-            )
+        hub = self._hub()
+        # This call's TURN servers with short-lived credentials from the hub come first
+        # (aiortc uses the first TURN server), then IT's configured ones.
+        configured = (*await self._call_turn_servers(hub), *self.config.ice_servers)
+        if configured:
+            servers, results = await probe_ice_servers(configured, self.config.server_probe_seconds)
             for result in results:
                 if not result.reachable:
                     self._publish("ice_server_unreachable", url=result.url, detail=result.detail)
         pc = RTCPeerConnection(build_rtc_configuration(servers, relay_only=self.config.relay_only))
-        attempt = Attempt(number=self._attempts, pc=pc, hub=self._hub())
-        hub = attempt.hub
+        attempt = Attempt(number=self._attempts, pc=pc, hub=hub)
         self._attempt = attempt
         self._selected_pair = None
         self._set_phase(CallPhase.DIALING if not self._admitted else CallPhase.RECONNECTING)

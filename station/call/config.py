@@ -4,8 +4,10 @@ Today it comes from a JSON file or the environment of stationd; provisioning's s
 configuration replaces that source later (the model stays the same). Environment:
 
 * ``KONTAKTSTATION_CALL_CONFIG``: a JSON file holding a :class:`CallConfig` (takes precedence);
-* otherwise ``KONTAKTSTATION_HUB_URL`` (the hub's base URL) and the station's INTERIM shared
-  token in ``KONTAKTSTATION_HUB_STATION_TOKEN_FILE`` (better: a systemd credential) or
+* otherwise ``KONTAKTSTATION_HUB_URL`` (the hub's base URL). stationd signs in to the
+  rendezvous with the station's identity (see :class:`station.call.hub.SessionCredentials`);
+  only for a hub that still allows the LEGACY shared token, that token in
+  ``KONTAKTSTATION_HUB_STATION_TOKEN_FILE`` (a systemd credential) or
   ``KONTAKTSTATION_HUB_STATION_TOKEN``; ``KONTAKTSTATION_ICE_SERVERS`` (a JSON list of
   ``{"urls": ..., "username": ..., "credential": ...}``), ``KONTAKTSTATION_ICE_RELAY_ONLY=1``,
   ``KONTAKTSTATION_CALL_LOOPBACK=1`` (host candidates only on 127.0.0.1: tests, benches, demo).
@@ -40,9 +42,9 @@ class CallConfig(BaseModel):
 
     #: The hub's base URL (the rendezvous API lives under ``/api/station``).
     hub_url: str
-    #: INTERIM: the hub's shared station credential. Provisioning replaces it with per-station
-    #: Ed25519 request signatures; until then it is a secret of the station's configuration.
-    station_token: SecretStr
+    #: LEGACY: the hub's shared station token, only for a hub where IT still allows it.
+    #: Without it the station signs in with its identity key (per-station credentials).
+    station_token: SecretStr | None = None
     #: STUN/TURN servers, preferred first (aiortc uses only the first STUN and first TURN).
     ice_servers: tuple[IceServerConfig, ...] = ()
     #: Media only through TURN (needs a TURN server in ``ice_servers``).
@@ -95,8 +97,9 @@ class CallConfig(BaseModel):
 
     @field_validator("station_token")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        check_station_token(value.get_secret_value())
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_station_token(value.get_secret_value())
         return value
 
 
@@ -113,14 +116,15 @@ def call_config_from_env(environ: Mapping[str, str] | None = None) -> CallConfig
         hub_url = env.get("KONTAKTSTATION_HUB_URL")
         if not hub_url:
             return None
+        token: str | None = None
         if token_file := env.get("KONTAKTSTATION_HUB_STATION_TOKEN_FILE"):
             token = Path(token_file).read_text(encoding="utf-8").strip()
-        else:
-            token = env.get("KONTAKTSTATION_HUB_STATION_TOKEN", "")
+        elif env_token := env.get("KONTAKTSTATION_HUB_STATION_TOKEN"):
+            token = env_token
         servers = json.loads(env.get("KONTAKTSTATION_ICE_SERVERS", "[]"))
         return CallConfig(
             hub_url=hub_url,
-            station_token=SecretStr(token),
+            station_token=None if token is None else SecretStr(token),
             ice_servers=tuple(IceServerConfig.model_validate(s) for s in servers),
             relay_only=env.get("KONTAKTSTATION_ICE_RELAY_ONLY", "").lower() in _TRUE,
             loopback_only=env.get("KONTAKTSTATION_CALL_LOOPBACK", "").lower() in _TRUE,

@@ -9,17 +9,85 @@ hub's ``code``); their texts never quote what was sent (waiting info is personal
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import httpx
+from pydantic import ValidationError
 
 from station.call.config import CallConfig
 from station.call.errors import CallFinished, HubRefused, HubUnreachable
+from station.call.ice import IceServerConfig
 
-__all__ = ["CreatedRoom", "RendezvousClient", "RoomView", "hub_ssl_context"]
+__all__ = [
+    "CreatedRoom",
+    "RendezvousClient",
+    "RoomView",
+    "SessionCredentials",
+    "StationCredentials",
+    "hub_ssl_context",
+]
+
+#: A session token is renewed this long before it expires.
+_RENEW_BEFORE = timedelta(seconds=60)
+
+
+class StationCredentials(Protocol):
+    """Where the ``Authorization`` of rendezvous requests comes from."""
+
+    async def bearer(self) -> str:
+        """The token to send now."""
+        ...
+
+    def refused(self, token: str) -> None:
+        """The hub answered 401 to ``token``: do not use it again."""
+        ...
+
+
+class SessionCredentials:
+    """Short-lived rendezvous tokens, each bought with one request signed by the station's
+    identity (``fetch``: :meth:`provisioning.client.HubClient.rendezvous_session`); cached
+    until shortly before they expire, shared by every attempt of every call."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[tuple[str, datetime]]]) -> None:
+        self._fetch = fetch
+        self._token: str | None = None
+        self._expires_at = datetime.min.replace(tzinfo=UTC)
+        self._lock = asyncio.Lock()
+
+    async def bearer(self) -> str:
+        async with self._lock:
+            if self._token is None or datetime.now(UTC) >= self._expires_at - _RENEW_BEFORE:
+                self._token, self._expires_at = await self._fetch()
+            return self._token
+
+    def refused(self, token: str) -> None:
+        if token == self._token:
+            self._token = None
+
+    def __repr__(self) -> str:  # the token is a credential
+        return "SessionCredentials(<secret>)"
+
+
+class _StaticToken:
+    """The legacy shared station token (only where the hub still allows it)."""
+
+    def __init__(self, config: CallConfig) -> None:
+        self._config = config
+
+    async def bearer(self) -> str:
+        token = self._config.station_token
+        if token is None:
+            raise HubRefused("no station credential configured", 401, "no_station_credential")
+        return token.get_secret_value()
+
+    def refused(self, token: str) -> None:
+        pass
+
 
 _FINAL_CODES = frozenset({"call_ended", "link_revoked", "link_expired"})
 _FINAL_STATES = frozenset({"ended", "revoked", "expired"})
@@ -49,6 +117,8 @@ class CreatedRoom:
     #: (``None`` from a hub without codes). As secret as the link while the room lives.
     gp_code: str | None = None
     gp_code_url: str | None = None
+    #: This call's TURN servers with short-lived credentials from the hub (may be empty).
+    ice_servers: tuple[IceServerConfig, ...] = ()
 
     def __repr__(self) -> str:  # the GP link is a credential: never in a repr or log
         return f"CreatedRoom(room_id={self.room_id!r}, gp_url=<secret>)"
@@ -68,6 +138,8 @@ class RoomView:
     #: Seconds since the admitted GP page last reached the hub (None: not admitted, or a hub
     #: that does not say).
     gp_seen_seconds_ago: float | None = None
+    #: This call's TURN servers with short-lived credentials from the hub (may be empty).
+    ice_servers: tuple[IceServerConfig, ...] = ()
 
     @property
     def final(self) -> bool:
@@ -90,13 +162,14 @@ class RendezvousClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        credentials: StationCredentials | None = None,
     ) -> None:
         self._config = config
+        self._credentials = credentials if credentials is not None else _StaticToken(config)
         self._http = httpx.AsyncClient(
             base_url=config.hub_url,
             # A shared context: building one loads the CA bundle (~20 ms), per client.
             verify=ssl_context if ssl_context is not None else True,
-            headers={"Authorization": f"Bearer {config.station_token.get_secret_value()}"},
             timeout=httpx.Timeout(config.hub_request_seconds, connect=config.hub_connect_seconds),
             transport=transport,
             follow_redirects=False,
@@ -114,13 +187,27 @@ class RendezvousClient:
             timeout = httpx.Timeout(
                 self._config.hub_request_seconds + wait, connect=self._config.hub_connect_seconds
             )
-        try:
-            if timeout is not None:
-                response = await self._http.request(method, path, timeout=timeout, **kwargs)
-            else:
-                response = await self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise HubUnreachable(f"hub request failed: {type(exc).__name__}") from None
+        for retry in (True, False):
+            try:
+                token = await self._credentials.bearer()
+            except (HubRefused, HubUnreachable, CallFinished):
+                raise
+            except Exception as exc:  # the signed session request failed (hub, identity)
+                raise HubUnreachable(f"no rendezvous session: {type(exc).__name__}") from None
+            headers = {"Authorization": f"Bearer {token}"}
+            try:
+                if timeout is not None:
+                    response = await self._http.request(
+                        method, path, timeout=timeout, headers=headers, **kwargs
+                    )
+                else:
+                    response = await self._http.request(method, path, headers=headers, **kwargs)
+            except httpx.HTTPError as exc:
+                raise HubUnreachable(f"hub request failed: {type(exc).__name__}") from None
+            if response.status_code != 401 or not retry:
+                break
+            # An expired (or, after a hub key change, unknown) session: one fresh one.
+            self._credentials.refused(token)
         if response.status_code >= 400:
             code = "unknown"
             try:
@@ -159,6 +246,7 @@ class RendezvousClient:
             valid_until=datetime.fromisoformat(body["valid_until"]),
             gp_code=_optional_str(body.get("gp_code")),
             gp_code_url=_optional_str(body.get("gp_code_url")),
+            ice_servers=_ice_servers(body.get("ice_servers")),
         )
 
     async def room(self, room_id: str, *, since: int = -1, wait: float = 0.0) -> RoomView:
@@ -178,6 +266,7 @@ class RendezvousClient:
             end_reason=body.get("end_reason"),
             gp_left=bool(body.get("gp_left", False)),
             gp_seen_seconds_ago=_float_or_none(body.get("gp_seen_seconds_ago")),
+            ice_servers=_ice_servers(body.get("ice_servers")),
         )
 
     async def post_offer(
@@ -221,3 +310,17 @@ def _float_or_none(value: Any) -> float | None:
 
 def _optional_str(value: object) -> str | None:
     return str(value) if value else None
+
+
+def _ice_servers(value: Any) -> tuple[IceServerConfig, ...]:
+    """The hub's per-call TURN servers; anything malformed is left out (the call then uses
+    the configured servers alone)."""
+    if not isinstance(value, list):
+        return ()
+    servers = []
+    for item in value[:4]:
+        try:
+            servers.append(IceServerConfig.model_validate(item))
+        except ValidationError:
+            continue
+    return tuple(servers)

@@ -24,7 +24,7 @@ from hardware.audio.base import Microphone, Speaker
 from hardware.camera.base import Camera
 from hardware.video import FrameSink
 from station.call.config import CallConfig
-from station.call.hub import RendezvousClient, hub_ssl_context
+from station.call.hub import RendezvousClient, StationCredentials, hub_ssl_context
 from station.call.liveness import (
     GpMedia,
     GpSignals,
@@ -136,8 +136,11 @@ class CallState:
         *,
         clock: Clock | None = None,
         hub_transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
+        credentials: StationCredentials | None = None,
     ) -> None:
         self.config = config
+        #: The station's rendezvous credentials (its identity); None: the legacy shared token.
+        self.credentials = credentials
         self._media = media
         self._sink = sink
         self._observer = observer
@@ -242,7 +245,9 @@ class CallState:
 
     def _hub(self) -> RendezvousClient:
         transport = self._hub_transport() if self._hub_transport is not None else None
-        return RendezvousClient(self.config, transport=transport, ssl_context=self._ssl)
+        return RendezvousClient(
+            self.config, transport=transport, ssl_context=self._ssl, credentials=self.credentials
+        )
 
     def _publish(self, status: str, **data: Any) -> None:
         try:

@@ -270,6 +270,7 @@ class Daemon:
             config=cfg.call,
             environ=cfg.environ,
             sink=self._frame_sink,
+            credentials=self._rendezvous_credentials(),
         )
         calls = self.calls
 
@@ -425,6 +426,23 @@ class Daemon:
     def _forget_task(self, task: asyncio.Task[None]) -> None:
         with contextlib.suppress(ValueError):
             self._tasks.remove(task)
+
+    def _rendezvous_credentials(self) -> Any:
+        """The call engine's rendezvous credentials: short-lived session tokens bought with
+        requests signed by the station's identity, through the provisioning agent's client
+        (None without an agent: then only a legacy shared token could work)."""
+        agent = self.provisioning
+        if agent is None:
+            return None
+        from station.call.errors import HubUnreachable
+        from station.call.hub import SessionCredentials
+
+        async def fetch() -> Any:
+            if agent.client is None:
+                raise HubUnreachable("the provisioning agent has no hub client")
+            return await agent.client.rendezvous_session()
+
+        return SessionCredentials(fetch)
 
     async def _start_provisioning(self, hub_url: str) -> None:
         from station.daemon.provisioning_port import start_agent

@@ -38,6 +38,7 @@ from hardware.video import QUALITIES, FrameSink, OverlayState, Quality
 from station.call.config import CallConfig, call_config_from_env
 from station.call.engine import CallEngine, CallMedia
 from station.call.errors import CallError, CallFinished, HubRefused
+from station.call.hub import StationCredentials
 from station.call.ice import IceServerConfig
 from station.core.session import CallOutcome, SessionState, Transition
 from station.daemon.errors import ApiError
@@ -427,6 +428,7 @@ def build_call_controller(
     sink: Callable[[], FrameSink],
     config: CallConfig | None = None,
     environ: Mapping[str, str] | None = None,
+    credentials: StationCredentials | None = None,
 ) -> CallController:
     """The controller for a daemon: an engine when calls are configured and hardware exists.
 
@@ -453,5 +455,10 @@ def build_call_controller(
     controller = CallController(
         service, None, rooms_path=rooms_path, sink=frame_sink, hardware=hardware
     )
-    controller.engine = CallEngine(config, media, frame_sink, controller)
+    # The station's identity signs in to the rendezvous; a configured legacy shared token
+    # (a hub IT has not migrated yet) is used instead when present.
+    engine_credentials = credentials if config.station_token is None else None
+    controller.engine = CallEngine(
+        config, media, frame_sink, controller, credentials=engine_credentials
+    )
     return controller

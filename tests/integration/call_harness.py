@@ -34,6 +34,7 @@ from station.keys.crypto import FieldRef, seal_field
 
 from .daemon_harness import (
     CLINIC,
+    PROVISIONING_TEST_KDF,
     STAFF_NUMBER,
     STAFF_PIN,
     enrol,
@@ -211,6 +212,7 @@ async def running_stationd(
     *,
     hardware: HardwareLink | None = None,
     also_show: FrameSink | None = None,
+    hub_url: str | None = None,
 ) -> AsyncIterator[StationD]:
     """stationd in this loop with fake hardware, a recording frame sink and ``config``.
 
@@ -230,6 +232,14 @@ async def running_stationd(
                 hardware="fake",
                 environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
                 call=config,
+                **(
+                    {
+                        "hub_url": hub_url,
+                        "provisioning": {"kdf_params": PROVISIONING_TEST_KDF, "check_turn": False},
+                    }
+                    if hub_url is not None
+                    else {}
+                ),
             ),
             notifier=Notifier(environ={}),
             hardware=hardware if hardware is not None else await fake_hardware(),
@@ -269,8 +279,11 @@ class Coturn:
 
 
 @contextlib.asynccontextmanager
-async def running_coturn(log_dir: Path) -> AsyncIterator[Coturn]:
-    """coturn on 127.0.0.1 (PLATFORM-NOTES' command), stopped by its PID afterwards."""
+async def running_coturn(log_dir: Path, *, auth_secret: str | None = None) -> AsyncIterator[Coturn]:
+    """coturn on 127.0.0.1 (PLATFORM-NOTES' command), stopped by its PID afterwards.
+
+    ``auth_secret``: coturn's REST scheme (``use-auth-secret``) instead of a static user; the
+    hub then issues per-call credentials (:func:`hub.station_auth.turn_credential`)."""
     binary = shutil.which("turnserver")
     if binary is None:
         pytest.skip("needs coturn (scripts/ensure-system-deps installs it)")
@@ -287,8 +300,11 @@ async def running_coturn(log_dir: Path) -> AsyncIterator[Coturn]:
             "--allow-loopback-peers",
             "--min-port=49160",
             "--max-port=49200",
-            "--lt-cred-mech",
-            f"--user=station:{password}",
+            *(
+                ["--use-auth-secret", f"--static-auth-secret={auth_secret}"]
+                if auth_secret is not None
+                else ["--lt-cred-mech", f"--user=station:{password}"]
+            ),
             "--realm=carehome.test",
             "--fingerprint",
             "--no-cli",

@@ -35,8 +35,11 @@ class RunningHub:
 
 
 @asynccontextmanager
-async def running_hub(data_dir: Path, **overrides: Any) -> AsyncIterator[RunningHub]:
-    """Serve the hub on 127.0.0.1 until the block ends."""
+async def running_hub(
+    data_dir: Path, *, shared_token: bool = True, **overrides: Any
+) -> AsyncIterator[RunningHub]:
+    """Serve the hub on 127.0.0.1 until the block ends; ``shared_token=False``: stations only
+    with their identity (the production default), else the legacy token is allowed too."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -44,7 +47,8 @@ async def running_hub(data_dir: Path, **overrides: Any) -> AsyncIterator[Running
     base_url = f"http://127.0.0.1:{port}"
     settings = HubSettings(
         data_dir=data_dir,
-        station_token=STATION_TOKEN,
+        station_token=STATION_TOKEN if shared_token else None,
+        allow_shared_station_token=shared_token,
         public_base_url=base_url,
         **overrides,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,8 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 
+from hub.provisioning.api import open_provisioning
+from provisioning.protocol import b64encode
 from station.call.config import CallConfig, call_config_from_env
 from station.call.engine import grade_quality
 from station.call.errors import CallConfigError
@@ -30,7 +33,9 @@ from station.call.ice import (
 )
 from station.call.media import DEFAULT_VOLUME, VOLUME_STEPS, volume_gain
 from station.call.probe import probe_ice_servers
+from station.core.clock import SystemClock
 from station.daemon.events import EventKind
+from station.keys.keyring import generate_escrow_keypair
 from stationapi.models import WaitingResident
 
 from .call_harness import (
@@ -517,3 +522,95 @@ async def test_probe_keeps_only_servers_that_answer() -> None:
         silent.close()
     assert usable == []
     assert {r.url: r.reachable for r in results} == {dead: False, refused: False}
+
+
+@pytest.mark.turn
+@pytest.mark.slow
+def test_call_signs_in_with_the_station_identity_and_relays_with_per_call_turn_credentials(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Issue 14 item 5, assembled: a hub without the shared token, a station approved by IT
+    that signs in with its identity, coturn in ``use-auth-secret`` mode and no TURN password
+    anywhere on the station; the call relays through coturn with the hub's per-call credential.
+    """
+    if delegated_to_loopback_namespace(request):
+        return
+
+    async def run() -> None:
+        secret = secrets.token_hex(16)
+        async with running_coturn(tmp_path, auth_secret=secret) as turn:  # noqa: SIM117
+            async with running_hub(
+                tmp_path / "hub",
+                shared_token=False,
+                turn_secret=secret,
+                turn_urls=(f"turn:127.0.0.1:{turn.port}",),
+            ) as hub:
+                admin = open_provisioning(hub.settings, SystemClock())
+                await admin.start()
+                _private, escrow = generate_escrow_keypair()
+                # IT's configuration: relay only, through a TURN server with no password in
+                # it (the hub issues one per call).
+                layer = {
+                    "escrow_public_key": b64encode(escrow),
+                    "ice_servers": [{"urls": [f"turn:127.0.0.1:{turn.port}"]}],
+                    "ice_relay_only": True,
+                }
+                await admin.set_layer("care_home", "solhaven", layer, "it")
+                config = call_config(hub.base_url, station_token=None)
+                try:
+                    async with running_stationd(
+                        tmp_path / "station", config, hub_url=hub.base_url
+                    ) as st:
+                        agent = st.daemon.provisioning
+                        await wait_for(lambda: agent.status == "pending", what="first contact")
+                        await admin.preauthorise(agent.identity.fingerprint, "solhaven", "S", "it")
+                        agent.wake()
+                        await wait_for(
+                            lambda: agent.config_store.version > 0, what="IT's configuration"
+                        )
+                        await st.daemon.provisioning_port.settled()
+                        assert st.daemon.calls.next_config.relay_only
+                        await st.unlock()
+                        await st.book_and_check()
+                        await _relayed_call(hub.base_url, st, turn.port)
+                finally:
+                    await admin.close()
+
+    asyncio.run(run())
+
+
+async def _relayed_call(hub_url: str, st: StationD, turn_port: int) -> None:
+    started = await st.start_call()
+    room_id = started["room_id"]
+    gp = PythonGp(hub_url, started["gp_url"])
+    try:
+
+        async def gp_view() -> dict[str, Any]:
+            response = await gp.http.get("/api/gp/room", headers=gp._headers())
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        await wait_for(
+            lambda: _gp_state(gp_view, "waiting"), what="the offer at the hub", timeout=30
+        )
+        # Before admission the GP page gets no TURN credential.
+        assert not [s for s in (await gp_view())["ice_servers"] if "username" in s]
+        await gp.admit()
+        servers = [s for s in (await gp_view())["ice_servers"] if "username" in s]
+        assert len(servers) == 1 and servers[0]["urls"] == [f"turn:127.0.0.1:{turn_port}"]
+        expiry, _, for_room = str(servers[0]["username"]).partition(":")
+        assert for_room == room_id
+        # Valid until the slot's link closes plus a margin: hours, not a standing password.
+        assert 0 < int(expiry) - time.time() < 4 * 3600
+        assert await gp.answer_next() == 1
+        await wait_for(lambda: st.sink.stats("remote").frames > 0, what="media", timeout=30)
+        await wait_for(lambda: _connected(st), what="connected", timeout=30)
+        call = await st.call()
+        assert call["selected_pair"]["local"] == "relay", call["selected_pair"]
+        await st.http.post("/v1/call/end", headers=st.auth)
+    finally:
+        await gp.aclose()
+
+
+async def _gp_state(view: Any, state: str) -> bool:
+    return bool((await view())["state"] == state)

@@ -129,6 +129,7 @@ async def hub_on(address: str, data_dir: Path) -> AsyncIterator[str]:
     settings = HubSettings(
         data_dir=data_dir,
         station_token=STATION_TOKEN,
+        allow_shared_station_token=True,
         public_base_url=f"http://127.0.0.1:{port}",
     )
     server = uvicorn.Server(

@@ -332,7 +332,10 @@ async def _hub_for_gp_at(address: str, data_dir: Path) -> AsyncIterator[tuple[st
     sock.bind(("0.0.0.0", 0))  # only lo and the test's veth exist in this namespace
     port = sock.getsockname()[1]
     settings = HubSettings(
-        data_dir=data_dir, station_token=STATION_TOKEN, public_base_url=f"http://{address}:{port}"
+        data_dir=data_dir,
+        station_token=STATION_TOKEN,
+        allow_shared_station_token=True,
+        public_base_url=f"http://{address}:{port}",
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -73,7 +73,9 @@ async def presence_hub(
     request: pytest.FixtureRequest, data_dir: Path
 ) -> AsyncIterator[PresenceHub]:
     clock = FakeClock(NOW)
-    settings = HubSettings(data_dir=data_dir, station_token=STATION_TOKEN)
+    settings = HubSettings(
+        data_dir=data_dir, station_token=STATION_TOKEN, allow_shared_station_token=True
+    )
     if request.param == "postgres":
         url = request.getfixturevalue("pg_url")
         store, notifier = postgres_rendezvous(url)

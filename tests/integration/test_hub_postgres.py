@@ -17,11 +17,18 @@ import httpx
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.models import GpLanguage, RoomState
 from hub.pg import PostgresDatabase, PostgresNotifier, postgres_rendezvous
+from hub.provisioning.api import open_provisioning
+from hub.settings import HubSettings
 from hub.store import RoomRecord
+from provisioning.identity import StationIdentity
+from provisioning.protocol import b64encode
 from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback
+from station.core.clock import SystemClock
+from station.keys.keyring import generate_escrow_keypair
 from tests.integration.postgres import pg_server, pg_url  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.postgres
@@ -125,6 +132,7 @@ def two_hubs(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:  # noqa:
             "PYTHONPATH": str(ROOT),
             "KONTAKTSTATION_HUB_DATABASE_URL": pg_url,
             "KONTAKTSTATION_HUB_STATION_TOKEN": TOKEN,
+            "KONTAKTSTATION_HUB_ALLOW_SHARED_STATION_TOKEN": "1",
             "KONTAKTSTATION_HUB_PROVISIONING_KEY": str(key),
         }
         code = "import sys; from hub.server import main; sys.exit(main(sys.argv[1:]))"
@@ -241,3 +249,65 @@ async def test_station_on_instance_a_and_gp_on_instance_b(
         # Only one browser may be admitted, whichever instance it reaches.
         second = await station.post("/api/gp/admit", headers=gp_headers)
         assert second.status_code == 409
+
+
+async def test_station_sessions_hold_across_instances_and_rooms_stay_with_their_station(
+    two_hubs: tuple[str, str],
+    pg_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A session bought on instance A works on B (no shared state beyond the provisioning
+    key); another enrolled station's session reaches none of the first one's rooms."""
+    a_url, b_url = two_hubs
+    settings = HubSettings(
+        data_dir=tmp_path / "admin",
+        database_url=pg_url,
+        provisioning_key_path=tmp_path / "provisioning.key",
+    )
+    admin = open_provisioning(settings, SystemClock())
+    await admin.start()
+    try:
+        _private, escrow = generate_escrow_keypair()
+        await admin.set_layer(
+            "care_home", "solhaven", {"escrow_public_key": b64encode(escrow)}, "it"
+        )
+        x, y = (StationIdentity(Ed25519PrivateKey.generate()) for _ in range(2))
+        for identity in (x, y):
+            await admin.preauthorise(identity.fingerprint, "solhaven", "Stue", "it")
+    finally:
+        await admin.close()
+    path = "/api/provisioning/v1/rendezvous-session"
+    now = int(datetime.now(UTC).timestamp())
+    async with httpx.AsyncClient(timeout=30) as http:
+        sessions = {}
+        enroll = "/api/provisioning/v1/enroll"
+        body = b'{"software_version":"0.1.0"}'
+        for name, identity, url in (("x", x, a_url), ("y", y, b_url)):
+            # First contact: a preauthorised key becomes an approved station.
+            headers = identity.sign_request("POST", enroll, 1, now, body)
+            headers["Content-Type"] = "application/json"
+            first = await http.post(url + enroll, content=body, headers=headers)
+            assert first.status_code == 200, first.text
+            response = await http.post(
+                url + path, headers=identity.sign_request("POST", path, 2, now, b"")
+            )
+            assert response.status_code == 200, response.text
+            sessions[name] = {"Authorization": f"Bearer {response.json()['token']}"}
+        start = datetime.now(UTC) + timedelta(minutes=5)
+        booking = {
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(minutes=20)).isoformat(),
+        }
+        # X's session from A creates a room on B.
+        created = await http.post(f"{b_url}/api/station/rooms", json=booking, headers=sessions["x"])
+        assert created.status_code == 201, created.text
+        room_id = created.json()["room_id"]
+        assert (
+            await http.get(f"{a_url}/api/station/rooms/{room_id}", headers=sessions["x"])
+        ).status_code == 200
+        # Y (enrolled, valid session) on either instance: as if the room did not exist.
+        for url in (a_url, b_url):
+            refused = await http.post(
+                f"{url}/api/station/rooms/{room_id}/end", headers=sessions["y"]
+            )
+            assert refused.status_code == 404 and refused.json()["code"] == "unknown_room"

@@ -130,7 +130,9 @@ class Hub:
 async def hub(data_dir: Path) -> AsyncIterator[Hub]:
     """The hub app on a fake clock and a real SQLite file, driven in-process over ASGI."""
     clock = FakeClock(NOW)
-    settings = HubSettings(data_dir=data_dir, station_token=STATION_TOKEN)
+    settings = HubSettings(
+        data_dir=data_dir, station_token=STATION_TOKEN, allow_shared_station_token=True
+    )
     app = create_app(settings, clock=clock)
     transport = httpx.ASGITransport(app=app)
     async with (

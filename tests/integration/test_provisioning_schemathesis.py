@@ -70,6 +70,7 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     hub_settings = HubSettings(
         data_dir=data_dir,
         station_token=TOKEN,
+        allow_shared_station_token=True,
         public_base_url=url,
         long_poll_max_seconds=0.1,
     )

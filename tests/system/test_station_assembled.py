@@ -67,7 +67,6 @@ pytestmark = [pytest.mark.system, pytest.mark.browser, pytest.mark.slow]
 
 HUB_PORT = 8470  # the hub unit's own --port
 HUB = f"http://127.0.0.1:{HUB_PORT}"
-STATION_TOKEN = "system-test-station-token-0123456789abcdef"
 CARE_HOME = "solhaven"
 CLINIC = {
     "id": "clinic-soendergade",
@@ -247,19 +246,17 @@ async def station_tree(base: Path) -> AsyncIterator[Station]:
     station = Station(root, base / "logs")
     escrow_private, escrow_public = generate_escrow_keypair()
     del escrow_private  # IT's offline half: not needed here
-    # --- what IT puts on the hub's server (hub.env, the station-token credential)
+    # --- what IT puts on the hub's server (hub.env; no station token: stations sign in with
+    # their enrolled identity)
     write(
         root.path("/etc/kontaktstation-hub/hub.env"), f"KONTAKTSTATION_HUB_PUBLIC_BASE_URL={HUB}\n"
     )
-    write(root.path("/etc/kontaktstation-hub/station-token"), STATION_TOKEN, 0o600)
     # --- what the station's set-up writes (station.env): hub, and this machine's hardware
-    write(root.path("/etc/kontaktstation/station-token"), STATION_TOKEN, 0o600)
     write(
         root.path("/etc/kontaktstation/station.env"),
         "\n".join(
             [
                 f"KONTAKTSTATION_HUB_URL={HUB}",
-                "KONTAKTSTATION_HUB_STATION_TOKEN_FILE=/etc/kontaktstation/station-token",
                 "KONTAKTSTATION_ICE_SERVERS=[]",
                 "KONTAKTSTATION_CALL_LOOPBACK=1",
                 "KONTAKTSTATION_CAMERA=testpattern",

@@ -10,7 +10,6 @@ yet, the hub started from its own unit file on the host's loopback (the guest re
   built now with no network,
 - ``tools/probe.py``: stationd's API and the simulated button, timed inside the guest,
 - ``dropins/``: the rig's drop-ins for the station's units (emulation-scaled timeouts),
-- ``station-token``: the station's credential for calls, the one the hub was given.
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ REPO = Path(__file__).resolve().parents[2]
 #: The hub unit's own --port; the guest reaches it through QEMU's user network.
 HUB_PORT = 8470
 GUEST_HUB = f"http://10.0.2.2:{HUB_PORT}"
-STATION_TOKEN = "vm-test-station-token-0123456789abcdef"
 CARE_HOME = "solhaven"
 CLINIC = {
     "id": "clinic-soendergade",
@@ -206,7 +204,6 @@ def make_share(image: Image, share: Path) -> Path:
     tools.mkdir()
     shutil.copy2(Path(__file__).with_name("probe.py"), tools / "probe.py")
     _copy_tree(Path(__file__).with_name("guest") / "dropins", share / "dropins")
-    (share / "station-token").write_text(STATION_TOKEN)
     for path in share.rglob("*"):
         path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
     return wheel
@@ -238,9 +235,7 @@ def booted_appliance(image: Image, workdir: Path) -> Iterator[Appliance]:
     hub_env.parent.mkdir(parents=True, exist_ok=True)
     # GPs and IT use the hub on the host's loopback; the station reaches it as GUEST_HUB.
     hub_env.write_text(f"KONTAKTSTATION_HUB_PUBLIC_BASE_URL=http://127.0.0.1:{HUB_PORT}\n")
-    token = root.path("/etc/kontaktstation-hub/station-token")
-    token.write_text(STATION_TOKEN)
-    token.chmod(0o600)
+    # No station token: the station signs in to the hub with its enrolled identity key.
     hub = start(read_unit("kontaktstation-hub.service"), root, log=workdir / "hub.log")
     guest = Guest(image, workdir / "qemu", share)
     appliance = Appliance(guest, hub, root, share, workdir)

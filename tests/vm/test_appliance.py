@@ -4,7 +4,8 @@ A Debian 13 (trixie) image built and cached by ``scripts/vm-image`` boots under 
 systemd as PID 1 and the station's hardware as real kernel drivers: vivid (camera),
 snd-aloop (sound), virtio-gpu (the kiosk's display), gpio-sim (the privacy button's GPIO chip)
 and an i6300esb watchdog. In the guest, the set-up runs for a generic (non-Pi) board with the
-hub's URL, IT's key and the station's call credential, exactly as IT would run it on a Pi;
+hub's URL and IT's key (no call credential: the station signs in with its identity key),
+exactly as IT would run it on a Pi;
 then the guest reboots and everything after is checked from the host, as a person would see
 it or IT would check it:
 
@@ -140,7 +141,7 @@ def test_setup_provisions_a_generic_board_and_locks_the_imagers_user(
     command = (
         "/mnt/ks/src/provisioning/pi/setup.sh --target generic"
         f" --hub-url {GUEST_HUB} --it-key {it_key.group(1)}"
-        " --station-token /mnt/ks/station-token --wheels /mnt/ks/wheels"
+        " --wheels /mnt/ks/wheels"
         f" --source /mnt/ks/wheels/{wheel}"
     )
     # The rig's one change to the product's units, before they exist: start timeout and
