@@ -126,11 +126,10 @@ class StaffClient(LockedClient):
         """``GET /v1/missed``: booked slots that passed without a call, not yet seen."""
         return (await self._call(m.MissedOut, "GET", "/v1/missed")).items
 
-    async def acknowledge_missed(self, consultation_ids: list[str]) -> int:
-        """``POST /v1/missed/acknowledge``: they were shown; how many were new."""
+    async def acknowledge_missed(self, consultation_ids: list[str]) -> m.MissedAcknowledged:
+        """``POST /v1/missed/acknowledge``: they were shown (the answer: how many were new)."""
         body = self._body(m.MissedAcknowledge, consultation_ids=consultation_ids)
-        answer = await self._call(m.MissedAcknowledged, "POST", "/v1/missed/acknowledge", body=body)
-        return answer.acknowledged
+        return await self._call(m.MissedAcknowledged, "POST", "/v1/missed/acknowledge", body=body)
 
     async def create_consultation(
         self,

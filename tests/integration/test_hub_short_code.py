@@ -52,7 +52,10 @@ class Hub:
 @pytest.fixture
 async def hub(data_dir: Path) -> AsyncIterator[Hub]:
     clock = FakeClock(NOW)
-    settings = HubSettings(data_dir=data_dir, station_token=STATION_TOKEN)
+    # The shared token keeps this test about codes (station credentials have their own).
+    settings = HubSettings(
+        data_dir=data_dir, station_token=STATION_TOKEN, allow_shared_station_token=True
+    )
     app = create_app(settings, clock=clock)
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app):

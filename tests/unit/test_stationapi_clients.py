@@ -59,6 +59,8 @@ ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "state": ((), {}),
     "settings": ((), {}),
     "upcoming": ((), {"limit": 5}),
+    "missed": ((), {}),
+    "acknowledge_missed": ((["c1"],), {}),
     "health": ((), {}),
     "enrollment": ((), {}),
     "lock": ((), {}),

@@ -537,7 +537,7 @@ class DaemonStaffStation:
 
     async def acknowledge_missed(self, consultation_ids: list[str]) -> int:
         """``POST /v1/missed/acknowledge``."""
-        return await self.client.acknowledge_missed(consultation_ids)
+        return (await self.client.acknowledge_missed(consultation_ids)).acknowledged
 
     async def consultations(
         self,
