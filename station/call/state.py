@@ -35,6 +35,7 @@ from station.call.media import (
     CameraFeed,
     MediaClock,
 )
+from station.call.opus import install_fec_opus_encoder
 from station.call.quality import Quality
 from station.call.tuning import install_prompt_ice_completion
 from station.core.clock import Clock, SystemClock
@@ -146,6 +147,7 @@ class CallState:
         # Made once: every attempt has its own HTTP client, and each would load the CAs.
         self._ssl = hub_ssl_context()
         install_prompt_ice_completion()
+        install_fec_opus_encoder()
         self._supervisor: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._attempt: Attempt | None = None
