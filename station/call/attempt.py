@@ -121,6 +121,8 @@ class AttemptRunner(CallControls):
         microphone = MicrophoneGate(self._media.new_microphone(), muted=lambda: self.muted)
         attempt.tracks.append(microphone)
         video_sender = pc.addTrack(feed)
+        attempt.video_sender = video_sender
+        self._apply_audio_only(attempt)
         pc.addTrack(microphone)
         codec = getattr(camera, "passthrough_codec", None)
         if codec:
@@ -292,6 +294,8 @@ class AttemptRunner(CallControls):
                 self._publish("gp_media", **media.as_json())
         elif kind == "gp_leaving":
             attempt.gp.leaving = True
+        elif kind == "audio_only" and isinstance(message.get("on"), bool):
+            self.set_audio_only(message["on"], by="gp")
 
     async def _sample_stats(self, attempt: Attempt) -> None:
         loop = asyncio.get_running_loop()

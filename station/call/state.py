@@ -112,11 +112,17 @@ class Attempt:
     gp: GpSignals = field(default_factory=GpSignals)
     #: The GP's answer has an active video section the GP sends on.
     sends_video: bool = False
+    #: The station's video sender (paused while the call is audio only).
+    video_sender: Any = None
+    #: Audio only: neither side sends video, so none is expected.
+    audio_only: bool = False
     #: Why the attempt ended (``reconnecting`` events say it; no personal data).
     end_reason: str = "error"
 
     def video_expected(self) -> bool:
         """The GP sends video: the answer says so and the page's last word was "camera on"."""
+        if self.audio_only:
+            return False
         return self.sends_video and (self.gp.media is None or self.gp.media.video)
 
     def last_sign_of_life(self) -> float | None:
@@ -164,6 +170,9 @@ class CallState:
         self._private = False
         self.muted = False
         self.camera_off = False
+        #: Audio only by choice (staff or the GP; either can end it) and by the link.
+        self.audio_only_chosen = False
+        self.audio_only_auto = False
         self.volume = DEFAULT_VOLUME
         self._attempts = 0
         self._generation = 0
@@ -208,6 +217,8 @@ class CallState:
             "private": self._private,
             "muted": self.muted,
             "camera_off": self.camera_off,
+            "audio_only": self.audio_only,
+            "audio_only_reason": self.audio_only_reason,
             "volume": self.volume,
             "volume_max": VOLUME_STEPS,
             "resident": self._position(),
@@ -230,6 +241,20 @@ class CallState:
             },
             "keyframe_requests": self._keyframe_requests,
         }
+
+    @property
+    def audio_only(self) -> bool:
+        """Video paused both ways, audio goes on (chosen, or the link cannot carry video)."""
+        return self.audio_only_chosen or self.audio_only_auto
+
+    @property
+    def audio_only_reason(self) -> str | None:
+        """``choice`` or ``poor_connection`` (the label the UIs show), None with video."""
+        if self.audio_only_chosen:
+            return "choice"
+        if self.audio_only_auto:
+            return "poor_connection"
+        return None
 
     def _gp_left_ends_in(self) -> float | None:
         if self._gp_left_deadline is None or self._gp_left is None:
