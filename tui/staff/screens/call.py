@@ -250,14 +250,16 @@ class CallScreen(StaffScreen):
     def action_audio_only(self) -> None:
         """Audio only by choice, or video back (an automatic audio only ends by itself)."""
         on = self.audio_only != "choice"
+        before = self.audio_only
         self.audio_only = "choice" if on else None
-        self._set_audio_only(on)
+        self._set_audio_only(on, before)
 
     @work(group="audio-only", exclusive=True, exit_on_error=False)
-    async def _set_audio_only(self, on: bool) -> None:
+    async def _set_audio_only(self, on: bool, before: str | None) -> None:
         try:
             await self.station.set_audio_only(on)
         except StationClientError as error:
+            self.audio_only = before  # nothing changed: the screen says what is
             self.failed(error)
 
     @work(group="mute", exclusive=True, exit_on_error=False)
