@@ -330,7 +330,8 @@
     else if (message.type === "call_ended") finish("call_ended");
     else if (message.type === "audio_only") {
       const reason = message.reason === "poor_connection" ? "poor_connection" : "choice";
-      setAudioOnly(message.on === true ? reason : null);
+      // "paused": false while the station tries video again (the label stays meanwhile).
+      setAudioOnly(message.on === true ? reason : null, message.paused !== false);
     }
   }
 
@@ -339,17 +340,19 @@
   // The station decides (its staff, this page or the link chose it) and says so on the data
   // channel; this page pauses its own video, hides the station's, and labels both.
   let audioOnly = null; // null (video), "choice" or "poor_connection"
+  let videoPaused = false;
 
-  function setAudioOnly(reason) {
+  function setAudioOnly(reason, paused) {
     audioOnly = reason;
+    videoPaused = reason !== null && paused;
     const label = $("audio-only-notice");
     label.textContent = reason === "poor_connection" ? T.audioOnlyPoor : T.audioOnly;
     label.hidden = reason === null;
-    document.body.dataset.audioOnly = reason === null ? "off" : reason;
+    document.body.dataset.audioOnly = videoPaused ? reason : "off";
     const button = $("audio-only");
     button.textContent = reason === "choice" ? T.showVideo : T.audioOnlyButton;
     button.setAttribute("aria-pressed", String(reason === "choice"));
-    if (pc) pauseVideo(pc, reason !== null);
+    if (pc) pauseVideo(pc, videoPaused);
   }
 
   async function pauseVideo(peer, paused) {
@@ -650,7 +653,7 @@
       }
       await peer.setLocalDescription(await peer.createAnswer());
       await capSending(peer);
-      if (audioOnly !== null) await pauseVideo(peer, true);
+      if (videoPaused) await pauseVideo(peer, true);
       await gatheringDone(peer, GATHER_WAIT_MS);
       if (pc !== peer) return;
       answerSdp = peer.localDescription.sdp;
@@ -760,7 +763,7 @@
         const received = sample.packetsReceived - previous.sample.packetsReceived;
         const lost = sample.packetsLost - previous.sample.packetsLost;
         const loss = received + lost > 0 ? Math.max(0, lost) / (received + lost) : 0;
-        showQuality(grade(sample.rtt, loss, audioOnly === null ? sample.fps : null));
+        showQuality(grade(sample.rtt, loss, videoPaused ? null : sample.fps));
       }
       previous = { sample, progress };
     }, MONITOR_MS);

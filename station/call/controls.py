@@ -136,12 +136,14 @@ class CallControls(CallState):
         self.audio_only_chosen = on
         self._audio_only_changed()
 
-    def set_audio_only_auto(self, on: bool) -> None:
-        """The link cannot (True) or can again (False) carry video at a useful rate."""
-        if on == self.audio_only_auto:
+    def set_audio_only_auto(self, on: bool, *, probing: bool = False) -> None:
+        """The link cannot (True) or can again (False) carry video at a useful rate;
+        ``probing``: still audio only as far as the label goes, but video tries again."""
+        if on == self.audio_only_auto and probing == self.audio_only_probing:
             return
-        _log.info("audio only %s (link)", "on" if on else "off")
+        _log.info("audio only %s (link)%s", "on" if on else "off", " probing" if probing else "")
         self.audio_only_auto = on
+        self.audio_only_probing = on and probing
         self._audio_only_changed()
 
     def _audio_only_changed(self) -> None:
@@ -153,7 +155,7 @@ class CallControls(CallState):
 
     def _apply_audio_only(self, attempt: Attempt) -> None:
         """Pause (or resume) the station's video sender on ``attempt``."""
-        paused = self.audio_only
+        paused = self.video_paused
         was = attempt.audio_only
         attempt.audio_only = paused
         sender = attempt.video_sender
@@ -162,6 +164,8 @@ class CallControls(CallState):
         # aiortc's sender reads its track and drops the frames while disabled (aiortc 1.16
         # RTCRtpSender._next_encoded_frame): nothing is encoded or sent.
         sender._enabled = not paused
+        if not paused and (was or attempt.video_started_at is None):
+            attempt.video_started_at = asyncio.get_running_loop().time()
         if was and not paused:
             # The GP's decoder lost its reference pictures: start again from a keyframe.
             # (aiortc's own keyframe request; for a hardware encoder it reaches the camera,
@@ -174,6 +178,7 @@ class CallControls(CallState):
             "type": "audio_only",
             "on": self.audio_only,
             "reason": self.audio_only_reason,
+            "paused": self.video_paused,
         }
 
     def change_volume(self, step: int) -> int:

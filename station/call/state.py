@@ -25,6 +25,7 @@ from hardware.camera.base import Camera
 from hardware.video import FrameSink
 from station.call.config import CallConfig
 from station.call.hub import RendezvousClient, hub_ssl_context
+from station.call.linkjudge import AudioOnlyJudge
 from station.call.liveness import (
     GpMedia,
     GpSignals,
@@ -116,6 +117,10 @@ class Attempt:
     video_sender: Any = None
     #: Audio only: neither side sends video, so none is expected.
     audio_only: bool = False
+    #: Chromium's latest REMB for the station's video (bit/s), and when video last started.
+    remb_bps: float | None = None
+    remb_at: float | None = None
+    video_started_at: float | None = None
     #: Why the attempt ended (``reconnecting`` events say it; no personal data).
     end_reason: str = "error"
 
@@ -173,6 +178,9 @@ class CallState:
         #: Audio only by choice (staff or the GP; either can end it) and by the link.
         self.audio_only_chosen = False
         self.audio_only_auto = False
+        #: While automatic audio only tries video again (the label stays).
+        self.audio_only_probing = False
+        self._link_judge = AudioOnlyJudge()
         self.volume = DEFAULT_VOLUME
         self._attempts = 0
         self._generation = 0
@@ -246,6 +254,11 @@ class CallState:
     def audio_only(self) -> bool:
         """Video paused both ways, audio goes on (chosen, or the link cannot carry video)."""
         return self.audio_only_chosen or self.audio_only_auto
+
+    @property
+    def video_paused(self) -> bool:
+        """Whether video is paused now (audio only, except while a probe tries video)."""
+        return self.audio_only_chosen or (self.audio_only_auto and not self.audio_only_probing)
 
     @property
     def audio_only_reason(self) -> str | None:
