@@ -47,6 +47,7 @@ __all__ = [
     "MAX_SEALED_EXPORT_BYTES",
     "Base64Bytes",
     "BeginCheckRequest",
+    "CallAudioOnlyRequest",
     "CallCameraRequest",
     "CallErrorOut",
     "CallMediaOut",
@@ -644,6 +645,12 @@ class CallCameraRequest(_Request):
     off: bool
 
 
+class CallAudioOnlyRequest(_Request):
+    """``POST /v1/call/audio-only``: video paused both ways (true) or back (false)."""
+
+    on: bool
+
+
 class CallVolumeRequest(_Request):
     """``POST /v1/call/volume``: louder or softer, one step."""
 
@@ -735,6 +742,10 @@ class CallStatusOut(_Response):
     private: bool = False
     muted: bool = False
     camera_off: bool = False
+    #: Video paused both ways, audio goes on.
+    audio_only: bool = False
+    #: Why: ``choice`` (staff or the GP chose it) or ``poor_connection`` (automatic).
+    audio_only_reason: Literal["choice", "poor_connection"] | None = None
     volume: int | None = None
     volume_max: int | None = None
     resident: ResidentPositionOut | None = None

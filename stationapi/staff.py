@@ -309,6 +309,11 @@ class StaffClient(LockedClient):
         body = self._body(m.CallCameraRequest, off=off)
         return await self._call(m.CallStatusOut, "POST", "/v1/call/camera", body=body)
 
+    async def audio_only(self, on: bool) -> m.CallStatusOut:
+        """``POST /v1/call/audio-only``: video paused both ways (True) or back (False)."""
+        body = self._body(m.CallAudioOnlyRequest, on=on)
+        return await self._call(m.CallStatusOut, "POST", "/v1/call/audio-only", body=body)
+
     # ------------------------------------------------------------------ pre-call check
 
     async def precheck_frame(self, width: int = 64, height: int = 48) -> m.FrameOut:

@@ -134,6 +134,7 @@
     $("preview-label").textContent = T.preview;
     $("mute").textContent = T.mute;
     $("camera").textContent = T.cameraOff;
+    $("audio-only").textContent = T.audioOnlyButton;
     $("hangup").textContent = T.hangup;
     $("private-notice").textContent = T.private;
     $("reconnecting").textContent = T.reconnecting;
@@ -327,6 +328,50 @@
     else if (message.type === "private") setPrivate(true);
     else if (message.type === "staff_present") setPrivate(false);
     else if (message.type === "call_ended") finish("call_ended");
+    else if (message.type === "audio_only") {
+      const reason = message.reason === "poor_connection" ? "poor_connection" : "choice";
+      // "paused": false while the station tries video again (the label stays meanwhile).
+      setAudioOnly(message.on === true ? reason : null, message.paused !== false);
+    }
+  }
+
+  // -- audio only ----------------------------------------------------------------------------
+
+  // The station decides (its staff, this page or the link chose it) and says so on the data
+  // channel; this page pauses its own video, hides the station's, and labels both.
+  let audioOnly = null; // null (video), "choice" or "poor_connection"
+  let videoPaused = false;
+
+  function setAudioOnly(reason, paused) {
+    audioOnly = reason;
+    videoPaused = reason !== null && paused;
+    const label = $("audio-only-notice");
+    label.textContent = reason === "poor_connection" ? T.audioOnlyPoor : T.audioOnly;
+    label.hidden = reason === null;
+    document.body.dataset.audioOnly = videoPaused ? reason : "off";
+    const button = $("audio-only");
+    button.textContent = reason === "choice" ? T.showVideo : T.audioOnlyButton;
+    button.setAttribute("aria-pressed", String(reason === "choice"));
+    if (pc) pauseVideo(pc, videoPaused);
+  }
+
+  async function pauseVideo(peer, paused) {
+    for (const sender of peer.getSenders()) {
+      if (!sender.track || sender.track.kind !== "video") continue;
+      const parameters = sender.getParameters();
+      if (!parameters.encodings || parameters.encodings.length === 0) continue;
+      for (const encoding of parameters.encodings) encoding.active = !paused;
+      try {
+        await sender.setParameters(parameters);
+      } catch (error) {
+        console.warn("could not pause the sent video", error);
+      }
+    }
+  }
+
+  function toggleAudioOnly() {
+    // The station answers with the state both sides show (a channel that is not open: nothing).
+    tell({ type: "audio_only", on: audioOnly !== "choice" });
   }
 
   // -- local media ---------------------------------------------------------------------------
@@ -608,6 +653,7 @@
       }
       await peer.setLocalDescription(await peer.createAnswer());
       await capSending(peer);
+      if (videoPaused) await pauseVideo(peer, true);
       await gatheringDone(peer, GATHER_WAIT_MS);
       if (pc !== peer) return;
       answerSdp = peer.localDescription.sdp;
@@ -717,7 +763,7 @@
         const received = sample.packetsReceived - previous.sample.packetsReceived;
         const lost = sample.packetsLost - previous.sample.packetsLost;
         const loss = received + lost > 0 ? Math.max(0, lost) / (received + lost) : 0;
-        showQuality(grade(sample.rtt, loss, sample.fps));
+        showQuality(grade(sample.rtt, loss, videoPaused ? null : sample.fps));
       }
       previous = { sample, progress };
     }, MONITOR_MS);
@@ -826,6 +872,7 @@
     $("admit").addEventListener("click", admit);
     $("mute").addEventListener("click", toggleMute);
     $("camera").addEventListener("click", toggleCamera);
+    $("audio-only").addEventListener("click", toggleAudioOnly);
     $("hangup").addEventListener("click", hangup);
     // Opening another appointment's link in this tab changes only the fragment, which does
     // not reload the page by itself; start over for the new link.

@@ -23,6 +23,7 @@ from hardware.camera.base import forward_keyframe_requests
 from station.call.controls import CallControls
 from station.call.errors import CallError, GatheringFailed
 from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback
+from station.call.linkjudge import Decision, LinkSample, LinkState
 from station.call.liveness import (
     GpMedia,
     StallAction,
@@ -141,6 +142,9 @@ class AttemptRunner(CallControls):
         microphone = MicrophoneGate(self._media.new_microphone(), muted=lambda: self.muted)
         attempt.tracks.append(microphone)
         video_sender = pc.addTrack(feed)
+        attempt.video_sender = video_sender
+        watch_remb(video_sender, attempt)
+        self._apply_audio_only(attempt)
         pc.addTrack(microphone)
         codec = getattr(camera, "passthrough_codec", None)
         if codec:
@@ -243,6 +247,7 @@ class AttemptRunner(CallControls):
                 video_since = now
                 self._error = None
                 self._selected_pair = selected_pair(attempt.pc)
+                self._link_judge.connected(now)
                 self._set_phase(CallPhase.CONNECTED, selected_pair=self._selected_pair)
             if now - last > self.config.media_timeout_seconds:
                 _log.info("call attempt %d: no media for %.1f s", attempt.number, now - last)
@@ -312,6 +317,8 @@ class AttemptRunner(CallControls):
                 self._publish("gp_media", **media.as_json())
         elif kind == "gp_leaving":
             attempt.gp.leaving = True
+        elif kind == "audio_only" and isinstance(message.get("on"), bool):
+            self.set_audio_only(message["on"], by="gp")
 
     async def _sample_stats(self, attempt: Attempt) -> None:
         loop = asyncio.get_running_loop()
@@ -352,7 +359,52 @@ class AttemptRunner(CallControls):
                 )
                 self._quality = Quality(level, rtt_ms, max(0.0, loss), fps, bitrate)
                 self._publish("quality", **self._quality.as_json())
+                if self.config.auto_audio_only and self._selected_pair is not None:
+                    self._judge_link(attempt, now, rtt_ms, max(0.0, loss), fps)
             previous = (now, frames, received, lost, transport_bytes)
+
+    def _judge_link(
+        self, attempt: Attempt, now: float, rtt_ms: float | None, loss: float, fps: float
+    ) -> None:
+        """Automatic audio only (see :mod:`station.call.linkjudge`)."""
+        started = attempt.video_started_at
+        # Only a REMB sent since the station's video last started says what video gets.
+        fresh = (
+            attempt.remb_at is not None
+            and started is not None
+            and attempt.remb_at >= started
+            and not attempt.audio_only
+        )
+        sample = LinkSample(
+            rtt_s=None if rtt_ms is None else rtt_ms / 1000,
+            loss=loss,
+            fps=fps if attempt.video_expected() else None,
+            remb_bps=attempt.remb_bps if fresh else None,
+        )
+        judge = self._link_judge
+        reason = judge.why_bad(sample, 0.0 if started is None else now - started)
+        decision = judge.feed(now, sample)
+        if judge.state is not LinkState.VIDEO or decision is not Decision.KEEP:
+            _log.info(
+                "call attempt %d: link %s/%s (%s; rtt %s ms, loss %.0f%%, fps %s, remb %s)",
+                attempt.number,
+                decision.value,
+                judge.state.value,
+                reason or "good",
+                "-" if rtt_ms is None else f"{rtt_ms:.0f}",
+                loss * 100,
+                "-" if sample.fps is None else f"{sample.fps:.0f}",
+                "-" if sample.remb_bps is None else f"{sample.remb_bps / 1000:.0f}k",
+            )
+        if decision is Decision.KEEP:
+            return
+        if decision in (Decision.ENTER, Decision.FAIL):
+            self.set_audio_only_auto(True)
+        elif decision is Decision.PROBE:
+            self.set_audio_only_auto(True, probing=True)
+        elif decision is Decision.RESUME:
+            self.set_audio_only_auto(False)
+        self._publish("link", state=judge.state.value, reason=reason)
 
     async def _close_attempt(self) -> None:
         """Tear the attempt down completely, even when the caller is cancelled meanwhile.
@@ -389,6 +441,26 @@ class AttemptRunner(CallControls):
             with contextlib.suppress(Exception):
                 track.stop()
         await attempt.hub.aclose()
+
+
+def watch_remb(sender: Any, attempt: Attempt) -> None:
+    """Keep Chromium's REMB for ``sender`` (its estimate of the link, bit/s) on ``attempt``.
+
+    aiortc 1.16 reads REMB only to set its VP8 encoder's bitrate; the packet is seen here
+    first (per instance, as ``hardware.camera.base.forward_keyframe_requests`` does).
+    """
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
+
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            with contextlib.suppress(ValueError):
+                attempt.remb_bps = float(unpack_remb_fci(packet.fci)[0])
+                attempt.remb_at = asyncio.get_running_loop().time()
+        await original(packet)
+
+    setattr(sender, "_handle_rtcp_packet", handle)  # noqa: B010
 
 
 def passthrough_codec_preferences(mime_type: str) -> list[RTCRtpCodecCapability]:

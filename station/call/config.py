@@ -82,6 +82,9 @@ class CallConfig(BaseModel):
     video_keyframe_wait_seconds: float = Field(default=3.0, ge=0.5, le=30)
     #: Call statistics and the quality level are sampled this often.
     stats_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: Video pauses both ways (audio only, labelled) when the link cannot carry it, and comes
+    #: back by itself (``station.call.linkjudge``).
+    auto_audio_only: bool = True
     #: The self-view goes to the frame sink at most this often.
     self_view_fps: float = Field(default=10.0, gt=0, le=60)
     #: Timeouts of the hub's plain requests (long-polls add their own wait to the read timeout).

@@ -8,6 +8,7 @@ Microphone, camera and volume act on the station's own tracks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -45,6 +46,8 @@ class CallControls(CallState):
         if self._residents:
             self._send(self._resident_message())
         self._send({"type": "private" if self._private else "staff_present"})
+        if self.audio_only:
+            self._send(self._audio_only_message())
 
     def _resident_message(self) -> dict[str, Any]:
         resident = self._residents[self._current]
@@ -121,6 +124,63 @@ class CallControls(CallState):
         self.camera_off = off
         self._publish("controls", **self._controls())
 
+    def set_audio_only(self, on: bool, *, by: str = "staff") -> None:
+        """Audio only by choice (``by``: ``staff`` or ``gp``), or video back by choice.
+
+        Either side's choice holds for both; the automatic audio only (a link that cannot
+        carry video) is separate and ends by itself.
+        """
+        if on == self.audio_only_chosen:
+            return
+        _log.info("audio only %s (chosen by %s)", "on" if on else "off", by)
+        self.audio_only_chosen = on
+        self._audio_only_changed()
+
+    def set_audio_only_auto(self, on: bool, *, probing: bool = False) -> None:
+        """The link cannot (True) or can again (False) carry video at a useful rate;
+        ``probing``: still audio only as far as the label goes, but video tries again."""
+        if on == self.audio_only_auto and probing == self.audio_only_probing:
+            return
+        _log.info("audio only %s (link)%s", "on" if on else "off", " probing" if probing else "")
+        self.audio_only_auto = on
+        self.audio_only_probing = on and probing
+        self._audio_only_changed()
+
+    def _audio_only_changed(self) -> None:
+        attempt = self._attempt
+        if attempt is not None:
+            self._apply_audio_only(attempt)
+        self._send(self._audio_only_message())
+        self._publish("controls", **self._controls())
+
+    def _apply_audio_only(self, attempt: Attempt) -> None:
+        """Pause (or resume) the station's video sender on ``attempt``."""
+        paused = self.video_paused
+        was = attempt.audio_only
+        attempt.audio_only = paused
+        sender = attempt.video_sender
+        if sender is None or not hasattr(sender, "_enabled"):
+            return
+        # aiortc's sender reads its track and drops the frames while disabled (aiortc 1.16
+        # RTCRtpSender._next_encoded_frame): nothing is encoded or sent.
+        sender._enabled = not paused
+        if not paused and (was or attempt.video_started_at is None):
+            attempt.video_started_at = asyncio.get_running_loop().time()
+        if was and not paused:
+            # The GP's decoder lost its reference pictures: start again from a keyframe.
+            # (aiortc's own keyframe request; for a hardware encoder it reaches the camera,
+            # see hardware.camera.base.forward_keyframe_requests.)
+            with contextlib.suppress(Exception):
+                sender._send_keyframe()
+
+    def _audio_only_message(self) -> dict[str, Any]:
+        return {
+            "type": "audio_only",
+            "on": self.audio_only,
+            "reason": self.audio_only_reason,
+            "paused": self.video_paused,
+        }
+
     def change_volume(self, step: int) -> int:
         """Louder (+1) or softer (-1); returns the new volume step (0..VOLUME_STEPS)."""
         self.volume = max(0, min(VOLUME_STEPS, self.volume + step))
@@ -128,4 +188,10 @@ class CallControls(CallState):
         return self.volume
 
     def _controls(self) -> dict[str, Any]:
-        return {"muted": self.muted, "camera_off": self.camera_off, "volume": self.volume}
+        return {
+            "muted": self.muted,
+            "camera_off": self.camera_off,
+            "audio_only": self.audio_only,
+            "audio_only_reason": self.audio_only_reason,
+            "volume": self.volume,
+        }

@@ -25,6 +25,7 @@ from hardware.camera.base import Camera
 from hardware.video import FrameSink
 from station.call.config import CallConfig
 from station.call.hub import RendezvousClient, StationCredentials, hub_ssl_context
+from station.call.linkjudge import AudioOnlyJudge
 from station.call.liveness import (
     GpMedia,
     GpSignals,
@@ -35,6 +36,7 @@ from station.call.media import (
     CameraFeed,
     MediaClock,
 )
+from station.call.opus import install_fec_opus_encoder
 from station.call.quality import Quality
 from station.call.tuning import install_prompt_ice_completion
 from station.core.clock import Clock, SystemClock
@@ -111,11 +113,21 @@ class Attempt:
     gp: GpSignals = field(default_factory=GpSignals)
     #: The GP's answer has an active video section the GP sends on.
     sends_video: bool = False
+    #: The station's video sender (paused while the call is audio only).
+    video_sender: Any = None
+    #: Audio only: neither side sends video, so none is expected.
+    audio_only: bool = False
+    #: Chromium's latest REMB for the station's video (bit/s), and when video last started.
+    remb_bps: float | None = None
+    remb_at: float | None = None
+    video_started_at: float | None = None
     #: Why the attempt ended (``reconnecting`` events say it; no personal data).
     end_reason: str = "error"
 
     def video_expected(self) -> bool:
         """The GP sends video: the answer says so and the page's last word was "camera on"."""
+        if self.audio_only:
+            return False
         return self.sends_video and (self.gp.media is None or self.gp.media.video)
 
     def last_sign_of_life(self) -> float | None:
@@ -149,6 +161,7 @@ class CallState:
         # Made once: every attempt has its own HTTP client, and each would load the CAs.
         self._ssl = hub_ssl_context()
         install_prompt_ice_completion()
+        install_fec_opus_encoder()
         self._supervisor: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._attempt: Attempt | None = None
@@ -165,6 +178,12 @@ class CallState:
         self._private = False
         self.muted = False
         self.camera_off = False
+        #: Audio only by choice (staff or the GP; either can end it) and by the link.
+        self.audio_only_chosen = False
+        self.audio_only_auto = False
+        #: While automatic audio only tries video again (the label stays).
+        self.audio_only_probing = False
+        self._link_judge = AudioOnlyJudge()
         self.volume = DEFAULT_VOLUME
         self._attempts = 0
         self._generation = 0
@@ -209,6 +228,8 @@ class CallState:
             "private": self._private,
             "muted": self.muted,
             "camera_off": self.camera_off,
+            "audio_only": self.audio_only,
+            "audio_only_reason": self.audio_only_reason,
             "volume": self.volume,
             "volume_max": VOLUME_STEPS,
             "resident": self._position(),
@@ -231,6 +252,25 @@ class CallState:
             },
             "keyframe_requests": self._keyframe_requests,
         }
+
+    @property
+    def audio_only(self) -> bool:
+        """Video paused both ways, audio goes on (chosen, or the link cannot carry video)."""
+        return self.audio_only_chosen or self.audio_only_auto
+
+    @property
+    def video_paused(self) -> bool:
+        """Whether video is paused now (audio only, except while a probe tries video)."""
+        return self.audio_only_chosen or (self.audio_only_auto and not self.audio_only_probing)
+
+    @property
+    def audio_only_reason(self) -> str | None:
+        """``choice`` or ``poor_connection`` (the label the UIs show), None with video."""
+        if self.audio_only_chosen:
+            return "choice"
+        if self.audio_only_auto:
+            return "poor_connection"
+        return None
 
     def _gp_left_ends_in(self) -> float | None:
         if self._gp_left_deadline is None or self._gp_left is None:

@@ -76,6 +76,7 @@ OPERATIONS: dict[tuple[str, str], tuple[str | None, int, str | None]] = {
     ("POST", "/v1/call/previous"): (None, 200, "CallStatusOut"),
     ("POST", "/v1/call/mute"): ("CallMuteRequest", 200, "CallStatusOut"),
     ("POST", "/v1/call/camera"): ("CallCameraRequest", 200, "CallStatusOut"),
+    ("POST", "/v1/call/audio-only"): ("CallAudioOnlyRequest", 200, "CallStatusOut"),
     ("POST", "/v1/call/volume"): ("CallVolumeRequest", 200, "CallStatusOut"),
     ("POST", "/v1/call/call-staff"): (None, 200, "CallStatusOut"),
     ("POST", "/v1/call/end"): (None, 200, "CallStatusOut"),
@@ -110,6 +111,7 @@ OPEN = {
 STAFF_OR_PRIVATE = {
     ("POST", "/v1/call/mute"),
     ("POST", "/v1/call/camera"),
+    ("POST", "/v1/call/audio-only"),
     ("POST", "/v1/call/volume"),
     ("POST", "/v1/call/call-staff"),
     ("POST", "/v1/call/end"),
@@ -143,7 +145,7 @@ async def test_every_route_is_described_with_its_contract_models(station: Runnin
     assert routes == set(OPERATIONS)
     described = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
     assert described == set(OPERATIONS)
-    assert len(OPERATIONS) == 54
+    assert len(OPERATIONS) == 55
 
     for (method, path), (request, status, response) in OPERATIONS.items():
         op = schema["paths"][path][method.lower()]

@@ -110,6 +110,7 @@ ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "next_resident": ((), {}),
     "previous_resident": ((), {}),
     "camera": ((False,), {}),
+    "audio_only": ((True,), {}),
     "precheck_frame": ((), {}),
     "precheck_microphone": ((), {}),
     "precheck_tone": ((), {}),

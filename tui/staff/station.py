@@ -367,6 +367,10 @@ class StaffStation(StationRecords, Protocol):
         """The station's camera off (True) or on."""
         ...
 
+    async def set_audio_only(self, on: bool) -> None:
+        """Audio only (video paused both ways) or video back."""
+        ...
+
     async def end_call(self) -> None:
         """End the call."""
         ...
@@ -520,6 +524,10 @@ class DaemonStaffStation:
     async def set_camera_off(self, off: bool) -> None:
         """``POST /v1/call/camera``."""
         await self.client.camera(off)
+
+    async def set_audio_only(self, on: bool) -> None:
+        """``POST /v1/call/audio-only``."""
+        await self.client.audio_only(on)
 
     async def end_call(self) -> None:
         """``POST /v1/call/end``."""

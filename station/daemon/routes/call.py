@@ -9,6 +9,7 @@ endpoint                               body                                   wh
 ``POST /v1/call/next`` / ``previous``  -                                      staff
 ``POST /v1/call/mute``                 :class:`~stationapi.models.CallMuteRequest`   staff or P
 ``POST /v1/call/camera``               :class:`~stationapi.models.CallCameraRequest` staff or P
+``POST /v1/call/audio-only``           :class:`~stationapi.models.CallAudioOnlyRequest` staff or P
 ``POST /v1/call/volume``               :class:`~stationapi.models.CallVolumeRequest` staff or P
 ``POST /v1/call/call-staff``           -                                      staff or P
 ``POST /v1/call/end``                  -                                      staff or P
@@ -99,6 +100,20 @@ async def post_camera(
 ) -> m.CallStatusOut:
     """Staff, or the resident during a private call."""
     calls.active_engine().set_camera_off(body.off)
+    return calls.call_status()
+
+
+@router.post(
+    "/v1/call/audio-only",
+    summary="Audio only (video paused both ways) or video back",
+    response_model_exclude_unset=True,
+)
+async def post_audio_only(
+    calls: Calls, _who: StaffOrPrivate, body: m.CallAudioOnlyRequest
+) -> m.CallStatusOut:
+    """Staff, or the resident during a private call; the GP's page follows (and may choose
+    the same on its side)."""
+    calls.active_engine().set_audio_only(body.on, by="staff")
     return calls.call_status()
 
 

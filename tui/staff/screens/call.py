@@ -47,6 +47,8 @@ class CallScreen(StaffScreen):
         Binding("p", "step(-1)", _("Previous resident"), id="call.previous", group=_STEP),
         Binding("m", "mute", _("Microphone on/off"), id="call.mute"),
         Binding("v", "camera", _("Camera on/off"), id="call.camera"),
+        # On the button (and its label); the footer has no room for another key.
+        Binding("l", "audio_only", _("Audio only/video"), id="call.audio_only", show=False),
         Binding("e", "end", _("End call"), id="call.end"),
         Binding("f", "leave", _("Leave the room"), id="call.leave"),
     ]
@@ -65,6 +67,8 @@ class CallScreen(StaffScreen):
     """(why, seconds until the call ends by itself) while the GP has left; None otherwise."""
     gp_media: reactive[tuple[bool, bool] | None] = reactive(None, init=False)
     """What the GP says it sends: (video, audio); None while not said."""
+    audio_only: reactive[str | None] = reactive(None, init=False)
+    """Why video is paused both ways (``choice``, ``poor_connection``); None with video."""
 
     def __init__(
         self, session: UnlockedSession, appointment_id: str, *, admitted: bool = False
@@ -85,11 +89,14 @@ class CallScreen(StaffScreen):
                 CallScreen.connection,
                 CallScreen.gp_left,
                 CallScreen.gp_media,
+                CallScreen.audio_only,
             )
             yield RoundPanel()
             if terminal_video_enabled():
                 yield TerminalVideo(id="terminal-video")
-            yield CallControls(classes="buttons").data_bind(CallScreen.muted, CallScreen.camera_off)
+            yield CallControls(classes="buttons").data_bind(
+                CallScreen.muted, CallScreen.camera_off, CallScreen.audio_only
+            )
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -174,6 +181,13 @@ class CallScreen(StaffScreen):
             self.muted = bool(data["muted"])
         if "camera_off" in data:
             self.camera_off = bool(data["camera_off"])
+        if "audio_only" in data:
+            reason = data.get("audio_only_reason")
+            self.audio_only = (
+                (reason if reason in ("choice", "poor_connection") else "choice")
+                if data["audio_only"]
+                else None
+            )
         if status == "resident":
             self.load()
 
@@ -231,6 +245,22 @@ class CallScreen(StaffScreen):
         """Camera off or on again."""
         self.camera_off = not self.camera_off
         self._set_camera_off(self.camera_off)
+
+    @on(Button.Pressed, "#btn-audio-only")
+    def action_audio_only(self) -> None:
+        """Audio only by choice, or video back (an automatic audio only ends by itself)."""
+        on = self.audio_only != "choice"
+        before = self.audio_only
+        self.audio_only = "choice" if on else None
+        self._set_audio_only(on, before)
+
+    @work(group="audio-only", exclusive=True, exit_on_error=False)
+    async def _set_audio_only(self, on: bool, before: str | None) -> None:
+        try:
+            await self.station.set_audio_only(on)
+        except StationClientError as error:
+            self.audio_only = before  # nothing changed: the screen says what is
+            self.failed(error)
 
     @work(group="mute", exclusive=True, exit_on_error=False)
     async def _set_muted(self, muted: bool) -> None:

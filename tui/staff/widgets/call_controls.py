@@ -1,4 +1,5 @@
-"""The attended call's buttons: previous and next resident, microphone, camera, end, leave.
+"""The attended call's buttons: previous and next resident, microphone, camera, audio only,
+end, leave.
 
 The microphone and camera buttons say what pressing them does, from the state the call
 screen hands down (``data_bind``); every press goes up as the button's own ``Pressed``.
@@ -32,9 +33,11 @@ class CallControls(Horizontal):
     """True while the station's microphone is off (the button then turns it on)."""
     camera_off: reactive[bool] = reactive(False)
     """True while the station's camera is off (the button then turns it on)."""
+    audio_only: reactive[str | None] = reactive(None)
+    """Why the call is audio only (``choice``, ``poor_connection``); None with video."""
 
     def compose(self) -> ComposeResult:
-        """Six buttons, in the order staff use them."""
+        """Seven buttons, in the order staff use them."""
         yield Button(_("Previous"), id="btn-previous")
         yield Button(_("Next"), id="btn-next")
         yield Button(
@@ -45,6 +48,7 @@ class CallControls(Horizontal):
             _("Turn the camera on") if self.camera_off else _("Turn the camera off"),
             id="btn-camera",
         )
+        yield Button(_audio_only_label(self.audio_only), id="btn-audio-only")
         yield Button(_("End call"), id="btn-end", variant="error")
         yield Button(_("Leave the room"), id="btn-leave", variant="warning")
 
@@ -61,3 +65,13 @@ class CallControls(Horizontal):
             self.query_one("#btn-camera", Button).label = (
                 _("Turn the camera on") if off else _("Turn the camera off")
             )
+
+    def watch_audio_only(self, reason: str | None) -> None:
+        """Relabel the audio-only button."""
+        with contextlib.suppress(NoMatches):
+            self.query_one("#btn-audio-only", Button).label = _audio_only_label(reason)
+
+
+def _audio_only_label(reason: str | None) -> str:
+    # Chosen: the button brings video back. Automatic or none: it chooses audio only.
+    return _("Show video again") if reason == "choice" else _("Audio only")

@@ -49,6 +49,8 @@ class CallStatusLine(Static):
     """(why, seconds until the call ends by itself) while the GP has left; None otherwise."""
     gp_media: reactive[tuple[bool, bool] | None] = reactive(None, layout=True)
     """What the GP says it sends: (video, audio); None while not said."""
+    audio_only: reactive[str | None] = reactive(None, layout=True)
+    """Why the call is audio only (``choice``, ``poor_connection``); None with video."""
 
     def render(self) -> Text:
         """The line, from the attributes above."""
@@ -68,6 +70,10 @@ class CallStatusLine(Static):
                 text.append("   " + _("The doctor sends neither picture nor sound"), style="bold")
             elif not video:
                 text.append("   " + _("The doctor's camera is off"), style="bold")
+        if self.audio_only == "poor_connection":
+            text.append("   " + _("Audio only — poor connection"), style="bold yellow")
+        elif self.audio_only is not None:
+            text.append("   " + _("Audio only"), style="bold yellow")
         if self.connection:
             text.append("   " + _("Connection: {quality}").format(quality=self.connection))
         if self.muted:

@@ -1,0 +1,162 @@
+"""Automatic audio only: when the link cannot carry video at a useful rate, and when it can again.
+
+Fed one sample a statistics interval (1 s) with what the station measures:
+
+* **round-trip time** from the GP's RTCP receiver reports (queueing on a capped link shows
+  here first: a bottleneck's queue grows long before it drops);
+* **loss** of what the station receives (the station's own receiver statistics);
+* the **frame rate** of the GP's video as decoded at the station (only while video is
+  expected);
+* the **REMB** Chromium sends for the station's video (its estimate of the station-to-GP
+  link), only once the station's video has run long enough for the estimate to mean something
+  (right after video starts, REMB is about 1.5 times what was sent before, i.e. audio).
+
+A sample is *bad* when any of them is past its limit. Hysteresis: audio only after
+``bad_to_enter`` bad samples in a row. While audio only, nothing measures whether video would
+fit again (audio alone fits nearly anything), so after ``hold_seconds`` the judge *probes*:
+video resumes (the label stays) for up to ``probe_seconds``; at ``good_to_resume`` good
+samples in a row video is back, else audio only again. A trial must also show a short queue
+(``probe_max_rtt_s``: a capped link's queue fills again as soon as video returns, while the
+GP's adaptive video alone may still look fine), and two samples with a queue end a trial
+early. A probe costs a few seconds of queueing on a link that is still bad: under a 256 kbit/s
+cap that is one probe every 4-7 s, each adding up to about 0.7 s of delay for a moment.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["AudioOnlyJudge", "Decision", "LinkSample", "LinkState"]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSample:
+    """One interval's measurements (None: not measured now)."""
+
+    rtt_s: float | None
+    loss: float
+    #: Frames a second of the GP's video at the station; None while no video is expected.
+    fps: float | None
+    #: Chromium's REMB for the station's video (bit/s); None when not received.
+    remb_bps: float | None
+
+
+class LinkState(enum.StrEnum):
+    VIDEO = "video"
+    AUDIO_ONLY = "audio_only"
+    PROBING = "probing"
+
+
+class Decision(enum.StrEnum):
+    """What the call does after a sample."""
+
+    KEEP = "keep"
+    ENTER = "enter"  # pause video: audio only (poor connection)
+    PROBE = "probe"  # resume video for a trial, label kept
+    RESUME = "resume"  # the trial went well: video is back
+    FAIL = "fail"  # the trial did not: audio only again
+
+
+class AudioOnlyJudge:
+    """See the module docs."""
+
+    def __init__(
+        self,
+        *,
+        max_rtt_s: float = 0.5,
+        max_loss: float = 0.10,
+        min_fps: float = 5.0,
+        min_remb_bps: float = 150_000,
+        remb_after_seconds: float = 10.0,
+        warmup_seconds: float = 4.0,
+        bad_to_enter: int = 3,
+        hold_seconds: float = 2.0,
+        probe_seconds: float = 5.0,
+        probe_max_rtt_s: float = 0.25,
+        good_to_resume: int = 2,
+    ) -> None:
+        self.max_rtt_s = max_rtt_s
+        self.max_loss = max_loss
+        self.min_fps = min_fps
+        self.min_remb_bps = min_remb_bps
+        self.remb_after_seconds = remb_after_seconds
+        self.warmup_seconds = warmup_seconds
+        self.bad_to_enter = bad_to_enter
+        self.hold_seconds = hold_seconds
+        self.probe_seconds = probe_seconds
+        self.probe_max_rtt_s = probe_max_rtt_s
+        self.good_to_resume = good_to_resume
+        self.state = LinkState.VIDEO
+        self._since: float | None = None  # when the current state began
+        self._bad = 0
+        self._recent: list[bool] = []  # the probe's samples: good?
+
+    def connected(self, now: float) -> None:
+        """A (new) connection carries media from ``now``: video gets its warm-up again."""
+        if self.state is LinkState.VIDEO:
+            self._enter(LinkState.VIDEO, now)
+
+    def why_bad(self, sample: LinkSample, video_for: float) -> str | None:
+        """The first limit ``sample`` is past (for the log), or None when it is good."""
+        if sample.rtt_s is not None and sample.rtt_s > self.max_rtt_s:
+            return f"rtt {sample.rtt_s * 1000:.0f} ms"
+        if sample.loss > self.max_loss:
+            return f"loss {sample.loss:.0%}"
+        if sample.fps is not None and sample.fps < self.min_fps:
+            return f"fps {sample.fps:.1f}"
+        if (
+            sample.remb_bps is not None
+            and video_for >= self.remb_after_seconds
+            and sample.remb_bps < self.min_remb_bps
+        ):
+            return f"remb {sample.remb_bps / 1000:.0f} kbit/s"
+        return None
+
+    def feed(self, now: float, sample: LinkSample) -> Decision:
+        """One sample at ``now`` (seconds, any monotonic clock)."""
+        if self._since is None:
+            self._since = now
+        age = now - self._since
+        if self.state is LinkState.VIDEO:
+            if age < self.warmup_seconds:
+                return Decision.KEEP
+            self._bad = self._bad + 1 if self.why_bad(sample, age) else 0
+            if self._bad >= self.bad_to_enter:
+                self._enter(LinkState.AUDIO_ONLY, now)
+                return Decision.ENTER
+            return Decision.KEEP
+        if self.state is LinkState.AUDIO_ONLY:
+            if age >= self.hold_seconds:
+                self._enter(LinkState.PROBING, now)
+                return Decision.PROBE
+            return Decision.KEEP
+        # Probing: video runs again (the GP's takes 2-3 s to arrive after a pause). Video is
+        # back at the first ``good_to_resume`` good samples in a row, with video arriving;
+        # audio only again if that does not happen within ``probe_seconds``. (REMB is no
+        # help here: after audio only it starts low and climbs for many seconds.)
+        good = (
+            self.why_bad(sample, 0.0) is None
+            and (sample.fps is None or sample.fps > 0)
+            and (sample.rtt_s is None or sample.rtt_s <= self.probe_max_rtt_s)
+        )
+        self._recent.append(good)
+        queue = self.why_bad(LinkSample(sample.rtt_s, sample.loss, None, None), 0.0)
+        self._bad = self._bad + 1 if queue else 0
+        if self._bad >= 2:
+            # Clearly bad (a queue, loss), not merely video still on its way: stop early.
+            self._enter(LinkState.AUDIO_ONLY, now)
+            return Decision.FAIL
+        if len(self._recent) >= self.good_to_resume and all(self._recent[-self.good_to_resume :]):
+            self._enter(LinkState.VIDEO, now)
+            return Decision.RESUME
+        if age < self.probe_seconds:
+            return Decision.KEEP
+        self._enter(LinkState.AUDIO_ONLY, now)
+        return Decision.FAIL
+
+    def _enter(self, state: LinkState, now: float) -> None:
+        self.state = state
+        self._since = now
+        self._bad = 0
+        self._recent = []
