@@ -108,6 +108,35 @@ def test_frames_arrive_and_are_drawn(sink: SharedMemoryFrameSink, surface: Surfa
     assert own.x + own.width <= 800 and own.y + own.height <= 600
 
 
+def test_the_window_is_open_only_while_a_call_has_a_picture(
+    sink: SharedMemoryFrameSink, surface: SurfaceLoop
+) -> None:
+    """Outside a call the kiosk's UI has the whole screen: no window until the first picture,
+    and none once the call's pictures are cleared (stationd clears both roles at its end).
+    Each opening is a new window (the compositor's window rules run again)."""
+    import pygame
+
+    surface.step(timeout=0.2)
+    assert not surface.renderer.shown and not pygame.display.get_init()
+    assert surface.renderer.openings == 0
+    for call in (1, 2):
+        sink.show(stamped(call, SMALL), "self")  # the self-view comes first in a call
+        surface.step(timeout=5)
+        assert surface.renderer.shown and pygame.display.get_init()
+        assert surface.renderer.openings == call
+        sink.show(stamped(10 + call), "remote")
+        surface.step(timeout=5)
+        assert drawn_stamp(surface) == Stamp(1_000_010 + call, 10 + call)
+        sink.clear("remote")
+        surface.step(timeout=5)
+        assert surface.renderer.shown  # the self-view is still a picture of the call
+        sink.clear("self")
+        surface.step(timeout=5)
+        assert not surface.renderer.shown and not pygame.display.get_init()
+        assert surface.renderer.drawn == {}
+        assert not surface.renderer.pixels().any()
+
+
 def test_a_burst_is_drawn_as_its_newest_frame_only(
     sink: SharedMemoryFrameSink, surface: SurfaceLoop
 ) -> None:
