@@ -159,6 +159,7 @@ class SurfaceLoop:
         tmp = self.directory / f".{DRAWN_FILE}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
         try:
+            os.fchmod(fd, 0o640)  # group-readable whatever the unit's umask (0077)
             os.write(fd, f"P6\n{width} {height}\n255\n".encode() + pixels.tobytes())
         finally:
             os.close(fd)

@@ -89,6 +89,26 @@ def drawn_stamp(loop: SurfaceLoop, role: str = "remote") -> Stamp | None:
     return decode_stamp_luma(np.clip(luma, 0, 255).astype(np.uint8))
 
 
+def test_the_files_are_group_readable_under_stationds_umask(surface_dir: Path) -> None:
+    """stationd runs with UMask=0077; the surface is another user in stationd's group. The
+    frames and the overlay state must be readable by the group whatever the umask (the booted
+    appliance found them 0600: no picture could ever reach the screen)."""
+    import stat
+
+    from hardware.surface.transport import OverlayState
+
+    old = os.umask(0o077)
+    try:
+        sink = SharedMemoryFrameSink(surface_dir)
+        sink.set_overlay(OverlayState(True, "good"))
+        sink.close()
+    finally:
+        os.umask(old)
+    for name in ("remote.frames", "self.frames", "state.json"):
+        mode = stat.S_IMODE((surface_dir / name).stat().st_mode)
+        assert mode == 0o640, (name, oct(mode))
+
+
 def test_the_sink_is_a_frame_sink(sink: SharedMemoryFrameSink) -> None:
     port: FrameSink = sink
     port.show(stamped(1), "remote")
