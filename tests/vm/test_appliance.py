@@ -451,9 +451,10 @@ def test_the_keyboard_reaches_the_ui(appliance: Appliance) -> None:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="UNVERIFIED in the VM: the only run of it found stationd's frame files 0600 "
-    "(UMask=0077), so the surface could not read a picture and never opened its window; "
-    "hardware/surface/transport.py now makes them 0640 (tests/integration), not rerun here",
+    reason="FINDING (VM run 3, after the frame files were made 0640): the video window opens "
+    "at a call's picture but stays 1280x720 at the top instead of labwc's video region "
+    "(1280x480): the SnapToRegion in its window rule does not size the SDL window; the "
+    "focus hand-back has not been seen yet (run 2: no window at all, files were 0600)",
 )
 def test_the_keyboard_stays_with_the_ui_when_the_video_window_maps(appliance: Appliance) -> None:
     """A call's picture on the screen (the video window maps after foot, and labwc focuses a
