@@ -20,6 +20,7 @@ frame newer than the last one drawn, so a slow terminal skips frames rather than
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,12 +41,17 @@ from station.i18n import _
 __all__ = [
     "DEFAULT_FPS",
     "TERMINAL_VIDEO_ENV",
+    "VIDEO_TOP_ENV",
     "TerminalVideo",
     "half_block_rows",
     "terminal_video_enabled",
+    "video_rows",
 ]
 
 TERMINAL_VIDEO_ENV: Final = "KONTAKTSTATION_TERMINAL_VIDEO"
+#: Percent of the screen's height, from the top, that the video surface's window covers
+#: during a call (the kiosk unit sets it; labwc's ``video`` region in rc.xml is the same).
+VIDEO_TOP_ENV: Final = "KONTAKTSTATION_VIDEO_TOP"
 #: Frames drawn per second at most (see the module docs for why this many).
 DEFAULT_FPS: Final = 8.0
 _HALF_BLOCK: Final = "▀"
@@ -58,6 +64,25 @@ def terminal_video_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Whether this UI draws the GP's video itself (no display: the demo in a terminal)."""
     env = os.environ if environ is None else environ
     return env.get(TERMINAL_VIDEO_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def video_rows(rows: int, environ: Mapping[str, str] | None = None) -> int:
+    """How many of the terminal's top rows the kiosk's video window covers during a call.
+
+    In the kiosk the UI has the whole screen and the video surface's window lies over its top
+    :data:`VIDEO_TOP_ENV` percent while a call has a picture. The screens shown during a call
+    keep their content below it. The terminal does not know its pixels, so this is the
+    percentage of the rows, rounded up, plus one row for foot's padding and the cell a pixel
+    edge may cut through. 0 where the variable is unset (a terminal, the demo, tests).
+    """
+    env = os.environ if environ is None else environ
+    try:
+        percent = float(env.get(VIDEO_TOP_ENV, "").strip() or 0)
+    except ValueError:
+        return 0
+    if not 0 < percent < 100 or rows <= 0:
+        return 0
+    return min(rows, math.ceil(rows * percent / 100) + 1)
 
 
 def half_block_rows(picture: _RGB) -> list[Strip]:

@@ -4,6 +4,10 @@ It waits for wake-ups from stationd, takes the newest frame of each role from sh
 draws, and goes back to waiting: a frame is drawn as soon as it arrives, and frames that came
 in while a draw was running are skipped for the newest one (at most one frame of latency).
 
+Its window is open only while a call has a picture to show (the first frame opens it, the
+call's end, which clears the pictures, closes it): outside a call the kiosk's UI has the whole
+screen (``systemd/kiosk/labwc/rc.xml``).
+
 It is a process of its own (``kontaktstation-surface.service``, ``Restart=always``) so that a
 crash in SDL, the GPU driver or the compositor connection never touches the call: stationd's
 sink only writes to shared memory and sends datagrams nobody has to receive. A restarted
@@ -135,6 +139,7 @@ class SurfaceLoop:
                     "frames": drawn,
                     "private_call": overlay.private_call,
                     "quality": overlay.quality,
+                    "shown": self.renderer.shown,
                 }
                 self._trace.write(json.dumps(record) + "\n")
                 self._trace.flush()
@@ -154,6 +159,7 @@ class SurfaceLoop:
         tmp = self.directory / f".{DRAWN_FILE}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
         try:
+            os.fchmod(fd, 0o640)  # group-readable whatever the unit's umask (0077)
             os.write(fd, f"P6\n{width} {height}\n255\n".encode() + pixels.tobytes())
         finally:
             os.close(fd)

@@ -1,5 +1,11 @@
 """Drawing the surface with SDL2 (pygame-ce): GP video large, self-view small, two overlays.
 
+The window exists only while there is a picture to show: it opens at the first frame of a call
+and closes when the call's pictures are cleared (:meth:`SurfaceRenderer.present`). In the
+kiosk the UI has the whole screen outside a call; labwc puts this window over the top of it
+during one (``systemd/kiosk/labwc/rc.xml``). Each opening is a new Wayland toplevel, so the
+kiosk's window rules (placement, and the keyboard focus handed back to the UI) run every time.
+
 The layout is fixed: the GP's picture fills the window (aspect kept, letterboxed); the
 self-view sits in the bottom-right corner at a quarter of the width; the "private call" badge
 and the connection quality sit at the bottom-left. Nothing is drawn over the top of the GP's
@@ -12,6 +18,7 @@ role is ever converted: the caller hands over at most one per role per draw.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Final
@@ -32,6 +39,8 @@ __all__ = [
     "Rect",
     "SurfaceRenderer",
 ]
+
+_log = logging.getLogger("hardware.surface")
 
 PRIVATE_CALL_TEXT: Final = N_("Private call")
 QUALITY_TEXT: Final[dict[Quality, str]] = {
@@ -89,11 +98,11 @@ class SurfaceRenderer:
         import pygame  # SDL starts here, not at import: the sink side never loads it
 
         self._pg: Any = pygame
-        pygame.display.init()
+        self._requested = size
+        self._title = title
         pygame.font.init()
-        if title:
-            pygame.display.set_caption(title)
-        self._screen: Any = pygame.display.set_mode(size, pygame.RESIZABLE)
+        #: The window's surface while it is open (a picture to show), else None.
+        self._screen: Any = None
         self._font: Any = pygame.font.Font(None, max(20, size[1] // 24))
         self._pictures: dict[FrameRole, tuple[Any, npt.NDArray[np.uint8]]] = {}
         self._frames: dict[FrameRole, av.VideoFrame] = {}
@@ -102,15 +111,46 @@ class SurfaceRenderer:
         self.drawn: dict[str, Rect] = {}
         #: Frames drawn per role since start.
         self.frames_drawn: dict[FrameRole, int] = {"remote": 0, "self": 0}
+        #: How often the window was opened since start.
+        self.openings = 0
+
+    @property
+    def shown(self) -> bool:
+        """Whether the window is open (a call has a picture to show)."""
+        return self._screen is not None
 
     @property
     def size(self) -> tuple[int, int]:
-        """The window's size now."""
+        """The window's size now (the size it will open at while it is closed)."""
+        if self._screen is None:
+            return self._requested
         width, height = self._screen.get_size()
         return int(width), int(height)
 
+    def _open(self) -> None:
+        """Open the window: a new toplevel, which the compositor places (and its rules run)."""
+        pg = self._pg
+        pg.display.init()
+        if self._title:
+            pg.display.set_caption(self._title)
+        self._screen = pg.display.set_mode(self._requested, pg.RESIZABLE)
+        self._pictures.clear()
+        self.openings += 1
+        _log.info("video window opened")
+
+    def _close_window(self) -> None:
+        """Close the window (the display connection with it): nothing of the call stays."""
+        if self._screen is None:
+            return
+        self._screen = None
+        self._pictures.clear()
+        self._pg.display.quit()
+        _log.info("video window closed")
+
     def resized(self) -> None:
         """Pick up a new window size (the compositor sized the window)."""
+        if self._screen is None:
+            return
         self._screen = self._pg.display.get_surface()
         self._pictures.clear()  # re-scaled from the kept frames at the next present
 
@@ -148,10 +188,16 @@ class SurfaceRenderer:
         return surface
 
     def present(self) -> None:
-        """Compose the window from the newest pictures and the overlay, and flip it."""
+        """Compose the window from the newest pictures and the overlay, and flip it; with no
+        picture to show (no call, or the call's pictures cleared) close the window instead."""
+        self.drawn = {}
+        if not self._frames:
+            self._close_window()
+            return
+        if self._screen is None:
+            self._open()
         screen = self._screen
         screen.fill(_BACKGROUND)
-        self.drawn = {}
         for role, rect in self._layout().items():
             screen.blit(self._picture(role, rect), (rect.x, rect.y))
             self.drawn[role] = rect
@@ -182,8 +228,10 @@ class SurfaceRenderer:
             )
 
     def pixels(self) -> npt.NDArray[np.uint8]:
-        """The window as drawn, ``(height, width, 3)`` RGB (a copy)."""
+        """The window as drawn, ``(height, width, 3)`` RGB (a copy); black while closed."""
         width, height = self.size
+        if self._screen is None:
+            return np.zeros((height, width, 3), dtype=np.uint8)
         data = self._pg.image.tobytes(self._screen, "RGB")
         return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3).copy()
 
@@ -191,6 +239,8 @@ class SurfaceRenderer:
         """Handle window events; False when the window was closed."""
         pg = self._pg
         alive = True
+        if self._screen is None:
+            return alive  # no window, no events (SDL's video part is not even running)
         for event in pg.event.get():
             if event.type == pg.QUIT:
                 alive = False
@@ -200,5 +250,5 @@ class SurfaceRenderer:
 
     def close(self) -> None:
         """Close the window."""
-        self._pictures.clear()
-        self._pg.display.quit()
+        self._close_window()
+        self._pg.font.quit()

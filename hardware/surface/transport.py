@@ -160,6 +160,8 @@ class FrameSlotWriter:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
             try:
                 if os.fstat(fd).st_size == size:
+                    with contextlib.suppress(OSError):
+                        os.fchmod(fd, 0o640)  # one an older stationd left 0600 (see below)
                     mapped = mmap.mmap(fd, size)
                     magic, version, capacity, slots, latest = _HEADER.unpack_from(mapped, 0)
                     if (magic, version, capacity, slots) == (
@@ -178,6 +180,10 @@ class FrameSlotWriter:
         except OSError as exc:
             raise SurfaceError(f"cannot create {tmp}: {exc.strerror}") from None
         try:
+            # Group-readable whatever the umask: stationd runs with UMask=0077, and the surface
+            # (another user, in stationd's group) must read the frames (found in the booted
+            # appliance, tests/vm: files 0600, no picture ever reached the screen).
+            os.fchmod(fd, 0o640)
             try:
                 os.posix_fallocate(fd, 0, size)
             except OSError as exc:
@@ -359,6 +365,7 @@ def write_overlay(directory: Path, state: OverlayState) -> None:
     payload = json.dumps({"private_call": state.private_call, "quality": state.quality})
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
     try:
+        os.fchmod(fd, 0o640)  # the surface reads it whatever stationd's umask (0077)
         os.write(fd, payload.encode())
     finally:
         os.close(fd)

@@ -214,11 +214,35 @@ def test_kiosk_runs_the_ui_on_tty1_with_nothing_else_reachable() -> None:
         assert [action.get("name") for action in bind.iter("action")] == ["None"], bind.attrib
     rules = {rule.get("identifier"): rule for rule in rc.iter("windowRule")}
     assert set(rules) == {"kontaktstation-video", "kontaktstation-ui"}
-    regions = {r.get("name") for r in rc.iter("region")}
+    regions = {r.get("name"): r.attrib for r in rc.iter("region")}
     for rule in rules.values():
         assert rule.get("serverDecoration") == "no"
         (snap,) = [a for a in rule.iter("action") if a.get("name") == "SnapToRegion"]
         assert snap.get("region") in regions
+    # The layout: the UI the whole screen; the video window (open only in a call) over the
+    # top, by the same percentage the kiosk unit tells the UI (tui.video.video_rows).
+    ui_actions = [a.attrib for a in rules["kontaktstation-ui"].iter("action")]
+    assert ui_actions == [{"name": "SnapToRegion", "region": "screen"}, {"name": "Focus"}]
+    screen = regions["screen"]
+    assert (screen["x"], screen["y"], screen["width"], screen["height"]) == (
+        "0%", "0%", "100%", "100%",
+    )  # fmt: skip
+    video = regions["video"]
+    assert (video["x"], video["y"], video["width"]) == ("0%", "0%", "100%")
+    assert f"KONTAKTSTATION_VIDEO_TOP={video['height'].rstrip('%')}" in unit["Service.Environment"]
+    # The keyboard stays with the UI when the video window maps (labwc 0.8 focuses a window
+    # at map, then runs its rules): always on top, then "sent" to the desktop it is on
+    # without following, which focuses the desktop's topmost window (not always-on-top):
+    # foot. A ForEach/query would do nothing in a window rule on labwc 0.8.3. Proven by
+    # typing in the booted kiosk with the video window up (tests/vm/).
+    video_rule = rules["kontaktstation-video"]
+    assert [a.attrib for a in video_rule.iter("action")] == [
+        {"name": "SnapToRegion", "region": "video"},
+        {"name": "ToggleAlwaysOnTop"},
+        {"name": "SendToDesktop", "to": "current", "follow": "no"},
+    ]
+    assert video_rule.get("ignoreFocusRequest") == "yes"
+    assert rc.findtext("focus/followMouse") == "no"
     menu = ElementTree.parse(UNITS_DIR / "kiosk/labwc/menu.xml").getroot()
     # labwc makes its own root and window menus when these ids are missing: defined, empty.
     menus = {element.get("id"): element for element in menu.iter("menu")}

@@ -89,6 +89,26 @@ def drawn_stamp(loop: SurfaceLoop, role: str = "remote") -> Stamp | None:
     return decode_stamp_luma(np.clip(luma, 0, 255).astype(np.uint8))
 
 
+def test_the_files_are_group_readable_under_stationds_umask(surface_dir: Path) -> None:
+    """stationd runs with UMask=0077; the surface is another user in stationd's group. The
+    frames and the overlay state must be readable by the group whatever the umask (the booted
+    appliance found them 0600: no picture could ever reach the screen)."""
+    import stat
+
+    from hardware.surface.transport import OverlayState
+
+    old = os.umask(0o077)
+    try:
+        sink = SharedMemoryFrameSink(surface_dir)
+        sink.set_overlay(OverlayState(True, "good"))
+        sink.close()
+    finally:
+        os.umask(old)
+    for name in ("remote.frames", "self.frames", "state.json"):
+        mode = stat.S_IMODE((surface_dir / name).stat().st_mode)
+        assert mode == 0o640, (name, oct(mode))
+
+
 def test_the_sink_is_a_frame_sink(sink: SharedMemoryFrameSink) -> None:
     port: FrameSink = sink
     port.show(stamped(1), "remote")
@@ -106,6 +126,35 @@ def test_frames_arrive_and_are_drawn(sink: SharedMemoryFrameSink, surface: Surfa
     assert remote.width * remote.height > 8 * own.width * own.height
     assert own.x > remote.x + remote.width // 2 and own.y > remote.height // 2
     assert own.x + own.width <= 800 and own.y + own.height <= 600
+
+
+def test_the_window_is_open_only_while_a_call_has_a_picture(
+    sink: SharedMemoryFrameSink, surface: SurfaceLoop
+) -> None:
+    """Outside a call the kiosk's UI has the whole screen: no window until the first picture,
+    and none once the call's pictures are cleared (stationd clears both roles at its end).
+    Each opening is a new window (the compositor's window rules run again)."""
+    import pygame
+
+    surface.step(timeout=0.2)
+    assert not surface.renderer.shown and not pygame.display.get_init()
+    assert surface.renderer.openings == 0
+    for call in (1, 2):
+        sink.show(stamped(call, SMALL), "self")  # the self-view comes first in a call
+        surface.step(timeout=5)
+        assert surface.renderer.shown and pygame.display.get_init()
+        assert surface.renderer.openings == call
+        sink.show(stamped(10 + call), "remote")
+        surface.step(timeout=5)
+        assert drawn_stamp(surface) == Stamp(1_000_010 + call, 10 + call)
+        sink.clear("remote")
+        surface.step(timeout=5)
+        assert surface.renderer.shown  # the self-view is still a picture of the call
+        sink.clear("self")
+        surface.step(timeout=5)
+        assert not surface.renderer.shown and not pygame.display.get_init()
+        assert surface.renderer.drawn == {}
+        assert not surface.renderer.pixels().any()
 
 
 def test_a_burst_is_drawn_as_its_newest_frame_only(

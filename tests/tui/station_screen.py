@@ -10,10 +10,11 @@ advance wide and ``max(height, ascent + descent)`` high, so ``size=16`` is 13 x 
 foot's ``pad`` is taken off each side before the grid is counted (whole cells only).
 
 Full screen that is 97 x 28 cells at 1280x720 and 146 x 42 at 1920x1080: the sizes the staff
-screens are tested at (:data:`STATION_SIZES`). labwc's ``rc.xml`` gives the UI's window only
-the ``ui`` region (the bottom 40 % under the video surface's 60 %), which is 97 x 10 and
-146 x 16 cells (:data:`UI_REGION_SIZES`): what the locked UI's private-call controls get
-while the GP is on screen.
+screens are tested at (:data:`STATION_SIZES`), and what the UI's window always has (labwc's
+``rc.xml``). During a call the video surface's window lies over the top 60 % (the ``video``
+region) and the in-call screens keep their content in the rows below it
+(:func:`tui.video.video_rows`): 97 x 10 and 146 x 15 cells (:data:`BELOW_VIDEO_SIZES`), what
+the locked UI's private-call controls get while the GP is on screen.
 
 Not measured in a running foot (no compositor on the development machine): derived, and
 :func:`derive` recomputes it from the files so a change of font, size, padding or region
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
+from tui.video import VIDEO_TOP_ENV, video_rows
+
 REPO = Path(__file__).resolve().parents[2]
 FOOT_INI = REPO / "systemd" / "kiosk" / "foot.ini"
 LABWC_RC = REPO / "systemd" / "kiosk" / "labwc" / "rc.xml"
@@ -37,8 +40,8 @@ FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/TT
 
 #: (columns, rows) of the kiosk's terminal when it has the whole screen, by screen.
 STATION_SIZES: dict[str, tuple[int, int]] = {"1280x720": (97, 28), "1920x1080": (146, 42)}
-#: (columns, rows) of labwc's ``ui`` region (the bottom 40 %), by screen.
-UI_REGION_SIZES: dict[str, tuple[int, int]] = {"1280x720": (97, 10), "1920x1080": (146, 16)}
+#: (columns, rows) the in-call screens keep below the video's window, by screen.
+BELOW_VIDEO_SIZES: dict[str, tuple[int, int]] = {"1280x720": (97, 10), "1920x1080": (146, 15)}
 
 
 @dataclass(frozen=True)
@@ -130,24 +133,27 @@ def foot_font() -> tuple[Path, float, tuple[int, int]]:
     raise FileNotFoundError(f"{file_name} (fonts-dejavu-core) is not installed")
 
 
-def ui_region_fraction() -> tuple[float, float]:
-    """labwc's ``ui`` region as (width, height) fractions of the screen."""
+def video_region_percent() -> float:
+    """The height of labwc's ``video`` region (from the top of the screen), in percent."""
     root = ElementTree.parse(LABWC_RC).getroot()
     for region in root.iter("region"):
-        if region.get("name") == "ui":
-            return (
-                float(region.get("width", "100%").rstrip("%")) / 100,
-                float(region.get("height", "100%").rstrip("%")) / 100,
-            )
-    raise ValueError("rc.xml has no ui region")
+        if region.get("name") == "video":
+            assert region.get("y", "0%") == "0%", "the video region starts at the top"
+            return float(region.get("height", "100%").rstrip("%"))
+    raise ValueError("rc.xml has no video region")
 
 
-def derive(screen: str, *, region: bool = False) -> tuple[int, int]:
-    """(columns, rows) of the kiosk's terminal on ``screen`` ("WxH"), whole or its region."""
+def derive(screen: str, *, below_video: bool = False) -> tuple[int, int]:
+    """(columns, rows) of the kiosk's terminal on ``screen`` ("WxH"), whole or the rows the
+    in-call screens keep below the video's window."""
     width, height = (int(n) for n in screen.split("x"))
     font, points, (pad_x, pad_y) = foot_font()
     cell = cell_for(font, points)
-    if region:
-        fw, fh = ui_region_fraction()
-        width, height = round(width * fw), round(height * fh)
-    return (width - 2 * pad_x) // cell.width, (height - 2 * pad_y) // cell.height
+    columns, rows = (width - 2 * pad_x) // cell.width, (height - 2 * pad_y) // cell.height
+    if below_video:
+        percent = video_region_percent()
+        covered = video_rows(rows, {VIDEO_TOP_ENV: f"{percent:g}"})
+        # The first row kept lies wholly below the video window's bottom edge (in pixels).
+        assert pad_y + covered * cell.height >= height * percent / 100, (screen, covered)
+        rows -= covered
+    return columns, rows

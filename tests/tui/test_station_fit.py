@@ -32,6 +32,7 @@ from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.screens.wrapup import WrapUpScreen
 from tui.staff.widgets.meter import LevelMeter
 from tui.staff.widgets.preview import CameraPreview
+from tui.video import VIDEO_TOP_ENV, video_rows
 
 SIZES = sorted(STATION_SIZES.items())
 IDS = [name for name, _size in SIZES]
@@ -184,3 +185,23 @@ def test_every_staff_screen_fits_the_station(
         assert_fits(pilot.app.screen)
 
     assert snap_compare(station.app(live_interval=0), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize(("screen_name", "size"), SIZES, ids=IDS)
+async def test_the_call_screen_stays_below_the_video_in_the_kiosk(
+    station: Station, monkeypatch: pytest.MonkeyPatch, screen_name: str, size: tuple[int, int]
+) -> None:
+    """In the kiosk the UI has the whole screen and the GP's video window covers its top 60 %
+    during the call (``KONTAKTSTATION_VIDEO_TOP``, as the kiosk unit sets it): the call's
+    content starts below it, and its controls are drawn whole there."""
+    monkeypatch.setenv(VIDEO_TOP_ENV, "60")
+    covered = video_rows(size[1])
+    async with station.app(live_interval=0).run_test(size=size) as pilot:
+        await attended_call(pilot, station)
+        await settle(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, CallScreen)
+        assert screen.query_one("#call").region.y == covered, screen_name
+        for button in screen.query(Button):
+            region = button.region
+            assert region.y >= covered and region.bottom <= size[1], (button.id, region)

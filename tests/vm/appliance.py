@@ -9,6 +9,7 @@ yet, the hub started from its own unit file on the host's loopback (the guest re
   ``scripts/vm-image``'s cache, lgpio's built with the image) and this checkout's own wheel,
   built now with no network,
 - ``tools/probe.py``: stationd's API and the simulated button, timed inside the guest,
+- ``tools/picture.py``: a call's picture in the surface's shared memory (its window opens),
 - ``dropins/``: the rig's drop-ins for the station's units (emulation-scaled timeouts),
 """
 
@@ -101,9 +102,13 @@ class Appliance:
     def uid(self, user: str) -> int:
         return int(self.guest.sh("id", "-u", user).stdout)
 
+    def tmux_socket(self) -> str:
+        """The UI supervisor's tmux socket in the guest."""
+        return f"/run/user/{self.uid('kontaktstation-kiosk')}/kontaktstation-ui/tmux.sock"
+
     def screen_text(self) -> str:
         """The kiosk's terminal as text (the UI supervisor's tmux, read as root)."""
-        socket = f"/run/user/{self.uid('kontaktstation-kiosk')}/kontaktstation-ui/tmux.sock"
+        socket = self.tmux_socket()
         result = self.guest.sh("tmux", "-S", socket, "capture-pane", "-p", "-t", "kiosk",
                                check=False)  # fmt: skip
         return result.stdout if result.status == 0 else ""
@@ -203,6 +208,7 @@ def make_share(image: Image, share: Path) -> Path:
     tools = share / "tools"
     tools.mkdir()
     shutil.copy2(Path(__file__).with_name("probe.py"), tools / "probe.py")
+    shutil.copy2(Path(__file__).with_name("picture.py"), tools / "picture.py")
     _copy_tree(Path(__file__).with_name("guest") / "dropins", share / "dropins")
     for path in share.rglob("*"):
         path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))

@@ -25,7 +25,7 @@ BUTTON_LINE = 17
 
 
 class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 10.0) -> None:
+    def __init__(self, path: str, timeout: float = 55.0) -> None:
         super().__init__("stationd", timeout=timeout)
         self._path = path
 

@@ -16,9 +16,11 @@ it or IT would check it:
 3. the kiosk compositor's output (QEMU's screenshot of the display) shows the lock screen,
    and the kiosk's terminal says so;
 4. IT approves the enrollment code on the hub and the station takes its configuration;
-5. a key typed on the (emulated) keyboard reaches the UI through labwc and foot; a staff member
-   enrolls and unlocks; a press of the gpio-sim button locks within the bench's bound;
-6. no labwc default key or pointer binding does anything;
+5. a staff member enrolls and unlocks; a press of the gpio-sim button locks within the bench's
+   bound; a key typed on the (emulated) keyboard reaches the UI through labwc and foot with
+   and without the video window on the screen (a call's picture in the surface's shared
+   memory), and after the surface restarted;
+6. no labwc default key or pointer binding does anything (the video window on the screen);
 7. a reboot comes back locked;
 8. the same step (``kontaktstation self-check``) on the host and in the guest: the emulation
    factor for every figure here.
@@ -47,6 +49,7 @@ from tests.integration.netns import inside_loopback_namespace
 
 from .appliance import CARE_HOME, GUEST_HUB, Appliance, booted_appliance, cached_image
 from .guest import GuestError
+from .picture import COLOUR as PICTURE_COLOUR
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -58,6 +61,8 @@ UNITS = (
 STAFF_PIN = "482916"
 #: The lock screen's title colour (tui/locked/locked.tcss, #locked-title).
 LOCK_TITLE_RGB = (0x9E, 0xCB, 0xFF)
+#: The colour of the call's picture tests/vm/picture.py puts on the video surface.
+PICTURE_RGB = PICTURE_COLOUR
 #: Button press to locked: the bench's bound on a Pi (tests/integration/test_daemon_button.py
 #: holds stationd to it on this machine); in the guest it is multiplied by the emulation
 #: factor measured below, with a floor.
@@ -104,14 +109,14 @@ def _colour_pixels(
 
 
 def _wait_lock_screen(appliance: Appliance, within: float) -> tuple[float, str]:
-    """Wait until the display shows the lock screen (its title's colour in the UI's region)
-    and the kiosk's terminal says so; seconds waited and the terminal's text."""
+    """Wait until the display shows the lock screen (its title's colour; the UI has the whole
+    screen outside a call) and the kiosk's terminal says so; seconds waited and the text."""
     started = time.monotonic()
     deadline = started + within
     while True:
         try:
             width, height, rgb = appliance.screenshot("lock-screen")
-            title = _colour_pixels(rgb, width, height, LOCK_TITLE_RGB, (0.6, 1.0))
+            title = _colour_pixels(rgb, width, height, LOCK_TITLE_RGB)
         except (GuestError, OSError, ValueError):
             title = 0
         if title > 50:
@@ -275,8 +280,10 @@ def test_the_compositor_shows_the_lock_screen(appliance: Appliance) -> None:
     _wait_lock_screen(appliance, within=120)
     width, height, rgb = appliance.screenshot("lock-screen")
     assert (width, height) == (1280, 800)
-    # The UI (foot, bottom 40 %) draws the title's colour, and nothing else runs in front.
-    assert _colour_pixels(rgb, width, height, LOCK_TITLE_RGB, (0.6, 1.0)) > 50
+    # The UI (foot, the whole screen outside a call) draws the title's colour near the top,
+    # where the video's window would be during a call: no video window outside a call.
+    assert _colour_pixels(rgb, width, height, LOCK_TITLE_RGB, (0.0, 0.6)) > 50
+    assert _colour_pixels(rgb, width, height, PICTURE_RGB) == 0
     assert appliance.window() == "locked"
     # The station's own hardware check, through the real drivers: camera (vivid), button and
     # LED (gpio-sim), loudspeaker (snd-aloop through PipeWire) pass. The microphone hears
@@ -294,16 +301,23 @@ def test_the_compositor_shows_the_lock_screen(appliance: Appliance) -> None:
     assert {c["name"] for c in health["checks"]} >= {"camera", "loudspeaker", "button", "led"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: in the kiosk layout (UI in the bottom 40 % of a 1280x800 display, foot "
-    "at 16 pt: 11 rows) the lock screen's enrollment code is below the visible rows when a "
-    "hardware-fault banner is shown; IT cannot read it off the screen",
-)
 def test_the_enrollment_code_is_on_the_screen(appliance: Appliance) -> None:
+    """With the hardware-fault banner shown (the VM's silent microphone), the enrollment code
+    is on the kiosk's screen: the UI has the whole screen outside a call (it had the bottom
+    40 %, 12 rows, where the code fell below the last row)."""
     _, enrollment = appliance.api("GET", "/v1/enrollment")
-    text = appliance.screen_text()
-    assert enrollment["code"] in text, text
+    text = appliance.wait_text(enrollment["code"], window="locked", within=60)
+    assert "Stationen er låst" in text
+    rows = appliance.guest.sh(
+        "tmux", "-S", appliance.tmux_socket(), "display-message", "-p", "-t", "kiosk",
+        "#{window_width}x#{window_height}",
+    ).stdout.strip()  # fmt: skip
+    # 1280x800: the whole screen (97 x 31 derived from foot's 13 x 25 px cell and 8 px
+    # padding; the booted foot gives 97 x 30), at least the 28 rows the staff screens are
+    # tested to fit (tests/tui/test_station_fit.py).
+    appliance.record("kiosk_terminal_cells", rows, "tmux display-message #{window_width}x...")
+    columns, lines = (int(n) for n in rows.split("x"))
+    assert columns == 97 and lines >= 28, rows
 
 
 # --------------------------------------------------------------------------- 4. enrollment
@@ -345,9 +359,8 @@ def test_a_staff_member_unlocks_and_the_privacy_button_locks(appliance: Applianc
     staff_id = re.search(r"staff id\s+(\S+)", issued).group(1)  # type: ignore[union-attr]
     code = re.search(r"code\s+(.+?)\s{3}", issued).group(1)  # type: ignore[union-attr]
     # The staff member enrolls with IT's code and unlocks through stationd's API, as the staff
-    # UI does: the UI's own dialog does not fit in the kiosk's UI rows at 1280x800 (its code
-    # field is below the visible rows), and the keyboard does not reach the UI after boot
-    # (test_the_keyboard_reaches_the_ui); tests/system drives the UI itself.
+    # UI does (tests/system drives the UI's own dialogs; test_the_keyboard_reaches_the_ui
+    # below types on the kiosk's keyboard).
     status, enrolled = appliance.api("POST", "/v1/staff/enroll", {"code": code, "pin": STAFF_PIN})
     assert status == 200 and enrolled["staff_id"] == staff_id, enrolled
     # Staff log in with the short number the station gave them (issue 17), not the id.
@@ -374,20 +387,97 @@ def test_a_staff_member_unlocks_and_the_privacy_button_locks(appliance: Applianc
     appliance.wait_text("Stationen er låst", window="locked", within=60)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: the video surface maps after foot and labwc gives the newest window the "
-    "keyboard focus, so keys typed at the station go to the surface, not the UI (in an earlier "
-    "run, with the surface crash-looping, focus fell back to foot and 'l' opened the log-in)",
-)
-def test_the_keyboard_reaches_the_ui(appliance: Appliance) -> None:
-    """ "Log ind" on the kiosk's keyboard: QEMU's keyboard → libinput → labwc → foot → UI."""
+def _picture(appliance: Appliance, action: str) -> None:
+    """A call's picture in the surface's shared memory (``show``: its window opens) or none
+    (``clear``: it closes), stored as stationd's sink stores it (tests/vm/picture.py)."""
+    # As stationd's user: the file it makes (stationd makes its own at its first call) is
+    # then stationd's, group-readable by the surface, as in a call.
+    appliance.guest.run(
+        "cd /tmp && runuser -u kontaktstation -- /opt/kontaktstation/venv/bin/python"
+        f" /mnt/ks/tools/picture.py {action}"
+    )
+
+
+def _wait_video(appliance: Appliance, *, shown: bool, within: float = 120) -> float:
+    """Wait until the video window is on the screen (the picture's colour fills the top 60 %
+    and none of it lies below) or gone; seconds waited."""
+    started = time.monotonic()
+    while True:
+        width, height, rgb = appliance.screenshot("video-shown" if shown else "video-gone")
+        top = _colour_pixels(rgb, width, height, PICTURE_RGB, (0.0, 0.6))
+        below = _colour_pixels(rgb, width, height, PICTURE_RGB, (0.6, 1.0))
+        if (top > 100_000 and below == 0) if shown else (top + below == 0):
+            return time.monotonic() - started
+        if time.monotonic() - started >= within:
+            raise AssertionError(
+                f"video window {'never shown' if shown else 'still shown'}: "
+                f"{top} / {below} pixels\n{_surface_diagnosis(appliance)}"
+            )
+        time.sleep(1)
+
+
+def _surface_diagnosis(appliance: Appliance) -> str:
+    """What the surface has and drew (its SIGUSR1 layout), and what the kiosk logged."""
+    result = appliance.guest.run(
+        "ls -ln /run/kontaktstation/surface; id kontaktstation-kiosk;"
+        " systemctl kill -s USR1 kontaktstation-surface.service; sleep 3;"
+        " cat /run/kontaktstation/surface/drawn.json; echo",
+        check=False,
+    )
+    return (
+        result.stdout + result.stderr
+        + appliance.journal("kontaktstation-surface.service", lines=40)
+        + appliance.journal("kontaktstation-kiosk.service", lines=40)
+    )  # fmt: skip
+
+
+def _log_in_by_keyboard(appliance: Appliance) -> float:
+    """ "l" on the kiosk's keyboard opens the staff log-in; Esc goes back. Seconds to open."""
+    started = time.monotonic()
     appliance.guest.press("l")
+    appliance.wait_text("Lås stationen op", window="staff", within=90)
+    opened = time.monotonic() - started
+    appliance.guest.press("esc")
+    appliance.wait_text("Stationen er låst", window="locked", within=90)
+    return opened
+
+
+def test_the_keyboard_reaches_the_ui(appliance: Appliance) -> None:
+    """ "Log ind" on the kiosk's keyboard: QEMU's keyboard → libinput → labwc → foot → UI, with
+    no call (the UI alone on the whole screen, the surface running without a window)."""
+    appliance.record("key_to_staff_login_s", round(_log_in_by_keyboard(appliance), 1),
+                     "QMP send-key l → tmux window 'staff' shows the log-in")  # fmt: skip
+    _log_in_by_keyboard(appliance)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="FINDING (VM run 3, after the frame files were made 0640): the video window opens "
+    "at a call's picture but stays 1280x720 at the top instead of labwc's video region "
+    "(1280x480): the SnapToRegion in its window rule does not size the SDL window; the "
+    "focus hand-back has not been seen yet (run 2: no window at all, files were 0600)",
+)
+def test_the_keyboard_stays_with_the_ui_when_the_video_window_maps(appliance: Appliance) -> None:
+    """A call's picture on the screen (the video window maps after foot, and labwc focuses a
+    window when it maps), then the surface restarted mid-call (a new video window), then the
+    call over (the window closed): in each, "l" on the keyboard still reaches the UI."""
+    guest = appliance.guest
     try:
-        appliance.wait_text("Lås stationen op", window="staff", within=90)
+        _picture(appliance, "show")
+        appliance.record("picture_to_video_window_s", round(_wait_video(appliance, shown=True), 1),
+                         "picture.py show → the picture's colour in QEMU's screendump")  # fmt: skip
+        _log_in_by_keyboard(appliance)
+        before = appliance.unit_state("kontaktstation-surface.service")["MainPID"]
+        guest.sh("systemctl", "restart", "kontaktstation-surface.service")
+        assert appliance.unit_state("kontaktstation-surface.service")["MainPID"] != before
+        _wait_video(appliance, shown=True)
+        _log_in_by_keyboard(appliance)
     finally:
-        appliance.guest.press("esc")
-        time.sleep(2)
+        _picture(appliance, "clear")
+    _wait_video(appliance, shown=False)
+    _log_in_by_keyboard(appliance)
+    journal = appliance.journal("kontaktstation-surface.service", lines=200)
+    assert journal.count("video window opened") >= 2, journal
 
 
 # --------------------------------------------------------------------------- 6. labwc
@@ -410,6 +500,12 @@ def _processes(appliance: Appliance) -> set[str]:
 
 
 def test_no_labwc_default_binding_does_anything(appliance: Appliance) -> None:
+    """Outside a call (the UI alone on the whole screen, focused), every labwc default key and
+    pointer binding does nothing."""
+    _press_every_default_binding(appliance)
+
+
+def _press_every_default_binding(appliance: Appliance) -> None:
     guest = appliance.guest
     kiosk_before = appliance.unit_state("kontaktstation-kiosk.service")
     surface_before = appliance.unit_state("kontaktstation-surface.service")
@@ -419,9 +515,9 @@ def test_no_labwc_default_binding_does_anything(appliance: Appliance) -> None:
     for combo in LABWC_DEFAULT_KEYS:
         guest.press(*combo)
         time.sleep(0.5)
-    # labwc's default pointer bindings: on the video surface (the UI's own widgets take
-    # clicks as any terminal program would), with and without Alt/Super, every button, and
-    # the wheel.
+    # labwc's default pointer bindings, with and without Alt/Super, every button, and the
+    # wheel, at three points of the top 60 % (the video's place in a call): there the lock
+    # screen has text, no control.
     for x, y in ((0.5, 0.3), (0.02, 0.02), (0.98, 0.55)):
         for keys in ((), ("alt",), ("meta_l",)):
             for button in ("left", "right", "middle", "wheel-up", "wheel-down"):
@@ -431,12 +527,15 @@ def test_no_labwc_default_binding_does_anything(appliance: Appliance) -> None:
     time.sleep(2)
     _, _, after = appliance.screenshot("bindings-after")
     video_after = np.frombuffer(after, np.uint8).reshape(height, width, 3)[: int(height * 0.6)]
-    # No menu, switcher, terminal or moved window: the video region is as it was, the UI
-    # still shows the lock screen where it was, nobody new runs as the kiosk user, and the
-    # compositor and the surface are the same processes.
+    # No menu, switcher, terminal or moved window: the top 60 % is as it was (the clock may
+    # tick), nobody new runs as the kiosk user, and the compositor and the surface are the
+    # same processes. The keys themselves reach the UI (the focus stays there): Return on
+    # its focused "Log ind" may open the log-in; Esc goes back to the lock screen.
     changed = float(np.mean(np.any(video_before != video_after, axis=2)))
-    assert changed < 0.01, f"{changed:.1%} of the video region changed"
-    assert _colour_pixels(after, width, height, LOCK_TITLE_RGB, (0.6, 1.0)) > 50
+    assert changed < 0.01, f"{changed:.1%} of the top 60 % changed"
+    if appliance.window() != "locked":
+        guest.press("esc")
+    appliance.wait_text("Stationen er låst", window="locked", within=90)
     assert _processes(appliance) <= processes, _processes(appliance) - processes
     kiosk_after = appliance.unit_state("kontaktstation-kiosk.service")
     surface_after = appliance.unit_state("kontaktstation-surface.service")

@@ -40,7 +40,7 @@ from tui.locked.widgets import (
     due_soon,
 )
 from tui.safe_text import clean
-from tui.video import TerminalVideo, terminal_video_enabled
+from tui.video import TerminalVideo, terminal_video_enabled, video_rows
 
 __all__ = ["LockScreen", "PrivateCallScreen"]
 
@@ -203,19 +203,23 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
     def on_mount(self) -> None:
         """Draw the initial labels."""
         self._composed = True
-        self._fit(self.size.height)
+        self._fit(self.app.size.height)
         self._draw()
 
     def on_resize(self, event: events.Resize) -> None:
         """Fit the controls to the terminal (see :data:`SHORT_ROWS`)."""
-        self._fit(event.size.height)
+        self._fit(self.app.size.height)
 
     def _fit(self, rows: int) -> None:
-        # The kiosk gives this screen labwc's ui region under the GP's video: 97x10 cells at
-        # 1280x720, 146x16 at 1920x1080 (issue 17). There the five buttons stand in one row,
-        # each still several cells high and wide (a finger's width); taller terminals get
-        # the roomier 2x3 grid.
-        self.set_class(rows < SHORT_ROWS, "-short")
+        # In the kiosk this screen has the whole terminal and the GP's video covers its top
+        # rows (tui.video.video_rows; systemd/kiosk/labwc/rc.xml): the controls go below it,
+        # 97x10 cells at 1280x720, 146x15 at 1920x1080. There the five buttons stand in one
+        # row, each still several cells high and wide (a finger's width); taller terminals
+        # (no video above: the demo) get the roomier 2x3 grid.
+        covered = video_rows(rows)
+        with contextlib.suppress(NoMatches):
+            self.query_one("#private-root").styles.margin = (covered, 0, 0, 0)
+        self.set_class(rows - covered < SHORT_ROWS, "-short")
 
     def on_screen_resume(self) -> None:
         """Shown (a private call began): draw the labels."""

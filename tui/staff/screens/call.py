@@ -10,6 +10,7 @@ after the stated time unless the GP comes back, which clears the message again.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import Button, Footer, Static
 
@@ -30,7 +32,7 @@ from tui.staff.station import StationClientError, gp_media, seconds
 from tui.staff.widgets.call_controls import CallControls
 from tui.staff.widgets.call_status import CallStatusLine
 from tui.staff.widgets.round import RoundPanel
-from tui.video import TerminalVideo, terminal_video_enabled
+from tui.video import TerminalVideo, terminal_video_enabled, video_rows
 
 __all__ = ["CallScreen"]
 
@@ -101,8 +103,19 @@ class CallScreen(StaffScreen):
 
     def on_mount(self) -> None:
         """Load the appointment and its round, and the call's state so far."""
+        self._below_video()
         self.load()
         self.load_call()
+
+    def on_resize(self) -> None:
+        """The terminal changed size: stay below the video."""
+        self._below_video()
+
+    def _below_video(self) -> None:
+        # In the kiosk the GP's video covers the terminal's top rows during the call
+        # (tui.video.video_rows; systemd/kiosk/labwc/rc.xml): the call's content goes below.
+        with contextlib.suppress(NoMatches):
+            self.query_one("#call").styles.margin = (video_rows(self.app.size.height), 0, 0, 0)
 
     @work(group="load-call", exclusive=True, exit_on_error=False)
     async def load_call(self) -> None:
