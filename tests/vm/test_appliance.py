@@ -451,7 +451,7 @@ def test_the_keyboard_reaches_the_ui(appliance: Appliance) -> None:
 
 
 @pytest.mark.xfail(
-    strict=False,
+    strict=True,
     reason="FINDING (VM run 3, after the frame files were made 0640): the video window opens "
     "at a call's picture but stays 1280x720 at the top instead of labwc's video region "
     "(1280x480): the SnapToRegion in its window rule does not size the SDL window; the "
