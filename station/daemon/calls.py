@@ -451,6 +451,12 @@ def build_call_controller(
         return CallController(
             service, None, rooms_path=rooms_path, unavailable="stationd runs without hardware"
         )
+    if config.station_token is None and credentials is None:
+        # No provisioning agent (so no identity to sign in with) and no legacy token: every
+        # request to the hub would be refused. Calls are off, and the reason is reported.
+        reason = "no station credentials: not enrolled with a hub, and no legacy station token"
+        _log.error("calls disabled: %s", reason)
+        return CallController(service, None, rooms_path=rooms_path, unavailable=reason)
     frame_sink = sink()
     controller = CallController(
         service, None, rooms_path=rooms_path, sink=frame_sink, hardware=hardware

@@ -185,22 +185,6 @@ def gp_camera_file(directory: Path) -> Path:
     return path
 
 
-def toast_url(screen: str) -> str:
-    """The GP link from the staff UI's toast (it wraps over the toast's lines)."""
-    lines = screen.splitlines()
-    for index, line in enumerate(lines):
-        if "http://" not in line:
-            continue
-        url = line[line.index("http://") :].strip()
-        for following in lines[index + 1 :]:
-            part = following.rsplit("▌", 1)[-1].strip() if "▌" in following else ""
-            if not part:
-                break
-            url += part
-        return url
-    raise AssertionError(f"no link on the screen:\n{screen}")
-
-
 async def drawn_layout(station: Station, want: str | None = "remote") -> dict[str, list[int]]:
     """Ask the surface for what it drew (SIGUSR1) until ``want`` is in its layout (None:
     whatever it drew now)."""
@@ -462,15 +446,19 @@ async def journey(base: Path) -> None:
         await kiosk.keys("c")
         await kiosk.wait("Forhåndstjek", window="staff")
         await kiosk.keys("C-s")
-        screen = await kiosk.wait("Lægens link", window="staff", within=60)
-        gp_url = toast_url(screen)
-        assert gp_url.startswith(f"{HUB}/gp/#"), gp_url
+        screen = await kiosk.wait("Sådan kommer lægen ind", window="staff", within=60)
+        found = re.search(r"Kode: ([A-Z0-9]{4}-[A-Z0-9]{4})", screen)
+        assert found is not None, screen
+        code = found.group(1)
         camera = gp_camera_file(base)
         profile = base / "chromium"
         async with chromium(profile, [f"--use-file-for-fake-video-capture={camera}"]) as browser:
             expect.set_options(timeout=30_000)
             page = await browser.new_page()
-            await page.goto(gp_url)
+            # --- the GP types the code staff read out, at the hub's address
+            await page.goto(f"{HUB}/kode")
+            await page.get_by_label("Skriv koden, du har fået af plejehjemmet").fill(code)
+            await page.get_by_role("button", name="Gå til samtalen").click()
             # --- the GP: who is waiting, admit, the station's stamped picture, who is on camera
             await expect(page.get_by_role("heading", name="Stationen venter")).to_be_visible()
             residents = page.locator("#residents > li")
@@ -478,6 +466,8 @@ async def journey(base: Path) -> None:
             await expect(residents.nth(0).locator(".name")).to_have_text(ROUND[0][0])
             await page.get_by_role("button", name="Lad komme ind").click()
             await expect(page.locator("#view-call")).to_be_visible()
+            await kiosk.keys("Escape")  # staff close the code screen: the call screen
+            await kiosk.wait("I samtale", window="staff")
             await page.evaluate(STAMP_JS)
             await page.wait_for_function("() => window.benchStamps.decoded >= 30", polling=200)
             await expect(page.locator("#current-resident")).to_have_text(

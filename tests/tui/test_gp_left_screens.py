@@ -27,7 +27,14 @@ from tests.tui.test_locked_harness import (
     station,
     wait_until,
 )
-from tests.tui.test_staff_support import Station, seed, staff_station, unlock, wait_for
+from tests.tui.test_staff_support import (
+    Station,
+    on_call_screen,
+    seed,
+    staff_station,
+    unlock,
+    wait_for,
+)
 from tui.locked.screens import PrivateCallScreen
 from tui.staff.screens.call import CallScreen
 from tui.staff.screens.precheck import PreCheckScreen
@@ -66,7 +73,7 @@ async def in_call(pilot: Any, staff: Station) -> CallScreen:
     await pilot.press("c")
     await wait_for(pilot, lambda: isinstance(app.screen, PreCheckScreen))
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: isinstance(app.screen, CallScreen))
+    await on_call_screen(pilot)
     call = app.screen
     assert isinstance(call, CallScreen)
     staff.service.call_gp_admitted()

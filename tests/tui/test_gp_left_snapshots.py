@@ -28,7 +28,7 @@ from tests.tui.test_locked_harness import (
     wait_until,
 )
 from tests.tui.test_staff_snapshots import settle, to_precheck
-from tests.tui.test_staff_support import Station, seed, threaded_station, wait_for
+from tests.tui.test_staff_support import Station, on_call_screen, seed, threaded_station, wait_for
 from tui.staff.screens.call import CallScreen
 
 __all__ = ["station"]
@@ -57,7 +57,7 @@ def test_staff_call_screen_after_the_gp_left(staff: Station, snap_compare: Any) 
     async def run_before(pilot: Pilot[Any]) -> None:
         await to_precheck(pilot)
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, CallScreen))
+        await on_call_screen(pilot)
         screen = pilot.app.screen
         assert isinstance(screen, CallScreen)
         staff.in_daemon(staff.service.call_gp_admitted)

@@ -27,9 +27,16 @@ from tests.integration.fhir_receiver import (
     running_receiver,
 )
 from tests.integration.test_export_delivery import communication_of
-from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
+from tests.tui.test_staff_support import (
+    SIZE,
+    Station,
+    on_call_screen,
+    seed,
+    staff_station,
+    unlock,
+    wait_for,
+)
 from tui.staff.app import ExitCode, StaffApp
-from tui.staff.screens.call import CallScreen
 from tui.staff.screens.precheck import PreCheckScreen
 from tui.staff.screens.today import TodayScreen
 from tui.staff.screens.wrapup import EXPORT_POLL_SECONDS, WrapUpScreen
@@ -88,7 +95,7 @@ async def to_wrap_up(pilot: Pilot[Any], app: StaffApp, station: Station) -> Wrap
     await pilot.press("c")
     await wait_for(pilot, lambda: isinstance(app.screen, PreCheckScreen))
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: isinstance(app.screen, CallScreen))
+    await on_call_screen(pilot)
     station.service.call_gp_admitted()
     station.clock.advance(600)
     station.service.call_ended(CallOutcome.HUNG_UP_GP)

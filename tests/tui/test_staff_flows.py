@@ -22,6 +22,7 @@ from tests.tui.test_staff_support import (
     SIZE,
     STAFF_NUMBER,
     Station,
+    on_call_screen,
     seed,
     staff_station,
     type_pin,
@@ -291,7 +292,7 @@ async def test_start_call_pressed_before_the_appointment_arrives_still_starts(
         screen = await begin_check(pilot, app)
         assert screen.appointment is None
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, CallScreen))
+        await on_call_screen(pilot)
         assert station.service.session.state.value == "waiting_for_gp"
 
 
@@ -371,7 +372,7 @@ async def test_attended_call_round_and_leaving_the_room(station: Station) -> Non
         await unlock(pilot)
         await begin_check(pilot, app)
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, CallScreen))
+        await on_call_screen(pilot)
         call = app.screen
         assert isinstance(call, CallScreen)
         assert station.service.session.state.value == "waiting_for_gp"
@@ -405,7 +406,7 @@ async def test_wrap_up_seals_a_note_and_marks_documented(station: Station) -> No
         await unlock(pilot)
         await begin_check(pilot, app)
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, CallScreen))
+        await on_call_screen(pilot)
         station.service.call_gp_admitted()
         station.clock.advance(600)
         station.service.call_ended(CallOutcome.HUNG_UP_GP)

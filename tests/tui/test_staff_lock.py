@@ -26,9 +26,16 @@ from station.core.session import LockReason
 from stationapi.errors import StationLocked
 from stationapi.staff import StaffClient
 from tests.integration.daemon_harness import STAFF_NUMBER, STAFF_PIN, short_socket_dir
-from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
+from tests.tui.test_staff_support import (
+    SIZE,
+    Station,
+    on_call_screen,
+    seed,
+    staff_station,
+    unlock,
+    wait_for,
+)
 from tui.staff.app import ExitCode, StaffApp
-from tui.staff.screens.call import CallScreen
 from tui.staff.screens.precheck import PreCheckScreen
 from tui.staff.screens.resident import ResidentDialog
 from tui.staff.screens.today import TodayScreen
@@ -68,7 +75,7 @@ async def on_precheck(pilot: Pilot[Any], station: Station) -> None:
 async def on_call(pilot: Pilot[Any], station: Station) -> None:
     await on_precheck(pilot, station)
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CallScreen))
+    await on_call_screen(pilot)
     station.service.call_gp_admitted()
 
 

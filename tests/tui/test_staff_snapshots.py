@@ -20,7 +20,15 @@ from textual.widgets import Button, DataTable, Input, RadioButton, Select, TextA
 from station.core.session import CallOutcome
 from tests.integration.daemon_harness import short_socket_dir
 from tests.tui.test_staff_injection import ANSI, BIDI, CONTROL, EMOJI, HUGE, MARKUP
-from tests.tui.test_staff_support import SIZE, Station, seed, threaded_station, unlock, wait_for
+from tests.tui.test_staff_support import (
+    SIZE,
+    Station,
+    on_call_screen,
+    seed,
+    threaded_station,
+    unlock,
+    wait_for,
+)
 from tui.staff.screens.booking import AppointmentDialog
 from tui.staff.screens.call import CallScreen
 from tui.staff.screens.precheck import PreCheckScreen
@@ -177,7 +185,7 @@ class TestCallSnapshots:
         async def run_before(pilot: Pilot[Any]) -> None:
             await to_precheck(pilot)
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: isinstance(pilot.app.screen, CallScreen))
+            await on_call_screen(pilot)
             screen = pilot.app.screen
             assert isinstance(screen, CallScreen)
             station.in_daemon(station.service.call_gp_admitted)
@@ -191,7 +199,7 @@ class TestCallSnapshots:
         async def run_before(pilot: Pilot[Any]) -> None:
             await to_precheck(pilot)
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: isinstance(pilot.app.screen, CallScreen))
+            await on_call_screen(pilot)
             station.in_daemon(station.service.call_gp_admitted)
             station.clock.advance(540)
             station.in_daemon(lambda: station.service.call_ended(CallOutcome.HUNG_UP_GP))

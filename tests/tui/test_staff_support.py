@@ -41,6 +41,8 @@ from tests.integration.daemon_harness import (
 )
 from tui.staff.app import StaffApp
 from tui.staff.main import create_app
+from tui.staff.screens.call import CallScreen
+from tui.staff.screens.gp_link import GpLinkScreen
 
 __all__ = [
     "NOW",
@@ -241,6 +243,19 @@ async def wait_for(pilot: Pilot[Any], predicate: Callable[[], bool], within: flo
         if loop.time() > deadline:
             raise AssertionError("the app did not get there in time")
         await pilot.pause(0.05)
+
+
+async def on_call_screen(pilot: Pilot[Any]) -> CallScreen:
+    """The call screen after "start call": with a hub, staff first close the GP's code screen
+    (it stays until closed, so nobody loses the code while reading it out)."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, CallScreen | GpLinkScreen))
+    if isinstance(app.screen, GpLinkScreen):
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CallScreen))
+    screen = app.screen
+    assert isinstance(screen, CallScreen)
+    return screen
 
 
 async def unlock(pilot: Pilot[Any], number: str = STAFF_NUMBER, pin: str = STAFF_PIN) -> None:

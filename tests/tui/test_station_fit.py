@@ -22,7 +22,14 @@ from tests.integration.daemon_harness import STAFF_NUMBER, short_socket_dir
 from tests.tui.fit import assert_fits
 from tests.tui.station_screen import STATION_SIZES
 from tests.tui.test_staff_snapshots import gradient
-from tests.tui.test_staff_support import Station, seed, threaded_station, unlock, wait_for
+from tests.tui.test_staff_support import (
+    Station,
+    on_call_screen,
+    seed,
+    threaded_station,
+    unlock,
+    wait_for,
+)
 from tui.staff.screens.booking import AppointmentDialog
 from tui.staff.screens.call import CallScreen
 from tui.staff.screens.dialogs import ConfirmDialog
@@ -128,7 +135,7 @@ async def precheck(pilot: Pilot[Any], station: Station) -> None:
 async def attended_call(pilot: Pilot[Any], station: Station) -> None:
     await precheck(pilot, station)
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CallScreen))
+    await on_call_screen(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, CallScreen)
     station.in_daemon(station.service.call_gp_admitted)
@@ -139,7 +146,7 @@ async def attended_call(pilot: Pilot[Any], station: Station) -> None:
 async def wrap_up(pilot: Pilot[Any], station: Station) -> None:
     await precheck(pilot, station)
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CallScreen))
+    await on_call_screen(pilot)
     station.in_daemon(station.service.call_gp_admitted)
     station.clock.advance(540)
     station.in_daemon(lambda: station.service.call_ended(CallOutcome.HUNG_UP_GP))
