@@ -278,20 +278,23 @@ async def begin_check(pilot: object, app: object) -> PreCheckScreen:
 async def test_start_call_pressed_before_the_appointment_arrives_still_starts(
     station: Station, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A care worker presses "start call" at once; stationd answers a moment later."""
+    """A care worker presses "start call" at once; stationd answers only after that."""
     real = StaffRecords.appointment
+    answer = asyncio.Event()
 
-    async def slow(self: StaffRecords, consultation_id: str) -> AppointmentView:
-        await asyncio.sleep(1.0)
+    async def held(self: StaffRecords, consultation_id: str) -> AppointmentView:
+        await answer.wait()
         return await real(self, consultation_id)
 
-    monkeypatch.setattr(StaffRecords, "appointment", slow)
+    monkeypatch.setattr(StaffRecords, "appointment", held)
     app = station.app(live_interval=0)
     async with app.run_test(size=SIZE) as pilot:
         await unlock(pilot)
         screen = await begin_check(pilot, app)
         assert screen.appointment is None
         await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        answer.set()
         await on_call_screen(pilot)
         assert station.service.session.state.value == "waiting_for_gp"
 

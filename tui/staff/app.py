@@ -210,6 +210,9 @@ class StaffApp(App[int]):
     @work(group="state", exclusive=True, exit_on_error=False)
     async def refresh_state(self) -> None:
         """Re-read the session and show its screen."""
+        await self._show_current_state()
+
+    async def _show_current_state(self) -> None:
         try:
             state = await self.station.state()
         except StationClientError:
@@ -267,17 +270,20 @@ class StaffApp(App[int]):
             )
         except StationClientError as error:
             self._refused(error)
-        else:
-            if started.no_engine is not None:
-                self.notify(
-                    started.no_engine or _("The call engine does not answer. Contact IT."),
-                    severity="warning",
-                    markup=False,
-                    timeout=10,
-                )
-            elif started.gp_url:
-                self.push_screen(GpLinkScreen(started.gp_url, started.gp_code, started.gp_code_url))
-        self.refresh_state()
+            self.refresh_state()
+            return
+        if started.no_engine is not None:
+            self.notify(
+                started.no_engine or _("The call engine does not answer. Contact IT."),
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+        # The call screen first: a state change closes modal screens, and the GP's code must
+        # stay until staff close it.
+        await self._show_current_state()
+        if started.no_engine is None and started.gp_url:
+            self.push_screen(GpLinkScreen(started.gp_url, started.gp_code, started.gp_code_url))
 
     def _refused(self, error: StationClientError) -> None:
         if isinstance(error, StationLocked):
