@@ -499,6 +499,15 @@ def _processes(appliance: Appliance) -> set[str]:
     return set(text.split())
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING (VM, 2026-12-06 13:06): after every labwc default key and pointer binding "
+    "and back on the lock screen, 18 % of the top 60 % differs: foot's own text selection "
+    "(the pointer's clicks select the terminal's text: a resident can select and copy what a "
+    "screen shows) and the staff UI's start error; no labwc menu, switcher or terminal was in "
+    "the screenshot, but a pixel comparison of the UI cannot tell those apart. Needs foot's "
+    "selection off in the kiosk and a check of the compositor's windows instead",
+)
 def test_no_labwc_default_binding_does_anything(appliance: Appliance) -> None:
     """Outside a call (the UI alone on the whole screen, focused), every labwc default key and
     pointer binding does nothing."""
