@@ -86,7 +86,7 @@ class _StaticToken:
         return token.get_secret_value()
 
     def refused(self, token: str) -> None:
-        pass
+        """Nothing to drop: a configured token cannot be renewed; the 401 reaches the caller."""
 
 
 _FINAL_CODES = frozenset({"call_ended", "link_revoked", "link_expired"})
