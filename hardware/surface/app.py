@@ -196,6 +196,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--size", default="1280x720", help="window size WxH (default 1280x720)")
     parser.add_argument(
+        "--top",
+        type=float,
+        default=None,
+        metavar="PERCENT",
+        help="open the window at the screen's width and PERCENT of its height (the kiosk's "
+        "video region, as KONTAKTSTATION_VIDEO_TOP tells the UI); overrides --size",
+    )
+    parser.add_argument(
         "--wait-display",
         type=float,
         default=30.0,
@@ -241,7 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGUSR1, request_dump)
     trace = args.trace.open("a", encoding="utf-8") if args.trace else None
-    renderer = SurfaceRenderer((width, height), title=APP_ID)
+    if args.top is not None and not 0 < args.top <= 100:
+        print("--top must be a percentage above 0 and at most 100", file=sys.stderr)
+        return 2
+    renderer = SurfaceRenderer((width, height), title=APP_ID, top_percent=args.top)
     loop = SurfaceLoop(directory, renderer, trace=trace)
     _log.info("video surface drawing from %s", directory)
     try:

@@ -92,7 +92,13 @@ def _fit(frame_size: tuple[int, int], box: Rect) -> Rect:
 class SurfaceRenderer:
     """Owns the SDL window; ``update()`` takes new pictures, ``present()`` draws and flips."""
 
-    def __init__(self, size: tuple[int, int] = (1280, 720), *, title: str = "") -> None:
+    def __init__(
+        self,
+        size: tuple[int, int] = (1280, 720),
+        *,
+        title: str = "",
+        top_percent: float | None = None,
+    ) -> None:
         # pygame prints a banner on import unless told not to; our stdout is the journal.
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         import pygame  # SDL starts here, not at import: the sink side never loads it
@@ -100,6 +106,10 @@ class SurfaceRenderer:
         self._pg: Any = pygame
         self._requested = size
         self._title = title
+        #: Open at the screen's width and this percent of its height (the kiosk's video
+        #: region) instead of ``size``: labwc 0.8.3's SnapToRegion did not size the window in
+        #: the booted appliance, so the window asks for the region's size itself.
+        self._top_percent = top_percent
         pygame.font.init()
         #: The window's surface while it is open (a picture to show), else None.
         self._screen: Any = None
@@ -133,6 +143,13 @@ class SurfaceRenderer:
         pg.display.init()
         if self._title:
             pg.display.set_caption(self._title)
+        if self._top_percent is not None:
+            screens = pg.display.get_desktop_sizes()
+            if screens:
+                width, height = screens[0]
+                self._requested = (int(width), max(1, round(height * self._top_percent / 100)))
+            else:
+                _log.warning("screen size unknown; the window opens at %s", self._requested)
         self._screen = pg.display.set_mode(self._requested, pg.RESIZABLE)
         self._pictures.clear()
         self.openings += 1

@@ -34,11 +34,13 @@ pytestmark = [
 STAFF_MARK = "STAFF SCREEN 4711"
 
 
-def staff_stand_in(*, ignore_term: bool) -> list[str]:
-    """A process that draws a staff marker and waits (optionally deaf to SIGTERM)."""
+def staff_stand_in(*, ignore_term: bool, draws_after: float = 0.0) -> list[str]:
+    """A process that draws a staff marker (after ``draws_after`` seconds, as a slow board
+    starts Textual) and waits (optionally deaf to SIGTERM)."""
     code = (
         "import signal, sys, time\n"
         + ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else "")
+        + f"time.sleep({draws_after})\n"
         + f"print({STAFF_MARK!r}, flush=True)\n"
         + "time.sleep(600)\n"
     )
@@ -80,11 +82,13 @@ async def station(data_dir: Path) -> AsyncIterator[Running]:
             yield running
 
 
-async def start_supervisor(station: Running, *, ignore_term: bool, grace: float) -> Supervisor:
+async def start_supervisor(
+    station: Running, *, ignore_term: bool, grace: float, draws_after: float = 0.0
+) -> Supervisor:
     supervisor = Supervisor(
         SupervisorConfig(
             socket_path=station.socket_path,
-            staff_command=staff_stand_in(ignore_term=ignore_term),
+            staff_command=staff_stand_in(ignore_term=ignore_term, draws_after=draws_after),
             grace_seconds=grace,
             attach=False,
             environ={"KONTAKTSTATION_LANG": "da", "KONTAKTSTATION_STATION_NAME": "Testhjemmet"},
@@ -108,6 +112,23 @@ async def log_in(supervisor: Supervisor, station: Running) -> int:
     await station.unlock()
     assert supervisor.staff_pid is not None
     return supervisor.staff_pid
+
+
+async def test_a_slow_staff_screen_and_a_second_press_are_not_failures(station: Running) -> None:
+    """On a Pi the staff UI takes seconds to draw, and a care worker presses "Log ind" again
+    meanwhile: neither press may say "could not be started" (the locked UI shows that text
+    when the request returns False)."""
+    supervisor = await start_supervisor(station, ignore_term=False, grace=5.0, draws_after=4.0)
+    try:
+        first = asyncio.create_task(SupervisorSocket(supervisor.control_socket).request_login())
+        await eventually(lambda: supervisor.staff_pid is not None)
+        second = await SupervisorSocket(supervisor.control_socket).request_login()
+        assert second, "a second press while the staff UI starts was called a failure"
+        assert await first, "a staff UI that drew after 4 s was called a failure"
+        assert await supervisor.current_window() == "staff"
+        assert await _shows(supervisor, STAFF_MARK)
+    finally:
+        await supervisor.stop()
 
 
 def press_button(station: Running) -> None:

@@ -230,6 +230,10 @@ def test_kiosk_runs_the_ui_on_tty1_with_nothing_else_reachable() -> None:
     video = regions["video"]
     assert (video["x"], video["y"], video["width"]) == ("0%", "0%", "100%")
     assert f"KONTAKTSTATION_VIDEO_TOP={video['height'].rstrip('%')}" in unit["Service.Environment"]
+    # The video window asks for the region's size itself (SnapToRegion did not size it).
+    surface = parse_unit(UNITS_DIR / "kontaktstation-surface.service")
+    (exec_start,) = surface["Service.ExecStart"]
+    assert f"--top {video['height'].rstrip('%')}" in exec_start, exec_start
     # The keyboard stays with the UI when the video window maps (labwc 0.8 focuses a window
     # at map, then runs its rules): always on top, then "sent" to the desktop it is on
     # without following, which focuses the desktop's topmost window (not always-on-top):

@@ -157,6 +157,29 @@ def test_the_window_is_open_only_while_a_call_has_a_picture(
         assert not surface.renderer.pixels().any()
 
 
+def test_the_window_opens_at_the_kiosks_video_region(
+    surface_dir: Path, sink: SharedMemoryFrameSink
+) -> None:
+    """``--top 60`` (the unit's): the window asks for the screen's width and 60 % of its
+    height (labwc's SnapToRegion left it 1280x720 in the booted appliance). SDL's dummy
+    display is 1024x768."""
+    import pygame
+
+    renderer = SurfaceRenderer((800, 600), top_percent=60)
+    loop = SurfaceLoop(surface_dir, renderer)
+    try:
+        sink.show(stamped(1), "remote")
+        loop.step(timeout=5)
+        assert renderer.shown
+        width, height = pygame.display.get_desktop_sizes()[0]
+        assert (width, height) == (1024, 768)
+        assert renderer.size == (1024, round(768 * 0.6))
+        assert pygame.display.get_surface().get_size() == (1024, 461)
+    finally:
+        loop.close()
+        renderer.close()
+
+
 def test_a_burst_is_drawn_as_its_newest_frame_only(
     sink: SharedMemoryFrameSink, surface: SurfaceLoop
 ) -> None:

@@ -168,8 +168,10 @@ async def fill_station(data_dir: Path, hub_url: str, admin: object, kind: Comman
         assert not unnamed, f"files not in DataDir.inventory(): {sorted(unnamed)}"
 
         await admin.issue_command(agent.identity.station_id, kind, "it")  # type: ignore[attr-defined]
-        await agent.heartbeat_once()
-        assert daemon.restart_requested
+        # The agent's own loop may fetch the command first (stationd's lock wakes it): either
+        # way the next heartbeat runs it, and stationd asks to be restarted.
+        agent.wake()
+        await until(lambda: daemon.restart_requested)
 
 
 @pytest.mark.slow

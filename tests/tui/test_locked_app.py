@@ -155,6 +155,18 @@ async def test_log_in_asks_the_supervisor(station: DaemonThread, tmp_path: Path)
         await server.wait_closed()
 
 
+async def test_the_pointer_selects_no_text(station: DaemonThread) -> None:
+    """A triple click (Textual's "select all") on the lock screen selects nothing: in the
+    booted appliance it highlighted every text on the screen, which could then be copied."""
+    app = make_app(station)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.loaded, pilot)
+        await pilot.click(offset=(10, 3), times=3)
+        await pilot.pause()
+        assert app.screen.selections == {}
+        assert app.screen.get_selected_text() is None
+
+
 async def test_log_in_without_a_supervisor_says_so(station: DaemonThread) -> None:
     app = make_app(station)
     async with app.run_test(size=SIZE) as pilot:

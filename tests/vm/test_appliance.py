@@ -450,13 +450,6 @@ def test_the_keyboard_reaches_the_ui(appliance: Appliance) -> None:
     _log_in_by_keyboard(appliance)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING (VM run 3, after the frame files were made 0640): the video window opens "
-    "at a call's picture but stays 1280x720 at the top instead of labwc's video region "
-    "(1280x480): the SnapToRegion in its window rule does not size the SDL window; the "
-    "focus hand-back has not been seen yet (run 2: no window at all, files were 0600)",
-)
 def test_the_keyboard_stays_with_the_ui_when_the_video_window_maps(appliance: Appliance) -> None:
     """A call's picture on the screen (the video window maps after foot, and labwc focuses a
     window when it maps), then the surface restarted mid-call (a new video window), then the
@@ -499,15 +492,6 @@ def _processes(appliance: Appliance) -> set[str]:
     return set(text.split())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING (VM, 2026-12-06 13:06): after every labwc default key and pointer binding "
-    "and back on the lock screen, 18 % of the top 60 % differs: foot's own text selection "
-    "(the pointer's clicks select the terminal's text: a resident can select and copy what a "
-    "screen shows) and the staff UI's start error; no labwc menu, switcher or terminal was in "
-    "the screenshot, but a pixel comparison of the UI cannot tell those apart. Needs foot's "
-    "selection off in the kiosk and a check of the compositor's windows instead",
-)
 def test_no_labwc_default_binding_does_anything(appliance: Appliance) -> None:
     """Outside a call (the UI alone on the whole screen, focused), every labwc default key and
     pointer binding does nothing."""

@@ -63,6 +63,9 @@ class LockedApp(App[None], inherit_bindings=False):
     CSS_PATH = "locked.tcss"
     TITLE = "KontaktStation"
     ENABLE_COMMAND_PALETTE: ClassVar[bool] = False
+    #: No text selection: a pointer's triple click selected every text on the screen (seen in
+    #: the booted appliance) and a selection can be copied out of the kiosk.
+    ALLOW_SELECT: ClassVar[bool] = False
     #: No app-level keys at all: no ctrl+q, no ctrl+c, no palette.
     BINDINGS: ClassVar[list[BindingType]] = []
 

@@ -196,12 +196,16 @@ class DaemonStation:
 class SupervisorSocket:
     """:class:`LoginRequester` over the supervisor's Unix socket (one line, one answer)."""
 
-    def __init__(self, path: str | Path, *, timeout: float = 2.0) -> None:
+    def __init__(self, path: str | Path, *, timeout: float = 20.0) -> None:
+        # The supervisor answers once the staff UI has drawn (its draw timeout is 10 s, and a
+        # Pi takes seconds to start Textual): a short timeout here said "could not be started"
+        # about a staff screen that was about to appear.
         self.path = Path(path)
         self.timeout = timeout
 
     async def request_login(self) -> bool:
-        """Send ``login``; True when the supervisor answered ``ok``."""
+        """Send ``login``; True when the supervisor answered ``ok`` or ``busy`` (a staff UI is
+        already starting: a second press is not a failure)."""
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(self.timeout):
@@ -216,4 +220,4 @@ class SupervisorSocket:
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
-        return answer.strip() == b"ok"
+        return answer.strip() in (b"ok", b"busy")

@@ -87,6 +87,9 @@ class StaffApp(App[int]):
     CSS_PATH = Path(__file__).parent / "staff.tcss"
     TITLE = "KontaktStation"
     ENABLE_COMMAND_PALETTE = False
+    #: No text selection: names and CPR numbers must not be selected and copied (Textual's
+    #: selection copies to the terminal's clipboard), nor a triple click highlight the screen.
+    ALLOW_SELECT = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+l", "lock", _("Lock"), id="staff.lock", priority=True),
         Binding("ctrl+q", "lock", _("Lock"), id="staff.quit", show=False, priority=True),
