@@ -61,6 +61,12 @@ def _surface(args: argparse.Namespace) -> int:
     return surface_main(args.rest)
 
 
+def _guide(args: argparse.Namespace) -> int:
+    from tui.staff.guide import main as guide_main
+
+    return guide_main(args.rest)
+
+
 def _hub(args: argparse.Namespace) -> int:
     from hub import server
 
@@ -88,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     add("surface", _surface, "show the GP's video and the self-view on the station's screen")
     add("admin", _admin, "IT's provisioning commands: stations, configuration, staff, commands")
     add("hub", _hub, "run the municipality's server: rendezvous and the GP's web page")
+    add("guide", _guide, "print the staff's one-page quick guide (the help screens' text)")
     return parser
 
 
@@ -98,6 +105,7 @@ _PASSTHROUGH: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": _demo,
     "ui": _ui,
     "hub": _hub,
+    "guide": _guide,
     "hw-check": _hw_check,
     "surface": _surface,
 }

@@ -39,11 +39,13 @@ from station.core.clock import Clock, SystemClock
 from station.i18n import _
 from station.keys.vault import VaultKey
 from tui.staff.data import AppointmentView, StaffRecords, waiting_resident
+from tui.staff.help import topic as help_topic
 from tui.staff.labels import refusal_text
 from tui.staff.messages import LockedOut, LockRequested, SessionMoved
 from tui.staff.screens.base import StaffScreen, UnlockedSession
 from tui.staff.screens.call import CallScreen
 from tui.staff.screens.gp_link import GpLinkScreen
+from tui.staff.screens.help import HelpScreen
 from tui.staff.screens.pin import PinScreen
 from tui.staff.screens.precheck import PreCheckScreen
 from tui.staff.screens.today import TodayScreen
@@ -94,6 +96,9 @@ class StaffApp(App[int]):
         Binding("ctrl+l", "lock", _("Lock"), id="staff.lock", priority=True),
         Binding("ctrl+q", "lock", _("Lock"), id="staff.quit", show=False, priority=True),
         Binding("ctrl+c", "lock", _("Lock"), id="staff.ctrl_c", show=False, priority=True),
+        # F1 works everywhere (no field takes it); "?" only where no field is being typed in.
+        Binding("f1", "help", _("Help"), id="staff.help", priority=True),
+        Binding("question_mark", "help", _("Help"), id="staff.help_key", show=False),
     ]
 
     def __init__(
@@ -158,6 +163,18 @@ class StaffApp(App[int]):
         self.exit(int(code))
         if self._on_lock_out is not None:
             self._on_lock_out(int(code))
+
+    def action_help(self) -> None:
+        """The help for the screen in front (a dialog's is the screen's under it); F1 again
+        closes it."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        for screen in reversed(self.screen_stack):
+            key = getattr(screen, "HELP_TOPIC", None)
+            if isinstance(key, str):
+                self.push_screen(HelpScreen(help_topic(key)))
+                return
 
     def action_lock(self) -> None:
         """Staff lock the station (or, before unlocking, go back to the lock screen)."""

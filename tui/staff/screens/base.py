@@ -21,8 +21,9 @@ from tui.staff.data import StaffRecords
 from tui.staff.labels import refusal_text
 from tui.staff.messages import LockedOut
 from tui.staff.station import StaffStation, StationClientError, StationLocked
+from tui.video import video_rows
 
-__all__ = ["StaffScreen", "UnlockedSession", "report_refusal"]
+__all__ = ["StaffScreen", "UnlockedSession", "keep_below_video", "report_refusal"]
 
 _T = TypeVar("_T")
 
@@ -47,6 +48,22 @@ def report_refusal(screen: Screen[Any], error: StationClientError) -> None:
         screen.post_message(LockedOut())
         return
     screen.notify(refusal_text(error), severity="error", markup=False, timeout=8)
+
+
+def keep_below_video(dialog: ModalScreen[Any]) -> int:
+    """Centre ``dialog`` in the rows the kiosk's video window leaves free, when it opens over
+    a screen the video covers (the call: ``UNDER_VIDEO``); the rows it keeps clear (0 in a
+    terminal, the demo, tests, or over any other screen).
+
+    In the kiosk the GP's video window covers the top 60 % of the screen during a call; a
+    dialog centred on the whole screen ("End the call?", the GP's code) was drawn behind it.
+    The dialog gets the class ``below-video`` so it can show a compact form there.
+    """
+    covered = any(getattr(screen, "UNDER_VIDEO", False) for screen in dialog.app.screen_stack)
+    rows = video_rows(dialog.app.size.height) if covered else 0
+    dialog.styles.padding = (rows, 0, 0, 0)
+    dialog.set_class(rows > 0, "below-video")
+    return rows
 
 
 class StaffScreen(Screen[None]):

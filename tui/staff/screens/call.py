@@ -39,16 +39,26 @@ __all__ = ["CallScreen"]
 
 #: Next and previous share one place in the footer, so it fits 97 columns.
 _STEP = Binding.Group(_("Next/previous"), compact=True)
+#: One footer entry for both (the buttons say which is which): the station's 97 columns hold
+#: the help key only so.
+_MEDIA = Binding.Group(_("Microphone/camera"), compact=True)
 
 
 class CallScreen(StaffScreen):
     """See the module docs."""
 
+    #: In the kiosk the GP's video window covers this screen's top rows (dialogs over it keep
+    #: below: :func:`tui.staff.screens.base.keep_below_video`).
+    UNDER_VIDEO: ClassVar[bool] = True
+
+    #: The help F1 shows here (:mod:`tui.staff.help`).
+    HELP_TOPIC: ClassVar[str] = "call"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "step(1)", _("Next resident"), id="call.next", group=_STEP),
         Binding("p", "step(-1)", _("Previous resident"), id="call.previous", group=_STEP),
-        Binding("m", "mute", _("Microphone on/off"), id="call.mute"),
-        Binding("v", "camera", _("Camera on/off"), id="call.camera"),
+        Binding("m", "mute", _("Microphone on/off"), id="call.mute", group=_MEDIA),
+        Binding("v", "camera", _("Camera on/off"), id="call.camera", group=_MEDIA),
         # On the button (and its label); the footer has no room for another key.
         Binding("l", "audio_only", _("Audio only/video"), id="call.audio_only", show=False),
         Binding("e", "end", _("End call"), id="call.end"),

@@ -21,6 +21,7 @@ from textual.widgets import Button, Static
 
 from station.i18n import _
 from tui.safe_text import literal
+from tui.staff.screens.base import keep_below_video
 
 __all__ = ["ConfirmDialog", "FormDialog", "parse_day", "parse_time"]
 
@@ -94,8 +95,13 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Button(_("No"), id="no")
 
     def on_mount(self) -> None:
-        """ "No" is the safe default."""
+        """ "No" is the safe default; over the call, below the video."""
+        keep_below_video(self)
         self.query_one("#no", Button).focus()
+
+    def on_resize(self) -> None:
+        """The terminal changed size: stay below the video."""
+        keep_below_video(self)
 
     @on(Button.Pressed, "#yes")
     def action_yes(self) -> None:

@@ -40,6 +40,9 @@ _PIN_FIELDS = ("#new-pin", "#new-pin-again", "#sponsor-pin")
 class EnrollScreen(Screen[str | None]):
     """Enroll with a one-time code; dismissed with the new staff number (None: went back)."""
 
+    #: The help F1 shows here (:mod:`tui.staff.help`).
+    HELP_TOPIC: ClassVar[str] = "enroll"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", _("Back"), id="enroll.back"),
     ]

@@ -20,6 +20,7 @@ from textual.widgets import Button, Static
 from station.i18n import _
 from tui.qr import qr_lines
 from tui.safe_text import literal
+from tui.staff.screens.base import keep_below_video
 
 __all__ = ["GpLinkScreen"]
 
@@ -36,6 +37,12 @@ class GpLinkScreen(ModalScreen[None]):
     GpLinkScreen #gp-qr { width: auto; margin-right: 2; color: white; background: black; }
     GpLinkScreen #gp-code { text-style: bold; margin: 1 0; }
     GpLinkScreen .gp-link-text { width: 40; height: auto; }
+    /* Over the call in the kiosk only the rows below the video are free: the code and the
+       address, which staff read out, stay; the QR code (for a GP's phone) does not fit. */
+    GpLinkScreen.below-video #gp-qr, GpLinkScreen.below-video #gp-qr-help { display: none; }
+    GpLinkScreen.below-video .gp-link-text { width: 1fr; }
+    GpLinkScreen.below-video .dialog.gp-link { width: 100%; max-width: 100%; }
+    GpLinkScreen.below-video #gp-code { margin: 0; }
     """
 
     def __init__(self, gp_url: str, code: str | None, code_url: str | None) -> None:
@@ -70,6 +77,14 @@ class GpLinkScreen(ModalScreen[None]):
                     )
             with Horizontal(classes="buttons"):
                 yield Button(_("Close"), id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        """Over the call: below the video (the code must stay in sight)."""
+        keep_below_video(self)
+
+    def on_resize(self) -> None:
+        """The terminal changed size: stay below the video."""
+        keep_below_video(self)
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

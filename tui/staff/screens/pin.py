@@ -39,6 +39,9 @@ __all__ = ["PinScreen"]
 class PinScreen(Screen[None]):
     """Unlock with a staff number and PIN (see the module docs)."""
 
+    #: The help F1 shows here (:mod:`tui.staff.help`).
+    HELP_TOPIC: ClassVar[str] = "unlock"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", _("Back"), id="pin.back"),
     ]

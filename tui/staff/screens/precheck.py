@@ -42,6 +42,9 @@ LOAD_WAIT_SECONDS = 10.0
 class PreCheckScreen(StaffScreen):
     """See the module docs."""
 
+    #: The help F1 shows here (:mod:`tui.staff.help`).
+    HELP_TOPIC: ClassVar[str] = "precheck"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s,f2", "start_call", _("Start call"), id="precheck.start"),
         Binding("t", "tone", _("Test tone"), id="precheck.tone"),

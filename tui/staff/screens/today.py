@@ -41,6 +41,9 @@ _MOVE = Binding.Group(_("Move"), compact=True)
 class TodayScreen(StaffScreen):
     """The day's appointments (top) and the selected one's queue (bottom)."""
 
+    #: The help F1 shows here (:mod:`tui.staff.help`).
+    HELP_TOPIC: ClassVar[str] = "today"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "new_appointment", _("New appointment"), id="today.new_appointment"),
         Binding("r", "add_resident", _("Add resident"), id="today.add_resident"),
@@ -56,7 +59,8 @@ class TodayScreen(StaffScreen):
             group=_MOVE,
             key_display="⇧↓",
         ),
-        Binding("s", "skip", _("Skip"), id="today.skip"),
+        # Not in the footer (the station's 97 columns hold no more): F1's help names it.
+        Binding("s", "skip", _("Skip"), id="today.skip", show=False),
         Binding("delete,x", "remove", _("Remove"), id="today.remove", key_display="x"),
         Binding("w", "wrap_up", _("Write note"), id="today.wrap_up"),
         Binding("f5", "reload", _("Refresh"), id="today.reload", show=False),

@@ -55,6 +55,9 @@ EXPORT_POLL_SECONDS = 2.0
 class WrapUpScreen(StaffScreen):
     """See the module docs."""
 
+    #: The help F1 shows here (:mod:`tui.staff.help`).
+    HELP_TOPIC: ClassVar[str] = "wrapup"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", _("Save note"), id="wrapup.save", priority=True),
         Binding("f2", "documented", _("Mark documented"), id="wrapup.documented"),
