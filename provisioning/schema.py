@@ -158,6 +158,10 @@ class Retention(_Model):
     """How long personal data stays on the station after a consultation is documented."""
 
     purge_after_hours: int = Field(default=24, ge=1, le=24 * 14)
+    #: A consultation held this many days ago and still without a note counts in the
+    #: heartbeat's ``undocumented_consultations`` (IT sees a station whose notes are being
+    #: forgotten; its personal data stays until someone documents or cancels it).
+    undocumented_alert_days: int = Field(default=1, ge=1, le=30)
 
 
 class EojDelivery(_Model):

@@ -16,6 +16,8 @@ A configuration in force (:meth:`DaemonStationPort.config_applied`) takes effect
   ``CallController.apply_settings``);
 - ``timeouts.heartbeat_seconds`` → the agent's own heartbeat interval;
 - ``retention.purge_after_hours`` → the export service's purge loop (a pass runs at once);
+- ``retention.undocumented_alert_days`` → when an undocumented consultation counts in the
+  heartbeat;
 - ``eoj`` → ``export.json`` (written atomically, 0600) and the export service reloads it;
   no ``eoj`` section leaves an ``export.json`` already there (a hand-made one) alone.
 
@@ -172,6 +174,7 @@ class DaemonStationPort:
             )
         except ValueError as exc:  # the schema bounds it; kept for a hand-made config
             _log.error("idle timeout from the configuration refused: %s", exc)
+        self._service.undocumented_after = timedelta(days=config.retention.undocumented_alert_days)
         from station.storage.store import Clinic
 
         clinics = [

@@ -146,7 +146,7 @@ LAYER: dict[str, Any] = {
     "language": "en",
     "ice_relay_only": True,
     "timeouts": {"idle_lock_seconds": 45, "call_connect_seconds": 25},
-    "retention": {"purge_after_hours": 1},
+    "retention": {"purge_after_hours": 1, "undocumented_alert_days": 3},
     "eoj": {
         "fhir_base_url": FHIR_URL,
         "token_url": TOKEN_URL,
@@ -198,6 +198,7 @@ async def test_signed_configuration_takes_effect_in_stationd(
                     daemon.exports.retention,
                 )
                 assert purged == 0 and daemon.exports.retention == timedelta(hours=24)
+                assert daemon.service.undocumented_after == timedelta(days=1)
                 assert {old, recent} <= await consultation_ids(st)
                 assert daemon.exports.config is None
 
@@ -219,6 +220,8 @@ async def test_signed_configuration_takes_effect_in_stationd(
                 await until(lambda: old_gone(st, old))
                 assert recent in await consultation_ids(st)
                 assert daemon.exports.retention == timedelta(hours=1)
+                # ... and when a consultation without a note counts for IT.
+                assert daemon.service.undocumented_after == timedelta(days=3)
                 # 4. Language for the UIs.
                 assert (await st.http.get("/v1/settings")).json() == {"language": "en"}
                 assert i18n.current_language() == "en"  # stationd's own texts too
