@@ -10,11 +10,8 @@ the state both sides show.
 from __future__ import annotations
 
 import asyncio
-import base64
-import secrets
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +19,15 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from station.keys.crypto import FieldRef, seal_field
-
 from .call_harness import wait_for
-from .chromium import chromium
-from .daemon_harness import CLINIC, STAFF_NUMBER, STAFF_PIN, uds_client
 from .netns import delegated_to_loopback_namespace
 from .test_call_network_loss import (
     FRAMES_DECODED_JS,
-    HUB_ADDRESS,
     StationNetns,
     _call,
     _connected,
-    _prepare_station_data,
-    hub_on,
-    stationd_in,
+    gp_admits_a_call,
+    in_station_netns,
 )
 
 CAP = "256kbit"
@@ -121,67 +112,8 @@ def test_a_256_kbit_link_goes_audio_only_and_comes_back(
     if delegated_to_loopback_namespace(request):
         return
 
-    async def run() -> None:
-        expect.set_options(timeout=30_000)
-        netns = StationNetns()
-        try:
-            data_dir = tmp_path / "station" / "data"
-            _prepare_station_data(data_dir)
-            async with (
-                hub_on(HUB_ADDRESS, tmp_path / "hub") as hub_url,
-                stationd_in(netns, data_dir, hub_url) as socket_path,
-                chromium(tmp_path / "profile") as context,
-            ):
-                http = uds_client(socket_path, timeout=30.0)
-                try:
-                    await scenario(http, context, netns)
-                finally:
-                    await http.aclose()
-                    log = (data_dir.parent / "stationd.log").read_text(errors="replace")
-                    # The judge's decisions and why (no personal data in these lines).
-                    for line in log.splitlines():
-                        if ": link " in line or "audio only" in line or "uncap" in line:
-                            print(line)
-        finally:
-            netns.close()
-
     async def scenario(http: httpx.AsyncClient, context: Any, netns: StationNetns) -> None:
-        response = await http.post(
-            "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
-        )
-        auth = {"Authorization": f"Bearer {response.json()['token']}"}
-        now = datetime.now(UTC)
-        response = await http.post(
-            "/v1/consultations",
-            headers=auth,
-            json={
-                "clinic_id": CLINIC.id,
-                "starts_at": (now - timedelta(minutes=1)).isoformat(),
-                "ends_at": (now + timedelta(minutes=30)).isoformat(),
-                "consultation_type": "assisted_consultation",
-            },
-        )
-        cid = response.json()["id"]
-        blob = seal_field(secrets.token_bytes(32), b"x", FieldRef("queue_entries", "e1", "x"))
-        await http.post(
-            f"/v1/consultations/{cid}/entries",
-            headers=auth,
-            json={"id": "e1", "sealed": {"display_name": base64.b64encode(blob).decode()}},
-        )
-        response = await http.post(
-            "/v1/session/begin-check", headers=auth, json={"appointment_id": cid}
-        )
-        assert response.status_code == 200, response.text
-        response = await http.post(
-            "/v1/call/start",
-            headers=auth,
-            json={"consultation_id": cid, "residents": [{"display_name": "Beboer"}]},
-        )
-        assert response.status_code == 202, response.text
-        page = await context.new_page()
-        await page.goto(response.json()["gp_url"])
-        await page.get_by_role("button", name="Lad komme ind").click()
-        await page.wait_for_function(f"async () => (await ({FRAMES_DECODED_JS})()) > 0")
+        page, auth = await gp_admits_a_call(http, context)
         await wait_for(lambda: _connected(http), what="connected", timeout=30)
         await asyncio.sleep(6)  # past the judge's warm-up, video at its clean-link rate
         label = page.locator("#audio-only-notice")
@@ -237,7 +169,11 @@ def test_a_256_kbit_link_goes_audio_only_and_comes_back(
         assert audio_frames > 300  # 8 s of 20 ms frames is 400
         await http.post("/v1/call/end", headers=auth)
 
-    asyncio.run(run())
+    def decisions(line: str) -> bool:
+        """The judge's decisions and why (no personal data in these lines)."""
+        return ": link " in line or "audio only" in line or "uncap" in line
+
+    asyncio.run(in_station_netns(tmp_path, scenario, show_log=decisions))
 
 
 async def _audio_only(http: httpx.AsyncClient, reason: str | None) -> bool:

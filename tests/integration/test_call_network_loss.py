@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,80 @@ async def stationd_in(
         log.close()
 
 
+async def in_station_netns(
+    tmp_path: Path,
+    scenario: Callable[[httpx.AsyncClient, Any, StationNetns], Awaitable[None]],
+    *,
+    show_log: Callable[[str], bool] | None = None,
+) -> None:
+    """The hub on the host side, stationd in its own network namespace, the GP's Chromium:
+    run ``scenario(stationd's client, Chromium's context, the namespace)``; afterwards print
+    stationd's log lines ``show_log`` picks (none hold personal data)."""
+    expect.set_options(timeout=30_000)
+    netns = StationNetns()
+    try:
+        data_dir = tmp_path / "station" / "data"
+        _prepare_station_data(data_dir)
+        async with (
+            hub_on(HUB_ADDRESS, tmp_path / "hub") as hub_url,
+            stationd_in(netns, data_dir, hub_url) as socket_path,
+            chromium(tmp_path / "profile") as context,
+        ):
+            http = uds_client(socket_path, timeout=30.0)
+            try:
+                await scenario(http, context, netns)
+            finally:
+                await http.aclose()
+                if show_log is not None:
+                    log = (data_dir.parent / "stationd.log").read_text(errors="replace")
+                    for line in filter(show_log, log.splitlines()):
+                        print(line)
+    finally:
+        netns.close()
+
+
+async def gp_admits_a_call(http: httpx.AsyncClient, context: Any) -> tuple[Any, dict[str, str]]:
+    """Staff unlock, book a consultation now, queue one resident, run the pre-call check and
+    start the call; the GP (``context``'s Chromium) opens the link and admits. The GP's page
+    (a Playwright page) once it has decoded the station's first frame, and the staff's
+    authorization header."""
+    response = await http.post("/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN})
+    auth = {"Authorization": f"Bearer {response.json()['token']}"}
+    now = datetime.now(UTC)
+    response = await http.post(
+        "/v1/consultations",
+        headers=auth,
+        json={
+            "clinic_id": CLINIC.id,
+            "starts_at": (now - timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + timedelta(minutes=30)).isoformat(),
+            "consultation_type": "assisted_consultation",
+        },
+    )
+    cid = response.json()["id"]
+    blob = seal_field(secrets.token_bytes(32), b"x", FieldRef("queue_entries", "e1", "x"))
+    await http.post(
+        f"/v1/consultations/{cid}/entries",
+        headers=auth,
+        json={"id": "e1", "sealed": {"display_name": base64.b64encode(blob).decode()}},
+    )
+    response = await http.post(
+        "/v1/session/begin-check", headers=auth, json={"appointment_id": cid}
+    )
+    assert response.status_code == 200, response.text
+    response = await http.post(
+        "/v1/call/start",
+        headers=auth,
+        json={"consultation_id": cid, "residents": [{"display_name": "Beboer"}]},
+    )
+    assert response.status_code == 202, response.text
+    page = await context.new_page()
+    await page.goto(response.json()["gp_url"])
+    await page.get_by_role("button", name="Lad komme ind").click()
+    await page.wait_for_function(f"async () => (await ({FRAMES_DECODED_JS})()) > 0")
+    return page, auth
+
+
 async def _call(http: httpx.AsyncClient) -> dict[str, Any]:
     response = await http.get("/v1/call")
     return dict(response.json())
@@ -223,62 +297,8 @@ def test_call_comes_back_by_itself_after_the_network_was_cut(
     if delegated_to_loopback_namespace(request):
         return
 
-    async def run() -> None:
-        expect.set_options(timeout=30_000)
-        netns = StationNetns()
-        try:
-            data_dir = tmp_path / "station" / "data"
-            _prepare_station_data(data_dir)
-            async with (
-                hub_on(HUB_ADDRESS, tmp_path / "hub") as hub_url,
-                stationd_in(netns, data_dir, hub_url) as socket_path,
-                chromium(tmp_path / "profile") as context,
-            ):
-                http = uds_client(socket_path, timeout=30.0)
-                try:
-                    await scenario(http, context, netns)
-                finally:
-                    await http.aclose()
-        finally:
-            netns.close()
-
     async def scenario(http: httpx.AsyncClient, context: Any, netns: StationNetns) -> None:
-        response = await http.post(
-            "/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN}
-        )
-        auth = {"Authorization": f"Bearer {response.json()['token']}"}
-        now = datetime.now(UTC)
-        response = await http.post(
-            "/v1/consultations",
-            headers=auth,
-            json={
-                "clinic_id": CLINIC.id,
-                "starts_at": (now - timedelta(minutes=1)).isoformat(),
-                "ends_at": (now + timedelta(minutes=30)).isoformat(),
-                "consultation_type": "assisted_consultation",
-            },
-        )
-        cid = response.json()["id"]
-        blob = seal_field(secrets.token_bytes(32), b"x", FieldRef("queue_entries", "e1", "x"))
-        await http.post(
-            f"/v1/consultations/{cid}/entries",
-            headers=auth,
-            json={"id": "e1", "sealed": {"display_name": base64.b64encode(blob).decode()}},
-        )
-        response = await http.post(
-            "/v1/session/begin-check", headers=auth, json={"appointment_id": cid}
-        )
-        assert response.status_code == 200, response.text
-        response = await http.post(
-            "/v1/call/start",
-            headers=auth,
-            json={"consultation_id": cid, "residents": [{"display_name": "Beboer"}]},
-        )
-        assert response.status_code == 202, response.text
-        page = await context.new_page()
-        await page.goto(response.json()["gp_url"])
-        await page.get_by_role("button", name="Lad komme ind").click()
-        await page.wait_for_function(f"async () => (await ({FRAMES_DECODED_JS})()) > 0")
+        page, auth = await gp_admits_a_call(http, context)
         try:
             call = await wait_for(lambda: _connected(http), what="connected")
         except TimeoutError:
@@ -314,7 +334,7 @@ def test_call_comes_back_by_itself_after_the_network_was_cut(
         assert response.status_code == 200
         await expect(page.locator("#message")).to_have_text("Samtalen er afsluttet.")
 
-    asyncio.run(run())
+    asyncio.run(in_station_netns(tmp_path, scenario))
 
 
 async def _phase(http: httpx.AsyncClient, phase: str) -> bool:

@@ -51,7 +51,36 @@ class WrapUpReminder(Static):
         )
 
 
-class UndocumentedReminder(Static):
+class _ConsultationBanner(Static):
+    """A banner listing consultations by time and clinic (the first :attr:`SHOWN`, the rest as
+    a count); hidden when there is none. Subclasses say what the list means."""
+
+    #: Listed by time and clinic; the rest as a count.
+    SHOWN = 3
+
+    def on_mount(self) -> None:
+        """Hidden until there is something to say."""
+        self.display = False
+
+    def show(self, items: Sequence[UndocumentedView | MissedView]) -> None:
+        """The consultations to name (oldest first)."""
+        self.display = bool(items)
+        if not items:
+            self.update("")
+            return
+        which = ", ".join(
+            f"{local(v.starts_at):%d-%m %H:%M} {v.clinic_name}" for v in items[: self.SHOWN]
+        )
+        if len(items) > self.SHOWN:
+            which += " " + _("and {count} more").format(count=len(items) - self.SHOWN)
+        self.update(literal(self.sentence(len(items), which), 300))
+
+    def sentence(self, count: int, which: str) -> str:
+        """What the banner says about ``count`` consultations, ``which`` named."""
+        raise NotImplementedError
+
+
+class UndocumentedReminder(_ConsultationBanner):
     """ "Mangler dokumentation": every consultation whose call ended without a note, at every
     log-in, until it is documented or cancelled (issue 17, item 3). Hidden when there is none."""
 
@@ -65,35 +94,12 @@ class UndocumentedReminder(Static):
     }
     """
 
-    #: Listed by time and clinic; the rest as a count.
-    SHOWN = 3
-
-    def on_mount(self) -> None:
-        """Hidden until there is something to say."""
-        self.display = False
-
-    def show(self, missing: Sequence[UndocumentedView]) -> None:
-        """The consultations still missing their note (oldest first)."""
-        self.display = bool(missing)
-        if not missing:
-            self.update("")
-            return
-        which = ", ".join(
-            f"{local(u.starts_at):%d-%m %H:%M} {u.clinic_name}" for u in missing[: self.SHOWN]
-        )
-        if len(missing) > self.SHOWN:
-            which += " " + _("and {count} more").format(count=len(missing) - self.SHOWN)
-        self.update(
-            literal(
-                _("Missing documentation ({count}): {which}").format(
-                    count=len(missing), which=which
-                ),
-                300,
-            )
-        )
+    def sentence(self, count: int, which: str) -> str:
+        """See :meth:`_ConsultationBanner.sentence`."""
+        return _("Missing documentation ({count}): {which}").format(count=count, which=which)
 
 
-class MissedNotice(Static):
+class MissedNotice(_ConsultationBanner):
     """ "Glemt videokonsultation": booked slots that passed without a call, shown at the next
     log-in (issue 17, item 2), then acknowledged. Hidden when there is none."""
 
@@ -107,30 +113,9 @@ class MissedNotice(Static):
     }
     """
 
-    #: Listed by time and clinic; the rest as a count.
-    SHOWN = 3
-
-    def on_mount(self) -> None:
-        """Hidden until there is something to say."""
-        self.display = False
-
-    def show(self, missed: Sequence[MissedView]) -> None:
-        """The missed consultations (oldest first)."""
-        self.display = bool(missed)
-        if not missed:
-            self.update("")
-            return
-        which = ", ".join(
-            f"{local(v.starts_at):%d-%m %H:%M} {v.clinic_name}" for v in missed[: self.SHOWN]
-        )
-        if len(missed) > self.SHOWN:
-            which += " " + _("and {count} more").format(count=len(missed) - self.SHOWN)
-        self.update(
-            literal(
-                _(
-                    "Missed video consultations ({count}): {which}. No call was made; "
-                    "contact the clinic to book a new time."
-                ).format(count=len(missed), which=which),
-                300,
-            )
-        )
+    def sentence(self, count: int, which: str) -> str:
+        """See :meth:`_ConsultationBanner.sentence`."""
+        return _(
+            "Missed video consultations ({count}): {which}. No call was made; "
+            "contact the clinic to book a new time."
+        ).format(count=count, which=which)
