@@ -25,9 +25,11 @@ from typing import Final, Literal, Protocol, get_args
 import av
 
 __all__ = [
+    "AUDIO_ONLY_REASONS",
     "FRAME_SINKS",
     "FRAME_SINK_ENV",
     "QUALITIES",
+    "AudioOnly",
     "FrameRole",
     "FrameSink",
     "OverlayState",
@@ -42,6 +44,10 @@ FrameRole = Literal["remote", "self"]
 #: The line quality the surface shows (the call engine's levels, plus "reconnecting").
 Quality = Literal["unknown", "good", "fair", "poor", "reconnecting"]
 QUALITIES: Final[tuple[str, ...]] = get_args(Quality)
+#: Why the call's video is paused (audio goes on): staff or the GP chose it, or the link
+#: cannot carry video (issue 18).
+AudioOnly = Literal["choice", "poor_connection"]
+AUDIO_ONLY_REASONS: Final[tuple[str, ...]] = get_args(AudioOnly)
 
 FRAME_SINK_ENV: Final = "KONTAKTSTATION_FRAME_SINK"
 FRAME_SINKS: Final = ("shm", "recording")
@@ -49,14 +55,19 @@ FRAME_SINKS: Final = ("shm", "recording")
 
 @dataclass(frozen=True)
 class OverlayState:
-    """What the surface draws over the video: the private-call badge and the line quality."""
+    """What the surface draws over the video: the private-call badge, the line quality and
+    the audio-only label."""
 
     private_call: bool = False
     quality: Quality = "unknown"
+    #: Set while the video is paused (audio only), with why; None while video runs.
+    audio_only: AudioOnly | None = None
 
     def __post_init__(self) -> None:
         if self.quality not in QUALITIES:
             raise ValueError(f"unknown quality {self.quality!r}")
+        if self.audio_only is not None and self.audio_only not in AUDIO_ONLY_REASONS:
+            raise ValueError(f"unknown audio-only reason {self.audio_only!r}")
 
 
 class FrameSink(Protocol):

@@ -50,6 +50,12 @@ QUALITY_TEXT: Final[dict[Quality, str]] = {
     "poor": N_("Poor connection"),
     "reconnecting": N_("Restoring the connection …"),
 }
+#: The label while the video is paused (the GP's last picture stays under it).
+AUDIO_ONLY_TEXT: Final[dict[str, str]] = {
+    "choice": N_("Audio only"),
+    "poor_connection": N_("Audio only — poor connection"),
+}
+AUDIO_ONLY_COLOUR: Final = (40, 70, 150)
 #: Badge background: a deep violet that neither a face nor a test pattern has much of.
 BADGE_COLOUR: Final = (110, 40, 170)
 QUALITY_COLOURS: Final[dict[Quality, tuple[int, int, int]]] = {
@@ -237,6 +243,11 @@ class SurfaceRenderer:
         if self.overlay.private_call:
             badge = self._label(_(PRIVATE_CALL_TEXT), BADGE_COLOUR, _MARGIN, bottom)
             self.drawn["private_call"] = badge
+            bottom = badge.y - _MARGIN // 2
+        if self.overlay.audio_only is not None:
+            label = _(AUDIO_ONLY_TEXT[self.overlay.audio_only])
+            badge = self._label(label, AUDIO_ONLY_COLOUR, _MARGIN, bottom)
+            self.drawn["audio_only"] = badge
             bottom = badge.y - _MARGIN // 2
         text = _(QUALITY_TEXT[self.overlay.quality])
         if text:

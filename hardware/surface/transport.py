@@ -362,7 +362,13 @@ def write_overlay(directory: Path, state: OverlayState) -> None:
     """Replace the overlay state file atomically (rename), group-readable."""
     path = directory / _STATE_FILE
     tmp = directory / f".{_STATE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
-    payload = json.dumps({"private_call": state.private_call, "quality": state.quality})
+    payload = json.dumps(
+        {
+            "private_call": state.private_call,
+            "quality": state.quality,
+            "audio_only": state.audio_only,
+        }
+    )
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
     try:
         os.fchmod(fd, 0o640)  # the surface reads it whatever stationd's umask (0077)
@@ -376,7 +382,7 @@ def read_overlay(directory: Path) -> OverlayState:
     """The current overlay state; the default (no badge, quality unknown) if absent or bad."""
     try:
         data = json.loads((directory / _STATE_FILE).read_bytes())
-        return OverlayState(bool(data["private_call"]), data["quality"])
+        return OverlayState(bool(data["private_call"]), data["quality"], data.get("audio_only"))
     except (OSError, ValueError, KeyError, TypeError):
         return OverlayState()
 

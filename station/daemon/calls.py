@@ -34,7 +34,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
-from hardware.video import QUALITIES, FrameSink, OverlayState, Quality
+from hardware.video import (
+    AUDIO_ONLY_REASONS,
+    QUALITIES,
+    AudioOnly,
+    FrameSink,
+    OverlayState,
+    Quality,
+)
 from station.call.config import CallConfig, call_config_from_env
 from station.call.engine import CallEngine, CallMedia
 from station.call.errors import CallError, CallFinished, HubRefused
@@ -404,6 +411,11 @@ def _overlay_after(current: OverlayState, status: str, data: Mapping[str, Any]) 
         return replace(current, private_call=False)
     if status == "reconnecting":
         return replace(current, quality="reconnecting")
+    if status == "controls" and "audio_only" in data:
+        reason = data.get("audio_only_reason")
+        if data["audio_only"] and reason in AUDIO_ONLY_REASONS:
+            return replace(current, audio_only=cast(AudioOnly, reason))
+        return replace(current, audio_only=None)
     if status == "quality":
         level = data.get("level")
         quality = "reconnecting" if level == "lost" else level

@@ -268,6 +268,29 @@ def test_private_call_and_quality_overlays(
     assert share("quality", QUALITY_COLOURS["good"]) > 0.5
 
 
+def test_the_audio_only_label(sink: SharedMemoryFrameSink, surface: SurfaceLoop) -> None:
+    """Issue 18: while the video is paused the GP's last picture stays, labelled in Danish
+    with why; the label goes when the video is back."""
+    from hardware.surface.render import AUDIO_ONLY_COLOUR
+
+    sink.show(stamped(1), "remote")
+    sink.set_overlay(OverlayState(quality="poor", audio_only="poor_connection"))
+    surface.step(timeout=5)
+    rect = surface.renderer.drawn["audio_only"]
+    area = surface.renderer.pixels()[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
+    assert float(np.all(area == np.array(AUDIO_ONLY_COLOUR, np.uint8), axis=-1).mean()) > 0.5
+    # Wider than "Kun lyd" alone: the reason is written out.
+    sink.set_overlay(OverlayState(quality="poor", audio_only="choice"))
+    surface.step(timeout=5)
+    assert surface.renderer.drawn["audio_only"].width < rect.width
+    quality = surface.renderer.drawn["quality"]
+    assert quality.y + quality.height < surface.renderer.drawn["audio_only"].y
+    sink.set_overlay(OverlayState(quality="good"))
+    surface.step(timeout=5)
+    assert "audio_only" not in surface.renderer.drawn
+    assert drawn_stamp(surface) == Stamp(1_000_001, 1)
+
+
 def test_clear_removes_a_role_from_the_screen(
     sink: SharedMemoryFrameSink, surface: SurfaceLoop
 ) -> None:

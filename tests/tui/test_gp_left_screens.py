@@ -204,3 +204,28 @@ async def test_staff_back_in_a_call_the_gp_already_left_are_told_at_once(
         await wait_for(pilot, lambda: LEFT in text_of(status))
         assert "Forbindelsen til lægen er tabt." in text_of(status)
         assert "om 42 sekunder" in text_of(status)
+
+
+async def test_private_screen_says_audio_only_and_why(station: DaemonThread) -> None:
+    """Issue 18: the link cannot carry video (or someone chose sound only): the GP's picture
+    above stands still, and the resident reads why; it goes when video is back. Audio only
+    that began before the private call is said at once."""
+    seeded = await station.arun(station.seed())
+    app = make_app(station)
+    controls = {"muted": False, "camera_off": False, "volume": 5}
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.loaded, pilot)
+        poor = {"audio_only": True, "audio_only_reason": "poor_connection"}
+        await _publish(station, "controls", **controls, **poor)
+        await wait_until(lambda: app.audio_only == "poor_connection", pilot)
+        await station.arun(station.go_private(seeded[0].id))
+        await wait_until(lambda: isinstance(app.screen, PrivateCallScreen), pilot)
+        await wait_until(lambda: "Kun lyd — dårlig forbindelse" in screen_text(app), pilot)
+        assert "Din mikrofon er tændt." in screen_text(app)
+        await _publish(station, "controls", **controls, audio_only=False, audio_only_reason=None)
+        await wait_until(lambda: "Kun lyd" not in screen_text(app), pilot)
+        await _publish(station, "controls", **controls, audio_only=True, audio_only_reason="choice")
+        await wait_until(lambda: "Kun lyd" in screen_text(app), pilot)
+        assert "dårlig forbindelse" not in screen_text(app)
+        await _publish(station, "ended", outcome="hung_up_gp")
+        await wait_until(lambda: app.audio_only is None, pilot)

@@ -106,6 +106,9 @@ class LockedApp(App[None], inherit_bindings=False):
         #: stationd said the doctor left the running call (kept while the lock screen shows,
         #: so a call that goes private afterwards says it at once).
         self.gp_left = False
+        #: Why the call's video is paused (``choice``, ``poor_connection``), None while it
+        #: runs; kept here so a private call that begins during it shows it at once.
+        self.audio_only: str | None = None
         self.lock_screen = LockScreen(self.station_name, self.zone)
         self.private_screen = PrivateCallScreen()
 
@@ -183,6 +186,15 @@ class LockedApp(App[None], inherit_bindings=False):
         muted = data.get("muted")
         if isinstance(muted, bool):
             self.private_screen.microphone_on = not muted
+        audio_only = data.get("audio_only")
+        if isinstance(audio_only, bool):
+            reason = data.get("audio_only_reason")
+            self.audio_only = (
+                reason if audio_only and reason in ("choice", "poor_connection") else None
+            )
+        elif data.get("status") == "ended":
+            self.audio_only = None
+        self.private_screen.audio_only = self.audio_only
         status = data.get("status")
         if status == "gp_left":
             self.gp_left = True
@@ -234,6 +246,7 @@ class LockedApp(App[None], inherit_bindings=False):
         if private:
             self.private_screen.reset()
             self.private_screen.gp_left = self.gp_left
+            self.private_screen.audio_only = self.audio_only
             self.switch_screen("private")
         else:
             self.switch_screen("lock")

@@ -181,6 +181,9 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
     """True after the first press of "end call", until the second or a timeout."""
     gp_left: reactive[bool] = reactive(False)
     """True while stationd says the doctor has left (the call then ends by itself)."""
+    audio_only: reactive[str | None] = reactive(None)
+    """Why the video is paused (``choice``, ``poor_connection``), None while it runs: the
+    GP's picture above stands still, and the resident is told why."""
 
     def __init__(self) -> None:
         super().__init__(id="private-screen")
@@ -231,6 +234,7 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
         self.notice = ""
         self.end_armed = False
         self.gp_left = False
+        self.audio_only = None
 
     def watch_microphone_on(self) -> None:
         """Relabel the microphone button."""
@@ -246,6 +250,10 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
 
     def watch_gp_left(self) -> None:
         """Say that the doctor left, and what the resident can do (or not)."""
+        self._draw()
+
+    def watch_audio_only(self) -> None:
+        """Say that the call goes on with sound only, and why."""
         self._draw()
 
     def _draw(self) -> None:
@@ -285,6 +293,14 @@ class PrivateCallScreen(Screen[None], inherit_bindings=False):
                 _("Your microphone is on.") if self.microphone_on else _("Your microphone is off."),
                 style="bold",
             )
+            if self.audio_only is not None:
+                status.append("  ")
+                status.append(
+                    _("Audio only — poor connection")
+                    if self.audio_only == "poor_connection"
+                    else _("Audio only"),
+                    style="bold reverse",
+                )
         if self.notice:
             status.append("\n")
             status.append(self.notice)
