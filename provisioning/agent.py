@@ -71,6 +71,7 @@ from provisioning.staff import USER_MESSAGES, StaffKeyslots
 from provisioning.station_port import LockState, StationPort, StationSnapshot
 from provisioning.wipe import WipeKind, destroy_keys, forget_identity
 from station.core.clock import Clock
+from station.keys.device_secret import DeviceSecretSource
 from station.keys.keyring import DEFAULT_KDF_PARAMS, KdfParams
 from station.storage.datadir import DataDir
 from station.storage.durable import StepHook, atomic_write, no_step
@@ -132,6 +133,7 @@ class ProvisioningAgent:
         software_version: str = SOFTWARE_VERSION,
         step: StepHook = no_step,
         check_turn: bool = True,
+        device_secret: DeviceSecretSource | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.hub_url = hub_url.rstrip("/")
@@ -146,7 +148,7 @@ class ProvisioningAgent:
         self._step = step
         self._check_turn = check_turn
         self._dir = provisioning_dir(data_dir)
-        self.staff = StaffKeyslots(data_dir, clock, kdf_params=kdf_params)
+        self.staff = StaffKeyslots(data_dir, clock, kdf_params=kdf_params, secret=device_secret)
         self.identity: StationIdentity | None = None
         self.client: HubClient | None = None
         self.config_store: ConfigStore | None = None

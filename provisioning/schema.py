@@ -351,6 +351,8 @@ class PortName(StrEnum):
     FRAME_SINK = "frame_sink"
     HUB = "hub"
     EXPORT = "export"
+    #: ``otp`` (the SoC's key), ``file`` (on the SD card: a copied card carries it), ...
+    DEVICE_SECRET = "device_secret"  # noqa: S105 (a port name)
 
 
 #: A backend's name (``v4l2``, ``pyav``, ``lgpio``, ``shm``, ``fhir``): a machine word.

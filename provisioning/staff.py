@@ -28,7 +28,7 @@ from provisioning.errors import StaffEnrollmentError
 from provisioning.protocol import b64decode
 from station.core.clock import Clock
 from station.i18n import N_
-from station.keys.device_secret import DeviceSecret
+from station.keys.device_secret import DeviceSecretSource, device_secret_source
 from station.keys.errors import VaultError
 from station.keys.keyring import (
     DEFAULT_KDF_PARAMS,
@@ -74,12 +74,19 @@ class StaffKeyslots:
     """The keyring seen from provisioning: make, check and remove staff slots."""
 
     def __init__(
-        self, data_dir: Path, clock: Clock, *, kdf_params: KdfParams = DEFAULT_KDF_PARAMS
+        self,
+        data_dir: Path,
+        clock: Clock,
+        *,
+        kdf_params: KdfParams = DEFAULT_KDF_PARAMS,
+        secret: DeviceSecretSource | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / KEYSLOTS_FILE
         self._clock = clock
         self._kdf = kdf_params
+        #: The device secret's source (stationd chooses it by name); None: the file.
+        self._source = secret or device_secret_source(data_dir, {})
 
     def _guard(self) -> PinGuard:
         return PinGuard(
@@ -87,7 +94,7 @@ class StaffKeyslots:
         )
 
     def _secret(self) -> bytes:
-        return DeviceSecret(DataDir(self.data_dir).device_secret).load()
+        return self._source.load()
 
     def exists(self) -> bool:
         """Whether the station has a keyring (at least one staff member enrolled once)."""

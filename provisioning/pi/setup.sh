@@ -67,7 +67,8 @@ APT_COMMON=(
 )
 # The Pi: the camera stack and GPIO come from apt (Raspberry Pi's archive), and so does numpy,
 # which apt's simplejpeg and picamera2 are built against.
-APT_PI=(python3-picamera2 python3-lgpio python3-numpy python3-simplejpeg)
+# rpi-eeprom brings rpi-otp-private-key (the device secret's OTP key, below).
+APT_PI=(python3-picamera2 python3-lgpio python3-numpy python3-simplejpeg rpi-eeprom)
 # Any other board: lgpio is built from PyPI's source (it has no wheel for it) unless --wheels
 # brings one.
 APT_GENERIC=(gcc make swig python3-dev)
@@ -144,7 +145,10 @@ put_text() {
         return
     fi
     printf '  + write %s (mode %s)\n' "${dst}" "${mode}"
-    if [ "${DRY_RUN}" -eq 0 ]; then
+    if [ "${DRY_RUN}" -eq 1 ]; then
+        # What would be written, for the reader of a dry run (no secret goes through here).
+        printf '%s\n' "${text}" | sed 's/^/    | /'
+    else
         tmp="$(mktemp)"
         printf '%s\n' "${text}" >"${tmp}"
         install -D -m "${mode}" "${tmp}" "${dst}"
@@ -369,6 +373,10 @@ KONTAKTSTATION_HUB_URL=${HUB_URL:-<hub URL>}"
     if [ ${#IT_KEYS[@]} -gt 0 ]; then
         settings+=$'\n'"KONTAKTSTATION_IT_KEYS=$(IFS=,; echo "${IT_KEYS[*]}")"
     fi
+    if [ "${TARGET}" != generic ]; then
+        # The device secret from the SoC's OTP key, not a file on the SD card (issue 14).
+        settings+=$'\n'"KONTAKTSTATION_DEVICE_SECRET=otp"
+    fi
     settings+=$'\n'"KONTAKTSTATION_CAMERA=${camera}"
     settings+=$'\n'"KONTAKTSTATION_AUDIO=pyav"
     settings+=$'\n'"GPIOZERO_PIN_FACTORY=lgpio"
@@ -379,6 +387,21 @@ KONTAKTSTATION_HUB_URL=${HUB_URL:-<hub URL>}"
 fi
 if [ -n "${TOKEN_SOURCE}" ]; then
     put 0600 "${TOKEN_SOURCE}" "${TOKEN}"
+fi
+if [ "${TARGET}" != generic ]; then
+    # The device secret's root: a 256-bit key in the SoC's one-time-programmable memory, read
+    # by stationd through the firmware mailbox (station/keys/device_secret.py). Programmed once
+    # and for good (OTP bits never go back to 0); a key already there (a re-run, or IT's own)
+    # is kept. The key is never printed: it is generated and burnt in one pipe.
+    if [ "${DRY_RUN}" -eq 1 ]; then
+        printf '  + rpi-otp-private-key -y -w <a new random 256-bit key, not shown> (if empty)\n'
+    elif rpi-otp-private-key -c >/dev/null 2>&1; then
+        already "the OTP device key is programmed"
+    else
+        printf '  + rpi-otp-private-key -y -w <a new random 256-bit key, not shown>\n'
+        rpi-otp-private-key -y -w "$(openssl rand -hex 32)" >/dev/null
+        rpi-otp-private-key -c >/dev/null || { echo "the OTP device key was not programmed" >&2; exit 1; }
+    fi
 fi
 station_uid="$(uid_of "${STATION_USER}")"
 kiosk_uid="$(uid_of "${KIOSK_USER}")"
@@ -398,6 +421,11 @@ if [ -n "${TOKEN_SOURCE}" ] || [ -f "${TOKEN}" ]; then
 # The station's credential for calls: readable by stationd alone, never in its environment.
 LoadCredential=station-token:${TOKEN}
 Environment=KONTAKTSTATION_HUB_STATION_TOKEN_FILE=%d/station-token"
+fi
+if [ "${TARGET}" != generic ]; then
+    dropin+="
+# The firmware mailbox, for the OTP device key (KONTAKTSTATION_DEVICE_SECRET=otp).
+DeviceAllow=char-vcio r"
 fi
 if [ "${TARGET}" = generic ]; then
     # gpiozero's pin names need a Pi revision: stationd alone sees one in its /proc/cpuinfo.

@@ -225,7 +225,7 @@ class Daemon:
         audit = SerialAuditSink(self._audit, self._audit_worker)
         # A new Session starts LOCKED: that *is* "boots locked, always".
         session = Session(self.clock, audit, idle_timeout=cfg.idle_timeout)
-        self._keys = KeyringAccess(data_dir, self.clock)
+        self._keys = KeyringAccess(data_dir, self.clock, environ=cfg.environ)
         broker = EventBroker(self.clock)
         loop = asyncio.get_running_loop()
         if self._hardware is None:
@@ -343,6 +343,7 @@ class Daemon:
             if self.config.hub_url or (self.calls is not None and self.calls.engine is not None)
             else "none",
             "export": _export_name(self.exports),
+            "device_secret": str(self._keys.secret_source.kind) if self._keys else "none",
         }
 
     def _frame_sink(self) -> FrameSink:
@@ -455,7 +456,10 @@ class Daemon:
             audit_log=self._audit,
             audit_worker=self._audit_worker,
             request_restart=self.request_restart,
-            options=self.config.provisioning,
+            options={
+                "device_secret": self._keys.secret_source if self._keys else None,
+                **self.config.provisioning,
+            },
         )
         try:
             await agent.start()

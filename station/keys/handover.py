@@ -12,6 +12,7 @@ contract in ``pyproject.toml`` holds it to that.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,22 +47,30 @@ class KeyringAccess:
     the keyring's own :class:`~station.keys.vault.VaultKey` is zeroed before ``verify`` returns.
     """
 
-    def __init__(self, data_dir: Path, clock: Clock) -> None:
+    def __init__(
+        self, data_dir: Path, clock: Clock, *, environ: Mapping[str, str] | None = None
+    ) -> None:
+        """The device secret's source is the one ``environ`` names
+        (``KONTAKTSTATION_DEVICE_SECRET``; :mod:`station.keys.device_secret`); an unknown name
+        raises here, at stationd's start. ``environ`` None: the file in ``data_dir``."""
+        from station.keys.device_secret import device_secret_source
+
         self._data_dir = data_dir
         self._clock = clock
+        #: Where the device secret comes from (also handed to staff enrollment).
+        self.secret_source: Any = device_secret_source(data_dir, environ or {})
         self._keyring: Any = None
         self._guard: Any = None
 
     def _load(self) -> Any:
         # Imported here: the keyring pulls in argon2, which nothing else in stationd needs.
-        from station.keys.device_secret import DeviceSecret
         from station.keys.keyring import Keyring
         from station.keys.pin_guard import PinGuard
 
         if self._keyring is None:
             files = DataDir(self._data_dir)
             path = files.keyslots
-            secret = DeviceSecret(files.device_secret).load()
+            secret = self.secret_source.load()
             if self._guard is None:
                 self._guard = PinGuard(files.pin_attempts, self._clock, device_secret=secret)
             self._keyring = Keyring.load(path, secret, guard=self._guard)

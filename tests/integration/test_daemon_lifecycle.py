@@ -324,6 +324,7 @@ async def test_the_entry_point_draws_calls_into_the_surface_s_shared_memory(
             "frame_sink": "shm",
             "hub": "configured",
             "export": "summary",
+            "device_secret": "file",
         }
         assert sorted(p.name for p in surface.glob("*.frames")) == ["remote.frames", "self.frames"]
     finally:

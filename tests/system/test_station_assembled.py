@@ -375,6 +375,8 @@ async def journey(base: Path) -> None:
                 "frame_sink": "shm",
                 "hub": "configured",
                 "export": "summary",  # no EOJ endpoint until IT's configuration arrives
+                # A development machine has no OTP: the secret is a file (on a Pi: "otp").
+                "device_secret": "file",
             }
             # Issue 17: the reminders' voice is espeak-ng's Danish one, found by the unit's
             # own PATH (a station without it would say so here and on the lock screen).

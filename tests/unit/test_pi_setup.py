@@ -144,6 +144,10 @@ def test_dry_run_lists_every_step_in_order_and_changes_nothing(tmp_path: Path) -
     ):  # fmt: skip
         assert needle in text, needle
     assert "trixie (Debian 13, Python 3.13), target pi4" in text
+    # Issue 14: the device secret from the OTP key, programmed once, the key never printed.
+    assert "KONTAKTSTATION_DEVICE_SECRET=otp" in text and "DeviceAllow=char-vcio r" in text
+    assert "rpi-otp-private-key -y -w <a new random 256-bit key, not shown>" in text
+    assert "rpi-eeprom" in text
 
 
 def test_a_second_pass_on_a_provisioned_system_only_marks_what_is_done(tmp_path: Path) -> None:

@@ -1,0 +1,69 @@
+"""The attacker's step for issue 14, item 1: a copy of the data directory (an SD card taken
+out of a station whose device secret is in the SoC's OTP) and the right PIN still open
+nothing, while the station itself unlocks as always. The OTP is the stand-in ``fake_otp``
+(its key in a file outside the data directory, as the real one is in the chip); stationd is
+started with the environment that names it, as the Pi's ``station.env`` does."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioning.protocol import b64encode
+from provisioning.staff import StaffKeyslots
+from station.core.clock import SystemClock
+from station.keys.device_secret import device_secret_source
+from station.keys.errors import VaultError
+from station.keys.handover import KeyringAccess
+from station.keys.keyring import generate_escrow_keypair
+from station.storage.datadir import DataDir
+from tests.integration.daemon_harness import TEST_KDF, running_daemon, short_socket_dir
+
+PIN = "482916"
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    with short_socket_dir() as path:
+        yield path
+
+
+async def test_a_copied_data_directory_without_the_otp_opens_nothing(
+    tmp_path: Path, data_dir: Path, socket_dir: Path
+) -> None:
+    environ = {
+        "GPIOZERO_PIN_FACTORY": "mock",
+        "KONTAKTSTATION_DEVICE_SECRET": "fake_otp",
+        "KONTAKTSTATION_FAKE_OTP_FILE": str(tmp_path / "soc" / "otp.key"),
+    }
+    (tmp_path / "soc").mkdir()
+    # The first staff member enrolls as provisioning does it (stationd's own source).
+    _private, escrow = generate_escrow_keypair()
+    slots = StaffKeyslots(
+        data_dir, SystemClock(), kdf_params=TEST_KDF, secret=device_secret_source(data_dir, environ)
+    )
+    number = slots.add(
+        "staff-a", PIN, escrow_public_key=b64encode(escrow), sponsor_number=None, sponsor_pin=None
+    )
+    # The station, as stationd is started: it unlocks, and says where its secret comes from.
+    async with running_daemon(data_dir, socket_dir, environ=environ) as station:
+        assert await station.unlock(number, PIN)
+        health = (await station.http.get("/v1/health")).json()
+        assert health["ports"]["device_secret"] == "fake_otp", health
+    assert not (data_dir / DataDir.DEVICE_SECRET).exists()
+
+    # The attacker's copy: everything on the card, the right PIN, no chip.
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir, copy)
+    attacker = KeyringAccess(copy, SystemClock())  # what the card alone offers: the file source
+    with pytest.raises(VaultError):
+        attacker.verify(number, PIN)
+    attacker.close()
+    # With the chip's key it opens: the copy lacked exactly that.
+    owner = KeyringAccess(copy, SystemClock(), environ=environ)
+    staff_id, key = owner.verify(number, PIN)
+    assert staff_id == "staff-a" and len(key) == 32
+    owner.close()
