@@ -39,7 +39,7 @@ from station.keys.keyring import (
     KeyringNotFound,
     NoSuchSlot,
     SlotExists,
-    validate_pin,
+    validate_new_pin,
 )
 from station.keys.pin_guard import PinGuard
 from station.keys.vault import VaultKey
@@ -55,7 +55,7 @@ USER_MESSAGES = {
     "code_expired": N_("The code has expired. Ask IT for a new one."),
     "code_used": N_("The code has already been used. Ask IT for a new one."),
     "too_many_attempts": N_("Too many wrong codes. Wait a quarter of an hour, and try again."),
-    "invalid_pin": N_("The PIN must be 4 to 12 digits."),
+    "invalid_pin": N_("The PIN code must be 6 to 12 digits."),
     "sponsor_required": (
         N_("A colleague who is already enrolled must approve with their staff number and PIN.")
     ),
@@ -113,7 +113,7 @@ class StaffKeyslots:
     def check_pin(self, pin: str) -> None:
         """Refuse a PIN the keyring would refuse (before anything is spent)."""
         try:
-            validate_pin(pin)
+            validate_new_pin(pin)
         except InvalidPin:
             raise _refuse("invalid_pin") from None
 

@@ -224,21 +224,21 @@ async def test_staff_codes_expired_reused_wrong_station_and_brute_force(
     old_admin = ProvisioningService(env.admin.db, env.admin.key, past, env.admin.settings)
     _sid, expired, _ = await old_admin.issue_staff_code(agent.identity.station_id, "A", "it")
     with pytest.raises(StaffEnrollmentError) as refused:
-        await agent.enroll_staff(expired, "4711")
+        await agent.enroll_staff(expired, "471123")
     assert refused.value.code == "code_expired"
     # A code for another station is unknown here (and stays usable there).
     _sid, foreign, _ = await env.admin.issue_staff_code(other.identity.station_id, "B", "it")
     with pytest.raises(StaffEnrollmentError) as refused:
-        await agent.enroll_staff(foreign, "4711")
+        await agent.enroll_staff(foreign, "471123")
     assert refused.value.code == "unknown_code"
-    assert await other.enroll_staff(foreign, "4711")
+    assert await other.enroll_staff(foreign, "471123")
     # Guessing: after ten wrong codes (two above), even a right one is refused for a while.
     _sid, good, _ = await env.admin.issue_staff_code(agent.identity.station_id, "C", "it")
     for _ in range(8):
         with pytest.raises(StaffEnrollmentError):
-            await agent.enroll_staff("ZZZZ-ZZZZ", "4711")
+            await agent.enroll_staff("ZZZZ-ZZZZ", "471123")
     with pytest.raises(StaffEnrollmentError) as refused:
-        await agent.enroll_staff(good, "4711")
+        await agent.enroll_staff(good, "471123")
     assert refused.value.code == "too_many_attempts"
     assert refused.value.user_message.startswith("For mange")
 

@@ -138,26 +138,31 @@ async def test_full_loop(setup: Setup, data_dir: Path) -> None:
 
     # 3. Staff enrollment: the first staff member initialises the keyring on the station.
     staff_a, code_a, _ = await setup.admin.issue_staff_code(station_id, "Anna Jensen", "it-anna")
-    enrolled_a, number_a = await agent.enroll_staff(code_a, "4711")
+    # A new PIN has at least 6 digits (issue 14): a short one is refused before the code is
+    # spent at the hub.
+    with pytest.raises(StaffEnrollmentError) as short:
+        await agent.enroll_staff(code_a, "4711")
+    assert short.value.code == "invalid_pin"
+    enrolled_a, number_a = await agent.enroll_staff(code_a, "471123")
     assert enrolled_a == staff_a
-    assert unlocks(data_dir, staff_a, "4711")
+    assert unlocks(data_dir, staff_a, "471123")
     # The code is one-time.
     staff_b, code_b, _ = await setup.admin.issue_staff_code(station_id, "Bo Hansen", "it-anna")
     with pytest.raises(StaffEnrollmentError) as refused:
-        await agent.enroll_staff(code_a, "5555", sponsor_number=number_a, sponsor_pin="4711")
+        await agent.enroll_staff(code_a, "555566", sponsor_number=number_a, sponsor_pin="471123")
     assert refused.value.code == "code_used"
     # A later staff member needs an enrolled colleague's PIN; a wrong one spends no code.
     with pytest.raises(StaffEnrollmentError) as refused:
-        await agent.enroll_staff(code_b, "1234")
+        await agent.enroll_staff(code_b, "123456")
     assert refused.value.code == "sponsor_required"
     with pytest.raises(StaffEnrollmentError) as refused:
-        await agent.enroll_staff(code_b, "1234", sponsor_number=number_a, sponsor_pin="0000")
+        await agent.enroll_staff(code_b, "123456", sponsor_number=number_a, sponsor_pin="0000")
     assert refused.value.code == "sponsor_refused"
     enrolled_b, number_b = await agent.enroll_staff(
-        code_b, "1234", sponsor_number=number_a, sponsor_pin="4711"
+        code_b, "123456", sponsor_number=number_a, sponsor_pin="471123"
     )
     assert enrolled_b == staff_b and number_b != number_a
-    assert unlocks(data_dir, staff_b, "1234")
+    assert unlocks(data_dir, staff_b, "123456")
 
     # 4. A heartbeat brings the configuration naming both (pseudonymous) staff ids; the next
     # one tells the hub the version now running.
@@ -177,8 +182,8 @@ async def test_full_loop(setup: Setup, data_dir: Path) -> None:
     assert ("remote_lock", None, "done") in port.audits
     await setup.admin.revoke_staff(staff_b, "it-anna")
     await agent.step_once()
-    assert not unlocks(data_dir, staff_b, "1234")
-    assert unlocks(data_dir, staff_a, "4711")
+    assert not unlocks(data_dir, staff_b, "123456")
+    assert unlocks(data_dir, staff_a, "471123")
     assert {s.staff_id for s in port.configs[-1].staff} == {staff_a}
     commands = {c.command_id: c for c in await setup.admin.commands(station_id)}
     assert commands[lock_id].state == "done" and commands[lock_id].outcome == "done"
@@ -234,7 +239,7 @@ async def test_crypto_wipe_waits_for_the_call_then_destroys_every_keyslot(
     await setup.admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 4", "it")
     await agent.step_once()
     staff, code, _ = await setup.admin.issue_staff_code(agent.identity.station_id, "Eva", "it")
-    await agent.enroll_staff(code, "2468")
+    await agent.enroll_staff(code, "246813")
     assert (data_dir / KEYSLOTS_FILE).exists()
 
     await setup.admin.issue_command(agent.identity.station_id, CommandKind.CRYPTO_WIPE, "it")
@@ -263,7 +268,7 @@ async def test_wipe_now_runs_during_a_call(setup: Setup, data_dir: Path) -> None
     await setup.admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 5", "it")
     await agent.step_once()
     _staff, code, _ = await setup.admin.issue_staff_code(agent.identity.station_id, "Ib", "it")
-    await agent.enroll_staff(code, "2468")
+    await agent.enroll_staff(code, "246813")
     await setup.admin.issue_command(
         agent.identity.station_id, CommandKind.CRYPTO_WIPE, "it", now=True
     )

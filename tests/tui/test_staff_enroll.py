@@ -99,6 +99,9 @@ async def test_first_and_second_staff_member_enroll_on_the_station(tmp_path: Pat
             assert screen.query_one("#new-pin", Input).value == ""  # emptied after every try
             fill(screen, new_pin="4829", new_pin_again="4829", enroll_code="")
             await submit(pilot, screen, "Skriv engangskoden fra IT")
+            # A new PIN has at least 6 digits (issue 14).
+            fill(screen, enroll_code=anna_code, new_pin="4829", new_pin_again="4829")
+            await submit(pilot, screen, "PIN-koden skal være 6 til 12 cifre")
             fill(screen, enroll_code=anna_code.lower(), new_pin="482916", new_pin_again="482916")
             screen.query_one("#enroll-submit", Button).press()
             await wait_for(pilot, lambda: screen.query_one("#enroll-done").display)

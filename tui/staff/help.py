@@ -62,7 +62,7 @@ _ALL: Final = (
         N_("New staff member"),
         (
             N_("Type the one-time code from IT."),
-            N_("Choose a PIN code of 4 to 12 digits and type it twice."),
+            N_("Choose a PIN code of 6 to 12 digits and type it twice."),
             N_(
                 "Not the first one on this station? A colleague who is enrolled types their "
                 "staff number and PIN code to vouch for you."

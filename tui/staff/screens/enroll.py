@@ -33,7 +33,7 @@ from tui.staff.station import (
 __all__ = ["EnrollScreen"]
 
 #: The keyring's rule (station.keys.keyring.validate_pin), checked here first for a quick answer.
-_PIN = re.compile(r"[0-9]{4,12}")
+_PIN = re.compile(r"[0-9]{6,12}")
 _PIN_FIELDS = ("#new-pin", "#new-pin-again", "#sponsor-pin")
 
 
@@ -59,7 +59,7 @@ class EnrollScreen(Screen[str | None]):
             with Vertical(id="enroll-form"):
                 yield Static(
                     _(
-                        "Type the one-time code from IT and choose a PIN code of 4 to 12 "
+                        "Type the one-time code from IT and choose a PIN code of 6 to 12 "
                         "digits. If colleagues already use the station, one of them types "
                         "their staff number and PIN code below."
                     ),
@@ -117,7 +117,7 @@ class EnrollScreen(Screen[str | None]):
         if not code:
             self._refused(_("Type the one-time code from IT."), "#enroll-code")
         elif not _PIN.fullmatch(pin):
-            self._refused(_("The PIN code must be 4 to 12 digits."), "#new-pin")
+            self._refused(_("The PIN code must be 6 to 12 digits."), "#new-pin")
         elif pin != again:
             self._refused(_("The two PIN codes are not the same. Type them again."), "#new-pin")
         elif bool(sponsor_number) != bool(sponsor_pin):
