@@ -254,6 +254,8 @@ class DemoRunner:
                         }
                     ],
                     "escrow_public_key": self.escrow_key,
+                    # A development machine has no OTP key: the device secret is a file.
+                    "allow_file_device_secret": True,
                     "language": "da",
                 },
                 ensure_ascii=False,

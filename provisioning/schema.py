@@ -213,6 +213,11 @@ class StationConfig(_Model):
     ice_relay_only: bool = False
     timeouts: Timeouts = Timeouts()
     retention: Retention = Retention()
+    #: Whether the first staff member may enroll on a station whose device secret is a file on
+    #: its SD card (no OTP key: a generic board, a development machine). Off by default: a
+    #: copied card then carries what the PINs are guessed against (issue 14), so IT says so
+    #: explicitly, and the heartbeat's ``ports.device_secret`` shows it.
+    allow_file_device_secret: bool = False
     #: IT's escrow (recovery) X25519 public key, base64url; the station's keyring is sealed
     #: to it when the first staff member enrolls. None: staff enrollment is not possible yet.
     escrow_public_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")] | None = None

@@ -61,6 +61,10 @@ USER_MESSAGES = {
     ),
     "sponsor_refused": N_("The colleague's staff number or PIN was not accepted."),
     "not_configured": N_("The station is not set up for staff yet. Contact IT."),
+    "no_hardware_secret": N_(
+        "The station has no hardware key for its data, and IT has not allowed it to be used "
+        "without one. Contact IT."
+    ),
     "already_enrolled": N_("You are already enrolled on this station."),
     "hub_unreachable": N_("The station cannot reach the municipality's server. Try again later."),
 }
@@ -95,6 +99,11 @@ class StaffKeyslots:
 
     def _secret(self) -> bytes:
         return self._source.load()
+
+    @property
+    def secret_kind(self) -> str:
+        """Where the device secret comes from: ``otp``, ``file`` or ``fake_otp``."""
+        return str(getattr(self._source, "kind", "file"))
 
     def exists(self) -> bool:
         """Whether the station has a keyring (at least one staff member enrolled once)."""

@@ -85,7 +85,10 @@ async def provisioning_hub(data_dir: Path) -> AsyncIterator[tuple[RunningHub, Pr
         try:
             _private, public = generate_escrow_keypair()
             await admin.set_layer(
-                "municipality", None, {"escrow_public_key": b64encode(public)}, "it-test"
+                "municipality",
+                None,
+                {"escrow_public_key": b64encode(public), "allow_file_device_secret": True},
+                "it-test",
             )
             await admin.set_layer(
                 "care_home", "solhaven", {"care_home": {"name": "Plejecenter Solhaven"}}, "it-test"

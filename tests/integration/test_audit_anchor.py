@@ -98,7 +98,10 @@ async def test_a_rewritten_middle_entry_raises_the_hubs_alarm(
         await admin.start()
         _private, escrow = generate_escrow_keypair()
         await admin.set_layer(
-            "care_home", "solhaven", {"escrow_public_key": b64encode(escrow)}, "it"
+            "care_home",
+            "solhaven",
+            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True},
+            "it",
         )
         try:
             async with provisioned_daemon(data_dir, hub.base_url) as daemon:

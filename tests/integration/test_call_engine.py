@@ -552,6 +552,7 @@ def test_call_signs_in_with_the_station_identity_and_relays_with_per_call_turn_c
                 # it (the hub issues one per call).
                 layer = {
                     "escrow_public_key": b64encode(escrow),
+                    "allow_file_device_secret": True,
                     "ice_servers": [{"urls": [f"turn:127.0.0.1:{turn.port}"]}],
                     "ice_relay_only": True,
                 }

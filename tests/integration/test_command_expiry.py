@@ -50,7 +50,10 @@ async def test_stale_and_future_commands_are_refused_and_reported(
         await admin.start()
         _private, escrow = generate_escrow_keypair()
         await admin.set_layer(
-            "care_home", "solhaven", {"escrow_public_key": b64encode(escrow)}, "it"
+            "care_home",
+            "solhaven",
+            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True},
+            "it",
         )
         key = HubSigningKey.load_or_create(hub_dir / "provisioning.key")
         try:

@@ -269,7 +269,10 @@ async def test_station_sessions_hold_across_instances_and_rooms_stay_with_their_
     try:
         _private, escrow = generate_escrow_keypair()
         await admin.set_layer(
-            "care_home", "solhaven", {"escrow_public_key": b64encode(escrow)}, "it"
+            "care_home",
+            "solhaven",
+            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True},
+            "it",
         )
         x, y = (StationIdentity(Ed25519PrivateKey.generate()) for _ in range(2))
         for identity in (x, y):

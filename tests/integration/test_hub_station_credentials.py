@@ -72,7 +72,10 @@ async def hub(tmp_path: Path) -> AsyncIterator[tuple[RunningHub, list[Provisioni
         await admin.start()
         _private, escrow = generate_escrow_keypair()
         await admin.set_layer(
-            "care_home", "solhaven", {"escrow_public_key": b64encode(escrow)}, "it"
+            "care_home",
+            "solhaven",
+            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True},
+            "it",
         )
         for name in ("a", "b"):
             (tmp_path / name).mkdir(mode=0o700)

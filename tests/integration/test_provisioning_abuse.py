@@ -71,7 +71,10 @@ async def env(tmp_path: Path) -> AsyncIterator[Hub]:
         await admin.start()
         _private, escrow = generate_escrow_keypair()
         await admin.set_layer(
-            "care_home", "solhaven", {"escrow_public_key": b64encode(escrow)}, "it"
+            "care_home",
+            "solhaven",
+            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True},
+            "it",
         )
         state = Hub(hub, admin, [])
         try:

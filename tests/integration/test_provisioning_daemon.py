@@ -136,7 +136,11 @@ async def test_stationd_agent_enrolls_staff_and_no_personal_data_reaches_the_hub
         await admin.set_layer(
             "care_home",
             "solhaven",
-            {"care_home": {"name": "Solhaven"}, "escrow_public_key": b64encode(escrow)},
+            {
+                "care_home": {"name": "Solhaven"},
+                "escrow_public_key": b64encode(escrow),
+                "allow_file_device_secret": True,
+            },
             "it",
         )
         try:
@@ -286,7 +290,10 @@ async def test_remote_crypto_wipe_finishes_at_the_next_start(
         await admin.start()
         _private, escrow = generate_escrow_keypair()
         await admin.set_layer(
-            "care_home", "solhaven", {"escrow_public_key": b64encode(escrow)}, "it"
+            "care_home",
+            "solhaven",
+            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True},
+            "it",
         )
         try:
             async with station(data_dir, hub.base_url) as daemon:

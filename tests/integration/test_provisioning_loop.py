@@ -22,7 +22,7 @@ from provisioning.errors import StaffEnrollmentError
 from provisioning.protocol import b64encode
 from provisioning.schema import CommandKind
 from station.core.clock import SystemClock
-from station.keys.device_secret import DeviceSecret
+from station.keys.device_secret import DeviceSecret, device_secret_source
 from station.keys.keyring import KEYSLOTS_FILE, KdfParams, Keyring, generate_escrow_keypair
 from station.keys.pin_guard import PinGuard
 from tests.integration.fake_station import FakeStationPort
@@ -60,7 +60,12 @@ async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await admin.set_layer(
             "municipality",
             None,
-            {"language": "da", "escrow_public_key": escrow, "retention": {"purge_after_hours": 12}},
+            {
+                "language": "da",
+                "escrow_public_key": escrow,
+                "allow_file_device_secret": True,
+                "retention": {"purge_after_hours": 12},
+            },
             "it-test",
         )
         await admin.set_layer(
@@ -352,3 +357,53 @@ async def test_offline_keeps_the_last_good_configuration_and_queues_essentials(
         assert [s["lock_state"] for s in beat["offline"]] == ["private_call"] * 3
         assert again.describe()["offline_queued"] == 0
         await again.stop()
+
+
+async def test_a_file_device_secret_needs_its_allowance_before_the_first_keyring(
+    setup: Setup, data_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 14, item 1: without an OTP key the device secret is a file on the SD card, so the
+    first keyring is made only when IT's signed configuration allows it; the refusal comes
+    before the one-time code is spent. With the (stand-in) OTP no allowance is needed."""
+    await setup.admin.set_layer(
+        "care_home", "solhaven", {"allow_file_device_secret": False}, "it-test"
+    )
+    port = FakeStationPort()
+    agent = setup.agent(data_dir, port)
+    await agent.start()
+    assert agent.identity is not None
+    await setup.admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 4", "it-test")
+    await agent.step_once()
+    assert agent.status == "approved"
+    assert agent.config_store is not None
+    assert agent.config_store.current is not None
+    assert agent.config_store.current.config.allow_file_device_secret is False
+    _staff, code, _ = await setup.admin.issue_staff_code(agent.identity.station_id, "Ib", "it")
+    with pytest.raises(StaffEnrollmentError) as refused:
+        await agent.enroll_staff(code, "246813")
+    assert refused.value.code == "no_hardware_secret"
+    assert refused.value.user_message is not None and "Kontakt IT" in refused.value.user_message
+    assert not (data_dir / KEYSLOTS_FILE).exists()
+
+    # The same station with its secret in the (stand-in) chip: the same code still works.
+    chip = ProvisioningAgent(
+        data_dir,
+        setup.hub.base_url,
+        port,
+        SystemClock(),
+        kdf_params=TEST_KDF,
+        check_turn=False,
+        device_secret=device_secret_source(
+            data_dir,
+            {
+                "KONTAKTSTATION_DEVICE_SECRET": "fake_otp",
+                "KONTAKTSTATION_FAKE_OTP_FILE": str(tmp_path / "otp.key"),
+            },
+        ),
+    )
+    setup.agents.append(chip)
+    await chip.start()
+    await chip.step_once()
+    assert chip.staff.secret_kind == "fake_otp"
+    staff_id, _number = await chip.enroll_staff(code, "246813")
+    assert staff_id == _staff and (data_dir / KEYSLOTS_FILE).exists()

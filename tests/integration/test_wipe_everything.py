@@ -196,7 +196,7 @@ async def test_remote_wipe_leaves_nothing_that_opens_a_pending_note(
         await admin.set_layer(
             "care_home",
             "solhaven",
-            {"escrow_public_key": b64encode(escrow), "eoj": eoj},
+            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True, "eoj": eoj},
             "it",
         )
         try:
