@@ -108,6 +108,7 @@
   }
 
   function setView(name) {
+    if (name !== "waiting" && document.body.dataset.view === "waiting") announceWaiting(false);
     document.body.dataset.view = name;
     $("view-message").hidden = !["loading", "message", "ended", "error"].includes(name);
     $("view-waiting").hidden = name !== "waiting";
@@ -249,8 +250,64 @@
     }
   }
 
+  // A GP working in another window hears and sees that the station is waiting: the tab's
+  // title says so (with a mark the tab strip shows) and a short two-note chime plays once each
+  // time the station starts waiting. Browsers let a page play sound only after the GP has
+  // touched it (or while it captures the camera, as the waiting room does); a chime they
+  // refuse is counted, not retried.
+  const chime = { played: 0, refused: 0 };
+  let announced = false;
+
+  function announceWaiting(on) {
+    document.title = (on ? "● " + T.stationWaiting + " – " : "") + T.title + " – KontaktStation";
+    if (!on) {
+      announced = false;
+      return;
+    }
+    if (announced) return;
+    announced = true;
+    playChime();
+  }
+
+  function playChime() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    let context;
+    try {
+      context = new Context();
+    } catch (e) {
+      chime.refused += 1;
+      return;
+    }
+    const start = () => {
+      const now = context.currentTime;
+      for (const [frequency, at] of [[880, 0], [660, 0.25]]) {
+        const tone = context.createOscillator();
+        const level = context.createGain();
+        tone.frequency.value = frequency;
+        level.gain.setValueAtTime(0.0001, now + at);
+        level.gain.exponentialRampToValueAtTime(0.3, now + at + 0.02);
+        level.gain.exponentialRampToValueAtTime(0.0001, now + at + 0.22);
+        tone.connect(level).connect(context.destination);
+        tone.start(now + at);
+        tone.stop(now + at + 0.25);
+      }
+      chime.played += 1;
+      setTimeout(() => context.close(), 1000);
+    };
+    if (context.state === "running") {
+      start();
+    } else {
+      context.resume().then(
+        () => (context.state === "running" ? start() : (chime.refused += 1, context.close())),
+        () => { chime.refused += 1; context.close(); },
+      );
+    }
+  }
+
   function showWaiting(waiting) {
     setView("waiting");
+    announceWaiting(true);
     prepareInWaitingRoom();
     const key = JSON.stringify(waiting);
     if (key === lastWaiting) return;
@@ -898,6 +955,7 @@
     peerConnection: () => pc,
     localStream: () => localStream,
     quality: () => quality,
+    chimes: () => ({ ...chime }),
   });
 
   start();

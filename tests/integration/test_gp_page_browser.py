@@ -93,7 +93,7 @@ class Call:
 
 @asynccontextmanager
 async def _scenario(
-    tmp_path: Path, **hub_settings: Any
+    tmp_path: Path, chromium_args: tuple[str, ...] = (), **hub_settings: Any
 ) -> AsyncIterator[tuple[RunningHub, StationHubClient, BrowserContext]]:
     """Hub, station client and Chromium, all on loopback, torn down in order."""
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
@@ -101,7 +101,7 @@ async def _scenario(
         async with running_hub(tmp_path / "hub", **hub_settings) as hub:
             station = StationHubClient(hub.base_url, STATION_TOKEN)
             try:
-                async with chromium(tmp_path / "profile") as context:
+                async with chromium(tmp_path / "profile", chromium_args) as context:
                     yield hub, station, context
             finally:
                 await station.aclose()
@@ -370,6 +370,51 @@ def test_bad_links_show_clear_messages(request: pytest.FixtureRequest, tmp_path:
                 await expect(second.locator("#message")).to_have_text(
                     "Samtalen er allerede åbnet i et andet vindue eller en anden browser."
                 )
+            finally:
+                await peer.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.browser
+def test_a_gp_in_another_tab_sees_and_hears_the_station_waiting(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Issue 16: the GP opened the link early and works elsewhere: when the station calls in,
+    the tab's title says so and a chime plays, once; after admitting, the title is plain.
+    (Chromium's autoplay policy lets a page that captures the camera play sound; this headless
+    one is told to allow it, as a GP's browser with the waiting room's camera on does.)"""
+    if delegated_to_loopback_namespace(request):
+        return
+    plain = "Videokonsultation – KontaktStation"
+
+    async def scenario() -> None:
+        autoplay = ("--autoplay-policy=no-user-gesture-required",)
+        async with _scenario(tmp_path, autoplay) as (_hub, station, context):
+            booked = await _room(station)
+            page = await context.new_page()
+            await page.goto(booked["gp_url"])
+            await expect(page.locator("#message")).to_have_text(
+                "Stationen har ikke ringet op endnu."
+            )
+            await expect(page).to_have_title(plain)
+            assert await page.evaluate("() => window.kontaktGp.chimes()") == {
+                "played": 0,
+                "refused": 0,
+            }
+            peer = StationPeer()
+            try:
+                await station.post_offer(booked["room_id"], await peer.create_offer(), RESIDENTS)
+                await expect(page).to_have_title("● Stationen venter – " + plain)
+                await page.wait_for_function("() => window.kontaktGp.chimes().played === 1")
+                await asyncio.sleep(3)  # more polls while waiting: no second chime
+                assert await page.evaluate("() => window.kontaktGp.chimes()") == {
+                    "played": 1,
+                    "refused": 0,
+                }
+                await page.get_by_role("button", name="Lad komme ind").click()
+                await expect(page.locator("#view-call")).to_be_visible()
+                await expect(page).to_have_title(plain)
             finally:
                 await peer.close()
 
