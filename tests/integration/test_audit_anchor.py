@@ -21,14 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.provisioning.api import open_provisioning
-from provisioning.protocol import b64encode
 from station.core.clock import SystemClock
-from station.keys.keyring import generate_escrow_keypair
 from station.storage.audit import GENESIS_HASH, AuditLog, entry_hash
 from station.storage.datadir import DataDir
 from tests.integration.daemon_harness import provisioned_daemon
-from tests.integration.hub_server import running_hub
+from tests.integration.hub_server import provisioning_hub
 from tests.integration.test_provisioning_daemon import until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,68 +90,56 @@ async def test_a_rewritten_middle_entry_raises_the_hubs_alarm(
     tmp_path: Path, data_dir: Path
 ) -> None:
     hub_dir = tmp_path / "hub"
-    async with running_hub(hub_dir) as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
-        await admin.start()
-        _private, escrow = generate_escrow_keypair()
-        await admin.set_layer(
-            "care_home",
-            "solhaven",
-            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True},
-            "it",
-        )
-        try:
-            async with provisioned_daemon(data_dir, hub.base_url) as daemon:
-                agent = daemon.provisioning
-                await until(lambda: agent.status == "pending")
-                await admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 3", "it")
-                agent.wake()
-                await until(lambda: agent.config_store.version > 0)
-                station_id = agent.identity.station_id
-                for _ in range(6):  # entries in the log (each a remote lock, audited)
-                    daemon.provisioning_port.audit("remote_lock", None, "done")
-                await asyncio.sleep(0.2)
-                await agent.heartbeat_once()
-                await agent.heartbeat_once()  # proves the first anchor, anchors the head
-                record = await admin.get_station(station_id)
-                anchored = record.audit_seq
-                assert anchored is not None and anchored >= 6
-                assert not record.audit_alarm
-                # A healthy station keeps extending its anchor: no alarm.
+    async with provisioning_hub(hub_dir) as (hub, admin):
+        async with provisioned_daemon(data_dir, hub.base_url) as daemon:
+            agent = daemon.provisioning
+            await until(lambda: agent.status == "pending")
+            await admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 3", "it")
+            agent.wake()
+            await until(lambda: agent.config_store.version > 0)
+            station_id = agent.identity.station_id
+            for _ in range(6):  # entries in the log (each a remote lock, audited)
                 daemon.provisioning_port.audit("remote_lock", None, "done")
-                await asyncio.sleep(0.2)
-                await agent.heartbeat_once()
-                record = await admin.get_station(station_id)
-                assert record.audit_seq == anchored + 1 and not record.audit_alarm
-                anchored = record.audit_seq
+            await asyncio.sleep(0.2)
+            await agent.heartbeat_once()
+            await agent.heartbeat_once()  # proves the first anchor, anchors the head
+            record = await admin.get_station(station_id)
+            anchored = record.audit_seq
+            assert anchored is not None and anchored >= 6
+            assert not record.audit_alarm
+            # A healthy station keeps extending its anchor: no alarm.
+            daemon.provisioning_port.audit("remote_lock", None, "done")
+            await asyncio.sleep(0.2)
+            await agent.heartbeat_once()
+            record = await admin.get_station(station_id)
+            assert record.audit_seq == anchored + 1 and not record.audit_alarm
+            anchored = record.audit_seq
 
-            # The attacker: a middle entry deleted, the rest renumbered and re-chained.
-            audit_db = DataDir(data_dir).audit
-            rewrite_without(audit_db, victim_seq=3)
-            log = AuditLog.open(data_dir, clock=SystemClock())
-            try:
-                assert log.verify().ok, "the rewrite must pass verify() on its own"
-                assert log.head()[0] == anchored - 1
-            finally:
-                log.close()
-
-            async with provisioned_daemon(data_dir, hub.base_url) as daemon:
-                agent = daemon.provisioning
-                await until(lambda: agent.status == "approved")
-                # Enough new entries to pass the anchored seq again: truncation alone would
-                # not show; only the anchored entry's hash gives the rewrite away.
-                for _ in range(4):
-                    daemon.provisioning_port.audit("remote_lock", None, "done")
-                await asyncio.sleep(0.2)
-                await agent.heartbeat_once()
-                await agent.heartbeat_once()
-                record = await admin.get_station(station_id)
-                assert record.audit_alarm
-                assert record.audit_seq == anchored  # the anchor does not move past a rewrite
-                heads = await admin.audit_heads(station_id)
-                assert heads[0][3] == "alarm_rewritten"
+        # The attacker: a middle entry deleted, the rest renumbered and re-chained.
+        audit_db = DataDir(data_dir).audit
+        rewrite_without(audit_db, victim_seq=3)
+        log = AuditLog.open(data_dir, clock=SystemClock())
+        try:
+            assert log.verify().ok, "the rewrite must pass verify() on its own"
+            assert log.head()[0] == anchored - 1
         finally:
-            await admin.close()
+            log.close()
+
+        async with provisioned_daemon(data_dir, hub.base_url) as daemon:
+            agent = daemon.provisioning
+            await until(lambda: agent.status == "approved")
+            # Enough new entries to pass the anchored seq again: truncation alone would
+            # not show; only the anchored entry's hash gives the rewrite away.
+            for _ in range(4):
+                daemon.provisioning_port.audit("remote_lock", None, "done")
+            await asyncio.sleep(0.2)
+            await agent.heartbeat_once()
+            await agent.heartbeat_once()
+            record = await admin.get_station(station_id)
+            assert record.audit_alarm
+            assert record.audit_seq == anchored  # the anchor does not move past a rewrite
+            heads = await admin.audit_heads(station_id)
+            assert heads[0][3] == "alarm_rewritten"
         shown = admin_show(hub_dir, station_id)
     assert "AUDIT ALARM" in shown and "rewritten" in shown
     assert "AUDIT!" in shown

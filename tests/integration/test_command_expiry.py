@@ -20,13 +20,12 @@ import pytest
 from hub.db import Tx
 from hub.provisioning.api import open_provisioning
 from hub.provisioning.keys import HubSigningKey
-from provisioning.protocol import b64encode, seal_envelope
+from provisioning.protocol import seal_envelope
 from provisioning.schema import CommandKind, CommandPayload
 from station.core.clock import SystemClock
-from station.keys.keyring import generate_escrow_keypair
 from station.storage.store import new_id
 from tests.integration.daemon_harness import provisioned_daemon, uds_client
-from tests.integration.hub_server import running_hub
+from tests.integration.hub_server import provisioning_hub, running_hub
 from tests.integration.test_provisioning_daemon import PIN, until
 
 
@@ -45,75 +44,59 @@ async def test_stale_and_future_commands_are_refused_and_reported(
     tmp_path: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     hub_dir = tmp_path / "hub"
-    async with running_hub(hub_dir) as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
-        await admin.start()
-        _private, escrow = generate_escrow_keypair()
-        await admin.set_layer(
-            "care_home",
-            "solhaven",
-            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True},
-            "it",
-        )
+    async with provisioning_hub(hub_dir) as (hub, admin):
         key = HubSigningKey.load_or_create(hub_dir / "provisioning.key")
-        try:
-            async with provisioned_daemon(data_dir, hub.base_url) as daemon:
-                agent = daemon.provisioning
-                await until(lambda: agent.status == "pending")
-                await admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 4", "it")
-                agent.wake()
-                await until(lambda: agent.config_store.version > 0)
-                station_id = agent.identity.station_id
-                _staff, code, _ = await admin.issue_staff_code(station_id, "Eva", "it")
-                _staff_id, number = await agent.enroll_staff(code, PIN)
-                http = uds_client(daemon.config.socket_path)
-                try:
-                    unlocked = await http.post(
-                        "/v1/unlock", json={"staff_number": number, "pin": PIN}
-                    )
-                    assert unlocked.status_code == 200, unlocked.text
-                finally:
-                    await http.aclose()
-                assert not daemon.service.session.is_locked
+        async with provisioned_daemon(data_dir, hub.base_url) as daemon:
+            agent = daemon.provisioning
+            await until(lambda: agent.status == "pending")
+            await admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 4", "it")
+            agent.wake()
+            await until(lambda: agent.config_store.version > 0)
+            station_id = agent.identity.station_id
+            _staff, code, _ = await admin.issue_staff_code(station_id, "Eva", "it")
+            _staff_id, number = await agent.enroll_staff(code, PIN)
+            http = uds_client(daemon.config.socket_path)
+            try:
+                unlocked = await http.post("/v1/unlock", json={"staff_number": number, "pin": PIN})
+                assert unlocked.status_code == 200, unlocked.text
+            finally:
+                await http.aclose()
+            assert not daemon.service.session.is_locked
 
-                now = SystemClock().now()
-                stale = CommandPayload(
-                    command_id=new_id(),
-                    station_id=station_id,
-                    kind=CommandKind.LOCK,
-                    issued_at=now - timedelta(days=8),
-                )
-                future = CommandPayload(
-                    command_id=new_id(),
-                    station_id=station_id,
-                    kind=CommandKind.LOCK,
-                    issued_at=now + timedelta(days=1),
-                )
-                await queue_signed(admin, key, stale)
-                await queue_signed(admin, key, future)
-                with caplog.at_level(logging.ERROR, logger="provisioning.agent"):
-                    await agent.heartbeat_once()
-                assert not daemon.service.session.is_locked, "an out-of-time command ran"
-                by_id = {c.command_id: c for c in await admin.commands(station_id)}
-                assert (by_id[stale.command_id].outcome, by_id[stale.command_id].detail) == (
-                    "refused",
-                    "expired",
-                )
-                assert (by_id[future.command_id].outcome, by_id[future.command_id].detail) == (
-                    "refused",
-                    "issued_in_future",
-                )
-                assert f"command {stale.command_id} (lock) refused: expired" in caplog.text
-                assert f"command {future.command_id} (lock) refused: issued in future" in (
-                    caplog.text
-                )
-
-                # A current command still works.
-                await admin.issue_command(station_id, CommandKind.LOCK, "it")
+            now = SystemClock().now()
+            stale = CommandPayload(
+                command_id=new_id(),
+                station_id=station_id,
+                kind=CommandKind.LOCK,
+                issued_at=now - timedelta(days=8),
+            )
+            future = CommandPayload(
+                command_id=new_id(),
+                station_id=station_id,
+                kind=CommandKind.LOCK,
+                issued_at=now + timedelta(days=1),
+            )
+            await queue_signed(admin, key, stale)
+            await queue_signed(admin, key, future)
+            with caplog.at_level(logging.ERROR, logger="provisioning.agent"):
                 await agent.heartbeat_once()
-                assert daemon.service.session.is_locked
-        finally:
-            await admin.close()
+            assert not daemon.service.session.is_locked, "an out-of-time command ran"
+            by_id = {c.command_id: c for c in await admin.commands(station_id)}
+            assert (by_id[stale.command_id].outcome, by_id[stale.command_id].detail) == (
+                "refused",
+                "expired",
+            )
+            assert (by_id[future.command_id].outcome, by_id[future.command_id].detail) == (
+                "refused",
+                "issued_in_future",
+            )
+            assert f"command {stale.command_id} (lock) refused: expired" in caplog.text
+            assert f"command {future.command_id} (lock) refused: issued in future" in (caplog.text)
+
+            # A current command still works.
+            await admin.issue_command(station_id, CommandKind.LOCK, "it")
+            await agent.heartbeat_once()
+            assert daemon.service.session.is_locked
 
 
 @pytest.mark.slow

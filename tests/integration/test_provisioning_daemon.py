@@ -39,7 +39,7 @@ from station.keys.pin_guard import PinGuard
 from station.keys.records import ConsultationKey, seal_entry, seal_note
 from station.storage.store import Clinic, new_id
 from tests.integration.daemon_harness import provisioned_daemon, uds_client
-from tests.integration.hub_server import running_hub
+from tests.integration.hub_server import provisioning_hub, running_hub
 
 TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
 PIN = "839201746553"
@@ -285,38 +285,24 @@ async def seed_residents(
 async def test_remote_crypto_wipe_finishes_at_the_next_start(
     tmp_path: Path, data_dir: Path
 ) -> None:
-    async with running_hub(tmp_path / "hub") as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
-        await admin.start()
-        _private, escrow = generate_escrow_keypair()
-        await admin.set_layer(
-            "care_home",
-            "solhaven",
-            {"escrow_public_key": b64encode(escrow), "allow_file_device_secret": True},
-            "it",
-        )
-        try:
-            async with station(data_dir, hub.base_url) as daemon:
-                agent = daemon.provisioning
-                await until(lambda: agent.status == "pending")
-                await admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 9", "it")
-                agent.wake()
-                await until(lambda: agent.config_store.version > 0)
-                _staff, code, _ = await admin.issue_staff_code(
-                    agent.identity.station_id, "Eva", "it"
-                )
-                await agent.enroll_staff(code, PIN)
-                assert (data_dir / KEYSLOTS_FILE).exists()
-                await admin.issue_command(agent.identity.station_id, CommandKind.CRYPTO_WIPE, "it")
-                await agent.heartbeat_once()
-                assert daemon.restart_requested
-                assert not (data_dir / KEYSLOTS_FILE).exists()
-                assert not (data_dir / "device.secret").exists()
-                assert (data_dir / "wipe.pending").exists()
-            # The restart: the store's files go before it opens; the station stays enrolled.
-            async with station(data_dir, hub.base_url) as daemon:
-                assert not (data_dir / "wipe.pending").exists()
-                assert await daemon.service.db(daemon.service.store.list_consultations) == []
-                assert daemon.provisioning.status == "approved"
-        finally:
-            await admin.close()
+    async with provisioning_hub(tmp_path / "hub") as (hub, admin):
+        async with station(data_dir, hub.base_url) as daemon:
+            agent = daemon.provisioning
+            await until(lambda: agent.status == "pending")
+            await admin.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 9", "it")
+            agent.wake()
+            await until(lambda: agent.config_store.version > 0)
+            _staff, code, _ = await admin.issue_staff_code(agent.identity.station_id, "Eva", "it")
+            await agent.enroll_staff(code, PIN)
+            assert (data_dir / KEYSLOTS_FILE).exists()
+            await admin.issue_command(agent.identity.station_id, CommandKind.CRYPTO_WIPE, "it")
+            await agent.heartbeat_once()
+            assert daemon.restart_requested
+            assert not (data_dir / KEYSLOTS_FILE).exists()
+            assert not (data_dir / "device.secret").exists()
+            assert (data_dir / "wipe.pending").exists()
+        # The restart: the store's files go before it opens; the station stays enrolled.
+        async with station(data_dir, hub.base_url) as daemon:
+            assert not (data_dir / "wipe.pending").exists()
+            assert await daemon.service.db(daemon.service.store.list_consultations) == []
+            assert daemon.provisioning.status == "approved"
