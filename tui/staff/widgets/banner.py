@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from textual.widgets import Static
 
-from station.i18n import _
+from station.i18n import N_, _
 from tui.localtime import local
 from tui.safe_text import literal
 from tui.staff.data import AppointmentView, MissedView, UndocumentedView
@@ -53,10 +53,12 @@ class WrapUpReminder(Static):
 
 class _ConsultationBanner(Static):
     """A banner listing consultations by time and clinic (the first :attr:`SHOWN`, the rest as
-    a count); hidden when there is none. Subclasses say what the list means."""
+    a count); hidden when there is none. Subclasses say what the list means (:attr:`SENTENCE`)."""
 
     #: Listed by time and clinic; the rest as a count.
     SHOWN = 3
+    #: What the banner says (a msgid with ``{count}`` and ``{which}``).
+    SENTENCE = ""
 
     def on_mount(self) -> None:
         """Hidden until there is something to say."""
@@ -73,11 +75,7 @@ class _ConsultationBanner(Static):
         )
         if len(items) > self.SHOWN:
             which += " " + _("and {count} more").format(count=len(items) - self.SHOWN)
-        self.update(literal(self.sentence(len(items), which), 300))
-
-    def sentence(self, count: int, which: str) -> str:
-        """What the banner says about ``count`` consultations, ``which`` named."""
-        raise NotImplementedError
+        self.update(literal(_(self.SENTENCE).format(count=len(items), which=which), 300))
 
 
 class UndocumentedReminder(_ConsultationBanner):
@@ -94,9 +92,7 @@ class UndocumentedReminder(_ConsultationBanner):
     }
     """
 
-    def sentence(self, count: int, which: str) -> str:
-        """See :meth:`_ConsultationBanner.sentence`."""
-        return _("Missing documentation ({count}): {which}").format(count=count, which=which)
+    SENTENCE = N_("Missing documentation ({count}): {which}")
 
 
 class MissedNotice(_ConsultationBanner):
@@ -113,9 +109,7 @@ class MissedNotice(_ConsultationBanner):
     }
     """
 
-    def sentence(self, count: int, which: str) -> str:
-        """See :meth:`_ConsultationBanner.sentence`."""
-        return _(
-            "Missed video consultations ({count}): {which}. No call was made; "
-            "contact the clinic to book a new time."
-        ).format(count=count, which=which)
+    SENTENCE = N_(
+        "Missed video consultations ({count}): {which}. No call was made; "
+        "contact the clinic to book a new time."
+    )
