@@ -584,7 +584,7 @@ class ProvisioningAgent:
             await asyncio.to_thread(self.staff.check_sponsor, sponsor_number, sponsor_pin)
         elif current.config.escrow_public_key is None:
             raise StaffEnrollmentError("not_configured", None, USER_MESSAGES["not_configured"])
-        elif self.staff.secret_kind == "file" and not current.config.allow_file_device_secret:
+        elif self.staff.secret_kind == "file" and not current.config.allow_file_device_secret:  # noqa: S105
             # Before the code is spent: a keyring guarded by a file on the card needs IT's yes.
             raise StaffEnrollmentError(
                 "no_hardware_secret",
