@@ -225,7 +225,9 @@ class Daemon:
         audit = SerialAuditSink(self._audit, self._audit_worker)
         # A new Session starts LOCKED: that *is* "boots locked, always".
         session = Session(self.clock, audit, idle_timeout=cfg.idle_timeout)
-        self._keys = KeyringAccess(data_dir, self.clock, environ=cfg.environ)
+        self._keys = KeyringAccess(
+            data_dir, self.clock, environ=os.environ if cfg.environ is None else cfg.environ
+        )
         broker = EventBroker(self.clock)
         loop = asyncio.get_running_loop()
         if self._hardware is None:

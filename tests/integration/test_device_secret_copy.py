@@ -67,3 +67,66 @@ async def test_a_copied_data_directory_without_the_otp_opens_nothing(
     staff_id, key = owner.verify(number, PIN)
     assert staff_id == "staff-a" and len(key) == 32
     owner.close()
+
+
+def test_stationd_as_its_unit_starts_it_takes_the_source_from_its_environment(
+    tmp_path: Path, socket_dir: Path
+) -> None:
+    """``kontaktstation daemon`` with the environment the unit gives it (station.env): an
+    unknown source stops it with one line; ``fake_otp`` is the source it reports. (The test
+    above hands stationd its environment; this one goes through ``main()``, where a missed
+    ``os.environ`` once left a Pi on the file secret.)"""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    socket = socket_dir / "stationd.sock"
+    base = {
+        "PATH": os.environ["PATH"],
+        "GPIOZERO_PIN_FACTORY": "mock",
+        "KONTAKTSTATION_DATA_DIR": str(data),
+        "KONTAKTSTATION_SOCKET": str(socket),
+    }
+    daemon = [str(Path(sys.prefix) / "bin" / "kontaktstation"), "daemon", "--hardware", "fake"]
+    bad = subprocess.run(
+        daemon, env={**base, "KONTAKTSTATION_DEVICE_SECRET": "tpm"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "KONTAKTSTATION_DEVICE_SECRET='tpm' is not a device secret source" in bad.stderr
+    chip = {
+        **base,
+        "KONTAKTSTATION_DEVICE_SECRET": "fake_otp",
+        "KONTAKTSTATION_FAKE_OTP_FILE": str(tmp_path / "otp.key"),
+    }
+    log = tmp_path / "stationd.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(daemon, env=chip, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening(socket):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket))) as http:
+            health = http.get("http://stationd/v1/health").json()
+        assert health["ports"]["device_secret"] == "fake_otp", health
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _listening(path: Path) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
