@@ -423,6 +423,12 @@ async def journey(base: Path) -> None:
         await kiosk.type(STAFF_PIN)
         await kiosk.keys("Enter")
         await kiosk.wait("Ny aftale", window="staff", within=60)
+        # Issue 17: F1 is the help for the screen in front, in the kiosk's terminal too.
+        await kiosk.keys("F1")
+        screen = await kiosk.wait("Hjælp: I dag", window="staff")
+        assert "C starter opkaldet" in screen
+        await kiosk.keys("Escape")
+        await kiosk.wait(lambda s: "Hjælp: I dag" not in s, window="staff")
 
         # --- the round: an appointment agreed with the GP, two residents without CPR
         # The station's time is Danish (the UIs show Europe/Copenhagen whatever the OS says).

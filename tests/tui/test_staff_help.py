@@ -221,3 +221,10 @@ def test_kontaktstation_guide_prints_it(tmp_path: Path) -> None:
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>") and '<html lang="en">' in page
     assert "KontaktStation — quick guide for staff" in page
+    # A place it cannot write: one line, no traceback.
+    nowhere = subprocess.run(
+        [*command, "-o", str(tmp_path / "missing" / "guide.txt")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
+    assert "cannot write" in nowhere.stderr and "No such file or directory" in nowhere.stderr

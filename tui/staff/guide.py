@@ -79,5 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        args.output.write_text(text, encoding="utf-8")
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(
+                f"kontaktstation guide: cannot write {args.output}: {exc.strerror}", file=sys.stderr
+            )
+            return 1
     return 0

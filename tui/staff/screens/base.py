@@ -23,7 +23,7 @@ from tui.staff.messages import LockedOut
 from tui.staff.station import StaffStation, StationClientError, StationLocked
 from tui.video import video_rows
 
-__all__ = ["StaffScreen", "UnlockedSession", "keep_below_video", "report_refusal"]
+__all__ = ["StaffDialog", "StaffScreen", "UnlockedSession", "keep_below_video", "report_refusal"]
 
 _T = TypeVar("_T")
 
@@ -64,6 +64,20 @@ def keep_below_video(dialog: ModalScreen[Any]) -> int:
     dialog.styles.padding = (rows, 0, 0, 0)
     dialog.set_class(rows > 0, "below-video")
     return rows
+
+
+class StaffDialog(ModalScreen[_T]):
+    """A dialog of the staff UI: over the call it keeps below the kiosk's video window
+    (:func:`keep_below_video`), on opening and when the terminal changes size. (Textual calls
+    a subclass's own ``on_mount`` as well as this one.)"""
+
+    def on_mount(self) -> None:
+        """Over the call: below the video."""
+        keep_below_video(self)
+
+    def on_resize(self) -> None:
+        """The terminal changed size: stay below the video."""
+        keep_below_video(self)
 
 
 class StaffScreen(Screen[None]):

@@ -21,7 +21,7 @@ from textual.widgets import Button, Static
 
 from station.i18n import _
 from tui.safe_text import literal
-from tui.staff.screens.base import keep_below_video
+from tui.staff.screens.base import StaffDialog
 
 __all__ = ["ConfirmDialog", "FormDialog", "parse_day", "parse_time"]
 
@@ -73,7 +73,7 @@ class FormDialog(ModalScreen[_Draft | None]):
         error.display = bool(text)
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(StaffDialog[bool]):
     """Yes or no, with the question in plain words."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -95,13 +95,8 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Button(_("No"), id="no")
 
     def on_mount(self) -> None:
-        """ "No" is the safe default; over the call, below the video."""
-        keep_below_video(self)
+        """ "No" is the safe default (StaffDialog keeps it below the video)."""
         self.query_one("#no", Button).focus()
-
-    def on_resize(self) -> None:
-        """The terminal changed size: stay below the video."""
-        keep_below_video(self)
 
     @on(Button.Pressed, "#yes")
     def action_yes(self) -> None:

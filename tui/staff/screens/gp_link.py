@@ -14,18 +14,17 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from station.i18n import _
 from tui.qr import qr_lines
 from tui.safe_text import literal
-from tui.staff.screens.base import keep_below_video
+from tui.staff.screens.base import StaffDialog
 
 __all__ = ["GpLinkScreen"]
 
 
-class GpLinkScreen(ModalScreen[None]):
+class GpLinkScreen(StaffDialog[None]):
     """The code, the address and the link's QR code, until dismissed."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -77,14 +76,6 @@ class GpLinkScreen(ModalScreen[None]):
                     )
             with Horizontal(classes="buttons"):
                 yield Button(_("Close"), id="close", variant="primary")
-
-    def on_mount(self) -> None:
-        """Over the call: below the video (the code must stay in sight)."""
-        keep_below_video(self)
-
-    def on_resize(self) -> None:
-        """The terminal changed size: stay below the video."""
-        keep_below_video(self)
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

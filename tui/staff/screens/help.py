@@ -10,17 +10,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from station.i18n import _
 from tui.staff.help import HelpTopic
-from tui.staff.screens.base import keep_below_video
+from tui.staff.screens.base import StaffDialog
 
 __all__ = ["HelpScreen"]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(StaffDialog[None]):
     """One topic's steps over the screen they explain."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -50,14 +49,6 @@ class HelpScreen(ModalScreen[None]):
             )
             with Horizontal(classes="buttons"):
                 yield Button(_("Close"), id="close", variant="primary")
-
-    def on_mount(self) -> None:
-        """Over the call: below the video."""
-        keep_below_video(self)
-
-    def on_resize(self) -> None:
-        """The terminal changed size: stay below the video."""
-        keep_below_video(self)
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:
