@@ -76,6 +76,16 @@ async def settle(pilot: Pilot[Any]) -> None:
     # where a quiet machine sees it (shown in the focused input, as just after focus).
     for field in pilot.app.screen.query(Input):
         field._pause_blink(visible=field.has_focus)
+    # Then until the picture stops changing: under the whole suite on two cores a late
+    # refresh (focus styles, the footer's bindings) once landed after the fixed pause.
+    picture = pilot.app.export_screenshot()
+    for _ in range(50):
+        await pilot.pause(0.1)
+        again = pilot.app.export_screenshot()
+        if again == picture:
+            return
+        picture = again
+    raise AssertionError("the screen did not settle within 5 s")
 
 
 class TestPinSnapshots:
