@@ -52,6 +52,7 @@ from hub.models import (
     CreatedRoom,
     ErrorBody,
     GpRoomView,
+    Notice,
     OfferBody,
     PostedOffer,
     RoomCreate,
@@ -68,7 +69,6 @@ from hub.settings import HubSettings
 from hub.station_auth import SHARED_TOKEN_STATION, SessionTokens
 from hub.store import RoomStore
 from station.core.clock import Clock, SystemClock
-from station.core.waiting_room import Notice
 from station.i18n import LANGUAGES, _, current_language
 
 __all__ = ["create_app"]

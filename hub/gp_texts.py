@@ -30,6 +30,7 @@ GP_TEXTS: Final[dict[str, object]] = {
     "born": N_("Born"),
     "room": N_("Room"),
     "reason": N_("Reason"),
+    "namesAfterAdmit": N_("The names are shown when you have admitted the station."),
     "connecting": N_("Connecting …"),
     "reconnecting": N_("Reconnecting …"),
     "mute": N_("Mute microphone"),

@@ -1,19 +1,19 @@
 """The rendezvous API's request and response bodies (pydantic; FastAPI derives OpenAPI from them).
 
-Who is waiting, and the notices a call posts, are the waiting room's contract shared with the
-station (:mod:`station.core.waiting_room`): the only models here with personal data, and
-defined there once.
+No model here holds personal data. Who is waiting and who is on camera now reach the hub as
+:class:`SealedBox` es the station sealed with a key only the GP link's fragment carries
+(:mod:`station.keys.room_seal`); the hub stores and relays them and cannot open them. What is
+inside is the waiting room's contract between the station and the GP page
+(:mod:`station.core.waiting_room`), which the hub does not import.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-
-from station.core.waiting_room import CurrentResident, WaitingInfo
 
 __all__ = [
     "FINAL_STATES",
@@ -23,15 +23,20 @@ __all__ = [
     "AnswerBody",
     "CandidateBody",
     "CreatedRoom",
+    "CurrentResidentNotice",
     "ErrorBody",
     "GpLanguage",
     "GpRoomView",
+    "Notice",
     "OfferBody",
     "OfferView",
     "PostedOffer",
+    "PrivateNotice",
     "RoomCreate",
     "RoomState",
+    "SealedBox",
     "SessionDescriptionView",
+    "StaffPresentNotice",
     "StationRoomView",
     "StationSession",
 ]
@@ -97,6 +102,43 @@ class StationSession(BaseModel):
     station_id: str
 
 
+class SealedBox(BaseModel):
+    """Something the station sealed for the GP page: ``v1.`` and base64url, opaque to the hub."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: A round of 20 residents with long reasons seals to about 20 kB.
+    sealed: str = Field(min_length=40, max_length=64_000, pattern=r"^v1\.[A-Za-z0-9_-]+$")
+
+
+class PrivateNotice(BaseModel):
+    """Staff have left the room: the call is private now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["private"]
+
+
+class StaffPresentNotice(BaseModel):
+    """Staff are back in the room."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["staff_present"]
+
+
+class CurrentResidentNotice(SealedBox):
+    """A round moved on to the next resident (sealed: name and position)."""
+
+    type: Literal["current_resident"]
+
+
+#: What the station posts to the hub during a call (the data channel's copy, for the GP page).
+Notice = Annotated[
+    PrivateNotice | StaffPresentNotice | CurrentResidentNotice, Field(discriminator="type")
+]
+
+
 class OfferBody(BaseModel):
     """The station's complete offer (ICE gathered), with who is waiting for this call."""
 
@@ -104,7 +146,7 @@ class OfferBody(BaseModel):
 
     type: Literal["offer"]
     sdp: str
-    waiting: WaitingInfo | None = None
+    waiting: SealedBox | None = None
 
 
 class PostedOffer(BaseModel):
@@ -177,8 +219,8 @@ class GpRoomView(BaseModel):
     ends_at: datetime
     valid_until: datetime
     language: GpLanguage
-    waiting: WaitingInfo | None
-    current_resident: CurrentResident | None
+    waiting: SealedBox | None
+    current_resident: SealedBox | None
     private: bool
     admitted_by_you: bool
     admitted_elsewhere: bool

@@ -15,6 +15,8 @@ Every change is a compare-and-set on the room's version followed by a wake-up th
 request ever loops on the database.
 
 Nothing logged here names a resident or carries a token: room ids are random and say nothing.
+Who is waiting reaches the hub only sealed for the GP page (:class:`hub.models.SealedBox`); the
+hub never holds the key.
 """
 
 from __future__ import annotations
@@ -50,12 +52,17 @@ from hub.errors import (
 from hub.models import (
     FINAL_STATES,
     CandidateBody,
+    CurrentResidentNotice,
     GpLanguage,
     GpRoomView,
+    Notice,
     OfferView,
+    PrivateNotice,
     RoomCreate,
     RoomState,
+    SealedBox,
     SessionDescriptionView,
+    StaffPresentNotice,
     StationRoomView,
 )
 from hub.notifier import RoomNotifier
@@ -64,14 +71,6 @@ from hub.settings import HubSettings
 from hub.station_auth import SHARED_TOKEN_STATION, turn_credential
 from hub.store import RoomRecord, RoomStore
 from station.core.clock import Clock
-from station.core.waiting_room import (
-    CurrentResident,
-    CurrentResidentNotice,
-    Notice,
-    PrivateNotice,
-    StaffPresentNotice,
-    WaitingInfo,
-)
 
 __all__ = ["GpAccess", "NewRoom", "Rendezvous", "hash_secret"]
 
@@ -216,7 +215,7 @@ class Rendezvous:
                 return record
             await waiter.wait(remaining)
 
-    async def post_offer(self, room_id: str, sdp: str, waiting: WaitingInfo | None) -> RoomRecord:
+    async def post_offer(self, room_id: str, sdp: str, waiting: SealedBox | None) -> RoomRecord:
         """Store the station's complete offer as a new generation; the station is now waiting."""
         validate_session_description(sdp, "offer", max_bytes=self._settings.max_sdp_bytes)
 
@@ -263,8 +262,7 @@ class Rendezvous:
             if isinstance(notice, StaffPresentNotice):
                 return replace(record, private=False)
             assert isinstance(notice, CurrentResidentNotice)
-            current = CurrentResident.model_validate(notice.model_dump(exclude={"type"}))
-            return replace(record, current_resident=current)
+            return replace(record, current_resident=SealedBox(sealed=notice.sealed))
 
         record = await self._update_station_room(room_id, change)
         _log.info("room %s: station notice %s", room_id, notice.type)

@@ -12,9 +12,10 @@ both admit a GP or both answer one offer. The two dialects differ only where the
   lock and the room's row lock (``FOR UPDATE``); SQLite's ``BEGIN IMMEDIATE`` (every
   transaction of :class:`hub.db.SqliteDatabase`) already holds the file's write lock.
 
-A room row holds personal data (who is waiting) only while the room lives: the rendezvous
-clears it when the room ends, is revoked or expires, and :meth:`RoomStore.delete_finished`
-removes the skeleton later.
+A room row never holds personal data: who is waiting and who is on camera arrive sealed for
+the GP page (:class:`hub.models.SealedBox`), and even those boxes are kept only while the room
+lives: the rendezvous clears them when the room ends, is revoked or expires, and
+:meth:`RoomStore.delete_finished` removes the skeleton later.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from typing import Final, TypeVar
 
 from hub.db import Database, Row, SqliteDatabase, Tx, ddl, dt, ts
 from hub.errors import RoomStoreError
-from hub.models import GpLanguage, RoomState
-from station.core.waiting_room import CurrentResident, WaitingInfo
+from hub.models import GpLanguage, RoomState, SealedBox
 
 __all__ = ["RoomRecord", "RoomStore"]
 
@@ -50,8 +50,8 @@ class RoomRecord:
     language: GpLanguage
     state: RoomState
     version: int = 0
-    waiting: WaitingInfo | None = field(default=None, repr=False)
-    current_resident: CurrentResident | None = field(default=None, repr=False)
+    waiting: SealedBox | None = field(default=None, repr=False)
+    current_resident: SealedBox | None = field(default=None, repr=False)
     private: bool = False
     offer_generation: int = 0
     offer_sdp: str | None = field(default=None, repr=False)
@@ -81,8 +81,8 @@ _SCHEMA: Final = (
         language TEXT NOT NULL,
         state TEXT NOT NULL,
         version {bigint} NOT NULL,
-        waiting_json TEXT,              -- personal data: NULL once the room is final
-        current_resident_json TEXT,     -- personal data: NULL once the room is final
+        waiting_json TEXT,              -- sealed for the GP page: NULL once final
+        current_resident_json TEXT,     -- sealed for the GP page: NULL once final
         private INTEGER NOT NULL,
         offer_generation {bigint} NOT NULL,
         offer_sdp TEXT,
@@ -194,6 +194,16 @@ def _row(room: RoomRecord) -> tuple[object, ...]:
     )
 
 
+def _sealed_or_none(stored: str | None) -> SealedBox | None:
+    # A row written before the round was sealed (plain JSON) is not shown to anyone.
+    if stored is None:
+        return None
+    try:
+        return SealedBox.model_validate_json(stored)
+    except ValueError:
+        return None
+
+
 def _record(values: Row) -> RoomRecord:
     row = dict(zip(_NAMES, values, strict=True))
     waiting, current = row["waiting_json"], row["current_resident_json"]
@@ -208,10 +218,8 @@ def _record(values: Row) -> RoomRecord:
         language=GpLanguage(row["language"]),
         state=RoomState(row["state"]),
         version=int(row["version"]),
-        waiting=None if waiting is None else WaitingInfo.model_validate_json(waiting),
-        current_resident=(
-            None if current is None else CurrentResident.model_validate_json(current)
-        ),
+        waiting=_sealed_or_none(waiting),
+        current_resident=_sealed_or_none(current),
         private=bool(row["private"]),
         offer_generation=int(row["offer_generation"]),
         offer_sdp=row["offer_sdp"],

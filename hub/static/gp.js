@@ -1,8 +1,13 @@
 // The GP's page: waiting room, admit, the call. Plain JavaScript, no build step, standard
 // WebRTC and DOM APIs only (current Chrome, Edge, Firefox, Safari).
 //
-// The link's token is in the URL fragment (#...), which browsers never send to a server; the
-// page sends it as an Authorization header. The station is always the offerer: this page
+// The link's token is in the URL fragment (#<token>.<key>), which browsers never send to a
+// server; the page sends the token as an Authorization header. The key after it is the room's:
+// who is waiting and who is in front of the camera reach the hub sealed with it by the station
+// (station/keys/room_seal.py), and only this page opens them (WebCrypto AES-GCM); the hub
+// relays boxes it cannot read. A link without the key (the short code typed at the hub)
+// shows the names only after admitting, from the data channel. The station is always the
+// offerer: this page
 // answers, and when the station re-dials (a new offer generation for the same room) the page
 // replaces its peer connection by itself.
 //
@@ -39,7 +44,9 @@
 
   const lang = document.documentElement.lang === "en" ? "en" : "da";
   const locale = lang === "da" ? "da-DK" : "en-GB";
-  const token = location.hash.length > 1 ? decodeURIComponent(location.hash.slice(1)) : "";
+  const fragment = location.hash.length > 1 ? decodeURIComponent(location.hash.slice(1)) : "";
+  const [token, roomKeyText = ""] = fragment.split(".", 2);
+  const roomKey = importRoomKey(roomKeyText);
   const apiBase = new URL("../api/gp/", location.href);
   const sessionKey = "kontaktstation.gp-session." + token.slice(0, 16);
 
@@ -305,13 +312,58 @@
     }
   }
 
-  function showWaiting(waiting) {
+  // -- the sealed round ----------------------------------------------------------------------
+
+  function fromBase64Url(text) {
+    const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+    return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+  }
+
+  function importRoomKey(text) {
+    // WebCrypto exists only in a secure context (https, or the loopback address).
+    if (!/^[A-Za-z0-9_-]{43}$/.test(text) || !(window.crypto && crypto.subtle)) {
+      return Promise.resolve(null);
+    }
+    return crypto.subtle
+      .importKey("raw", fromBase64Url(text), "AES-GCM", false, ["decrypt"])
+      .catch(() => null);
+  }
+
+  // A box the station sealed for this page ({sealed: "v1.<nonce+ciphertext>"}), opened; null
+  // without the key or when it does not open (then nothing of it is shown).
+  async function openSealed(box, purpose) {
+    const key = await roomKey;
+    if (!key || !box || typeof box.sealed !== "string" || !box.sealed.startsWith("v1.")) {
+      return null;
+    }
+    try {
+      const bytes = fromBase64Url(box.sealed.slice(3));
+      const aad = new TextEncoder().encode("kontaktstation room v1|" + purpose);
+      const plain = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: bytes.slice(0, 12), additionalData: aad },
+        key,
+        bytes.slice(12),
+      );
+      return JSON.parse(new TextDecoder().decode(plain));
+    } catch (error) {
+      return null;
+    }
+  }
+
+  async function showWaiting(sealedWaiting) {
     setView("waiting");
     announceWaiting(true);
     prepareInWaitingRoom();
-    const key = JSON.stringify(waiting);
+    const key = JSON.stringify(sealedWaiting);
     if (key === lastWaiting) return;
     lastWaiting = key;
+    const started = performance.now();
+    const waiting = await openSealed(sealedWaiting, "waiting");
+    const opened = performance.now();
+    if (key !== lastWaiting) return; // a newer round arrived meanwhile
+    const note = $("residents-note");
+    note.textContent = sealedWaiting && !waiting ? T.namesAfterAdmit : "";
+    note.hidden = !note.textContent;
     const list = $("residents");
     list.replaceChildren();
     for (const resident of (waiting && waiting.residents) || []) {
@@ -324,6 +376,11 @@
       addDetail(item, T.room, resident.room);
       addDetail(item, T.reason, resident.reason);
       list.append(item);
+    }
+    if (waiting) {
+      // For bench/gp_round.py: opening the box, and opening plus drawing the list.
+      performance.measure("round-opened", { start: started, end: opened });
+      performance.measure("round-shown", { start: started, end: performance.now() });
     }
   }
 
@@ -376,7 +433,11 @@
     if (key === lastHubNotice) return;
     lastHubNotice = key;
     setPrivate(Boolean(snapshot.private));
-    if (snapshot.current_resident) showCurrentResident(snapshot.current_resident);
+    if (snapshot.current_resident) {
+      openSealed(snapshot.current_resident, "current_resident").then((opened) => {
+        if (opened && key === lastHubNotice) showCurrentResident(opened);
+      });
+    }
   }
 
   function handleNotice(message) {

@@ -95,8 +95,10 @@ class AttemptRunner(CallControls):
 
         sdp = await self._gather(attempt)
         self._check_candidates(sdp, servers)
-        residents = [r.for_hub() for r in self._residents] if self._attempts == 1 else None
-        self._generation = await hub.post_offer(self.room_id, sdp, residents or None)
+        waiting = None
+        if self._attempts == 1 and self._residents and self._seal is not None:
+            waiting = self._seal("waiting", {"residents": [r.for_hub() for r in self._residents]})
+        self._generation = await hub.post_offer(self.room_id, sdp, waiting)
         if not self._admitted:
             self._set_phase(CallPhase.WAITING_FOR_GP, generation=self._generation)
         answer = None

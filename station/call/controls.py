@@ -108,7 +108,11 @@ class CallControls(CallState):
         self._current = target
         message = self._resident_message()
         self._send(message)
-        self._post_notice({k: message[k] for k in ("type", "display_name", "position", "of")})
+        if self._seal is not None:
+            shown = {k: message[k] for k in ("display_name", "position", "of")}
+            self._post_notice(
+                {"type": "current_resident", "sealed": self._seal("current_resident", shown)}
+            )
         position = self._position()
         assert position is not None
         self._publish("resident", **position)

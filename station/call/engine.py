@@ -48,7 +48,7 @@ from datetime import datetime
 
 from station.call.attempt import AttemptRunner, passthrough_codec_preferences
 from station.call.errors import CallError, CallFinished
-from station.call.hub import CreatedRoom, RendezvousClient, RoomView
+from station.call.hub import CreatedRoom, RendezvousClient, RoomView, Sealer
 from station.call.quality import Quality, grade_quality
 from station.call.state import END_TIMEOUT, CallMedia, CallObserver, CallPhase
 from station.core.session import CallOutcome
@@ -102,14 +102,20 @@ class CallEngine(AttemptRunner):
         room_id: str,
         residents: Sequence[WaitingResident],
         *,
+        seal: Sealer,
         slot_ends_at: datetime | None = None,
     ) -> None:
-        """Begin calling in ``room_id``; returns at once (the supervisor task dials)."""
+        """Begin calling in ``room_id``; returns at once (the supervisor task dials).
+
+        ``seal`` seals who is waiting and the current resident for the GP page (the hub only
+        relays the boxes): stationd's :class:`station.keys.room_seal.RoomSealer` for the room.
+        """
         if self.active:
             raise CallError("a call is already running", N_("A call is already running."))
         self._reset_call()
         self.room_id = room_id
         self._residents = tuple(residents)
+        self._seal = seal
         self._slot_ends_at = slot_ends_at
         self.phase = CallPhase.DIALING
         loop = asyncio.get_running_loop()
@@ -211,6 +217,7 @@ class CallEngine(AttemptRunner):
         self._publish(CallPhase.ENDED, outcome=outcome.value)
         # Who was waiting is dropped with the call: stationd keeps none of it.
         self._residents = ()
+        self._seal = None
         try:
             self._observer.ended(outcome)
         except Exception:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ __all__ = [
     "CreatedRoom",
     "RendezvousClient",
     "RoomView",
+    "Sealer",
     "SessionCredentials",
     "StationCredentials",
     "hub_ssl_context",
@@ -91,6 +92,12 @@ class _StaticToken:
 
 _FINAL_CODES = frozenset({"call_ended", "link_revoked", "link_expired"})
 _FINAL_STATES = frozenset({"ended", "revoked", "expired"})
+
+
+#: Seals what the station tells the GP page through the hub (``purpose``, JSON payload → an
+#: opaque box only the GP link's key opens): :meth:`station.keys.room_seal.RoomSealer.seal`,
+#: injected by stationd so the call itself never holds key code.
+Sealer = Callable[[str, Mapping[str, Any]], str]
 
 
 def hub_ssl_context() -> ssl.SSLContext:
@@ -269,13 +276,11 @@ class RendezvousClient:
             ice_servers=_ice_servers(body.get("ice_servers")),
         )
 
-    async def post_offer(
-        self, room_id: str, sdp: str, residents: list[dict[str, Any]] | None
-    ) -> int:
-        """Post a complete offer (and, the first time, who is waiting); its generation."""
+    async def post_offer(self, room_id: str, sdp: str, waiting: str | None) -> int:
+        """Post a complete offer (and, the first time, who is waiting, sealed); its generation."""
         body: dict[str, Any] = {"type": "offer", "sdp": sdp}
-        if residents is not None:
-            body["waiting"] = {"residents": residents}
+        if waiting is not None:
+            body["waiting"] = {"sealed": waiting}
         response = await self._request("POST", f"/api/station/rooms/{room_id}/offer", json=body)
         return int(response.json()["generation"])
 

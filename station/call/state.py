@@ -24,7 +24,7 @@ from hardware.audio.base import Microphone, Speaker
 from hardware.camera.base import Camera
 from hardware.video import FrameSink
 from station.call.config import CallConfig
-from station.call.hub import RendezvousClient, StationCredentials, hub_ssl_context
+from station.call.hub import RendezvousClient, Sealer, StationCredentials, hub_ssl_context
 from station.call.linkjudge import AudioOnlyJudge
 from station.call.liveness import (
     GpMedia,
@@ -172,6 +172,7 @@ class CallState:
         self.room_id: str | None = None
         self.phase = CallPhase.IDLE
         self._residents: tuple[WaitingResident, ...] = ()
+        self._seal: Sealer | None = None
         self._current = 0
         self._slot_ends_at: datetime | None = None
         self._admitted = False

@@ -1,11 +1,13 @@
-"""The GP's waiting room as station and hub share it: who is waiting, who is on camera now.
+"""The GP's waiting room as the station and the GP page share it: who is waiting, who is on
+camera now.
 
-One definition for three places: the station sends :class:`WaitingInfo` with its offer and
-posts the notices (``station.call``), the hub checks them and keeps them while the room lives
-(``hub.rendezvous``, ``hub.models``), and the GP's page shows them (``hub/static/gp.js``; a
-test holds the page's field names to these models); the staff UI sends the residents to
-stationd in the call's start request (``stationapi.models``). It sits in the domain's core,
-the bottom layer, so that all of them may import it: pydantic only, nothing else.
+The staff UI sends the residents to stationd in the call's start request
+(``stationapi.models``); the station seals :class:`WaitingInfo` and :class:`CurrentResident`
+for the GP page with the key in the GP link (:mod:`station.keys.room_seal`) and sends the
+current resident on the data channel; the GP's page opens and shows them
+(``hub/static/gp.js``; a test holds the page's field names to these models). The hub only
+relays the sealed boxes and never imports this module (an import contract). It sits in the
+domain's core, the bottom layer: pydantic only, nothing else.
 
 Personal data (a resident's name, birth date, room, reason) appears only in
 :class:`WaitingResident` and :class:`CurrentResident`: their fields are kept out of ``repr()``
@@ -17,7 +19,7 @@ in the free-text reason.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,10 +28,6 @@ from station.core.text import SingleLine, Text
 __all__ = [
     "MAX_RESIDENTS",
     "CurrentResident",
-    "CurrentResidentNotice",
-    "Notice",
-    "PrivateNotice",
-    "StaffPresentNotice",
     "WaitingInfo",
     "WaitingResident",
 ]
@@ -71,33 +69,3 @@ class CurrentResident(BaseModel):
     display_name: SingleLine = Field(min_length=1, max_length=120, repr=False)
     position: int = Field(ge=1, le=MAX_RESIDENTS)
     of: int = Field(ge=1, le=MAX_RESIDENTS)
-
-
-class PrivateNotice(BaseModel):
-    """Staff have left the room: the call is private now."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["private"]
-
-
-class StaffPresentNotice(BaseModel):
-    """Staff are back in the room."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["staff_present"]
-
-
-class CurrentResidentNotice(CurrentResident):
-    """A round moved on to the next resident (same shape as the data-channel message)."""
-
-    model_config = _PERSONAL
-
-    type: Literal["current_resident"]
-
-
-#: What the station posts to the hub (and sends on the data channel) during a call.
-Notice = Annotated[
-    PrivateNotice | StaffPresentNotice | CurrentResidentNotice, Field(discriminator="type")
-]

@@ -15,9 +15,11 @@ A call needs the camera and the speakerphone: while either is missing (see
 lamp does not stop a call (the lock screen and the heartbeat say so).
 
 stationd is blind: the residents in the start request (display name, birth date, room,
-reason) are forwarded to the hub and the data channel and are never stored or logged. The GP's
+reason) go to the hub sealed for the GP and on the data channel, and are never stored or
+logged. The GP's
 link is returned once, when the room is made; stationd keeps only the room's id
-(``call_rooms.json`` in the data directory: consultation id → room id and validity).
+(``call_rooms.json`` in the data directory: consultation id → room id, validity and the key
+that seals the round for the GP, :mod:`station.keys.room_seal`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ from station.daemon.errors import ApiError
 from station.daemon.hardware import CALL_PARTS, MissingPart, refuse_if_missing
 from station.errors import StationError
 from station.i18n import N_
+from station.keys.room_seal import (
+    RoomSealer,
+    decode_room_key,
+    encode_room_key,
+    link_with_key,
+    new_room_key,
+)
 from station.storage.datadir import DataDir
 from stationapi import models as m
 
@@ -263,11 +272,16 @@ class CallController:
 
     def _known_room(self, consultation_id: str) -> str | None:
         room = self._rooms().get(consultation_id)
-        if room is None:
+        if room is None or "room_key" not in room:  # a room from before the round was sealed
             return None
         if datetime.fromisoformat(room["valid_until"]) <= self._service.clock.now():
             return None
         return room["room_id"]
+
+    def _sealer(self, consultation_id: str) -> RoomSealer:
+        """What seals this booking's round for the GP (the key in the GP link's fragment)."""
+        room = self._rooms()[consultation_id]
+        return RoomSealer(decode_room_key(room["room_key"]), room["room_id"])
 
     async def _create_room(self, consultation_id: str) -> m.CallRoomOut:
         engine = self._engine()
@@ -276,16 +290,20 @@ class CallController:
             created = await engine.create_room(consultation.starts_at, consultation.ends_at)
         except CallError as exc:
             raise _api_error(exc) from None
+        # The round goes to the hub sealed with a key only the GP link carries (its fragment):
+        # see station.keys.room_seal. Kept with the room (the file is wiped with the data).
+        room_key = new_room_key()
         rooms = self._rooms()
         rooms[consultation_id] = {
             "room_id": created.room_id,
             "valid_until": created.valid_until.isoformat(),
+            "room_key": encode_room_key(room_key),
         }
         await asyncio.to_thread(self._save_rooms, rooms)
         return m.CallRoomOut(
             consultation_id=consultation_id,
             room_id=created.room_id,
-            gp_url=created.gp_url,
+            gp_url=link_with_key(created.gp_url, room_key),
             gp_code=created.gp_code,
             gp_code_url=created.gp_code_url,
             valid_from=created.valid_from,
@@ -367,7 +385,9 @@ class CallController:
             self._service.transition(session.check_passed)
         self._consultation_id = cid
         valid_until = datetime.fromisoformat(self._rooms()[cid]["valid_until"])
-        await engine.start(room_id, request.residents, slot_ends_at=valid_until)
+        await engine.start(
+            room_id, request.residents, slot_ends_at=valid_until, seal=self._sealer(cid).seal
+        )
         return m.CallStartOut(
             room_id=room_id,
             gp_url=created.gp_url if created else None,

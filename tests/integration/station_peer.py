@@ -24,6 +24,7 @@ from aiortc.mediastreams import (
 )
 
 from station.call.ice import build_rtc_configuration
+from station.keys.room_seal import RoomSealer, link_with_key, new_room_key
 
 __all__ = ["StationHubClient", "StationPeer"]
 
@@ -108,27 +109,39 @@ class StationHubClient:
             timeout=httpx.Timeout(40.0),
             transport=transport,
         )
+        self.sealers: dict[str, RoomSealer] = {}
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self.http.aclose()
 
     async def create_room(self, starts_at: Any, ends_at: Any, **extra: Any) -> dict[str, Any]:
-        """Create the room for a booking; returns the hub's JSON (room id, GP link, window)."""
+        """Create the room for a booking; returns the hub's JSON (room id, GP link, window)
+        and, as stationd adds it, ``gp_link``: the link with the room's key after the token."""
         response = await self.http.post(
             "/api/station/rooms",
             json={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(), **extra},
         )
         response.raise_for_status()
-        return dict(response.json())
+        created = dict(response.json())
+        key = new_room_key()
+        self.sealers[created["room_id"]] = RoomSealer(key, created["room_id"])
+        created["gp_link"] = link_with_key(created["gp_url"], key)
+        return created
+
+    def opened(self, room_id: str, box: dict[str, Any] | None, purpose: str) -> Any:
+        """What a sealed box of this room holds (as the GP page opens it)."""
+        assert box is not None and set(box) == {"sealed"}, box
+        return self.sealers[room_id].open(purpose, box["sealed"])
 
     async def post_offer(
         self, room_id: str, sdp: str, residents: list[dict[str, Any]] | None
     ) -> int:
-        """Post a complete offer (and who is waiting); returns its generation."""
+        """Post a complete offer (and who is waiting, sealed as stationd seals it)."""
         body: dict[str, Any] = {"type": "offer", "sdp": sdp}
         if residents is not None:
-            body["waiting"] = {"residents": residents}
+            sealed = self.sealers[room_id].seal("waiting", {"residents": residents})
+            body["waiting"] = {"sealed": sealed}
         response = await self.http.post(f"/api/station/rooms/{room_id}/offer", json=body)
         response.raise_for_status()
         return int(response.json()["generation"])
@@ -161,6 +174,11 @@ class StationHubClient:
             if view["state"] in ("ended", "revoked", "expired"):
                 raise AssertionError(f"room is {view['state']}; it will not change any more")
             since = int(view["version"])
+
+    async def current_resident(self, room_id: str, shown: dict[str, Any]) -> None:
+        """Post the current resident, sealed as stationd seals it."""
+        sealed = self.sealers[room_id].seal("current_resident", shown)
+        await self.notice(room_id, {"type": "current_resident", "sealed": sealed})
 
     async def notice(self, room_id: str, notice: dict[str, Any]) -> None:
         """Post the hub's fallback copy of a data-channel notice."""

@@ -36,9 +36,11 @@ from station.call.probe import probe_ice_servers
 from station.core.clock import SystemClock
 from station.daemon.events import EventKind
 from station.keys.keyring import generate_escrow_keypair
+from station.keys.room_seal import RoomSealer, decode_room_key
 from stationapi.models import WaitingResident
 
 from .call_harness import (
+    RESIDENTS,
     StationD,
     call_config,
     free_udp_port,
@@ -54,7 +56,9 @@ class PythonGp:
     """A GP "browser" in Python: admits through the hub's GP API and answers with aiortc."""
 
     def __init__(self, hub_url: str, gp_url: str) -> None:
-        self.token = gp_url.split("#", 1)[1]
+        # The fragment is "<token>.<room key>": the hub gets the token, never the key.
+        self.token, key = gp_url.split("#", 1)[1].split(".")
+        self.sealer = RoomSealer(decode_room_key(key), "")
         self.http = httpx.AsyncClient(base_url=hub_url, timeout=30)
         self.session: str | None = None
         self.pc: Any = None
@@ -66,6 +70,14 @@ class PythonGp:
         if self.session:
             headers["X-GP-Session"] = self.session
         return headers
+
+    async def waiting_round(self) -> Any:
+        """Who is waiting, as the GP page gets it from the hub and opens it with its key."""
+        response = await self.http.get("/api/gp/room", headers=self._headers())
+        assert response.status_code == 200, response.text
+        for resident in RESIDENTS:  # the hub relays a sealed box, nothing readable
+            assert resident["display_name"].encode() not in response.content
+        return self.sealer.open("waiting", response.json()["waiting"]["sealed"])
 
     async def admit(self) -> None:
         response = await self.http.post("/api/gp/admit", headers=self._headers())
@@ -274,6 +286,7 @@ def test_watchdog_redials_with_a_new_peer_connection(
                 await wait_for(
                     lambda: _room_state(hub_url, started["room_id"], "waiting"), what="offer"
                 )
+                assert await gp.waiting_round() == {"residents": RESIDENTS}
                 await gp.admit()
                 assert await gp.answer_next() == 1
                 await wait_for(lambda: st.sink.stats("remote").frames > 0, what="media")

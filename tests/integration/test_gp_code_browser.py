@@ -47,12 +47,21 @@ def test_gp_types_the_code_and_reaches_the_waiting_room(
             await field.fill(code.lower().replace("-", " "))
             await page.get_by_role("button", name="Gå til samtalen").click()
             await expect(page.get_by_role("heading", name="Stationen venter")).to_be_visible()
-            assert page.url == started["gp_url"]  # the full link, token in the fragment
-            residents = page.locator("#residents > li")
-            await expect(residents).to_have_count(2)
+            # The link behind the code: the hub's token in the fragment, but not the room's
+            # key (the hub never had it), so the sealed round stays shut until admitting.
+            link, _key = started["gp_url"].rsplit(".", 1)
+            assert page.url == link
+            await expect(page.locator("#residents-note")).to_have_text(
+                "Navnene vises, når du har lukket stationen ind."
+            )
+            assert await page.locator("#residents > li").count() == 0
 
             await page.get_by_role("button", name="Lad komme ind").click()
             await expect(page.locator("#view-call")).to_be_visible()
+            # Admitted: the station says who is in front of the camera, end to end.
+            await expect(page.locator("#current-resident")).to_have_text(
+                "Foran kameraet nu: Anna <b>Hansen</b> (1 af 2)"
+            )
             await wait_for(lambda: _state_is(st, "in_call_attended"), what="session in call")
             await page.wait_for_function(
                 f"async () => (await ({FRAMES_DECODED_JS})()) > 0", polling=100

@@ -121,7 +121,8 @@ async def _connect(hub: RunningHub, station: StationHubClient, context: BrowserC
     peer = StationPeer()
     generation = await station.post_offer(room_id, await peer.create_offer(), RESIDENTS)
     page = await context.new_page()
-    await page.goto(created["gp_url"])
+    # The link as stationd gives it: the room's key after the token (the hub never saw it).
+    await page.goto(created["gp_link"])
 
     await expect(page.get_by_role("heading", name="Stationen venter")).to_be_visible()
     residents = page.locator("#residents > li")
@@ -253,9 +254,9 @@ def test_station_ends_the_call_and_the_hub_path_carries_notices(
             try:
                 await _frames_both_ways(call)
                 # The fallback path: the same notices through the hub, no data channel.
-                await station.notice(
-                    call.room_id,
-                    {"type": "current_resident", "display_name": "Ebba", "position": 3, "of": 3},
+                # (sealed by the station; the page opens it with the key from its link).
+                await station.current_resident(
+                    call.room_id, {"display_name": "Ebba", "position": 3, "of": 3}
                 )
                 await expect(page.locator("#current-resident")).to_have_text(
                     "Foran kameraet nu: Ebba (3 af 3)"
@@ -361,6 +362,12 @@ def test_bad_links_show_clear_messages(request: pytest.FixtureRequest, tmp_path:
             try:
                 await station.post_offer(booked["room_id"], await peer.create_offer(), RESIDENTS)
                 await expect(page.get_by_role("heading", name="Stationen venter")).to_be_visible()
+                # The hub's own link carries no key (as after the short code): the sealed
+                # round stays shut, and the page says when the names come.
+                await expect(page.locator("#residents-note")).to_have_text(
+                    "Navnene vises, når du har lukket stationen ind."
+                )
+                assert await page.locator("#residents > li").count() == 0
                 # A second window cannot join once the first has admitted the station (a new
                 # tab has its own sessionStorage, so to the hub it is another browser).
                 await page.get_by_role("button", name="Lad komme ind").click()

@@ -101,7 +101,7 @@ def test_gp_sees_self_view_before_admit_and_the_station_waits_for_admit(
                     _station_answers_as_soon_as_it_can(station, peer, room_id, generation)
                 )
                 page = await context.new_page()
-                await page.goto(created["gp_url"])
+                await page.goto(created["gp_link"])
                 await expect(page.get_by_role("heading", name="Stationen venter")).to_be_visible()
 
                 # The GP sees their own camera in the waiting room, before Admit.
@@ -175,7 +175,7 @@ def test_refused_camera_gives_a_clear_message_and_an_audio_only_call(
             try:
                 generation = await station.post_offer(room_id, await peer.create_offer(), RESIDENTS)
                 page = await context.new_page()
-                await page.goto(created["gp_url"])
+                await page.goto(created["gp_link"])
                 await expect(page.get_by_role("heading", name="Stationen venter")).to_be_visible()
                 # Said in the waiting room, before the resident is connected.
                 warning = page.locator("#preview-warning")

@@ -146,7 +146,8 @@ async def test_after_a_goodbye_the_link_can_be_opened_again_at_once(
     # A new tab with the link sees the station waiting, and who waits, as before admission.
     seen = (await hub.client.get("/api/gp/room", headers=hub.gp(token))).json()
     assert seen["state"] == "waiting" and seen["admitted_elsewhere"] is False
-    assert seen["waiting"]["residents"][0]["display_name"] == RESIDENTS[0]["display_name"]
+    round_ = hub.station.opened(room_id, seen["waiting"], "waiting")
+    assert round_["residents"][0]["display_name"] == RESIDENTS[0]["display_name"]
     assert seen["offer"] is None
     # ... and may admit at once (no lease to wait out); the station's offer is theirs.
     readmit = await hub.client.post("/api/gp/admit", headers=hub.gp(token))

@@ -238,7 +238,8 @@ async def test_validity_window_is_enforced_and_expiry_deletes_personal_data(
     hub.clock.set(datetime(2026, 11, 25, 10, 30, tzinfo=UTC))  # the window opens
     opened = await hub.client.get("/api/gp/room", headers=hub.gp(token))
     assert opened.status_code == 200
-    assert opened.json()["waiting"]["residents"][0]["display_name"] == "Ingrid <b>Sørensen</b>"
+    round_ = hub.station.opened(room_id, opened.json()["waiting"], "waiting")
+    assert round_["residents"][0]["display_name"] == "Ingrid <b>Sørensen</b>"
 
     hub.clock.set(datetime(2026, 11, 25, 13, 0, 0, 1, tzinfo=UTC))  # 2 h after the start, +1 µs
     late = await hub.client.get("/api/gp/room", headers=hub.gp(token))
@@ -321,7 +322,8 @@ async def test_offer_and_answer_travel_by_long_poll(hub: Hub, sdp: Sdp) -> None:
     generation = await hub.station.post_offer(room_id, sdp.offer, RESIDENTS)
     woke = (await gp_poll).json()
     assert woke["state"] == "waiting"
-    assert [r["display_name"] for r in woke["waiting"]["residents"]] == [
+    round_ = hub.station.opened(room_id, woke["waiting"], "waiting")
+    assert [r["display_name"] for r in round_["residents"]] == [
         "Ingrid <b>Sørensen</b>",
         "Poul Kræmer-Ahmadi",
     ]
@@ -367,7 +369,8 @@ async def test_offer_and_answer_travel_by_long_poll(hub: Hub, sdp: Sdp) -> None:
     assert second == 2
     redial = (await poll).json()
     assert redial["offer"]["generation"] == 2
-    assert redial["waiting"]["residents"][0]["room"] == "Stue 14B"  # kept from the first offer
+    kept = hub.station.opened(room_id, redial["waiting"], "waiting")  # from the first offer
+    assert kept["residents"][0]["room"] == "Stue 14B"
 
 
 async def test_station_long_poll_learns_the_gp_hung_up(hub: Hub, sdp: Sdp) -> None:
@@ -411,13 +414,23 @@ async def test_notices_and_trickled_candidates(hub: Hub, sdp: Sdp) -> None:
     room_id, token, generation = await hub.waiting_room(sdp)
     admitted = await hub.admit(token)
     session = admitted["session"]
-    await hub.station.notice(
-        room_id, {"type": "current_resident", "display_name": "Poul", "position": 2, "of": 2}
-    )
+    await hub.station.current_resident(room_id, {"display_name": "Poul", "position": 2, "of": 2})
     await hub.station.notice(room_id, {"type": "private"})
     view = (await hub.client.get("/api/gp/room", headers=hub.gp(token, session))).json()
     assert view["private"] is True
-    assert view["current_resident"] == {"display_name": "Poul", "position": 2, "of": 2}
+    shown = hub.station.opened(room_id, view["current_resident"], "current_resident")
+    assert shown == {"display_name": "Poul", "position": 2, "of": 2}
+    # The hub takes no plaintext about people, from the station or anyone with its token.
+    plain = await hub.station.http.post(
+        f"/api/station/rooms/{room_id}/notices",
+        json={"type": "current_resident", "display_name": "Poul", "position": 2, "of": 2},
+    )
+    assert plain.status_code == 422 and "Poul" not in plain.text
+    plain_offer = await hub.station.http.post(
+        f"/api/station/rooms/{room_id}/offer",
+        json={"type": "offer", "sdp": sdp.offer, "waiting": {"residents": RESIDENTS}},
+    )
+    assert plain_offer.status_code == 422 and "Ingrid" not in plain_offer.text
     stranger = (await hub.client.get("/api/gp/room", headers=hub.gp(token))).json()
     assert stranger["private"] is False and stranger["current_resident"] is None
     bad_notice = await hub.station.http.post(
@@ -671,8 +684,8 @@ async def test_logs_hold_no_tokens_or_personal_data(
     admitted = await hub.admit(token)
     session = admitted["session"]
     await hub.client.post("/api/gp/admit", headers=hub.gp(token))  # refused second GP
-    await hub.station.notice(
-        room_id, {"type": "current_resident", "display_name": "Poul Kræmer", "position": 2, "of": 2}
+    await hub.station.current_resident(
+        room_id, {"display_name": "Poul Kræmer", "position": 2, "of": 2}
     )
     await hub.client.post(
         "/api/gp/answer",

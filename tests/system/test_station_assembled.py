@@ -185,6 +185,22 @@ def gp_camera_file(directory: Path) -> Path:
     return path
 
 
+def hub_holds_nothing_personal(station: Station) -> None:
+    """A byte search of every file in the hub's data directory (database, WAL, journal): no
+    resident's name or birth date, in either form the station and the staff UI write it.
+    (The rooms, "12" and "14", are too short to search for: the station is called "Stue 1".)"""
+    searched = []
+    for path in sorted(station.hub_data.rglob("*")):
+        if path.is_file():
+            searched.append(path.name)
+            data = path.read_bytes()
+            for name, born, _room in ROUND:
+                day, month, year = born.split("-")
+                for text in (name, *name.split(), born, f"{year}-{month}-{day}"):
+                    assert text.encode() not in data, (path.name, "holds personal data")
+    assert searched, "the hub's data directory is empty: nothing was searched"
+
+
 async def drawn_layout(station: Station, want: str | None = "remote") -> dict[str, list[int]]:
     """Ask the surface for what it drew (SIGUSR1) until ``want`` is in its layout (None:
     whatever it drew now)."""
@@ -469,11 +485,14 @@ async def journey(base: Path) -> None:
             await page.goto(f"{HUB}/kode")
             await page.get_by_label("Skriv koden, du har fået af plejehjemmet").fill(code)
             await page.get_by_role("button", name="Gå til samtalen").click()
-            # --- the GP: who is waiting, admit, the station's stamped picture, who is on camera
+            # --- the GP: the station waits; the round reached the hub sealed with a key the
+            # code's link does not carry, so the names come after admitting (data channel)
             await expect(page.get_by_role("heading", name="Stationen venter")).to_be_visible()
-            residents = page.locator("#residents > li")
-            await expect(residents).to_have_count(2)
-            await expect(residents.nth(0).locator(".name")).to_have_text(ROUND[0][0])
+            await expect(page.locator("#residents-note")).to_have_text(
+                "Navnene vises, når du har lukket stationen ind."
+            )
+            assert await page.locator("#residents > li").count() == 0
+            hub_holds_nothing_personal(station)  # the attacker: the hub's operator, its disk
             await page.get_by_role("button", name="Lad komme ind").click()
             await expect(page.locator("#view-call")).to_be_visible()
             await kiosk.keys("Escape")  # staff close the code screen: the call screen
@@ -490,6 +509,7 @@ async def journey(base: Path) -> None:
             await expect(page.locator("#current-resident")).to_have_text(
                 f"Foran kameraet nu: {ROUND[1][0]} (2 af 2)"
             )
+            hub_holds_nothing_personal(station)  # the round and the notice went there sealed
             # --- the privacy button: the staff screen goes, the resident's controls come, the
             # call and the drawing go on, nothing personal on the screen
             press_mock_pin(station.gpio_socket, "GPIO17", "drive_low")
@@ -581,7 +601,8 @@ async def journey(base: Path) -> None:
                 assert time.monotonic() < deadline, "the documented round was never purged"
                 await asyncio.sleep(0.3)
             await api.post("/v1/lock", json={"reason": "staff_action"}, headers=token)
-        # --- nothing personal in any process's log
+        # --- nothing personal on the hub's disk, nor in any process's log
+        hub_holds_nothing_personal(station)
         for service in station.services.values():
             output = service.output()
             for name, born, _room in ROUND:

@@ -1,5 +1,6 @@
-"""The contracts between station and hub: the waiting room defined once, the GP page and the
-station's rendezvous client held to the hub's models."""
+"""The contracts between station, hub and GP page: the waiting room defined once (and sealed:
+the hub's models hold only boxes), the GP page and the station's rendezvous client held to
+them."""
 
 from __future__ import annotations
 
@@ -16,14 +17,7 @@ import hub.models
 import station.call.hub
 import station.call.ice
 import stationapi.models
-from station.core.waiting_room import (
-    CurrentResident,
-    CurrentResidentNotice,
-    PrivateNotice,
-    StaffPresentNotice,
-    WaitingInfo,
-    WaitingResident,
-)
+from station.core.waiting_room import CurrentResident, WaitingResident
 
 GP_JS = (Path(hub.models.__file__).parent / "static" / "gp.js").read_text("utf-8")
 
@@ -38,9 +32,15 @@ def test_station_and_hub_use_the_one_definition() -> None:
     assert stationapi.models.WaitingResident is WaitingResident
     starting = stationapi.models.CallStartRequest.model_fields["residents"]
     assert starting.annotation == list[WaitingResident]
+    # The hub holds who is waiting only as a box sealed for the GP page.
     view = hub.models.GpRoomView.model_fields
-    assert view["waiting"].annotation == WaitingInfo | None
-    assert view["current_resident"].annotation == CurrentResident | None
+    assert view["waiting"].annotation == hub.models.SealedBox | None
+    assert view["current_resident"].annotation == hub.models.SealedBox | None
+    assert hub.models.OfferBody.model_fields["waiting"].annotation == hub.models.SealedBox | None
+    for model in vars(hub.models).values():
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            fields = set(model.model_fields)
+            assert not fields & {"display_name", "birth_date", "reason", "residents"}
 
 
 def test_the_gp_page_reads_exactly_the_waiting_residents_fields() -> None:
@@ -55,7 +55,11 @@ def test_the_gp_page_reads_the_current_residents_fields() -> None:
 
 def test_the_gp_page_handles_every_notice_the_station_sends() -> None:
     handled = set(re.findall(r'message\.type === "(\w+)"', _function("handleNotice")))
-    for notice in (PrivateNotice, StaffPresentNotice, CurrentResidentNotice):
+    for notice in (
+        hub.models.PrivateNotice,
+        hub.models.StaffPresentNotice,
+        hub.models.CurrentResidentNotice,
+    ):
         (kind,) = notice.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
         assert kind in handled
 

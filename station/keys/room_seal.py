@@ -1,0 +1,126 @@
+"""The round, sealed for the GP: the hub relays who is waiting but can never read it.
+
+Each room the hub makes for a booking gets a 256-bit AES-GCM key from the station
+(:func:`new_room_key`). The key travels only in the GP link's URL *fragment*, after the
+hub's token (``…/gp/#<token>.<key>``): browsers never send a fragment to a server, so the
+hub, its access logs and any proxy see the token and never the key. What the station posts to
+the hub about people — who is waiting (the round) and which resident is in front of the
+camera now — is sealed with that key (:class:`RoomSealer`); the GP page opens it with
+WebCrypto (``hub/static/gp.js``, ``openSealed``). The hub stores and relays an opaque
+string.
+
+A box is ``v1.`` then base64url (no padding) of a 12-byte random nonce and the AES-GCM
+ciphertext with its tag. Every room has its own random key, so a box from another room does
+not open; the additional data says what the box is (``kontaktstation room v1|<purpose>``), so
+a hostile hub cannot pass the round off as the current resident or the other way round.
+
+A GP who reached the call by the short code (typed at the hub's address; the hub cannot put
+a key it must not know into that link) sees no names before admitting; after admitting, the
+data channel (DTLS, station to browser) carries the current resident as before.
+
+AES-GCM (pyca/cryptography) because WebCrypto has it in every browser with the same framing;
+nonces are random (96 bits) and a room seals a few dozen boxes at most.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from station.keys.crypto import SealError
+
+__all__ = [
+    "ROOM_KEY_BYTES",
+    "RoomSealer",
+    "decode_room_key",
+    "encode_room_key",
+    "link_with_key",
+    "new_room_key",
+]
+
+ROOM_KEY_BYTES: Final = 32
+_NONCE_BYTES: Final = 12
+_PREFIX: Final = "v1."
+_KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def new_room_key() -> bytes:
+    """A fresh random key for one room."""
+    return os.urandom(ROOM_KEY_BYTES)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_room_key(key: bytes) -> str:
+    """The key as it stands in a link's fragment (base64url, 43 characters)."""
+    if len(key) != ROOM_KEY_BYTES:
+        raise SealError(f"a room key is {ROOM_KEY_BYTES} bytes, got {len(key)}")
+    return _b64(key)
+
+
+def decode_room_key(text: str) -> bytes:
+    """The key back from :func:`encode_room_key`; :class:`SealError` for anything else."""
+    if not _KEY_TEXT.fullmatch(text):
+        raise SealError("not a room key")
+    return _unb64(text)
+
+
+def link_with_key(gp_url: str, key: bytes) -> str:
+    """The hub's GP link (``…#<token>``) with the room key after the token."""
+    if gp_url.count("#") != 1 or "." in gp_url.rsplit("#", 1)[1]:
+        raise SealError("the hub's GP link has no plain token fragment")
+    return f"{gp_url}.{encode_room_key(key)}"
+
+
+class RoomSealer:
+    """Seals what the station tells the GP page through the hub, for one room."""
+
+    def __init__(self, key: bytes, room_id: str) -> None:
+        if len(key) != ROOM_KEY_BYTES:
+            raise SealError(f"a room key is {ROOM_KEY_BYTES} bytes, got {len(key)}")
+        self._aead = AESGCM(key)
+        self.room_id = room_id
+
+    def __repr__(self) -> str:  # the key is a secret
+        return f"RoomSealer(room_id={self.room_id!r}, key=<secret>)"
+
+    @staticmethod
+    def _aad(purpose: str) -> bytes:
+        return f"kontaktstation room v1|{purpose}".encode()
+
+    def seal(self, purpose: str, payload: Mapping[str, Any]) -> str:
+        """``payload`` as JSON, sealed for ``purpose`` (``waiting``, ``current_resident``)."""
+        nonce = os.urandom(_NONCE_BYTES)
+        plaintext = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return _PREFIX + _b64(nonce + self._aead.encrypt(nonce, plaintext, self._aad(purpose)))
+
+    def open(self, purpose: str, sealed: str) -> Any:
+        """What :meth:`seal` sealed (the GP page's side, in Python for tests and tools)."""
+        if not sealed.startswith(_PREFIX):
+            raise SealError("not a sealed room box")
+        try:
+            blob = _unb64(sealed[len(_PREFIX) :])
+        except ValueError:
+            raise SealError("sealed room box is not base64url") from None
+        if len(blob) < _NONCE_BYTES + 16:
+            raise SealError("sealed room box is truncated")
+        try:
+            plaintext = self._aead.decrypt(
+                blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], self._aad(purpose)
+            )
+        except InvalidTag:
+            raise SealError("sealed room box does not open with this key and purpose") from None
+        return json.loads(plaintext)
