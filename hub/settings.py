@@ -50,8 +50,10 @@ class HubSettings(BaseModel):
     link_opens_before_start: timedelta = timedelta(minutes=30)
     #: ... and closes this long after it starts (or at the booked end, if that is later).
     link_closes_after_start: timedelta = timedelta(hours=2)
-    #: Request bodies above this are refused with 413 before they are parsed.
-    max_body_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+    #: Request bodies above this are refused with 413 before they are parsed. The largest is
+    #: the station's first offer: the SDP and the sealed round (20 residents with every field
+    #: at its longest in 4-byte characters seal to ~72 kB: tests/unit/test_room_seal.py).
+    max_body_bytes: int = Field(default=160 * 1024, ge=4096, le=1024 * 1024)
     #: An offer/answer above this is refused (Chromium's are about 5 KiB, aiortc's about 3 KiB).
     max_sdp_bytes: int = Field(default=48 * 1024, ge=1024, le=1024 * 1024)
     #: The longest a long-poll request is held open (clients ask for less; proxies allow 60 s).

@@ -364,24 +364,43 @@
     const note = $("residents-note");
     note.textContent = sealedWaiting && !waiting ? T.namesAfterAdmit : "";
     note.hidden = !note.textContent;
-    const list = $("residents");
-    list.replaceChildren();
-    for (const resident of (waiting && waiting.residents) || []) {
-      const item = document.createElement("li");
-      const name = document.createElement("span");
-      name.className = "name";
-      name.textContent = resident.display_name;
-      item.append(name);
-      addDetail(item, T.born, resident.birth_date ? formatBirthDate(resident.birth_date) : null);
-      addDetail(item, T.room, resident.room);
-      addDetail(item, T.reason, resident.reason);
-      list.append(item);
-    }
+    $("residents").replaceChildren(...((waiting && waiting.residents) || []).map(residentItem));
     if (waiting) {
       // For bench/gp_round.py: opening the box, and opening plus drawing the list.
       performance.measure("round-opened", { start: started, end: opened });
       performance.measure("round-shown", { start: started, end: performance.now() });
     }
+  }
+
+  function residentItem(resident) {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = resident.display_name;
+    item.append(name);
+    addDetail(item, T.born, resident.birth_date ? formatBirthDate(resident.birth_date) : null);
+    addDetail(item, T.room, resident.room);
+    addDetail(item, T.reason, resident.reason);
+    return item;
+  }
+
+  // The round during the call, from the data channel (the only way a GP who came by the
+  // short code learns it); the resident in front of the camera is marked.
+  function showRound(message) {
+    const residents = Array.isArray(message.residents) ? message.residents.slice(0, 20) : [];
+    const list = $("call-round");
+    list.replaceChildren(...residents.filter((r) => r && typeof r.display_name === "string")
+      .map(residentItem));
+    list.hidden = list.children.length < 2;
+    markCurrent();
+  }
+
+  let currentPosition = 0;
+  function markCurrent() {
+    [...$("call-round").children].forEach((item, index) => {
+      if (index + 1 === currentPosition) item.setAttribute("aria-current", "true");
+      else item.removeAttribute("aria-current");
+    });
   }
 
   function addDetail(item, label, value) {
@@ -424,6 +443,8 @@
     const element = $("current-resident");
     element.textContent = text;
     element.hidden = false;
+    currentPosition = Number.isInteger(message.position) ? message.position : 0;
+    markCurrent();
   }
 
   // The data channel is the live path for notices; the hub's copy is the fallback, applied
@@ -443,6 +464,7 @@
   function handleNotice(message) {
     if (!message || typeof message !== "object") return;
     if (message.type === "current_resident") showCurrentResident(message);
+    else if (message.type === "round") showRound(message);
     else if (message.type === "private") setPrivate(true);
     else if (message.type === "staff_present") setPrivate(false);
     else if (message.type === "call_ended") finish("call_ended");

@@ -44,6 +44,9 @@ class CallControls(CallState):
         if self._attempt is not attempt:
             return
         if self._residents:
+            # The whole round, end to end to the admitted page: a GP who came by the short
+            # code has no key for the sealed copy at the hub (station.keys.room_seal).
+            self._send({"type": "round", "residents": [r.for_hub() for r in self._residents]})
             self._send(self._resident_message())
         self._send({"type": "private" if self._private else "staff_present"})
         if self.audio_only:

@@ -16,7 +16,7 @@ a hostile hub cannot pass the round off as the current resident or the other way
 
 A GP who reached the call by the short code (typed at the hub's address; the hub cannot put
 a key it must not know into that link) sees no names before admitting; after admitting, the
-data channel (DTLS, station to browser) carries the current resident as before.
+data channel (DTLS, station to browser) carries the round and the current resident.
 
 AES-GCM (pyca/cryptography) because WebCrypto has it in every browser with the same framing;
 nonces are random (96 bits) and a room seals a few dozen boxes at most.

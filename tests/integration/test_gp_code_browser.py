@@ -58,10 +58,17 @@ def test_gp_types_the_code_and_reaches_the_waiting_room(
 
             await page.get_by_role("button", name="Lad komme ind").click()
             await expect(page.locator("#view-call")).to_be_visible()
-            # Admitted: the station says who is in front of the camera, end to end.
+            # Admitted: the station sends the round and who is in front of the camera on the
+            # data channel (end to end, DTLS), the first one marked.
             await expect(page.locator("#current-resident")).to_have_text(
                 "Foran kameraet nu: Anna <b>Hansen</b> (1 af 2)"
             )
+            round_ = page.locator("#call-round > li")
+            await expect(round_).to_have_count(2)
+            await expect(round_.nth(0).locator(".name")).to_have_text("Anna <b>Hansen</b>")
+            await expect(round_.nth(1)).to_contain_text("Værelse: Stue 7")
+            await expect(round_.nth(0)).to_have_attribute("aria-current", "true")
+            assert await page.locator("#call-round b, #call-round script").count() == 0
             await wait_for(lambda: _state_is(st, "in_call_attended"), what="session in call")
             await page.wait_for_function(
                 f"async () => (await ({FRAMES_DECODED_JS})()) > 0", polling=100

@@ -525,13 +525,14 @@ async def test_malformed_sdp_is_refused(hub: Hub, sdp: Sdp) -> None:
 
 async def test_oversized_bodies_get_413(hub: Hub, sdp: Sdp) -> None:
     room_id, token = await hub.room()
-    huge = {"type": "offer", "sdp": sdp.offer + "a=x:" + "p" * 70_000 + "\r\n"}
+    over = hub.settings.max_body_bytes + 1024
+    huge = {"type": "offer", "sdp": sdp.offer + "a=x:" + "p" * over + "\r\n"}
     response = await hub.station.http.post(f"/api/station/rooms/{room_id}/offer", json=huge)
     _assert_error(response, 413, "body_too_large")
 
     async def chunks() -> AsyncIterator[bytes]:
-        for _ in range(20):
-            yield b"x" * 4096  # 80 KiB, no Content-Length: counted as it arrives
+        for _ in range(over // 4096 + 1):
+            yield b"x" * 4096  # no Content-Length: counted as it arrives
 
     chunked = await hub.station.http.post(
         f"/api/station/rooms/{room_id}/offer",
@@ -541,7 +542,7 @@ async def test_oversized_bodies_get_413(hub: Hub, sdp: Sdp) -> None:
     _assert_error(chunked, 413, "body_too_large")
     gp_big = await hub.client.post(
         "/api/gp/answer",
-        content=b"{" + b" " * 70_000 + b"}",
+        content=b"{" + b" " * over + b"}",
         headers={**hub.gp(token), "Content-Type": "application/json"},
     )
     _assert_error(gp_big, 413, "body_too_large")

@@ -502,12 +502,18 @@ async def journey(base: Path) -> None:
             await expect(page.locator("#current-resident")).to_have_text(
                 f"Foran kameraet nu: {ROUND[0][0]} (1 af 2)"
             )
+            await expect(page.locator("#call-round > li .name")).to_have_text(
+                [name for name, _born, _room in ROUND]
+            )
             # --- the station's screen: the surface draws the GP's own stamped picture
             seq_before = await drawn_gp_stamp(station)
             # --- the next resident of the round, from the staff call screen
             await kiosk.keys("n")
             await expect(page.locator("#current-resident")).to_have_text(
                 f"Foran kameraet nu: {ROUND[1][0]} (2 af 2)"
+            )
+            await expect(page.locator("#call-round > li").nth(1)).to_have_attribute(
+                "aria-current", "true"
             )
             hub_holds_nothing_personal(station)  # the round and the notice went there sealed
             # --- the privacy button: the staff screen goes, the resident's controls come, the

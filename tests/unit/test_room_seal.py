@@ -56,3 +56,31 @@ def test_the_key_rides_in_the_links_fragment_after_the_token() -> None:
             decode_room_key(bad)
     with pytest.raises(SealError):
         RoomSealer(b"short", "r1")
+
+
+def test_the_largest_round_the_station_accepts_fits_the_hubs_limits() -> None:
+    # Bad input loses nothing: whatever the staff UI may send (stationapi's WaitingResident,
+    # MAX_RESIDENTS of them) must reach the GP page through the hub, sealed.
+    from hub.models import OfferBody
+    from hub.settings import HubSettings
+    from station.core.waiting_room import MAX_RESIDENTS, WaitingInfo, WaitingResident
+
+    widest = "😀"  # 4 bytes in UTF-8, the worst case per character
+    fields = WaitingResident.model_fields
+    limit = {
+        name: next(m.max_length for m in fields[name].metadata if hasattr(m, "max_length"))
+        for name in ("display_name", "room", "reason")
+    }
+    resident = WaitingResident(
+        display_name=widest * limit["display_name"],
+        birth_date="1931-04-02",  # type: ignore[arg-type]
+        room=widest * limit["room"],
+        reason=widest * limit["reason"],
+    )
+    worst = WaitingInfo(residents=[resident] * MAX_RESIDENTS)
+    box = RoomSealer(new_room_key(), "r1").seal(
+        "waiting", {"residents": [r.for_hub() for r in worst.residents]}
+    )
+    sdp = "v=0\r\n" + "a=x\r\n" * 1200  # a Chromium-sized offer, ~6 kB
+    body = OfferBody.model_validate({"type": "offer", "sdp": sdp, "waiting": {"sealed": box}})
+    assert len(body.model_dump_json()) < HubSettings.model_fields["max_body_bytes"].default

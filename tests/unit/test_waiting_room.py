@@ -44,7 +44,7 @@ def test_station_and_hub_use_the_one_definition() -> None:
 
 
 def test_the_gp_page_reads_exactly_the_waiting_residents_fields() -> None:
-    read = set(re.findall(r"\bresident\.(\w+)", _function("showWaiting")))
+    read = set(re.findall(r"\bresident\.(\w+)", _function("residentItem")))
     assert read == set(WaitingResident.model_fields)
 
 
@@ -97,3 +97,16 @@ def test_the_stations_rendezvous_client_reads_the_hubs_answers(
             assert hints[field.name] == tuple[station.call.ice.IceServerConfig, ...]
             continue
         assert hints[field.name] == expected, field.name
+
+
+def test_the_gp_page_handles_every_message_the_station_sends_on_the_data_channel() -> None:
+    handled = set(re.findall(r'message\.type === "(\w+)"', _function("handleNotice")))
+    sources = "".join(
+        path.read_text("utf-8") for path in Path(station.call.hub.__file__).parent.glob("*.py")
+    )
+    sent = set(re.findall(r'_send\(\s*\{\s*"type": "(\w+)"', sources))
+    sent |= set(re.findall(r'"type": "(\w+)" if [^"]+ else "(\w+)"', sources)[0])
+    sent |= {"current_resident", "audio_only"}  # built in a dict first, then sent
+    assert {"round", "call_ended", "private", "staff_present"} <= sent
+    # "reconnecting" tells the page nothing it acts on: it sees the media stop by itself.
+    assert sent - {"reconnecting"} <= handled
