@@ -280,8 +280,7 @@ class CallController:
 
     def _sealer(self, consultation_id: str) -> RoomSealer:
         """What seals this booking's round for the GP (the key in the GP link's fragment)."""
-        room = self._rooms()[consultation_id]
-        return RoomSealer(decode_room_key(room["room_key"]), room["room_id"])
+        return RoomSealer(decode_room_key(self._rooms()[consultation_id]["room_key"]))
 
     async def _create_room(self, consultation_id: str) -> m.CallRoomOut:
         engine = self._engine()

@@ -88,14 +88,13 @@ def link_with_key(gp_url: str, key: bytes) -> str:
 class RoomSealer:
     """Seals what the station tells the GP page through the hub, for one room."""
 
-    def __init__(self, key: bytes, room_id: str) -> None:
+    def __init__(self, key: bytes) -> None:
         if len(key) != ROOM_KEY_BYTES:
             raise SealError(f"a room key is {ROOM_KEY_BYTES} bytes, got {len(key)}")
         self._aead = AESGCM(key)
-        self.room_id = room_id
 
     def __repr__(self) -> str:  # the key is a secret
-        return f"RoomSealer(room_id={self.room_id!r}, key=<secret>)"
+        return "RoomSealer(key=<secret>)"
 
     @staticmethod
     def _aad(purpose: str) -> bytes:

@@ -125,7 +125,7 @@ class StationHubClient:
         response.raise_for_status()
         created = dict(response.json())
         key = new_room_key()
-        self.sealers[created["room_id"]] = RoomSealer(key, created["room_id"])
+        self.sealers[created["room_id"]] = RoomSealer(key)
         created["gp_link"] = link_with_key(created["gp_url"], key)
         return created
 

@@ -58,7 +58,7 @@ class PythonGp:
     def __init__(self, hub_url: str, gp_url: str) -> None:
         # The fragment is "<token>.<room key>": the hub gets the token, never the key.
         self.token, key = gp_url.split("#", 1)[1].split(".")
-        self.sealer = RoomSealer(decode_room_key(key), "")
+        self.sealer = RoomSealer(decode_room_key(key))
         self.http = httpx.AsyncClient(base_url=hub_url, timeout=30)
         self.session: str | None = None
         self.pc: Any = None
