@@ -48,6 +48,7 @@ from hub.settings import HubSettings
 from provisioning.identity import StationIdentity
 from provisioning.schema import AuditHead, HealthCheck, HealthName, Heartbeat
 from station.core.clock import SystemClock
+from tests.integration.hub_server import it_key
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/api/provisioning/v1/heartbeat"
@@ -80,7 +81,7 @@ def body() -> bytes:
 
 
 async def seed(settings: HubSettings, identities: list[StationIdentity]) -> None:
-    service = open_provisioning(settings, SystemClock())
+    service = open_provisioning(settings, SystemClock(), signer=it_key(settings))
     await service.start()
     now = ts(datetime.now(UTC))
     rows = [(i.station_id, i.public_key, now) for i in identities]

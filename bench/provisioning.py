@@ -31,7 +31,7 @@ from hub.provisioning.api import open_provisioning
 from provisioning.agent import ProvisioningAgent
 from station.core.clock import SystemClock
 from tests.integration.fake_station import FakeStationPort
-from tests.integration.hub_server import running_hub
+from tests.integration.hub_server import it_key, running_hub
 
 
 async def sample(base_url: str, admin: object, data_dir: Path, wake: bool) -> float:
@@ -73,7 +73,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         async with running_hub(root / "hub") as hub:
-            admin = open_provisioning(hub.settings, SystemClock())
+            admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
             await admin.start()
             await admin.set_layer("care_home", "bench", {"care_home": {"name": "Bench"}}, "bench")
             for label, count, wake in (

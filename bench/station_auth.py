@@ -40,7 +40,7 @@ from hub.station_auth import SessionTokens  # noqa: E402
 from provisioning.identity import StationIdentity  # noqa: E402
 from provisioning.protocol import sign_request, verify_request  # noqa: E402
 from station.core.clock import SystemClock  # noqa: E402
-from tests.integration.hub_server import STATION_TOKEN, running_hub  # noqa: E402
+from tests.integration.hub_server import STATION_TOKEN, it_key, running_hub  # noqa: E402
 
 SESSION = "/api/provisioning/v1/rendezvous-session"
 
@@ -88,7 +88,7 @@ def micro(n: int) -> None:
 async def http(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with running_hub(Path(tmp) / "hub") as hub:
-            admin = open_provisioning(hub.settings, SystemClock())
+            admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
             await admin.start()
             identity = StationIdentity(Ed25519PrivateKey.generate())
             await admin.preauthorise(identity.fingerprint, "solhaven", "Bench", "bench")

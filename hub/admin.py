@@ -3,10 +3,14 @@
 Over 500 lines for one job, IT's command line: its argument parser and each command's output
 (the rules are :mod:`hub.provisioning`).
 
-It works on the hub's own database and provisioning key (the same settings as
-``kontaktstation hub``: ``KONTAKTSTATION_HUB_DATA_DIR``, ``..._DATABASE_URL`` for PostgreSQL,
-``..._PROVISIONING_KEY``), so there is no admin endpoint on the network at all. Every action
-is recorded in the admin audit trail with the operating-system user as the actor.
+It works on the hub's own database (the same settings as ``kontaktstation hub``:
+``KONTAKTSTATION_HUB_DATA_DIR``, ``..._DATABASE_URL`` for PostgreSQL), so there is no admin
+endpoint on the network at all. What a station obeys — configurations, commands, and the
+layers they are merged from — is signed here with **IT's signing key**, which the hub never
+holds: ``--signing-key PATH`` (or ``KONTAKTSTATION_IT_SIGNING_KEY``), a 0600 file IT keeps on
+their own machine or a stick, made once with ``kontaktstation admin keygen PATH`` (which needs
+no hub). Looking (``stations``, ``commands``, ``audit``, ``config show``) needs no key. Every
+action is recorded in the admin audit trail with the operating-system user as the actor.
 
 Stations are named by their id, a unique prefix of it, or their fingerprint as the lock screen
 shows it (``ABCD-EFGH-...``).
@@ -18,6 +22,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
@@ -27,8 +32,11 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from hub.errors import HubError
+from hub.provisioning.errors import ProvisioningHubError
+from hub.provisioning.keys import ITSigningKey
 from hub.provisioning.service import ProvisioningService
 from hub.provisioning.store import StationRecord
+from provisioning.errors import SignatureInvalid
 from provisioning.protocol import b64encode, fingerprint
 from provisioning.schema import CommandKind, HealthName, Heartbeat, StaffRight
 from station.core.clock import SystemClock
@@ -388,9 +396,55 @@ class Admin:
         self.say(format_table(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"], rows))
 
     async def key(self, _args: argparse.Namespace) -> None:
-        self.say(f"key id   {self.service.key.key_id}")
-        for public in self.service.key.trusted:
+        signer = self.service.require_signer()
+        self.say(f"key id   {signer.key_id}")
+        for public in signer.trusted:
             self.say(f"trusted  {b64encode(public)}")
+
+
+#: Where the admin finds IT's signing key and the extra keys to trust, unless given.
+SIGNING_KEY_ENV = "KONTAKTSTATION_IT_SIGNING_KEY"
+ALSO_TRUST_ENV = "KONTAKTSTATION_IT_ALSO_TRUST"
+
+
+def _keygen(path: Path, out: TextIO) -> int:
+    try:
+        key = ITSigningKey.generate(path)
+    except FileExistsError:
+        print(f"kontaktstation admin: {path} exists; a key is never overwritten", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"kontaktstation admin: {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"key id   {key.key_id}", file=out)
+    print(f"public   {b64encode(key.public_key)}", file=out)
+    print(
+        "Keep the file on IT's machine, not the hub. Give the public key to each station's "
+        "set-up (--it-key) and compare the key id on its screen.",
+        file=out,
+    )
+    return 0
+
+
+def _load_signer(args: argparse.Namespace, hub_data_dir: Path) -> ITSigningKey | None:
+    """IT's key if one was given (HubError if it is unusable or lives on the hub)."""
+    path = args.signing_key or (
+        Path(os.environ[SIGNING_KEY_ENV]) if os.environ.get(SIGNING_KEY_ENV) else None
+    )
+    if path is None:
+        return None
+    if path.resolve().is_relative_to(hub_data_dir.resolve()):
+        raise ProvisioningHubError(
+            f"{path}: IT's signing key must not live in the hub's data directory"
+        )
+    extra = list(args.also_trust or ())
+    extra += [k for k in os.environ.get(ALSO_TRUST_ENV, "").split(",") if k.strip()]
+    try:
+        return ITSigningKey.load(path, tuple(extra))
+    except FileNotFoundError:
+        raise ProvisioningHubError(f"{path}: no such signing key") from None
+    except SignatureInvalid as exc:
+        raise ProvisioningHubError(f"--also-trust: {exc}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -400,7 +454,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", type=Path, help="the hub's data directory")
     parser.add_argument("--actor", default=None, help="name in the audit trail (default: $USER)")
+    parser.add_argument(
+        "--signing-key",
+        type=Path,
+        default=None,
+        help=f"IT's signing key file (default: ${SIGNING_KEY_ENV}); never on the hub",
+    )
+    parser.add_argument(
+        "--also-trust",
+        action="append",
+        default=None,
+        metavar="PUBLIC_KEY",
+        help=f"another key stations should trust, for rotation (also ${ALSO_TRUST_ENV})",
+    )
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+
+    keygen = sub.add_parser("keygen", help="make IT's signing key (on IT's machine, not the hub)")
+    keygen.add_argument("path", type=Path, help="the new key file (0600; never overwritten)")
+    keygen.set_defaults(run=None)
 
     stations = sub.add_parser("stations", help="list or show stations").add_subparsers(
         dest="action", required=True
@@ -492,7 +563,7 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the trail of admin actions")
     audit.add_argument("--limit", type=int, default=50)
     audit.set_defaults(run=Admin.audit)
-    key = sub.add_parser("key", help="the hub's signing key id and trusted keys")
+    key = sub.add_parser("key", help="IT's signing key id and the keys stations trust")
     key.set_defaults(run=Admin.key)
     return parser
 
@@ -516,6 +587,8 @@ def main(
     """``kontaktstation admin ...``; the exit status. ``service`` and ``out`` are for tests."""
     args = _parser().parse_args(list(argv) if argv is not None else None)
     stream = out or sys.stdout
+    if args.group == "keygen":
+        return _keygen(args.path, stream)
     if getattr(args, "file", None) is not None:
         try:
             args.layer_text = (
@@ -543,7 +616,12 @@ def main(
                 where = ".".join(str(p) for p in error["loc"]) or "settings"
                 print(f"kontaktstation admin: {where}: {error['msg']}", file=sys.stderr)
             return 2
-        service = open_provisioning(settings, SystemClock())
+        try:
+            signer = _load_signer(args, settings.data_dir)
+            service = open_provisioning(settings, SystemClock(), signer=signer)
+        except HubError as exc:
+            print(f"kontaktstation admin: {exc}", file=sys.stderr)
+            return 2
     try:
         asyncio.run(_run(args, service, stream))
     except HubError as exc:

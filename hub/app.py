@@ -379,9 +379,7 @@ def create_app(
     app.state.settings = settings
     app.state.rendezvous = rendezvous
     app.state.clock = hub_clock
-    sessions = SessionTokens(
-        provisioning.key.private_key.private_bytes_raw(), settings.station_session_ttl
-    )
+    sessions = SessionTokens(provisioning.secret.session_key, settings.station_session_ttl)
     app.state.station_sessions = sessions
     install_provisioning(app, provisioning)
 

@@ -78,10 +78,9 @@ class HubSettings(BaseModel):
     #: PostgreSQL (``postgresql://...``) for several hub instances: rooms, their wake-ups
     #: (LISTEN/NOTIFY) and provisioning all use it. None: SQLite files in ``data_dir``.
     database_url: SecretStr | None = None
-    #: The provisioning signing key (0600, shared by every instance); default in ``data_dir``.
-    provisioning_key_path: Path | None = None
-    #: More public keys stations are told to trust (base64url), for rotating the key.
-    provisioning_trusted_keys: tuple[str, ...] = ()
+    #: The hub's own secret (code pepper, session tokens; 0600, shared by every instance);
+    #: default ``hub.secret`` in ``data_dir``. The hub holds no signing key: IT signs.
+    hub_secret_path: Path | None = None
     #: How long a station's on-screen enrollment code stays valid.
     enroll_code_ttl: timedelta = timedelta(hours=24)
     #: How long a staff enrollment code stays valid.
@@ -140,8 +139,14 @@ class HubSettings(BaseModel):
             values["database_url"] = Path(db_url_file).read_text(encoding="utf-8").strip()
         elif db_url := env.get(_ENV_PREFIX + "DATABASE_URL"):
             values["database_url"] = db_url
-        if key_path := env.get(_ENV_PREFIX + "PROVISIONING_KEY"):
-            values["provisioning_key_path"] = Path(key_path)
+        if env.get(_ENV_PREFIX + "PROVISIONING_KEY"):
+            raise ValueError(
+                f"{_ENV_PREFIX}PROVISIONING_KEY: the hub holds no signing key any more; give "
+                "that key to 'kontaktstation admin --signing-key' on IT's machine, and the hub "
+                f"its own secret with {_ENV_PREFIX}SECRET (or let it make hub.secret)"
+            )
+        if secret_path := env.get(_ENV_PREFIX + "SECRET"):
+            values["hub_secret_path"] = Path(secret_path)
         if token_file := env.get(_ENV_PREFIX + "STATION_TOKEN_FILE"):
             values["station_token"] = Path(token_file).read_text(encoding="utf-8").strip()
         elif token := env.get(_ENV_PREFIX + "STATION_TOKEN"):

@@ -9,7 +9,8 @@ Stations authenticate to ``/api/station/...`` with their Ed25519 identity, in tw
    last one (a replay, or a cloned identity, is refused and flagged).
 2. A **short-lived session token** in the answer, sent as ``Authorization: Bearer`` on the
    rendezvous routes: ``v1.<station id>.<expiry>.<MAC>``, the MAC an HMAC-SHA256 under a key
-   derived from the hub's provisioning key (domain ``kontaktstation rendezvous session v1``).
+   derived from the hub's own secret, ``hub.secret`` (domain
+   ``kontaktstation rendezvous session v1``).
 
 Why not sign every rendezvous request: the call engine runs requests concurrently (a long-poll
 on the room beside an offer and a candidates request), and the provisioning counter must reach

@@ -107,6 +107,8 @@ class DemoRunner:
     station_key: str | None = None
     #: The escrow public key (base64url) the demo's keyring and configuration share.
     escrow_key: str | None = None
+    #: IT's public key (base64url), which stationd pins.
+    it_public_key: str | None = None
     _children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -159,7 +161,7 @@ class DemoRunner:
 
     async def start(self) -> None:
         """Key ring, hub, stationd, demo data and the GP link; raises :class:`DemoError`."""
-        for path in (self.root, self.data_dir, self.log_dir, self.root / "hub"):
+        for path in (self.root, self.data_dir, self.log_dir, self.root / "hub", self.root / "it"):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(path, 0o700)
         vault_key = await asyncio.to_thread(self._enrol)
@@ -181,6 +183,7 @@ class DemoRunner:
                 hub_env,
             )  # fmt: skip
             await self._wait_hub(base)
+            await asyncio.to_thread(self._it_key)
             await self._enrol_station()
             self._spawn("stationd", self._daemon_argv(), self._daemon_env(base))
             await self._wait_ready(base)
@@ -222,11 +225,27 @@ class DemoRunner:
             keyring.add_slot(vault_key, DEMO_STAFF_ID, self.staff_pin, number=DEMO_STAFF_NUMBER)
         return vault_key
 
-    def _admin(self, *args: str) -> str:
+    @property
+    def it_key_path(self) -> Path:
+        """IT's signing key: beside the hub's data directory, never in it."""
+        return self.root / "it" / "signing.key"
+
+    def _it_key(self) -> None:
+        """``kontaktstation admin keygen`` as IT runs it once on their own machine; the public
+        key goes to the station as its set-up would give it (``--it-key``)."""
+        if not self.it_key_path.exists():
+            self._admin("keygen", str(self.it_key_path), signing=False)
+        shown = self._admin("key")
+        self.it_public_key = next(
+            line.split()[1] for line in shown.splitlines() if line.startswith("trusted")
+        )
+
+    def _admin(self, *args: str, signing: bool = True) -> str:
         """``kontaktstation admin`` on the demo hub's data directory, as IT runs it."""
+        key = ["--signing-key", str(self.it_key_path)] if signing else []
         result = subprocess.run(  # noqa: S603 (our own interpreter)
             [sys.executable, "-m", "kontaktstation.cli", "admin",
-             "--data-dir", str(self.root / "hub"), "--actor", "demo", *args],
+             "--data-dir", str(self.root / "hub"), "--actor", "demo", *key, *args],
             env=self._environment(),
             capture_output=True,
             text=True,
@@ -325,6 +344,8 @@ class DemoRunner:
         env |= {
             "KONTAKTSTATION_DATA_DIR": str(self.data_dir),
             "KONTAKTSTATION_HUB_URL": hub_url,
+            # IT's key, pinned as the set-up pins it: the station never takes the hub's word.
+            "KONTAKTSTATION_IT_KEYS": self.it_public_key or "",
             # No STUN/TURN at all, host candidates on 127.0.0.1 only: the demo's call never
             # leaves this machine and never reaches a public server.
             "KONTAKTSTATION_ICE_SERVERS": "[]",

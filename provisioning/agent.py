@@ -272,6 +272,11 @@ class ProvisioningAgent:
         if response.status is EnrollStatus.APPROVED:
             if response.config_keys and not store.trusted_keys:
                 await asyncio.to_thread(store.pin_keys, response.config_keys)
+            if not store.trusted_keys:
+                # Approved, but IT has signed nothing for it yet (the hub has no key to offer):
+                # ask again rather than go on with nothing to check configurations against.
+                _log.warning("approved, but no configuration signed by IT yet; asking again")
+                return float(response.poll_seconds)
             self.status = "approved"
             self._enrollment = {"status": "approved"}
             await asyncio.to_thread(self._save, _ENROLLMENT_FILE, self._enrollment)

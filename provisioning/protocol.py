@@ -11,9 +11,10 @@ Three signed things:
   ``X-KS-Signature``. The counter is strictly increasing per station and persisted *before*
   it is used, so a replay (same counter) or a cloned identity (two devices continuing from
   one copied counter) is caught by the hub's compare-and-set on the last counter.
-* **Configurations** and **commands**: canonical JSON signed by the hub's signing key
-  (:class:`SignedEnvelope`), with a domain string per kind so a command can never be passed
-  off as a configuration. Stations trust a list of keys, so the hub's key can rotate.
+* **Configurations** and **commands**: canonical JSON signed by IT's signing key, which IT
+  keeps off the hub (:class:`SignedEnvelope`), with a domain string per kind so a command can
+  never be passed off as a configuration (nor a stored ``layer`` as either). Stations trust a
+  list of keys, so IT's key can rotate.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "HEADER_KEY",
     "HEADER_SIGNATURE",
     "HEADER_TIME",
+    "LAYER_DOMAIN",
     "PUBLIC_KEY_BYTES",
     "SignedEnvelope",
     "b64decode",
@@ -60,6 +62,9 @@ PUBLIC_KEY_BYTES: Final = 32
 SIGNATURE_BYTES: Final = 64
 CONFIG_DOMAIN: Final = b"kontaktstation config v1"
 COMMAND_DOMAIN: Final = b"kontaktstation command v1"
+#: IT's signature on one stored configuration layer (kept on the hub, never sent to stations):
+#: the admin merges only layers IT signed, so a changed hub database is never signed onwards.
+LAYER_DOMAIN: Final = b"kontaktstation layer v1"
 _REQUEST_DOMAIN: Final = b"kontaktstation request v1"
 AUDIT_HEAD_DOMAIN: Final = b"kontaktstation audit head v1"
 
@@ -198,23 +203,27 @@ def verify_request(
 # --------------------------------------------------------------------------- envelopes
 
 
+#: What an envelope holds: a station's configuration, a command, or (on the hub only) a layer.
+EnvelopeKind = Literal["config", "command", "layer"]
+
+
 class SignedEnvelope(BaseModel):
     """A hub-signed payload: canonical JSON (base64url), the signing key's id, the signature."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["config", "command"]
+    kind: EnvelopeKind
     payload: str = Field(max_length=256 * 1024, description="base64url of canonical JSON")
     key_id: str = Field(max_length=64, description="fingerprint of the signing key")
     signature: str = Field(max_length=128, description="base64url Ed25519 signature")
 
 
 def _domain(kind: str) -> bytes:
-    return CONFIG_DOMAIN if kind == "config" else COMMAND_DOMAIN
+    return {"config": CONFIG_DOMAIN, "command": COMMAND_DOMAIN, "layer": LAYER_DOMAIN}[kind]
 
 
 def seal_envelope(
-    key: Ed25519PrivateKey, kind: Literal["config", "command"], payload: dict[str, Any]
+    key: Ed25519PrivateKey, kind: EnvelopeKind, payload: dict[str, Any]
 ) -> SignedEnvelope:
     """Sign ``payload`` (a JSON-able dict) as a ``kind`` envelope."""
     data = canonical_json(payload)
@@ -228,7 +237,7 @@ def seal_envelope(
 
 
 def open_envelope(
-    envelope: SignedEnvelope, kind: Literal["config", "command"], trusted_keys: list[bytes]
+    envelope: SignedEnvelope, kind: EnvelopeKind, trusted_keys: list[bytes]
 ) -> dict[str, Any]:
     """Verify ``envelope`` against the trusted keys and return its payload.
 

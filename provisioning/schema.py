@@ -243,8 +243,8 @@ class ConfigPayload(_Model):
     #: Set only on a rollback: the version being rolled back. A station accepts a version at
     #: or below its current one only when this names exactly its current version.
     rollback_of: int | None = Field(default=None, ge=1, le=2**31)
-    #: The hub's signing keys the station trusts once this configuration is applied
-    #: (base64url raw Ed25519 public keys): how the hub's key rotates.
+    #: IT's signing keys the station trusts once this configuration is applied
+    #: (base64url raw Ed25519 public keys): how IT's key rotates.
     trusted_config_keys: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")], ...] = Field(
         min_length=1, max_length=4
     )
@@ -315,7 +315,8 @@ class EnrollResponse(_Model):
     #: Where IT approves (the QR code points here with the code).
     approve_url: str | None = None
     poll_seconds: int = Field(default=10, ge=1, le=3600)
-    #: The hub's configuration signing keys (base64url), pinned by the station at approval.
+    #: IT's keys as its latest signed configuration names them (base64url); pinned at approval
+    #: only by a station whose set-up gave it none (``--it-key`` is the out-of-band check).
     config_keys: tuple[str, ...] = ()
 
 

@@ -1,5 +1,5 @@
 """The admin side of provisioning: what IT does through ``kontaktstation admin``
-(:mod:`hub.admin`, on the hub's host with access to its database and key).
+(:mod:`hub.admin`, with access to the hub's database, and IT's signing key for what signs).
 
 Stations (approve, pre-authorise, unflag), configuration layers and rollbacks, remote
 commands, staff codes; every action is recorded in ``prov_admin_audit``.
@@ -111,8 +111,9 @@ class AdminActions(ProvisioningCore):
     async def approve(self, code: str, care_home_id: str, name: str, actor: str) -> StationRecord:
         """Approve the pending station showing ``code``; publishes its first configuration."""
         _check_id(care_home_id, "care home id")
+        self.require_signer()
         now = self.clock.now()
-        code_hash = self.key.code_hash("station", code)
+        code_hash = self.secret.code_hash("station", code)
 
         def work(tx: Tx) -> tuple[str, StationRecord | None]:
             row = tx.one(
@@ -184,7 +185,10 @@ class AdminActions(ProvisioningCore):
                 self._publish(tx, station_id)
                 return
             self._audit(tx, actor, "preauthorise", station_id, f"care_home={care_home_id}")
+            # Signed now, by IT: the station finds it when it first calls in.
+            self._publish(tx, station_id, quiet=True)
 
+        self.require_signer()
         await self.db.run(work)
         return station_id
 
@@ -206,25 +210,27 @@ class AdminActions(ProvisioningCore):
         if "staff" in data:
             raise AdminInputInvalid("staff come from staff enrollment, not from layers")
         now = self.clock.now()
+        stored = self.sign_layer(scope, scope_id, data)
+        ready = "status IN ('approved', 'preauthorised')"
 
         def work(tx: Tx) -> dict[str, int]:
             tx.execute(
                 "INSERT INTO prov_layers (scope, scope_id, data_json, updated_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (scope, scope_id) DO UPDATE SET "
                 "data_json = excluded.data_json, updated_at = excluded.updated_at",
-                (scope, scope_id, json.dumps(data, sort_keys=True), ts(now)),
+                (scope, scope_id, stored, ts(now)),
             )
             if scope == "municipality":
-                rows = tx.all("SELECT station_id FROM prov_stations WHERE status = 'approved'")
+                rows = tx.all(f"SELECT station_id FROM prov_stations WHERE {ready}")  # noqa: S608
             elif scope == "care_home":
                 rows = tx.all(
-                    "SELECT station_id FROM prov_stations WHERE status = 'approved' "
+                    f"SELECT station_id FROM prov_stations WHERE {ready} "  # noqa: S608
                     "AND care_home_id = ?",
                     (scope_id,),
                 )
             else:
                 rows = tx.all(
-                    "SELECT station_id FROM prov_stations WHERE status = 'approved' "
+                    f"SELECT station_id FROM prov_stations WHERE {ready} "  # noqa: S608
                     "AND station_id = ?",
                     (scope_id,),
                 )
@@ -259,6 +265,7 @@ class AdminActions(ProvisioningCore):
 
     async def rollback(self, station_id: str, to_version: int, actor: str) -> int:
         """Send the station an earlier configuration version again (a signed rollback)."""
+        self.require_signer()
 
         def work(tx: Tx) -> int:
             station = self._station_row(tx, station_id)
@@ -316,7 +323,7 @@ class AdminActions(ProvisioningCore):
         # The default lifetime is left out of the signed document: a station from before
         # expiring commands refuses a field it does not know, and applies the same default.
         envelope = seal_envelope(
-            self.key.private_key,
+            self.require_signer().private_key,
             "command",
             payload.model_dump(mode="json", exclude={"lifetime_seconds"}),
         )
@@ -389,20 +396,25 @@ class AdminActions(ProvisioningCore):
                     station_id,
                     name,
                     json.dumps([r.value for r in rights]),
-                    self.key.code_hash("staff", code),
+                    self.secret.code_hash("staff", code),
                     ts(expires),
                     ts(now),
                 ),
             )
             # The audit names the pseudonym only; the name is in prov_staff.
             self._audit(tx, actor, "staff_code_issued", staff_id, f"station={station_id}")
+            # The new id is in the station's configuration from now on (signed by IT here,
+            # so redeeming the code at the station needs no signature from the hub).
+            self._publish(tx, station_id, quiet=True)
 
+        self.require_signer()
         await self.db.run(work)
         return staff_id, code, expires
 
     async def revoke_staff(self, staff_id: str, actor: str) -> str | None:
         """Revoke a staff member: their code dies, their slot goes on the station's next
         contact (a signed ``revoke_staff`` command); the command id if one was queued."""
+        self.require_signer()
         now = self.clock.now()
 
         def work(tx: Tx) -> str | None:
@@ -429,13 +441,13 @@ class AdminActions(ProvisioningCore):
                     staff_id=staff_id,
                 )
                 envelope = seal_envelope(
-                    self.key.private_key,
+                    self.require_signer().private_key,
                     "command",
                     payload.model_dump(mode="json", exclude={"lifetime_seconds"}),
                 )
                 self._insert_command(tx, payload, envelope)
                 command_id = payload.command_id
-                self._publish(tx, record.station_id, quiet=True)
+            self._publish(tx, record.station_id, quiet=True)
             self._audit(tx, actor, "staff_revoked", staff_id, f"station={record.station_id}")
             return command_id
 

@@ -20,8 +20,8 @@ from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
 
 from hub.db import Database, SqliteDatabase
-from hub.provisioning.errors import NoConfiguration, SignatureRejected
-from hub.provisioning.keys import HubSigningKey
+from hub.provisioning.errors import NoConfiguration, ProvisioningHubError, SignatureRejected
+from hub.provisioning.keys import LEGACY_KEY_FILE, HubSecret, ITSigningKey
 from hub.provisioning.service import ProvisioningService, ProvisioningSettings
 from hub.provisioning.store import StationRecord
 from hub.settings import HubSettings
@@ -121,16 +121,29 @@ def provisioning_settings(settings: HubSettings) -> ProvisioningSettings:
 
 
 def open_provisioning(
-    settings: HubSettings, clock: Clock, *, db: Database | None = None
+    settings: HubSettings,
+    clock: Clock,
+    *,
+    db: Database | None = None,
+    signer: ITSigningKey | None = None,
 ) -> ProvisioningService:
     """The provisioning service for ``settings`` (SQLite beside the room database unless a
-    PostgreSQL ``database_url`` is set); call ``await service.start()`` before use."""
-    key_path: Path = getattr(settings, "provisioning_key_path", None) or (
-        settings.data_dir / "provisioning.key"
+    PostgreSQL ``database_url`` is set); call ``await service.start()`` before use.
+
+    ``signer``: IT's signing key, given only by the admin CLI. Refused (loudly) when a signing
+    key from before IT signing is still in the hub's data directory.
+    """
+    legacy = settings.data_dir / LEGACY_KEY_FILE
+    if legacy.exists():
+        raise ProvisioningHubError(
+            f"{legacy} is a configuration signing key on the hub; the hub holds none any more. "
+            "Move it to IT's own machine (stations already trust it) and give it to "
+            "'kontaktstation admin --signing-key PATH'"
+        )
+    secret_path: Path = getattr(settings, "hub_secret_path", None) or (
+        settings.data_dir / "hub.secret"
     )
-    key = HubSigningKey.load_or_create(
-        key_path, tuple(getattr(settings, "provisioning_trusted_keys", ()))
-    )
+    secret = HubSecret.load_or_create(secret_path)
     if db is None:
         url = getattr(settings, "database_url", None)
         if url is not None:
@@ -139,7 +152,7 @@ def open_provisioning(
             db = PostgresDatabase(url.get_secret_value())
         else:
             db = SqliteDatabase(settings.data_dir / "provisioning.sqlite3")
-    return ProvisioningService(db, key, clock, provisioning_settings(settings))
+    return ProvisioningService(db, secret, clock, provisioning_settings(settings), signer=signer)
 
 
 def build_provisioning_router(service: ProvisioningService) -> APIRouter:

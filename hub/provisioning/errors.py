@@ -16,11 +16,13 @@ __all__ = [
     "CodeExpired",
     "CodeUnknown",
     "CommandUnknown",
+    "LayerNotSigned",
     "NoConfiguration",
     "ProvisioningHubError",
     "ProvisioningStoreError",
     "RequestReplayed",
     "SignatureRejected",
+    "SigningKeyRequired",
     "StationDecommissioned",
     "StationNotApproved",
     "StationUnknown",
@@ -142,3 +144,25 @@ class NoConfiguration(ProvisioningHubError):
 
     status_code = 404
     code = "no_config"
+
+
+class SigningKeyRequired(ProvisioningHubError):
+    """An admin action that signs, run without IT's signing key (the hub holds none)."""
+
+    status_code = 500
+    code = "signing_key_required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this action signs configurations or commands: give IT's signing key with "
+            "--signing-key PATH or KONTAKTSTATION_IT_SIGNING_KEY (make one on your own machine "
+            "with 'kontaktstation admin keygen PATH'; it never lives on the hub)"
+        )
+
+
+class LayerNotSigned(ProvisioningHubError):
+    """A stored configuration layer whose IT signature is missing or does not verify: the
+    hub's database was changed behind IT's back; nothing is signed from it."""
+
+    status_code = 500
+    code = "layer_not_signed"

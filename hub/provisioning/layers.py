@@ -1,5 +1,5 @@
-"""What the hub's two provisioning front ends share: the database, the key, the clock, and the
-configuration layering.
+"""What the hub's two provisioning front ends share: the database, the hub's secret, the clock,
+IT's signing key (admin only), and the configuration layering.
 
 Configuration is layered: municipality defaults, then the care home, then the station, then
 the station's enrolled staff (pseudonymous ids) from ``prov_staff``. Every change that alters
@@ -7,6 +7,11 @@ a station's merged configuration publishes a new signed version for it (:meth:`_
 rollback publishes an older content under its old version number with ``rollback_of`` set to
 the current one. Admin actions (and a station's redeemed staff code) are recorded in
 ``prov_admin_audit`` (:meth:`_audit`).
+
+Only the admin signs (:mod:`hub.provisioning.keys`): the hub's web process has no signing key
+and publishes nothing. Each stored layer carries IT's signature (a ``layer`` envelope), and a
+configuration is merged only from layers that verify against IT's keys, so whoever changes the
+hub's database cannot get IT to sign the change onwards the next time IT publishes.
 """
 
 from __future__ import annotations
@@ -24,16 +29,22 @@ from pydantic import ValidationError
 from hub.db import Database, Tx, ts
 from hub.provisioning.errors import (
     AdminInputInvalid,
+    LayerNotSigned,
+    SigningKeyRequired,
 )
-from hub.provisioning.keys import HubSigningKey
+from hub.provisioning.keys import HubSecret, ITSigningKey
 from hub.provisioning.store import (
     STATION_COLUMNS,
     StationRecord,
     ensure_schema,
     station_from_row,
 )
+from provisioning.errors import SignatureInvalid
 from provisioning.protocol import (
+    SignedEnvelope,
+    b64decode,
     canonical_json,
+    open_envelope,
     seal_envelope,
 )
 from provisioning.schema import (
@@ -50,6 +61,9 @@ _log = logging.getLogger(__name__)
 LAYER_SCOPES: Final = ("municipality", "care_home", "station")
 #: The one municipality layer's id.
 MUNICIPALITY_ID: Final = "default"
+#: Stations a configuration is signed for: approved, and pre-authorised ones (their first
+#: configuration is waiting when they first call, with no signature needed from the hub).
+_PUBLISHABLE: Final = (EnrollStatus.APPROVED.value, "preauthorised")
 
 
 @dataclass(frozen=True)
@@ -91,14 +105,33 @@ class ProvisioningCore:
     def __init__(
         self,
         db: Database,
-        key: HubSigningKey,
+        secret: HubSecret,
         clock: Clock,
         settings: ProvisioningSettings | None = None,
+        *,
+        signer: ITSigningKey | None = None,
     ) -> None:
         self.db = db
-        self.key = key
+        self.secret = secret
+        #: IT's signing key: only in the admin's process, never in the hub's.
+        self.signer = signer
         self.clock = clock
         self.settings = settings or ProvisioningSettings()
+
+    def require_signer(self) -> ITSigningKey:
+        """IT's signing key; SigningKeyRequired if this process has none (the hub never has)."""
+        if self.signer is None:
+            raise SigningKeyRequired()
+        return self.signer
+
+    def sign_layer(self, scope: str, scope_id: str, data: dict[str, Any]) -> str:
+        """The stored form of a layer: IT's ``layer`` envelope over scope, id and data."""
+        envelope = seal_envelope(
+            self.require_signer().private_key,
+            "layer",
+            {"scope": scope, "scope_id": scope_id, "data": data},
+        )
+        return envelope.model_dump_json()
 
     async def start(self) -> None:
         """Create the tables if needed."""
@@ -121,7 +154,27 @@ class ProvisioningCore:
         row = tx.one(
             "SELECT data_json FROM prov_layers WHERE scope = ? AND scope_id = ?", (scope, scope_id)
         )
-        value = {} if row is None else json.loads(row[0])
+        if row is None:
+            return {}
+        where = f"{scope}:{scope_id}"
+        try:
+            envelope = SignedEnvelope.model_validate_json(row[0])
+        except ValidationError:
+            raise LayerNotSigned(f"configuration layer {where} is not signed by IT") from None
+        trusted = [] if self.signer is None else self.signer.trusted
+        try:
+            if self.signer is None:
+                # Shown to someone without the key (``config show``), never signed onwards.
+                payload = json.loads(b64decode(envelope.payload))
+            else:
+                payload = open_envelope(envelope, "layer", trusted)
+        except (SignatureInvalid, ValueError):
+            raise LayerNotSigned(
+                f"configuration layer {where} does not verify against IT's keys"
+            ) from None
+        if payload.get("scope") != scope or payload.get("scope_id") != scope_id:
+            raise LayerNotSigned(f"configuration layer {where} was signed for another scope")
+        value = payload.get("data")
         return value if isinstance(value, dict) else {}
 
     def _effective(self, tx: Tx, station: StationRecord) -> StationConfig:
@@ -141,9 +194,11 @@ class ProvisioningCore:
             "name": (care_home or {}).get("name", station.care_home_id),
         }
         merged.setdefault("station_name", station.name or station.station_id)
+        # Issued and not revoked (redeemed or not): signed when IT issues the code, so the
+        # hub need not sign anything when the station redeems it.
         rows = tx.all(
             "SELECT staff_id, rights_json FROM prov_staff WHERE station_id = ? "
-            "AND redeemed_at IS NOT NULL AND revoked_at IS NULL ORDER BY staff_id",
+            "AND revoked_at IS NULL ORDER BY staff_id",
             (station.station_id,),
         )
         merged["staff"] = [{"staff_id": r[0], "rights": json.loads(r[1])} for r in rows]
@@ -170,8 +225,9 @@ class ProvisioningCore:
         ``quiet``: a station not ready for a configuration (no care home, invalid layers) is
         skipped instead of failing the transaction (used on enrollment and staff changes).
         """
+        signer = self.require_signer()
         station = self._station_row(tx, station_id)
-        if station is None or station.status != EnrollStatus.APPROVED.value:
+        if station is None or station.status not in _PUBLISHABLE:
             return None
         try:
             effective = config if config is not None else self._effective(tx, station)
@@ -196,10 +252,10 @@ class ProvisioningCore:
             version=version if version is not None else revision,
             issued_at=self.clock.now(),
             rollback_of=rollback_of,
-            trusted_config_keys=self.key.trusted_b64(),
+            trusted_config_keys=signer.trusted_b64(),
             config=effective,
         )
-        envelope = seal_envelope(self.key.private_key, "config", payload.model_dump(mode="json"))
+        envelope = seal_envelope(signer.private_key, "config", payload.model_dump(mode="json"))
         tx.execute(
             "INSERT INTO prov_configs (station_id, revision, version, envelope_json, "
             "content_hash, rollback_of, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 
+from pydantic import ValidationError
+
 from hub.db import Tx, dt, ts
 from hub.provisioning.errors import (
     ClockSkew,
@@ -41,12 +43,14 @@ from hub.provisioning.store import (
 )
 from provisioning.protocol import (
     SignedEnvelope,
+    b64decode,
     station_id_for,
     verify_audit_head,
 )
 from provisioning.schema import (
     CommandAck,
     CommandKind,
+    ConfigPayload,
     EnrollRequest,
     EnrollResponse,
     EnrollStatus,
@@ -187,7 +191,7 @@ class StationRequests(ProvisioningCore):
                         counter,
                         digest,
                         ts(now),
-                        self.key.code_hash("station", code),
+                        self.secret.code_hash("station", code),
                         ts(expires),
                         request.software_version,
                     ),
@@ -211,8 +215,8 @@ class StationRequests(ProvisioningCore):
                         station_id,
                     ),
                 )
+                # Its configuration was signed by IT when it was pre-authorised.
                 self._audit(tx, "station", "enrolled_preauthorised", station_id, None)
-                self._publish(tx, station_id, quiet=True)
                 return ("approved", None)
             if status == "pending":
                 stored_expiry = dt(expires_text)
@@ -223,7 +227,7 @@ class StationRequests(ProvisioningCore):
                 tx.execute(
                     "UPDATE prov_stations SET enroll_code_hash = ?, "
                     "enroll_code_expires_at = ? WHERE station_id = ?",
-                    (self.key.code_hash("station", code), ts(new_expiry), station_id),
+                    (self.secret.code_hash("station", code), ts(new_expiry), station_id),
                 )
                 return ("pending", new_expiry)
             return (status, None)
@@ -234,7 +238,7 @@ class StationRequests(ProvisioningCore):
                 station_id=station_id,
                 status=EnrollStatus.APPROVED,
                 poll_seconds=self.settings.heartbeat_seconds,
-                config_keys=self.key.trusted_b64(),
+                config_keys=await self._published_keys(station_id),
             )
         approve_url = None
         if code is not None:
@@ -248,13 +252,30 @@ class StationRequests(ProvisioningCore):
             poll_seconds=self.settings.enroll_poll_seconds,
         )
 
+    async def _published_keys(self, station_id: str) -> tuple[str, ...]:
+        """The keys IT's latest configuration for this station names (the hub has none of its
+        own to offer). Only a station that was not given IT's key by its set-up pins these:
+        the set-up's ``--it-key`` is the out-of-band check a hostile hub cannot get round."""
+        envelope = await self.current_config_for(station_id)
+        if envelope is None:
+            return ()
+        try:
+            payload = ConfigPayload.model_validate_json(b64decode(envelope.payload))
+        except ValidationError:
+            return ()
+        return tuple(payload.trusted_config_keys)
+
     async def current_config(self, station: StationRecord) -> SignedEnvelope | None:
         """The station's current signed configuration, if one was published."""
+        return await self.current_config_for(station.station_id)
+
+    async def current_config_for(self, station_id: str) -> SignedEnvelope | None:
+        """A station's current signed configuration, if one was published."""
         row = await self.db.run(
             lambda tx: tx.one(
                 "SELECT envelope_json FROM prov_configs WHERE station_id = ? "
                 "ORDER BY revision DESC LIMIT 1",
-                (station.station_id,),
+                (station_id,),
             )
         )
         return None if row is None else SignedEnvelope.model_validate_json(row[0])
@@ -407,7 +428,7 @@ class StationRequests(ProvisioningCore):
     async def redeem_staff_code(self, station: StationRecord, code: str) -> StaffRedeemResponse:
         """Trade a one-time staff code for a pseudonymous staff id (the code dies here)."""
         now = self.clock.now()
-        code_hash = self.key.code_hash("staff", code)
+        code_hash = self.secret.code_hash("staff", code)
 
         def work(tx: Tx) -> tuple[str, StaffRecord | None]:
             failures, since = tx.one(
@@ -447,7 +468,7 @@ class StationRequests(ProvisioningCore):
                 "UPDATE prov_staff SET redeemed_at = ? WHERE staff_id = ?",
                 (ts(now), record.staff_id),
             )
-            self._publish(tx, station.station_id, quiet=True)
+            # Nothing to sign: IT put the id in the configuration when it issued the code.
             return ("ok", record)
 
         verdict, record = await self.db.run(work)

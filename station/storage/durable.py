@@ -2,7 +2,7 @@
 
 The one writer for every small file that must survive a power cut: the station's private
 keys (:func:`station.storage.private_files.write_private_file`), the provisioning agent's
-state, identity and configurations, and the hub's signing key.
+state, identity and configurations, the hub's secret and IT's signing key.
 
 A power cut at any instant leaves the old file or the new one, never a mix; a leftover
 ``.<name>.*.tmp`` is swept by :func:`sweep_temp_files`. ``step`` hooks name each point of a

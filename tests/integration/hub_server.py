@@ -14,13 +14,14 @@ import uvicorn
 
 from hub.app import create_app
 from hub.provisioning.api import open_provisioning
+from hub.provisioning.keys import ITSigningKey
 from hub.provisioning.service import ProvisioningService
 from hub.settings import HubSettings
 from provisioning.protocol import b64encode
 from station.core.clock import SystemClock
 from station.keys.keyring import generate_escrow_keypair
 
-__all__ = ["STATION_TOKEN", "RunningHub", "provisioning_hub", "running_hub"]
+__all__ = ["STATION_TOKEN", "RunningHub", "it_key", "provisioning_hub", "running_hub"]
 
 #: The interim shared station credential used by the tests.
 STATION_TOKEN = "test-station-token-0123456789abcdefghijklmnop"
@@ -32,6 +33,16 @@ class RunningHub:
 
     base_url: str
     settings: HubSettings
+
+
+def it_key(settings: HubSettings) -> ITSigningKey:
+    """IT's signing key for a test hub: a file beside (never inside) the hub's data directory,
+    made on first use, as ``kontaktstation admin keygen`` makes it on IT's machine."""
+    path = settings.data_dir.parent / f"{settings.data_dir.name}.it-signing.key"
+    try:
+        return ITSigningKey.load(path)
+    except FileNotFoundError:
+        return ITSigningKey.generate(path)
 
 
 @asynccontextmanager
@@ -80,7 +91,7 @@ async def provisioning_hub(data_dir: Path) -> AsyncIterator[tuple[RunningHub, Pr
     care home ``solhaven``, so a station can be approved and its first staff member enrolled.
     """
     async with running_hub(data_dir) as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
+        admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
         await admin.start()
         try:
             _private, public = generate_escrow_keypair()

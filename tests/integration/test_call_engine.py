@@ -48,7 +48,7 @@ from .call_harness import (
     running_stationd,
     wait_for,
 )
-from .hub_server import STATION_TOKEN, running_hub
+from .hub_server import STATION_TOKEN, it_key, running_hub
 from .netns import delegated_to_loopback_namespace
 
 
@@ -558,7 +558,7 @@ def test_call_signs_in_with_the_station_identity_and_relays_with_per_call_turn_c
                 turn_secret=secret,
                 turn_urls=(f"turn:127.0.0.1:{turn.port}",),
             ) as hub:
-                admin = open_provisioning(hub.settings, SystemClock())
+                admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
                 await admin.start()
                 _private, escrow = generate_escrow_keypair()
                 # IT's configuration: relay only, through a TURN server with no password in

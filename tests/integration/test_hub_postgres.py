@@ -29,6 +29,7 @@ from provisioning.protocol import b64encode
 from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback
 from station.core.clock import SystemClock
 from station.keys.keyring import generate_escrow_keypair
+from tests.integration.hub_server import it_key
 from tests.integration.postgres import pg_server, pg_url  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.postgres
@@ -120,8 +121,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def two_hubs(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:  # noqa: F811
-    """Two hub processes (uvicorn) sharing one PostgreSQL and one provisioning key."""
-    key = tmp_path / "provisioning.key"
+    """Two hub processes (uvicorn) sharing one PostgreSQL and one hub secret."""
+    key = tmp_path / "hub.secret"
     procs = []
     urls = []
     for name in ("a", "b"):
@@ -133,7 +134,7 @@ def two_hubs(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:  # noqa:
             "KONTAKTSTATION_HUB_DATABASE_URL": pg_url,
             "KONTAKTSTATION_HUB_STATION_TOKEN": TOKEN,
             "KONTAKTSTATION_HUB_ALLOW_SHARED_STATION_TOKEN": "1",
-            "KONTAKTSTATION_HUB_PROVISIONING_KEY": str(key),
+            "KONTAKTSTATION_HUB_SECRET": str(key),
         }
         code = "import sys; from hub.server import main; sys.exit(main(sys.argv[1:]))"
         procs.append(
@@ -262,9 +263,9 @@ async def test_station_sessions_hold_across_instances_and_rooms_stay_with_their_
     settings = HubSettings(
         data_dir=tmp_path / "admin",
         database_url=pg_url,
-        provisioning_key_path=tmp_path / "provisioning.key",
+        hub_secret_path=tmp_path / "hub.secret",
     )
-    admin = open_provisioning(settings, SystemClock())
+    admin = open_provisioning(settings, SystemClock(), signer=it_key(settings))
     await admin.start()
     try:
         _private, escrow = generate_escrow_keypair()

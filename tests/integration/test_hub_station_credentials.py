@@ -35,7 +35,7 @@ from station.core.clock import SystemClock
 from station.keys.keyring import KdfParams, generate_escrow_keypair
 from tests.integration.call_harness import running_coturn
 from tests.integration.fake_station import FakeStationPort
-from tests.integration.hub_server import STATION_TOKEN, RunningHub, running_hub
+from tests.integration.hub_server import STATION_TOKEN, RunningHub, it_key, running_hub
 
 TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
 SESSION = "/api/provisioning/v1/rendezvous-session"
@@ -68,7 +68,7 @@ def booking() -> dict[str, str]:
 async def hub(tmp_path: Path) -> AsyncIterator[tuple[RunningHub, list[ProvisioningAgent]]]:
     agents: list[ProvisioningAgent] = []
     async with running_hub(tmp_path / "hub", shared_token=False) as running:
-        admin = open_provisioning(running.settings, SystemClock())
+        admin = open_provisioning(running.settings, SystemClock(), signer=it_key(running.settings))
         await admin.start()
         _private, escrow = generate_escrow_keypair()
         await admin.set_layer(

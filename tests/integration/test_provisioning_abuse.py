@@ -30,7 +30,7 @@ from provisioning.schema import Heartbeat
 from station.core.clock import FakeClock, SystemClock
 from station.keys.keyring import KdfParams, generate_escrow_keypair
 from tests.integration.fake_station import FakeStationPort
-from tests.integration.hub_server import RunningHub, running_hub
+from tests.integration.hub_server import RunningHub, it_key, running_hub
 
 TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
 PREFIX = "/api/provisioning/v1"
@@ -67,7 +67,7 @@ class Hub:
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Hub]:
     async with running_hub(tmp_path / "hub") as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
+        admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
         await admin.start()
         _private, escrow = generate_escrow_keypair()
         await admin.set_layer(
@@ -207,7 +207,9 @@ async def test_station_enrollment_codes_expire_and_are_one_time(
         await env.admin.approve("ABCD-EFGH", "solhaven", "Stue", "it")
     # An admin whose clock is a day ahead: the code has expired.
     later = FakeClock(datetime.now(UTC) + timedelta(hours=25))
-    late_admin = ProvisioningService(env.admin.db, env.admin.key, later, env.admin.settings)
+    late_admin = ProvisioningService(
+        env.admin.db, env.admin.secret, later, env.admin.settings, signer=env.admin.signer
+    )
     with pytest.raises(CodeExpired):
         await late_admin.approve(code, "solhaven", "Stue", "it")
     await env.admin.approve(code, "solhaven", "Stue", "it")
@@ -224,7 +226,9 @@ async def test_staff_codes_expired_reused_wrong_station_and_brute_force(
     assert agent.identity is not None and other.identity is not None
     # Issued an hour ago for 30 minutes: expired.
     past = FakeClock(datetime.now(UTC) - timedelta(hours=1))
-    old_admin = ProvisioningService(env.admin.db, env.admin.key, past, env.admin.settings)
+    old_admin = ProvisioningService(
+        env.admin.db, env.admin.secret, past, env.admin.settings, signer=env.admin.signer
+    )
     _sid, expired, _ = await old_admin.issue_staff_code(agent.identity.station_id, "A", "it")
     with pytest.raises(StaffEnrollmentError) as refused:
         await agent.enroll_staff(expired, "471123")

@@ -45,7 +45,7 @@ from tests.integration.daemon_harness import (
     provisioned_daemon,
 )
 from tests.integration.daemon_harness import uds_client as uds
-from tests.integration.hub_server import running_hub
+from tests.integration.hub_server import it_key, running_hub
 from tests.integration.test_provisioning_abuse import StunResponder
 from tui.station_language import adopt_station_language
 
@@ -168,7 +168,7 @@ async def test_signed_configuration_takes_effect_in_stationd(
         stun_responder() as stun_port,
     ):
         LAYER = layer(turn_port)
-        admin = open_provisioning(hub.settings, SystemClock())
+        admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
         await admin.start()
         await admin.set_layer("care_home", "solhaven", {"care_home": {"name": "Solhaven"}}, "it")
         try:

@@ -39,7 +39,7 @@ from station.keys.pin_guard import PinGuard
 from station.keys.records import ConsultationKey, seal_entry, seal_note
 from station.storage.store import Clinic, new_id
 from tests.integration.daemon_harness import provisioned_daemon, uds_client
-from tests.integration.hub_server import provisioning_hub, running_hub
+from tests.integration.hub_server import it_key, provisioning_hub, running_hub
 
 TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
 PIN = "839201746553"
@@ -130,7 +130,7 @@ async def test_stationd_agent_enrolls_staff_and_no_personal_data_reaches_the_hub
 ) -> None:
     async with running_hub(tmp_path / "hub") as hub:
         upstream_port = int(hub.base_url.rsplit(":", 1)[1])
-        admin = open_provisioning(hub.settings, SystemClock())
+        admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
         await admin.start()
         _private, escrow = generate_escrow_keypair()
         await admin.set_layer(

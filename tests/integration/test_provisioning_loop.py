@@ -26,7 +26,7 @@ from station.keys.device_secret import DeviceSecret, device_secret_source
 from station.keys.keyring import KEYSLOTS_FILE, KdfParams, Keyring, generate_escrow_keypair
 from station.keys.pin_guard import PinGuard
 from tests.integration.fake_station import FakeStationPort
-from tests.integration.hub_server import RunningHub, running_hub
+from tests.integration.hub_server import RunningHub, it_key, running_hub
 from tests.integration.postgres import pg_server, pg_url  # noqa: F401 (fixtures)
 
 TEST_KDF = KdfParams(memory_kib=64, time_cost=1, parallelism=1)
@@ -53,7 +53,7 @@ async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "postgres":
         overrides["database_url"] = request.getfixturevalue("pg_url")
     async with running_hub(tmp_path / "hub", **overrides) as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
+        admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
         await admin.start()
         _private, public = generate_escrow_keypair()
         escrow = b64encode(public)
@@ -314,7 +314,7 @@ async def test_offline_keeps_the_last_good_configuration_and_queues_essentials(
     hub_dir = tmp_path / "hub"
     port = FakeStationPort()
     async with running_hub(hub_dir) as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
+        admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
         await admin.start()
         agent = ProvisioningAgent(
             data_dir, hub.base_url, port, SystemClock(), kdf_params=TEST_KDF, check_turn=False
@@ -348,7 +348,7 @@ async def test_offline_keeps_the_last_good_configuration_and_queues_essentials(
     async with running_hub(hub_dir) as hub:
         again.client.base_url = hub.base_url  # type: ignore[union-attr]
         await again.step_once()
-        admin = open_provisioning(hub.settings, SystemClock())
+        admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
         await admin.start()
         record = await admin.get_station(again.identity.station_id)  # type: ignore[union-attr]
         await admin.close()

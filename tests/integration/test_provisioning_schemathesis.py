@@ -30,6 +30,7 @@ from hub.provisioning.api import open_provisioning
 from hub.settings import HubSettings
 from provisioning.identity import StationIdentity
 from station.core.clock import SystemClock
+from tests.integration.hub_server import it_key
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +75,7 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         public_base_url=url,
         long_poll_max_seconds=0.1,
     )
-    admin = open_provisioning(hub_settings, SystemClock())
+    admin = open_provisioning(hub_settings, SystemClock(), signer=it_key(hub_settings))
 
     async def approve() -> None:
         await admin.start()

@@ -41,7 +41,7 @@ from station.keys.vault import VaultKey
 from station.storage.datadir import DataDir, Holds, sqlite_family
 from station.storage.store import Clinic, new_id
 from tests.integration.daemon_harness import provisioned_daemon, uds_client
-from tests.integration.hub_server import running_hub
+from tests.integration.hub_server import it_key, running_hub
 from tests.integration.test_export_delivery import CPR, NAME, NOTE, payload
 from tests.integration.test_provisioning_daemon import until
 
@@ -181,7 +181,7 @@ async def test_remote_wipe_leaves_nothing_that_opens_a_pending_note(
 ) -> None:
     decommission = kind is CommandKind.DECOMMISSION
     async with running_hub(tmp_path / "hub") as hub:
-        admin = open_provisioning(hub.settings, SystemClock())
+        admin = open_provisioning(hub.settings, SystemClock(), signer=it_key(hub.settings))
         await admin.start()
         _private, escrow = generate_escrow_keypair()
         eoj = {

@@ -48,6 +48,7 @@ from hardware.camera.stamp import decode_stamp_luma
 from hardware.camera.testpattern import TestPattern
 from hardware.mock_control import press_mock_pin
 from hardware.surface.app import DRAWN_FILE, read_drawn
+from hub.provisioning.keys import ITSigningKey
 from provisioning.protocol import b64encode
 from station.keys.keyring import generate_escrow_keypair
 from tests.integration.chromium import chromium
@@ -122,12 +123,18 @@ class Station:
         assert self.screen is not None
         return self.screen
 
+    @property
+    def it_key(self) -> Path:
+        """IT's signing key, on "IT's machine": beside the hub's data directory, never in it."""
+        return self.hub_data.parent / "it-signing.key"
+
     def admin(self, *args: str) -> str:
-        """``kontaktstation admin`` as IT runs it on the hub's server."""
+        """``kontaktstation admin`` as IT runs it, with IT's signing key (never the hub's)."""
         env = dict(self.services["hub"].env)
+        it_key = self.it_key
         result = subprocess.run(
             [str(self.root.venv / "bin" / "kontaktstation"), "admin", "--data-dir",
-             str(self.hub_data), "--actor", "it-test", *args],
+             str(self.hub_data), "--actor", "it-test", "--signing-key", str(it_key), *args],
             env=env, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert result.returncode == 0, f"admin {args}: {result.stdout}{result.stderr}"
@@ -251,12 +258,16 @@ async def station_tree(base: Path) -> AsyncIterator[Station]:
     write(
         root.path("/etc/kontaktstation-hub/hub.env"), f"KONTAKTSTATION_HUB_PUBLIC_BASE_URL={HUB}\n"
     )
-    # --- what the station's set-up writes (station.env): hub, and this machine's hardware
+    # --- IT's signing key, made once on IT's machine; its public half goes to the set-up
+    it_key = ITSigningKey.generate(station.it_key)
+    # --- what the station's set-up writes (station.env): hub, IT's key (--it-key), and this
+    # machine's hardware
     write(
         root.path("/etc/kontaktstation/station.env"),
         "\n".join(
             [
                 f"KONTAKTSTATION_HUB_URL={HUB}",
+                f"KONTAKTSTATION_IT_KEYS={it_key.trusted_b64()[0]}",
                 "KONTAKTSTATION_ICE_SERVERS=[]",
                 "KONTAKTSTATION_CALL_LOOPBACK=1",
                 "KONTAKTSTATION_CAMERA=testpattern",

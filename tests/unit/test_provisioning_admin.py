@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.admin import format_table, main
 from hub.db import SqliteDatabase
-from hub.provisioning.keys import HubSigningKey
+from hub.provisioning.keys import HubSecret, ITSigningKey
 from hub.provisioning.service import ProvisioningService
 from provisioning.protocol import b64encode, fingerprint, public_key_bytes, station_id_for
 from provisioning.schema import EnrollRequest
@@ -26,8 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def service(hub_dir: Path) -> ProvisioningService:
-    key = HubSigningKey.load_or_create(hub_dir / "provisioning.key")
-    return ProvisioningService(SqliteDatabase(hub_dir / "provisioning.sqlite3"), key, SystemClock())
+    secret = HubSecret.load_or_create(hub_dir / "hub.secret")
+    key_path = hub_dir.parent / "it-signing.key"
+    signer = ITSigningKey.load(key_path) if key_path.exists() else ITSigningKey.generate(key_path)
+    return ProvisioningService(
+        SqliteDatabase(hub_dir / "provisioning.sqlite3"), secret, SystemClock(), signer=signer
+    )
 
 
 def admin(hub_dir: Path, *argv: str) -> str:
@@ -73,7 +77,8 @@ def test_admin_cli_end_to_end(tmp_path: Path) -> None:
     )
     asyncio.run(_enroll(hub_dir, public))  # the station calls in: accepted, configured
     listing = admin(hub_dir, "stations", "list")
-    assert "approved" in listing and "0/1" in listing
+    # Version 1 was signed at pre-authorisation, version 2 with the care home's layer.
+    assert "approved" in listing and "0/2" in listing
     shown = json.loads(admin(hub_dir, "config", "show", "--station", station_id[:8]))
     assert shown["care_home"] == {"id": "solhaven", "name": "Solhaven"}
 
@@ -92,7 +97,7 @@ def test_admin_cli_end_to_end(tmp_path: Path) -> None:
         )
     )
     out = admin(hub_dir, "config", "set", "--municipality", str(secret_layer))
-    assert station_id in out and "version 2" in out
+    assert station_id in out and "version 3" in out
     shown_text = admin(hub_dir, "config", "show", "--station", fingerprint(public))
     assert "s3cret-turn" not in shown_text and "********" in shown_text
     raw_layer = admin(hub_dir, "config", "show", "--municipality")
@@ -169,4 +174,83 @@ def test_admin_runs_as_a_command_with_the_hub_settings(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "0 station(s)" in result.stdout
-    assert (tmp_path / "hub" / "provisioning.key").stat().st_mode & 0o777 == 0o600
+    # The hub's own secret, made on first use; no signing key anywhere on the hub.
+    assert (tmp_path / "hub" / "hub.secret").stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "hub" / "provisioning.key").exists()
+
+
+def _admin_process(
+    tmp_path: Path, *argv: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``kontaktstation admin`` as IT runs it: its own process, the hub's settings."""
+    full = {
+        **os.environ,
+        "KONTAKTSTATION_HUB_DATA_DIR": str(tmp_path / "hub"),
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    full.pop("KONTAKTSTATION_HUB_STATION_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, "-m", "kontaktstation.cli", "admin", *argv],
+        capture_output=True, text=True, env=full, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_it_signing_key_is_made_by_it_and_never_lives_on_the_hub(tmp_path: Path) -> None:
+    """Issue 14 item 3: ``keygen`` needs no hub and never overwrites; what signs refuses to run
+    without IT's key, and refuses a key kept in the hub's data directory."""
+    key = tmp_path / "it" / "signing.key"
+    made = _admin_process(tmp_path, "keygen", str(key))
+    assert made.returncode == 0, made.stderr
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    public = re.search(r"public\s+(\S+)", made.stdout)
+    assert public is not None
+    before = key.read_bytes()
+    again = _admin_process(tmp_path, "keygen", str(key))
+    assert again.returncode == 1 and "never overwritten" in again.stderr
+    assert key.read_bytes() == before
+    assert not (tmp_path / "hub").exists()  # keygen never touched a hub
+
+    # Looking needs no key; signing does, and says how to get one.
+    assert _admin_process(tmp_path, "stations", "list").returncode == 0
+    station = fingerprint(public_key_bytes(Ed25519PrivateKey.generate()))
+    args = ("preauthorise", station, "--care-home", "solhaven", "--name", "Stue 1")
+    unsigned = _admin_process(tmp_path, *args)
+    assert unsigned.returncode == 1
+    assert "--signing-key" in unsigned.stderr and "keygen" in unsigned.stderr
+    assert "0 station(s)" in _admin_process(tmp_path, "stations", "list").stdout
+
+    # The same key copied into the hub's data directory is refused.
+    on_hub = tmp_path / "hub" / "it.key"
+    on_hub.write_bytes(before)
+    on_hub.chmod(0o600)
+    refused = _admin_process(tmp_path, "--signing-key", str(on_hub), *args)
+    assert refused.returncode == 2 and "must not live in the hub" in refused.stderr
+
+    # From the environment, as IT's shell gives it: signed, and `key` shows the public key.
+    env = {"KONTAKTSTATION_IT_SIGNING_KEY": str(key)}
+    assert _admin_process(tmp_path, *args, env=env).returncode == 0
+    shown = _admin_process(tmp_path, "key", env=env).stdout
+    assert f"trusted  {public.group(1)}" in shown
+
+
+def test_the_hub_refuses_to_start_beside_a_signing_key(tmp_path: Path) -> None:
+    """A hub upgraded with the old ``provisioning.key`` still in its data directory stops with
+    what to do, rather than go on with a key that should be IT's; the old setting too."""
+    from hub.app import create_app
+    from hub.errors import HubError
+    from hub.settings import HubSettings
+
+    hub_dir = tmp_path / "hub"
+    hub_dir.mkdir(mode=0o700)
+    (hub_dir / "provisioning.key").write_bytes(b"k" * 32)
+    settings = HubSettings(data_dir=hub_dir, station_token=None)
+    with pytest.raises(HubError, match="Move it to IT's own machine"):
+        create_app(settings)
+    with pytest.raises(ValueError, match="holds no signing key"):
+        HubSettings.from_env(
+            {
+                "KONTAKTSTATION_HUB_DATA_DIR": str(hub_dir),
+                "KONTAKTSTATION_HUB_PROVISIONING_KEY": str(hub_dir / "provisioning.key"),
+            }
+        )

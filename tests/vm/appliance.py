@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hub.provisioning.keys import ITSigningKey
 from provisioning.protocol import b64encode
 from station.keys.keyring import generate_escrow_keypair
 from tests.system.units import Root, Service, read_unit, start
@@ -81,11 +82,19 @@ class Appliance:
     def hub_data(self) -> Path:
         return self.root.path("/var/lib/kontaktstation-hub")
 
+    @property
+    def it_key(self) -> Path:
+        """IT's signing key, which never lives on the hub (made on first use)."""
+        return self.workdir / "it-signing.key"
+
     def admin(self, *args: str) -> str:
-        """``kontaktstation admin`` as IT runs it on the hub's server."""
+        """``kontaktstation admin`` as IT runs it, with IT's own signing key."""
+        if not self.it_key.exists():
+            ITSigningKey.generate(self.it_key)
         result = subprocess.run(
             [str(Path(sys.prefix) / "bin" / "kontaktstation"), "admin", "--data-dir",
-             str(self.hub_data), "--actor", "it-vm-test", *args],
+             str(self.hub_data), "--actor", "it-vm-test", "--signing-key", str(self.it_key),
+             *args],
             env=dict(self.hub.env), capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert result.returncode == 0, f"admin {args}: {result.stdout}{result.stderr}"
