@@ -273,6 +273,7 @@ class Daemon:
             environ=cfg.environ,
             sink=self._frame_sink,
             credentials=self._rendezvous_credentials(),
+            room_keys=self._room_key_wrap,
         )
         calls = self.calls
 
@@ -429,6 +430,13 @@ class Daemon:
     def _forget_task(self, task: asyncio.Task[None]) -> None:
         with contextlib.suppress(ValueError):
             self._tasks.remove(task)
+
+    def _room_key_wrap(self) -> Any:
+        """The wrap for room keys at rest, from the device secret (the OTP key on a Pi)."""
+        from station.keys.room_seal import RoomKeyWrap
+
+        assert self._keys is not None
+        return RoomKeyWrap(self._keys.secret_source.load())
 
     def _rendezvous_credentials(self) -> Any:
         """The call engine's rendezvous credentials: short-lived session tokens bought with

@@ -54,13 +54,7 @@ from station.daemon.errors import ApiError
 from station.daemon.hardware import CALL_PARTS, MissingPart, refuse_if_missing
 from station.errors import StationError
 from station.i18n import N_
-from station.keys.room_seal import (
-    RoomSealer,
-    decode_room_key,
-    encode_room_key,
-    link_with_key,
-    new_room_key,
-)
+from station.keys.room_seal import RoomKeyWrap, RoomSealer, link_with_key, new_room_key
 from station.storage.datadir import DataDir
 from stationapi import models as m
 
@@ -88,8 +82,12 @@ class CallController:
         unavailable: str | None = None,
         sink: FrameSink | None = None,
         hardware: Any = None,
+        room_keys: Callable[[], RoomKeyWrap] | None = None,
     ) -> None:
         self._service = service
+        #: Makes the wrap for room keys at rest (from the device secret), when first needed.
+        self._room_keys_source = room_keys
+        self._room_keys: RoomKeyWrap | None = None
         self.engine = engine
         #: The daemon's hardware link: which parts a call needs are missing now.
         self._hardware = hardware
@@ -251,11 +249,12 @@ class CallController:
 
     def _save_rooms(self, rooms: Mapping[str, Mapping[str, str]]) -> None:
         now = self._service.clock.now()
-        # Only rooms whose link still works are worth keeping.
+        # Only rooms whose link still works are worth keeping, and only with a wrapped key
+        # (a room key in clear, from before the wrap, leaves the card here).
         kept = {
             cid: room
             for cid, room in rooms.items()
-            if datetime.fromisoformat(room["valid_until"]) > now
+            if datetime.fromisoformat(room["valid_until"]) > now and "room_key_wrapped" in room
         }
         directory = self._rooms_path.parent
         fd, tmp = tempfile.mkstemp(prefix=".call_rooms.", dir=directory)
@@ -272,15 +271,29 @@ class CallController:
 
     def _known_room(self, consultation_id: str) -> str | None:
         room = self._rooms().get(consultation_id)
-        if room is None or "room_key" not in room:  # a room from before the round was sealed
+        if room is None or "room_key_wrapped" not in room:  # from before the key was wrapped
             return None
         if datetime.fromisoformat(room["valid_until"]) <= self._service.clock.now():
             return None
         return room["room_id"]
 
+    def _wrap(self) -> RoomKeyWrap:
+        if self._room_keys is None:
+            if self._room_keys_source is None:
+                raise ApiError(503, "calls_unavailable", "no device secret to wrap room keys")
+            try:
+                self._room_keys = self._room_keys_source()
+            except StationError as exc:  # the OTP key unreadable, a bad secret file
+                _log.error("room keys cannot be wrapped: %s", exc)
+                raise ApiError(
+                    503, "calls_unavailable", f"room keys cannot be wrapped: {exc}"
+                ) from None
+        return self._room_keys
+
     def _sealer(self, consultation_id: str) -> RoomSealer:
         """What seals this booking's round for the GP (the key in the GP link's fragment)."""
-        return RoomSealer(decode_room_key(self._rooms()[consultation_id]["room_key"]))
+        wrapped = self._rooms()[consultation_id]["room_key_wrapped"]
+        return RoomSealer(self._wrap().unwrap(wrapped, consultation_id))
 
     async def _create_room(self, consultation_id: str) -> m.CallRoomOut:
         engine = self._engine()
@@ -290,13 +303,15 @@ class CallController:
         except CallError as exc:
             raise _api_error(exc) from None
         # The round goes to the hub sealed with a key only the GP link carries (its fragment):
-        # see station.keys.room_seal. Kept with the room (the file is wiped with the data).
+        # see station.keys.room_seal. Kept with the room, wrapped under the device secret
+        # (the file is wiped with the data; a copied card without the OTP key opens nothing).
         room_key = new_room_key()
+        wrapped = await asyncio.to_thread(self._wrap().wrap, room_key, consultation_id)
         rooms = self._rooms()
         rooms[consultation_id] = {
             "room_id": created.room_id,
             "valid_until": created.valid_until.isoformat(),
-            "room_key": encode_room_key(room_key),
+            "room_key_wrapped": wrapped,
         }
         await asyncio.to_thread(self._save_rooms, rooms)
         return m.CallRoomOut(
@@ -460,6 +475,7 @@ def build_call_controller(
     config: CallConfig | None = None,
     environ: Mapping[str, str] | None = None,
     credentials: StationCredentials | None = None,
+    room_keys: Callable[[], RoomKeyWrap] | None = None,
 ) -> CallController:
     """The controller for a daemon: an engine when calls are configured and hardware exists.
 
@@ -490,7 +506,12 @@ def build_call_controller(
         return CallController(service, None, rooms_path=rooms_path, unavailable=reason)
     frame_sink = sink()
     controller = CallController(
-        service, None, rooms_path=rooms_path, sink=frame_sink, hardware=hardware
+        service,
+        None,
+        rooms_path=rooms_path,
+        sink=frame_sink,
+        hardware=hardware,
+        room_keys=room_keys,
     )
     # The station's identity signs in to the rendezvous; a configured legacy shared token
     # (a hub IT has not migrated yet) is used instead when present.

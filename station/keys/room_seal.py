@@ -20,6 +20,11 @@ data channel (DTLS, station to browser) carries the round and the current reside
 
 AES-GCM (pyca/cryptography) because WebCrypto has it in every browser with the same framing;
 nonces are random (96 bits) and a room seals a few dozen boxes at most.
+
+On the station the room keys are kept (``call_rooms.json``, so the link and the sealing
+survive a restart) only wrapped under a key derived from the device secret
+(:class:`RoomKeyWrap`): on a Raspberry Pi that is the SoC's OTP key, which is not on the SD
+card, so a copied card gives no room key (and, with a copy of the hub's database, no round).
 """
 
 from __future__ import annotations
@@ -32,12 +37,15 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from station.keys.crypto import SealError
 
 __all__ = [
     "ROOM_KEY_BYTES",
+    "RoomKeyWrap",
     "RoomSealer",
     "decode_room_key",
     "encode_room_key",
@@ -123,3 +131,49 @@ class RoomSealer:
         except InvalidTag:
             raise SealError("sealed room box does not open with this key and purpose") from None
         return json.loads(plaintext)
+
+
+class RoomKeyWrap:
+    """Room keys at rest on the station: AES-GCM under a key derived (HKDF) from the device
+    secret, bound to the booking they belong to (a wrapped key moved to another booking does
+    not open)."""
+
+    _PREFIX: Final = "w1."
+
+    def __init__(self, device_secret: bytes) -> None:
+        if len(device_secret) < 32:
+            raise SealError("the device secret is too short to wrap room keys")
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"kontaktstation room keys v1"
+        ).derive(device_secret)
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:  # derived from the device secret
+        return "RoomKeyWrap(key=<secret>)"
+
+    @staticmethod
+    def _aad(booking: str) -> bytes:
+        return f"kontaktstation room key v1|{booking}".encode()
+
+    def wrap(self, room_key: bytes, booking: str) -> str:
+        """``room_key`` for ``booking`` (the consultation id), as kept in ``call_rooms.json``."""
+        if len(room_key) != ROOM_KEY_BYTES:
+            raise SealError(f"a room key is {ROOM_KEY_BYTES} bytes, got {len(room_key)}")
+        nonce = os.urandom(_NONCE_BYTES)
+        return self._PREFIX + _b64(nonce + self._aead.encrypt(nonce, room_key, self._aad(booking)))
+
+    def unwrap(self, wrapped: str, booking: str) -> bytes:
+        """The room key back; :class:`SealError` if it was not wrapped here for ``booking``."""
+        if not wrapped.startswith(self._PREFIX):
+            raise SealError("not a wrapped room key")
+        try:
+            blob = _unb64(wrapped[len(self._PREFIX) :])
+        except ValueError:
+            raise SealError("wrapped room key is not base64url") from None
+        try:
+            key = self._aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], self._aad(booking))
+        except (InvalidTag, ValueError):
+            raise SealError("wrapped room key does not open on this station") from None
+        if len(key) != ROOM_KEY_BYTES:
+            raise SealError("wrapped room key has the wrong size")
+        return key

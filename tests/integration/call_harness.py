@@ -14,7 +14,7 @@ import secrets
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from station.daemon.app import Daemon, DaemonConfig
 from station.daemon.hardware import HardwareLink
 from station.daemon.sdnotify import Notifier
 from station.keys.crypto import FieldRef, seal_field
+from station.keys.device_secret import device_secret_source
 
 from .daemon_harness import (
     CLINIC,
@@ -213,15 +214,18 @@ async def running_stationd(
     hardware: HardwareLink | None = None,
     also_show: FrameSink | None = None,
     hub_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> AsyncIterator[StationD]:
     """stationd in this loop with fake hardware, a recording frame sink and ``config``.
 
     ``hardware`` replaces the shipped fakes; ``also_show`` gets every frame the recording
-    sink gets (e.g. the real shared-memory sink of the video surface).
+    sink gets (e.g. the real shared-memory sink of the video surface); ``environ`` is added
+    to stationd's environment (e.g. the device secret's source: the keyring is made with it).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
-    enrol(data_dir)
+    extra = dict(environ or {})
+    enrol(data_dir, secret=device_secret_source(data_dir, extra).load() if extra else None)
     sink = RecordingFrameSink()
     with _short_dir() as socket_dir:
         socket_path = socket_dir / "stationd.sock"
@@ -230,7 +234,7 @@ async def running_stationd(
                 data_dir=data_dir,
                 socket_path=socket_path,
                 hardware="fake",
-                environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
+                environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock", **extra},
                 call=config,
                 **(
                     {

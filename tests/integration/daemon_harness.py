@@ -63,12 +63,18 @@ def staff_number(index: int) -> str:
 
 
 def enrol(
-    data_dir: Path, staff: Mapping[str, str] | None = None, *, kdf: KdfParams = TEST_KDF
+    data_dir: Path,
+    staff: Mapping[str, str] | None = None,
+    *,
+    kdf: KdfParams = TEST_KDF,
+    secret: bytes | None = None,
 ) -> VaultKey:
     """Create the keyring (cheap KDF) with a slot per staff member, numbered 101, 102, ... in
-    the mapping's order; the vault key for checks."""
+    the mapping's order; the vault key for checks. ``secret``: the device secret (default:
+    the file source's, made in ``data_dir``)."""
     staff = staff or {STAFF_ID: STAFF_PIN}
-    secret = DeviceSecret.load_or_create(data_dir / "device.secret")
+    if secret is None:
+        secret = DeviceSecret.load_or_create(data_dir / "device.secret")
     _, escrow_public = generate_escrow_keypair()
     with PinGuard(data_dir / "pin_attempts.db", SystemClock(), device_secret=secret) as guard:
         keyring, vault_key = Keyring.initialise(

@@ -6,6 +6,8 @@ started with the environment that names it, as the Pi's ``station.env`` does."""
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +132,57 @@ def _listening(path: Path) -> bool:
         except OSError:
             return False
     return True
+
+
+async def test_a_copied_data_directory_without_the_otp_gives_no_room_key(
+    tmp_path: Path,
+) -> None:
+    """The room key that seals the round for the GP (in the GP link's fragment) is kept on
+    the card only wrapped under the device secret: a copy of the data directory (with a copy
+    of the hub's database, which holds the sealed round) opens no round without the chip."""
+    from station.keys.crypto import SealError
+    from station.keys.room_seal import RoomKeyWrap
+    from tests.integration.call_harness import call_config, running_stationd
+    from tests.integration.hub_server import running_hub
+
+    soc = tmp_path / "soc"
+    soc.mkdir()
+    environ = {
+        "KONTAKTSTATION_DEVICE_SECRET": "fake_otp",
+        "KONTAKTSTATION_FAKE_OTP_FILE": str(soc / "otp.key"),
+    }
+    data_dir = tmp_path / "station"
+    async with (
+        running_hub(tmp_path / "hub") as hub,
+        running_stationd(data_dir, call_config(hub.base_url), environ=environ) as st,
+    ):
+        await st.unlock()
+        booking = await st.book_and_check()
+        made = await st.http.post(
+            "/v1/call/room", headers=st.auth, json={"consultation_id": booking}
+        )
+        assert made.status_code == 201, made.text
+        link_key = made.json()["gp_url"].rsplit(".", 1)[1]
+    key = base64.urlsafe_b64decode(link_key + "=")
+    assert len(key) == 32
+
+    # The attacker's copy: every file on the card, searched for the key in any spelling.
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir, copy)
+    spellings = (key, link_key.encode(), key.hex().encode(), base64.b64encode(key))
+    for path in copy.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(s in data for s in spellings), path
+    stored = json.loads((copy / DataDir.CALL_ROOMS).read_text())
+    wrapped = stored[booking]["room_key_wrapped"]
+    assert "room_key" not in stored[booking]
+    # What the card offers as a device secret (the file source makes one): it does not open.
+    card_secret = device_secret_source(copy, {}).load()
+    with pytest.raises(SealError):
+        RoomKeyWrap(card_secret).unwrap(wrapped, booking)
+    # With the chip's key it opens, for this booking only: the copy lacked exactly that.
+    chip = RoomKeyWrap(device_secret_source(copy, environ).load())
+    assert chip.unwrap(wrapped, booking) == key
+    with pytest.raises(SealError):
+        chip.unwrap(wrapped, "another-booking")

@@ -82,3 +82,27 @@ def test_the_largest_round_the_station_accepts_fits_the_hubs_limits() -> None:
     sdp = "v=0\r\n" + "a=x\r\n" * 1200  # a Chromium-sized offer, ~6 kB
     body = OfferBody.model_validate({"type": "offer", "sdp": sdp, "waiting": {"sealed": box}})
     assert len(body.model_dump_json()) < HubSettings.model_fields["max_body_bytes"].default
+
+
+def test_room_keys_at_rest_open_only_with_the_device_secret_and_their_booking() -> None:
+    from station.keys.room_seal import RoomKeyWrap
+
+    secret = bytes(range(32))
+    key = new_room_key()
+    wrap = RoomKeyWrap(secret)
+    wrapped = wrap.wrap(key, "booking-1")
+    assert wrapped.startswith("w1.") and encode_room_key(key) not in wrapped
+    assert wrap.wrap(key, "booking-1") != wrapped  # a fresh nonce each time
+    assert RoomKeyWrap(secret).unwrap(wrapped, "booking-1") == key
+    for opener, booking in ((RoomKeyWrap(bytes(32)), "booking-1"), (wrap, "booking-2")):
+        with pytest.raises(SealError):
+            opener.unwrap(wrapped, booking)
+    tampered = wrapped[:-2] + ("AA" if not wrapped.endswith("AA") else "BB")
+    for bad in (tampered, "v1." + wrapped[3:], "w1.%%%", "w1."):
+        with pytest.raises(SealError):
+            wrap.unwrap(bad, "booking-1")
+    with pytest.raises(SealError):
+        RoomKeyWrap(b"short")
+    with pytest.raises(SealError):
+        wrap.wrap(b"x" * 16, "booking-1")
+    assert "secret" in repr(wrap)
