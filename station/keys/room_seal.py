@@ -72,11 +72,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def encode_room_key(key: bytes) -> str:
-    """The key as it stands in a link's fragment (base64url, 43 characters)."""
+def _room_key(key: bytes) -> bytes:
     if len(key) != ROOM_KEY_BYTES:
         raise SealError(f"a room key is {ROOM_KEY_BYTES} bytes, got {len(key)}")
-    return _b64(key)
+    return key
+
+
+def encode_room_key(key: bytes) -> str:
+    """The key as it stands in a link's fragment (base64url, 43 characters)."""
+    return _b64(_room_key(key))
 
 
 def decode_room_key(text: str) -> bytes:
@@ -93,13 +97,33 @@ def link_with_key(gp_url: str, key: bytes) -> str:
     return f"{gp_url}.{encode_room_key(key)}"
 
 
+def _seal_box(aead: AESGCM, prefix: str, plaintext: bytes, aad: bytes) -> str:
+    """``prefix`` + base64url(random 96-bit nonce || AES-GCM ciphertext and tag)."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return prefix + _b64(nonce + aead.encrypt(nonce, plaintext, aad))
+
+
+def _open_box(aead: AESGCM, prefix: str, text: str, aad: bytes, what: str, opener: str) -> bytes:
+    """The plaintext of a :func:`_seal_box` box; :class:`SealError` naming ``what`` else."""
+    if not text.startswith(prefix):
+        raise SealError(f"not a {what}")
+    try:
+        blob = _unb64(text[len(prefix) :])
+    except ValueError:
+        raise SealError(f"{what} is not base64url") from None
+    if len(blob) < _NONCE_BYTES + 16:
+        raise SealError(f"{what} is truncated")
+    try:
+        return aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise SealError(f"{what} does not open with this {opener}") from None
+
+
 class RoomSealer:
     """Seals what the station tells the GP page through the hub, for one room."""
 
     def __init__(self, key: bytes) -> None:
-        if len(key) != ROOM_KEY_BYTES:
-            raise SealError(f"a room key is {ROOM_KEY_BYTES} bytes, got {len(key)}")
-        self._aead = AESGCM(key)
+        self._aead = AESGCM(_room_key(key))
 
     def __repr__(self) -> str:  # the key is a secret
         return "RoomSealer(key=<secret>)"
@@ -110,26 +134,14 @@ class RoomSealer:
 
     def seal(self, purpose: str, payload: Mapping[str, Any]) -> str:
         """``payload`` as JSON, sealed for ``purpose`` (``waiting``, ``current_resident``)."""
-        nonce = os.urandom(_NONCE_BYTES)
         plaintext = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        return _PREFIX + _b64(nonce + self._aead.encrypt(nonce, plaintext, self._aad(purpose)))
+        return _seal_box(self._aead, _PREFIX, plaintext, self._aad(purpose))
 
     def open(self, purpose: str, sealed: str) -> Any:
         """What :meth:`seal` sealed (the GP page's side, in Python for tests and tools)."""
-        if not sealed.startswith(_PREFIX):
-            raise SealError("not a sealed room box")
-        try:
-            blob = _unb64(sealed[len(_PREFIX) :])
-        except ValueError:
-            raise SealError("sealed room box is not base64url") from None
-        if len(blob) < _NONCE_BYTES + 16:
-            raise SealError("sealed room box is truncated")
-        try:
-            plaintext = self._aead.decrypt(
-                blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], self._aad(purpose)
-            )
-        except InvalidTag:
-            raise SealError("sealed room box does not open with this key and purpose") from None
+        plaintext = _open_box(
+            self._aead, _PREFIX, sealed, self._aad(purpose), "sealed room box", "key and purpose"
+        )
         return json.loads(plaintext)
 
 
@@ -157,23 +169,13 @@ class RoomKeyWrap:
 
     def wrap(self, room_key: bytes, booking: str) -> str:
         """``room_key`` for ``booking`` (the consultation id), as kept in ``call_rooms.json``."""
-        if len(room_key) != ROOM_KEY_BYTES:
-            raise SealError(f"a room key is {ROOM_KEY_BYTES} bytes, got {len(room_key)}")
-        nonce = os.urandom(_NONCE_BYTES)
-        return self._PREFIX + _b64(nonce + self._aead.encrypt(nonce, room_key, self._aad(booking)))
+        return _seal_box(self._aead, self._PREFIX, _room_key(room_key), self._aad(booking))
 
     def unwrap(self, wrapped: str, booking: str) -> bytes:
         """The room key back; :class:`SealError` if it was not wrapped here for ``booking``."""
-        if not wrapped.startswith(self._PREFIX):
-            raise SealError("not a wrapped room key")
-        try:
-            blob = _unb64(wrapped[len(self._PREFIX) :])
-        except ValueError:
-            raise SealError("wrapped room key is not base64url") from None
-        try:
-            key = self._aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], self._aad(booking))
-        except (InvalidTag, ValueError):
-            raise SealError("wrapped room key does not open on this station") from None
+        key = _open_box(
+            self._aead, self._PREFIX, wrapped, self._aad(booking), "wrapped room key", "station"
+        )
         if len(key) != ROOM_KEY_BYTES:
             raise SealError("wrapped room key has the wrong size")
         return key
