@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from station.core.tasks import cancel_and_wait
 from station.i18n import N_
 from stationapi.errors import StationClientError
 from stationapi.locked import LockedClient
@@ -313,11 +314,7 @@ class Supervisor:
         if self._stopped:
             return
         self._stopped = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         if self._control is not None:
             self._control.close()
             with contextlib.suppress(Exception):

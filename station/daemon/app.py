@@ -52,6 +52,7 @@ from hardware.surface.select import build_frame_sink
 from hardware.video import FrameSink
 from station.core.clock import Clock, SystemClock
 from station.core.session import DEFAULT_IDLE_TIMEOUT, Session
+from station.core.tasks import cancel_and_wait
 from station.daemon.api import DEFAULT_HEARTBEAT_SECONDS, build_app
 from station.daemon.errors import DaemonError
 from station.daemon.events import EventBroker, EventKind
@@ -527,11 +528,7 @@ class Daemon:
                 await asyncio.wait_for(
                     asyncio.shield(self._server_task), self.config.shutdown_seconds / 2
                 )
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self.calls is not None:
             with contextlib.suppress(Exception):

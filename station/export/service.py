@@ -29,6 +29,7 @@ import httpx
 
 from station.core.clock import Clock
 from station.core.ports import AuditSink
+from station.core.tasks import cancel_and_wait
 from station.export.config import EXPORT_CONFIG_FILENAME, ExportConfig, load_export_config
 from station.export.delivery import DeliveryWorker, FhirClient
 from station.export.errors import ExportNotConfigured
@@ -246,11 +247,7 @@ class ExportService:
     async def stop(self) -> None:
         """Stop the worker (an attempt in flight is abandoned: it is retried next start)."""
         self._stop.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self.worker is not None:
             with contextlib.suppress(Exception):
