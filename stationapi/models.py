@@ -199,6 +199,9 @@ def _b64_schema(limit: int, *, min_length: int = 0) -> dict[str, Any]:
     }
 
 
+# Each wire type is its own Annotated alias with its validator, serializer and JSON schema;
+# alike by design.
+
 #: An opaque id (never personal data).
 OpaqueId = Annotated[
     str,

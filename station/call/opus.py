@@ -88,6 +88,8 @@ def load_libopus() -> Any:
             lib = ctypes.CDLL(name)
         except OSError:
             continue
+        # One ctypes prototype per libopus function used: each C signature spelled out (a
+        # wrong one corrupts memory); alike by design.
         lib.opus_encoder_create.restype = ctypes.c_void_p
         lib.opus_encoder_create.argtypes = [
             ctypes.c_int32,

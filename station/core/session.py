@@ -153,6 +153,7 @@ _LOCKED_STATES: Final = frozenset({SessionState.LOCKED, SessionState.IN_CALL_PRI
 _IN_CALL_STATES: Final = frozenset({SessionState.WAITING_FOR_GP, SessionState.IN_CALL_ATTENDED})
 
 
+# Each error is its own class so callers and the API map them by type; alike by design.
 class SessionError(CoreError):
     """Base of the session's errors."""
 

@@ -41,6 +41,8 @@ class ApiError(DaemonError):
         self.code = code
         self.retry_after_seconds = retry_after_seconds
 
+    # One constructor per refusal, so every route sends the same status, code and text for it;
+    # alike by design.
     @classmethod
     def bad_request(cls, log_message: str, user_message: str | None = None) -> ApiError:
         """400: the request itself is malformed."""

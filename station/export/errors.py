@@ -18,6 +18,7 @@ __all__ = [
 ]
 
 
+# Each error is its own class so callers and the API map them by type; alike by design.
 class ExportError(StationError):
     """Base of every error of the care-record export (``station.export``)."""
 

@@ -21,6 +21,7 @@ __all__ = [
 ]
 
 
+# Each error is its own class so callers and the API map them by type; alike by design.
 class VaultError(StationError):
     """Base of the key-material errors: vault, keyring, PIN guard, device secret."""
 

@@ -120,6 +120,7 @@ _SCHEMA: Final[tuple[tuple[str, ...], ...]] = (
 )
 
 
+# Each error is its own class so callers and the API map them by type; alike by design.
 class AuditError(StationError):
     """Base of the audit log's errors."""
 

@@ -45,6 +45,8 @@ _NO_ENTRY_UPDATE = m.EntryUpdate()
 # --------------------------------------------------------------------------- converters
 
 
+# One converter per record, store record to wire model: the contract and the store may not
+# import each other, so each spells out its fields here; alike by design.
 def _consultation(c: Consultation) -> m.ConsultationOut:
     return m.ConsultationOut(
         id=c.id,

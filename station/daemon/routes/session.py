@@ -81,6 +81,8 @@ async def post_unlock(service: Service, body: m.UnlockRequest) -> m.UnlockRespon
             key[i] = 0
 
 
+# One handler per transition (its own path, summary and OpenAPI entry), each checking the
+# token and taking one step of the session; alike by design.
 @router.post("/v1/session/begin-check", summary="Start the pre-call check for a booking")
 async def post_begin_check(
     service: Service, _staff: Staff, body: m.BeginCheckRequest

@@ -33,6 +33,8 @@ Errors never quote the rejected value: an id typed wrongly may be a CPR number.
 
 from __future__ import annotations
 
+# The package's face: its modules' names re-exported, so callers import from
+# station.storage.store alone; these lists repeat the modules' by design.
 from station.core.ids import is_opaque_id, new_id
 from station.core.model import ConsultationType
 from station.storage.store.attendance import MISSED_LOOKBACK, MissedSlot

@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 
+# Each error is its own class so callers and the API map them by type; alike by design.
 class StoreError(StationError):
     """Base of the blind store's errors."""
 
