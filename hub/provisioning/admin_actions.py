@@ -311,21 +311,8 @@ class AdminActions(ProvisioningCore):
         staff_id: str | None = None,
     ) -> str:
         """Queue a signed command for a station; its id."""
-        command_id = new_id()
-        payload = CommandPayload(
-            command_id=command_id,
-            station_id=station_id,
-            kind=kind,
-            issued_at=self.clock.now(),
-            now=now,
-            staff_id=staff_id,
-        )
-        # The default lifetime is left out of the signed document: a station from before
-        # expiring commands refuses a field it does not know, and applies the same default.
-        envelope = seal_envelope(
-            self.require_signer().private_key,
-            "command",
-            payload.model_dump(mode="json", exclude={"lifetime_seconds"}),
+        payload, envelope = self._signed_command(
+            station_id, kind, self.clock.now(), now=now, staff_id=staff_id
         )
 
         def work(tx: Tx) -> None:
@@ -335,7 +322,38 @@ class AdminActions(ProvisioningCore):
             self._audit(tx, actor, f"command_{kind.value}", station_id, f"now={int(now)}")
 
         await self.db.run(work)
-        return command_id
+        return payload.command_id
+
+    def _signed_command(
+        self,
+        station_id: str,
+        kind: CommandKind,
+        issued_at: datetime,
+        *,
+        now: bool,
+        staff_id: str | None,
+    ) -> tuple[CommandPayload, SignedEnvelope]:
+        """A new command for a station and its envelope, sealed with IT's signing key.
+
+        One place for what a signed command holds, for every action that queues one (a command
+        IT issues, the ``revoke_staff`` a staff revocation queues), so they cannot drift. The
+        default lifetime is left out of the signed document: a station from before expiring
+        commands refuses a field it does not know, and applies the same default.
+        """
+        payload = CommandPayload(
+            command_id=new_id(),
+            station_id=station_id,
+            kind=kind,
+            issued_at=issued_at,
+            now=now,
+            staff_id=staff_id,
+        )
+        envelope = seal_envelope(
+            self.require_signer().private_key,
+            "command",
+            payload.model_dump(mode="json", exclude={"lifetime_seconds"}),
+        )
+        return payload, envelope
 
     def _insert_command(self, tx: Tx, payload: CommandPayload, envelope: SignedEnvelope) -> None:
         tx.execute(
@@ -432,18 +450,8 @@ class AdminActions(ProvisioningCore):
             )
             command_id = None
             if record.redeemed_at is not None:
-                payload = CommandPayload(
-                    command_id=new_id(),
-                    station_id=record.station_id,
-                    kind=CommandKind.REVOKE_STAFF,
-                    issued_at=now,
-                    now=True,
-                    staff_id=staff_id,
-                )
-                envelope = seal_envelope(
-                    self.require_signer().private_key,
-                    "command",
-                    payload.model_dump(mode="json", exclude={"lifetime_seconds"}),
+                payload, envelope = self._signed_command(
+                    record.station_id, CommandKind.REVOKE_STAFF, now, now=True, staff_id=staff_id
                 )
                 self._insert_command(tx, payload, envelope)
                 command_id = payload.command_id
