@@ -10,7 +10,7 @@ import asyncio
 import json
 import ssl
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from provisioning.errors import EnrollmentError, HubUnreachable, StaffEnrollmentError
 from provisioning.identity import RequestCounter, StationIdentity
-from provisioning.protocol import SignedEnvelope
+from provisioning.protocol import API_PREFIX, SignedEnvelope
 from provisioning.schema import (
     CommandAck,
     EnrollRequest,
@@ -32,7 +32,6 @@ from station.core.clock import Clock
 
 __all__ = ["API_PREFIX", "HubClient"]
 
-API_PREFIX: Final = "/api/provisioning/v1"
 _M = TypeVar("_M", bound=BaseModel)
 
 

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from provisioning.errors import SignatureInvalid
 
 __all__ = [
+    "API_PREFIX",
     "AUDIT_HEAD_DOMAIN",
     "COMMAND_DOMAIN",
     "CONFIG_DOMAIN",
@@ -67,6 +68,10 @@ COMMAND_DOMAIN: Final = b"kontaktstation command v1"
 LAYER_DOMAIN: Final = b"kontaktstation layer v1"
 _REQUEST_DOMAIN: Final = b"kontaktstation request v1"
 AUDIT_HEAD_DOMAIN: Final = b"kontaktstation audit head v1"
+
+#: Where the hub serves the provisioning API; the hub's router and the station's client both
+#: take it from here, so the two ends of the API cannot name different paths.
+API_PREFIX: Final = "/api/provisioning/v1"
 
 HEADER_KEY: Final = "X-KS-Key"
 HEADER_COUNTER: Final = "X-KS-Counter"

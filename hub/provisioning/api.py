@@ -27,6 +27,7 @@ from hub.provisioning.store import StationRecord
 from hub.settings import HubSettings
 from provisioning.errors import SignatureInvalid
 from provisioning.protocol import (
+    API_PREFIX,
     HEADER_COUNTER,
     HEADER_KEY,
     HEADER_SIGNATURE,
@@ -55,7 +56,7 @@ __all__ = [
     "provisioning_settings",
 ]
 
-PREFIX = "/api/provisioning/v1"
+PREFIX = API_PREFIX
 
 _signature_header = APIKeyHeader(
     name=HEADER_SIGNATURE,
