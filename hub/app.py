@@ -211,6 +211,11 @@ class _BodyLimit:
 
     Bodies are read up front (they are small by contract) and replayed to the app, so a
     chunked upload without Content-Length is limited as surely as one with it.
+
+    stationd's ``_BodyLimit`` (:mod:`station.daemon.api`) reads and drains the same way; the
+    hub may not import ``station.daemon`` (the "hub" import contract), and the two answer
+    differently (a nonsense Content-Length is 413 here, 400 there; different error bodies), so
+    each process keeps its own.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
@@ -431,6 +436,8 @@ def create_app(
         return JSONResponse({"error": "internal error", "code": "internal_error"}, status_code=500)
 
     # -- station API ------------------------------------------------------------------------
+    # Here and in the GP API, one thin route per endpoint (its credential, one Rendezvous
+    # call, the view): each decorator is that endpoint's OpenAPI entry; alike by design.
 
     @app.post(
         "/api/station/rooms",

@@ -53,6 +53,8 @@ class HubError(StationError):
         return {}
 
 
+# One class per refusal: the API maps each to its status and code by type, and the GP page
+# picks its text by code; alike by design (hub.provisioning.errors is the same family).
 class StationUnauthorized(HubError):
     """The station credential is missing or wrong."""
 

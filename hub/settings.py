@@ -88,6 +88,8 @@ class HubSettings(BaseModel):
     #: How often stations send a heartbeat.
     heartbeat_seconds: int = Field(default=60, ge=5, le=3600)
 
+    # The rules are station.core.rules' and shared; only these thin pydantic hooks repeat in
+    # the station's CallConfig (station.call.config), as each model needs its own.
     @field_validator("public_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:

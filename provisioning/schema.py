@@ -83,6 +83,8 @@ OpaqueId = Annotated[str, AfterValidator(_opaque_id)]
 Name = Annotated[SingleLine, Field(min_length=1, max_length=120)]
 
 
+# One model per document of the protocol, each with its own fields and limits: the models
+# below are alike by design.
 class _Model(BaseModel):
     # Inputs stay out of validation errors: a refused document may hold credentials.
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)

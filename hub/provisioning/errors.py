@@ -37,6 +37,8 @@ class ProvisioningHubError(HubError):
     code = "provisioning_error"
 
 
+# One class per refusal, as in hub.errors: the API answers each with its status and code by
+# type, and the station acts on the code; alike by design.
 class ProvisioningStoreError(ProvisioningHubError):
     """The provisioning database failed; not the caller's fault."""
 

@@ -136,6 +136,9 @@ class StationRequests(ProvisioningCore):
             if enrolling:
                 return None
             raise StationUnknown()
+        # The transaction returns a verdict and the refusal is raised after it commits: raised
+        # inside, it would roll back the clone flag or failure count it records. Each request
+        # has its own verdicts and table (here and in redeem_staff_code); alike by design.
         errors: dict[str, Callable[[], Exception]] = {
             "unknown": StationUnknown,
             "clone": CloneSuspected,
