@@ -436,13 +436,7 @@ class AdminActions(ProvisioningCore):
         now = self.clock.now()
 
         def work(tx: Tx) -> str | None:
-            row = tx.one(
-                f"SELECT {STAFF_COLUMNS} FROM prov_staff WHERE staff_id = ?",  # noqa: S608
-                (staff_id,),
-            )
-            if row is None:
-                raise AdminInputInvalid(f"no staff member {staff_id}")
-            record = staff_from_row(row)
+            record = self._staff_record(tx, staff_id)
             if record.revoked_at is not None:
                 return None
             tx.execute(
@@ -461,6 +455,20 @@ class AdminActions(ProvisioningCore):
 
         return await self.db.run(work)
 
+    def _staff_record(self, tx: Tx, staff_id: str) -> StaffRecord:
+        """One staff member by id; AdminInputInvalid if there is none.
+
+        Revoking and reissuing both start from the staff member IT named, and refuse an
+        unknown id with the same words; one lookup keeps them the same.
+        """
+        row = tx.one(
+            f"SELECT {STAFF_COLUMNS} FROM prov_staff WHERE staff_id = ?",  # noqa: S608
+            (staff_id,),
+        )
+        if row is None:
+            raise AdminInputInvalid(f"no staff member {staff_id}")
+        return staff_from_row(row)
+
     async def reissue_staff_code(
         self, staff_id: str, actor: str, *, ttl: timedelta | None = None
     ) -> tuple[str, str, datetime, str | None]:
@@ -472,15 +480,7 @@ class AdminActions(ProvisioningCore):
         A PIN cannot be reset on the hub: only the station can make a slot, so the staff
         member enrolls again at the station with the new code (and a colleague vouching).
         """
-        rows = await self.db.run(
-            lambda tx: tx.one(
-                f"SELECT {STAFF_COLUMNS} FROM prov_staff WHERE staff_id = ?",  # noqa: S608
-                (staff_id,),
-            )
-        )
-        if rows is None:
-            raise AdminInputInvalid(f"no staff member {staff_id}")
-        old = staff_from_row(rows)
+        old = await self.db.run(lambda tx: self._staff_record(tx, staff_id))
         if old.revoked_at is not None:
             raise AdminInputInvalid(f"{staff_id} is revoked; issue a new code with 'staff issue'")
         rights = tuple(StaffRight(r) for r in old.rights)
