@@ -66,8 +66,6 @@ class EnrollmentError(ProvisioningError):
 
 
 class StaffEnrollmentError(ProvisioningError):
-    ""
-
     """A staff enrollment code or PIN was refused; ``code`` says why."""
 
     default_user_message = N_(

@@ -7,6 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: speed is measured by the benchmarks, never by a test's stopwatch
+# (hypothesis's 200 ms default failed test_cpr once on a machine busy with other suites).
+settings.register_profile("kontaktstation", deadline=None)
+settings.load_profile("kontaktstation")
 
 
 def _on_raspberry_pi() -> bool:

@@ -13,11 +13,13 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[object]]) -> None:
     """Cancel every task in ``tasks``, then await each, swallowing what it ends with.
 
     One function because stationd, the export service and the UI supervisor each stopped
-    their tasks with these same lines. ``tasks`` is walked as given (a task's done callback
-    may still drop it from the caller's list meanwhile); emptying the list is the caller's.
+    their tasks with these same lines. ``tasks`` is copied first: a task's done callback may
+    drop it from the caller's collection while we wait, and every task is still awaited.
+    Emptying the collection is the caller's.
     """
-    for task in tasks:
+    pending = list(tasks)
+    for task in pending:
         task.cancel()
-    for task in tasks:
+    for task in pending:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
