@@ -199,6 +199,17 @@ def test_setup_provisions_a_generic_board_and_locks_the_imagers_user(
 # --------------------------------------------------------------------------- 2. units
 
 
+def _why_it_ended(appliance: Appliance, unit: str) -> str:
+    """systemd's own lines about the unit this boot (a start timeout, the watchdog, an exit
+    status), and the unit's tracebacks: whole, not cut to fit an assertion's repr."""
+    result = appliance.guest.run(
+        f"journalctl -b -u {unit} --no-pager -o short-monotonic"
+        " | grep -E 'systemd\\[1\\]|Traceback|Error|error:' | tail -n 60",
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
 def _wait_units_active(appliance: Appliance, within: float) -> float:
     """Wait until every unit is active (stationd: READY=1 sent); seconds waited. A unit that
     fails or restarts on the way fails at once: that is the finding, not slowness."""
@@ -209,7 +220,8 @@ def _wait_units_active(appliance: Appliance, within: float) -> float:
             assert state["ActiveState"] in ("active", "activating"), (
                 unit, state, appliance.journal(unit),
             )  # fmt: skip
-            assert state["NRestarts"] == "0", (unit, state, appliance.journal(unit))
+            if state["NRestarts"] != "0":
+                pytest.fail(f"{unit} restarted: {state}\n{_why_it_ended(appliance, unit)}")
         if all(state["ActiveState"] == "active" for state in states.values()):
             return time.monotonic() - started
         assert time.monotonic() - started < within, (
