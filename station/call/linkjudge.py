@@ -17,9 +17,12 @@ fit again (audio alone fits nearly anything), so after ``hold_seconds`` the judg
 video resumes (the label stays) for up to ``probe_seconds``; at ``good_to_resume`` good
 samples in a row video is back, else audio only again. A trial must also show a short queue
 (``probe_max_rtt_s``: a capped link's queue fills again as soon as video returns, while the
-GP's adaptive video alone may still look fine), and two samples with a queue end a trial
-early. A probe costs a few seconds of queueing on a link that is still bad: under a 256 kbit/s
-cap that is one probe every 4-7 s, each adding up to about 0.7 s of delay for a moment.
+GP's adaptive video alone may still look fine) that is not growing: a sample whose round trip
+is more than ``probe_max_rise_s`` above the one the trial began with is not good (CI saw a
+256 kbit/s link resume video on 134 → 179 → 218 ms, each under the absolute limit, the queue
+filling at ~40 ms a second), and two samples with a queue end a trial early. A probe costs a
+few seconds of queueing on a link that is still bad: under a 256 kbit/s cap that is one probe
+every 4-7 s, each adding up to about 0.7 s of delay for a moment.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class AudioOnlyJudge:
         hold_seconds: float = 2.0,
         probe_seconds: float = 5.0,
         probe_max_rtt_s: float = 0.25,
+        probe_max_rise_s: float = 0.06,
         good_to_resume: int = 2,
     ) -> None:
         self.max_rtt_s = max_rtt_s
@@ -86,11 +90,13 @@ class AudioOnlyJudge:
         self.hold_seconds = hold_seconds
         self.probe_seconds = probe_seconds
         self.probe_max_rtt_s = probe_max_rtt_s
+        self.probe_max_rise_s = probe_max_rise_s
         self.good_to_resume = good_to_resume
         self.state = LinkState.VIDEO
         self._since: float | None = None  # when the current state began
         self._bad = 0
         self._recent: list[bool] = []  # the probe's samples: good?
+        self._probe_rtt: float | None = None  # the round trip a trial began with
 
     def connected(self, now: float) -> None:
         """A (new) connection carries media from ``now``: video gets its warm-up again."""
@@ -129,16 +135,23 @@ class AudioOnlyJudge:
         if self.state is LinkState.AUDIO_ONLY:
             if age >= self.hold_seconds:
                 self._enter(LinkState.PROBING, now)
+                self._probe_rtt = sample.rtt_s
                 return Decision.PROBE
             return Decision.KEEP
         # Probing: video runs again (the GP's takes 2-3 s to arrive after a pause). Video is
         # back at the first ``good_to_resume`` good samples in a row, with video arriving;
         # audio only again if that does not happen within ``probe_seconds``. (REMB is no
         # help here: after audio only it starts low and climbs for many seconds.)
+        rising = (
+            sample.rtt_s is not None
+            and self._probe_rtt is not None
+            and sample.rtt_s > self._probe_rtt + self.probe_max_rise_s
+        )
         good = (
             self.why_bad(sample, 0.0) is None
             and (sample.fps is None or sample.fps > 0)
             and (sample.rtt_s is None or sample.rtt_s <= self.probe_max_rtt_s)
+            and not rising
         )
         self._recent.append(good)
         queue = self.why_bad(LinkSample(sample.rtt_s, sample.loss, None, None), 0.0)

@@ -55,3 +55,26 @@ def test_a_remb_far_below_video_after_video_ran_a_while_counts() -> None:
     assert judge.why_bad(low, video_for=3) is None
     assert judge.why_bad(low, video_for=12) == "remb 100 kbit/s"
     assert judge.why_bad(LinkSample(0.02, 0.2, 25.0, None), 0) == "loss 20%"
+
+
+def test_a_trial_whose_queue_keeps_growing_does_not_resume() -> None:
+    """What CI saw under a 256 kbit/s cap: the trial's round trips 134, 179, 218 ms, each under
+    the absolute limit, video arriving, and video was resumed on a link that could not carry
+    it. The queue filling (+84 ms in two seconds) now keeps the trial from counting as good."""
+    judge = AudioOnlyJudge(warmup_seconds=0)
+    run(judge, [QUEUED] * 3)  # audio only at t=2
+    on_cap = LinkSample(rtt_s=0.134, loss=0.0, fps=None, remb_bps=None)
+    assert run(judge, [on_cap, on_cap], 3)[-1] is Decision.PROBE  # t=4, trial from 134 ms
+    trial = [
+        LinkSample(rtt_s=0.179, loss=0.0, fps=22.0, remb_bps=79_000),
+        LinkSample(rtt_s=0.218, loss=0.0, fps=30.0, remb_bps=79_000),
+        LinkSample(rtt_s=0.240, loss=0.0, fps=30.0, remb_bps=79_000),
+        LinkSample(rtt_s=0.245, loss=0.0, fps=30.0, remb_bps=79_000),
+        LinkSample(rtt_s=0.248, loss=0.0, fps=30.0, remb_bps=79_000),
+    ]
+    assert run(judge, trial, 5) == [Decision.KEEP] * 4 + [Decision.FAIL]
+    assert judge.state is LinkState.AUDIO_ONLY
+    # The same start on a link that carries video (the queue does not grow): resumed.
+    assert run(judge, [on_cap, on_cap], 10)[-1] is Decision.PROBE
+    steady = LinkSample(rtt_s=0.150, loss=0.0, fps=25.0, remb_bps=None)
+    assert run(judge, [steady, steady], 12) == [Decision.KEEP, Decision.RESUME]
