@@ -108,10 +108,16 @@ class TestPinSnapshots:
                 await pilot.pause(0.05)
             # Mounted: the screen focuses the code field itself; only then move the focus.
             await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) == "enroll-code")
+            # And let the screen's start finish: CI once caught Textual's auto-focus on the
+            # screen's resume landing after the move below (the code field focused, its text
+            # selected), and the picture then settled on that.
+            await settle(pilot)
             pilot.app.screen.query_one("#enroll-code", Input).value = "K7QM-2XPA"
             pilot.app.screen.query_one("#new-pin", Input).value = "4829"
             pilot.app.screen.query_one("#new-pin", Input).focus()
+            await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) == "new-pin")
             await settle(pilot)
+            assert getattr(pilot.app.focused, "id", None) == "new-pin"
 
         assert snap_compare(
             station.app(live_interval=0), terminal_size=(100, 44), run_before=run_before
