@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import sys
@@ -35,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.daemon_harness import enrol, running_daemon, short_socket_dir
+from tests.integration.daemon_harness import enrol, running_daemon, short_socket_dir, ui_hosts
 from tui.locked.link import SupervisorSocket
 from tui.supervisor import STAFF_COMMAND, Supervisor, SupervisorConfig
 
@@ -88,69 +89,98 @@ async def until(check: Any, within: float = 30.0, step: float = 0.0) -> float:
         await asyncio.sleep(step)
 
 
-async def bench(locks: int, cold_starts: int, staff: str) -> list[dict[str, Any]]:
-    staff_command = list(STAFF_COMMAND) if staff == "real" else STAND_IN
+def interval(values: list[float], rounds: int = 2000) -> list[float]:
+    """A 95 % bootstrap interval of the median, in ms."""
+    rng = random.Random(7)
+    medians = sorted(
+        statistics.median(rng.choices(values, k=len(values))) * 1000 for _ in range(rounds)
+    )
+    return [round(medians[int(0.025 * rounds)], 1), round(medians[int(0.975 * rounds)], 1)]
+
+
+async def one_round(
+    station: Any, hosts: tuple[Path, Path] | None, locks: int, staff_command: list[str]
+) -> dict[str, list[float]]:
+    """Cold start, then ``locks`` log-ins and button presses, with one supervisor."""
     env = {"KONTAKTSTATION_LANG": "da", "KONTAKTSTATION_STATION_NAME": "Bench"}
+    sup = Supervisor(
+        SupervisorConfig(
+            station.socket_path,
+            attach=False,
+            environ=env,
+            staff_command=staff_command,
+            grace_seconds=1.0,
+            locked_host=hosts[0] if hosts else None,
+            staff_host=hosts[1] if hosts else None,
+        )
+    )
+    out: dict[str, list[float]] = {"cold": [], "shown": [], "gone": [], "switch": [], "killed": []}
+    t0 = time.perf_counter()
+    await sup.start()
+    out["cold"].append(await until(lambda: _shows(sup, LOCK_TEXT)) - t0)
+    pin = station.daemon.hardware.hw.button.pin
+    try:
+        for _ in range(locks):
+            assert await SupervisorSocket(sup.control_socket).request_login()
+            staff_pid = sup.staff_pid
+            assert staff_pid is not None
+            await station.unlock()
+            await until(lambda: sup.state == "staff")
+            await asyncio.sleep(0.3)  # let the staff UI settle (idle, drawn)
+            t0 = time.perf_counter()
+            await asyncio.to_thread(pin.drive_low)
+            t_shown = await until(lambda: _locked_in_view(sup))
+            t_gone = await until(lambda p=staff_pid: not alive(p), step=0.002)
+            await asyncio.to_thread(pin.drive_high)
+            out["shown"].append(t_shown - t0)
+            out["gone"].append(t_gone - t0)
+            timing = sup.timings[-1]
+            if timing.shown is not None:
+                out["switch"].append(timing.shown - timing.seen)
+            out["killed"].append(float(timing.killed))
+            await until(lambda: sup.staff_pid is None)
+            await asyncio.sleep(0.25)  # the button's duplicate gap
+    finally:
+        await sup.stop()
+    return out
+
+
+async def bench(locks: int, rounds: int, staff: str, modes: list[str]) -> list[dict[str, Any]]:
+    """``rounds`` rounds, each mode once per round in turn (interleaved), one stopwatch."""
+    staff_command = list(STAFF_COMMAND) if staff == "real" else STAND_IN
     data_dir = Path(tempfile.mkdtemp(prefix="ks-bench-lockui-"))
     results: list[dict[str, Any]] = []
+    totals: dict[str, dict[str, list[float]]] = {
+        mode: {"cold": [], "shown": [], "gone": [], "switch": [], "killed": []} for mode in modes
+    }
     try:
         enrol(data_dir)
         with short_socket_dir() as socket_dir:
             async with running_daemon(data_dir, socket_dir) as station:
-                colds = []
-                for _ in range(cold_starts):
-                    sup = Supervisor(
-                        SupervisorConfig(station.socket_path, attach=False, environ=env)
-                    )
-                    t0 = time.perf_counter()
-                    await sup.start()
-                    t1 = await until(lambda s=sup: _shows(s, LOCK_TEXT))
-                    colds.append(t1 - t0)
-                    await sup.stop()
-                results.append(summary("cold_start_to_lock_screen", colds))
-
-                sup = Supervisor(
-                    SupervisorConfig(
-                        station.socket_path,
-                        attach=False,
-                        environ=env,
-                        staff_command=staff_command,
-                        grace_seconds=1.0,
-                    )
-                )
-                await sup.start()
-                await until(lambda: _shows(sup, LOCK_TEXT))
-                pin = station.daemon.hardware.hw.button.pin  # type: ignore[union-attr]
-                shown, gone, switch, killed = [], [], [], 0
-                try:
-                    for _ in range(locks):
-                        assert await SupervisorSocket(sup.control_socket).request_login()
-                        staff_pid = sup.staff_pid
-                        assert staff_pid is not None
-                        await station.unlock()
-                        await until(lambda: sup.state == "staff")
-                        await asyncio.sleep(0.3)  # let the staff UI settle (idle, drawn)
-                        t0 = time.perf_counter()
-                        await asyncio.to_thread(pin.drive_low)
-                        t_shown = await until(lambda: _locked_in_view(sup))
-                        t_gone = await until(lambda p=staff_pid: not alive(p), step=0.002)
-                        await asyncio.to_thread(pin.drive_high)
-                        shown.append(t_shown - t0)
-                        gone.append(t_gone - t0)
-                        timing = sup.timings[-1]
-                        if timing.shown is not None:
-                            switch.append(timing.shown - timing.seen)
-                        killed += timing.killed
-                        await until(lambda: sup.staff_pid is None)
-                        await asyncio.sleep(0.25)  # the button's duplicate gap
-                finally:
-                    await sup.stop()
-                extra = {"staff_ui": staff, "staff_killed_after_grace": killed}
-                results.append(summary("button_to_lock_screen_shown", shown, **extra))
-                results.append(summary("button_to_staff_process_gone", gone, **extra))
-                results.append(summary("supervisor_event_to_window_switched", switch))
+                with ui_hosts(socket_dir / "ui") as hosts:
+                    for _ in range(rounds):
+                        for mode in modes:
+                            got = await one_round(
+                                station, hosts if mode == "own-servers" else None, locks,
+                                staff_command,
+                            )  # fmt: skip
+                            for key, values in got.items():
+                                totals[mode][key].extend(values)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+    for mode, got in totals.items():
+        extra = {
+            "mode": mode,
+            "staff_ui": staff,
+            "staff_killed_after_grace": int(sum(got["killed"])),
+        }
+        for metric, key in (
+            ("cold_start_to_lock_screen", "cold"),
+            ("button_to_lock_screen_shown", "shown"),
+            ("button_to_staff_process_gone", "gone"),
+            ("supervisor_event_to_window_switched", "switch"),
+        ):
+            results.append(summary(metric, got[key], median_95_ms=interval(got[key]), **extra))
     return results
 
 
@@ -165,9 +195,14 @@ async def _locked_in_view(sup: Supervisor) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--locks", type=int, default=30)
-    parser.add_argument("--cold-starts", type=int, default=5)
+    parser.add_argument("--locks", type=int, default=6, help="locks per round and mode")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; each mode once a round")
     parser.add_argument("--staff", choices=("real", "stand-in"), default="real")
+    parser.add_argument(
+        "--modes",
+        default="one-tmux,own-servers",
+        help="one-tmux (the UIs in the supervisor's tmux), own-servers (issue 14 item 7)",
+    )
     args = parser.parse_args()
     host = {
         "python": platform.python_version(),
@@ -175,7 +210,8 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load": round(os.getloadavg()[0], 2),
     }
-    for row in asyncio.run(bench(args.locks, args.cold_starts, args.staff)):
+    modes = args.modes.split(",")
+    for row in asyncio.run(bench(args.locks, args.rounds, args.staff, modes)):
         print(json.dumps({**row, **host}), flush=True)
 
 

@@ -31,6 +31,12 @@ def _ui(args: argparse.Namespace) -> int:
     return ui_main(args.rest)
 
 
+def _ui_host(args: argparse.Namespace) -> int:
+    from tui.uihost import main as ui_host_main
+
+    return ui_host_main(args.rest)
+
+
 def _hw_check(args: argparse.Namespace) -> int:
     from hardware.health import hw_check_main
     from provisioning.identity import fingerprint_line
@@ -88,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add("demo", _demo, "run the whole station on embedded defaults: hub, stationd, UI, GP link")
     add("ui", _ui, "the kiosk terminal: the locked UI, and the staff UI after log-in")
+    add("ui-host", _ui_host, "a tmux server of this Unix user for one of the kiosk's UIs")
     add("self-check", _self_check, "check vault, sealed store, lock and audit on a scratch dir")
     add("hw-check", _hw_check, "check camera, microphone, loudspeaker, button and LED")
     add("daemon", _daemon, "run stationd: hardware, call, blind store and the local API")
@@ -104,6 +111,7 @@ _PASSTHROUGH: dict[str, Callable[[argparse.Namespace], int]] = {
     "daemon": _daemon,
     "demo": _demo,
     "ui": _ui,
+    "ui-host": _ui_host,
     "hub": _hub,
     "guide": _guide,
     "hw-check": _hw_check,

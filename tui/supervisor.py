@@ -19,6 +19,17 @@ behaviour (stationd has already revoked its token). It fails closed: if the even
 breaks, it locks the screen; if the staff UI exits on its own while the station is
 unlocked, it asks stationd to lock; a crashed locked UI is restarted at once.
 
+On the appliance the two UIs are also two Unix users (issue 14 item 7): each runs in a tmux
+server of its own user (``kontaktstation ui-host``, :mod:`tui.uihost`, a systemd unit each),
+which lets the kiosk's user in; the supervisor creates the UI's session there, and its own
+windows ``locked`` and ``staff`` run a tmux *client* attached to that session. Switching stays
+a ``select-window`` between two screens already drawn, and neither UI's user can reach the
+other's screen, process or token: the sockets are in directories only the kiosk's user shares,
+and ``/proc`` of another uid is closed. The supervisor can no longer signal the staff UI itself
+(another uid): it asks the staff UI's server to (``run-shell kill``), which runs as that user.
+Without ``--locked-host``/``--staff-host`` (the demo, development) both UIs run in the
+supervisor's own tmux as before.
+
 Why tmux, not two virtual consoles or a compositor: it runs in any terminal (the kiosk's
 foot under cage, an SSH session for development, the test suite with no terminal at all),
 and ``select-window`` switches to a surface that is already drawn. The alternative that
@@ -39,7 +50,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -73,6 +84,15 @@ SESSION: Final = "kiosk"
 RUNTIME_NAME: Final = "kontaktstation-ui"
 LOCKED_WINDOW: Final = f"{SESSION}:locked"
 STAFF_WINDOW: Final = f"{SESSION}:staff"
+#: The two UIs by role: the name of the window in the kiosk and of the session in its host.
+LOCKED: Final = "locked"
+STAFF: Final = "staff"
+#: How long the supervisor waits for a UI's tmux server (its unit starting) to answer.
+_HOST_WAIT: Final = 30.0
+#: What a UI's session in its host server is given of the supervisor's environment: the
+#: station's own settings and the language, never the kiosk session's (its runtime
+#: directory, its Wayland display).
+_UI_ENV_PREFIXES: Final = ("KONTAKTSTATION_", "LANG", "LC_")
 #: Back-off between attempts to reach stationd's event stream.
 _RECONNECT: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -156,6 +176,22 @@ class SupervisorConfig:
     size: tuple[int, int] = (100, 30)
     #: How long a starting staff UI may take to draw before it is shown anyway.
     staff_draw_timeout: float = 10.0
+    #: The UIs' own tmux servers (``kontaktstation ui-host``, each as the UI's Unix user);
+    #: both or neither. None: both UIs run in the supervisor's own tmux.
+    locked_host: Path | None = None
+    staff_host: Path | None = None
+    #: The control socket the locked UI asks to log in on; default: in ``runtime_dir``. With
+    #: hosts it must be where the locked UI's user can reach it (``/run/kontaktstation-ui``).
+    control_socket: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.locked_host is None) != (self.staff_host is None):
+            raise ValueError("give both UI hosts (locked and staff) or neither")
+
+    @property
+    def hosted(self) -> bool:
+        """Whether the UIs run in their own users' tmux servers."""
+        return self.locked_host is not None
 
 
 @dataclass
@@ -176,10 +212,13 @@ class Supervisor:
         self._own_runtime = config.runtime_dir is None
         self.runtime_dir = config.runtime_dir or Path(tempfile.mkdtemp(prefix="ks-ui-"))
         self.tmux_socket = self.runtime_dir / "tmux.sock"
-        self.control_socket = self.runtime_dir / "control.sock"
+        self.control_socket = config.control_socket or self.runtime_dir / "control.sock"
         self.state: str | None = None
         self.staff_pid: int | None = None
         self.locked_pid: int | None = None
+        #: With hosts: the pid of the tmux client in the kiosk's ``locked`` window.
+        self._locked_client: int | None = None
+        self._locked_lock = asyncio.Lock()
         self.timings: list[LockTiming] = []
         self._tmux = shutil.which("tmux")
         self._tasks: list[asyncio.Task[None]] = []
@@ -195,15 +234,35 @@ class Supervisor:
 
     async def tmux(self, *args: str, check: bool = True) -> str:
         """Run one tmux command against the private server; its stdout."""
+        return await self._run_tmux(self.tmux_socket, args, check=check)
+
+    async def host_tmux(self, role: str, *args: str, check: bool = True) -> str:
+        """Run one tmux command against the UI ``role``'s own server; its stdout."""
+        host = self.config.locked_host if role == LOCKED else self.config.staff_host
+        assert host is not None
+        # A client environment with nothing of the kiosk's session in it: tmux copies some
+        # of a client's variables into the sessions it creates.
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        return await self._run_tmux(host, args, check=check, env=env)
+
+    async def _run_tmux(
+        self,
+        socket: Path,
+        args: Sequence[str],
+        *,
+        check: bool,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
         assert self._tmux is not None
         proc = await asyncio.create_subprocess_exec(
             self._tmux,
             "-S",
-            str(self.tmux_socket),
+            str(socket),
             *args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env=env,
         )
         out, err = await proc.communicate()
         if check and proc.returncode != 0:
@@ -220,10 +279,83 @@ class Supervisor:
         env["KONTAKTSTATION_SUPERVISOR_SOCKET"] = str(self.control_socket)
         return env
 
+    def _ui_environment(self) -> dict[str, str]:
+        """What a UI's session in its host server is given (see ``_UI_ENV_PREFIXES``)."""
+        env = {k: v for k, v in os.environ.items() if k.startswith(_UI_ENV_PREFIXES)}
+        env.update(self.config.environ)
+        env[SOCKET_ENV] = str(self.config.socket_path)
+        env["KONTAKTSTATION_SUPERVISOR_SOCKET"] = str(self.control_socket)
+        return env
+
     @staticmethod
     def _shell(command: Sequence[str]) -> str:
         # exec: the pane's process *is* the UI, so its pid is the one to signal.
         return "exec " + shlex.join(command)
+
+    def _window_command(self, role: str) -> str:
+        """What the kiosk's window ``role`` runs: the UI itself, or a client of its host."""
+        if not self.config.hosted:
+            command = self.config.locked_command if role == LOCKED else self.config.staff_command
+            return self._shell(command)
+        host = self.config.locked_host if role == LOCKED else self.config.staff_host
+        assert self._tmux is not None and host is not None
+        # The kiosk's window is itself a tmux pane: unset TMUX, or the client refuses to nest.
+        attach = ["env", "-u", "TMUX", self._tmux, "-S", str(host), "attach-session"]
+        return self._shell([*attach, "-t", f"={role}"])
+
+    async def _host_session(self, role: str) -> int:
+        """(Re)create the UI ``role``'s session in its own server; the UI's pid."""
+        command = self.config.locked_command if role == LOCKED else self.config.staff_command
+        await self.host_tmux(role, "kill-session", "-t", f"={role}", check=False)
+        width, height = self.config.size
+        env = [f"-e{key}={value}" for key, value in sorted(self._ui_environment().items())]
+        out = await self.host_tmux(
+            role,
+            "new-session",
+            "-d",
+            "-s",
+            role,
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            "-c",
+            "/",
+            *env,
+            "-P",
+            "-F",
+            "#{pane_pid}",
+            self._shell(command),
+        )
+        return int(out.strip())
+
+    async def _wait_for_hosts(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _HOST_WAIT
+        for role in (LOCKED, STAFF):
+            while True:
+                try:
+                    await self.host_tmux(role, "server-access", "-l")
+                    break
+                except SupervisorError as exc:
+                    if loop.time() > deadline:
+                        raise SupervisorError(f"the {role} UI's tmux server: {exc}") from exc
+                await asyncio.sleep(0.1)
+
+    async def _signal(self, role: str, pid: int, sig: signal.Signals) -> None:
+        """Signal a UI's process group: directly, or (another user's) through its server."""
+        if not self.config.hosted:
+            _kill_group(pid, sig)
+            return
+        name = sig.name.removeprefix("SIG")
+        # run-shell runs in the UI's own server, as the UI's user; tmux started the pane's
+        # process as a process group of its own.
+        await self.host_tmux(
+            role,
+            "run-shell",
+            f"kill -{name} -- -{pid} 2>/dev/null || kill -{name} {pid} 2>/dev/null; true",
+            check=False,
+        )
 
     # ------------------------------------------------------------------ life cycle
 
@@ -239,6 +371,9 @@ class Supervisor:
             await self.tmux("kill-server", check=False)
         conf = self.runtime_dir / "tmux.conf"
         conf.write_text(tmux_config(exit_key=self.config.exit_key, size=self.config.size))
+        if self.config.hosted:
+            await self._wait_for_hosts()
+            self.locked_pid = await self._host_session(LOCKED)
         width, height = self.config.size
         proc = await asyncio.create_subprocess_exec(
             self._tmux,
@@ -251,7 +386,7 @@ class Supervisor:
             "-s",
             SESSION,
             "-n",
-            "locked",
+            LOCKED,
             "-x",
             str(width),
             "-y",
@@ -259,7 +394,7 @@ class Supervisor:
             "-P",
             "-F",
             "#{pane_pid}",
-            self._shell(self.config.locked_command),
+            self._window_command(LOCKED),
             env=self._environment(),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -268,12 +403,27 @@ class Supervisor:
         out, err = await proc.communicate()
         if proc.returncode != 0:
             raise SupervisorError(f"tmux did not start: {err.decode(errors='replace')[:200]}")
-        self.locked_pid = int(out.decode().strip())
+        pane = int(out.decode().strip())
+        if self.config.hosted:
+            self._locked_client = pane
+            self._watch(pane, self._on_locked_exit)
+        else:
+            self.locked_pid = pane
+        assert self.locked_pid is not None
         self._watch(self.locked_pid, self._on_locked_exit)
+        with contextlib.suppress(FileNotFoundError):
+            self.control_socket.unlink()  # a supervisor before us died
         self._control = await asyncio.start_unix_server(
             self._on_control, path=str(self.control_socket)
         )
-        os.chmod(self.control_socket, 0o600)
+        if self.config.hosted:
+            # The locked UI's user reaches it through its group: the group of its own server's
+            # socket (the kiosk's user is a member; nobody else is).
+            assert self.config.locked_host is not None
+            os.chown(self.control_socket, -1, self.config.locked_host.stat().st_gid)
+            os.chmod(self.control_socket, 0o660)
+        else:
+            os.chmod(self.control_socket, 0o600)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._follow_events(), name="supervisor-events"))
 
@@ -322,11 +472,16 @@ class Supervisor:
         await self._end_staff(LockTiming(seen=time.perf_counter()))
         for pid in list(self._watchers):
             self._unwatch(pid)
+        if self.config.hosted:
+            with contextlib.suppress(Exception):
+                await self.host_tmux(LOCKED, "kill-session", "-t", f"={LOCKED}", check=False)
         with contextlib.suppress(Exception):
             await self.tmux("kill-server", check=False)
-        if self.locked_pid is not None:
-            await _wait_gone(self.locked_pid, 2.0)
-            _kill_group(self.locked_pid, signal.SIGKILL)
+        if self.locked_pid is not None and not await _wait_gone(self.locked_pid, 2.0):
+            with contextlib.suppress(Exception):
+                await self._signal(LOCKED, self.locked_pid, signal.SIGKILL)
+        with contextlib.suppress(FileNotFoundError):
+            self.control_socket.unlink()
         if self._own_runtime:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
@@ -370,16 +525,21 @@ class Supervisor:
             pid = self.staff_pid
             if pid is None:
                 return
-            _kill_group(pid, signal.SIGTERM)
+            await self._signal(STAFF, pid, signal.SIGTERM)
             if not await _wait_gone(pid, self.config.grace_seconds):
                 _log.warning("the staff UI ignored SIGTERM; killing it")
-                _kill_group(pid, signal.SIGKILL)
+                await self._signal(STAFF, pid, signal.SIGKILL)
                 timing.killed = True
                 await _wait_gone(pid, 5.0)
             timing.staff_gone = time.perf_counter()
             self._unwatch(pid)
             self.staff_pid = None
-            await self.tmux("kill-window", "-t", STAFF_WINDOW, check=False)
+            await self._close_staff_windows()
+
+    async def _close_staff_windows(self) -> None:
+        await self.tmux("kill-window", "-t", STAFF_WINDOW, check=False)
+        if self.config.hosted:
+            await self.host_tmux(STAFF, "kill-session", "-t", f"={STAFF}", check=False)
 
     # ------------------------------------------------------------------ log in
 
@@ -405,33 +565,56 @@ class Supervisor:
         if self.staff_pid is not None:
             return False
         epoch = self._lock_epoch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.staff_draw_timeout
+        if self.config.hosted:
+            # The UI first, as the staff UI's user, in its own server; drawn there before the
+            # kiosk's window attaches to it.
+            pid = await self._host_session(STAFF)
+            self.staff_pid = pid
+            self._watch(pid, self._on_staff_exit)
+            await self._wait_drawn(
+                lambda: self.host_tmux(
+                    STAFF, "capture-pane", "-p", "-t", f"={STAFF}:", check=False
+                ),
+                pid,
+                deadline,
+            )
+            if self.staff_pid != pid or self._lock_epoch != epoch:
+                return False
         out = await self.tmux(
             "new-window",
             "-d",
             "-n",
-            "staff",
+            STAFF,
             "-t",
             f"{SESSION}:",
             "-P",
             "-F",
             "#{pane_pid}",
-            self._shell(self.config.staff_command),
+            self._window_command(STAFF),
         )
-        pid = int(out.strip())
-        self.staff_pid = pid
-        self._watch(pid, self._on_staff_exit)
+        if not self.config.hosted:
+            pid = int(out.strip())
+            self.staff_pid = pid
+            self._watch(pid, self._on_staff_exit)
         # Shown once it has drawn something: until then the lock screen stays in view.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.staff_draw_timeout
-        while loop.time() < deadline and self.staff_pid == pid:
-            text = await self.tmux("capture-pane", "-p", "-t", STAFF_WINDOW, check=False)
-            if text.strip():
-                break
-            await asyncio.sleep(0.05)
+        await self._wait_drawn(
+            lambda: self.tmux("capture-pane", "-p", "-t", STAFF_WINDOW, check=False), pid, deadline
+        )
         if self.staff_pid != pid or self._lock_epoch != epoch:
             return False  # a lock came first: it stays hidden (and is being ended)
         await self.tmux("select-window", "-t", STAFF_WINDOW, check=False)
         return True
+
+    async def _wait_drawn(
+        self, capture: Callable[[], Awaitable[str]], pid: int, deadline: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline and self.staff_pid == pid:
+            if (await capture()).strip():
+                return
+            await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ process exits
 
@@ -462,7 +645,7 @@ class Supervisor:
             return
         await self.tmux("select-window", "-t", LOCKED_WINDOW, check=False)
         self.staff_pid = None
-        await self.tmux("kill-window", "-t", STAFF_WINDOW, check=False)
+        await self._close_staff_windows()
         if self.state not in LOCKED_STATES:
             # The staff UI is gone but the station is unlocked: lock it (fail closed).
             with contextlib.suppress(StationClientError):
@@ -470,15 +653,55 @@ class Supervisor:
                     await client.lock()
 
     async def _on_locked_exit(self, pid: int) -> None:
-        _log.error("the locked UI exited; restarting it")
-        await self.tmux(
-            "respawn-pane", "-k", "-t", LOCKED_WINDOW, self._shell(self.config.locked_command)
-        )
+        """The locked UI (or, with hosts, the kiosk's client of it) exited: restart it."""
+        async with self._locked_lock:
+            if self._stopped:
+                return
+            if pid == self.locked_pid:
+                _log.error("the locked UI exited; restarting it")
+                if self.config.hosted:
+                    await self._restart_hosted_locked_ui()
+                else:
+                    await self._respawn_locked_window()
+                    self.locked_pid = self._locked_client
+                    self._locked_client = None
+            if self.config.hosted and not _running(self._locked_client):
+                # The kiosk's client of the locked UI's server ended (its session was made
+                # anew, or the server restarted): the session first, then a new client.
+                if not await self._host_pane_pid(LOCKED):
+                    await self._restart_hosted_locked_ui()
+                _log.warning("the kiosk's client of the locked UI ended; attaching again")
+                await self._respawn_locked_window()
+            if self.staff_pid is None:
+                await self.tmux("select-window", "-t", LOCKED_WINDOW, check=False)
+
+    async def _respawn_locked_window(self) -> None:
+        command = self._window_command(LOCKED)
+        await self.tmux("respawn-pane", "-k", "-t", LOCKED_WINDOW, command)
         out = await self.tmux("display-message", "-p", "-t", LOCKED_WINDOW, "#{pane_pid}")
-        self.locked_pid = int(out.strip())
-        self._watch(self.locked_pid, self._on_locked_exit)
-        if self.staff_pid is None:
-            await self.tmux("select-window", "-t", LOCKED_WINDOW, check=False)
+        self._locked_client = int(out.strip())
+        self._watch(self._locked_client, self._on_locked_exit)
+
+    async def _host_pane_pid(self, role: str) -> int | None:
+        """The pid of the UI in its host's session, None if there is no such session."""
+        out = await self.host_tmux(
+            role, "display-message", "-p", "-t", f"={role}:", "#{pane_pid}", check=False
+        )
+        return int(out.strip()) if out.strip().isdigit() else None
+
+    async def _restart_hosted_locked_ui(self) -> None:
+        # The session still there (the UI crashed): respawn its pane, and the kiosk's client
+        # stays attached. The session gone (its server restarted): wait for it, make it anew.
+        command = self._shell(self.config.locked_command)
+        await self.host_tmux(
+            LOCKED, "respawn-pane", "-k", "-t", f"={LOCKED}:", command, check=False
+        )
+        pid = await self._host_pane_pid(LOCKED)
+        if pid is None:
+            await self._wait_for_hosts()
+            pid = await self._host_session(LOCKED)
+        self.locked_pid = pid
+        self._watch(pid, self._on_locked_exit)
 
     async def current_window(self) -> str:
         """The name of the window the kiosk shows now."""
@@ -487,6 +710,18 @@ class Supervisor:
     async def capture(self, window: str | None = None) -> str:
         """The text the kiosk shows now (or ``window``'s)."""
         return await self.tmux("capture-pane", "-p", "-t", window or SESSION, check=False)
+
+
+def _running(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's (a UI's, with hosts)
+    return True
 
 
 def _kill_group(pid: int, sig: signal.Signals) -> None:
@@ -521,9 +756,7 @@ async def _wait_gone(pid: int, within: float) -> bool:
                 loop.remove_reader(fd)
         deadline = loop.time() + within
         while loop.time() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _running(pid):
                 return True
             await asyncio.sleep(0.01)
         return False
@@ -561,6 +794,21 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds before a staff UI that ignores SIGTERM at a lock is killed",
     )
     parser.add_argument("--detached", action="store_true", help="do not attach this terminal")
+    parser.add_argument(
+        "--locked-host",
+        type=Path,
+        help="the locked UI's own tmux server (kontaktstation ui-host, as the UI's user)",
+    )
+    parser.add_argument(
+        "--staff-host",
+        type=Path,
+        help="the staff UI's own tmux server (kontaktstation ui-host, as the UI's user)",
+    )
+    parser.add_argument(
+        "--control-socket",
+        type=Path,
+        help="where the locked UI asks to log in (with hosts: a directory its user can reach)",
+    )
     return parser
 
 
@@ -572,12 +820,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # fixed name (IT, and the system test, find the screen at
     # $XDG_RUNTIME_DIR/kontaktstation-ui/tmux.sock). Elsewhere, a private temporary one.
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    config = SupervisorConfig(
-        socket_path=socket_path,
-        grace_seconds=args.grace,
-        attach=not args.detached,
-        runtime_dir=Path(runtime) / RUNTIME_NAME if runtime else None,
-    )
+    try:
+        config = SupervisorConfig(
+            socket_path=socket_path,
+            grace_seconds=args.grace,
+            attach=not args.detached,
+            runtime_dir=Path(runtime) / RUNTIME_NAME if runtime else None,
+            locked_host=args.locked_host,
+            staff_host=args.staff_host,
+            control_socket=args.control_socket,
+        )
+    except ValueError as exc:
+        print(f"kontaktstation ui: {exc}", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(Supervisor(config).run())
     except SupervisorError as exc:

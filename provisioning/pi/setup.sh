@@ -54,7 +54,11 @@ TOKEN="${ETC}/station-token"
 CONSTRAINTS="${ETC}/constraints.txt"
 STATION_USER=kontaktstation
 KIOSK_USER=kontaktstation-kiosk
-UNITS=(kontaktstation-stationd.service kontaktstation-kiosk.service kontaktstation-surface.service)
+# The two UIs' own users (issue 14 item 7): each runs its UI in a tmux server of its own.
+LOCKED_USER=kontaktstation-locked
+STAFF_USER=kontaktstation-staff
+UNITS=(kontaktstation-stationd.service kontaktstation-kiosk.service kontaktstation-surface.service
+    kontaktstation-ui-locked.service kontaktstation-ui-staff.service)
 # Every target: the kiosk (labwc, foot, tmux), sound (PipeWire), the spoken reminders'
 # voice (espeak-ng, with a Danish voice in its data), the surface's EGL/Wayland libraries
 # (pygame-ce's SDL loads them), zram, curl for the last check.
@@ -241,7 +245,7 @@ else
         "${missing[@]}"
 fi
 
-step "users: ${STATION_USER} (stationd) and ${KIOSK_USER} (screen), sharing one group"
+step "users: ${STATION_USER} (stationd), ${KIOSK_USER} (screen), ${LOCKED_USER} and ${STAFF_USER} (the UIs)"
 if [ "${TARGET}" = generic ]; then
     # Raspberry Pi OS has a gpio group owning /dev/gpiochip*; a generic Debian has neither.
     if getent group gpio >/dev/null 2>&1; then
@@ -271,6 +275,21 @@ else
     act useradd --system --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin --groups "${STATION_USER},video,render,input" "${KIOSK_USER}"
 fi
+# Each UI's user: stationd's group (its socket) and a group of its own, which the kiosk's user
+# joins (the UI's tmux socket) and the other UI's user does not.
+for ui_user in "${LOCKED_USER}" "${STAFF_USER}"; do
+    if id -u "${ui_user}" >/dev/null 2>&1; then
+        already "user ${ui_user} exists"
+    else
+        act useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --groups "${STATION_USER}" "${ui_user}"
+    fi
+    if id -nG "${KIOSK_USER}" 2>/dev/null | tr ' ' '\n' | grep -qx "${ui_user}"; then
+        already "${KIOSK_USER} is in group ${ui_user}"
+    else
+        act usermod --append --groups "${ui_user}" "${KIOSK_USER}"
+    fi
+done
 
 step "accounts: human logins locked (the imager's admin user); IT works through the hub"
 locked_any=0
@@ -457,7 +476,7 @@ After=user-runtime-dir@${kiosk_uid}.service
 [Service]
 BindPaths=/run/user/${kiosk_uid}"
 
-step "units: stationd, kiosk, video surface; logind, coredump, journald and manager drop-ins"
+step "units: stationd, kiosk, video surface, the UIs' terminals; logind, coredump, journald and manager drop-ins"
 for unit in "${UNITS[@]}"; do
     put 0644 "${REPO}/systemd/${unit}" "/etc/systemd/system/${unit}"
 done
@@ -515,7 +534,7 @@ else
 fi
 act systemctl set-default graphical.target
 
-step "enable: stationd, kiosk and video surface at boot"
+step "enable: stationd, kiosk, video surface and the UIs' terminals at boot"
 for unit in "${UNITS[@]}"; do
     if [ -e "/etc/systemd/system/multi-user.target.wants/${unit}" ] \
         || [ -e "/etc/systemd/system/graphical.target.wants/${unit}" ] \

@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
@@ -55,6 +58,27 @@ def short_socket_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def ui_hosts(directory: Path) -> Iterator[tuple[Path, Path]]:
+    """The two UIs' own tmux servers (``kontaktstation ui-host``), started as their units start
+    them, but as this one user (the booted appliance, ``tests/vm``, has the users): the
+    locked UI's and the staff UI's socket."""
+    sockets = (directory / "locked" / "tmux.sock", directory / "staff" / "tmux.sock")
+    program = str(Path(sys.executable).with_name("kontaktstation"))
+    me = pwd.getpwuid(os.getuid()).pw_name
+    hosts = [
+        subprocess.Popen([program, "ui-host", "--socket", str(sock), "--allow", me])
+        for sock in sockets
+    ]
+    try:
+        yield sockets
+    finally:
+        for host in hosts:
+            host.terminate()
+        for host in hosts:
+            host.wait(10)
 
 
 def staff_number(index: int) -> str:

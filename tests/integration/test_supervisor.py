@@ -3,6 +3,11 @@
 The locked UI is the real one (``python -m tui.locked``); the staff UI is a stand-in process
 (a staff screen marker and a sleep; one variant ignores SIGTERM), because what is tested here
 is the supervisor: the lock edge shows the locked window and the staff process is gone.
+
+Every test with a station runs twice: with both UIs in the supervisor's own tmux (the demo,
+development) and with each UI in a tmux server of its own (``kontaktstation ui-host``, as
+the units start them on the appliance; here all one user, the booted appliance in
+``tests/vm`` has the users, and shows one UI's user reading nothing of the other's).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from tests.integration.daemon_harness import (
     enrol,
     running_daemon,
     short_socket_dir,
+    ui_hosts,
 )
 from tui.locked.link import SupervisorSocket
 from tui.supervisor import Supervisor, SupervisorConfig, tmux_config
@@ -74,17 +80,24 @@ async def eventually(check: Any, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def station(data_dir: Path) -> AsyncIterator[Running]:
+@pytest.fixture(params=["one tmux", "own servers"])
+async def station(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[Running]:
     enrol(data_dir)
     with short_socket_dir() as socket_dir:
         async with running_daemon(data_dir, socket_dir) as running:
-            yield running
+            if request.param == "one tmux":
+                running.ui_hosts = None  # type: ignore[attr-defined]
+                yield running
+                return
+            with ui_hosts(socket_dir / "ui") as hosts:
+                running.ui_hosts = hosts  # type: ignore[attr-defined]
+                yield running
 
 
 async def start_supervisor(
     station: Running, *, ignore_term: bool, grace: float, draws_after: float = 0.0
 ) -> Supervisor:
+    hosts: tuple[Path, Path] | None = station.ui_hosts  # type: ignore[attr-defined]
     supervisor = Supervisor(
         SupervisorConfig(
             socket_path=station.socket_path,
@@ -92,6 +105,8 @@ async def start_supervisor(
             grace_seconds=grace,
             attach=False,
             environ={"KONTAKTSTATION_LANG": "da", "KONTAKTSTATION_STATION_NAME": "Testhjemmet"},
+            locked_host=hosts[0] if hosts else None,
+            staff_host=hosts[1] if hosts else None,
         )
     )
     await supervisor.start()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -45,6 +46,9 @@ MAX_EXPOSURE = {
     "kontaktstation-surface.service": 3.0,
     "kontaktstation-kiosk.service": 3.0,
     "kontaktstation-hub.service": 3.0,
+    # The UIs' own tmux servers (issue 14 item 7): no network, no devices but ptys.
+    "kontaktstation-ui-locked.service": 1.5,
+    "kontaktstation-ui-staff.service": 1.5,
 }
 VENV_BIN = "/opt/kontaktstation/venv/bin/kontaktstation"
 
@@ -176,14 +180,55 @@ def test_exec_start_options_are_ones_the_commands_accept() -> None:
     from hardware.surface.app import _parser as surface_parser
     from hub.server import _parser as hub_parser
     from station.daemon.app import _parser as daemon_parser
+    from tui.supervisor import _parser as ui_parser
+    from tui.uihost import _parser as ui_host_parser
 
-    parsers = {"daemon": daemon_parser, "hub": hub_parser, "surface": surface_parser}
+    parsers = {
+        "daemon": daemon_parser,
+        "hub": hub_parser,
+        "surface": surface_parser,
+        "ui": ui_parser,
+        "ui-host": ui_host_parser,
+    }
     for name in UNITS:
         for line in parse_unit(UNITS_DIR / name).get("Service.ExecStart", []):
             words = line.split()
             if words[0] != VENV_BIN:
-                continue
+                # The kiosk: labwc -S "foot ... kontaktstation ui ...": the program in foot.
+                if f"{VENV_BIN} " not in line:
+                    continue
+                words = shlex.split(line)[-1].split()
+                words = words[words.index(VENV_BIN) :]
             parsers[words[1]]().parse_args(words[2:])  # SystemExit (failure) if wrong
+
+
+def test_the_uis_run_as_users_of_their_own_that_only_the_kiosk_joins() -> None:
+    """Issue 14 item 7, as the units say it (the booted appliance in tests/vm proves it)."""
+    kiosk = parse_unit(UNITS_DIR / "kontaktstation-kiosk.service")
+    kiosk_groups = kiosk["Service.SupplementaryGroups"][-1].split()
+    command = kiosk["Service.ExecStart"][-1]
+    users = set()
+    for role, other in (("locked", "staff"), ("staff", "locked")):
+        unit = parse_unit(UNITS_DIR / f"kontaktstation-ui-{role}.service")
+        single = {key: values[-1] for key, values in unit.items()}
+        user = single["Service.User"]
+        users.add(user)
+        assert user == single["Service.Group"] == f"kontaktstation-{role}"
+        # Its socket in its own directory, opened to its own group only (the kiosk's user).
+        socket = f"/run/kontaktstation-ui-{role}/tmux.sock"
+        assert single["Service.ExecStart"] == (
+            f"{VENV_BIN} ui-host --socket {socket} --allow kontaktstation-kiosk"
+        )
+        assert single["Service.RuntimeDirectory"] == f"kontaktstation-ui-{role}"
+        assert single["Service.RuntimeDirectoryMode"] == "0750"
+        assert f"--{role}-host {socket}" in command
+        assert user in kiosk_groups  # the kiosk's user joins this UI's group...
+        assert f"kontaktstation-{other}" not in single["Service.SupplementaryGroups"].split()
+        assert single["Service.PrivateNetwork"] == "yes"
+        assert single["Service.ProtectProc"] == "invisible"
+        assert single["Service.NoNewPrivileges"] == "yes"
+        assert f"kontaktstation-ui-{role}.service" in kiosk["Unit.Wants"][-1].split()
+    assert len(users) == 2 and "kontaktstation-kiosk" not in users
 
 
 def test_kiosk_runs_the_ui_on_tty1_with_nothing_else_reachable() -> None:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import pwd
 import re
 import shutil
 import signal
@@ -330,11 +332,24 @@ async def station_tree(base: Path) -> AsyncIterator[Station]:
                 # No compositor here: SDL draws offscreen (the unit asks for Wayland).
                 extra_env={"SDL_VIDEODRIVER": "offscreen"},
             )
+            # The UIs' own terminal servers (issue 14 item 7). On the appliance each runs as a
+            # user of its own and lets the kiosk's user in; here every process is this one
+            # user, so the kiosk's user named in --allow is this one (the booted appliance,
+            # tests/vm, has the users and shows one UI's user reading nothing of the other's).
+            me = pwd.getpwuid(os.getuid()).pw_name
+            for role in ("locked", "staff"):
+                host = read_unit(f"kontaktstation-ui-{role}.service")
+                argv = host.exec_start
+                argv[argv.index("--allow") + 1] = me
+                station.services[f"ui-{role}"] = start(
+                    host, root, argv=argv, log=station.logs / f"ui-{role}.log"
+                )
             kiosk = read_unit("kontaktstation-kiosk.service")
-            # labwc -S "foot ... kontaktstation ui": the session program is foot's last words.
+            # labwc -S "foot ... kontaktstation ui ...": the session program is foot's words.
             session = kiosk.exec_start[kiosk.exec_start.index("-S") + 1].split()
             program = session[session.index("--app-id=kontaktstation-ui") + 1 :]
-            assert program[-1] == "ui" and program[0].endswith("/kontaktstation"), program
+            assert program[1] == "ui" and program[0].endswith("/kontaktstation"), program
+            assert "--locked-host" in program and "--staff-host" in program, program
             station.terminal = Terminal(120, 40)
             station.services["kiosk"] = start(
                 kiosk,
@@ -350,7 +365,7 @@ async def station_tree(base: Path) -> AsyncIterator[Station]:
             station.screen = TmuxScreen(runtime / "kontaktstation-ui" / "tmux.sock")
             yield station
     finally:
-        for name in ("kiosk", "surface", "stationd", "hub"):
+        for name in ("kiosk", "ui-staff", "ui-locked", "surface", "stationd", "hub"):
             service = station.services.get(name)
             if service is not None:
                 service.stop()

@@ -130,6 +130,14 @@ def test_dry_run_lists_every_step_in_order_and_changes_nothing(tmp_path: Path) -
         "/etc/systemd/system/kontaktstation-stationd.service",
         "/etc/systemd/system/kontaktstation-kiosk.service",
         "/etc/systemd/system/kontaktstation-surface.service",
+        # Issue 14 item 7: the UIs' own users and terminal servers; the kiosk joins both.
+        "/etc/systemd/system/kontaktstation-ui-locked.service",
+        "/etc/systemd/system/kontaktstation-ui-staff.service",
+        "--groups kontaktstation kontaktstation-locked",
+        "--groups kontaktstation kontaktstation-staff",
+        "usermod --append --groups kontaktstation-locked kontaktstation-kiosk",
+        "usermod --append --groups kontaktstation-staff kontaktstation-kiosk",
+        "systemctl enable kontaktstation-ui-staff.service",
         "/etc/systemd/logind.conf.d/kontaktstation.conf",
         "/etc/systemd/coredump.conf.d/kontaktstation.conf",
         "/etc/default/zramswap", "/etc/sysctl.d/60-kontaktstation.conf",
@@ -153,6 +161,9 @@ def test_dry_run_lists_every_step_in_order_and_changes_nothing(tmp_path: Path) -
 def test_a_second_pass_on_a_provisioned_system_only_marks_what_is_done(tmp_path: Path) -> None:
     provisioned = {
         "id": 'case "$*" in "-u kontaktstation"|"-u kontaktstation-kiosk") echo 990;; '
+        '"-u kontaktstation-locked"|"-u kontaktstation-staff") echo 991;; '
+        '"-nG kontaktstation-kiosk") echo kontaktstation-kiosk kontaktstation video render '
+        "input kontaktstation-locked kontaktstation-staff;; "
         '*) exec /usr/bin/id "$@";; esac',
         "dpkg-query": "echo 'install ok installed'",
         "readlink": "echo /dev/null",

@@ -57,6 +57,8 @@ UNITS = (
     "kontaktstation-stationd.service",
     "kontaktstation-kiosk.service",
     "kontaktstation-surface.service",
+    "kontaktstation-ui-locked.service",
+    "kontaktstation-ui-staff.service",
 )
 STAFF_PIN = "482916"
 #: The lock screen's title colour (tui/locked/locked.tcss, #locked-title).
@@ -460,6 +462,67 @@ def test_the_keyboard_reaches_the_ui(appliance: Appliance) -> None:
     appliance.record("key_to_staff_login_s", round(_log_in_by_keyboard(appliance), 1),
                      "QMP send-key l → tmux window 'staff' shows the log-in")  # fmt: skip
     _log_in_by_keyboard(appliance)
+
+
+def test_the_locked_uis_user_reaches_nothing_of_the_staff_ui(appliance: Appliance) -> None:
+    """Issue 14 item 7, the attacker's step: code running as the locked UI's user (here a
+    shell as that user, outside even the unit's sandbox) tries what code in the locked pane
+    did before: the staff screen through tmux (its own $TMUX, the staff UI's server, the
+    kiosk's), and the staff UI's memory and environment through /proc. Each is refused while
+    the staff UI is up; the kiosk's user, the one let in, reads the same screen."""
+    guest = appliance.guest
+    kiosk_uid = appliance.uid("kontaktstation-kiosk")
+    appliance.guest.press("l")
+    appliance.wait_text("Lås stationen op", window="staff", within=90)
+    try:
+        processes = guest.sh("ps", "-eo", "user:32=,pid=,args=").stdout.splitlines()
+        owners = {}
+        for line in processes:
+            user, pid, args = line.split(None, 2)
+            for module in ("tui.locked", "tui.staff"):
+                if f"-m {module}" in args:
+                    owners[module] = (user, pid)
+        assert owners["tui.locked"][0] == "kontaktstation-locked", processes
+        assert owners["tui.staff"][0] == "kontaktstation-staff", processes
+        staff_pid = owners["tui.staff"][1]
+        locked_pid = owners["tui.locked"][1]
+        # The socket the locked pane's own $TMUX names (read as root).
+        environ = guest.sh("cat", f"/proc/{locked_pid}/environ").stdout.split("\0")
+        own_tmux = next(v for v in environ if v.startswith("TMUX=")).split("=", 1)[1].split(",")[0]
+        staff_socket = "/run/kontaktstation-ui-staff/tmux.sock"
+        kiosk_socket = appliance.tmux_socket()
+        attempts = {
+            "its own server's staff session": f"tmux -S {own_tmux} capture-pane -p -t =staff:",
+            "the staff UI's server": f"tmux -S {staff_socket} capture-pane -p -t =staff:",
+            "the staff UI's directory": "ls /run/kontaktstation-ui-staff",
+            "the kiosk's server": f"tmux -S {kiosk_socket} capture-pane -p -t kiosk:staff",
+            "the staff UI's environment": f"cat /proc/{staff_pid}/environ",
+            "the staff UI's memory": f"head -c 1 /proc/{staff_pid}/mem",
+            "the staff UI's open files": f"ls /proc/{staff_pid}/fd",
+        }
+        refusals = {}
+        for what, command in attempts.items():
+            result = guest.run(
+                f"cd / && runuser -u kontaktstation-locked -- {command}", check=False
+            )
+            assert result.status != 0, (what, result.stdout[:300])
+            assert "Lås stationen op" not in result.stdout, what
+            refusals[what] = result.stderr.strip().splitlines()[-1:] or [f"exit {result.status}"]
+        # The same screen is there for the kiosk's user: the refusals are about the user.
+        shown = guest.run(
+            f"cd / && runuser -u kontaktstation-kiosk -- tmux -S {staff_socket}"
+            " capture-pane -p -t =staff:",
+            check=False,
+        )
+        assert shown.status == 0 and "Lås stationen op" in shown.stdout, shown
+        appliance.record(
+            "locked_user_refused",
+            refusals,
+            f"runuser -u kontaktstation-locked (kiosk uid {kiosk_uid}) while the staff UI is up",
+        )
+    finally:
+        appliance.guest.press("esc")
+        appliance.wait_text("Stationen er låst", window="locked", within=90)
 
 
 def test_the_keyboard_stays_with_the_ui_when_the_video_window_maps(appliance: Appliance) -> None:
