@@ -3,9 +3,12 @@ signal for libopus to code it on (its VAD takes a steady sine for no speech), fo
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-__all__ = ["RATE", "RangeDecoder", "lbrr_flag", "speech_like"]
+import numpy as np
+import pytest
+
+__all__ = ["RATE", "RangeDecoder", "lbrr_flag", "speak_into_fake_microphone", "speech_like"]
 
 RATE = 48_000
 
@@ -20,6 +23,23 @@ def speech_like(seconds: float, seed: int = 1) -> np.ndarray:
     envelope = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 0.5
     noise = rng.normal(0, 0.02, t.size)
     return (6000 * (voice * envelope + noise)).astype(np.int16)
+
+
+def speak_into_fake_microphone(monkeypatch: pytest.MonkeyPatch, seconds: float = 60) -> None:
+    """The fake microphone "hears" :func:`speech_like` instead of its steady tone, which
+    libopus's VAD (rightly) does not take for speech, and codes no FEC for."""
+    from hardware.audio.fake import ToneMicrophone
+
+    voice = speech_like(seconds)
+    original_recv = ToneMicrophone.recv
+
+    async def voice_recv(self: ToneMicrophone) -> Any:
+        frame = await original_recv(self)
+        start = int(frame.pts or 0) % (voice.size - frame.samples)
+        frame.planes[0].update(voice[start : start + frame.samples].tobytes())
+        return frame
+
+    monkeypatch.setattr(ToneMicrophone, "recv", voice_recv)
 
 
 class RangeDecoder:

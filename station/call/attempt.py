@@ -39,6 +39,7 @@ from station.call.media import (
     VolumeTrack,
     pump_remote_video,
 )
+from station.call.opus import station_opus_encoder
 from station.call.probe import probe_ice_servers
 from station.call.quality import Quality, grade_quality, selected_pair
 from station.call.state import END_TIMEOUT, Attempt, CallPhase
@@ -335,13 +336,17 @@ class AttemptRunner(CallControls):
                 continue
             received = lost = transport_bytes = 0
             rtts: list[float] = []
+            audio_report: Any = None
             for stats in report.values():
                 kind = getattr(stats, "type", "")
                 if kind == "inbound-rtp":
                     received += int(stats.packetsReceived)
                     lost += max(0, int(stats.packetsLost))
-                elif kind == "remote-inbound-rtp" and stats.roundTripTime is not None:
-                    rtts.append(float(stats.roundTripTime))
+                elif kind == "remote-inbound-rtp":
+                    if stats.roundTripTime is not None:
+                        rtts.append(float(stats.roundTripTime))
+                    if stats.kind == "audio":
+                        audio_report = stats
                 elif kind == "transport":
                     transport_bytes += int(stats.bytesReceived)
             now = loop.time()
@@ -364,6 +369,34 @@ class AttemptRunner(CallControls):
                 if self.config.auto_audio_only and self._selected_pair is not None:
                     self._judge_link(attempt, now, rtt_ms, max(0.0, loss), fps)
             previous = (now, frames, received, lost, transport_bytes)
+            if audio_report is not None:
+                self._follow_audio_loss(attempt, audio_report)
+
+    def _follow_audio_loss(self, attempt: Attempt, report: Any) -> None:
+        """A new receiver report from the GP for the station's audio: the Opus encoder's
+        bitrate and expected loss follow it (:mod:`station.call.audiorate`)."""
+        if report.timestamp == attempt.audio_report_at or report.fractionLost is None:
+            return  # the same report as last time
+        attempt.audio_report_at = report.timestamp
+        # aiortc passes the report's 8-bit fraction through (RFC 3550: lost / 256).
+        target = attempt.audio_rate.feed(
+            float(report.fractionLost) / 256, audio_only=attempt.audio_only
+        )
+        if target is None:
+            return
+        encoders = [station_opus_encoder(s) for s in attempt.pc.getSenders() if s.kind == "audio"]
+        for encoder in encoders:
+            if encoder is not None:
+                encoder.set_bitrate(target.bitrate)
+                encoder.set_packet_loss(target.loss_percent)
+        _log.info(
+            "call attempt %d: audio %d kbit/s, expected loss %d%% (GP reports %.0f%%)%s",
+            attempt.number,
+            target.bitrate // 1000,
+            target.loss_percent,
+            float(report.fractionLost) / 2.56,
+            "" if any(e is not None for e in encoders) else " (not the station's encoder)",
+        )
 
     def _judge_link(
         self, attempt: Attempt, now: float, rtt_ms: float | None, loss: float, fps: float

@@ -34,6 +34,8 @@ from aiortc.codecs.opus import SAMPLE_RATE, SAMPLES_PER_FRAME, OpusEncoder
 from av import AudioFrame
 from av.frame import Frame
 
+from station.call.audiorate import START
+
 __all__ = [
     "DEFAULT_BITRATE",
     "DEFAULT_PACKET_LOSS_PERCENT",
@@ -43,16 +45,17 @@ __all__ = [
     "fec_opus_encoder_installed",
     "install_fec_opus_encoder",
     "load_libopus",
+    "station_opus_encoder",
 ]
 
 _log = logging.getLogger(__name__)
 
 #: The aiortc release whose ``rtcrtpsender.get_encoder`` and Opus codec entry are replaced.
 FEC_OPUS_AIORTC_VERSION = "1.16.0"
-#: aiortc's own Opus bitrate, kept.
-DEFAULT_BITRATE = 96_000
-#: The loss libopus expects until told otherwise; must be non-zero for LBRR to be coded.
-DEFAULT_PACKET_LOSS_PERCENT = 10
+#: The bitrate and the loss libopus expects until the GP's first receiver report (then
+#: :class:`station.call.audiorate.AudioRate` sets both): 32 kbit/s, not aiortc's 96; an
+#: expected loss must be non-zero for LBRR to be coded.
+DEFAULT_BITRATE, DEFAULT_PACKET_LOSS_PERCENT = START
 #: What the station's SDP says about Opus (RFC 7587 section 6.1).
 OPUS_FMTP = {"useinbandfec": "1", "usedtx": "1"}
 
@@ -207,6 +210,17 @@ class FecOpusEncoder(OpusEncoder):
 
 
 _original_get_encoder: Any = None
+
+
+def station_opus_encoder(sender: Any) -> FecOpusEncoder | None:
+    """The station's Opus encoder an aiortc audio sender encodes with, to change it live.
+
+    aiortc keeps it private (``RTCRtpSender.__encoder``, made at the sender's first frame);
+    None before that, or when aiortc's own encoder is in use (see
+    :func:`install_fec_opus_encoder`).
+    """
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    return encoder if isinstance(encoder, FecOpusEncoder) else None
 
 
 def fec_opus_encoder_installed() -> bool:

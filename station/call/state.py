@@ -23,6 +23,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from hardware.audio.base import Microphone, Speaker
 from hardware.camera.base import Camera
 from hardware.video import FrameSink
+from station.call.audiorate import AudioRate
 from station.call.config import CallConfig
 from station.call.hub import RendezvousClient, Sealer, StationCredentials, hub_ssl_context
 from station.call.linkjudge import AudioOnlyJudge
@@ -121,6 +122,10 @@ class Attempt:
     remb_bps: float | None = None
     remb_at: float | None = None
     video_started_at: float | None = None
+    #: The station's Opus settings following the GP's receiver reports (issue 18 item 2),
+    #: and the arrival time of the last report used.
+    audio_rate: AudioRate = field(default_factory=AudioRate)
+    audio_report_at: Any = None
     #: Why the attempt ended (``reconnecting`` events say it; no personal data).
     end_reason: str = "error"
 

@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
-from hardware.audio.fake import ToneMicrophone
 from station.call.opus import FecOpusEncoder
-from tests.opus_lbrr import lbrr_flag, speech_like
+from tests.opus_lbrr import lbrr_flag, speak_into_fake_microphone
 
 from .call_harness import wait_for
 from .netns import delegated_to_loopback_namespace
@@ -79,18 +78,7 @@ def test_opus_fec_both_ways_with_chromium(
             received.append(bytes(packet.payload))
         await original_handle(self, packet, arrival_time_ms)
 
-    # The fake microphone "hears" a voice instead of its steady tone, which libopus's VAD
-    # (rightly) does not take for speech, and codes no FEC for.
-    voice = speech_like(60)
-    original_recv = ToneMicrophone.recv
-
-    async def voice_recv(self: ToneMicrophone) -> Any:
-        frame = await original_recv(self)
-        start = int(frame.pts or 0) % (voice.size - frame.samples)
-        frame.planes[0].update(voice[start : start + frame.samples].tobytes())
-        return frame
-
-    monkeypatch.setattr(ToneMicrophone, "recv", voice_recv)
+    speak_into_fake_microphone(monkeypatch)
     monkeypatch.setattr(FecOpusEncoder, "encode", recording_encode)
     monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", lossy_handle)
 

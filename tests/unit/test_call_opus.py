@@ -158,7 +158,7 @@ def test_dtx_stops_sending_during_silence() -> None:
 
 
 def test_live_bitrate_and_loss_changes() -> None:
-    encoder = FecOpusEncoder()
+    encoder = FecOpusEncoder(bitrate=96_000)
     signal = speech_like(2)
     high = sum(len(p) for p, _ in encode(encoder, signal))
     encoder.set_bitrate(24_000)
