@@ -7,6 +7,7 @@ never loads the station's hardware and the locked UI never loads the vault.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import sys
 from collections.abc import Callable, Sequence
 
@@ -119,9 +120,18 @@ _PASSTHROUGH: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+#: The services whose standard error is the journal: a crash in native code (PyAV, FFmpeg,
+#: OpenSSL, SDL) prints where every thread was (files, lines and function names; never a value,
+#: so no personal data) instead of a bare ``status=11/SEGV``. Not the UIs: their standard error
+#: is the screen.
+_CRASH_TRACED = frozenset({"daemon", "surface", "hub"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kontaktstation`` console command."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _CRASH_TRACED:
+        faulthandler.enable(all_threads=True)
     if argv and argv[0] in _PASSTHROUGH:
         return _PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:]))
     args = _parser().parse_args(argv)

@@ -62,3 +62,42 @@ def test_pass_through_commands_take_their_own_help() -> None:
         )
         assert done.returncode == 0, command + done.stderr
         assert f"usage: kontaktstation {command}" in done.stdout or "usage:" in done.stdout
+
+
+_CRASH = """
+import ctypes, sys
+import station.daemon.app as app
+from kontaktstation.cli import main
+
+def crash(argv):
+    ctypes.string_at(0)  # a read of address 0: what a bug in native code does
+    return 0
+
+app.main = crash
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_crash_in_native_code_says_where_it_was_in_the_services_journal() -> None:
+    # stationd's crash in the booted appliance was a bare `status=11/SEGV`; its unit's standard
+    # error is the journal, so the command itself turns on Python's fault handler.
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH, "daemon"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -11, done.stderr
+    assert "Fatal Python error: Segmentation fault" in done.stderr
+    assert ", line " in done.stderr and "in crash" in done.stderr, done.stderr
+    # A UI's standard error is the screen: no trace there.
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH.replace("station.daemon.app", "tui.uihost"), "ui-host"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -11
+    assert "Fatal Python error" not in done.stderr

@@ -206,7 +206,8 @@ def _why_it_ended(appliance: Appliance, unit: str) -> str:
     status), and the unit's tracebacks: whole, not cut to fit an assertion's repr."""
     result = appliance.guest.run(
         f"journalctl -b -u {unit} --no-pager -o short-monotonic"
-        " | grep -E 'systemd\\[1\\]|Traceback|Error|error:' | tail -n 60",
+        " | grep -E 'systemd\\[1\\]|Traceback|Error|error:|Fatal Python|Thread 0x|  File '"
+        " | tail -n 120",
         check=False,
     )
     return result.stdout + result.stderr
