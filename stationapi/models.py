@@ -758,6 +758,10 @@ class CallStatusOut(_Response):
     error: CallErrorOut | None = None
     gp: GpPresenceOut | None = None
     keyframe_requests: int = 0
+    #: The next attempt's peer connection is prepared (gathered) while this one runs, and
+    #: whether the current attempt started on such a prepared one (a fast re-dial).
+    next_attempt_prepared: bool = False
+    attempt_prepared: bool = False
     #: The parts a call needs that are missing now (``camera``, ``audio``).
     missing: list[str] = []
 

@@ -60,6 +60,10 @@
   let warm = null;
   let warmMadeAt = 0;
   let warmServers = "";
+  // This browser's Admit is on its way to the hub (see pollLoop).
+  let admitting = false;
+  // How many answers were made on a prepared connection (diagnostics and the tests).
+  let preparedAnswers = 0;
   let handledGeneration = 0;
   let localStream = null;
   let localMedia = null;
@@ -212,7 +216,13 @@
         return;
       }
       // A poll sent before this browser was admitted describes the room as seen by a
-      // stranger ("admitted elsewhere"); ask again with the session instead.
+      // stranger ("admitted elsewhere"); ask again with the session instead. So does one
+      // answered while this browser's Admit is on its way (the hub admitted it, the page has
+      // not read the session yet): the Admit's own answer shows the room.
+      if (admitting) {
+        await sleep(100);
+        continue;
+      }
       if (sentWith !== session) continue;
       if (snapshot.version >= version) {
         version = snapshot.version;
@@ -575,15 +585,35 @@
     if (finished) return;
     if (!localMedia) localMedia = startLocalMedia();
     if (pc) return;
-    const servers = JSON.stringify((room && room.ice_servers) || []);
-    if (warm && (servers !== warmServers || performance.now() - warmMadeAt > WARM_MAX_AGE_MS)) {
-      closeWarm();
-    }
+    keepWarm();
+  }
+
+  // One prepared connection, made again when the hub's ICE servers changed or it grew old. In
+  // the waiting room it serves the first offer; while the call flows it is made for the next
+  // one, so when the station re-dials the answer finds its candidates gathered (issue 18 item
+  // 4: both sides of a re-dial start prepared).
+  function keepWarm() {
+    if (finished) return;
+    if (warm && !warmStillGood()) closeWarm();
     if (!warm) {
       warm = warmPeer();
       warmMadeAt = performance.now();
-      warmServers = servers;
+      warmServers = currentServers();
     }
+  }
+
+  function currentServers() {
+    return JSON.stringify((room && room.ice_servers) || []);
+  }
+
+  function warmStillGood() {
+    return (
+      warm !== null &&
+      warm.signalingState === "stable" &&
+      warm.connectionState !== "closed" &&
+      warmServers === currentServers() &&
+      performance.now() - warmMadeAt <= WARM_MAX_AGE_MS
+    );
   }
 
   function peerConfiguration(poolSize) {
@@ -620,14 +650,17 @@
     // Normally started in the waiting room already; the answer needs the tracks.
     if (!localMedia) localMedia = startLocalMedia();
     let response;
+    admitting = true;
     try {
       response = await api("POST", "admit");
     } catch (_) {
+      admitting = false;
       button.disabled = false;
       showMessage(T.networkTrouble);
       return;
     }
     if (!response.ok) {
+      admitting = false;
       const body = await errorBody(response);
       if (body.code === "station_not_waiting") {
         button.disabled = false;
@@ -636,7 +669,12 @@
       finish(body.code);
       return;
     }
-    const body = await response.json();
+    let body;
+    try {
+      body = await response.json();
+    } finally {
+      admitting = false;
+    }
     storeSession(body.session);
     if (body.room.version >= version) {
       version = body.room.version;
@@ -730,9 +768,12 @@
     closePeer();
     // The waiting room's prepared connection serves the first offer (a fresh one with its
     // candidates not yet used); a re-dial gets a new one.
+    const prepared = warmStillGood();
     let peer = warm;
     warm = null;
-    if (!peer || peer.signalingState !== "stable" || peer.connectionState === "closed") {
+    if (prepared) {
+      preparedAnswers += 1;
+    } else {
       if (peer) peer.close();
       peer = new RTCPeerConnection(peerConfiguration(0));
     }
@@ -893,6 +934,7 @@
         lastProgress = now;
         if (!flowing || !$("reconnecting").hidden) setReconnecting(false);
         flowing = true;
+        keepWarm();
       } else if (now - lastProgress > watchdogMs || peer.connectionState === "closed") {
         // Nothing arrives: say so at once. The station notices too and re-dials (it is the
         // offerer); this page takes the new offer without anyone pressing anything.
@@ -1039,6 +1081,8 @@
     localStream: () => localStream,
     quality: () => quality,
     chimes: () => ({ ...chime }),
+    preparedAnswers: () => preparedAnswers,
+    nextPrepared: () => warm !== null,
   });
 
   start();

@@ -44,6 +44,7 @@ from station.call.probe import probe_ice_servers
 from station.call.quality import Quality, grade_quality, selected_pair
 from station.call.state import END_TIMEOUT, Attempt, CallPhase
 from station.call.tuning import use_frame_end_jitter_buffer
+from station.call.warm import WarmPeer, host_addresses
 
 __all__ = ["AttemptRunner", "passthrough_codec_preferences"]
 
@@ -71,31 +72,89 @@ class AttemptRunner(CallControls):
             return ()  # the attempt's own requests report the hub's trouble
         return tuple(view.ice_servers)
 
+    async def _probed_servers(
+        self, configured: tuple[Any, ...], *, report: bool = True
+    ) -> list[Any]:
+        """The servers of ``configured`` that answer a short probe."""
+        if not configured:
+            return []
+        servers, results = await probe_ice_servers(configured, self.config.server_probe_seconds)
+        for result in results:
+            if report and not result.reachable:
+                self._publish("ice_server_unreachable", url=result.url, detail=result.detail)
+        return list(servers)
+
+    def _new_pc(self, servers: Sequence[Any]) -> RTCPeerConnection:
+        configuration = build_rtc_configuration(servers, relay_only=self.config.relay_only)
+        return RTCPeerConnection(configuration)
+
+    async def _take_warm(self, hub: Any, codec: str | None) -> WarmPeer | None:
+        """The prepared peer connection, if it can serve this attempt (:mod:`station.call.warm`).
+
+        It is taken only once the hub answered just now: while the network is down the
+        attempt fails at that request and the prepared connection waits for the next one.
+        """
+        await self._stop_warming()
+        warm, self._warm = self._warm, None
+        if warm is None:
+            return None
+        assert self.room_id is not None
+        try:
+            view = await hub.room(self.room_id)
+        except BaseException:
+            self._warm = warm  # kept for the next attempt
+            raise
+        configured = (*view.ice_servers, *self.config.ice_servers)
+        why = warm.unusable(
+            asyncio.get_running_loop().time(),
+            max_age=self.config.warm_max_age_seconds,
+            addresses=host_addresses(loopback_only=self.config.loopback_only),
+            configured=configured,
+            codec=codec,
+        )
+        if why is not None:
+            _log.info("call: the prepared peer connection is not used: %s", why)
+            self._close_warm(warm)
+            return None
+        return warm
+
     async def _run_attempt(self) -> bool:
         """Dial once; returns when media is lost (True if it flowed at all)."""
         assert self.room_id is not None
         self._attempts += 1
-        servers: list[Any] = []
         hub = self._hub()
-        # This call's TURN servers with short-lived credentials from the hub come first
-        # (aiortc uses the first TURN server), then IT's configured ones.
-        configured = (*await self._call_turn_servers(hub), *self.config.ice_servers)
-        if configured:
-            servers, results = await probe_ice_servers(configured, self.config.server_probe_seconds)
-            for result in results:
-                if not result.reachable:
-                    self._publish("ice_server_unreachable", url=result.url, detail=result.detail)
-        pc = RTCPeerConnection(build_rtc_configuration(servers, relay_only=self.config.relay_only))
-        attempt = Attempt(number=self._attempts, pc=pc, hub=hub)
+        camera = self._media.new_camera()
+        try:
+            warm = await self._take_warm(hub, getattr(camera, "passthrough_codec", None))
+            if warm is None:
+                # This call's TURN servers with short-lived credentials from the hub come
+                # first (aiortc uses the first TURN server), then IT's configured ones.
+                configured = (*await self._call_turn_servers(hub), *self.config.ice_servers)
+                servers = await self._probed_servers(configured)
+                pc = self._new_pc(servers)
+            else:
+                servers, pc = warm.servers, warm.pc
+        except BaseException:
+            camera.stop()
+            await hub.aclose()
+            raise
+        attempt = Attempt(number=self._attempts, pc=pc, hub=hub, warm=warm is not None)
         self._attempt = attempt
         self._selected_pair = None
         self._set_phase(CallPhase.DIALING if not self._admitted else CallPhase.RECONNECTING)
-        self._add_tracks(attempt)
+        self._add_tracks(attempt, camera, warm)
         self._listen_to_gp(attempt)
-        use_frame_end_jitter_buffer(pc)
-
-        sdp = await self._gather(attempt)
-        self._check_candidates(sdp, servers)
+        if warm is None:
+            use_frame_end_jitter_buffer(pc)
+            sdp = await self._gather(pc)
+            self._check_candidates(sdp, servers)
+        else:
+            sdp = warm.sdp
+            _log.info(
+                "call attempt %d: the prepared peer connection (gathered %.1f s ago)",
+                attempt.number,
+                asyncio.get_running_loop().time() - warm.made_at,
+            )
         waiting = None
         if self._attempts == 1 and self._residents and self._seal is not None:
             waiting = self._seal("waiting", {"residents": [r.for_hub() for r in self._residents]})
@@ -131,9 +190,104 @@ class AttemptRunner(CallControls):
         attempt.tasks.append(asyncio.create_task(self._sample_stats(attempt), name="call-stats"))
         return await self._watch_media(attempt)
 
-    def _add_tracks(self, attempt: Attempt) -> None:
+    # ------------------------------------------------------------------ the prepared next attempt
+
+    def _start_warming(self) -> None:
+        """Prepare the next attempt's peer connection in the background (a connected call)."""
+        if not self.config.prewarm or self._warm is not None:
+            return
+        if self._warming is not None and not self._warming.done():
+            return
+        self._warming = asyncio.create_task(self._keep_warm(), name="call-prewarm")
+        self._background.add(self._warming)
+        self._warming.add_done_callback(self._background.discard)
+
+    async def _stop_warming(self) -> None:
+        """Stop preparing; a connection being gathered is closed before this returns."""
+        warming, self._warming = self._warming, None
+        if warming is not None and not warming.done():
+            warming.cancel()
+            await asyncio.wait({warming})
+
+    async def _keep_warm(self) -> None:
+        """Keep one prepared peer connection, made again when it grows too old."""
+        loop = asyncio.get_running_loop()
+        while self._attempt is not None and self.active:
+            warm = self._warm
+            if warm is None or loop.time() - warm.made_at > self.config.warm_max_age_seconds:
+                self._warm = None
+                if warm is not None:
+                    self._close_warm(warm)
+                try:
+                    self._warm = await self._prepare_warm()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the next re-dial starts cold and reports it
+                    _log.info("call: could not prepare the next peer connection: %s", exc)
+                    return
+            await asyncio.sleep(max(1.0, self.config.warm_max_age_seconds / 4))
+
+    async def _prepare_warm(self) -> WarmPeer:
+        hub = self._hub()
+        try:
+            configured = (*await self._call_turn_servers(hub), *self.config.ice_servers)
+        finally:
+            await hub.aclose()
+        servers = await self._probed_servers(configured, report=False)
+        codec = self._camera_codec
+        addresses = host_addresses(loopback_only=self.config.loopback_only)
+        pc = self._new_pc(servers)
+        try:
+            # The transceivers, codec preferences and channel a cold attempt ends up with.
+            video = pc.addTransceiver("video", "sendrecv")
+            if codec:
+                video.setCodecPreferences(passthrough_codec_preferences(codec))
+            pc.addTransceiver("audio", "sendrecv")
+            channel = pc.createDataChannel("control")
+            use_frame_end_jitter_buffer(pc)
+            started = asyncio.get_running_loop().time()
+            sdp = await self._gather(pc)
+            if not self._acceptable_candidates(sdp, servers):
+                raise GatheringFailed("the prepared offer lacks the candidates a cold one needs")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pc.close())
+            raise
+        made_at = asyncio.get_running_loop().time()
+        _log.info("call: next peer connection prepared in %.0f ms", (made_at - started) * 1000)
+        return WarmPeer(
+            pc=pc,
+            sdp=sdp,
+            channel=channel,
+            servers=servers,
+            configured=configured,
+            codec=codec,
+            addresses=addresses,
+            made_at=made_at,
+        )
+
+    def _close_warm(self, warm: WarmPeer) -> None:
+        task = asyncio.create_task(warm.pc.close(), name="call-prewarm-close")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _drop_warm(self) -> None:
+        """The call is over: no prepared connection outlives it."""
+        await self._stop_warming()
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            try:
+                async with asyncio.timeout(END_TIMEOUT):
+                    await asyncio.shield(warm.pc.close())
+            except Exception:
+                _log.warning("call: the prepared peer connection did not close cleanly")
+
+    def _add_tracks(self, attempt: Attempt, camera: Any, warm: WarmPeer | None) -> None:
+        """The camera and microphone on ``attempt``'s connection, and its data channel: new
+        ones, or those a prepared connection (``warm``) made, which already have the codec
+        preferences and the channel (aiortc's ``addTrack`` takes a transceiver without a
+        track)."""
         pc = attempt.pc
-        camera = self._media.new_camera()
         feed = CameraFeed(
             camera,
             self._sink,
@@ -150,15 +304,17 @@ class AttemptRunner(CallControls):
         self._apply_audio_only(attempt)
         pc.addTrack(microphone)
         codec = getattr(camera, "passthrough_codec", None)
+        self._camera_codec = codec
         if codec:
             # Pre-encoded packets (the Pi 4's hardware H.264): exactly that codec (with its
             # retransmission stream), and the GP's keyframe requests must reach the encoder.
-            preferred = passthrough_codec_preferences(codec)
-            for transceiver in pc.getTransceivers():
-                if transceiver.sender is video_sender:
-                    transceiver.setCodecPreferences(preferred)
+            if warm is None:
+                preferred = passthrough_codec_preferences(codec)
+                for transceiver in pc.getTransceivers():
+                    if transceiver.sender is video_sender:
+                        transceiver.setCodecPreferences(preferred)
             forward_keyframe_requests(video_sender, camera)
-        channel = pc.createDataChannel("control")
+        channel = pc.createDataChannel("control") if warm is None else warm.channel
         attempt.channel = channel
         channel.on("open", lambda: self._on_channel_open(attempt))
 
@@ -180,8 +336,7 @@ class AttemptRunner(CallControls):
 
         pc.on("track", on_track)
 
-    async def _gather(self, attempt: Attempt) -> str:
-        pc = attempt.pc
+    async def _gather(self, pc: RTCPeerConnection) -> str:
         offer = await pc.createOffer()
         loopback = (
             restrict_host_candidates_to_loopback()
@@ -198,12 +353,13 @@ class AttemptRunner(CallControls):
             ) from None
         return str(pc.localDescription.sdp)
 
+    def _acceptable_candidates(self, sdp: str, servers: Sequence[Any]) -> bool:
+        """Candidates at all, and a relay one when TURN is configured."""
+        candidates, turn_configured, has_relay = _candidates(sdp, servers)
+        return bool(candidates) and (has_relay or not turn_configured)
+
     def _check_candidates(self, sdp: str, servers: Sequence[Any]) -> None:
-        candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate:")]
-        turn_configured = any(
-            url.startswith(("turn:", "turns:")) for server in servers for url in server.urls
-        )
-        has_relay = any(" typ relay" in line for line in candidates)
+        candidates, turn_configured, has_relay = _candidates(sdp, servers)
         if turn_configured and not has_relay:
             error = GatheringFailed(
                 "the TURN server gave no relay address (wrong credentials, or it refused)"
@@ -252,6 +408,7 @@ class AttemptRunner(CallControls):
                 self._selected_pair = selected_pair(attempt.pc)
                 self._link_judge.connected(now)
                 self._set_phase(CallPhase.CONNECTED, selected_pair=self._selected_pair)
+                self._start_warming()
             if now - last > self.config.media_timeout_seconds:
                 _log.info("call attempt %d: no media for %.1f s", attempt.number, now - last)
                 attempt.end_reason = "media_lost"
@@ -476,6 +633,16 @@ class AttemptRunner(CallControls):
             with contextlib.suppress(Exception):
                 track.stop()
         await attempt.hub.aclose()
+
+
+def _candidates(sdp: str, servers: Sequence[Any]) -> tuple[list[str], bool, bool]:
+    """The offer's candidate lines, whether a TURN server is configured, whether a relay
+    candidate is among them."""
+    candidates = [line for line in sdp.splitlines() if line.startswith("a=candidate:")]
+    turn_configured = any(
+        url.startswith(("turn:", "turns:")) for server in servers for url in server.urls
+    )
+    return candidates, turn_configured, any(" typ relay" in line for line in candidates)
 
 
 def watch_remb(sender: Any, attempt: Attempt) -> None:

@@ -62,6 +62,11 @@ class CallConfig(BaseModel):
     media_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     #: From the GP's answer to a connected transport and first media, at most this long.
     connect_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    #: While an attempt is connected, the next one's peer connection is prepared and gathered
+    #: in the background, so a re-dial posts its offer at once (``station.call.warm``) ...
+    prewarm: bool = True
+    #: ... and made again when older than this (a NAT forgets idle mappings in minutes).
+    warm_max_age_seconds: float = Field(default=120.0, ge=5, le=600)
     #: Re-dial back-off: first delay, doubled each failed attempt, capped.
     redial_initial_seconds: float = Field(default=0.5, gt=0, le=60)
     redial_max_seconds: float = Field(default=5.0, gt=0, le=300)

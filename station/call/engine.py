@@ -206,6 +206,7 @@ class CallEngine(AttemptRunner):
             self._outcome = self._outcome or CallOutcome.FAILED
         finally:
             await self._close_attempt()
+            await self._drop_warm()
             await self._finish()
 
     async def _finish(self) -> None:

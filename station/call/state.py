@@ -40,6 +40,7 @@ from station.call.media import (
 from station.call.opus import install_fec_opus_encoder
 from station.call.quality import Quality
 from station.call.tuning import install_prompt_ice_completion
+from station.call.warm import WarmPeer
 from station.core.clock import Clock, SystemClock
 from station.core.session import CallOutcome
 from station.core.waiting_room import WaitingResident
@@ -128,6 +129,8 @@ class Attempt:
     audio_report_at: Any = None
     #: Why the attempt ended (``reconnecting`` events say it; no personal data).
     end_reason: str = "error"
+    #: Its peer connection was prepared while the previous attempt ran (already gathered).
+    warm: bool = False
 
     def video_expected(self) -> bool:
         """The GP sends video: the answer says so and the page's last word was "camera on"."""
@@ -209,6 +212,11 @@ class CallState:
         self._hub_says_gp_left = False
         self._video_stalled = False
         self._keyframe_requests = 0
+        #: The next attempt's peer connection, prepared while this one is connected
+        #: (:mod:`station.call.warm`), the task that keeps it, and the camera's codec.
+        self._warm: WarmPeer | None = None
+        self._warming: asyncio.Task[None] | None = None
+        self._camera_codec: str | None = None
 
     @property
     def active(self) -> bool:
@@ -257,6 +265,8 @@ class CallState:
                 "video_stalled": self._video_stalled,
             },
             "keyframe_requests": self._keyframe_requests,
+            "next_attempt_prepared": self._warm is not None,
+            "attempt_prepared": attempt.warm if attempt is not None else False,
         }
 
     @property

@@ -278,7 +278,8 @@ def test_watchdog_redials_with_a_new_peer_connection(
         return
 
     async def run() -> None:
-        async with station(tmp_path) as (hub_url, st):
+        # A cold re-dial: nothing prepared (the prepared one: _relayed_call below).
+        async with station(tmp_path, prewarm=False) as (hub_url, st):
             events = _collect(st)
             started = await st.start_call()
             gp = PythonGp(hub_url, started["gp_url"])
@@ -310,6 +311,8 @@ def test_watchdog_redials_with_a_new_peer_connection(
                 )
                 call = await st.call()
                 assert call["attempt"] == 2 and call["generation"] == 2
+                assert call["attempt_prepared"] is False
+                assert call["next_attempt_prepared"] is False
                 # The session never left the call.
                 assert (await st.state())["state"] == "in_call_attended"
                 response = await st.http.post("/v1/call/end", headers=st.auth)
@@ -623,9 +626,32 @@ async def _relayed_call(hub_url: str, st: StationD, turn_port: int) -> None:
         await wait_for(lambda: _connected(st), what="connected", timeout=30)
         call = await st.call()
         assert call["selected_pair"]["local"] == "relay", call["selected_pair"]
+        assert call["attempt_prepared"] is False
+        # Issue 18 item 4: while the call runs, the next attempt's peer connection is
+        # prepared through the same TURN server (a relay allocation with the per-call
+        # credential); when the GP's side goes silent, the re-dial posts that offer at once
+        # and relays again.
+        await wait_for(lambda: _next_prepared(st), what="the next attempt prepared", timeout=30)
+        frames = st.sink.stats("remote").frames
+        await gp.close_peer()
+        assert await asyncio.wait_for(gp.answer_next(after_generation=1), 30) == 2
+        await wait_for(
+            lambda: st.sink.stats("remote").frames > frames + 10, what="media again", timeout=30
+        )
+        await wait_for(lambda: _connected(st), what="connected again", timeout=30)
+        call = await st.call()
+        assert call["attempt"] == 2 and call["attempt_prepared"] is True, call
+        assert call["selected_pair"]["local"] == "relay", call["selected_pair"]
+        # ... and the one after that is prepared again.
+        await wait_for(lambda: _next_prepared(st), what="prepared again", timeout=30)
         await st.http.post("/v1/call/end", headers=st.auth)
+        assert (await st.call())["next_attempt_prepared"] is False
     finally:
         await gp.aclose()
+
+
+async def _next_prepared(st: StationD) -> bool:
+    return bool((await st.call())["next_attempt_prepared"])
 
 
 async def _gp_state(view: Any, state: str) -> bool:

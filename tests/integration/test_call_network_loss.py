@@ -304,6 +304,11 @@ def test_call_comes_back_by_itself_after_the_network_was_cut(
         except TimeoutError:
             raise AssertionError(f"not connected: {await _call(http)}") from None
         assert call["generation"] == 1
+        # Both sides prepare the next attempt's connection while the call flows (issue 18
+        # item 4): gathered ahead, so the re-dial after the cut starts from there.
+        await wait_for(lambda: _next_prepared(http), what="the station's next attempt prepared")
+        await page.wait_for_function("() => window.kontaktGp.nextPrepared()")
+        assert await page.evaluate("window.kontaktGp.preparedAnswers()") == 1
 
         # Cut the station off for 10 s.
         netns.cut()
@@ -326,6 +331,9 @@ def test_call_comes_back_by_itself_after_the_network_was_cut(
         await page.wait_for_function(f"async () => (await ({FRAMES_DECODED_JS})()) > 0")
         state = (await http.get("/v1/state")).json()
         assert state["state"] == "in_call_attended"  # the session never left the call
+        # The call came back on the connections prepared before the cut, on both sides.
+        assert call["attempt_prepared"] is True, call
+        assert await page.evaluate("window.kontaktGp.preparedAnswers()") == 2
         print(
             f"MEASURED network_cut_s={CUT_SECONDS:.0f} back_after_restore_s={back_after:.2f} "
             f"generation={call['generation']} attempts={call['attempt']}"
@@ -335,6 +343,10 @@ def test_call_comes_back_by_itself_after_the_network_was_cut(
         await expect(page.locator("#message")).to_have_text("Samtalen er afsluttet.")
 
     asyncio.run(in_station_netns(tmp_path, scenario))
+
+
+async def _next_prepared(http: httpx.AsyncClient) -> bool:
+    return bool((await _call(http))["next_attempt_prepared"])
 
 
 async def _phase(http: httpx.AsyncClient, phase: str) -> bool:
