@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import fractions
 import glob
+import logging
 import os
 import queue
 import threading
@@ -42,6 +43,7 @@ __all__ = [
 DEFAULT_AUDIO_DEVICE = "default"
 _FRAME_SAMPLES = int(AUDIO_SAMPLE_RATE * AUDIO_PTIME)
 _TIME_BASE = fractions.Fraction(1, AUDIO_SAMPLE_RATE)
+_log = logging.getLogger(__name__)
 _env_lock = threading.Lock()
 
 
@@ -273,11 +275,15 @@ class PyAVSpeaker(TrackPlayer):
     async def _closed(self) -> None:
         self._stopping.set()
         writer, self._writer = self._writer, None
+        # The writer thread owns the device: it closes it after its last write. Closing it
+        # from here while a write is still blocked in the device (a stalled ALSA device can
+        # outlast any join timeout) would free FFmpeg's context under that write: a crash of
+        # the whole of stationd, not an error.
+        self._output = None
         if writer is not None:
             await asyncio.to_thread(writer.join, 5.0)
-        output, self._output = self._output, None
-        if output is not None:
-            await asyncio.to_thread(output.close)
+            if writer.is_alive():
+                _log.warning("loudspeaker %r: a write did not return within 5 s", self.device)
         with contextlib.suppress(queue.Empty):
             while True:
                 self._frames.get_nowait()
@@ -300,14 +306,18 @@ class PyAVSpeaker(TrackPlayer):
                         self.dropped += 1
 
     def _write_loop(self, output: _Output) -> None:
-        while not self._stopping.is_set():
-            try:
-                frame = self._frames.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            try:
-                output.write(frame)
-            except (av.FFmpegError, OSError) as exc:
-                self.error = AudioUnavailableError(f"loudspeaker {self.device!r} failed: {exc}")
-                return
-            self.written += 1
+        try:
+            while not self._stopping.is_set():
+                try:
+                    frame = self._frames.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                try:
+                    output.write(frame)
+                except (av.FFmpegError, OSError) as exc:
+                    self.error = AudioUnavailableError(f"loudspeaker {self.device!r} failed: {exc}")
+                    return
+                self.written += 1
+        finally:
+            with contextlib.suppress(Exception):
+                output.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -183,6 +185,37 @@ async def test_pyav_speaker_plays_to_a_real_alsa_device() -> None:
     assert speaker.error is None
     assert speaker.written == 10  # 0.2 s in 20 ms frames, all reached the device
     assert speaker.meter.reading().rms_dbfs == pytest.approx(-12.0, abs=0.2)
+
+
+@pytest.mark.slow
+async def test_a_stalled_loudspeaker_never_holds_up_the_call(tmp_path: Path) -> None:
+    # A device that stops taking samples (a FIFO nobody reads: the pipe fills in under a
+    # second, then every write blocks). Stopping used to close the device from another
+    # thread under the blocked write: that hung for ever (the call's teardown with it) or
+    # freed FFmpeg's context under the write. Now the writer closes it when its write returns.
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        speaker = PyAVSpeaker(str(fifo), container_format="s16le")
+        await speaker.start(tone_track(30))
+        await asyncio.sleep(1.5)
+        stuck_at = speaker.written
+        await asyncio.sleep(0.5)
+        assert speaker.written == stuck_at < 75  # stalled: not 100 frames in 2 s
+        await asyncio.wait_for(speaker.stop(), 10)
+        assert not speaker.playing
+        writers = [t for t in threading.enumerate() if t.name == "loudspeaker"]
+        assert writers, "the writer is still in its blocked write"
+        # The device takes samples again: the write returns and the writer closes it.
+        deadline = time.monotonic() + 10
+        while any(t.is_alive() for t in writers):
+            assert time.monotonic() < deadline, "the writer never ended"
+            with contextlib.suppress(BlockingIOError):
+                os.read(reader, 1 << 20)
+            await asyncio.sleep(0.05)
+    finally:
+        os.close(reader)
 
 
 async def test_pyav_devices_that_do_not_exist_are_clear_errors() -> None:
