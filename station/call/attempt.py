@@ -55,6 +55,9 @@ _WATCH_TICK = 0.1
 #: Frozen video is judged only while audio or the page's heartbeat (1/s) came this recently:
 #: otherwise the whole connection is silent, which is the media watchdog's case.
 _OTHERS_ALIVE_WITHIN = 1.5
+#: Nothing at all (media, the page's heartbeat) from the GP for this long is a pause of the
+#: whole connection, not a link too poor for video (audio alone is 50 packets a second).
+_PAUSE_SILENCE = 0.4
 #: The hub has the GP page's goodbye but the data channel did not bring it: believed once
 #: nothing (media, heartbeat) has come from the GP for this long (a live page sends 1/s).
 _HUB_GOODBYE_SILENCE = 0.5
@@ -401,6 +404,8 @@ class AttemptRunner(CallControls):
                     attempt.end_reason = "no_media"
                     return flowed
                 continue
+            if now - last > _PAUSE_SILENCE:
+                attempt.paused_at = now
             if not flowed:
                 flowed = True
                 video_since = now
@@ -559,6 +564,15 @@ class AttemptRunner(CallControls):
         self, attempt: Attempt, now: float, rtt_ms: float | None, loss: float, fps: float
     ) -> None:
         """Automatic audio only (see :mod:`station.call.linkjudge`)."""
+        after_pause = self.config.video_stall_seconds + self.config.video_keyframe_wait_seconds
+        if attempt.paused_at is not None and now - attempt.paused_at < after_pause:
+            # Nothing at all arrived for a moment (a Wi-Fi roam, a cut): that says nothing
+            # about what the link can carry. The pause's loss and the GP's video, which
+            # resumes at its next keyframe, are the media watchdog's and the frozen-video
+            # watchdog's to handle (keyframe requests, then a re-dial); judging them here
+            # switched a call to audio only for 5-15 s after a pause of half a second
+            # (bench/redial.py).
+            return
         started = attempt.video_started_at
         # Only a REMB sent since the station's video last started says what video gets.
         fresh = (

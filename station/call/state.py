@@ -131,6 +131,8 @@ class Attempt:
     end_reason: str = "error"
     #: Its peer connection was prepared while the previous attempt ran (already gathered).
     warm: bool = False
+    #: When the whole connection was last silent for a moment (loop time; see _judge_link).
+    paused_at: float | None = None
 
     def video_expected(self) -> bool:
         """The GP sends video: the answer says so and the page's last word was "camera on"."""

@@ -72,6 +72,12 @@ _TA_SECONDS = 0.02
 
 #: aiortc's video jitter buffer size (packets); the same as aiortc's own.
 _VIDEO_CAPACITY = 512
+#: A gap at the front of the video buffer that has held back this many packets asks for a
+#: keyframe (about 0.3 s of a 640x480 stream; NACK's retransmission, one round trip, had its
+#: chance long before).
+_GAP_KEYFRAME_PACKETS = 40
+_H264_START_CODE = b"\x00\x00\x00\x01"
+_VP8_KEY_START_CODE = b"\x9d\x01\x2a"
 
 
 class FrameEndJitterBuffer(JitterBuffer):
@@ -85,6 +91,21 @@ class FrameEndJitterBuffer(JitterBuffer):
         super().__init__(capacity=capacity, is_video=True)
         #: Padding-only packets dropped (they never reach the decoder).
         self.padding_dropped = 0
+        #: Gaps skipped at a complete keyframe behind them, and keyframes asked for.
+        self.keyframe_skips = 0
+        self.keyframe_requests = 0
+        self._asked_for_gap: int | None = None
+        self._want_keyframe = False
+
+    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        """aiortc's ``add``; and a keyframe request (RTCP PLI, sent by aiortc's receiver) once
+        a gap at the front has held back :data:`_GAP_KEYFRAME_PACKETS` packets."""
+        pli, frame = super().add(packet)
+        if self._want_keyframe:
+            self._want_keyframe = False
+            self.keyframe_requests += 1
+            pli = True
+        return pli, frame
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         """The first complete frame from the front of the buffer, or ``None``.
@@ -99,10 +120,12 @@ class FrameEndJitterBuffer(JitterBuffer):
         packets: list[Any] = []
         timestamp: int | None = None
         leading_padding = 0
+        gap: int | None = None
         for count in range(self._capacity):
             packet = self._packets[(origin + count) % self._capacity]
             if packet is None:
-                break  # a gap (or not yet arrived): nothing more is complete
+                gap = count  # a gap (or not yet arrived): nothing more is complete
+                break
             if _is_padding(packet):
                 if not packets:
                     leading_padding += 1
@@ -115,10 +138,50 @@ class FrameEndJitterBuffer(JitterBuffer):
             packets.append(packet)
             if packet.marker:
                 return self._release(packets, timestamp, count + 1)
+        if gap is not None:
+            frame = self._past_gap(origin, gap, sequence_number)
+            if frame is not None:
+                return frame
         if leading_padding:
             # Padding at the front belongs to no frame: free its slots now.
             self.padding_dropped += leading_padding
             self.remove(leading_padding)
+        return None
+
+    def _past_gap(self, origin: int, gap: int, newest: int) -> JitterFrame | None:
+        """A gap ``gap`` packets after the front holds back everything behind it: a packet
+        lost for good (during a pause of the network, or its retransmission lost too) would
+        otherwise block the buffer until it overflows, 512 packets later, keyframes that
+        arrive meanwhile included. A complete keyframe behind the gap is released, and
+        everything before it dropped (nothing before a keyframe is needed to decode after
+        it). Without one, a keyframe is asked for once the gap has held back
+        :data:`_GAP_KEYFRAME_PACKETS` packets (once per gap)."""
+        behind = uint16_add(newest, -origin)
+        if behind <= gap or behind >= self._capacity:
+            return None
+        for start in range(gap + 1, behind + 1):
+            first: Any = self._packets[(origin + start) % self._capacity]
+            if first is None or _is_padding(first) or not _starts_keyframe(first._data):
+                continue
+            packets: list[Any] = []
+            for count in range(start, behind + 1):
+                packet = self._packets[(origin + count) % self._capacity]
+                if packet is None or (
+                    not _is_padding(packet) and packet.timestamp != first.timestamp
+                ):
+                    break  # not complete (yet)
+                if _is_padding(packet):
+                    continue
+                packets.append(packet)
+                if packet.marker:
+                    self.keyframe_skips += 1
+                    self.remove(start)  # the gap and everything before the keyframe
+                    return self._release(packets, first.timestamp, count + 1 - start)
+            break  # the first keyframe behind the gap is not complete yet: wait for it
+        gap_at = uint16_add(origin, gap)
+        if behind - gap >= _GAP_KEYFRAME_PACKETS and self._asked_for_gap != gap_at:
+            self._asked_for_gap = gap_at
+            self._want_keyframe = True
         return None
 
     def _release(self, packets: list[Any], timestamp: int, count: int) -> JitterFrame:
@@ -148,6 +211,16 @@ class FrameEndJitterBuffer(JitterBuffer):
             if i == self._capacity - 1:
                 return True
         return False
+
+
+def _starts_keyframe(data: bytes) -> bool:
+    """Whether a packet's depayloaded data begins a keyframe: for H.264 (aiortc's depayloader
+    writes Annex B, a start code before each NAL unit a packet begins) an IDR slice or a
+    sequence parameter set; for VP8 a frame tag with the key-frame bit (0) and the key frame's
+    start code (RFC 6386 section 9.1), which only a frame's first packet carries."""
+    if data.startswith(_H264_START_CODE):
+        return any(unit and unit[0] & 0x1F in (5, 7) for unit in data.split(_H264_START_CODE)[1:])
+    return len(data) >= 6 and not data[0] & 0x01 and data[3:6] == _VP8_KEY_START_CODE
 
 
 def _is_padding(packet: Any) -> bool:

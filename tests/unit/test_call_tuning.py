@@ -240,6 +240,73 @@ def test_h264_with_chromium_padding_decodes_every_frame() -> None:
     assert buffer.padding_dropped == 50
 
 
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+
+
+def encoded(codec: RTCRtpCodecParameters, count: int, keyframes: set[int]):  # type: ignore[no-untyped-def]
+    """Stamped test-pattern frames through aiortc's encoder: (index, timestamp, payloads)."""
+    encoder = get_encoder(codec)
+    pattern = TestPattern(320, 240)
+    for index in range(count):
+        frame = pattern.render(index, 1_000 + index)
+        frame.pts = index * 3000
+        frame.time_base = fractions.Fraction(1, 90000)
+        payloads, timestamp = encoder.encode(frame, force_keyframe=index in keyframes)
+        yield index, timestamp, payloads
+
+
+def on_the_wire(codec: RTCRtpCodecParameters, payload: bytes, seq: int, ts: int, marker: bool):  # type: ignore[no-untyped-def]
+    wire = RtpPacket(payload_type=codec.payloadType, marker=int(marker), sequence_number=seq)
+    wire.timestamp = ts
+    wire.payload = payload
+    rtp = RtpPacket.parse(wire.serialize())
+    rtp._data = depayload(codec, rtp.payload)
+    return rtp
+
+
+@pytest.mark.parametrize("codec", [VP8, H264], ids=["VP8", "H264"])
+def test_a_packet_lost_for_good_gives_way_to_the_next_keyframe(
+    codec: RTCRtpCodecParameters,
+) -> None:
+    # A pause of the network: the first packet of frame 10 never arrives (not even resent).
+    # Every frame after it waited behind that gap until the buffer overflowed, 512 packets
+    # later; the keyframe the station asks for (frame 25) waited too, and the call re-dialled
+    # with the picture frozen. Now the keyframe is released and everything before it dropped.
+    buffer = FrameEndJitterBuffer()
+    decoder = get_decoder(codec)
+    seq = 65_500  # wraps on the way
+    seen = []
+    for index, timestamp, payloads in encoded(codec, 40, keyframes={0, 25}):
+        for number, payload in enumerate(payloads):
+            rtp = on_the_wire(codec, payload, seq % 65536, timestamp, number == len(payloads) - 1)
+            seq += 1
+            if index == 10 and number == 0:
+                continue  # lost for good
+            _, frame = buffer.add(rtp)
+            if frame is None:
+                continue
+            for picture in decoder.decode(frame):
+                stamp = decode_stamp(picture)
+                assert stamp is not None
+                seen.append(stamp.seq)
+    assert seen == [*range(10), *range(25, 40)]
+    assert buffer.keyframe_skips == 1
+
+
+def test_a_gap_that_holds_back_packets_asks_for_a_keyframe_once() -> None:
+    buffer = FrameEndJitterBuffer()
+    assert feed(buffer, packet(1, 0, marker=True)) == [(0, b"<1>")]
+    # Packet 2 is lost for good; delta frames (no keyframe start) keep coming behind it.
+    asked = []
+    for seq in range(3, 3 + 100):
+        pli, frame = buffer.add(packet(seq, seq * 100, marker=True))
+        assert frame is None
+        asked.append(pli)
+    # One request, once 40 packets waited behind the gap; not one per packet after that.
+    assert asked.index(True) == 39 and asked.count(True) == 1
+    assert buffer.keyframe_requests == 1
+
+
 def test_an_empty_frame_ends_pyav_h264_stream() -> None:
     """Why padding must never reach the decoder: after one empty packet nothing decodes."""
     (t0, first), (t1, second) = h264_frames(2)
