@@ -219,6 +219,9 @@ class CallState:
         self._warm: WarmPeer | None = None
         self._warming: asyncio.Task[None] | None = None
         self._camera_codec: str | None = None
+        #: The last attempt failed because the hub did not answer; set when it answers again.
+        self._hub_lost = False
+        self._hub_back = asyncio.Event()
 
     @property
     def active(self) -> bool:
