@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
@@ -76,6 +78,13 @@ _VIDEO_CAPACITY = 512
 #: keyframe (about 0.3 s of a 640x480 stream; NACK's retransmission, one round trip, had its
 #: chance long before).
 _GAP_KEYFRAME_PACKETS = 40
+#: A packet arriving after this long a silence ends a pause of the network (a Wi-Fi roam, a
+#: cut): every packet sent meanwhile is lost, and NACK cannot bring a whole pause back. A gap
+#: it finds at the front asks for a keyframe at once instead of after
+#: :data:`_GAP_KEYFRAME_PACKETS` more packets, which a sender that slowed down after the pause
+#: can take seconds to send (bench/redial.py saw the picture stay frozen 2-2.7 s, until the
+#: call's stall watchdog asked). Video packets (padding included) come at least every 70 ms.
+_PAUSE_SECONDS = 0.25
 _H264_START_CODE = b"\x00\x00\x00\x01"
 _VP8_KEY_START_CODE = b"\x9d\x01\x2a"
 
@@ -87,8 +96,14 @@ class FrameEndJitterBuffer(JitterBuffer):
     the module's text.
     """
 
-    def __init__(self, capacity: int = _VIDEO_CAPACITY) -> None:
+    def __init__(
+        self, capacity: int = _VIDEO_CAPACITY, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__(capacity=capacity, is_video=True)
+        self._clock = clock
+        self._last_arrival: float | None = None
+        #: A pause ended and no frame has been released since: a gap asks for a keyframe now.
+        self._after_pause = False
         #: Padding-only packets dropped (they never reach the decoder).
         self.padding_dropped = 0
         #: Gaps skipped at a complete keyframe behind them, and keyframes asked for.
@@ -99,8 +114,15 @@ class FrameEndJitterBuffer(JitterBuffer):
 
     def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
         """aiortc's ``add``; and a keyframe request (RTCP PLI, sent by aiortc's receiver) once
-        a gap at the front has held back :data:`_GAP_KEYFRAME_PACKETS` packets."""
+        a gap at the front has held back :data:`_GAP_KEYFRAME_PACKETS` packets, or at once
+        after a pause of the network (:data:`_PAUSE_SECONDS`)."""
+        now = self._clock()
+        if self._last_arrival is not None and now - self._last_arrival >= _PAUSE_SECONDS:
+            self._after_pause = True
+        self._last_arrival = now
         pli, frame = super().add(packet)
+        if frame is not None:
+            self._after_pause = False
         if self._want_keyframe:
             self._want_keyframe = False
             self.keyframe_requests += 1
@@ -155,7 +177,7 @@ class FrameEndJitterBuffer(JitterBuffer):
         arrive meanwhile included. A complete keyframe behind the gap is released, and
         everything before it dropped (nothing before a keyframe is needed to decode after
         it). Without one, a keyframe is asked for once the gap has held back
-        :data:`_GAP_KEYFRAME_PACKETS` packets (once per gap)."""
+        :data:`_GAP_KEYFRAME_PACKETS` packets, or at once after a pause (once per gap)."""
         behind = uint16_add(newest, -origin)
         if behind <= gap or behind >= self._capacity:
             return None
@@ -179,7 +201,8 @@ class FrameEndJitterBuffer(JitterBuffer):
                     return self._release(packets, first.timestamp, count + 1 - start)
             break  # the first keyframe behind the gap is not complete yet: wait for it
         gap_at = uint16_add(origin, gap)
-        if behind - gap >= _GAP_KEYFRAME_PACKETS and self._asked_for_gap != gap_at:
+        waited = behind - gap >= _GAP_KEYFRAME_PACKETS or self._after_pause
+        if waited and self._asked_for_gap != gap_at:
             self._asked_for_gap = gap_at
             self._want_keyframe = True
         return None

@@ -307,6 +307,29 @@ def test_a_gap_that_holds_back_packets_asks_for_a_keyframe_once() -> None:
     assert buffer.keyframe_requests == 1
 
 
+def test_a_gap_left_by_a_pause_of_the_network_asks_for_a_keyframe_at_once() -> None:
+    # Issue 18 item 4: after a pause every packet sent meanwhile is lost; waiting for 40 more
+    # packets from a sender that slowed down kept the picture frozen 2-2.7 s (bench/redial.py).
+    now = [100.0]
+    buffer = FrameEndJitterBuffer(clock=lambda: now[0])
+    assert feed(buffer, packet(1, 0, marker=True)) == [(0, b"<1>")]
+    now[0] += 0.02
+    assert feed(buffer, packet(2, 100, marker=True)) == [(100, b"<2>")]
+    now[0] += 1.0  # the pause: packets 3-29 never arrive
+    pli, frame = buffer.add(packet(30, 3000, marker=True))
+    assert (pli, frame) == (True, None)
+    # Once per gap; the keyframe that answers is released past the gap.
+    now[0] += 0.02
+    assert buffer.add(packet(31, 3100, marker=True)) == (False, None)
+    assert buffer.keyframe_requests == 1
+    # A short gap with no pause before it waits for its retransmission, as before.
+    buffer = FrameEndJitterBuffer(clock=lambda: now[0])
+    assert feed(buffer, packet(1, 0, marker=True)) == [(0, b"<1>")]
+    now[0] += 0.02
+    assert buffer.add(packet(3, 200, marker=True)) == (False, None)
+    assert buffer.keyframe_requests == 0
+
+
 def test_an_empty_frame_ends_pyav_h264_stream() -> None:
     """Why padding must never reach the decoder: after one empty packet nothing decodes."""
     (t0, first), (t1, second) = h264_frames(2)
