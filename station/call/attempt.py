@@ -91,8 +91,11 @@ class AttemptRunner(CallControls):
         configuration = build_rtc_configuration(servers, relay_only=self.config.relay_only)
         return RTCPeerConnection(configuration)
 
-    async def _take_warm(self, hub: Any, codec: str | None) -> WarmPeer | None:
-        """The prepared peer connection, if it can serve this attempt (:mod:`station.call.warm`).
+    async def _take_warm(
+        self, hub: Any, codec: str | None
+    ) -> tuple[WarmPeer | None, tuple[Any, ...] | None]:
+        """The prepared peer connection, if it can serve this attempt (:mod:`station.call.warm`),
+        and the room's TURN servers if the hub was asked for them (``None`` if not).
 
         It is taken only once the hub answered just now: while the network is down the
         attempt fails at that request and the prepared connection waits for the next one.
@@ -100,14 +103,15 @@ class AttemptRunner(CallControls):
         await self._stop_warming()
         warm, self._warm = self._warm, None
         if warm is None:
-            return None
+            return None, None
         assert self.room_id is not None
         try:
             view = await hub.room(self.room_id)
         except BaseException:
             self._warm = warm  # kept for the next attempt
             raise
-        configured = (*view.ice_servers, *self.config.ice_servers)
+        room_servers = tuple(view.ice_servers)
+        configured = (*room_servers, *self.config.ice_servers)
         why = warm.unusable(
             asyncio.get_running_loop().time(),
             max_age=self.config.warm_max_age_seconds,
@@ -118,8 +122,8 @@ class AttemptRunner(CallControls):
         if why is not None:
             _log.info("call: the prepared peer connection is not used: %s", why)
             self._close_warm(warm)
-            return None
-        return warm
+            return None, room_servers
+        return warm, room_servers
 
     async def _run_attempt(self) -> bool:
         """Dial once; returns when media is lost (True if it flowed at all)."""
@@ -128,11 +132,14 @@ class AttemptRunner(CallControls):
         hub = self._hub()
         camera = self._media.new_camera()
         try:
-            warm = await self._take_warm(hub, getattr(camera, "passthrough_codec", None))
+            codec = getattr(camera, "passthrough_codec", None)
+            warm, room_servers = await self._take_warm(hub, codec)
             if warm is None:
+                if room_servers is None:
+                    room_servers = await self._call_turn_servers(hub)
                 # This call's TURN servers with short-lived credentials from the hub come
                 # first (aiortc uses the first TURN server), then IT's configured ones.
-                configured = (*await self._call_turn_servers(hub), *self.config.ice_servers)
+                configured = (*room_servers, *self.config.ice_servers)
                 servers = await self._probed_servers(configured)
                 pc = self._new_pc(servers)
             else:
