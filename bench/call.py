@@ -228,7 +228,14 @@ def _in_loopback_namespace() -> bool:
     return sorted(name for _, name in socket.if_nameindex()) == ["lo"]
 
 
-def _reexec_in_namespace() -> int:
+def rerun_in_loopback_namespace() -> int | None:
+    """``None`` inside a network namespace with loopback alone; otherwise run this script
+    again in a new one (``unshare --net``, as a mapped root for a user) and return its exit
+    status. Every bench that sends traffic starts with it: nothing leaves the machine."""
+    if _in_loopback_namespace():
+        return None
+    if os.environ.get(INSIDE_FLAG):
+        raise SystemExit("not in a loopback-only namespace after unshare")
     prefix = ["unshare", "--net"]
     if os.geteuid() != 0:
         prefix[1:1] = ["--user", "--map-root-user"]
@@ -1085,10 +1092,8 @@ def main() -> int:
     parser.add_argument("--trace", action="store_true", help="stationd records its set-up steps")
     parser.add_argument("--keep", action="store_true", help="keep the run's files (logs)")
     args = parser.parse_args()
-    if not _in_loopback_namespace():
-        if os.environ.get(INSIDE_FLAG):
-            raise SystemExit("not in a loopback-only namespace after unshare")
-        return _reexec_in_namespace()
+    if (status := rerun_in_loopback_namespace()) is not None:
+        return status
     emit(
         bench="call_environment",
         date=datetime.now(UTC).isoformat(timespec="seconds"),

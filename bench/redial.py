@@ -43,14 +43,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() not in (HERE, REPO))]
 
-from bench.call import _in_loopback_namespace, _reexec_in_namespace, emit, median_ci  # noqa: E402
+from bench.call import emit, median_ci, rerun_in_loopback_namespace  # noqa: E402
 from tests.integration.call_harness import wait_for  # noqa: E402
 from tests.integration.test_call_network_loss import (  # noqa: E402
     gp_admits_a_call,
     in_station_netns,
 )
-
-INSIDE_FLAG = "KONTAKTSTATION_BENCH_REDIAL_INSIDE"
 
 
 async def _call(http: Any) -> dict[str, Any]:
@@ -150,11 +148,8 @@ def main() -> int:
     )
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of flow before a cut")
     args = parser.parse_args()
-    if not _in_loopback_namespace():
-        if os.environ.get(INSIDE_FLAG):
-            raise SystemExit("not in a loopback-only namespace after unshare")
-        os.environ[INSIDE_FLAG] = "1"
-        return _reexec_in_namespace()
+    if (status := rerun_in_loopback_namespace()) is not None:
+        return status
     os.environ["KONTAKTSTATION_TEST_NETNS"] = "loopback-only"
     emit(
         bench="redial_environment",

@@ -26,8 +26,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,21 +36,16 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() not in (HERE, REPO))]
 
-from bench.call import median_ci  # noqa: E402
+from bench.call import median_ci, rerun_in_loopback_namespace  # noqa: E402
 from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback  # noqa: E402
 from station.call.probe import probe_turn_paths  # noqa: E402
 from tests.integration.turn_tls import TlsCoturn, running_coturn_tls  # noqa: E402
 
-INSIDE_FLAG = "KONTAKTSTATION_BENCH_IN_NETNS"
 PATHS = ("udp", "tcp", "tls")
 
 
 def emit(**figures: Any) -> None:
     print(json.dumps(figures), flush=True)
-
-
-def _in_loopback_namespace() -> bool:
-    return sorted(name for _, name in socket.if_nameindex()) == ["lo"]
 
 
 def _load() -> float:
@@ -145,14 +138,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between set-ups")
     args = parser.parse_args()
-    if not _in_loopback_namespace():
-        if os.environ.get(INSIDE_FLAG):
-            raise SystemExit("not in a loopback-only namespace after unshare")
-        prefix = ["unshare", "--net"]
-        command = [*prefix, "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
-        command += [sys.executable, *sys.argv]
-        env = {**os.environ, INSIDE_FLAG: "1"}
-        return subprocess.run(command, env=env, check=False).returncode
+    if (status := rerun_in_loopback_namespace()) is not None:
+        return status
     emit(
         bench="turn_paths_environment",
         machine=platform.machine(),
