@@ -87,9 +87,21 @@ class AttemptRunner(CallControls):
                 self._publish("ice_server_unreachable", url=result.url, detail=result.detail)
         return list(servers)
 
-    def _new_pc(self, servers: Sequence[Any]) -> RTCPeerConnection:
+    def _new_pc(self, servers: Sequence[Any], codec: str | None) -> tuple[RTCPeerConnection, Any]:
+        """A peer connection as every attempt starts, cold or prepared, and its data channel:
+        a video and an audio transceiver (the tracks come later: aiortc's ``addTrack`` takes
+        a transceiver without one), exactly the camera's ``codec`` for pre-encoded packets
+        (the Pi 4's hardware H.264, with its retransmission stream), the frame-end video
+        buffer, and the ``control`` channel."""
         configuration = build_rtc_configuration(servers, relay_only=self.config.relay_only)
-        return RTCPeerConnection(configuration)
+        pc = RTCPeerConnection(configuration)
+        video = pc.addTransceiver("video", "sendrecv")
+        if codec:
+            video.setCodecPreferences(passthrough_codec_preferences(codec))
+        pc.addTransceiver("audio", "sendrecv")
+        channel = pc.createDataChannel("control")
+        use_frame_end_jitter_buffer(pc)
+        return pc, channel
 
     async def _take_warm(
         self, hub: Any, codec: str | None
@@ -141,9 +153,9 @@ class AttemptRunner(CallControls):
                 # first (aiortc uses the first TURN server), then IT's configured ones.
                 configured = (*room_servers, *self.config.ice_servers)
                 servers = await self._probed_servers(configured)
-                pc = self._new_pc(servers)
+                pc, channel = self._new_pc(servers, codec)
             else:
-                servers, pc = warm.servers, warm.pc
+                servers, pc, channel = warm.servers, warm.pc, warm.channel
         except BaseException:
             camera.stop()
             await hub.aclose()
@@ -152,10 +164,9 @@ class AttemptRunner(CallControls):
         self._attempt = attempt
         self._selected_pair = None
         self._set_phase(CallPhase.DIALING if not self._admitted else CallPhase.RECONNECTING)
-        self._add_tracks(attempt, camera, warm)
+        self._add_tracks(attempt, camera, channel)
         self._listen_to_gp(attempt)
         if warm is None:
-            use_frame_end_jitter_buffer(pc)
             sdp = await self._gather(pc)
             self._check_candidates(sdp, servers)
         else:
@@ -246,15 +257,8 @@ class AttemptRunner(CallControls):
         servers = await self._probed_servers(configured, report=False)
         codec = self._camera_codec
         addresses = host_addresses(loopback_only=self.config.loopback_only)
-        pc = self._new_pc(servers)
+        pc, channel = self._new_pc(servers, codec)
         try:
-            # The transceivers, codec preferences and channel a cold attempt ends up with.
-            video = pc.addTransceiver("video", "sendrecv")
-            if codec:
-                video.setCodecPreferences(passthrough_codec_preferences(codec))
-            pc.addTransceiver("audio", "sendrecv")
-            channel = pc.createDataChannel("control")
-            use_frame_end_jitter_buffer(pc)
             started = asyncio.get_running_loop().time()
             sdp = await self._gather(pc)
             if not self._acceptable_candidates(sdp, servers):
@@ -292,11 +296,9 @@ class AttemptRunner(CallControls):
             except Exception:
                 _log.warning("call: the prepared peer connection did not close cleanly")
 
-    def _add_tracks(self, attempt: Attempt, camera: Any, warm: WarmPeer | None) -> None:
-        """The camera and microphone on ``attempt``'s connection, and its data channel: new
-        ones, or those a prepared connection (``warm``) made, which already have the codec
-        preferences and the channel (aiortc's ``addTrack`` takes a transceiver without a
-        track)."""
+    def _add_tracks(self, attempt: Attempt, camera: Any, channel: Any) -> None:
+        """The camera and microphone on the transceivers of ``attempt``'s connection (made by
+        :meth:`_new_pc`), and its data ``channel``."""
         pc = attempt.pc
         feed = CameraFeed(
             camera,
@@ -316,15 +318,8 @@ class AttemptRunner(CallControls):
         codec = getattr(camera, "passthrough_codec", None)
         self._camera_codec = codec
         if codec:
-            # Pre-encoded packets (the Pi 4's hardware H.264): exactly that codec (with its
-            # retransmission stream), and the GP's keyframe requests must reach the encoder.
-            if warm is None:
-                preferred = passthrough_codec_preferences(codec)
-                for transceiver in pc.getTransceivers():
-                    if transceiver.sender is video_sender:
-                        transceiver.setCodecPreferences(preferred)
+            # Pre-encoded packets: the GP's keyframe requests must reach the encoder.
             forward_keyframe_requests(video_sender, camera)
-        channel = pc.createDataChannel("control") if warm is None else warm.channel
         attempt.channel = channel
         channel.on("open", lambda: self._on_channel_open(attempt))
 
