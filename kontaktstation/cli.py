@@ -39,6 +39,9 @@ def _ui_host(args: argparse.Namespace) -> int:
 
 
 def _hw_check(args: argparse.Namespace) -> int:
+    from hardware.system_alsa import use_system_alsa_lib
+
+    use_system_alsa_lib()  # as stationd does: before anything imports av
     from hardware.health import hw_check_main
     from provisioning.identity import fingerprint_line
     from station.storage.datadir import data_dir
@@ -57,6 +60,9 @@ def _admin(args: argparse.Namespace) -> int:
 
 
 def _daemon(args: argparse.Namespace) -> int:
+    from hardware.system_alsa import use_system_alsa_lib
+
+    use_system_alsa_lib()  # before anything imports av
     from station.daemon.app import main as daemon_main
 
     return daemon_main(args.rest)
