@@ -26,14 +26,22 @@ __all__ = ["SYSTEM_ALSA_LIB", "use_system_alsa_lib"]
 SYSTEM_ALSA_LIB = "libasound.so.2"
 
 
+_loaded: bool | None = None
+
+
 def use_system_alsa_lib() -> bool:
     """Load the system's alsa-lib globally; ``False`` where it is not installed (PyAV's own
-    then serves, alone). Raises ``RuntimeError`` if ``av`` is already imported (too late: the
-    call would change nothing, and silently)."""
+    then serves, alone). Raises ``RuntimeError`` if ``av`` was imported before the first call
+    (too late: the call would change nothing, and silently); later calls answer the first's."""
+    global _loaded
+    if _loaded is not None:
+        return _loaded
     if "av" in sys.modules:
         raise RuntimeError("use_system_alsa_lib() must run before av is imported")
     try:
         ctypes.CDLL(SYSTEM_ALSA_LIB, mode=ctypes.RTLD_GLOBAL)
     except OSError:
-        return False
-    return True
+        _loaded = False
+    else:
+        _loaded = True
+    return _loaded

@@ -15,6 +15,9 @@ __all__ = ["main"]
 
 
 def _self_check(args: argparse.Namespace) -> int:
+    from hardware.system_alsa import use_system_alsa_lib
+
+    use_system_alsa_lib()  # as stationd does: before anything imports av
     from kontaktstation.selfcheck import run_self_check
 
     return run_self_check(verbose=not args.quiet)

@@ -66,6 +66,8 @@ def test_pass_through_commands_take_their_own_help() -> None:
 
 _CRASH = """
 import ctypes, sys
+from hardware.system_alsa import use_system_alsa_lib
+use_system_alsa_lib()  # as the command does, before the daemon's modules import av
 import station.daemon.app as app
 from kontaktstation.cli import main
 
