@@ -26,6 +26,22 @@ __all__ = ["DEFAULT_V4L2_DEVICE", "V4L2Camera"]
 DEFAULT_V4L2_DEVICE = "/dev/video0"
 
 
+def own_copy(frame: av.VideoFrame) -> av.VideoFrame:
+    """A yuv420p ``frame`` copied into memory of its own.
+
+    FFmpeg's V4L2 demuxer hands raw frames out *in the device's mmap'ed buffers* (zero copy;
+    FFmpeg asks for yuv420p first, so a webcam or ``vivid`` that offers it gives exactly
+    those). Such a frame gives its buffer back to the device when it is freed, through the
+    demuxer's context; a frame that outlives the device (the health check's frame, one in the
+    loop's queue or the encoder when the camera closes) then writes into freed memory.
+    stationd crashed so (SIGSEGV on the loop's thread, dropping such a frame after the camera
+    closed) in the booted appliance. ``reformat`` returns the frame itself when nothing needs
+    converting, hence the copy; a converted frame has memory of its own already.
+    """
+    copy = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
+    return copy
+
+
 class V4L2Camera(CapturedTrack[av.VideoFrame]):
     """A webcam as an aiortc video track; opened on the first ``recv()``.
 
@@ -126,6 +142,8 @@ class V4L2Camera(CapturedTrack[av.VideoFrame]):
                 if frame.format.name != "yuv420p":
                     # Converted here, off the loop; aiortc's encoders want yuv420p anyway.
                     frame = frame.reformat(format="yuv420p")
+                else:
+                    frame = own_copy(frame)
                 # Re-stamped with the capture clock: device pts can jump or start anywhere.
                 frame.pts = round((now - start) * VIDEO_CLOCK_RATE)
                 frame.time_base = VIDEO_TIME_BASE

@@ -48,6 +48,7 @@ from hardware.camera.picamera2_backend import (
     yuv420_array_to_frame,
 )
 from hardware.camera.stamp import datetime_to_us
+from hardware.camera.v4l2 import own_copy
 from hardware.errors import BackendUnavailableError, CameraUnavailableError, UnknownBackendError
 from station.core.clock import FakeClock, SystemClock
 
@@ -244,6 +245,21 @@ async def test_v4l2_camera_absent_device_is_a_clear_error(tmp_path: Path) -> Non
     assert device in str(caught.value)
     assert "Kameraet virker ikke" in caught.value.user_message
     await camera.aclose()
+
+
+def test_a_raw_yuv420p_frame_leaves_the_devices_buffers() -> None:
+    # FFmpeg's V4L2 demuxer hands raw yuv420p frames out in the device's mmap'ed buffers, and
+    # such a frame gives its buffer back through the demuxer's context when it is freed: one
+    # freed after the camera closed wrote into freed memory and crashed stationd in the booted
+    # appliance (vivid offers yuv420p, which FFmpeg asks for first). The camera's thread hands
+    # the loop a copy instead; reformat() would have returned the very same frame.
+    picture = (np.arange(240 * 3 // 2 * 320) % 251).astype(np.uint8).reshape(-1, 320)
+    frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+    assert frame.reformat(format="yuv420p") is frame
+    copy = own_copy(frame)
+    assert {p.buffer_ptr for p in copy.planes}.isdisjoint({p.buffer_ptr for p in frame.planes})
+    assert (copy.width, copy.height, copy.format.name) == (320, 240, "yuv420p")
+    assert np.array_equal(copy.to_ndarray(), picture)
 
 
 async def test_v4l2_capture_machinery_with_a_lavfi_source() -> None:
