@@ -217,14 +217,10 @@ def missing_results(hw: Hardware) -> list[HealthResult]:
 async def run_health_checks(hw: Hardware, *, within: float = 5.0) -> list[HealthResult]:
     """Every check, concurrently, each bounded by ``within`` seconds; in a fixed order.
 
-    The microphone and the loudspeaker are checked one after the other: both open the same
-    sound card (a speakerphone), and sound devices opened and closed from two threads at once
-    crashed stationd (see ``hardware.audio.pyav``). A missing part's rows come from
-    :func:`missing_results` (no device is opened for it).
+    A missing part's rows come from :func:`missing_results` (no device is opened for it).
     """
     faults = dict(hw.faults)
     button, led = hw.button, hw.led
-    sound = asyncio.Lock()
 
     async def row(name: str) -> HealthResult:
         part = _PART_OF_CHECK[name]
@@ -233,11 +229,9 @@ async def run_health_checks(hw: Hardware, *, within: float = 5.0) -> list[Health
         if name == "camera":
             return await check_camera(hw.camera_factory, within)
         if name == "microphone":
-            async with sound:
-                return await check_microphone(hw.microphone_factory, within)
+            return await check_microphone(hw.microphone_factory, within)
         if name == "loudspeaker":
-            async with sound:
-                return await check_speaker(hw.speaker, within)
+            return await check_speaker(hw.speaker, within)
         if name == "button" and button is not None:
             return await check_button(button)
         if name == "led" and led is not None:

@@ -18,7 +18,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -45,30 +45,6 @@ _FRAME_SAMPLES = int(AUDIO_SAMPLE_RATE * AUDIO_PTIME)
 _TIME_BASE = fractions.Fraction(1, AUDIO_SAMPLE_RATE)
 _log = logging.getLogger(__name__)
 _env_lock = threading.Lock()
-#: Sound devices are opened and closed one at a time, process-wide: alsa-lib's plugins (PipeWire's
-#: PCM starts and stops a client with threads of its own) are not all safe to open and close
-#: from several threads at once. stationd crashed (SIGSEGV) in the booted appliance, about one
-#: start in ten to forty, each time while the health check closed the loudspeaker and the
-#: microphone's thread was inside PyAV (see also :mod:`hardware.system_alsa`). Reading and
-#: writing open devices needs no turn.
-_DEVICE_TURN = threading.Lock()
-#: How long a device waits for its turn before it gives up (a device stuck in its own open
-#: or close must not hold every other one for ever).
-_TURN_SECONDS = 10.0
-
-
-@contextlib.contextmanager
-def _device_turn(what: str) -> Iterator[None]:
-    """Hold :data:`_DEVICE_TURN`; ``AudioUnavailableError`` if it is not free in time."""
-    if not _DEVICE_TURN.acquire(timeout=_TURN_SECONDS):
-        raise AudioUnavailableError(
-            f"{what}: another sound device did not finish opening or closing "
-            f"within {_TURN_SECONDS:g} s"
-        )
-    try:
-        yield
-    finally:
-        _DEVICE_TURN.release()
 
 
 def alsa_environment(env: Mapping[str, str], root: Path = Path("/")) -> dict[str, str]:
@@ -113,8 +89,6 @@ def probe_alsa(snd_dir: Path = Path("/dev/snd")) -> str | None:
 class PyAVMicrophone(CapturedTrack[av.AudioFrame]):
     """A microphone read through PyAV (ALSA by default) as 48 kHz mono 20 ms frames.
 
-    Opened and closed in turn with every other sound device (:data:`_DEVICE_TURN`).
-
     Read on a thread; a queue of a few frames (``queue_frames`` x 20 ms, newest wins) keeps
     latency bounded if the encoder falls behind. ``container_format="lavfi"`` with a filter
     graph as ``device`` runs the same machinery without a sound card (tests, bench).
@@ -153,13 +127,12 @@ class PyAVMicrophone(CapturedTrack[av.AudioFrame]):
             apply_alsa_environment()
             options = {"sample_rate": str(AUDIO_SAMPLE_RATE), "channels": "1"}
         try:
-            with _device_turn(f"microphone {self.device!r}"):
-                container = av.open(
-                    self.device,
-                    format=self._format,
-                    options=options,
-                    timeout=(self._open_timeout, self._read_timeout),
-                )
+            container = av.open(
+                self.device,
+                format=self._format,
+                options=options,
+                timeout=(self._open_timeout, self._read_timeout),
+            )
         except (av.FFmpegError, OSError) as exc:
             raise AudioUnavailableError(f"cannot open microphone {self.device!r}: {exc}") from exc
         try:
@@ -184,8 +157,7 @@ class PyAVMicrophone(CapturedTrack[av.AudioFrame]):
                 f"reading microphone {self.device!r} failed: {exc}"
             ) from exc
         finally:
-            with _device_turn(f"microphone {self.device!r}"):
-                container.close()
+            container.close()
 
     def _thread_name(self) -> str:
         return f"microphone {self.device}"
@@ -199,17 +171,11 @@ class PyAVMicrophone(CapturedTrack[av.AudioFrame]):
 
 
 class _Output:
-    """An open PyAV output device with one 48 kHz s16 stream (opened and closed in turn with
-    every other sound device: :data:`_DEVICE_TURN`)."""
+    """An open PyAV output device with one 48 kHz s16 stream."""
 
     def __init__(self, device: str, container_format: str, channels: int) -> None:
         if container_format == "alsa":
             apply_alsa_environment()
-        self.device = device
-        with _device_turn(f"loudspeaker {device!r}"):
-            self._open(device, container_format, channels)
-
-    def _open(self, device: str, container_format: str, channels: int) -> None:
         try:
             self.container: Any = av.open(device, "w", format=container_format)
             layout = "mono" if channels == 1 else "stereo"
@@ -227,11 +193,10 @@ class _Output:
             self.container.mux(packet)
 
     def close(self) -> None:
-        with _device_turn(f"loudspeaker {self.device!r}"):
-            with contextlib.suppress(Exception):  # flushing a vanished device fails; close anyway
-                for packet in self.stream.encode(None):
-                    self.container.mux(packet)
-            self.container.close()
+        with contextlib.suppress(Exception):  # flushing a vanished device fails; close anyway
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        self.container.close()
 
 
 class PyAVSpeaker(TrackPlayer):

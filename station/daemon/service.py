@@ -535,9 +535,8 @@ class StationService:
             results = merged + list(faults.values())
         return self._health_checked_at, results
 
-    async def refresh_health(self, within: float = 20.0) -> list[HealthResult]:
-        """Run the hardware checks (bounded: the sound card's two checks, 5 s each at most,
-        run one after the other); publish ``health`` when a result changed."""
+    async def refresh_health(self, within: float = 10.0) -> list[HealthResult]:
+        """Run the hardware checks (bounded); publish ``health`` when a result changed."""
         if self._health_source is None:
             return []
         if self.in_call and self._health_checked_at is not None:

@@ -30,7 +30,6 @@ from hardware.audio import (
     build_audio,
     measure_level,
     probe_alsa,
-    pyav,
     rms_dbfs,
     tone_track,
 )
@@ -217,37 +216,6 @@ async def test_a_stalled_loudspeaker_never_holds_up_the_call(tmp_path: Path) -> 
             await asyncio.sleep(0.05)
     finally:
         os.close(reader)
-
-
-async def test_sound_devices_open_and_close_in_turn(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Opening or closing the loudspeaker while the microphone opened or closed on another
-    # thread crashed stationd in the booted appliance (SIGSEGV inside PyAV's alsa-lib and the
-    # system's ALSA plugins). Now one device waits for the other. Here the microphone's open
-    # blocks: a FIFO with no writer yet (open(2) waits for one).
-    fifo = tmp_path / "in"
-    os.mkfifo(fifo)
-    mic = PyAVMicrophone(str(fifo), container_format="s16le", open_timeout=30)
-    first = asyncio.ensure_future(mic.recv())
-    await asyncio.sleep(0.5)
-    speaker = PyAVSpeaker(str(tmp_path / "out.raw"), container_format="s16le")
-    # A device stuck in its open holds no other for ever: a clear error after the bound.
-    monkeypatch.setattr(pyav, "_TURN_SECONDS", 0.5)
-    with pytest.raises(AudioUnavailableError, match="another sound device did not finish"):
-        await speaker.check()
-    monkeypatch.setattr(pyav, "_TURN_SECONDS", 10.0)
-    checking = asyncio.ensure_future(speaker.check())
-    await asyncio.sleep(1.0)
-    assert not checking.done(), "the loudspeaker opened while the microphone was opening"
-    writer = os.open(fifo, os.O_WRONLY)
-    try:
-        os.write(writer, bytes(48000))
-        await asyncio.wait_for(checking, 10)  # the microphone opened: the loudspeaker's turn
-        await asyncio.wait_for(first, 10)
-    finally:
-        os.close(writer)
-        await mic.aclose()
 
 
 async def test_pyav_devices_that_do_not_exist_are_clear_errors() -> None:
