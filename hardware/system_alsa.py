@@ -6,8 +6,8 @@ plugins (PipeWire's ``pipewire`` PCM above all) are built against the system's
 ``libasound.so.2`` and load it: two alsa-libs in one process, each with its own global state,
 one running the PCM core and the other the plugin's half of the same PCM, and on Bookworm of
 different versions (the wheel's 1.2.14, the system's 1.2.8) that share internal structures.
-stationd crashed (SIGSEGV) in the booted appliance while the loudspeaker's PipeWire PCM
-closed, a mix like this one being the prime suspect.
+No crash was traced to it (stationd's was the camera's: ``hardware.camera.v4l2.own_copy``),
+but nothing guarantees two copies agree.
 
 :func:`use_system_alsa_lib` loads the system's library first and into the global namespace,
 so every ALSA call in the process binds to it, PyAV's own included. Python loads extension
