@@ -102,7 +102,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,6 +143,22 @@ def emit(**fields: Any) -> None:
 
 def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def run_measured(name: str, work: Coroutine[Any, Any, Any], **settings: Any) -> int:
+    """Run ``work`` between two environment lines: ``<name>_environment`` (the machine, the
+    load and the run's ``settings``) and ``<name>_environment_end`` (the load after it)."""
+    emit(
+        bench=f"{name}_environment",
+        machine=platform.machine(),
+        python=platform.python_version(),
+        cpus=os.cpu_count(),
+        load_average=load(),
+        **settings,
+    )
+    asyncio.run(work)
+    emit(bench=f"{name}_environment_end", load_average=load())
+    return 0
 
 
 # ----------------------------------------------------------------------------- statistics

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -43,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() not in (HERE, REPO))]
 
-from bench.call import emit, median_ci, rerun_in_loopback_namespace  # noqa: E402
+from bench.call import emit, median_ci, rerun_in_loopback_namespace, run_measured  # noqa: E402
 from tests.integration.call_harness import wait_for  # noqa: E402
 from tests.integration.test_call_network_loss import (  # noqa: E402
     gp_admits_a_call,
@@ -62,10 +61,6 @@ async def _frames(http: Any) -> int:
 async def _flowing(http: Any, prewarm: bool) -> bool:
     call = await _call(http)
     return call["phase"] == "connected" and (not prewarm or call["next_attempt_prepared"])
-
-
-def _load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 async def one_round(
@@ -151,18 +146,7 @@ def main() -> int:
     if (status := rerun_in_loopback_namespace()) is not None:
         return status
     os.environ["KONTAKTSTATION_TEST_NETNS"] = "loopback-only"
-    emit(
-        bench="redial_environment",
-        machine=platform.machine(),
-        python=platform.python_version(),
-        cpus=os.cpu_count(),
-        load_average=_load(),
-        rounds=args.rounds,
-        pauses=args.pauses,
-    )
-    asyncio.run(run(args))
-    emit(bench="redial_environment_end", load_average=_load())
-    return 0
+    return run_measured("redial", run(args), rounds=args.rounds, pauses=args.pauses)
 
 
 if __name__ == "__main__":

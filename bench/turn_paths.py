@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() not in (HERE, REPO))]
 
-from bench.call import median_ci, rerun_in_loopback_namespace  # noqa: E402
+from bench.call import median_ci, rerun_in_loopback_namespace, run_measured  # noqa: E402
 from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback  # noqa: E402
 from station.call.probe import probe_turn_paths  # noqa: E402
 from tests.integration.turn_tls import TlsCoturn, running_coturn_tls  # noqa: E402
@@ -46,10 +45,6 @@ PATHS = ("udp", "tcp", "tls")
 
 def emit(**figures: Any) -> None:
     print(json.dumps(figures), flush=True)
-
-
-def _load() -> float:
-    return round(os.getloadavg()[0], 2)
 
 
 async def setup_once(turn: TlsCoturn, path: str) -> float:
@@ -140,17 +135,7 @@ def main() -> int:
     args = parser.parse_args()
     if (status := rerun_in_loopback_namespace()) is not None:
         return status
-    emit(
-        bench="turn_paths_environment",
-        machine=platform.machine(),
-        python=platform.python_version(),
-        cpus=os.cpu_count(),
-        load_average=_load(),
-        repeats=args.repeats,
-    )
-    asyncio.run(run(args))
-    emit(bench="turn_paths_environment_end", load_average=_load())
-    return 0
+    return run_measured("turn_paths", run(args), repeats=args.repeats)
 
 
 if __name__ == "__main__":
