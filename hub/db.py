@@ -109,7 +109,13 @@ class SqliteDatabase:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Staff names (provisioning) and who is waiting (rooms) live here for a while:
         # owner-only from the first byte, and deleted content overwritten in the file.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # Only when it is new: closing any descriptor of a file drops every POSIX lock this
+        # process holds on it, so re-opening the file of a live connection (a second service
+        # in one process) would leave that connection unlocked, and the next connection to
+        # close anywhere (`kontaktstation admin`) would take itself for the last one and
+        # delete the WAL the hub still writes to.
+        if not path.exists():
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         self.path = path
         self._lock = threading.Lock()
         try:
