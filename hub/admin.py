@@ -34,10 +34,12 @@ from pydantic import ValidationError
 from hub.errors import HubError
 from hub.provisioning.errors import ProvisioningHubError
 from hub.provisioning.keys import ITSigningKey
+from hub.provisioning.releases import ReleaseShelf
 from hub.provisioning.service import ProvisioningService
 from hub.provisioning.store import StationRecord
 from provisioning.errors import SignatureInvalid
 from provisioning.protocol import b64encode, fingerprint
+from provisioning.release import ReleaseInvalid, build_release
 from provisioning.schema import CommandKind, HealthName, Heartbeat, StaffRight
 from station.core.clock import SystemClock
 
@@ -85,6 +87,28 @@ def _health(station: StationRecord) -> str:
         return "?"
     failing = [h.name.value for h in beat.health if not h.ok]
     return "ok" if not failing else "FAIL " + ",".join(failing)
+
+
+def _update(beat: Heartbeat) -> str:
+    """The release the configuration names and where the station stands with it."""
+    update = beat.update
+    if update is None:
+        return "-"
+    return f"{update.version} {update.state}" + (f" ({update.reason})" if update.reason else "")
+
+
+def _version(station: StationRecord) -> str:
+    """The running version, and the one on its way (or refused) when they differ."""
+    running = station.software_version or "-"
+    if station.heartbeat_json is None:
+        return running
+    try:
+        update = Heartbeat.model_validate_json(station.heartbeat_json).update
+    except ValidationError:
+        return running
+    if update is None or update.state == "installed":
+        return running
+    return f"{running} ({update.version} {update.state})"
 
 
 def _button_failing(station: StationRecord) -> bool:
@@ -176,7 +200,7 @@ class Admin:
                     s.status,
                     online if s.status == "approved" else "-",
                     _ago(s.last_seen_at, now),
-                    s.software_version or "-",
+                    _version(s),
                     config,
                     _health(s),
                     _flags(s),
@@ -237,6 +261,7 @@ class Admin:
                 ("missed (7 days)", str(beat.missed_consultations)),
                 ("undocumented", str(beat.undocumented_consultations)),
                 ("last call", beat.last_call_outcome or "-"),
+                ("update", _update(beat)),
             ]
         width = max(len(k) for k, _ in pairs)
         for key, value in pairs:
@@ -300,6 +325,58 @@ class Admin:
         station_id = await self.resolve(args.station)
         version = await self.service.rollback(station_id, args.to, self.actor)
         self.say(f"{station_id} rolls back to version {version} at its next heartbeat")
+
+    # -- releases
+
+    def _shelf(self) -> ReleaseShelf:
+        directory = self.service.settings.releases_dir
+        if directory is None:
+            raise SystemExit("kontaktstation admin: this hub keeps no releases")
+        return ReleaseShelf(directory)
+
+    async def release_add(self, args: argparse.Namespace) -> None:
+        try:
+            release = await asyncio.to_thread(self._shelf().add, Path(args.archive))
+        except (ReleaseInvalid, OSError) as exc:
+            raise SystemExit(f"kontaktstation admin: {exc}") from None
+        self.say(f"release {release.version} on the hub: sha256 {release.sha256}")
+        self.say("  no station installs it until a configuration names it (admin release rollout)")
+
+    async def release_list(self, args: argparse.Namespace) -> None:
+        del args
+        stations = await self.service.list_stations()
+        rows = []
+        for release in self._shelf().list():
+            running = sum(1 for s in stations if s.software_version == release.version)
+            first = release.manifest.changelog.strip().splitlines()[:1]
+            rows.append(
+                [release.version, release.sha256[:16], f"{release.size // 1024} KiB",
+                 str(running), first[0][:60] if first else "-"]
+            )  # fmt: skip
+        self.say(format_table(["VERSION", "SHA256", "SIZE", "RUNNING", "CHANGES"], rows))
+
+    async def release_rollout(self, args: argparse.Namespace) -> None:
+        scope, scope_id = self._scope(args)
+        if scope == "station" and scope_id is not None:
+            scope_id = await self.resolve(scope_id)
+        if bool(args.withdraw) == bool(args.version):
+            raise SystemExit("kontaktstation admin: give a release version or --withdraw")
+        layer = await self.service.get_layer(scope, scope_id)
+        if args.withdraw:
+            layer.pop("software", None)
+            what = "no release of its own (the layer below decides)"
+        else:
+            try:
+                release = self._shelf().find(args.version)
+            except ReleaseInvalid as exc:
+                raise SystemExit(f"kontaktstation admin: {exc}") from None
+            layer["software"] = {"version": release.version, "sha256": release.sha256}
+            what = f"release {release.version}"
+        published = await self.service.set_layer(scope, scope_id, layer, self.actor)
+        where = scope if scope_id is None else f"{scope} {scope_id}"
+        self.say(f"{where}: {what}; {len(published)} station(s) get a new configuration")
+        for station_id, version in sorted(published.items()):
+            self.say(f"  {station_id}  version {version}")
 
     # -- staff
 
@@ -556,6 +633,29 @@ def _parser() -> argparse.ArgumentParser:
 
         p.set_defaults(run=run)
 
+    releases = sub.add_parser("release", help="the station's software").add_subparsers(
+        dest="action", required=True
+    )
+    build = releases.add_parser("build", help="pack a directory of wheels into a release")
+    build.add_argument("wheels", help="the project's wheel and every dependency, for one target")
+    build.add_argument("--out", required=True, help="the release archive to write (.tar)")
+    build.add_argument("--changelog", help="what changed (IT reads it in 'release list')")
+    build.set_defaults(run=None)
+    add = releases.add_parser("add", help="put a release archive on the hub")
+    add.add_argument("archive")
+    add.set_defaults(run=Admin.release_add)
+    releases.add_parser("list", help="the releases on the hub").set_defaults(run=Admin.release_list)
+    rollout = releases.add_parser(
+        "rollout", help="name a release in a layer (signed): a group of stations first"
+    )
+    rollout.add_argument("version", nargs="?", help="a version or a hash prefix")
+    rollout.add_argument("--withdraw", action="store_true", help="remove it from the layer")
+    where = rollout.add_mutually_exclusive_group(required=True)
+    where.add_argument("--municipality", action="store_true", help="every station")
+    where.add_argument("--care-home", metavar="ID")
+    where.add_argument("--station", metavar="STATION")
+    rollout.set_defaults(run=Admin.release_rollout)
+
     commands = sub.add_parser("commands", help="recent remote commands and their outcome")
     commands.add_argument("--station")
     commands.add_argument("--limit", type=int, default=30)
@@ -566,6 +666,20 @@ def _parser() -> argparse.ArgumentParser:
     key = sub.add_parser("key", help="IT's signing key id and the keys stations trust")
     key.set_defaults(run=Admin.key)
     return parser
+
+
+def _release_build(args: argparse.Namespace, out: TextIO) -> int:
+    """``release build`` runs on IT's (or the build machine's) side: no hub is touched."""
+    try:
+        release = build_release(Path(args.wheels), Path(args.out), changelog=args.changelog or "")
+    except (ReleaseInvalid, OSError) as exc:
+        print(f"kontaktstation admin: {exc}", file=sys.stderr)
+        return 2
+    print(f"release {release.version}: {args.out}", file=out)
+    print(
+        f"  sha256 {release.sha256}, {len(release.wheels)} wheels, {release.size} bytes", file=out
+    )
+    return 0
 
 
 async def _run(args: argparse.Namespace, service: ProvisioningService, out: TextIO) -> None:
@@ -589,6 +703,8 @@ def main(
     stream = out or sys.stdout
     if args.group == "keygen":
         return _keygen(args.path, stream)
+    if args.group == "release" and args.action == "build":
+        return _release_build(args, stream)
     if getattr(args, "file", None) is not None:
         try:
             args.layer_text = (

@@ -71,6 +71,12 @@ def _daemon(args: argparse.Namespace) -> int:
     return daemon_main(args.rest)
 
 
+def _update(args: argparse.Namespace) -> int:
+    from provisioning.updater import main as updater_main
+
+    return updater_main(args.rest)
+
+
 def _surface(args: argparse.Namespace) -> int:
     from hardware.surface.app import main as surface_main
 
@@ -109,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     add("hw-check", _hw_check, "check camera, microphone, loudspeaker, button and LED")
     add("daemon", _daemon, "run stationd: hardware, call, blind store and the local API")
     add("surface", _surface, "show the GP's video and the self-view on the station's screen")
+    add("update", _update, "install the release IT's configuration names (the root updater)")
     add("admin", _admin, "IT's provisioning commands: stations, configuration, staff, commands")
     add("hub", _hub, "run the municipality's server: rendezvous and the GP's web page")
     add("guide", _guide, "print the staff's one-page quick guide (the help screens' text)")
@@ -126,6 +133,7 @@ _PASSTHROUGH: dict[str, Callable[[argparse.Namespace], int]] = {
     "guide": _guide,
     "hw-check": _hw_check,
     "surface": _surface,
+    "update": _update,
 }
 
 
@@ -133,7 +141,7 @@ _PASSTHROUGH: dict[str, Callable[[argparse.Namespace], int]] = {
 #: OpenSSL, SDL) prints where every thread was (files, lines and function names; never a value,
 #: so no personal data) instead of a bare ``status=11/SEGV``. Not the UIs: their standard error
 #: is the screen.
-_CRASH_TRACED = frozenset({"daemon", "surface", "hub"})
+_CRASH_TRACED = frozenset({"daemon", "surface", "hub", "update"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -69,6 +69,7 @@ from provisioning.schema import (
 )
 from provisioning.staff import USER_MESSAGES, StaffKeyslots
 from provisioning.station_port import LockState, StationPort, StationSnapshot
+from provisioning.updates import ReleaseFollower
 from provisioning.wipe import WipeKind, destroy_keys, forget_identity
 from station.core.clock import Clock
 from station.keys.device_secret import DeviceSecretSource
@@ -134,6 +135,7 @@ class ProvisioningAgent:
         step: StepHook = no_step,
         check_turn: bool = True,
         device_secret: DeviceSecretSource | None = None,
+        update_status: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.hub_url = hub_url.rstrip("/")
@@ -149,6 +151,8 @@ class ProvisioningAgent:
         self._check_turn = check_turn
         self._dir = provisioning_dir(data_dir)
         self.staff = StaffKeyslots(data_dir, clock, kdf_params=kdf_params, secret=device_secret)
+        #: The release IT's configuration names: fetched, handed to the updater when idle.
+        self.releases = ReleaseFollower(DataDir(data_dir).updates, update_status, software_version)
         self.identity: StationIdentity | None = None
         self.client: HubClient | None = None
         self.config_store: ConfigStore | None = None
@@ -382,6 +386,7 @@ class ProvisioningAgent:
             enrolled_staff=enrolled,
             offline=tuple(offline),
             going_offline=going_offline,
+            update=self.releases.report,
         )
 
     async def heartbeat_once(self, *, going_offline: bool = False) -> None:
@@ -408,6 +413,23 @@ class ProvisioningAgent:
                 self.wake()  # tell the hub the new version at once, not a minute later
             for envelope in response.commands:
                 await self.handle_command(envelope)
+        await self.follow_release()
+
+    async def follow_release(self) -> None:
+        """Fetch the release the configuration names; hand it to the updater when idle."""
+        client, store, _identity = self._require()
+        current = store.current
+        envelope = None
+        if current is not None:
+            with contextlib.suppress(OSError, ValidationError):
+                envelope = SignedEnvelope.model_validate_json(
+                    await asyncio.to_thread((store.directory / current.file).read_bytes)
+                )
+        wanted = None if current is None else current.config.software
+        # Only a locked station with no call is handed over: the restart never ends a call
+        # nor a staff member's session.
+        busy = (await self.port.snapshot()).session_state != "locked"
+        await self.releases.follow(client, wanted, envelope, busy=busy)
 
     def _queue_offline(self, beat: Heartbeat) -> None:
         sample = OfflineSample(

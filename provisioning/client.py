@@ -10,7 +10,7 @@ import asyncio
 import json
 import ssl
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -86,7 +86,12 @@ class HubClient:
         path: str,
         body: BaseModel | None = None,
         params: dict[str, str] | None = None,
+        *,
+        into: BinaryIO | None = None,
+        limit: int = 0,
     ) -> httpx.Response:
+        """One signed request. ``into``: stream a 200 answer's body into this file (at most
+        ``limit`` bytes) instead of keeping it in memory."""
         data = b"" if body is None else body.model_dump_json().encode()
         target = self._prefix + API_PREFIX + path + (f"?{urlencode(params)}" if params else "")
         async with self._lock:
@@ -98,7 +103,21 @@ class HubClient:
                 headers["Content-Type"] = "application/json"
             url = self.base_url[: len(self.base_url) - len(self._prefix)] + target
             try:
-                response = await self._http.request(method, url, content=data, headers=headers)
+                request = self._http.build_request(method, url, content=data, headers=headers)
+                response = await self._http.send(request, stream=into is not None)
+                if into is not None:
+                    try:
+                        if response.status_code == 200:
+                            written = 0
+                            async for chunk in response.aiter_bytes(1 << 16):
+                                written += len(chunk)
+                                if written > limit:
+                                    raise HubUnreachable("hub sent more than was asked for")
+                                await asyncio.to_thread(into.write, chunk)
+                        else:
+                            await response.aread()
+                    finally:
+                        await response.aclose()
             except httpx.HTTPError as exc:
                 raise HubUnreachable(f"hub not reachable: {type(exc).__name__}") from None
             self.sent_bytes += len(data)
@@ -157,6 +176,12 @@ class HubClient:
         """Report a command's outcome."""
         response = await self._send("POST", f"/commands/{command_id}/ack", ack)
         if response.status_code != 204:
+            raise self._refused(response)
+
+    async def download_release(self, sha256: str, into: BinaryIO, *, limit: int) -> None:
+        """Write the release archive ``sha256`` into ``into`` (unchecked: the caller checks)."""
+        response = await self._send("GET", f"/releases/{sha256}", into=into, limit=limit)
+        if response.status_code != 200:
             raise self._refused(response)
 
     async def redeem_staff_code(self, code: str) -> StaffRedeemResponse:

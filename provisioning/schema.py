@@ -53,12 +53,15 @@ __all__ = [
     "PinCounters",
     "PortName",
     "Retention",
+    "SoftwareRelease",
     "StaffEntry",
     "StaffRedeemRequest",
     "StaffRedeemResponse",
     "StaffRight",
     "StationConfig",
     "Timeouts",
+    "UpdateReport",
+    "UpdateState",
 ]
 
 CONFIG_FORMAT: Final = "kontaktstation-config-1"
@@ -202,6 +205,17 @@ class EojDelivery(_Model):
         return self
 
 
+class SoftwareRelease(_Model):
+    """The station's software IT wants it to run: a release archive, named by its hash.
+
+    IT's signature over the configuration is the signature over the release: the station
+    installs only the archive whose SHA-256 is this (``provisioning/release.py``).
+    """
+
+    version: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z.+!-]+$")]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class StationConfig(_Model):
     """Everything IT configures for one station (the layers merged into one)."""
 
@@ -225,6 +239,9 @@ class StationConfig(_Model):
     escrow_public_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")] | None = None
     #: Delivery of notes to the care record; None: the staff UI shows the plain-text summary.
     eoj: EojDelivery | None = None
+    #: The release to run (None: whatever the set-up installed). Set in a care home's or a
+    #: station's layer first to roll a release out to a group (``admin release rollout``).
+    software: SoftwareRelease | None = None
 
     @model_validator(mode="after")
     def _relay_needs_turn(self) -> StationConfig:
@@ -419,6 +436,30 @@ class OfflineSample(_Model):
     config_version: int = Field(ge=0, le=2**31)
 
 
+UpdateState = Literal[
+    # the archive is being fetched from the hub
+    "downloading",
+    # fetched and checked; waits for the station to be locked with no call
+    "waiting",
+    # handed to the updater: installing, switching, health-checking
+    "installing",
+    # the station runs it (it passed the health check after its restart)
+    "installed",
+    # it was installed but failed the health check: the station runs the previous release
+    "rolled_back",
+    # it could not be fetched, checked or installed (the reason is a machine word)
+    "failed",
+]
+
+
+class UpdateReport(_Model):
+    """Where the station stands with the release its configuration names."""
+
+    version: Annotated[str, Field(max_length=32, pattern=r"^[0-9A-Za-z.+!-]+$")]
+    state: UpdateState
+    reason: Annotated[str, Field(max_length=32, pattern=r"^[a-z_]*$")] = ""
+
+
 class Heartbeat(_Model):
     """A station's regular report: enums, counts, versions and hashes, nothing else."""
 
@@ -448,6 +489,8 @@ class Heartbeat(_Model):
     enrolled_staff: int = Field(default=0, ge=0, le=10**4)
     offline: tuple[OfflineSample, ...] = Field(default=(), max_length=120)
     going_offline: bool = False
+    #: The release the configuration names, when it is not the one running (or just was).
+    update: UpdateReport | None = None
 
 
 class HeartbeatResponse(_Model):

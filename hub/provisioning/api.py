@@ -16,12 +16,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi import Path as PathParam
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from fastapi.security import APIKeyHeader
 
 from hub.db import Database, SqliteDatabase
-from hub.provisioning.errors import NoConfiguration, ProvisioningHubError, SignatureRejected
+from hub.provisioning.errors import (
+    NoConfiguration,
+    NoRelease,
+    ProvisioningHubError,
+    SignatureRejected,
+)
 from hub.provisioning.keys import LEGACY_KEY_FILE, HubSecret, ITSigningKey
+from hub.provisioning.releases import ReleaseShelf
 from hub.provisioning.service import ProvisioningService, ProvisioningSettings
 from hub.provisioning.store import StationRecord
 from hub.settings import HubSettings
@@ -118,6 +124,7 @@ def provisioning_settings(settings: HubSettings) -> ProvisioningSettings:
         enroll_code_ttl=getattr(settings, "enroll_code_ttl", timedelta(hours=24)),
         staff_code_ttl=getattr(settings, "staff_code_ttl", timedelta(minutes=30)),
         heartbeat_seconds=getattr(settings, "heartbeat_seconds", 60),
+        releases_dir=settings.data_dir / "releases",
     )
 
 
@@ -204,6 +211,22 @@ def build_provisioning_router(service: ProvisioningService) -> APIRouter:
     ) -> Response:
         await service.ack_command(record, command_id, body)
         return Response(status_code=204)
+
+    @router.get(
+        "/releases/{sha256}",
+        summary="A release archive IT added, by the SHA-256 the station's configuration names",
+        response_class=FileResponse,
+        responses={404: {"description": "No such release on this hub"}},
+    )
+    async def release(
+        _record: Station,
+        sha256: Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$")],
+    ) -> FileResponse:
+        directory = service.settings.releases_dir
+        path = None if directory is None else ReleaseShelf(directory).path(sha256)
+        if path is None:
+            raise NoRelease()
+        return FileResponse(path, media_type="application/x-tar")
 
     @router.post("/staff/redeem", summary="Trade a one-time staff code for a staff id")
     async def redeem(record: Station, body: StaffRedeemRequest) -> StaffRedeemResponse:

@@ -18,6 +18,7 @@ __all__ = [
     "CommandUnknown",
     "LayerNotSigned",
     "NoConfiguration",
+    "NoRelease",
     "ProvisioningHubError",
     "ProvisioningStoreError",
     "RequestReplayed",
@@ -146,6 +147,13 @@ class NoConfiguration(ProvisioningHubError):
 
     status_code = 404
     code = "no_config"
+
+
+class NoRelease(ProvisioningHubError):
+    """The release a station asked for is not on this hub."""
+
+    status_code = 404
+    code = "no_release"
 
 
 class SigningKeyRequired(ProvisioningHubError):

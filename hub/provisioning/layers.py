@@ -22,6 +22,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -78,6 +79,8 @@ class ProvisioningSettings:
     enroll_poll_seconds: int = 10
     #: A station counts as offline this long after its last heartbeat.
     offline_after: timedelta = timedelta(minutes=3)
+    #: Where IT's station releases are kept (``hub/provisioning/releases.py``); None: none.
+    releases_dir: Path | None = None
 
 
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

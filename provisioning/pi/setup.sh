@@ -47,7 +47,11 @@ DT_MODEL="${KONTAKTSTATION_DT_MODEL:-/proc/device-tree/model}"
 OS_RELEASE="${KONTAKTSTATION_OS_RELEASE:-/etc/os-release}"
 
 PREFIX=/opt/kontaktstation
+# Every unit runs from ${VENV}: a symbolic link to one release's venv, which the updater
+# (provisioning/updater.py) switches in one rename. The set-up's own install is the release
+# "setup".
 VENV="${PREFIX}/venv"
+SETUP_VENV="${PREFIX}/releases/setup/venv"
 ETC=/etc/kontaktstation
 STATION_ENV="${ETC}/station.env"
 TOKEN="${ETC}/station-token"
@@ -59,6 +63,8 @@ LOCKED_USER=kontaktstation-locked
 STAFF_USER=kontaktstation-staff
 UNITS=(kontaktstation-stationd.service kontaktstation-kiosk.service kontaktstation-surface.service
     kontaktstation-ui-locked.service kontaktstation-ui-staff.service)
+# The updater: the path unit starts the (oneshot) service when stationd asks.
+UPDATE_UNITS=(kontaktstation-update.service kontaktstation-update.path)
 # Every target: the kiosk (labwc, foot, tmux), sound (PipeWire), the spoken reminders'
 # voice (espeak-ng, with a Danish voice in its data), the surface's EGL/Wayland libraries
 # (pygame-ce's SDL loads them), zram, curl for the last check.
@@ -316,12 +322,12 @@ while IFS=: read -r name _ uid _ _ _ shell; do
 done < <(getent passwd)
 [ "${locked_any}" -eq 1 ] || already "no human login accounts"
 
-step "venv: ${VENV} with --system-site-packages; constraints for the ${TARGET} board"
-if [ -x "${VENV}/bin/python" ]; then
-    already "${VENV} exists"
+step "venv: ${SETUP_VENV} with --system-site-packages (${VENV} links to it); constraints for the ${TARGET} board"
+if [ -x "${SETUP_VENV}/bin/python" ]; then
+    already "${SETUP_VENV} exists"
 else
-    act install -d -m 0755 "${PREFIX}"
-    act python3 -m venv --system-site-packages "${VENV}"
+    act install -d -m 0755 "${PREFIX}" "${PREFIX}/releases" "${PREFIX}/releases/setup"
+    act python3 -m venv --system-site-packages "${SETUP_VENV}"
 fi
 # On a Pi, apt's numpy is what apt's simplejpeg and picamera2 are built against: a numpy in
 # the venv would shadow it and `import picamera2` would fail (picamera2 issues 1088, 1211).
@@ -342,13 +348,21 @@ fi
 if [ "${TARGET}" = generic ]; then
     # lgpio for gpiozero from PyPI: only its source is there; PYPI=1 is lgpio's own switch to
     # link the C library it bundles (Debian has no liblgpio).
-    act env PYPI=1 "${VENV}/bin/pip" install "${pip_args[@]}" "${SOURCE}" lgpio
+    act env PYPI=1 "${SETUP_VENV}/bin/pip" install "${pip_args[@]}" "${SOURCE}" lgpio
 else
-    act "${VENV}/bin/pip" install "${pip_args[@]}" "${SOURCE}"
+    act "${SETUP_VENV}/bin/pip" install "${pip_args[@]}" "${SOURCE}"
 fi
 # The station's own code, every time: its version number does not yet tell two builds apart,
 # so pip would keep an older build of the same version.
-act "${VENV}/bin/pip" install "${pip_args[@]}" --force-reinstall --no-deps "${SOURCE}"
+act "${SETUP_VENV}/bin/pip" install "${pip_args[@]}" --force-reinstall --no-deps "${SOURCE}"
+if [ "$(readlink "${VENV}" 2>/dev/null)" = "${SETUP_VENV}" ]; then
+    already "${VENV} -> ${SETUP_VENV}"
+else
+    if [ -d "${VENV}" ] && [ ! -L "${VENV}" ]; then
+        act rm -rf "${VENV}"  # a venv from a set-up before releases
+    fi
+    act ln -sfn "${SETUP_VENV}" "${VENV}"
+fi
 if [ "${TARGET}" != generic ]; then
     # Proof, not hope: the venv's numpy is apt's.
     act "${VENV}/bin/python" -c 'import numpy, sys; sys.exit(numpy.__file__.startswith("/usr/lib/python3/dist-packages/") is False)'
@@ -477,7 +491,7 @@ After=user-runtime-dir@${kiosk_uid}.service
 BindPaths=/run/user/${kiosk_uid}"
 
 step "units: stationd, kiosk, video surface, the UIs' terminals; logind, coredump, journald and manager drop-ins"
-for unit in "${UNITS[@]}"; do
+for unit in "${UNITS[@]}" "${UPDATE_UNITS[@]}"; do
     put 0644 "${REPO}/systemd/${unit}" "/etc/systemd/system/${unit}"
 done
 put 0644 "${REPO}/systemd/logind.conf.d/kontaktstation.conf" \
@@ -534,7 +548,7 @@ else
 fi
 act systemctl set-default graphical.target
 
-step "enable: stationd, kiosk, video surface and the UIs' terminals at boot"
+step "enable: stationd, kiosk, video surface, the UIs' terminals and the updater at boot"
 for unit in "${UNITS[@]}"; do
     if [ -e "/etc/systemd/system/multi-user.target.wants/${unit}" ] \
         || [ -e "/etc/systemd/system/graphical.target.wants/${unit}" ] \
@@ -544,6 +558,11 @@ for unit in "${UNITS[@]}"; do
         act systemctl enable "${unit}"
     fi
 done
+if [ -e /etc/systemd/system/multi-user.target.wants/kontaktstation-update.path ]; then
+    already "kontaktstation-update.path enabled"
+else
+    act systemctl enable --now kontaktstation-update.path
+fi
 
 step "enrollment: start stationd; the station waits for IT to approve it"
 act systemctl start kontaktstation-stationd.service

@@ -712,18 +712,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         reprobe_seconds=args.reprobe_interval,
         hardware=args.hardware,
         hub_url=args.hub_url or os.environ.get("KONTAKTSTATION_HUB_URL") or None,
-        provisioning=_pinned_it_keys(os.environ),
+        provisioning=_agent_options(os.environ),
     )
     return asyncio.run(Daemon(config).run())
 
 
-def _pinned_it_keys(environ: Mapping[str, str]) -> dict[str, Any]:
-    """IT's configuration keys the set-up gave (``KONTAKTSTATION_IT_KEYS``, comma-separated
-    base64url Ed25519 public keys): the station trusts these, never what the hub offers."""
+def _agent_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The agent's settings from the unit's environment: IT's configuration keys the set-up
+    gave (``KONTAKTSTATION_IT_KEYS``, comma-separated base64url Ed25519 public keys: the
+    station trusts these, never what the hub offers) and the updater's status file
+    (``KONTAKTSTATION_UPDATE_STATUS``: set where the root updater is installed)."""
+    options: dict[str, Any] = {}
     keys = tuple(
         k.strip() for k in environ.get("KONTAKTSTATION_IT_KEYS", "").split(",") if k.strip()
     )
-    return {"pinned_keys": keys} if keys else {}
+    if keys:
+        options["pinned_keys"] = keys
+    if status := environ.get("KONTAKTSTATION_UPDATE_STATUS"):
+        options["update_status"] = Path(status)
+    return options
 
 
 if __name__ == "__main__":

@@ -102,6 +102,8 @@ class DataDir:
     CALL_ROOMS: ClassVar[str] = "call_rooms.json"
     PROVISIONING: ClassVar[str] = "provisioning"
     WIPE_MARKER: ClassVar[str] = "wipe.pending"
+    #: Releases fetched for the updater, and the request it acts on (provisioning.updates).
+    UPDATES: ClassVar[str] = "updates"
     # Inside ``provisioning/`` (the agent's files; provisioning.identity and .agent use these).
     IDENTITY_KEY: ClassVar[str] = "identity.key"
     REQUEST_COUNTER: ClassVar[str] = "counter"
@@ -167,6 +169,12 @@ class DataDir:
         """Written first by a crypto-wipe; its presence finishes the wipe at the next start."""
         return self.root / self.WIPE_MARKER
 
+    @property
+    def updates(self) -> Path:
+        """Release archives fetched for the updater, and its request (with a copy of the
+        signed configuration, so its credentials: a secret)."""
+        return self.root / self.UPDATES
+
     def ensure_provisioning(self) -> Path:
         """The provisioning directory, created 0700 if missing."""
         path = self.provisioning
@@ -198,6 +206,7 @@ class DataDir:
             # Credentials for other systems.
             DataFile(self.export_config, Holds.SECRET),
             DataFile(self.call_rooms, Holds.SECRET, True),
+            DataFile(self.updates, Holds.SECRET, directory=True),
             DataFile(
                 self.provisioning_config, Holds.SECRET, directory=True, keep=(self.CONFIG_STATE,)
             ),

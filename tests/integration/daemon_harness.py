@@ -198,14 +198,17 @@ async def provisioned_daemon(
     :class:`Daemon` arguments (e.g. ``hardware``, ``frame_sink``).
     """
     with short_socket_dir() as sock_dir:
+        fields: dict[str, Any] = {
+            "provisioning": {"kdf_params": PROVISIONING_TEST_KDF, "check_turn": False},
+            **(config or {}),
+        }
         daemon_config = DaemonConfig(
             data_dir=data_dir,
             socket_path=sock_dir / "stationd.sock",
             hardware="fake",
             environ={**os.environ, "GPIOZERO_PIN_FACTORY": "mock"},
             hub_url=hub_url,
-            provisioning={"kdf_params": PROVISIONING_TEST_KDF, "check_turn": False},
-            **(config or {}),
+            **fields,
         )
         running = Daemon(daemon_config, notifier=Notifier(environ={}), **daemon)
         await running.start()

@@ -49,6 +49,9 @@ MAX_EXPOSURE = {
     # The UIs' own tmux servers (issue 14 item 7): no network, no devices but ptys.
     "kontaktstation-ui-locked.service": 1.5,
     "kontaktstation-ui-staff.service": 1.5,
+    # The updater is root (it writes /opt/kontaktstation and restarts units): no network, no
+    # devices, three capabilities.
+    "kontaktstation-update.service": 3.0,
 }
 VENV_BIN = "/opt/kontaktstation/venv/bin/kontaktstation"
 
@@ -179,6 +182,7 @@ def test_exec_start_options_are_ones_the_commands_accept() -> None:
     """The options the units pass are parsed by the real argument parsers."""
     from hardware.surface.app import _parser as surface_parser
     from hub.server import _parser as hub_parser
+    from provisioning.updater import _parser as updater_parser
     from station.daemon.app import _parser as daemon_parser
     from tui.supervisor import _parser as ui_parser
     from tui.uihost import _parser as ui_host_parser
@@ -189,6 +193,7 @@ def test_exec_start_options_are_ones_the_commands_accept() -> None:
         "surface": surface_parser,
         "ui": ui_parser,
         "ui-host": ui_host_parser,
+        "update": updater_parser,
     }
     for name in UNITS:
         for line in parse_unit(UNITS_DIR / name).get("Service.ExecStart", []):

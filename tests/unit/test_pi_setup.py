@@ -125,7 +125,12 @@ def test_dry_run_lists_every_step_in_order_and_changes_nothing(tmp_path: Path) -
     # What the issue asks for is among the actions.
     for needle in (
         "python3-picamera2", "python3-lgpio", "labwc", "foot", "pipewire", "wireplumber",
-        "venv --system-site-packages /opt/kontaktstation/venv",
+        "venv --system-site-packages /opt/kontaktstation/releases/setup/venv",
+        # Issue 15 item 3: the units run from a link the updater switches in one rename.
+        "ln -sfn /opt/kontaktstation/releases/setup/venv /opt/kontaktstation/venv",
+        "/etc/systemd/system/kontaktstation-update.service",
+        "/etc/systemd/system/kontaktstation-update.path",
+        "systemctl enable --now kontaktstation-update.path",
         "/etc/pipewire/pipewire.conf.d/60-kontaktstation-echo-cancel.conf",
         "/etc/systemd/system/kontaktstation-stationd.service",
         "/etc/systemd/system/kontaktstation-kiosk.service",

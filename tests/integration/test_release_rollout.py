@@ -1,0 +1,143 @@
+"""A release from IT's hands to the station's updater (issue 15 item 3), through the real
+hub over HTTP, ``kontaktstation admin`` as IT runs it, and stationd's agent in a running
+stationd: build → add to the hub → roll out to one station (a group of one, first) → the
+station fetches it through its signed requests, checks it against the hash IT signed and,
+locked with no call, hands it to the updater → the updater verifies IT's signature itself,
+installs it for real beside the running release → a failed health check rolls back → the
+heartbeat and ``admin stations show`` say so, and the station does not ask again.
+
+The updater's system seams (restarting units, their state) are recorded here; they run for
+real in the booted appliance (``tests/vm``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from hub.provisioning.keys import ITSigningKey
+from provisioning.updater import STATUS_FILE, Updater, UpdaterSettings
+from provisioning.updates import REQUEST_FILE, UpdateRequest, read_status
+from station.storage.datadir import DataDir
+from tests.integration.daemon_harness import PROVISIONING_TEST_KDF, provisioned_daemon
+from tests.integration.hub_server import it_key, provisioning_hub
+from tests.integration.test_provisioning_daemon import until
+from tests.releases import make_wheel
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def admin(hub_dir: Path, *args: str) -> str:
+    """``kontaktstation admin`` as IT runs it, with IT's own key (a file off the hub)."""
+    key = hub_dir.parent / f"{hub_dir.name}.it-signing.key"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "kontaktstation"), "admin", "--actor", "it-test",
+         "--signing-key", str(key), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "KONTAKTSTATION_HUB_DATA_DIR": str(hub_dir), "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+async def test_a_release_goes_from_it_to_the_updater_and_a_failed_one_is_not_asked_for_again(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    hub_dir = tmp_path / "hub"
+    status = tmp_path / "update-state" / STATUS_FILE
+    spool = DataDir(data_dir).updates
+    provisioning = {
+        "kdf_params": PROVISIONING_TEST_KDF,
+        "check_turn": False,
+        "update_status": status,
+    }
+    # The release IT builds: the project's wheel (a stand-in that prints its marker) and a
+    # dependency, packed with a lock of their hashes.
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "kontaktstation", "99.1", {"ks_release_probe.py": "MARKER = 'new'\n"})
+    make_wheel(wheels, "ks-release-dep", "1.0", {"ks_release_dep.py": "VALUE = 1\n"})
+    async with provisioning_hub(hub_dir) as (hub, service):
+        built = admin(hub_dir, "release", "build", str(wheels), "--out", str(tmp_path / "r.tar"),
+                      "--changelog", "Faster call set-up")  # fmt: skip
+        assert "release 99.1" in built
+        added = admin(hub_dir, "release", "add", str(tmp_path / "r.tar"))
+        sha256 = added.split("sha256 ")[1].split()[0]
+        assert "99.1" in admin(hub_dir, "release", "list")
+
+        daemon_config = {"provisioning": provisioning}
+        async with provisioned_daemon(data_dir, hub.base_url, config=daemon_config) as daemon:
+            agent = daemon.provisioning
+            assert agent is not None and agent.identity is not None
+            await until(lambda: agent.status == "pending")
+            await service.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 1", "it")
+            agent.wake()
+            await until(lambda: agent.config_store is not None and agent.config_store.version > 0)
+            station_id = agent.identity.station_id
+            assert not spool.exists() or not any(spool.iterdir())
+
+            # Rolled out to this one station first (its own layer), signed by IT.
+            out = admin(hub_dir, "release", "rollout", "99.1", "--station", station_id)
+            assert "1 station(s) get a new configuration" in out
+            agent.wake()
+            await until(lambda: (spool / REQUEST_FILE).exists(), within=60)
+
+            # What stationd handed over: the archive IT's hash names, and the signed
+            # configuration naming it.
+            request = UpdateRequest.model_validate_json((spool / REQUEST_FILE).read_bytes())
+            assert request.release.version == "99.1" and request.release.sha256 == sha256
+            assert (spool / request.archive).read_bytes() == (tmp_path / "r.tar").read_bytes()
+            assert agent.releases.report is not None
+            assert agent.releases.report.state == "installing"
+
+            # The updater (as root would run it), trusting only IT's key from the set-up. The
+            # new stationd never becomes healthy: the release is rolled back.
+            it_public = ITSigningKey.load(hub_dir.parent / f"{hub_dir.name}.it-signing.key")
+            assert it_public.public_key == it_key(hub.settings).public_key
+            prefix = tmp_path / "opt"
+            (prefix / "releases/setup/venv").mkdir(parents=True)
+            (prefix / "venv").symlink_to(prefix / "releases/setup/venv")
+            restarts: list[Sequence[str]] = []
+            clock = [0.0]
+            updater = Updater(
+                UpdaterSettings(
+                    spool=spool, state=status.parent, prefix=prefix,
+                    it_keys=it_public.trusted_b64(), python=sys.executable,
+                    health_seconds=10, settle_seconds=2, poll_seconds=1,
+                ),
+                state_of=lambda: "locked",
+                restart=restarts.append,
+                unit=lambda _name: ("activating", 0),
+                sleep=lambda s: clock.__setitem__(0, clock[0] + s),
+                clock=lambda: clock[0],
+            )  # fmt: skip
+            assert await asyncio.to_thread(updater.run_once) == "rolled_back"
+            assert len(restarts) == 2
+            installed = prefix / f"releases/99.1-{sha256[:12]}/venv/bin/python"
+            assert installed.exists()  # it was installed for real, then not kept in use
+            assert (prefix / "venv").readlink() == prefix / "releases/setup/venv"
+            outcome = read_status(status)
+            assert outcome is not None and outcome.outcome == "rolled_back"
+
+            # The next heartbeat says so; the station tidies its spool and does not ask again.
+            agent.wake()
+            await until(
+                lambda: (
+                    agent.releases.report is not None
+                    and agent.releases.report.state == "rolled_back"
+                )
+            )
+            agent.wake()
+            await until(lambda: not any(spool.iterdir()))
+            await agent.heartbeat_once()
+            assert not (spool / REQUEST_FILE).exists()
+            shown = admin(hub_dir, "stations", "show", station_id)
+            assert "99.1 rolled_back (health_check)" in shown
+            listed = admin(hub_dir, "stations", "list")
+            assert "(99.1 rolled_back)" in listed

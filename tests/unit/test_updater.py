@@ -1,0 +1,248 @@
+"""The updater (issue 15 item 3): install beside, switch in one rename, health-check, roll
+back; and trust nothing stationd wrote but IT's signature.
+
+Real: the release archives, ``python -m venv`` and ``pip install --require-hashes`` from the
+release's own wheels, the symbolic link and its rename. The seams are the ones that need a
+booted system (restarting units, reading their state, stationd's answer): recorded here,
+real in the booted appliance (``tests/vm``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from provisioning.protocol import SignedEnvelope, b64encode, seal_envelope
+from provisioning.release import Release
+from provisioning.schema import SoftwareRelease
+from provisioning.updater import STATUS_FILE, Updater, UpdaterSettings
+from provisioning.updates import REQUEST_FILE, UpdateRequest, read_status
+from tests.releases import make_release
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _public(key: Ed25519PrivateKey) -> str:
+    return b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+class Rig:
+    """A prefix with the set-up's release linked in, stationd's spool, root's state dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.it = Ed25519PrivateKey.generate()
+        self.settings = UpdaterSettings(
+            spool=root / "var/lib/kontaktstation/updates",
+            state=root / "var/lib/kontaktstation-update",
+            prefix=root / "opt/kontaktstation",
+            it_keys=(_public(self.it),),
+            python=sys.executable,
+            health_seconds=30,
+            settle_seconds=3,
+            poll_seconds=1,
+            idle_poll_seconds=1,
+        )
+        self.settings.spool.mkdir(parents=True)
+        setup = self.settings.prefix / "releases/setup/venv"
+        setup.mkdir(parents=True)
+        (self.settings.prefix / "venv").symlink_to(setup)
+        self.setup_venv = setup
+        self.restarts: list[tuple[str, ...]] = []
+        self.states: list[str | None] = []
+        self.unit = ("active", 0)
+        self.now = 0.0
+
+    def updater(self) -> Updater:
+        def state_of() -> str | None:
+            return self.states.pop(0) if self.states else "locked"
+
+        def restart(units: Sequence[str]) -> None:
+            self.restarts.append(tuple(units))
+
+        def sleep(seconds: float) -> None:
+            self.now += seconds
+
+        return Updater(
+            self.settings,
+            state_of=state_of,
+            restart=restart,
+            unit=lambda _name: self.unit,
+            sleep=sleep,
+            clock=lambda: self.now,
+        )
+
+    def config(self, release: Release | SoftwareRelease, *, version: int = 5,
+               key: Ed25519PrivateKey | None = None) -> SignedEnvelope:  # fmt: skip
+        software = (
+            release if isinstance(release, SoftwareRelease)
+            else SoftwareRelease(version=release.version, sha256=release.sha256)
+        )  # fmt: skip
+        payload = {
+            "format": "kontaktstation-config-1",
+            "station_id": "st1",
+            "version": version,
+            "issued_at": datetime.now(UTC).isoformat(),
+            "trusted_config_keys": [_public(self.it)],
+            "config": {
+                "care_home": {"id": "solhaven", "name": "Plejecenter Solhaven"},
+                "station_name": "Stue 1",
+                "software": software.model_dump(),
+            },
+        }
+        return seal_envelope(key or self.it, "config", payload)
+
+    def request(self, release: Release, archive: Path, config: SignedEnvelope) -> None:
+        """What stationd writes: the archive beside the request."""
+        shutil.copyfile(archive, self.settings.spool / f"{release.sha256}.tar")
+        request = UpdateRequest(
+            release=SoftwareRelease(version=release.version, sha256=release.sha256),
+            archive=f"{release.sha256}.tar",
+            config=config,
+        )
+        (self.settings.spool / REQUEST_FILE).write_text(request.model_dump_json())
+
+    @property
+    def linked(self) -> Path:
+        return (self.settings.prefix / "venv").readlink()
+
+    def status(self) -> tuple[str, str] | None:
+        status = read_status(self.settings.state / STATUS_FILE)
+        return None if status is None else (status.outcome, status.reason)
+
+
+def _probe(venv: Path) -> str:
+    done = subprocess.run(
+        [str(venv / "bin/python"), "-c", "import ks_release_probe; print(ks_release_probe.MARKER)"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Rig:
+    return Rig(tmp_path)
+
+
+def test_a_release_is_installed_beside_switched_in_and_kept_when_healthy(
+    rig: Rig, tmp_path: Path
+) -> None:
+    release = make_release(tmp_path / "build", "2.0", marker="two")
+    rig.request(release, tmp_path / "build/release-2.0.tar", rig.config(release))
+    # stationd says it is in a private call twice: nothing restarts until it is locked.
+    rig.states = ["in_call_private", "in_call_private", "locked"]
+
+    assert rig.updater().run_once() == "installed"
+
+    venv = rig.settings.prefix / f"releases/2.0-{release.sha256[:12]}/venv"
+    assert rig.linked == venv
+    assert _probe(rig.settings.prefix / "venv") == "two"
+    assert rig.restarts == [rig.settings.units]
+    assert rig.now >= 2 * rig.settings.idle_poll_seconds  # it waited for the call to end
+    assert rig.status() == ("installed", "")
+    # The request is gone (the path unit does not start the updater again); the set-up's
+    # release stays as the one to go back to.
+    assert not (rig.settings.spool / REQUEST_FILE).exists()
+    assert rig.setup_venv.exists()
+
+
+def test_a_release_that_fails_its_health_check_is_rolled_back(rig: Rig, tmp_path: Path) -> None:
+    release = make_release(tmp_path / "build", "3.0")
+    rig.request(release, tmp_path / "build/release-3.0.tar", rig.config(release))
+    rig.unit = ("activating", 4)  # stationd never says READY: it crashes on start
+
+    assert rig.updater().run_once() == "rolled_back"
+
+    assert rig.linked == rig.setup_venv
+    assert rig.restarts == [rig.settings.units, rig.settings.units]  # on, then back
+    assert rig.now >= rig.settings.health_seconds
+    assert rig.status() == ("rolled_back", "health_check")
+    assert not (rig.settings.spool / REQUEST_FILE).exists()
+
+
+def test_stationd_restarting_after_ready_fails_the_health_check(rig: Rig, tmp_path: Path) -> None:
+    release = make_release(tmp_path / "build", "3.1")
+    rig.request(release, tmp_path / "build/release-3.1.tar", rig.config(release))
+    updater = rig.updater()
+    restarts = iter(range(1000))
+    # Active every time it is looked at, but with one more restart each time: a crash loop.
+    updater._unit = lambda _name: ("active", next(restarts))  # type: ignore[method-assign]
+
+    assert updater.run_once() == "rolled_back"
+    assert rig.linked == rig.setup_venv
+
+
+def test_a_compromised_stationd_cannot_make_root_install_its_own_release(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """The attacker holds stationd (its user, its directory): it writes a request for a
+    release of its own, with a configuration signed by a key of its own."""
+    evil = make_release(tmp_path / "evil", "6.6.6", marker="evil")
+    attacker = Ed25519PrivateKey.generate()
+    rig.request(evil, tmp_path / "evil/release-6.6.6.tar", rig.config(evil, key=attacker))
+
+    assert rig.updater().run_once() == "failed"
+
+    assert rig.status() == ("failed", "config_unverified")
+    assert rig.linked == rig.setup_venv
+    assert not (rig.settings.prefix / "releases").joinpath(f"6.6.6-{evil.sha256[:12]}").exists()
+    assert rig.restarts == []
+
+
+def test_a_compromised_stationd_cannot_swap_the_archive_it_signed(rig: Rig, tmp_path: Path) -> None:
+    """IT's configuration names release A; stationd puts B's bytes under A's name."""
+    good = make_release(tmp_path / "good", "7.0")
+    evil = make_release(tmp_path / "evil", "7.0", marker="evil")
+    rig.request(good, tmp_path / "evil/release-7.0.tar", rig.config(good))
+    assert evil.sha256 != good.sha256
+
+    assert rig.updater().run_once() == "failed"
+
+    assert rig.status() == ("failed", "release_invalid")
+    assert rig.linked == rig.setup_venv and rig.restarts == []
+
+
+def test_an_older_signed_configuration_cannot_bring_an_older_release_back(
+    rig: Rig, tmp_path: Path
+) -> None:
+    new = make_release(tmp_path / "new", "9.0")
+    rig.request(new, tmp_path / "new/release-9.0.tar", rig.config(new, version=9))
+    assert rig.updater().run_once() == "installed"
+    old = make_release(tmp_path / "old", "8.0")
+    # A configuration IT really signed, once: version 8 named release 8.0.
+    rig.request(old, tmp_path / "old/release-8.0.tar", rig.config(old, version=8))
+
+    assert rig.updater().run_once() == "failed"
+
+    assert rig.status() == ("failed", "config_replayed")
+    assert _probe(rig.settings.prefix / "venv") == "ok"
+    assert "9.0-" in str(rig.linked)
+
+
+def test_no_request_no_change(rig: Rig) -> None:
+    assert rig.updater().run_once() == "none"
+    assert rig.status() is None and rig.restarts == []
+
+
+def test_an_unexpected_failure_still_ends_the_request_and_is_reported(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Otherwise the path unit would start the updater again at once, for ever, and stationd
+    would ask again at every heartbeat."""
+    release = make_release(tmp_path / "build", "4.0")
+    rig.request(release, tmp_path / "build/release-4.0.tar", rig.config(release))
+    rig.settings = rig.settings.__class__(**{**rig.settings.__dict__, "python": "/nonexistent"})
+
+    assert rig.updater().run_once() == "failed"
+
+    assert rig.status() == ("failed", "updater_error")
+    assert not (rig.settings.spool / REQUEST_FILE).exists()
+    assert rig.linked == rig.setup_venv and rig.restarts == []
