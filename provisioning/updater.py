@@ -94,6 +94,8 @@ class UpdaterSettings:
     health_seconds: float = 120.0
     #: How long it must then stay active, answering and without a restart.
     settle_seconds: float = 20.0
+    #: Failed starts (systemd's automatic restarts) before it ever came up: given up at once.
+    failed_starts: int = 3
     poll_seconds: float = 2.0
     idle_poll_seconds: float = 15.0
     extra_pip_args: tuple[str, ...] = field(default_factory=tuple)
@@ -163,11 +165,12 @@ def unit_state(unit: str) -> tuple[str, int]:
 
 
 def restart_units(units: Sequence[str]) -> None:
-    """Restart stationd, then the units that run beside it (those running now)."""
+    """Restart stationd, then the units that run beside it (those running now); queued
+    (``--no-block``): the health check watches them come up, however slow the start."""
     first, *rest = units
-    _systemctl("restart", first)
+    _systemctl("restart", "--no-block", first)
     if rest:
-        _systemctl("try-restart", *rest)
+        _systemctl("try-restart", "--no-block", *rest)
 
 
 class Updater:
@@ -299,7 +302,8 @@ class Updater:
         steps = (
             [self.settings.python, "-m", "venv", "--system-site-packages", str(venv)],
             [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", "--no-index", "--find-links", str(target / WHEELS),
+             "--disable-pip-version-check", "--no-cache-dir", "--no-input", "--no-index",
+             "--find-links", str(target / WHEELS),
              "--require-hashes", "-r", str(target / LOCK_FILE),
              *self.settings.extra_pip_args],
         )  # fmt: skip
@@ -341,20 +345,28 @@ class Updater:
         return previous
 
     def healthy(self) -> bool:
-        """stationd active, answering, and no restart for the settle time (step 5)."""
+        """stationd active, answering, and no restart for the settle time (step 5). Given
+        up early when it has failed to start ``failed_starts`` times and never came up."""
         stationd = self.settings.units[0]
         deadline = self._clock() + self.settings.health_seconds
         settled_from: float | None = None
         restarts = -1
+        first: int | None = None
+        came_up = False
         while self._clock() < deadline:
             active, count = self._unit(stationd)
+            first = count if first is None else first
             if active == "active" and self._state_of() is not None:
+                came_up = True
                 if settled_from is None or count != restarts:
                     settled_from, restarts = self._clock(), count
                 elif self._clock() - settled_from >= self.settings.settle_seconds:
                     return True
             else:
                 settled_from = None
+                if not came_up and count - first >= self.settings.failed_starts:
+                    _log.error("stationd failed to start %d times", count - first)
+                    return False
             self._sleep(self.settings.poll_seconds)
         return False
 

@@ -157,7 +157,7 @@ def test_a_release_is_installed_beside_switched_in_and_kept_when_healthy(
 def test_a_release_that_fails_its_health_check_is_rolled_back(rig: Rig, tmp_path: Path) -> None:
     release = make_release(tmp_path / "build", "3.0")
     rig.request(release, tmp_path / "build/release-3.0.tar", rig.config(release))
-    rig.unit = ("activating", 4)  # stationd never says READY: it crashes on start
+    rig.unit = ("activating", 4)  # stationd never says READY
 
     assert rig.updater().run_once() == "rolled_back"
 
@@ -165,6 +165,22 @@ def test_a_release_that_fails_its_health_check_is_rolled_back(rig: Rig, tmp_path
     assert rig.restarts == [rig.settings.units, rig.settings.units]  # on, then back
     assert rig.now >= rig.settings.health_seconds
     assert rig.status() == ("rolled_back", "health_check")
+
+
+def test_a_release_whose_stationd_keeps_failing_to_start_is_rolled_back_early(
+    rig: Rig, tmp_path: Path
+) -> None:
+    release = make_release(tmp_path / "build", "3.2")
+    rig.request(release, tmp_path / "build/release-3.2.tar", rig.config(release))
+    updater = rig.updater()
+    starts = iter(range(1000))
+    # systemd restarts it after each crash, and it never says READY.
+    updater._unit = lambda _name: ("activating", next(starts))  # type: ignore[method-assign]
+
+    assert updater.run_once() == "rolled_back"
+
+    assert rig.linked == rig.setup_venv
+    assert rig.now < rig.settings.health_seconds / 3  # not the whole health window
     assert not (rig.settings.spool / REQUEST_FILE).exists()
 
 

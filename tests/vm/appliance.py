@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -180,8 +181,14 @@ def _copy_tree(source: Path, target: Path) -> None:
     )
 
 
-def project_wheel(wheels: Path, out: Path) -> Path:
-    """This checkout's wheel, built with no network (the build backend from ``wheels``)."""
+def project_wheel(
+    wheels: Path, out: Path, *, version: str | None = None, broken: bool = False
+) -> Path:
+    """This checkout's wheel, built with no network (the build backend from ``wheels``).
+
+    ``version``: built as that version (a release for the update test); ``broken``: a release
+    whose stationd exits as it starts (the update test's rollback).
+    """
     build = Path(tempfile.mkdtemp(prefix="ks-vm-build-"))
     try:
         for name in ("pyproject.toml", "README.md"):
@@ -189,6 +196,17 @@ def project_wheel(wheels: Path, out: Path) -> Path:
         for package in ("station", "stationapi", "hardware", "tui", "provisioning", "hub",
                         "kontaktstation"):  # fmt: skip
             _copy_tree(REPO / package, build / package)
+        if version is not None:
+            pyproject = build / "pyproject.toml"
+            text, count = re.subn(
+                r'^version = "[^"]+"$', f'version = "{version}"', pyproject.read_text(), count=1,
+                flags=re.MULTILINE,
+            )  # fmt: skip
+            assert count == 1, "pyproject.toml has no version line"
+            pyproject.write_text(text)
+        if broken:
+            with (build / "station/daemon/app.py").open("a") as app:
+                app.write('\nraise SystemExit("a deliberately broken release (tests/vm)")\n')
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
         result = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--quiet", "--isolated", "--no-deps",
@@ -199,7 +217,7 @@ def project_wheel(wheels: Path, out: Path) -> Path:
             raise RuntimeError(f"building the project's wheel failed:\n{result.stderr}")
     finally:
         shutil.rmtree(build, ignore_errors=True)
-    (wheel,) = out.glob("kontaktstation-*.whl")
+    (wheel,) = out.glob(f"kontaktstation-{version or ''}*.whl")
     return wheel
 
 

@@ -22,7 +22,11 @@ it or IT would check it:
    memory), and after the surface restarted;
 6. no labwc default key or pointer binding does anything (the video window on the screen);
 7. a reboot comes back locked;
-8. the same step (``kontaktstation self-check``) on the host and in the guest: the emulation
+8. IT rolls a release out to the station (a new build of this checkout, from the hub): the
+   station installs it beside the running one, switches, passes the health check and comes
+   back locked on it; a deliberately broken release, rolled out to the care home, fails the
+   health check and is rolled back by itself;
+9. the same step (``kontaktstation self-check``) on the host and in the guest: the emulation
    factor for every figure here.
 
 The tests run in order on one guest (each builds on the one before). The whole module runs
@@ -47,7 +51,14 @@ import pytest
 
 from tests.integration.netns import inside_loopback_namespace
 
-from .appliance import CARE_HOME, GUEST_HUB, Appliance, booted_appliance, cached_image
+from .appliance import (
+    CARE_HOME,
+    GUEST_HUB,
+    Appliance,
+    booted_appliance,
+    cached_image,
+    project_wheel,
+)
 from .guest import GuestError
 from .picture import COLOUR as PICTURE_COLOUR
 
@@ -156,6 +167,8 @@ def test_setup_provisions_a_generic_board_and_locks_the_imagers_user(
     guest.run(
         "install -D -m 0644 /mnt/ks/dropins/90-vm-emulation.conf"
         " /etc/systemd/system/kontaktstation-stationd.service.d/90-vm-emulation.conf"
+        " && install -D -m 0644 /mnt/ks/dropins/90-vm-update.conf"
+        " /etc/systemd/system/kontaktstation-update.service.d/90-vm-update.conf"
     )
     started = time.monotonic()
     result = guest.run(command, timeout=2400, check=False)
@@ -658,7 +671,112 @@ def test_a_reboot_comes_back_locked(appliance: Appliance) -> None:
         assert appliance.unit_state(unit)["ActiveState"] == "active", appliance.journal(unit)
 
 
-# --------------------------------------------------------------------------- 8. emulation
+# --------------------------------------------------------------------------- 8. updates
+
+STATUS = "/var/lib/kontaktstation-update/status.json"
+
+
+def _release(appliance: Appliance, version: str, *, broken: bool = False) -> Path:
+    """A release IT builds: this checkout as ``version`` and every wheel the set-up installed
+    (the same wheelhouse, for CPython 3.13 x86_64), packed by ``kontaktstation admin``."""
+    directory = appliance.workdir / f"release-{version}"
+    wheels = directory / "wheels"
+    wheels.mkdir(parents=True)
+    for wheel in (appliance.share / "wheels").glob("*.whl"):
+        if not wheel.name.startswith("kontaktstation-"):
+            (wheels / wheel.name).write_bytes(wheel.read_bytes())
+    project_wheel(appliance.share / "wheels", wheels, version=version, broken=broken)
+    archive = directory / "release.tar"
+    appliance.admin("release", "build", str(wheels), "--out", str(archive),
+                    "--changelog", f"{version} (tests/vm)")  # fmt: skip
+    appliance.admin("release", "add", str(archive))
+    return archive
+
+
+def _wait_update(appliance: Appliance, version: str, outcome: str, within: float) -> None:
+    """Until the updater's status says ``outcome`` for ``version``."""
+    deadline = time.monotonic() + within
+    text = ""
+    while time.monotonic() < deadline:
+        text = appliance.guest.sh("cat", STATUS, check=False).stdout
+        if text:
+            status = json.loads(text)
+            if status["release"]["version"] == version and status["outcome"] == outcome:
+                return
+        time.sleep(5)
+    raise AssertionError(
+        f"no {outcome} for {version} within {within} s: {text}\n"
+        + appliance.journal("kontaktstation-update.service", 60)
+        + appliance.journal("kontaktstation-stationd.service", 30)
+    )
+
+
+def _running_version(appliance: Appliance) -> str:
+    shown = appliance.admin("stations", "show", appliance.figures["station_id"])
+    found = re.search(r"^software\s+(\S+)", shown, re.MULTILINE)
+    assert found is not None, shown
+    return found.group(1)
+
+
+def test_it_rolls_a_release_out_and_the_station_switches_to_it(appliance: Appliance) -> None:
+    station_id = appliance.figures["station_id"]
+    _release(appliance, "0.1.0+vm1")
+    started = time.monotonic()
+    appliance.admin("release", "rollout", "0.1.0+vm1", "--station", station_id)
+    _wait_update(appliance, "0.1.0+vm1", "installed", within=2400)
+    appliance.record(
+        "release_rollout_to_installed_s",
+        round(time.monotonic() - started, 1),
+        "admin release rollout → the updater's health check passed (fetch, venv, pip, restart)",
+    )
+    link = appliance.guest.sh("readlink", "/opt/kontaktstation/venv").stdout.strip()
+    assert link.startswith("/opt/kontaktstation/releases/0.1.0+vm1-"), link
+    # The set-up's release stays, to go back to.
+    appliance.guest.sh("test", "-x", "/opt/kontaktstation/releases/setup/venv/bin/python")
+    # The station came back locked on the new release, and tells the hub so.
+    _wait_lock_screen(appliance, within=600)
+    _, state = appliance.api("GET", "/v1/state")
+    assert state["locked"] is True and state["state"] == "locked", state
+    deadline = time.monotonic() + 300
+    while _running_version(appliance) != "0.1.0+vm1":
+        assert time.monotonic() < deadline, appliance.admin("stations", "show", station_id)
+        time.sleep(5)
+    for unit in UNITS:
+        assert appliance.unit_state(unit)["ActiveState"] == "active", appliance.journal(unit)
+
+
+def test_a_broken_release_is_rolled_back_by_itself(appliance: Appliance) -> None:
+    station_id = appliance.figures["station_id"]
+    _release(appliance, "0.1.0+vm2", broken=True)
+    started = time.monotonic()
+    # To the care home (a group), after taking the station's own release out of its layer.
+    appliance.admin("release", "rollout", "--withdraw", "--station", station_id)
+    appliance.admin("release", "rollout", "0.1.0+vm2", "--care-home", CARE_HOME)
+    _wait_update(appliance, "0.1.0+vm2", "rolled_back", within=2400)
+    appliance.record(
+        "release_rollout_to_rolled_back_s",
+        round(time.monotonic() - started, 1),
+        "admin release rollout → the broken release installed, failed, the previous one back",
+    )
+    link = appliance.guest.sh("readlink", "/opt/kontaktstation/venv").stdout.strip()
+    assert link.startswith("/opt/kontaktstation/releases/0.1.0+vm1-"), link
+    journal = appliance.journal("kontaktstation-stationd.service", 200)
+    assert "a deliberately broken release" in journal  # it really ran, and failed
+    _wait_units_active(appliance, within=900)
+    _wait_lock_screen(appliance, within=600)
+    deadline = time.monotonic() + 300
+    while "0.1.0+vm2 rolled_back (health_check)" not in (
+        shown := appliance.admin("stations", "show", station_id)
+    ):
+        assert time.monotonic() < deadline, shown
+        time.sleep(5)
+    assert _running_version(appliance) == "0.1.0+vm1"
+    # Not asked for again: no request waits, and the updater is not running.
+    appliance.guest.sh("test", "!", "-e", "/var/lib/kontaktstation/updates/request.json")
+    assert appliance.unit_state("kontaktstation-update.service")["ActiveState"] == "inactive"
+
+
+# --------------------------------------------------------------------------- 9. emulation
 
 
 def test_the_emulation_factor(appliance: Appliance) -> None:
