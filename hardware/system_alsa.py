@@ -18,6 +18,7 @@ anything imports ``av``. This module imports nothing that does.
 from __future__ import annotations
 
 import ctypes
+import logging
 import sys
 
 __all__ = ["SYSTEM_ALSA_LIB", "use_system_alsa_lib"]
@@ -40,7 +41,14 @@ def use_system_alsa_lib() -> bool:
         raise RuntimeError("use_system_alsa_lib() must run before av is imported")
     try:
         ctypes.CDLL(SYSTEM_ALSA_LIB, mode=ctypes.RTLD_GLOBAL)
-    except OSError:
+    except OSError as exc:
+        # Said once, in the log: on the appliance alsa-lib is always there (pipewire-alsa
+        # needs it), so its absence is worth a line for IT, not a refusal.
+        logging.getLogger(__name__).warning(
+            "the system's alsa-lib (%s) did not load (%s): PyAV's bundled copy serves alone",
+            SYSTEM_ALSA_LIB,
+            exc.strerror or type(exc).__name__,
+        )
         _loaded = False
     else:
         _loaded = True

@@ -89,6 +89,10 @@ class UpdaterSettings:
     socket: Path = Path("/run/kontaktstation/stationd.sock")
     it_keys: tuple[str, ...] = ()
     python: str = "/usr/bin/python3"
+    #: The set-up's constraints: on a Pi, what must come from apt (numpy, simplejpeg,
+    #: picamera2, lgpio) pinned to apt's versions, so a release that would shadow them in the
+    #: venv (picamera2 issues 1088, 1211) fails to install instead of losing the camera.
+    constraints: Path = Path("/etc/kontaktstation/constraints.txt")
     units: tuple[str, ...] = STATION_UNITS
     #: How long stationd may take to become active after the restart.
     health_seconds: float = 120.0
@@ -305,6 +309,8 @@ class Updater:
              "--disable-pip-version-check", "--no-cache-dir", "--no-input", "--no-index",
              "--find-links", str(target / WHEELS),
              "--require-hashes", "-r", str(target / LOCK_FILE),
+             *(["--constraint", str(self.settings.constraints)]
+               if self.settings.constraints.is_file() else []),
              *self.settings.extra_pip_args],
         )  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}

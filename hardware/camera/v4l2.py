@@ -38,8 +38,7 @@ def own_copy(frame: av.VideoFrame) -> av.VideoFrame:
     closed) in the booted appliance. ``reformat`` returns the frame itself when nothing needs
     converting, hence the copy; a converted frame has memory of its own already.
     """
-    copy = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
-    return copy
+    return av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
 
 
 class V4L2Camera(CapturedTrack[av.VideoFrame]):

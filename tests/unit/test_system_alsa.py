@@ -55,3 +55,16 @@ def test_it_must_come_before_av_is_imported() -> None:
     )
     assert result.returncode != 0
     assert "must run before av is imported" in result.stderr
+
+
+def test_a_machine_without_it_says_so_in_the_log() -> None:
+    code = (
+        "import hardware.system_alsa as s\n"
+        "s.SYSTEM_ALSA_LIB = 'libasound-not-here.so.2'\n"
+        "assert s.use_system_alsa_lib() is False\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "did not load" in result.stderr and "bundled copy serves alone" in result.stderr

@@ -46,6 +46,7 @@ class Rig:
             prefix=root / "opt/kontaktstation",
             it_keys=(_public(self.it),),
             python=sys.executable,
+            constraints=root / "etc/kontaktstation/constraints.txt",
             health_seconds=30,
             settle_seconds=3,
             poll_seconds=1,
@@ -262,3 +263,21 @@ def test_an_unexpected_failure_still_ends_the_request_and_is_reported(
     assert rig.status() == ("failed", "updater_error")
     assert not (rig.settings.spool / REQUEST_FILE).exists()
     assert rig.linked == rig.setup_venv and rig.restarts == []
+
+
+def test_a_release_that_would_shadow_what_comes_from_apt_is_not_installed(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """On a Pi the set-up's constraints pin apt's numpy & co.; a release carrying its own
+    (here: the dependency in another version) fails to install, and nothing changes."""
+    constraints = rig.settings.constraints
+    constraints.parent.mkdir(parents=True)
+    constraints.write_text("# target pi5; these come from apt only.\nks-release-dep==2.0\n")
+    release = make_release(tmp_path / "build", "5.0")
+    rig.request(release, tmp_path / "build/release-5.0.tar", rig.config(release))
+
+    assert rig.updater().run_once() == "failed"
+
+    assert rig.status() == ("failed", "install_failed")
+    assert rig.linked == rig.setup_venv and rig.restarts == []
+    assert not (rig.settings.prefix / f"releases/5.0-{release.sha256[:12]}").exists()

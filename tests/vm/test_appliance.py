@@ -167,8 +167,15 @@ def test_setup_provisions_a_generic_board_and_locks_the_imagers_user(
     guest.run(
         "install -D -m 0644 /mnt/ks/dropins/90-vm-emulation.conf"
         " /etc/systemd/system/kontaktstation-stationd.service.d/90-vm-emulation.conf"
-        " && install -D -m 0644 /mnt/ks/dropins/90-vm-update.conf"
-        " /etc/systemd/system/kontaktstation-update.service.d/90-vm-update.conf"
+    )
+    # And for the updater: stationd takes minutes to come up under TCG after an update (its
+    # media and crypto stack, beside the kiosk's restart), so its health check waits longer.
+    # (Written here, not as a file in tests/vm/guest: that directory keys the cached image.)
+    guest.run(
+        "mkdir -p /etc/systemd/system/kontaktstation-update.service.d && printf '%s\\n'"
+        " '# The appliance test rig (tests/vm): the health check scaled for the emulator.'"
+        " '[Service]' 'Environment=KONTAKTSTATION_UPDATE_HEALTH_SECONDS=900'"
+        " > /etc/systemd/system/kontaktstation-update.service.d/90-vm-update.conf"
     )
     started = time.monotonic()
     result = guest.run(command, timeout=2400, check=False)
