@@ -439,6 +439,8 @@ class Updater:
         if previous is not None and previous != venv:
             self.switch(previous)
             self._restart(self.settings.units)
+            # Never asked for again: its space on the SD card goes back.
+            shutil.rmtree(venv.parent, ignore_errors=True)
         self._status(release, "rolled_back", "health_check", version)
         self._done()
         return "rolled_back"

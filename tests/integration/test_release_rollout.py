@@ -104,6 +104,21 @@ async def test_a_release_goes_from_it_to_the_updater_and_a_failed_one_is_not_ask
             (prefix / "releases/setup/venv").mkdir(parents=True)
             (prefix / "venv").symlink_to(prefix / "releases/setup/venv")
             restarts: list[Sequence[str]] = []
+            markers: list[str] = []
+
+            def restart(units: Sequence[str]) -> None:
+                # What the units would start from now: the link's venv, the release's code
+                # (the stand-in set-up release has no Python: only the first is probed).
+                restarts.append(units)
+                if len(restarts) > 1:
+                    return
+                probe = subprocess.run(
+                    [str(prefix / "venv/bin/python"), "-c",
+                     "import ks_release_probe as p; print(p.MARKER)"],
+                    capture_output=True, text=True, timeout=60, check=False,
+                )  # fmt: skip
+                markers.append(probe.stdout.strip() or probe.stderr.strip()[-80:])
+
             clock = [0.0]
             updater = Updater(
                 UpdaterSettings(
@@ -112,16 +127,18 @@ async def test_a_release_goes_from_it_to_the_updater_and_a_failed_one_is_not_ask
                     health_seconds=10, settle_seconds=2, poll_seconds=1,
                 ),
                 state_of=lambda: "locked",
-                restart=restarts.append,
+                restart=restart,
                 unit=lambda _name: ("activating", 0),
                 sleep=lambda s: clock.__setitem__(0, clock[0] + s),
                 clock=lambda: clock[0],
             )  # fmt: skip
             assert await asyncio.to_thread(updater.run_once) == "rolled_back"
             assert len(restarts) == 2
-            installed = prefix / f"releases/99.1-{sha256[:12]}/venv/bin/python"
-            assert installed.exists()  # it was installed for real, then not kept in use
+            # Installed for real and switched in (its code ran from the link), then switched
+            # back and removed.
+            assert markers[0] == "new"
             assert (prefix / "venv").readlink() == prefix / "releases/setup/venv"
+            assert not (prefix / f"releases/99.1-{sha256[:12]}").exists()
             outcome = read_status(status)
             assert outcome is not None and outcome.outcome == "rolled_back"
 

@@ -166,6 +166,7 @@ def test_a_release_that_fails_its_health_check_is_rolled_back(rig: Rig, tmp_path
     assert rig.restarts == [rig.settings.units, rig.settings.units]  # on, then back
     assert rig.now >= rig.settings.health_seconds
     assert rig.status() == ("rolled_back", "health_check")
+    assert not (rig.settings.prefix / f"releases/3.0-{release.sha256[:12]}").exists()
 
 
 def test_a_release_whose_stationd_keeps_failing_to_start_is_rolled_back_early(
