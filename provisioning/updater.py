@@ -6,8 +6,9 @@ now. One request, start to end:
 
 1. **Trust nothing stationd wrote but IT's signature.** The request carries the signed
    configuration naming the release; it is verified here against IT's keys from the set-up
-   (``KONTAKTSTATION_IT_KEYS`` in the root-owned ``station.env``, then the keys each verified
-   configuration names: IT's key rotation), its version may not be older than the last one
+   (``KONTAKTSTATION_IT_KEYS`` in the root-owned ``station.env``; after the first, the keys the
+   last verified configuration named: IT's key rotation, a retired key no longer trusted),
+   its version may not be older than the last one
    acted on (no replay of an older release), and it must name exactly the requested release.
 2. **Install beside.** The archive is copied into the updater's own directory and checked
    against the hash IT signed; it is unpacked into ``<prefix>/releases/<version>-<hash>/``
@@ -229,11 +230,13 @@ class Updater:
         )
 
     def _trusted(self) -> list[str]:
+        """IT's keys as the last verified configuration named them (how IT's key rotates: a
+        retired key is trusted no longer); before the first, the keys the set-up pinned."""
         try:
             saved = json.loads((self.settings.state / TRUST_FILE).read_bytes())
         except FileNotFoundError:
-            saved = []
-        return [*self.settings.it_keys, *(k for k in saved if isinstance(k, str))]
+            return list(self.settings.it_keys)
+        return [k for k in saved if isinstance(k, str)]
 
     def _read_request(self) -> UpdateRequest | None:
         path = self.settings.spool / REQUEST_FILE

@@ -82,7 +82,8 @@ class Rig:
         )
 
     def config(self, release: Release | SoftwareRelease, *, version: int = 5,
-               key: Ed25519PrivateKey | None = None) -> SignedEnvelope:  # fmt: skip
+               key: Ed25519PrivateKey | None = None,
+               trusted: Sequence[Ed25519PrivateKey] = ()) -> SignedEnvelope:  # fmt: skip
         software = (
             release if isinstance(release, SoftwareRelease)
             else SoftwareRelease(version=release.version, sha256=release.sha256)
@@ -92,7 +93,7 @@ class Rig:
             "station_id": "st1",
             "version": version,
             "issued_at": datetime.now(UTC).isoformat(),
-            "trusted_config_keys": [_public(self.it)],
+            "trusted_config_keys": [_public(k) for k in (trusted or [self.it])],
             "config": {
                 "care_home": {"id": "solhaven", "name": "Plejecenter Solhaven"},
                 "station_name": "Stue 1",
@@ -282,3 +283,26 @@ def test_a_release_that_would_shadow_what_comes_from_apt_is_not_installed(
     assert rig.status() == ("failed", "install_failed")
     assert rig.linked == rig.setup_venv and rig.restarts == []
     assert not (rig.settings.prefix / f"releases/5.0-{release.sha256[:12]}").exists()
+
+
+def test_a_key_it_retired_no_longer_signs_a_release(rig: Rig, tmp_path: Path) -> None:
+    """IT rotates its key with a configuration signed by the old key naming the new one; a
+    release signed afterwards with the old key (stolen, say) is refused."""
+    new_key = Ed25519PrivateKey.generate()
+    first = make_release(tmp_path / "a", "10.0")
+    rig.request(
+        first, tmp_path / "a/release-10.0.tar", rig.config(first, version=10, trusted=[new_key])
+    )
+    assert rig.updater().run_once() == "installed"
+    second = make_release(tmp_path / "b", "11.0")
+    rig.request(second, tmp_path / "b/release-11.0.tar", rig.config(second, version=11))
+
+    assert rig.updater().run_once() == "failed"
+    assert rig.status() == ("failed", "config_unverified")
+
+    rig.request(
+        second,
+        tmp_path / "b/release-11.0.tar",
+        rig.config(second, version=12, key=new_key, trusted=[new_key]),
+    )
+    assert rig.updater().run_once() == "installed"
