@@ -12,6 +12,7 @@ times in both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
@@ -115,7 +116,8 @@ class SqliteDatabase:
         # close anywhere (`kontaktstation admin`) would take itself for the last one and
         # delete the WAL the hub still writes to.
         if not path.exists():
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            with contextlib.suppress(FileExistsError):  # made by another process just now
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         self.path = path
         self._lock = threading.Lock()
         try:

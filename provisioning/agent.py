@@ -429,7 +429,8 @@ class ProvisioningAgent:
         # Only a locked station with no call is handed over: the restart never ends a call
         # nor a staff member's session.
         busy = (await self.port.snapshot()).session_state != "locked"
-        await self.releases.follow(client, wanted, envelope, busy=busy)
+        version = 0 if current is None else current.version
+        await self.releases.follow(client, wanted, envelope, config_version=version, busy=busy)
 
     def _queue_offline(self, beat: Heartbeat) -> None:
         sample = OfflineSample(

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,9 +200,21 @@ def unpack_release(path: Path, target: Path, *, sha256: str) -> Release:
     """Check ``path`` is the release ``sha256`` and unpack it into the new directory ``target``."""
     release = read_release(path, sha256=sha256)
     target.mkdir(mode=0o755)
+    (target / WHEELS).mkdir(mode=0o755)
+    # Only the members read_release allowed (regular files with checked names), written one
+    # by one: no link, device, owner or mode from the archive, on every Python (the tarfile
+    # "data" filter is newer than Bookworm's 3.11.2). The caller unpacks its own copy (a file
+    # in a directory only it writes), so these are the bytes just checked; pip checks each
+    # wheel against the lock again.
     with tarfile.open(path, "r:") as tar:
-        # Only the members read_release allowed; the data filter refuses anything else anyway.
-        # The caller unpacks its own copy (a file in a directory only it writes), so these are
-        # the bytes just checked; pip checks each wheel against the lock again.
-        tar.extractall(target, filter="data")
+        for member in tar:
+            stream = tar.extractfile(member)
+            if stream is None or member.name not in _allowed(release):
+                raise ReleaseInvalid(f"{member.name}: changed since it was checked")
+            with (target / member.name).open("xb") as out:
+                shutil.copyfileobj(stream, out, 1 << 20)
     return release
+
+
+def _allowed(release: Release) -> set[str]:
+    return {MANIFEST_FILE, LOCK_FILE, *(f"{WHEELS}/{name}" for name in release.wheels)}

@@ -1,31 +1,38 @@
 """The updater: install a release beside the running one, switch, health-check, roll back.
 
 Run as root by ``kontaktstation-update.service`` (started by ``kontaktstation-update.path``
-when stationd writes its request; ``provisioning/updates.py``), from the release that runs
-now. One request, start to end:
+when stationd writes its request; ``provisioning/updates.py``), always from the set-up's own
+release (``<prefix>/releases/setup``, never pruned): a broken release cannot break the
+updater that has to roll it back. One request, start to end:
 
 1. **Trust nothing stationd wrote but IT's signature.** The request carries the signed
-   configuration naming the release; it is verified here against IT's keys from the set-up
-   (``KONTAKTSTATION_IT_KEYS`` in the root-owned ``station.env``; after the first, the keys the
-   last verified configuration named: IT's key rotation, a retired key no longer trusted),
-   its version may not be older than the last one
-   acted on (no replay of an older release), and it must name exactly the requested release.
+   configuration naming the release; it is verified here against IT's keys: those the set-up
+   pinned (``KONTAKTSTATION_IT_KEYS`` in the root-owned ``station.env``) until the first
+   verified configuration, then the keys the last one named (IT's key rotation: a retired key
+   signs nothing more). It must be for the station the first one was for, not older than the
+   newest one acted on (no replay of an older release; IT's own signed rollback excepted),
+   and name exactly the requested release. The request and the archive are opened in
+   stationd's directory without following a link, as regular files of bounded size.
 2. **Install beside.** The archive is copied into the updater's own directory and checked
    against the hash IT signed; it is unpacked into ``<prefix>/releases/<version>-<hash>/``
-   and installed there into a new venv, from its own wheels only (``--no-index``) and by the
-   hashes in its lock (``--require-hashes``). Nothing running is touched yet.
+   and installed there into a new venv, from its own wheels only (``--no-index``), by the
+   hashes in its lock (``--require-hashes``) and within the set-up's constraints; synced to
+   the card, then marked complete. Nothing running is touched yet.
 3. **Never during a call.** It waits until stationd says the station is locked with no call.
-4. **Switch atomically.** ``<prefix>/venv``, the path every unit runs from, is a symbolic link;
-   a new link is made beside it and renamed over it (one ``rename(2)``).
-5. **Health check, roll back.** The station's units are restarted; the release passes when
-   stationd is active (it says READY only after its start-up) and answers its API, and stays
-   so without a restart for the settle time. Otherwise the link goes back, the units restart on
-   the previous release, and the status says ``rolled_back``: stationd does not ask for that
-   release again.
+4. **Switch atomically.** A journal (the release, the previous one) is written first; then
+   ``<prefix>/venv``, the path every unit runs from, a symbolic link, is replaced by a new
+   link in one ``rename(2)``.
+5. **Health check, roll back.** The station's units are restarted; the release passes when a
+   new stationd is active (it says READY only after its start-up), answers its API and stays
+   so without a restart for the settle time. Otherwise (waiting for no call first) the link
+   goes back, the units restart on the previous release, the failed release is removed and
+   the status says ``rolled_back``: stationd does not ask for it again unless a newer
+   configuration names it.
 
-A power cut at any step leaves either the old link or the new one, and the request in place:
-the path unit starts the updater again at boot and it goes on from the top (an unpacked,
-installed release is reused; a switched one is checked again).
+A power cut or a crash after the switch leaves the journal: the next start (the path unit at
+boot, the request still there) finishes the health check or the rollback before anything
+else. One before the switch leaves the old link and the request: it goes on from the top (an
+installed release is reused).
 """
 
 from __future__ import annotations
@@ -38,21 +45,28 @@ import logging
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from pydantic import ValidationError
 
 from provisioning.errors import SignatureInvalid
 from provisioning.protocol import b64decode, open_envelope
-from provisioning.release import LOCK_FILE, WHEELS, ReleaseInvalid, read_release, unpack_release
+from provisioning.release import (
+    LOCK_FILE,
+    MAX_RELEASE_BYTES,
+    WHEELS,
+    ReleaseInvalid,
+    unpack_release,
+)
 from provisioning.schema import ConfigPayload, SoftwareRelease
-from provisioning.updates import REQUEST_FILE, UpdateRequest, UpdateStatus, read_status
+from provisioning.updates import REQUEST_FILE, UpdateRequest, UpdateStatus
 from station.storage.durable import atomic_write
 
 __all__ = ["Updater", "UpdaterSettings", "main"]
@@ -60,7 +74,8 @@ __all__ = ["Updater", "UpdaterSettings", "main"]
 _log = logging.getLogger("kontaktstation.updater")
 
 STATUS_FILE: Final = "status.json"
-TRUST_FILE: Final = "trusted_keys.json"
+TRUST_FILE: Final = "trust.json"
+JOURNAL_FILE: Final = "journal.json"
 #: The units that run from ``<prefix>/venv``: stationd first, then what shows its screen.
 STATION_UNITS: Final = (
     "kontaktstation-stationd.service",
@@ -162,11 +177,12 @@ def _systemctl(*words: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def unit_state(unit: str) -> tuple[str, int]:
-    """A unit's ActiveState and NRestarts."""
-    out = _systemctl("show", unit, "-p", "ActiveState,NRestarts").stdout
+def unit_state(unit: str) -> tuple[str, int, str]:
+    """A unit's ActiveState, NRestarts and InvocationID (new at every start)."""
+    out = _systemctl("show", unit, "-p", "ActiveState,NRestarts,InvocationID").stdout
     props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return props.get("ActiveState", "unknown"), int(props.get("NRestarts", "0") or 0)
+    restarts = int(props.get("NRestarts", "0") or 0)
+    return props.get("ActiveState", "unknown"), restarts, props.get("InvocationID", "")
 
 
 def restart_units(units: Sequence[str]) -> None:
@@ -176,6 +192,47 @@ def restart_units(units: Sequence[str]) -> None:
     _systemctl("restart", "--no-block", first)
     if rest:
         _systemctl("try-restart", "--no-block", *rest)
+
+
+@dataclass(frozen=True)
+class _Journal:
+    """Written before the switch, removed after the outcome: a power cut or a crash between
+    them finds it at the next start and finishes the health check or the rollback."""
+
+    release: SoftwareRelease
+    venv: Path
+    previous: Path | None
+    config_version: int
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "release": self.release.model_dump(),
+                "venv": str(self.venv),
+                "previous": None if self.previous is None else str(self.previous),
+                "config_version": self.config_version,
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> _Journal:
+        raw = json.loads(data)
+        return cls(
+            SoftwareRelease.model_validate(raw["release"]),
+            Path(raw["venv"]),
+            None if raw["previous"] is None else Path(raw["previous"]),
+            int(raw["config_version"]),
+        )
+
+
+@dataclass(frozen=True)
+class _Trust:
+    """What the updater has learnt, in root's own directory: IT's keys as the last verified
+    configuration named them, the station they were for, and the newest version acted on."""
+
+    keys: tuple[str, ...]
+    station_id: str | None
+    floor: int
 
 
 class Updater:
@@ -188,7 +245,7 @@ class Updater:
         *,
         state_of: Callable[[], str | None] | None = None,
         restart: Callable[[Sequence[str]], None] = restart_units,
-        unit: Callable[[str], tuple[str, int]] = unit_state,
+        unit: Callable[[str], tuple[str, int, str]] = unit_state,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -211,93 +268,144 @@ class Updater:
     def releases(self) -> Path:
         return self.settings.prefix / "releases"
 
+    def _write(self, name: str, data: bytes) -> None:
+        self.settings.state.mkdir(mode=0o755, parents=True, exist_ok=True)
+        # Readable by stationd (it reports the status); root's own directory: no one else writes.
+        atomic_write(self.settings.state / name, data, replace=True, mode=0o644)
+
     def _status(self, release: SoftwareRelease, outcome: str, reason: str, version: int) -> None:
-        last = read_status(self.settings.state / STATUS_FILE)
         status = UpdateStatus(
             release=release,
             outcome=outcome,  # type: ignore[arg-type]
             reason=reason,
-            # Never lowered: a refused request does not reopen older configurations.
-            config_version=max(version, 0 if last is None else last.config_version),
+            config_version=version,
         )
-        self.settings.state.mkdir(mode=0o755, parents=True, exist_ok=True)
-        # Readable by stationd (it reports it); in root's own directory, so no one else writes.
-        atomic_write(
-            self.settings.state / STATUS_FILE,
-            status.model_dump_json().encode(),
-            replace=True,
-            mode=0o644,
-        )
+        self._write(STATUS_FILE, status.model_dump_json().encode())
 
-    def _trusted(self) -> list[str]:
-        """IT's keys as the last verified configuration named them (how IT's key rotates: a
-        retired key is trusted no longer); before the first, the keys the set-up pinned."""
+    def _trust(self) -> _Trust:
         try:
-            saved = json.loads((self.settings.state / TRUST_FILE).read_bytes())
+            raw = json.loads((self.settings.state / TRUST_FILE).read_bytes())
+            return _Trust(tuple(raw["keys"]), raw["station_id"], int(raw["floor"]))
         except FileNotFoundError:
-            return list(self.settings.it_keys)
-        return [k for k in saved if isinstance(k, str)]
+            # Before the first verified configuration (or after the set-up pinned IT's keys
+            # again): the keys in the root-owned station.env.
+            return _Trust(self.settings.it_keys, None, 0)
 
-    def _read_request(self) -> UpdateRequest | None:
-        path = self.settings.spool / REQUEST_FILE
+    def _journal(self) -> _Journal | None:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            return _Journal.from_json((self.settings.state / JOURNAL_FILE).read_bytes())
         except FileNotFoundError:
             return None
-        with os.fdopen(fd, "rb") as stream:
-            data = stream.read(4 << 20)
+
+    def _spool(self) -> int | None:
+        """stationd's spool directory, opened without following a link (None: none yet)."""
         try:
-            return UpdateRequest.model_validate_json(data)
+            return os.open(self.settings.spool, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            raise UpdateFailed("spool_invalid", "the spool is not a directory") from None
+
+    def _open(self, name: str, limit: int) -> BinaryIO:
+        """A regular file in the spool, at most ``limit`` bytes; never a link, a directory or
+        a FIFO (opened non-blocking, checked before a byte is read)."""
+        spool = self._spool()
+        if spool is None:
+            raise FileNotFoundError(name)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=spool)
+        except FileNotFoundError:
+            raise
+        except OSError:
+            raise UpdateFailed("request_invalid", f"{name} cannot be opened") from None
+        finally:
+            os.close(spool)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            os.close(fd)
+            raise UpdateFailed("request_invalid", f"{name} is not a file of at most {limit} B")
+        return os.fdopen(fd, "rb")
+
+    def _read_request(self) -> UpdateRequest | None:
+        try:
+            with self._open(REQUEST_FILE, 4 << 20) as stream:
+                data = stream.read(4 << 20)
+        except FileNotFoundError:
+            return None
+        try:
+            request = UpdateRequest.model_validate_json(data)
         except ValidationError:
             raise UpdateFailed("request_invalid", "the request does not parse") from None
+        if request.archive != f"{request.release.sha256}.tar":
+            raise UpdateFailed("request_invalid", "the archive is not named by its hash")
+        return request
 
     def _done(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self.settings.spool / REQUEST_FILE).unlink()
+        with contextlib.suppress(OSError, UpdateFailed):
+            spool = self._spool()
+            if spool is not None:
+                try:
+                    try:
+                        os.unlink(REQUEST_FILE, dir_fd=spool)
+                    except IsADirectoryError:  # (empty) directories too: no loop
+                        os.rmdir(REQUEST_FILE, dir_fd=spool)
+                finally:
+                    os.close(spool)
 
     # ------------------------------------------------------------------ steps
 
     def verify(self, request: UpdateRequest) -> ConfigPayload:
         """IT's signature over the configuration naming this release (step 1)."""
-        trusted = self._trusted()
-        if not trusted:
+        trust = self._trust()
+        if not trust.keys:
             raise UpdateFailed("no_it_key", "the set-up pinned no IT key (--it-key)")
         try:
-            keys = [b64decode(k, length=32) for k in trusted]
+            keys = [b64decode(k, length=32) for k in trust.keys]
             payload = ConfigPayload.model_validate(open_envelope(request.config, "config", keys))
         except (SignatureInvalid, ValidationError, ValueError):
             raise UpdateFailed("config_unverified", "not signed by a key IT pinned") from None
+        if trust.station_id is not None and payload.station_id != trust.station_id:
+            raise UpdateFailed("config_other_station", "a configuration for another station")
         if payload.config.software != request.release:
             raise UpdateFailed("config_mismatch", "the configuration names another release")
-        last = read_status(self.settings.state / STATUS_FILE)
-        if last is not None and payload.version < last.config_version:
+        rollback = payload.rollback_of is not None and payload.rollback_of >= trust.floor
+        if payload.version < trust.floor and not rollback:
             raise UpdateFailed("config_replayed", "an older configuration than the last one")
-        self.settings.state.mkdir(mode=0o755, parents=True, exist_ok=True)
-        atomic_write(
-            self.settings.state / TRUST_FILE,
-            json.dumps(sorted(payload.trusted_config_keys)).encode(),
-            replace=True,
-            mode=0o644,
-        )
+        learnt = {
+            "keys": sorted(payload.trusted_config_keys),
+            "station_id": payload.station_id,
+            "floor": max(trust.floor, payload.version),
+        }
+        self._write(TRUST_FILE, json.dumps(learnt).encode())
         return payload
+
+    def _copy(self, request: UpdateRequest, copy: Path) -> None:
+        """The archive into root's own directory, at most a release's size: the bytes checked
+        are the bytes unpacked."""
+        with self._open(request.archive, MAX_RELEASE_BYTES) as reader, copy.open("wb") as writer:
+            left = MAX_RELEASE_BYTES + 1
+            while left > 0 and (block := reader.read(min(1 << 20, left))):
+                writer.write(block)
+                left -= len(block)
+        if left <= 0:
+            raise UpdateFailed("release_invalid", "the archive is larger than a release may be")
 
     def install(self, request: UpdateRequest) -> Path:
         """Copy, check, unpack and install the release beside the running one (step 2)."""
         release = request.release
         target = self.releases / f"{release.version}-{release.sha256[:12]}"
+        venv = target / "venv"
         if (target / _COMPLETE).exists():
-            return target / "venv"
-        # A copy in root's own directory: the bytes checked are the bytes unpacked.
+            return venv
+        if self.link.is_symlink() and self.link.readlink() == venv:
+            raise UpdateFailed("release_in_use", "the running release is not complete")
         copy = self.settings.state / request.archive
-        source = os.open(self.settings.spool / request.archive, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(source, "rb") as reader, copy.open("wb") as writer:
-            shutil.copyfileobj(reader, writer, 1 << 20)
         try:
+            self._copy(request, copy)
             if target.exists():
                 shutil.rmtree(target)
             self.releases.mkdir(mode=0o755, parents=True, exist_ok=True)
-            unpack_release(copy, target, sha256=release.sha256)
-            checked = read_release(copy, sha256=release.sha256)
+            checked = unpack_release(copy, target, sha256=release.sha256)
             if checked.version != release.version:
                 raise UpdateFailed("release_invalid", f"the archive is {checked.version}")
         except ReleaseInvalid as exc:
@@ -305,7 +413,6 @@ class Updater:
             raise UpdateFailed("release_invalid", str(exc)) from None
         finally:
             copy.unlink(missing_ok=True)
-        venv = target / "venv"
         steps = (
             [self.settings.python, "-m", "venv", "--system-site-packages", str(venv)],
             [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
@@ -328,13 +435,24 @@ class Updater:
                 raise UpdateFailed(
                     "install_failed", f"{' '.join(words[:3])} exited {done.returncode}"
                 )
-        (target / _COMPLETE).write_text(release.model_dump_json() + "\n")
+        # On the card before the link can point at it (a cut must not leave empty files in
+        # the release the units start from), and only then marked complete.
+        os.sync()
+        atomic_write(target / _COMPLETE, release.model_dump_json().encode(), replace=True,
+                     mode=0o644)  # fmt: skip
         return venv
 
+    def _idle(self) -> bool:
+        """stationd says locked with no call; or it does not answer and is not running."""
+        state = self._state_of()
+        if state is None:
+            return self._unit(self.settings.units[0])[0] != "active"
+        return state == "locked"
+
     def wait_until_idle(self) -> None:
-        """Until stationd says locked with no call (or does not answer: then it runs no call)."""
-        while (state := self._state_of()) not in (None, "locked"):
-            _log.info("stationd is %s: the update waits", state)
+        """Until the station is locked with no call (never a restart during a call)."""
+        while not self._idle():
+            _log.info("the station is in use: the update waits")
             self._sleep(self.settings.idle_poll_seconds)
 
     def switch(self, venv: Path) -> Path | None:
@@ -353,9 +471,10 @@ class Updater:
             os.close(fd)
         return previous
 
-    def healthy(self) -> bool:
-        """stationd active, answering, and no restart for the settle time (step 5). Given
-        up early when it has failed to start ``failed_starts`` times and never came up."""
+    def healthy(self, before: str) -> bool:
+        """A new stationd (not invocation ``before``) active, answering, and no restart for
+        the settle time (step 5). Given up early when it has failed to start
+        ``failed_starts`` times and never came up."""
         stationd = self.settings.units[0]
         deadline = self._clock() + self.settings.health_seconds
         settled_from: float | None = None
@@ -363,9 +482,10 @@ class Updater:
         first: int | None = None
         came_up = False
         while self._clock() < deadline:
-            active, count = self._unit(stationd)
+            active, count, invocation = self._unit(stationd)
             first = count if first is None else first
-            if active == "active" and self._state_of() is not None:
+            new = invocation != before
+            if new and active == "active" and self._state_of() is not None:
                 came_up = True
                 if settled_from is None or count != restarts:
                     settled_from, restarts = self._clock(), count
@@ -373,35 +493,78 @@ class Updater:
                     return True
             else:
                 settled_from = None
-                if not came_up and count - first >= self.settings.failed_starts:
+                if new and not came_up and count - first >= self.settings.failed_starts:
                     _log.error("stationd failed to start %d times", count - first)
                     return False
             self._sleep(self.settings.poll_seconds)
         return False
 
     def prune(self, keep: Sequence[Path]) -> None:
-        """Remove releases but the running one and the one before it."""
-        kept = {p.resolve().parent for p in keep}
+        """Remove releases but the running one, the one before it and the set-up's."""
+        kept = {p.resolve().parent for p in keep} | {(self.releases / "setup").resolve()}
         if not self.releases.is_dir():
             return
         for path in self.releases.iterdir():
             if path.resolve() not in kept:
                 shutil.rmtree(path, ignore_errors=True)
 
+    def _finish(self, journal: _Journal) -> str:
+        """Restart on the switched-in release, health-check it, keep it or roll back."""
+        release, venv, previous = journal.release, journal.venv, journal.previous
+        before = self._unit(self.settings.units[0])[2]
+        self._restart(self.settings.units)
+        if self.healthy(before):
+            _log.info("release %s is healthy", release.version)
+            self._status(release, "installed", "", journal.config_version)
+            self.prune([venv, *([previous] if previous is not None else [])])
+            outcome = "installed"
+        else:
+            _log.error("release %s failed its health check; rolling back", release.version)
+            self._roll_back(journal, "health_check")
+            outcome = "rolled_back"
+        (self.settings.state / JOURNAL_FILE).unlink(missing_ok=True)
+        self._done()
+        return outcome
+
+    def _roll_back(self, journal: _Journal, reason: str) -> None:
+        """The link back to the previous release, the units restarted on it (never during a
+        call), the failed release removed; the status says so."""
+        if journal.previous is not None and journal.previous != journal.venv:
+            self.wait_until_idle()
+            self.switch(journal.previous)
+            self._restart(self.settings.units)
+            # Never asked for again: its space on the SD card goes back.
+            shutil.rmtree(journal.venv.parent, ignore_errors=True)
+            self._status(journal.release, "rolled_back", reason, journal.config_version)
+        else:
+            self._status(journal.release, "failed", reason, journal.config_version)
+
     def run_once(self) -> str:
         """Act on the request, if any; the outcome (``none`` when there was none).
 
         Whatever happens, the request is gone afterwards: the path unit would otherwise start
-        the updater again at once, for ever.
+        the updater again at once, for ever. A switch left unfinished by a power cut or a
+        crash (the journal) is finished first.
         """
         self._working = None
         try:
+            journal = self._journal()
+            if journal is not None:
+                _log.warning("release %s was switched in unfinished; checking it",
+                             journal.release.version)  # fmt: skip
+                if self.link.is_symlink() and self.link.readlink() == journal.venv:
+                    return self._finish(journal)
+                (self.settings.state / JOURNAL_FILE).unlink()  # cut before the switch
             return self._run_once()
         except Exception:
             _log.exception("the updater failed")
-            if self._working is not None:  # stationd must not ask for this release again
-                release, version = self._working
-                with contextlib.suppress(Exception):
+            journal = self._journal()
+            with contextlib.suppress(Exception):
+                if journal is not None:  # after the switch: back to the previous release
+                    self._roll_back(journal, "updater_error")
+                    (self.settings.state / JOURNAL_FILE).unlink()
+                elif self._working is not None:  # stationd must not ask for it again
+                    release, version = self._working
                     self._status(release, "failed", "updater_error", version)
             self._done()
             return "failed"
@@ -416,8 +579,10 @@ class Updater:
         if request is None:
             return "none"
         release = request.release
-        version = 0
-        self._working = (release, 0)
+        # Until verified, the version the configuration claims: only for the status (stationd
+        # asks again only for a newer configuration), never for the replay floor.
+        version = _claimed_version(request)
+        self._working = (release, version)
         try:
             version = self.verify(request).version
             self._working = (release, version)
@@ -429,24 +594,19 @@ class Updater:
             self._done()
             return "failed"
         self.wait_until_idle()
-        previous = self.switch(venv)
+        previous = Path(os.readlink(self.link)) if self.link.is_symlink() else None
+        journal = _Journal(release, venv, previous, version)
+        self._write(JOURNAL_FILE, journal.to_json())
+        self.switch(venv)
         _log.info("release %s switched in (previous: %s); restarting", release.version, previous)
-        self._restart(self.settings.units)
-        if self.healthy():
-            _log.info("release %s is healthy", release.version)
-            self._status(release, "installed", "", version)
-            self.prune([venv, *([previous] if previous is not None else [])])
-            self._done()
-            return "installed"
-        _log.error("release %s failed its health check; rolling back", release.version)
-        if previous is not None and previous != venv:
-            self.switch(previous)
-            self._restart(self.settings.units)
-            # Never asked for again: its space on the SD card goes back.
-            shutil.rmtree(venv.parent, ignore_errors=True)
-        self._status(release, "rolled_back", "health_check", version)
-        self._done()
-        return "rolled_back"
+        return self._finish(journal)
+
+
+def _claimed_version(request: UpdateRequest) -> int:
+    with contextlib.suppress(SignatureInvalid, ValueError, TypeError, AttributeError):
+        raw = json.loads(b64decode(request.config.payload))
+        return min(max(0, int(raw.get("version", 0))), 2**31)
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -67,7 +67,7 @@ class UpdateStatus(BaseModel):
     release: SoftwareRelease
     outcome: Literal["installing", "installed", "rolled_back", "failed"]
     reason: Annotated[str, Field(max_length=32, pattern=r"^[a-z_]*$")] = ""
-    #: The highest configuration version the updater has acted on (no replay of older ones).
+    #: The version of the configuration that named the release (0: not verified).
     config_version: int = Field(default=0, ge=0)
 
 
@@ -116,9 +116,26 @@ class ReleaseFollower:
         wanted: SoftwareRelease | None,
         envelope: SignedEnvelope | None,
         *,
+        config_version: int,
         busy: bool,
     ) -> None:
-        """One step: report, fetch, or hand over; never raises for the hub's trouble."""
+        """One step: report, fetch, or hand over; never raises for the hub's or the disk's
+        trouble (the agent's loop must go on: heartbeats, remote locks and wipes)."""
+        try:
+            await self._follow(client, wanted, envelope, config_version, busy)
+        except OSError as exc:
+            if wanted is not None:
+                self._set(wanted, "failed", "disk_error")
+            _log.error("release not followed: %s", exc.strerror or type(exc).__name__)
+
+    async def _follow(
+        self,
+        client: HubClient,
+        wanted: SoftwareRelease | None,
+        envelope: SignedEnvelope | None,
+        config_version: int,
+        busy: bool,
+    ) -> None:
         if wanted is None:
             self.report = None
             await asyncio.to_thread(self._clear)
@@ -135,12 +152,17 @@ class ReleaseFollower:
             status is not None
             and status.release == wanted
             and status.outcome in ("rolled_back", "failed")
+            # A newer configuration naming it again (IT's word) asks once more.
+            and status.config_version >= config_version
         ):
             self._set(wanted, status.outcome, status.reason)
             await asyncio.to_thread(self._clear)
             return
         if (self.spool / REQUEST_FILE).exists():
             self._set(wanted, "installing")
+            return
+        if busy:  # nothing fetched or handed over during a call or a staff session
+            self._set(wanted, "waiting")
             return
         archive = self.spool / f"{wanted.sha256}.tar"
         if not archive.exists():
@@ -155,9 +177,6 @@ class ReleaseFollower:
                 self._set(wanted, "failed", "release_invalid")
                 _log.error("release %s refused: %s", wanted.version, exc)
                 return
-        if busy:
-            self._set(wanted, "waiting")
-            return
         if envelope is None:  # the configuration naming it is not on disk: next time
             return
         request = UpdateRequest(release=wanted, archive=archive.name, config=envelope)

@@ -42,18 +42,31 @@ class ReleaseShelf:
         self.directory = directory
 
     def add(self, archive: Path) -> Release:
-        """Check ``archive`` is a release and put a copy on the shelf (idempotent)."""
+        """Check ``archive`` is a release and put a copy on the shelf (idempotent). Refused: a
+        second build under a version already on the shelf (stations tell releases apart by
+        version: bump it)."""
         release = read_release(archive)
+        for shelved in self.list():
+            if shelved.version == release.version and shelved.sha256 != release.sha256:
+                raise ReleaseInvalid(
+                    f"version {release.version} is on the hub already as another build "
+                    f"({shelved.sha256[:16]}); give this one a new version"
+                )
         self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
         target = self.directory / f"{release.sha256}.tar"
         if not target.exists():
             tmp = self.directory / f".{release.sha256}.tmp"
-            shutil.copyfile(archive, tmp)
-            # What was copied is what was checked, or it is not shelved.
-            read_release(tmp, sha256=release.sha256)
-            tmp.replace(target)
+            try:
+                shutil.copyfile(archive, tmp)
+                # What was copied is what was checked, or it is not shelved.
+                read_release(tmp, sha256=release.sha256)
+                tmp.replace(target)
+            finally:
+                tmp.unlink(missing_ok=True)
         info = {"size": release.size, "manifest": release.manifest.model_dump(mode="json")}
-        (self.directory / f"{release.sha256}.json").write_text(json.dumps(info, indent=2) + "\n")
+        tmp_info = self.directory / f".{release.sha256}.json.tmp"
+        tmp_info.write_text(json.dumps(info, indent=2) + "\n")
+        tmp_info.replace(self.directory / f"{release.sha256}.json")
         return release
 
     def path(self, sha256: str) -> Path | None:

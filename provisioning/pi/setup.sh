@@ -355,13 +355,15 @@ fi
 # The station's own code, every time: its version number does not yet tell two builds apart,
 # so pip would keep an older build of the same version.
 act "${SETUP_VENV}/bin/pip" install "${pip_args[@]}" --force-reinstall --no-deps "${SOURCE}"
-if [ "$(readlink "${VENV}" 2>/dev/null)" = "${SETUP_VENV}" ]; then
-    already "${VENV} -> ${SETUP_VENV}"
+# The link is the updater's once it exists: a second run leaves a release it switched to.
+if [ -L "${VENV}" ]; then
+    already "${VENV} -> $(readlink "${VENV}")"
 else
-    if [ -d "${VENV}" ] && [ ! -L "${VENV}" ]; then
-        act rm -rf "${VENV}"  # a venv from a set-up before releases
+    if [ -d "${VENV}" ]; then
+        # A venv from a set-up before releases: kept aside (running units still use it).
+        act mv "${VENV}" "${PREFIX}/venv.before-releases"
     fi
-    act ln -sfn "${SETUP_VENV}" "${VENV}"
+    act ln -s "${SETUP_VENV}" "${VENV}"
 fi
 if [ "${TARGET}" != generic ]; then
     # Proof, not hope: the venv's numpy is apt's.
@@ -420,6 +422,11 @@ KONTAKTSTATION_HUB_URL=${HUB_URL:-<hub URL>}"
 fi
 if [ -n "${TOKEN_SOURCE}" ]; then
     put 0600 "${TOKEN_SOURCE}" "${TOKEN}"
+fi
+# IT's keys given again: the updater trusts these from now on (it forgets the keys and the
+# station it learnt from configurations: a re-enrolled station, a rotation it missed).
+if [ ${#IT_KEYS[@]} -gt 0 ] && [ -e /var/lib/kontaktstation-update/trust.json ]; then
+    act rm -f /var/lib/kontaktstation-update/trust.json
 fi
 if [ "${TARGET}" != generic ]; then
     # The device secret's root: a 256-bit key in the SoC's one-time-programmable memory, read

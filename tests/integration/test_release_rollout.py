@@ -128,7 +128,7 @@ async def test_a_release_goes_from_it_to_the_updater_and_a_failed_one_is_not_ask
                 ),
                 state_of=lambda: "locked",
                 restart=restart,
-                unit=lambda _name: ("activating", 0),
+                unit=lambda _name: ("activating", 0, f"invocation-{len(restarts)}"),
                 sleep=lambda s: clock.__setitem__(0, clock[0] + s),
                 clock=lambda: clock[0],
             )  # fmt: skip

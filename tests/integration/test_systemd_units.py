@@ -54,6 +54,8 @@ MAX_EXPOSURE = {
     "kontaktstation-update.service": 3.0,
 }
 VENV_BIN = "/opt/kontaktstation/venv/bin/kontaktstation"
+#: The updater runs from the set-up's own release (never from the link it switches).
+SETUP_BIN = "/opt/kontaktstation/releases/setup/venv/bin/kontaktstation"
 
 pytestmark = pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="needs systemd-analyze")
 
@@ -86,7 +88,7 @@ def verify_root() -> Iterator[Path]:
         if not system_units.is_dir():
             system_units = Path("/lib/systemd/system")
         shutil.copytree(system_units, root / "usr/lib/systemd/system", symlinks=True)
-        for stub in (VENV_BIN, "/usr/bin/labwc", "/usr/bin/foot"):
+        for stub in (VENV_BIN, SETUP_BIN, "/usr/bin/labwc", "/usr/bin/foot"):
             target = root / stub.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text("#!/bin/sh\nexit 0\n")
@@ -198,6 +200,8 @@ def test_exec_start_options_are_ones_the_commands_accept() -> None:
     for name in UNITS:
         for line in parse_unit(UNITS_DIR / name).get("Service.ExecStart", []):
             words = line.split()
+            if words[0] == SETUP_BIN:
+                words[0] = VENV_BIN
             if words[0] != VENV_BIN:
                 # The kiosk: labwc -S "foot ... kontaktstation ui ...": the program in foot.
                 if f"{VENV_BIN} " not in line:

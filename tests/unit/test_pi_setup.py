@@ -127,7 +127,7 @@ def test_dry_run_lists_every_step_in_order_and_changes_nothing(tmp_path: Path) -
         "python3-picamera2", "python3-lgpio", "labwc", "foot", "pipewire", "wireplumber",
         "venv --system-site-packages /opt/kontaktstation/releases/setup/venv",
         # Issue 15 item 3: the units run from a link the updater switches in one rename.
-        "ln -sfn /opt/kontaktstation/releases/setup/venv /opt/kontaktstation/venv",
+        "ln -s /opt/kontaktstation/releases/setup/venv /opt/kontaktstation/venv",
         "/etc/systemd/system/kontaktstation-update.service",
         "/etc/systemd/system/kontaktstation-update.path",
         "systemctl enable --now kontaktstation-update.path",

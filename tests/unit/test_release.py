@@ -98,3 +98,21 @@ def test_an_archive_that_is_not_the_signed_hash_is_refused(tmp_path: Path) -> No
     make_release(tmp_path / "two", "1.0", marker="other")
     with pytest.raises(ReleaseInvalid, match="SHA-256"):
         read_release(tmp_path / "two" / "release-1.0.tar", sha256=one.sha256)
+
+
+def test_the_hub_keeps_one_build_per_version(tmp_path: Path) -> None:
+    """Stations tell releases apart by version: a second build under it is refused."""
+    from hub.provisioning.releases import ReleaseShelf
+
+    shelf = ReleaseShelf(tmp_path / "shelf")
+    first = make_release(tmp_path / "a", "2.0")
+    make_release(tmp_path / "b", "2.0", marker="rebuilt")
+    assert shelf.add(tmp_path / "a" / "release-2.0.tar") == first
+    assert shelf.add(tmp_path / "a" / "release-2.0.tar") == first  # the same: idempotent
+    with pytest.raises(ReleaseInvalid, match="another build"):
+        shelf.add(tmp_path / "b" / "release-2.0.tar")
+    assert [r.sha256 for r in shelf.list()] == [first.sha256]
+    assert sorted(p.name for p in shelf.directory.iterdir()) == [
+        f"{first.sha256}.json",
+        f"{first.sha256}.tar",
+    ]

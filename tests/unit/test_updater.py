@@ -9,6 +9,7 @@ real in the booted appliance (``tests/vm``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -58,7 +59,10 @@ class Rig:
         (self.settings.prefix / "venv").symlink_to(setup)
         self.setup_venv = setup
         self.restarts: list[tuple[str, ...]] = []
+        #: stationd's session states still to be read when each restart came.
+        self.states_left_at_restart: list[int] = []
         self.states: list[str | None] = []
+        #: stationd's ActiveState and NRestarts; its InvocationID changes at each restart.
         self.unit = ("active", 0)
         self.now = 0.0
 
@@ -68,6 +72,7 @@ class Rig:
 
         def restart(units: Sequence[str]) -> None:
             self.restarts.append(tuple(units))
+            self.states_left_at_restart.append(len(self.states))
 
         def sleep(seconds: float) -> None:
             self.now += seconds
@@ -76,22 +81,24 @@ class Rig:
             self.settings,
             state_of=state_of,
             restart=restart,
-            unit=lambda _name: self.unit,
+            unit=lambda _name: (*self.unit, f"invocation-{len(self.restarts)}"),
             sleep=sleep,
             clock=lambda: self.now,
         )
 
     def config(self, release: Release | SoftwareRelease, *, version: int = 5,
                key: Ed25519PrivateKey | None = None,
-               trusted: Sequence[Ed25519PrivateKey] = ()) -> SignedEnvelope:  # fmt: skip
+               trusted: Sequence[Ed25519PrivateKey] = (), station_id: str = "st1",
+               rollback_of: int | None = None) -> SignedEnvelope:  # fmt: skip
         software = (
             release if isinstance(release, SoftwareRelease)
             else SoftwareRelease(version=release.version, sha256=release.sha256)
         )  # fmt: skip
         payload = {
             "format": "kontaktstation-config-1",
-            "station_id": "st1",
+            "station_id": station_id,
             "version": version,
+            **({"rollback_of": rollback_of} if rollback_of is not None else {}),
             "issued_at": datetime.now(UTC).isoformat(),
             "trusted_config_keys": [_public(k) for k in (trusted or [self.it])],
             "config": {
@@ -148,7 +155,7 @@ def test_a_release_is_installed_beside_switched_in_and_kept_when_healthy(
     assert rig.linked == venv
     assert _probe(rig.settings.prefix / "venv") == "two"
     assert rig.restarts == [rig.settings.units]
-    assert rig.now >= 2 * rig.settings.idle_poll_seconds  # it waited for the call to end
+    assert rig.states_left_at_restart == [0]  # it waited for the call to end
     assert rig.status() == ("installed", "")
     # The request is gone (the path unit does not start the updater again); the set-up's
     # release stays as the one to go back to.
@@ -178,7 +185,7 @@ def test_a_release_whose_stationd_keeps_failing_to_start_is_rolled_back_early(
     updater = rig.updater()
     starts = iter(range(1000))
     # systemd restarts it after each crash, and it never says READY.
-    updater._unit = lambda _name: ("activating", next(starts))  # type: ignore[method-assign]
+    updater._unit = lambda _name: ("activating", next(starts), f"i{len(rig.restarts)}")  # type: ignore[method-assign]
 
     assert updater.run_once() == "rolled_back"
 
@@ -193,7 +200,7 @@ def test_stationd_restarting_after_ready_fails_the_health_check(rig: Rig, tmp_pa
     updater = rig.updater()
     restarts = iter(range(1000))
     # Active every time it is looked at, but with one more restart each time: a crash loop.
-    updater._unit = lambda _name: ("active", next(restarts))  # type: ignore[method-assign]
+    updater._unit = lambda _name: ("active", next(restarts), f"i{len(rig.restarts)}")  # type: ignore[method-assign]
 
     assert updater.run_once() == "rolled_back"
     assert rig.linked == rig.setup_venv
@@ -306,3 +313,115 @@ def test_a_key_it_retired_no_longer_signs_a_release(rig: Rig, tmp_path: Path) ->
         rig.config(second, version=12, key=new_key, trusted=[new_key]),
     )
     assert rig.updater().run_once() == "installed"
+
+
+def test_the_old_stationd_still_running_is_not_taken_for_the_new_one(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """The restart is queued: at the first look the old stationd may still be up."""
+    release = make_release(tmp_path / "build", "3.3")
+    rig.request(release, tmp_path / "build/release-3.3.tar", rig.config(release))
+    updater = rig.updater()
+    # The same invocation as before the restart, active and answering, for ever.
+    updater._unit = lambda _name: ("active", 0, "the-old-one")  # type: ignore[method-assign]
+
+    assert updater.run_once() == "rolled_back"
+
+
+class PowerCut(BaseException):
+    """The process ends here (nothing of it runs on, not even its exception handlers)."""
+
+
+def test_a_power_cut_after_the_switch_is_finished_at_the_next_start(
+    rig: Rig, tmp_path: Path
+) -> None:
+    release = make_release(tmp_path / "build", "12.0")
+    rig.request(release, tmp_path / "build/release-12.0.tar", rig.config(release))
+    cut = rig.updater()
+
+    def power_cut(_units: Sequence[str]) -> None:
+        raise PowerCut
+
+    cut._restart = power_cut  # type: ignore[method-assign]
+    with pytest.raises(PowerCut):
+        cut.run_once()
+    assert "12.0-" in str(rig.linked)  # switched, never checked
+    # At boot the new release starts and never becomes healthy: the next start of the
+    # updater (the request is still there) rolls it back.
+    rig.unit = ("activating", 0)
+    assert (rig.settings.spool / REQUEST_FILE).exists()
+
+    assert rig.updater().run_once() == "rolled_back"
+
+    assert rig.linked == rig.setup_venv
+    assert rig.status() == ("rolled_back", "health_check")
+    assert not (rig.settings.spool / REQUEST_FILE).exists()
+    assert rig.updater().run_once() == "none"
+
+
+def test_a_crash_after_the_switch_goes_back_to_the_previous_release(
+    rig: Rig, tmp_path: Path
+) -> None:
+    release = make_release(tmp_path / "build", "13.0")
+    rig.request(release, tmp_path / "build/release-13.0.tar", rig.config(release))
+    updater = rig.updater()
+    calls: list[int] = []
+
+    def restart(_units: Sequence[str]) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("systemctl went away")
+
+    updater._restart = restart  # type: ignore[method-assign]
+
+    assert updater.run_once() == "failed"
+
+    assert rig.linked == rig.setup_venv
+    assert rig.status() == ("rolled_back", "updater_error")
+    assert len(calls) == 2
+
+
+def test_a_configuration_for_another_station_is_refused(rig: Rig, tmp_path: Path) -> None:
+    """The hub has every station's configurations; stationd offers another station's."""
+    first = make_release(tmp_path / "a", "14.0")
+    rig.request(first, tmp_path / "a/release-14.0.tar", rig.config(first, version=3))
+    assert rig.updater().run_once() == "installed"
+    other = make_release(tmp_path / "b", "15.0")
+    rig.request(other, tmp_path / "b/release-15.0.tar",
+                rig.config(other, version=40, station_id="st2"))  # fmt: skip
+
+    assert rig.updater().run_once() == "failed"
+    assert rig.status() == ("failed", "config_other_station")
+    # Its version did not raise the floor: the station's own next configuration is taken.
+    rig.request(other, tmp_path / "b/release-15.0.tar", rig.config(other, version=4))
+    assert rig.updater().run_once() == "installed"
+
+
+def test_its_own_signed_rollback_of_the_configuration_is_taken(rig: Rig, tmp_path: Path) -> None:
+    new = make_release(tmp_path / "new", "16.0")
+    rig.request(new, tmp_path / "new/release-16.0.tar", rig.config(new, version=9))
+    assert rig.updater().run_once() == "installed"
+    old = make_release(tmp_path / "old", "15.9")
+    # `admin config rollback --to 8`: version 8 again, signed with rollback_of=9.
+    rig.request(old, tmp_path / "old/release-15.9.tar", rig.config(old, version=8, rollback_of=9))
+
+    assert rig.updater().run_once() == "installed"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "symlink"])
+def test_a_request_that_is_not_a_plain_file_neither_hangs_nor_loops(
+    rig: Rig, tmp_path: Path, kind: str
+) -> None:
+    path = rig.settings.spool / REQUEST_FILE
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        (tmp_path / "elsewhere.json").write_text("{}")
+        path.symlink_to(tmp_path / "elsewhere.json")
+
+    assert rig.updater().run_once() == "failed"  # at once: a FIFO is never read
+    assert rig.linked == rig.setup_venv and rig.restarts == []
+    assert not path.exists() and not path.is_symlink()  # gone: the path unit stops
+    assert (tmp_path / "elsewhere.json").exists() or kind != "symlink"
