@@ -590,7 +590,9 @@ class AttemptRunner(CallControls):
             remb_bps=attempt.remb_bps if fresh else None,
         )
         judge = self._link_judge
-        reason = judge.why_bad(sample, 0.0 if started is None else now - started)
+        # During a trial REMB is not judged (see linkjudge); the log says what the judge saw.
+        video_for = 0.0 if started is None or judge.state is LinkState.PROBING else now - started
+        reason = judge.why_bad(sample, video_for)
         decision = judge.feed(now, sample)
         if judge.state is not LinkState.VIDEO or decision is not Decision.KEEP:
             _log.info(

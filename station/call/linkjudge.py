@@ -14,15 +14,30 @@ Fed one sample a statistics interval (1 s) with what the station measures:
 A sample is *bad* when any of them is past its limit. Hysteresis: audio only after
 ``bad_to_enter`` bad samples in a row. While audio only, nothing measures whether video would
 fit again (audio alone fits nearly anything), so after ``hold_seconds`` the judge *probes*:
-video resumes (the label stays) for up to ``probe_seconds``; at ``good_to_resume`` good
-samples in a row video is back, else audio only again. A trial must also show a short queue
-(``probe_max_rtt_s``: a capped link's queue fills again as soon as video returns, while the
-GP's adaptive video alone may still look fine) that is not growing: a sample whose round trip
-is more than ``probe_max_rise_s`` above the one the trial began with is not good (CI saw a
-256 kbit/s link resume video on 134 → 179 → 218 ms, each under the absolute limit, the queue
-filling at ~40 ms a second), and two samples with a queue end a trial early. A probe costs a
-few seconds of queueing on a link that is still bad: under a 256 kbit/s cap that is one probe
-every 4-7 s, each adding up to about 0.7 s of delay for a moment.
+video resumes (the label stays) for up to ``probe_seconds``. Video is back after
+``good_to_resume`` good samples in a row when a REMB received during the trial says the link
+carries video (at least ``min_remb_bps``), else after ``good_to_confirm`` good samples in a
+row; audio only again if neither happens in time. The long confirmation is for what a short
+trial cannot see: after a pause the GP's browser restarts its video at the rate its estimate
+had fallen to and climbs from there, so on a capped link its video fits for the first seconds
+and overruns the cap only later (CI saw trials under a 256 kbit/s cap with a 2 ms round trip
+and the GP's video at 30 frames a second for three seconds, and video resumed on a link that
+could not carry it). REMB alone cannot decide either: after audio only it starts low and
+climbs for many seconds on a clean link too.
+
+A trial must also show a short queue (``probe_max_rtt_s``: a capped link's queue fills again
+as soon as video returns) that is not growing: a sample whose round trip is more than
+``probe_max_rise_s`` above the lowest one of the trial is not good (CI saw a 256 kbit/s link
+resume video on 134 → 179 → 218 ms, each under the absolute limit, the queue filling at
+~40 ms a second; and on 320 → 231 → 219 ms, the queue of the video before still draining:
+hence the lowest, not the first), and two samples with a queue or loss end a trial early. A
+probe costs some queueing on a link that is still bad: under a 256 kbit/s cap about one probe
+every 8-14 s, each adding up to about 0.7 s of delay for a moment.
+
+A link on the edge can still pass a trial and fail again once video has run for a while
+(REMB). Audio only again within ``flap_seconds`` of a resume doubles the wait before the next
+trial (up to ``max_hold_seconds``): video that comes and goes every 15 s is worse than audio
+only. Video that lasts ``flap_seconds`` resets the wait.
 """
 
 from __future__ import annotations
@@ -75,10 +90,13 @@ class AudioOnlyJudge:
         warmup_seconds: float = 4.0,
         bad_to_enter: int = 3,
         hold_seconds: float = 2.0,
-        probe_seconds: float = 5.0,
+        probe_seconds: float = 12.0,
         probe_max_rtt_s: float = 0.25,
         probe_max_rise_s: float = 0.06,
-        good_to_resume: int = 2,
+        good_to_resume: int = 3,
+        good_to_confirm: int = 7,
+        flap_seconds: float = 30.0,
+        max_hold_seconds: float = 16.0,
     ) -> None:
         self.max_rtt_s = max_rtt_s
         self.max_loss = max_loss
@@ -92,11 +110,17 @@ class AudioOnlyJudge:
         self.probe_max_rtt_s = probe_max_rtt_s
         self.probe_max_rise_s = probe_max_rise_s
         self.good_to_resume = good_to_resume
+        self.good_to_confirm = good_to_confirm
+        self.flap_seconds = flap_seconds
+        self.max_hold_seconds = max_hold_seconds
+        #: The wait before the next trial (``hold_seconds``, longer after a flap).
+        self.hold = hold_seconds
         self.state = LinkState.VIDEO
         self._since: float | None = None  # when the current state began
         self._bad = 0
         self._recent: list[bool] = []  # the probe's samples: good?
-        self._probe_rtt: float | None = None  # the round trip a trial began with
+        self._probe_rtt: float | None = None  # the lowest round trip of the trial
+        self._resumed_at: float | None = None  # when a trial last brought video back
 
     def connected(self, now: float) -> None:
         """A (new) connection carries media from ``now``: video gets its warm-up again."""
@@ -125,28 +149,33 @@ class AudioOnlyJudge:
             self._since = now
         age = now - self._since
         if self.state is LinkState.VIDEO:
+            if age >= self.flap_seconds:
+                self.hold = self.hold_seconds
             if age < self.warmup_seconds:
                 return Decision.KEEP
             self._bad = self._bad + 1 if self.why_bad(sample, age) else 0
             if self._bad >= self.bad_to_enter:
+                resumed = self._resumed_at
+                if resumed is not None and now - resumed < self.flap_seconds:
+                    self.hold = min(self.hold * 2, self.max_hold_seconds)
                 self._enter(LinkState.AUDIO_ONLY, now)
                 return Decision.ENTER
             return Decision.KEEP
         if self.state is LinkState.AUDIO_ONLY:
-            if age >= self.hold_seconds:
+            if age >= self.hold:
                 self._enter(LinkState.PROBING, now)
                 self._probe_rtt = sample.rtt_s
                 return Decision.PROBE
             return Decision.KEEP
-        # Probing: video runs again (the GP's takes 2-3 s to arrive after a pause). Video is
-        # back at the first ``good_to_resume`` good samples in a row, with video arriving;
-        # audio only again if that does not happen within ``probe_seconds``. (REMB is no
-        # help here: after audio only it starts low and climbs for many seconds.)
+        # Probing: video runs again (the GP's takes 2-3 s to arrive after a pause); see the
+        # module docs for when it is back.
         rising = (
             sample.rtt_s is not None
             and self._probe_rtt is not None
             and sample.rtt_s > self._probe_rtt + self.probe_max_rise_s
         )
+        if sample.rtt_s is not None and (self._probe_rtt is None or sample.rtt_s < self._probe_rtt):
+            self._probe_rtt = sample.rtt_s
         good = (
             self.why_bad(sample, 0.0) is None
             and (sample.fps is None or sample.fps > 0)
@@ -160,8 +189,11 @@ class AudioOnlyJudge:
             # Clearly bad (a queue, loss), not merely video still on its way: stop early.
             self._enter(LinkState.AUDIO_ONLY, now)
             return Decision.FAIL
-        if len(self._recent) >= self.good_to_resume and all(self._recent[-self.good_to_resume :]):
+        carries = sample.remb_bps is not None and sample.remb_bps >= self.min_remb_bps
+        needed = self.good_to_resume if carries else self.good_to_confirm
+        if len(self._recent) >= needed and all(self._recent[-needed:]):
             self._enter(LinkState.VIDEO, now)
+            self._resumed_at = now
             return Decision.RESUME
         if age < self.probe_seconds:
             return Decision.KEEP

@@ -29,24 +29,42 @@ def test_probe_resumes_on_a_good_link_and_falls_back_on_a_bad_one() -> None:
     assert run(judge, [QUEUED] * 3)[-1] is Decision.ENTER  # at t=2
     # Audio only for 2 s (REMB is low now: it only sees audio, and is not believed).
     assert run(judge, [AUDIO_ONLY] * 3, 3) == [Decision.KEEP, Decision.PROBE, Decision.KEEP]
-    # A 5 s trial on a still-bad link where no GP video arrives: audio only again.
+    # A 12 s trial on a still-bad link where no GP video arrives: audio only again.
     judge = AudioOnlyJudge(warmup_seconds=0)
     run(judge, [QUEUED] * 3 + [AUDIO_ONLY] * 2)  # probing from t=4
-    assert run(judge, [SLOW_VIDEO] * 5, 5) == [Decision.KEEP] * 4 + [Decision.FAIL]  # t=9
+    assert run(judge, [SLOW_VIDEO] * 12, 5) == [Decision.KEEP] * 11 + [Decision.FAIL]  # t=16
     # Two clearly bad samples (a queue) end a trial early.
-    assert run(judge, [AUDIO_ONLY] * 2, 10)[-1] is Decision.PROBE  # t=11
-    assert run(judge, [QUEUED, QUEUED], 12) == [Decision.KEEP, Decision.FAIL]  # t=13
+    assert run(judge, [AUDIO_ONLY] * 2, 17)[-1] is Decision.PROBE  # t=18
+    assert run(judge, [QUEUED, QUEUED], 19) == [Decision.KEEP, Decision.FAIL]  # t=20
     assert judge.state is LinkState.AUDIO_ONLY
-    assert run(judge, [AUDIO_ONLY] * 2, 14)[-1] is Decision.PROBE  # t=15
-    # The link recovered: the GP's video takes a moment, then two good samples bring it back.
+    assert run(judge, [AUDIO_ONLY] * 2, 21)[-1] is Decision.PROBE  # t=22
+    # The link recovered: the GP's video takes a moment, then three good samples with a REMB
+    # that carries video bring it back.
     no_video_yet = LinkSample(rtt_s=0.02, loss=0.0, fps=0.0, remb_bps=None)
-    low_remb = LinkSample(rtt_s=0.02, loss=0.0, fps=20.0, remb_bps=120_000)
-    assert run(judge, [no_video_yet, no_video_yet, low_remb, low_remb], 16) == [
+    carries = LinkSample(rtt_s=0.02, loss=0.0, fps=20.0, remb_bps=200_000)
+    assert run(judge, [no_video_yet, no_video_yet, carries, carries, carries], 23) == [
         Decision.KEEP
-    ] * 3 + [Decision.RESUME]
+    ] * 4 + [Decision.RESUME]
     assert judge.state is LinkState.VIDEO
     # A low REMB right after video came back is no reason (it climbs for a while).
-    assert set(run(judge, [low_remb] * 8, 20)) == {Decision.KEEP}
+    low_remb = LinkSample(rtt_s=0.02, loss=0.0, fps=20.0, remb_bps=120_000)
+    assert set(run(judge, [low_remb] * 8, 28)) == {Decision.KEEP}
+
+
+def test_without_a_remb_that_carries_video_the_trial_runs_seven_good_seconds() -> None:
+    """CI under a 256 kbit/s cap: the GP's video at 30 frames a second and a 2 ms round trip
+    for the first seconds of a trial (the GP's browser restarts low and climbs), REMB 58k;
+    resumed after two such samples, the GP's video overran the cap a few seconds later."""
+    judge = AudioOnlyJudge(warmup_seconds=0)
+    run(judge, [QUEUED] * 3 + [AUDIO_ONLY] * 2)  # probing from t=4
+    fits_for_now = LinkSample(rtt_s=0.002, loss=0.0, fps=30.0, remb_bps=58_000)
+    overrun = LinkSample(rtt_s=0.002, loss=0.11, fps=4.0, remb_bps=58_000)
+    assert run(judge, [fits_for_now] * 4 + [overrun] * 2, 5) == [Decision.KEEP] * 5 + [
+        Decision.FAIL
+    ]
+    # On a clean link the same low REMB: video back after seven good samples.
+    assert run(judge, [AUDIO_ONLY] * 2, 11)[-1] is Decision.PROBE  # t=12
+    assert run(judge, [fits_for_now] * 7, 13) == [Decision.KEEP] * 6 + [Decision.RESUME]
 
 
 def test_a_remb_far_below_video_after_video_ran_a_while_counts() -> None:
@@ -71,10 +89,45 @@ def test_a_trial_whose_queue_keeps_growing_does_not_resume() -> None:
         LinkSample(rtt_s=0.240, loss=0.0, fps=30.0, remb_bps=79_000),
         LinkSample(rtt_s=0.245, loss=0.0, fps=30.0, remb_bps=79_000),
         LinkSample(rtt_s=0.248, loss=0.0, fps=30.0, remb_bps=79_000),
+        LinkSample(rtt_s=0.249, loss=0.0, fps=30.0, remb_bps=79_000),
     ]
-    assert run(judge, trial, 5) == [Decision.KEEP] * 4 + [Decision.FAIL]
+    assert run(judge, trial, 5) == [Decision.KEEP] * 6
+    assert judge.state is LinkState.PROBING  # never good: the trial runs out
+    assert run(judge, trial, 11) == [Decision.KEEP] * 5 + [Decision.FAIL]  # t=16
     assert judge.state is LinkState.AUDIO_ONLY
     # The same start on a link that carries video (the queue does not grow): resumed.
-    assert run(judge, [on_cap, on_cap], 10)[-1] is Decision.PROBE
+    assert run(judge, [on_cap, on_cap], 17)[-1] is Decision.PROBE  # t=18
     steady = LinkSample(rtt_s=0.150, loss=0.0, fps=25.0, remb_bps=None)
-    assert run(judge, [steady, steady], 12) == [Decision.KEEP, Decision.RESUME]
+    assert run(judge, [steady] * 7, 19) == [Decision.KEEP] * 6 + [Decision.RESUME]
+
+
+def test_a_queue_that_drains_and_fills_again_does_not_resume() -> None:
+    """CI under a 256 kbit/s cap: a trial began while the queue of the video before was still
+    draining (320 → 231 → 219 ms) and video was resumed at a REMB of 52 kbit/s. Measured from
+    the trial's lowest round trip, the queue filling again is seen."""
+    judge = AudioOnlyJudge(warmup_seconds=0)
+    run(judge, [QUEUED] * 3)  # audio only at t=2
+    draining = LinkSample(rtt_s=0.320, loss=0.0, fps=None, remb_bps=None)
+    assert run(judge, [draining, draining], 3)[-1] is Decision.PROBE  # t=4
+    trial = [0.231, 0.219, 0.190, 0.290, 0.330, 0.360, 0.380, 0.390, 0.400, 0.410, 0.420, 0.430]
+    samples = [LinkSample(rtt_s=r, loss=0.0, fps=30.0, remb_bps=52_000) for r in trial]
+    assert run(judge, samples, 5) == [Decision.KEEP] * 11 + [Decision.FAIL]  # t=16
+
+
+def test_video_that_comes_and_goes_waits_longer_before_the_next_trial() -> None:
+    judge = AudioOnlyJudge(warmup_seconds=0)
+    assert run(judge, [QUEUED] * 3)[-1] is Decision.ENTER  # t=2
+    assert run(judge, [AUDIO_ONLY] * 2, 3)[-1] is Decision.PROBE  # t=4, after 2 s
+    assert run(judge, [GOOD] * 3, 5)[-1] is Decision.RESUME  # t=7
+    # Bad again 3 s after the resume: audio only, and the next trial after 4 s, not 2.
+    assert run(judge, [QUEUED] * 3, 8)[-1] is Decision.ENTER  # t=10
+    assert judge.hold == 4.0
+    assert run(judge, [AUDIO_ONLY] * 4, 11) == [Decision.KEEP] * 3 + [Decision.PROBE]  # t=14
+    assert run(judge, [GOOD] * 3, 15)[-1] is Decision.RESUME  # t=17
+    assert run(judge, [QUEUED] * 3, 18)[-1] is Decision.ENTER  # t=20: 8 s now
+    assert judge.hold == 8.0
+    assert run(judge, [AUDIO_ONLY] * 8, 21)[-1] is Decision.PROBE  # t=28
+    assert run(judge, [GOOD] * 3, 29)[-1] is Decision.RESUME  # t=31
+    # Video that lasts half a minute: the wait is back to 2 s.
+    assert set(run(judge, [GOOD] * 31, 32)) == {Decision.KEEP}
+    assert judge.hold == 2.0
