@@ -111,6 +111,7 @@ __all__ = [
     "SealedEventOut",
     "SealedExport",
     "SelectedPairOut",
+    "SentVideoOut",
     "SettingsOut",
     "StaffEnrollRequest",
     "StaffEnrolledOut",
@@ -677,6 +678,17 @@ class CallQualityOut(_Response):
     bitrate_kbps: float
 
 
+class SentVideoOut(_Response):
+    """The station's video as the ladder has it (``station.call.ladder``): the rung's bitrate
+    (bit/s) and picture scale, the size of the last picture the station encoded (None: the
+    camera's own packets) and what the video sent in the last second."""
+
+    bitrate: int
+    scale: float
+    size: tuple[int, int] | None
+    sent_kbps: float
+
+
 class CallMediaOut(_Response):
     """Frame counters of the call (what has arrived and been sent)."""
 
@@ -685,6 +697,7 @@ class CallMediaOut(_Response):
     #: Wall-clock time (seconds since the epoch) of the GP's first video frame.
     first_remote_video_at: float | None
     sent_video_frames: int
+    sent_video: SentVideoOut | None = None
 
 
 class SelectedPairOut(_Response):

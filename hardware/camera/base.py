@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "VIDEO_CLOCK_RATE",
     "VIDEO_TIME_BASE",
+    "BitrateControl",
     "Camera",
     "CameraStats",
     "FramePacer",
@@ -96,6 +97,21 @@ class Camera(Protocol):
 
     def stop(self) -> None:
         """End the track and release the device. Safe to call more than once."""
+        ...
+
+
+@runtime_checkable
+class BitrateControl(Protocol):
+    """A camera that encodes its own packets and can change their bitrate while it runs (the
+    Pi's hardware H.264 encoder): the call's video ladder (``station.call.ladder``) sets it."""
+
+    @property
+    def max_bitrate(self) -> int:
+        """The bitrate it was configured with (bit/s): the ladder's top."""
+        ...
+
+    def set_bitrate(self, bitrate: int) -> None:
+        """Encode at ``bitrate`` bit/s from the next picture on (no keyframe needed)."""
         ...
 
 

@@ -58,6 +58,8 @@ class FakeCameraState:
     frames: int = 0
     keyframes: int = 0
     forced_keyframes: int = 0
+    #: Every bitrate a running encoder was asked for (bit/s), in order.
+    bitrates: list[int] = field(default_factory=list)
     #: ``capture_array`` calls answered, per stream name ("main", "lores").
     captures: dict[str, int] = field(default_factory=dict)
     encoders: list[FakeH264Encoder] = field(default_factory=list)
@@ -106,6 +108,7 @@ class FakeH264Encoder:
         self._state = state
         self._force = threading.Event()
         self._codec: Any = None
+        self._restart = False
         if state is not None:
             state.encoders.append(self)
 
@@ -116,9 +119,23 @@ class FakeH264Encoder:
             with self._state.lock:
                 self._state.forced_keyframes += 1
 
+    def set_bitrate(self, bitrate: int) -> None:
+        """Encode at ``bitrate`` from the next frame (the real encoder: a V4L2 control write,
+        :func:`~hardware.camera.picamera2_backend.v4l2_set_bitrate`, taken live). The fake
+        starts a new libx264 stream, with an IDR: a rate set on a running x264 through PyAV
+        was not taken here (packet sizes unchanged after 60 frames)."""
+        self.bitrate = int(bitrate)
+        self._restart = True
+        if self._state is not None:
+            with self._state.lock:
+                self._state.bitrates.append(self.bitrate)
+
     def _encode(
         self, yuv: npt.NDArray[np.uint8], width: int, height: int, index: int
     ) -> list[tuple[bytes, bool]]:
+        if self._restart:
+            self._restart = False
+            self._codec = None
         if self._codec is None:
             codec = av.CodecContext.create("libx264", "w")
             codec.width = width
@@ -132,6 +149,9 @@ class FakeH264Encoder:
             codec.options = {
                 "preset": "ultrafast",
                 "tune": "zerolatency",
+                # A one-second rate buffer, like a hardware encoder's rate control.
+                "maxrate": str(self.bitrate),
+                "bufsize": str(self.bitrate),
                 # A requested I frame must be an IDR, or a decoder joining there cannot start.
                 "forced-idr": "1",
                 "level": "31",

@@ -62,6 +62,7 @@ __all__ = [
     "load_picamera2_api",
     "self_view_size",
     "v4l2_force_key_frame",
+    "v4l2_set_bitrate",
     "yuv420_array_to_frame",
 ]
 
@@ -73,6 +74,9 @@ Encoding = Literal["auto", "h264", "raw"]
 _VIDIOC_S_CTRL = 0xC008561C
 # V4L2_CID_CODEC_BASE (0x00990900) + 229; a "button" control: any write forces a keyframe.
 _V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME = 0x009909E5
+# V4L2_CID_CODEC_BASE + 207, bit/s. The Pi's bcm2835-codec driver passes a write while
+# encoding on to the firmware's run-time rate control (MMAL_PARAMETER_VIDEO_BIT_RATE).
+_V4L2_CID_MPEG_VIDEO_BITRATE = 0x009909CF
 
 #: Width of the self-view (the ``lores`` stream) by default: the surface draws the self-view
 #: at a quarter of the screen's width, 320 px on a 1280 px screen; a multiple of 64, so the
@@ -143,6 +147,26 @@ def load_picamera2_api() -> Picamera2Api:
 def v4l2_force_key_frame(fd: int, ioctl: Callable[[int, int, bytes], bytes] = fcntl.ioctl) -> None:
     """Ask a V4L2 memory-to-memory encoder (the Pi's ``/dev/video11``) for a keyframe now."""
     ioctl(fd, _VIDIOC_S_CTRL, struct.pack("=Ii", _V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME, 1))
+
+
+def v4l2_set_bitrate(
+    fd: int, bitrate: int, ioctl: Callable[[int, int, bytes], bytes] = fcntl.ioctl
+) -> None:
+    """Change a running V4L2 memory-to-memory encoder's bitrate (bit/s)."""
+    ioctl(fd, _VIDIOC_S_CTRL, struct.pack("=Ii", _V4L2_CID_MPEG_VIDEO_BITRATE, bitrate))
+
+
+def _set_encoder_bitrate(encoder: Any, bitrate: int) -> None:
+    """Change a running picamera2 encoder's bitrate, whichever way it offers."""
+    # picamera2 sets the bitrate only when the encoder starts; a fake may offer a call.
+    change = getattr(encoder, "set_bitrate", None)
+    if callable(change):
+        change(bitrate)
+        return
+    device = getattr(encoder, "vd", None)  # V4L2Encoder's open /dev/video11
+    if device is None or getattr(device, "closed", True):
+        raise OSError("the encoder is not running")
+    v4l2_set_bitrate(device.fileno(), bitrate)
 
 
 def _request_encoder_keyframe(encoder: Any) -> None:
@@ -273,6 +297,8 @@ class Picamera2Camera(MediaStreamTrack):
         self._delivered = 0
         #: Keyframe requests that reached the encoder (the peer's and our own after a gap).
         self.keyframe_requests = 0
+        #: Bitrate changes that reached the running encoder (the call's video ladder).
+        self.bitrate_changes = 0
 
     # -- configuration ------------------------------------------------------------------
 
@@ -517,6 +543,25 @@ class Picamera2Camera(MediaStreamTrack):
             _log.warning("could not force a keyframe: %s", exc)
             return
         self.keyframe_requests += 1
+
+    @property
+    def max_bitrate(self) -> int:
+        """The bitrate the hardware encoder was configured with (bit/s)."""
+        return self._bitrate
+
+    def set_bitrate(self, bitrate: int) -> None:
+        """Encode at ``bitrate`` (at most the configured one) from now on; the hardware path
+        only (on the raw path aiortc's encoder has the rate). Never fails the call."""
+        encoder = self._encoder
+        if self.encoding != "h264" or encoder is None:
+            return
+        bitrate = max(1, min(int(bitrate), self._bitrate))
+        try:
+            _set_encoder_bitrate(encoder, bitrate)
+        except OSError as exc:
+            _log.warning("could not change the encoder's bitrate: %s", exc)
+            return
+        self.bitrate_changes += 1
 
     def request_keyframe(self) -> None:
         """Ask the hardware encoder for a keyframe (at most one per ``keyframe_min_interval``).

@@ -17,12 +17,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCRtpSender, RTCSessionDescription
+from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import MediaStreamTrack
 
-from hardware.camera.base import forward_keyframe_requests
+from hardware.camera.base import BitrateControl, forward_keyframe_requests
 from station.call.controls import CallControls
 from station.call.errors import CallError, GatheringFailed
 from station.call.ice import build_rtc_configuration, restrict_host_candidates_to_loopback
+from station.call.ladder import Rung, VideoLadder
 from station.call.linkjudge import Decision, LinkSample, LinkState
 from station.call.liveness import (
     GpMedia,
@@ -312,10 +314,12 @@ class AttemptRunner(CallControls):
         attempt.tracks.append(microphone)
         video_sender = pc.addTrack(feed)
         attempt.video_sender = video_sender
+        codec = getattr(camera, "passthrough_codec", None)
+        top = camera.max_bitrate if codec and isinstance(camera, BitrateControl) else None
+        attempt.ladder = VideoLadder(top_bitrate=top)
         watch_remb(video_sender, attempt)
         self._apply_audio_only(attempt)
         pc.addTrack(microphone)
-        codec = getattr(camera, "passthrough_codec", None)
         self._camera_codec = codec
         if codec:
             # Pre-encoded packets: the GP's keyframe requests must reach the encoder.
@@ -489,7 +493,7 @@ class AttemptRunner(CallControls):
 
     async def _sample_stats(self, attempt: Attempt) -> None:
         loop = asyncio.get_running_loop()
-        previous: tuple[float, int, int, int, int] | None = None
+        previous: tuple[float, int, int, int, int, int] | None = None
         while True:
             await asyncio.sleep(self.config.stats_interval_seconds)
             try:
@@ -498,7 +502,7 @@ class AttemptRunner(CallControls):
                 # A closing connection has no stats; the watchdog handles it.
                 _log.debug("call statistics unavailable: %s", type(exc).__name__)
                 continue
-            received = lost = transport_bytes = 0
+            received = lost = transport_bytes = video_sent = 0
             rtts: list[float] = []
             audio_report: Any = None
             for stats in report.values():
@@ -511,12 +515,14 @@ class AttemptRunner(CallControls):
                         rtts.append(float(stats.roundTripTime))
                     if stats.kind == "audio":
                         audio_report = stats
+                elif kind == "outbound-rtp" and stats.kind == "video":
+                    video_sent += int(stats.bytesSent)
                 elif kind == "transport":
                     transport_bytes += int(stats.bytesReceived)
             now = loop.time()
             frames = attempt.clock.video_frames
             if previous is not None:
-                then, frames0, received0, lost0, bytes0 = previous
+                then, frames0, received0, lost0, bytes0, sent0 = previous
                 span = max(now - then, 1e-3)
                 got, missed = received - received0, lost - lost0
                 loss = missed / (got + missed) if got + missed > 0 else 0.0
@@ -530,9 +536,11 @@ class AttemptRunner(CallControls):
                 )
                 self._quality = Quality(level, rtt_ms, max(0.0, loss), fps, bitrate)
                 self._publish("quality", **self._quality.as_json())
+                sent_bps = max(0, video_sent - sent0) * 8 / span
+                self._follow_bandwidth(attempt, now, sent_bps)
                 if self.config.auto_audio_only and self._selected_pair is not None:
-                    self._judge_link(attempt, now, rtt_ms, max(0.0, loss), fps)
-            previous = (now, frames, received, lost, transport_bytes)
+                    self._judge_link(attempt, now, rtt_ms, max(0.0, loss), fps, sent_bps)
+            previous = (now, frames, received, lost, transport_bytes, video_sent)
             if audio_report is not None:
                 self._follow_audio_loss(attempt, audio_report)
 
@@ -562,8 +570,57 @@ class AttemptRunner(CallControls):
             "" if any(e is not None for e in encoders) else " (not the station's encoder)",
         )
 
+    def _follow_bandwidth(self, attempt: Attempt, now: float, sent_bps: float) -> None:
+        """The station's video follows the GP's REMB (:mod:`station.call.ladder`)."""
+        attempt.sent_bps = sent_bps
+        ladder = attempt.ladder
+        if ladder is None:
+            return
+        remb, remb_at = attempt.remb_bps, attempt.remb_at
+        if (
+            remb is not None
+            and remb_at is not None
+            and remb_at != attempt.ladder_remb_at
+            and not attempt.audio_only
+        ):
+            attempt.ladder_remb_at = remb_at
+            rung = ladder.feed(now, remb, sent_bps)
+            if rung is not None:
+                _log.info(
+                    "call attempt %d: video %d kbit/s at %.0f%% size (REMB %.0fk, sent %.0fk)",
+                    attempt.number,
+                    rung.bitrate // 1000,
+                    rung.scale * 100,
+                    remb / 1000,
+                    sent_bps / 1000,
+                )
+        self._apply_rung(attempt, ladder.rung)
+
+    @staticmethod
+    def _apply_rung(attempt: Attempt, rung: Rung) -> None:
+        """Give the rung to what encodes the station's video (idempotent: every interval, as
+        aiortc makes its encoder only at the first picture)."""
+        feed = attempt.camera
+        if feed is None:
+            return
+        camera = feed.camera
+        packets = getattr(camera, "passthrough_codec", None) and not feed.decode_packets
+        if packets:
+            if isinstance(camera, BitrateControl) and attempt.camera_bitrate != rung.bitrate:
+                camera.set_bitrate(rung.bitrate)
+                attempt.camera_bitrate = rung.bitrate
+            return
+        feed.scale = rung.scale
+        set_encoder_bitrate(attempt.video_sender, rung.bitrate)
+
     def _judge_link(
-        self, attempt: Attempt, now: float, rtt_ms: float | None, loss: float, fps: float
+        self,
+        attempt: Attempt,
+        now: float,
+        rtt_ms: float | None,
+        loss: float,
+        fps: float,
+        sent_bps: float,
     ) -> None:
         """Automatic audio only (see :mod:`station.call.linkjudge`)."""
         after_pause = self.config.video_stall_seconds + self.config.video_keyframe_wait_seconds
@@ -588,6 +645,7 @@ class AttemptRunner(CallControls):
             loss=loss,
             fps=fps if attempt.video_expected() else None,
             remb_bps=attempt.remb_bps if fresh else None,
+            sent_bps=sent_bps,
         )
         judge = self._link_judge
         # During a trial REMB is not judged (see linkjudge); the log says what the judge saw.
@@ -596,7 +654,8 @@ class AttemptRunner(CallControls):
         decision = judge.feed(now, sample)
         if judge.state is not LinkState.VIDEO or decision is not Decision.KEEP:
             _log.info(
-                "call attempt %d: link %s/%s (%s; rtt %s ms, loss %.0f%%, fps %s, remb %s)",
+                "call attempt %d: link %s/%s (%s; rtt %s ms, loss %.0f%%, fps %s, remb %s, "
+                "sent %.0fk)",
                 attempt.number,
                 decision.value,
                 judge.state.value,
@@ -605,6 +664,7 @@ class AttemptRunner(CallControls):
                 loss * 100,
                 "-" if sample.fps is None else f"{sample.fps:.0f}",
                 "-" if sample.remb_bps is None else f"{sample.remb_bps / 1000:.0f}k",
+                sent_bps / 1000,
             )
         if decision is Decision.KEEP:
             return
@@ -666,8 +726,10 @@ def _candidates(sdp: str, servers: Sequence[Any]) -> tuple[list[str], bool, bool
 def watch_remb(sender: Any, attempt: Attempt) -> None:
     """Keep Chromium's REMB for ``sender`` (its estimate of the link, bit/s) on ``attempt``.
 
-    aiortc 1.16 reads REMB only to set its VP8 encoder's bitrate; the packet is seen here
-    first (per instance, as ``hardware.camera.base.forward_keyframe_requests`` does).
+    aiortc 1.16 reads REMB only to set its VP8 encoder's bitrate, clamped to 250 kbit/s and
+    with a new encoder at every 10 % change; the video ladder does that instead
+    (:mod:`station.call.ladder`), so the packet stops here (per instance, as
+    ``hardware.camera.base.forward_keyframe_requests`` does).
     """
     from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 
@@ -678,9 +740,25 @@ def watch_remb(sender: Any, attempt: Attempt) -> None:
             with contextlib.suppress(ValueError):
                 attempt.remb_bps = float(unpack_remb_fci(packet.fci)[0])
                 attempt.remb_at = asyncio.get_running_loop().time()
+            return
         await original(packet)
 
     setattr(sender, "_handle_rtcp_packet", handle)  # noqa: B010
+
+
+def set_encoder_bitrate(sender: Any, bitrate: int) -> None:
+    """Set the bitrate of ``sender``'s encoder (aiortc makes it at the first picture).
+
+    aiortc's VP8 encoder clamps what it is given to 250 kbit/s-1.5 Mbit/s; the ladder's lowest
+    rung is below that, so its (name-mangled, aiortc pinned) attribute is set directly.
+    """
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    if encoder is None or getattr(encoder, "target_bitrate", bitrate) == bitrate:
+        return
+    if isinstance(encoder, Vp8Encoder):
+        setattr(encoder, "_Vp8Encoder__target_bitrate", bitrate)  # noqa: B010
+    else:
+        encoder.target_bitrate = bitrate
 
 
 def passthrough_codec_preferences(mime_type: str) -> list[RTCRtpCodecCapability]:

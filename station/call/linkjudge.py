@@ -9,7 +9,13 @@ Fed one sample a statistics interval (1 s) with what the station measures:
   expected);
 * the **REMB** Chromium sends for the station's video (its estimate of the station-to-GP
   link), only once the station's video has run long enough for the estimate to mean something
-  (right after video starts, REMB is about 1.5 times what was sent before, i.e. audio).
+  (right after video starts, REMB is about 1.5 times what was sent before, i.e. audio), and
+  only when it holds the video back: Chromium's estimate never grows past about 1.5 times what
+  it receives (WebRTC's AIMD rate control), so a still picture that the encoder sends at
+  90 kbit/s gets a REMB under 150 kbit/s on a perfect link. A REMB counts against the link
+  when it is below ``remb_limits_sent`` times what the station sent (after an overuse the
+  estimate drops to about 0.85 times the throughput); a REMB well above what was sent says
+  the picture, not the link, sets the rate.
 
 A sample is *bad* when any of them is past its limit. Hysteresis: audio only after
 ``bad_to_enter`` bad samples in a row. While audio only, nothing measures whether video would
@@ -58,6 +64,8 @@ class LinkSample:
     fps: float | None
     #: Chromium's REMB for the station's video (bit/s); None when not received.
     remb_bps: float | None
+    #: What the station's video sent in the interval (bit/s, RTP payload); None: unknown.
+    sent_bps: float | None = None
 
 
 class LinkState(enum.StrEnum):
@@ -86,6 +94,7 @@ class AudioOnlyJudge:
         max_loss: float = 0.10,
         min_fps: float = 5.0,
         min_remb_bps: float = 150_000,
+        remb_limits_sent: float = 1.2,
         remb_after_seconds: float = 10.0,
         warmup_seconds: float = 4.0,
         bad_to_enter: int = 3,
@@ -102,6 +111,7 @@ class AudioOnlyJudge:
         self.max_loss = max_loss
         self.min_fps = min_fps
         self.min_remb_bps = min_remb_bps
+        self.remb_limits_sent = remb_limits_sent
         self.remb_after_seconds = remb_after_seconds
         self.warmup_seconds = warmup_seconds
         self.bad_to_enter = bad_to_enter
@@ -139,6 +149,9 @@ class AudioOnlyJudge:
             sample.remb_bps is not None
             and video_for >= self.remb_after_seconds
             and sample.remb_bps < self.min_remb_bps
+            and (
+                sample.sent_bps is None or sample.remb_bps < self.remb_limits_sent * sample.sent_bps
+            )
         ):
             return f"remb {sample.remb_bps / 1000:.0f} kbit/s"
         return None

@@ -32,6 +32,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from hardware.audio.base import Microphone
 from hardware.camera.base import Camera, SelfViewSource, passthrough_decoder
 from hardware.video import FrameSink
+from station.call.ladder import scaled_size
 
 __all__ = [
     "VOLUME_STEPS",
@@ -122,6 +123,11 @@ class CameraFeed(MediaStreamTrack):
         #: packets are decoded here and sent as pictures (aiortc encodes them).
         self.decode_packets = False
         self._decoder: Any = None  # av.VideoCodecContext (PyAV types it loosely)
+        #: The picture's size as a fraction of the camera's, for pictures aiortc encodes (the
+        #: video ladder's rung: :mod:`station.call.ladder`).
+        self.scale = 1.0
+        #: The size of the last picture sent (None: none yet, or packets).
+        self.sent_size: tuple[int, int] | None = None
 
     async def recv(self) -> Any:
         """The next picture (or encoded packet) for the GP."""
@@ -150,8 +156,20 @@ class CameraFeed(MediaStreamTrack):
             if now - self._last_self_view >= self._self_view_interval:
                 self._last_self_view = now
                 self._sink.show(item, "self")
+        item = self._scaled(item)
+        self.sent_size = (item.width, item.height)
         self.frames_sent += 1
         return item
+
+    def _scaled(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """``frame`` at the ladder's size (aiortc starts a new encoder, with a keyframe, when
+        the size changes)."""
+        if self.scale >= 1.0:
+            return frame
+        width, height = scaled_size(frame.width, frame.height, self.scale)
+        smaller = frame.reformat(width=width, height=height, format="yuv420p")
+        smaller.pts, smaller.time_base = frame.pts, frame.time_base
+        return smaller
 
     def _decode(self, packet: Any) -> av.VideoFrame | None:
         """The picture in a pre-encoded packet (None until a keyframe, or when it fails)."""

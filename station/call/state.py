@@ -26,6 +26,7 @@ from hardware.video import FrameSink
 from station.call.audiorate import AudioRate
 from station.call.config import CallConfig
 from station.call.hub import RendezvousClient, Sealer, StationCredentials, hub_ssl_context
+from station.call.ladder import VideoLadder
 from station.call.linkjudge import AudioOnlyJudge
 from station.call.liveness import (
     GpMedia,
@@ -122,6 +123,13 @@ class Attempt:
     #: Chromium's latest REMB for the station's video (bit/s), and when video last started.
     remb_bps: float | None = None
     remb_at: float | None = None
+    #: The station's video rate and size following REMB (issue 18 item 1), the arrival of the
+    #: REMB it last took, and the bitrate last given to a camera that encodes itself.
+    ladder: VideoLadder | None = None
+    ladder_remb_at: float | None = None
+    camera_bitrate: int | None = None
+    #: What the station's video sent in the last statistics interval (bit/s, RTP payload).
+    sent_bps: float = 0.0
     video_started_at: float | None = None
     #: The station's Opus settings following the GP's receiver reports (issue 18 item 2),
     #: and the arrival time of the last report used.
@@ -260,6 +268,7 @@ class CallState:
                 "sent_video_frames": attempt.camera.frames_sent
                 if attempt and attempt.camera
                 else 0,
+                "sent_video": _sent_video(attempt),
             },
             "selected_pair": self._selected_pair,
             "error": self._error,
@@ -338,3 +347,17 @@ class CallState:
             self._gp_left_timer = None
         _log.info("call: the GP is back")
         self._publish("gp_back", attempt=self._attempts)
+
+
+def _sent_video(attempt: Attempt | None) -> dict[str, Any] | None:
+    """The video ladder's rung and the size of the last picture sent (None: packets)."""
+    if attempt is None or attempt.ladder is None:
+        return None
+    rung = attempt.ladder.rung
+    size = attempt.camera.sent_size if attempt.camera is not None else None
+    return {
+        "bitrate": rung.bitrate,
+        "scale": rung.scale,
+        "size": list(size) if size is not None else None,
+        "sent_kbps": round(attempt.sent_bps / 1000, 1),
+    }

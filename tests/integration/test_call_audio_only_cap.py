@@ -47,8 +47,8 @@ def _tc(netns: StationNetns, inside: bool, *args: str) -> None:
         subprocess.run(command, check=True, capture_output=True)
 
 
-def cap(netns: StationNetns) -> None:
-    """256 kbit/s each way: an htb class with a 50-packet FIFO on each end of the veth."""
+def cap(netns: StationNetns, rate: str = CAP) -> None:
+    """``rate`` each way: an htb class with a 50-packet FIFO on each end of the veth."""
     for dev, inside in (("vh", False), ("vs", True)):
         _tc(
             netns,
@@ -77,9 +77,9 @@ def cap(netns: StationNetns) -> None:
             "1:10",
             "htb",
             "rate",
-            CAP,
+            rate,
             "ceil",
-            CAP,
+            rate,
         )
         _tc(
             netns,

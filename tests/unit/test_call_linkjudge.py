@@ -75,6 +75,20 @@ def test_a_remb_far_below_video_after_video_ran_a_while_counts() -> None:
     assert judge.why_bad(LinkSample(0.02, 0.2, 25.0, None), 0) == "loss 20%"
 
 
+def test_a_low_remb_over_a_still_picture_is_no_reason() -> None:
+    """Chromium's estimate grows to about 1.5 times what it receives: a still resident whose
+    picture the encoder sends at 90 kbit/s gets a REMB of ~145 kbit/s on a perfect link. Only a
+    REMB that holds the video back (below 1.2 times what was sent) counts."""
+    judge = AudioOnlyJudge(warmup_seconds=0)
+    still = LinkSample(rtt_s=0.02, loss=0.0, fps=25.0, remb_bps=145_000, sent_bps=90_000)
+    assert judge.why_bad(still, video_for=30) is None
+    assert set(run(judge, [still] * 10)) == {Decision.KEEP}
+    held_back = LinkSample(rtt_s=0.02, loss=0.0, fps=25.0, remb_bps=120_000, sent_bps=140_000)
+    assert judge.why_bad(held_back, video_for=30) == "remb 120 kbit/s"
+    judge = AudioOnlyJudge(warmup_seconds=0, remb_after_seconds=0)
+    assert run(judge, [held_back] * 3)[-1] is Decision.ENTER
+
+
 def test_a_trial_whose_queue_keeps_growing_does_not_resume() -> None:
     """What CI saw under a 256 kbit/s cap: the trial's round trips 134, 179, 218 ms, each under
     the absolute limit, video arriving, and video was resumed on a link that could not carry

@@ -40,11 +40,12 @@ from hardware.camera import (
     fake_picamera2_api,
     forward_keyframe_requests,
 )
-from hardware.camera.base import SelfViewSource
+from hardware.camera.base import BitrateControl, SelfViewSource
 from hardware.camera.fake_picamera2 import FakePicamera2
 from hardware.camera.picamera2_backend import (
     self_view_size,
     v4l2_force_key_frame,
+    v4l2_set_bitrate,
     yuv420_array_to_frame,
 )
 from hardware.camera.stamp import datetime_to_us
@@ -535,6 +536,43 @@ def test_fake_picamera2_checks_lores_as_picamera2_does() -> None:
     assert (array[:150, :200] == picture[:150]).all()
     assert not array[:150, 200:].any()  # the padding
     camera.close()
+
+
+async def test_picamera2_bitrate_changes_reach_the_running_encoder() -> None:
+    """The call's video ladder lowers the hardware encoder's rate while it runs: smaller
+    packets from the next frames on, never above the configured rate. (The fake starts a new
+    stream at a change; the Pi's encoder takes the V4L2 control live.)"""
+    state = FakeCameraState()
+    camera = Picamera2Camera(api=fake_picamera2_api(state), iperiod=600, bitrate=1_000_000)
+    assert isinstance(camera, BitrateControl) and camera.max_bitrate == 1_000_000
+
+    async def sizes(count: int) -> list[int]:
+        packets = [await asyncio.wait_for(camera.recv(), 10) for _ in range(count)]
+        return [len(bytes(p)) for p in packets if 5 not in nal_types(p)]  # P frames
+
+    before = await sizes(40)  # the fake's picture needs ~120 kbit/s
+    camera.set_bitrate(30_000)
+    camera.set_bitrate(5_000_000)  # above the configured rate: the configured rate
+    camera.set_bitrate(30_000)
+    await sizes(10)  # the rate control settles
+    after = await sizes(40)
+    await camera.aclose()
+    assert state.bitrates == [30_000, 1_000_000, 30_000]
+    assert camera.bitrate_changes == 3
+    mean_before = sum(before) / len(before)
+    mean_after = sum(after) / len(after)
+    assert mean_after < 0.5 * mean_before, (mean_before, mean_after)
+
+
+def test_set_bitrate_writes_the_v4l2_control() -> None:
+    calls: list[tuple[int, int, bytes]] = []
+
+    def ioctl(fd: int, request: int, arg: bytes) -> bytes:
+        calls.append((fd, request, arg))
+        return arg
+
+    v4l2_set_bitrate(7, 400_000, ioctl)
+    assert calls == [(7, 0xC008561C, struct.pack("=Ii", 0x009909CF, 400_000))]
 
 
 def test_force_key_frame_writes_the_v4l2_control() -> None:
