@@ -273,6 +273,7 @@ class Picamera2Camera(MediaStreamTrack):
         self._fps = fps
         self._requested_encoding: Encoding = encoding
         self._bitrate = bitrate
+        self._wanted_bitrate = bitrate  # the call's video ladder may lower it
         self._iperiod = iperiod
         self._keyframe_min_interval = keyframe_min_interval
         self._camera_num = camera_num
@@ -418,23 +419,26 @@ class Picamera2Camera(MediaStreamTrack):
     def _start_recording(self, api: Picamera2Api) -> None:
         camera = self._open_camera(api)
         self._camera = camera
+        bitrate = self._wanted_bitrate
         try:
             # "constrained baseline" is what every WebRTC browser decodes (42e0xx); older
             # picamera2 releases lack the profile argument and encode baseline anyway.
             encoder = api.h264_encoder(
-                bitrate=self._bitrate,
+                bitrate=bitrate,
                 repeat=True,
                 iperiod=self._iperiod,
                 profile="constrained baseline",
             )
         except TypeError:
-            encoder = api.h264_encoder(bitrate=self._bitrate, repeat=True, iperiod=self._iperiod)
+            encoder = api.h264_encoder(bitrate=bitrate, repeat=True, iperiod=self._iperiod)
         self._encoder = encoder
         try:
             camera.start_recording(encoder, _make_output(api.output, self._on_encoded))
         except Exception:
             self._close_camera_blocking(recording=False)
             raise
+        if self._wanted_bitrate != bitrate:  # the ladder moved while the encoder started
+            self.set_bitrate(self._wanted_bitrate)
         if self.readyState != "live" or self._start_error is not None:
             # Stopped (or timed out) while starting: nobody will close it otherwise.
             self._close_camera_blocking(recording=True)
@@ -551,14 +555,18 @@ class Picamera2Camera(MediaStreamTrack):
 
     def set_bitrate(self, bitrate: int) -> None:
         """Encode at ``bitrate`` (at most the configured one) from now on; the hardware path
-        only (on the raw path aiortc's encoder has the rate). Never fails the call."""
-        encoder = self._encoder
-        if self.encoding != "h264" or encoder is None:
+        only (on the raw path aiortc's encoder has the rate). Before the encoder runs (the
+        camera opens at the call's first picture) the rate is kept for its start. Never fails
+        the call."""
+        if self.encoding != "h264":
             return
-        bitrate = max(1, min(int(bitrate), self._bitrate))
+        self._wanted_bitrate = max(1, min(int(bitrate), self._bitrate))
+        encoder = self._encoder
+        if encoder is None:
+            return
         try:
-            _set_encoder_bitrate(encoder, bitrate)
-        except OSError as exc:
+            _set_encoder_bitrate(encoder, self._wanted_bitrate)
+        except (OSError, ValueError) as exc:  # ValueError: the device closed meanwhile
             _log.warning("could not change the encoder's bitrate: %s", exc)
             return
         self.bitrate_changes += 1

@@ -576,10 +576,16 @@ class AttemptRunner(CallControls):
         ladder = attempt.ladder
         if ladder is None:
             return
+        started = attempt.video_started_at
+        if started != attempt.ladder_video_at:
+            attempt.ladder_video_at = started
+            ladder.video_restarted()
         remb, remb_at = attempt.remb_bps, attempt.remb_at
         if (
             remb is not None
             and remb_at is not None
+            and started is not None
+            and remb_at >= started  # what the link carried with the station's video
             and remb_at != attempt.ladder_remb_at
             and not attempt.audio_only
         ):
@@ -607,7 +613,7 @@ class AttemptRunner(CallControls):
         packets = getattr(camera, "passthrough_codec", None) and not feed.decode_packets
         if packets:
             if isinstance(camera, BitrateControl) and attempt.camera_bitrate != rung.bitrate:
-                camera.set_bitrate(rung.bitrate)
+                camera.set_bitrate(rung.bitrate)  # kept for its start when not running yet
                 attempt.camera_bitrate = rung.bitrate
             return
         feed.scale = rung.scale

@@ -18,13 +18,14 @@ So the ladder goes **down** when a REMB is below ``down_below`` times the rung's
 also holds the video back (below ``limits_sent`` times what the station sent: a still picture
 that the encoder sends at 90 kbit/s gets a REMB around 145 kbit/s on a perfect link, which is
 the picture, not the link), to the highest rung the REMB carries. It goes **up** one rung
-after ``up_after_seconds`` of REMBs at ``up_above`` times the rung's bitrate or more: the
-estimate cannot show more room than 1.5 times the current rate, so the next rung is a trial.
-A trial that ends in a step down within ``settle_seconds`` doubles the wait before the next
-climb (up to ``max_up_after_seconds``), so a link at 450 kbit/s settles instead of switching
-size, with a keyframe each time (aiortc's VP8 encoder starts anew at each change), every few
-seconds; a rung held for ``settle_seconds`` resets it. Nothing moves during the first
-``warmup_seconds`` of video.
+after ``up_after_seconds`` of REMBs at ``up_above`` times the rung's bitrate or more (and
+enough that the next rung would not step down at once): the estimate cannot show more room
+than 1.5 times the current rate, so the next rung is a trial. A trial that ends in a step down
+before the climb has held for ``settle_seconds`` doubles the wait before the next climb (up to
+``max_up_after_seconds``), so a link at 550 kbit/s settles instead of switching size, with a
+keyframe each time (aiortc's VP8 encoder starts anew at each change), every few seconds; a
+climb that holds resets it. Nothing moves during the first ``warmup_seconds`` after video
+(re)starts: the first REMBs after a start or a pause measured the call without video.
 
 A rung's size applies to pictures the station encodes itself (VP8); the hardware encoder's
 pictures keep their size and get the rung's bitrate live. Under the lowest rung the call goes
@@ -54,13 +55,15 @@ def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-#: From the judge's audio-only limit (150 kbit/s) to aiortc's VP8 ceiling. At 640x480 the
-#: sizes are 320x240, 480x360 and 640x480.
+#: From the judge's audio-only limit (200 kbit/s: below it, video and audio with their
+#: headers do not fit a 256 kbit/s link) to aiortc's VP8 ceiling; neighbours at most 1.6
+#: times apart, so a climb's REMB (1.3 times the rung) is not a step down at the next one.
+#: At 640x480 the sizes are 320x240, 480x360 and 640x480.
 RUNGS: tuple[Rung, ...] = (
-    Rung(150_000, 0.5),
-    Rung(250_000, 0.5),
-    Rung(400_000, 0.75),
-    Rung(600_000, 1.0),
+    Rung(200_000, 0.5),
+    Rung(300_000, 0.5),
+    Rung(450_000, 0.75),
+    Rung(700_000, 1.0),
     Rung(1_000_000, 1.0),
     Rung(1_500_000, 1.0),
 )
@@ -74,7 +77,7 @@ class VideoLadder:
         *,
         rungs: Sequence[Rung] = RUNGS,
         top_bitrate: int | None = None,
-        start_bitrate: int = 600_000,
+        start_bitrate: int = 700_000,
         down_below: float = 0.8,
         limits_sent: float = 1.2,
         up_above: float = 1.3,
@@ -100,45 +103,52 @@ class VideoLadder:
         self.up_after = up_after_seconds
         fitting = [i for i, r in enumerate(self.rungs) if r.bitrate <= start_bitrate]
         self._index = fitting[-1] if fitting else 0
-        self._first: float | None = None  # the first REMB
+        self._video_since: float | None = None  # the first REMB since video (re)started
         self._up_since: float | None = None  # since when a climb has been allowed
-        self._changed_at: float | None = None  # when the rung last changed
-        self._climbed = False  # the last change was a climb
+        self._climbed_at: float | None = None  # the last change was a climb, at this time
 
     @property
     def rung(self) -> Rung:
         return self.rungs[self._index]
 
+    def video_restarted(self) -> None:
+        """Video (re)starts (the call's start, after audio only): warm-up again."""
+        self._video_since = None
+        self._up_since = None
+
     def feed(self, now: float, remb_bps: float, sent_bps: float | None) -> Rung | None:
         """A REMB received since the last call (and what video sent meanwhile, bit/s): the
         new rung, or None when it stays."""
-        if self._first is None:
-            self._first = now
-        if now - self._first < self.warmup_seconds:
+        if self._video_since is None:
+            self._video_since = now
+        if now - self._video_since < self.warmup_seconds:
             return None
-        settled = self._changed_at is None or now - self._changed_at >= self.settle_seconds
-        if settled:
-            self.up_after = self.up_after_seconds
+        climbed = self._climbed_at
+        if climbed is not None and now - climbed >= self.settle_seconds:
+            self.up_after = self.up_after_seconds  # the climb held
+            self._climbed_at = None
         rate = self.rung.bitrate
         held_back = sent_bps is None or remb_bps < self.limits_sent * sent_bps
         if held_back and remb_bps < self.down_below * rate and self._index > 0:
-            fitting = [i for i, r in enumerate(self.rungs) if r.bitrate <= remb_bps]
-            if self._climbed and not settled:
+            if self._climbed_at is not None:  # a climb that did not hold
                 self.up_after = min(self.up_after * 2, self.max_up_after_seconds)
-            self._change(fitting[-1] if fitting else 0, now, climbed=False)
+            fitting = [i for i, r in enumerate(self.rungs) if r.bitrate <= remb_bps]
+            self._change(fitting[-1] if fitting else 0, climbed_at=None)
             return self.rung
-        if remb_bps < self.up_above * rate or self._index + 1 >= len(self.rungs):
+        if self._index + 1 >= len(self.rungs):
+            return None
+        needed = max(self.up_above * rate, self.down_below * self.rungs[self._index + 1].bitrate)
+        if remb_bps < needed:
             self._up_since = None
             return None
         if self._up_since is None:
             self._up_since = now
         if now - self._up_since < self.up_after:
             return None
-        self._change(self._index + 1, now, climbed=True)
+        self._change(self._index + 1, climbed_at=now)
         return self.rung
 
-    def _change(self, index: int, now: float, *, climbed: bool) -> None:
+    def _change(self, index: int, *, climbed_at: float | None) -> None:
         self._index = index
-        self._changed_at = now
-        self._climbed = climbed
+        self._climbed_at = climbed_at
         self._up_since = None

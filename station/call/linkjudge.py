@@ -12,24 +12,26 @@ Fed one sample a statistics interval (1 s) with what the station measures:
   (right after video starts, REMB is about 1.5 times what was sent before, i.e. audio), and
   only when it holds the video back: Chromium's estimate never grows past about 1.5 times what
   it receives (WebRTC's AIMD rate control), so a still picture that the encoder sends at
-  90 kbit/s gets a REMB under 150 kbit/s on a perfect link. A REMB counts against the link
+  120 kbit/s gets a REMB under 200 kbit/s on a perfect link. A REMB counts against the link
   when it is below ``remb_limits_sent`` times what the station sent (after an overuse the
   estimate drops to about 0.85 times the throughput); a REMB well above what was sent says
   the picture, not the link, sets the rate.
 
-A sample is *bad* when any of them is past its limit. Hysteresis: audio only after
+A sample is *bad* when any of them is past its limit. The REMB limit, ``min_remb_bps``, is the
+lowest rung of the video ladder (:mod:`station.call.ladder`): below it video and audio, with
+their packets' headers, do not fit a 256 kbit/s link. Hysteresis: audio only after
 ``bad_to_enter`` bad samples in a row. While audio only, nothing measures whether video would
 fit again (audio alone fits nearly anything), so after ``hold_seconds`` the judge *probes*:
 video resumes (the label stays) for up to ``probe_seconds``. Video is back after
 ``good_to_resume`` good samples in a row when a REMB received during the trial says the link
-carries video (at least ``min_remb_bps``), else after ``good_to_confirm`` good samples in a
-row; audio only again if neither happens in time. The long confirmation is for what a short
-trial cannot see: after a pause the GP's browser restarts its video at the rate its estimate
-had fallen to and climbs from there, so on a capped link its video fits for the first seconds
-and overruns the cap only later (CI saw trials under a 256 kbit/s cap with a 2 ms round trip
-and the GP's video at 30 frames a second for three seconds, and video resumed on a link that
-could not carry it). REMB alone cannot decide either: after audio only it starts low and
-climbs for many seconds on a clean link too.
+carries video (at least ``confirm_remb_bps``, above the limit that paused it), else after
+``good_to_confirm`` good samples in a row; audio only again if neither happens in time. The
+long confirmation is for what a short trial cannot see: after a pause the GP's browser restarts
+its video at the rate its estimate had fallen to and climbs from there, so on a capped link its
+video fits for the first seconds and overruns the cap only later (CI saw trials under a 256
+kbit/s cap with a 2 ms round trip and the GP's video at 30 frames a second for three seconds,
+and video resumed on a link that could not carry it). REMB alone cannot decide either: after
+audio only it starts low and climbs for many seconds on a clean link too.
 
 A trial must also show a short queue (``probe_max_rtt_s``: a capped link's queue fills again
 as soon as video returns) that is not growing: a sample whose round trip is more than
@@ -93,7 +95,8 @@ class AudioOnlyJudge:
         max_rtt_s: float = 0.5,
         max_loss: float = 0.10,
         min_fps: float = 5.0,
-        min_remb_bps: float = 150_000,
+        min_remb_bps: float = 200_000,
+        confirm_remb_bps: float = 250_000,
         remb_limits_sent: float = 1.2,
         remb_after_seconds: float = 10.0,
         warmup_seconds: float = 4.0,
@@ -111,6 +114,7 @@ class AudioOnlyJudge:
         self.max_loss = max_loss
         self.min_fps = min_fps
         self.min_remb_bps = min_remb_bps
+        self.confirm_remb_bps = confirm_remb_bps
         self.remb_limits_sent = remb_limits_sent
         self.remb_after_seconds = remb_after_seconds
         self.warmup_seconds = warmup_seconds
@@ -202,7 +206,7 @@ class AudioOnlyJudge:
             # Clearly bad (a queue, loss), not merely video still on its way: stop early.
             self._enter(LinkState.AUDIO_ONLY, now)
             return Decision.FAIL
-        carries = sample.remb_bps is not None and sample.remb_bps >= self.min_remb_bps
+        carries = sample.remb_bps is not None and sample.remb_bps >= self.confirm_remb_bps
         needed = self.good_to_resume if carries else self.good_to_confirm
         if len(self._recent) >= needed and all(self._recent[-needed:]):
             self._enter(LinkState.VIDEO, now)

@@ -127,6 +127,7 @@ class Attempt:
     #: REMB it last took, and the bitrate last given to a camera that encodes itself.
     ladder: VideoLadder | None = None
     ladder_remb_at: float | None = None
+    ladder_video_at: float | None = None  # the video start the ladder last warmed up for
     camera_bitrate: int | None = None
     #: What the station's video sent in the last statistics interval (bit/s, RTP payload).
     sent_bps: float = 0.0
@@ -357,7 +358,7 @@ def _sent_video(attempt: Attempt | None) -> dict[str, Any] | None:
     size = attempt.camera.sent_size if attempt.camera is not None else None
     return {
         "bitrate": rung.bitrate,
-        "scale": rung.scale,
+        "scale": rung.scale if size is not None else 1.0,  # packets keep the camera's size
         "size": list(size) if size is not None else None,
         "sent_kbps": round(attempt.sent_bps / 1000, 1),
     }

@@ -31,8 +31,8 @@ from .test_call_network_loss import (
 CAP = "400kbit"
 CAPPED_SECONDS = 40
 WIDTH = 640  # the station's test pattern
-#: Full size came back 17 s after the cap went (three climbs from 150 kbit/s; the MEASURED
-#: line, bench/README.md). A bound for a loaded CI machine, not the figure.
+#: Full size came back 6.6-18.3 s after the cap went (climbs from 200 or 300 kbit/s; the
+#: MEASURED line, bench/README.md). A bound for a loaded CI machine, not the figure.
 BACK_BOUND_SECONDS = 90.0
 
 GP_INBOUND_VIDEO_JS = """
@@ -78,7 +78,7 @@ def test_a_capped_link_gets_a_smaller_picture_and_full_size_comes_back(
             sent, gp = await sample()
             lowest = min(lowest or sent["bitrate"], sent["bitrate"])
             narrowest = min(narrowest or gp["width"], gp["width"])
-            if down_after is None and sent["bitrate"] <= 250_000 and gp["width"] < WIDTH:
+            if down_after is None and sent["bitrate"] <= 300_000 and gp["width"] < WIDTH:
                 down_after = time.monotonic() - capped_at
         _, gp1 = await sample()
         frames_capped = gp1["frames"] - gp0["frames"]
@@ -89,12 +89,12 @@ def test_a_capped_link_gets_a_smaller_picture_and_full_size_comes_back(
 
         async def full_size() -> bool:
             sent, gp = await sample()
-            return sent["bitrate"] >= 600_000 and gp["width"] == WIDTH
+            return sent["bitrate"] >= 700_000 and gp["width"] == WIDTH
 
         await wait_for(full_size, what="full size at the GP", timeout=BACK_BOUND_SECONDS)
         back_after = time.monotonic() - uncapped_at
         print(
-            f"MEASURED cap={CAP} down_to_250k_and_smaller_s={down_after} lowest_rung={lowest} "
+            f"MEASURED cap={CAP} down_to_300k_and_smaller_s={down_after} lowest_rung={lowest} "
             f"narrowest_at_gp={narrowest} gp_frames_in_{CAPPED_SECONDS}s={frames_capped} "
             f"gp_kbps_capped={kbps_capped:.0f} full_size_back_s={back_after:.1f}"
         )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from station.call.ladder import Rung, VideoLadder, scaled_size
+from station.call.ladder import RUNGS, Rung, VideoLadder, scaled_size
 
 
 def feed(ladder: VideoLadder, start: float, seconds: int, remb: float, sent: float) -> list[int]:
@@ -19,23 +21,28 @@ def feed(ladder: VideoLadder, start: float, seconds: int, remb: float, sent: flo
 
 def test_an_overuse_steps_down_to_the_rung_the_remb_carries() -> None:
     ladder = VideoLadder(warmup_seconds=0)
-    assert ladder.rung == Rung(600_000, 1.0)
+    assert ladder.rung == Rung(700_000, 1.0)
     # Steady state: REMB a little above what is sent. Nothing moves.
-    assert feed(ladder, 0, 10, 640_000, 600_000) == []
+    assert feed(ladder, 0, 10, 740_000, 700_000) == []
     # A 400 kbit/s cap: Chromium's estimate falls to 0.85 x the throughput.
-    assert feed(ladder, 10, 1, 300_000, 380_000) == [250_000]
+    assert feed(ladder, 10, 1, 320_000, 380_000) == [300_000]
     assert ladder.rung.scale == 0.5
     # Below the lowest rung it stays there (the judge takes the call to audio only).
-    assert feed(ladder, 11, 1, 60_000, 250_000) == [150_000]
-    assert feed(ladder, 12, 3, 40_000, 150_000) == []
+    assert feed(ladder, 11, 1, 60_000, 300_000) == [200_000]
+    assert feed(ladder, 12, 3, 40_000, 200_000) == []
 
 
-def test_the_first_seconds_of_a_call_move_nothing() -> None:
+def test_nothing_moves_in_the_first_seconds_of_video() -> None:
     """Chromium's first REMBs are below what is sent on any link (194k while 401k was sent,
-    measured on a clean veth)."""
+    measured on a clean veth), and so are the first after a pause (they measured audio)."""
     ladder = VideoLadder()
     assert feed(ladder, 0, 6, 194_000, 401_000) == []
-    assert feed(ladder, 6, 1, 194_000, 401_000) == [150_000]
+    assert feed(ladder, 6, 1, 194_000, 401_000) == [200_000]
+    ladder = VideoLadder()
+    assert feed(ladder, 0, 10, 740_000, 700_000) == []
+    ladder.video_restarted()  # audio only, then video again
+    assert feed(ladder, 20, 6, 60_000, 700_000) == []
+    assert feed(ladder, 26, 1, 60_000, 700_000) == [200_000]
 
 
 def test_a_still_picture_is_not_taken_for_a_slow_link() -> None:
@@ -43,41 +50,54 @@ def test_a_still_picture_is_not_taken_for_a_slow_link() -> None:
     stays under 1.5 times what it receives). That is the picture, not the link."""
     ladder = VideoLadder(warmup_seconds=0)
     assert feed(ladder, 0, 30, 145_000, 90_000) == []
-    assert ladder.rung == Rung(600_000, 1.0)
+    assert ladder.rung == Rung(700_000, 1.0)
 
 
 def test_it_climbs_one_rung_on_room_held_for_two_seconds() -> None:
-    ladder = VideoLadder(start_bitrate=250_000, warmup_seconds=0)
+    ladder = VideoLadder(start_bitrate=300_000, warmup_seconds=0)
     # REMB climbing towards 1.5 x sent: room for a trial of the next rung.
-    assert feed(ladder, 0, 2, 300_000, 250_000) == []  # under 1.3 x 250k
-    assert feed(ladder, 2, 3, 340_000, 250_000) == [400_000]  # t=4
+    assert feed(ladder, 0, 2, 360_000, 300_000) == []  # under 1.3 x 300k
+    assert feed(ladder, 2, 3, 400_000, 300_000) == [450_000]  # t=4
     assert ladder.rung.scale == 0.75
-    assert feed(ladder, 5, 3, 530_000, 400_000) == [600_000]
+    assert feed(ladder, 5, 3, 590_000, 450_000) == [700_000]
     assert ladder.rung.scale == 1.0
-    # Steady at 600k (REMB 1.05 x): no climb, no fall.
-    assert feed(ladder, 8, 20, 630_000, 600_000) == []
+    # Steady at 700k (REMB 1.05 x): no climb, no fall.
+    assert feed(ladder, 8, 20, 735_000, 700_000) == []
 
 
-def test_a_failed_climb_doubles_the_wait_and_a_settled_rung_resets_it() -> None:
-    """A 450 kbit/s link: 400k fits, 600k does not. Without the back-off the size would
+def test_a_climb_needs_a_remb_the_next_rung_would_keep() -> None:
+    """Neighbouring rungs are close enough that 1.3 x the rung is at least 0.8 x the next: a
+    climb is never undone by the REMB that allowed it."""
+    for low, high in itertools.pairwise(RUNGS):
+        assert 1.3 * low.bitrate >= 0.8 * high.bitrate, (low, high)
+    ladder = VideoLadder(rungs=(Rung(100_000, 0.5), Rung(200_000, 1.0)), warmup_seconds=0)
+    ladder.feed(0, 100_000, 100_000)  # on the lower rung
+    assert ladder.rung.bitrate == 100_000
+    assert feed(ladder, 1, 10, 140_000, 100_000) == []  # 1.3 x 100k, but 0.8 x 200k = 160k
+
+
+def test_a_failed_climb_doubles_the_wait_until_a_climb_holds() -> None:
+    """A 550 kbit/s link: 450k fits, 700k does not. Without the back-off the size would
     switch (a keyframe each time) every few seconds."""
-    ladder = VideoLadder(start_bitrate=400_000, warmup_seconds=0)
-    assert feed(ladder, 0, 3, 530_000, 400_000) == [600_000]  # t=2: the trial
-    assert feed(ladder, 3, 1, 420_000, 560_000) == [400_000]  # t=3: overuse, back down
+    ladder = VideoLadder(start_bitrate=450_000, warmup_seconds=0)
+    assert feed(ladder, 0, 3, 590_000, 450_000) == [700_000]  # t=2: the trial
+    assert feed(ladder, 3, 1, 470_000, 640_000) == [450_000]  # t=3: overuse, back down
     assert ladder.up_after == 4.0
-    assert feed(ladder, 4, 4, 530_000, 400_000) == []  # room again: waits 4 s, not 2
-    assert feed(ladder, 8, 1, 530_000, 400_000) == [600_000]  # t=8
-    assert feed(ladder, 9, 1, 420_000, 560_000) == [400_000]  # t=9
+    assert feed(ladder, 4, 4, 590_000, 450_000) == []  # room again: waits 4 s, not 2
+    assert feed(ladder, 8, 1, 590_000, 450_000) == [700_000]  # t=8
+    assert feed(ladder, 9, 1, 470_000, 640_000) == [450_000]  # t=9
     assert ladder.up_after == 8.0
-    # 20 s at a rung: settled, the wait is back to 2 s.
-    assert feed(ladder, 10, 19, 440_000, 400_000) == []
-    assert ladder.feed(29, 440_000, 400_000) is None
+    # Time at the lower rung alone does not reset the wait: only a climb that holds.
+    assert feed(ladder, 10, 40, 480_000, 450_000) == []
+    assert ladder.up_after == 8.0
+    assert feed(ladder, 50, 9, 590_000, 450_000) == [700_000]  # t=58, after 8 s of room
+    assert feed(ladder, 59, 20, 735_000, 700_000) == []
     assert ladder.up_after == 2.0
 
 
 def test_a_camera_that_encodes_itself_tops_the_ladder_at_its_own_rate() -> None:
     ladder = VideoLadder(top_bitrate=800_000)
-    assert [r.bitrate for r in ladder.rungs] == [150_000, 250_000, 400_000, 600_000, 800_000]
+    assert [r.bitrate for r in ladder.rungs] == [200_000, 300_000, 450_000, 700_000, 800_000]
     assert VideoLadder(top_bitrate=1_000_000).rungs[-1] == Rung(1_000_000, 1.0)
     with pytest.raises(ValueError):
         VideoLadder(rungs=(), top_bitrate=None)

@@ -564,6 +564,17 @@ async def test_picamera2_bitrate_changes_reach_the_running_encoder() -> None:
     assert mean_after < 0.5 * mean_before, (mean_before, mean_after)
 
 
+async def test_picamera2_bitrate_set_before_the_encoder_runs_is_its_start_rate() -> None:
+    """The call's ladder may decide before the camera opens (at the call's first picture)."""
+    state = FakeCameraState()
+    camera = Picamera2Camera(api=fake_picamera2_api(state), bitrate=1_000_000)
+    camera.set_bitrate(300_000)
+    await asyncio.wait_for(camera.recv(), 10)
+    await camera.aclose()
+    assert [e.bitrate for e in state.encoders] == [300_000]
+    assert state.bitrates == []  # nothing to change on a running encoder
+
+
 def test_set_bitrate_writes_the_v4l2_control() -> None:
     calls: list[tuple[int, int, bytes]] = []
 
