@@ -50,7 +50,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -118,7 +118,6 @@ class UpdaterSettings:
     failed_starts: int = 3
     poll_seconds: float = 2.0
     idle_poll_seconds: float = 15.0
-    extra_pip_args: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | os._Environ[str]) -> UpdaterSettings:
@@ -420,8 +419,7 @@ class Updater:
              "--find-links", str(target / WHEELS),
              "--require-hashes", "-r", str(target / LOCK_FILE),
              *(["--constraint", str(self.settings.constraints)]
-               if self.settings.constraints.is_file() else []),
-             *self.settings.extra_pip_args],
+               if self.settings.constraints.is_file() else [])],
         )  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
         for words in steps:

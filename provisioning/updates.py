@@ -102,11 +102,11 @@ class ReleaseFollower:
             _log.info("release %s: %s %s", release.version, state, reason)
         self.report = report
 
-    def _clear(self, keep: str | None = None) -> None:
+    def _clear(self) -> None:
         if not self.spool.is_dir():
             return
         for path in self.spool.iterdir():
-            if path.name != keep and path.name != REQUEST_FILE:
+            if path.name != REQUEST_FILE:
                 with contextlib.suppress(OSError):
                     path.unlink()
 
