@@ -45,7 +45,7 @@ from station.call.opus import station_opus_encoder
 from station.call.probe import probe_ice_servers
 from station.call.quality import Quality, grade_quality, selected_pair
 from station.call.state import END_TIMEOUT, Attempt, CallPhase
-from station.call.tuning import use_frame_end_jitter_buffer
+from station.call.tuning import use_station_jitter_buffers
 from station.call.warm import WarmPeer, host_addresses
 
 __all__ = ["AttemptRunner", "passthrough_codec_preferences"]
@@ -102,7 +102,7 @@ class AttemptRunner(CallControls):
             video.setCodecPreferences(passthrough_codec_preferences(codec))
         pc.addTransceiver("audio", "sendrecv")
         channel = pc.createDataChannel("control")
-        use_frame_end_jitter_buffer(pc)
+        use_station_jitter_buffers(pc)
         return pc, channel
 
     async def _take_warm(

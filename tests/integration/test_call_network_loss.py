@@ -70,22 +70,56 @@ def _run(*command: str) -> None:
     subprocess.run(command, check=True, capture_output=True, timeout=10)
 
 
-class StationNetns:
-    """A network namespace for the station, held open by a sleeping process, and the veth."""
+def _namespace_holder() -> subprocess.Popen[bytes]:
+    """A new network namespace with ``lo`` up, alive as long as the returned process."""
+    holder = subprocess.Popen(
+        ["unshare", "--net", "--", "sh", "-c", "ip link set lo up && exec sleep 3600"]
+    )
+    deadline = time.monotonic() + 10
+    while _netns_of(holder.pid) == _netns_of(os.getpid()):
+        if time.monotonic() > deadline:
+            raise AssertionError("a network namespace did not appear")
+        time.sleep(0.02)
+    return holder
 
-    def __init__(self) -> None:
-        self.holder = subprocess.Popen(  # the namespace lives as long as this process
-            ["unshare", "--net", "--", "sh", "-c", "ip link set lo up && exec sleep 3600"]
-        )
+
+class StationNetns:
+    """A network namespace for the station, held open by a sleeping process, and the veth.
+
+    ``impaired``: the veth runs through a middle namespace where :mod:`.impair` copies every
+    frame and can lose, delay and rate-limit them (:meth:`impair`); ``vh`` and ``vs`` and
+    their addresses stay the same, so :meth:`cut` and the ``htb`` caps work either way.
+    """
+
+    def __init__(self, *, impaired: bool = False) -> None:
+        self.holder = _namespace_holder()
         self.pid = self.holder.pid
-        deadline = time.monotonic() + 10
-        while _netns_of(self.pid) == _netns_of(os.getpid()):
-            if time.monotonic() > deadline:
-                raise AssertionError("the station's namespace did not appear")
-            time.sleep(0.02)
-        _run(
-            "ip", "link", "add", "vh", "type", "veth", "peer", "name", "vs", "netns", str(self.pid)
-        )
+        self.middle: subprocess.Popen[bytes] | None = None
+        self.bridge: subprocess.Popen[str] | None = None
+        if not impaired:
+            _run(
+                "ip", "link", "add", "vh", "type", "veth", "peer", "name", "vs", "netns",
+                str(self.pid),
+            )  # fmt: skip
+        else:
+            self.middle = _namespace_holder()
+            middle = str(self.middle.pid)
+            _run("ip", "link", "add", "vh", "type", "veth", "peer", "name", "mh", "netns", middle)
+            in_middle = ("nsenter", "-t", middle, "-n", "--")
+            _run(*in_middle, "ip", "link", "add", "ms", "type", "veth", "peer", "name", "vs",
+                 "netns", str(self.pid))  # fmt: skip
+            for interface in ("mh", "ms"):
+                _run(*in_middle, "ip", "link", "set", interface, "up")
+            self.bridge = subprocess.Popen(
+                [*in_middle, sys.executable, "-m", "tests.integration.impair", "mh", "ms"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+            assert self.bridge.stdout is not None
+            ready = self.bridge.stdout.readline()
+            assert ready.strip() == "ready", f"the impairing bridge did not start: {ready!r}"
         _run("ip", "addr", "add", f"{HUB_ADDRESS}/24", "dev", "vh")
         _run("ip", "link", "set", "vh", "up")
         self.inside("ip", "addr", "add", f"{STATION_ADDRESS}/24", "dev", "vs")
@@ -94,6 +128,27 @@ class StationNetns:
     def inside(self, *command: str) -> None:
         """Run a command in the station's namespace."""
         _run("nsenter", "-t", str(self.pid), "-n", "--", *command)
+
+    def impair(
+        self,
+        to_station: Mapping[str, Any] | None = None,
+        to_hub: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Set what the link does to packets towards the station and towards the hub (and GP)
+        (:class:`.impair.Impairment`'s fields; an empty mapping is a clean direction)."""
+        assert self.bridge is not None and self.bridge.stdin is not None, "not an impaired link"
+        message = {"to_b": dict(to_station or {}), "to_a": dict(to_hub or {})}
+        self.bridge.stdin.write(json.dumps(message) + "\n")
+        self.bridge.stdin.flush()
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Packets passed, lost and overflowed so far, towards the station (``to_b``) and the
+        hub (``to_a``)."""
+        assert self.bridge is not None and self.bridge.stdin is not None
+        assert self.bridge.stdout is not None
+        self.bridge.stdin.write('{"stats": true}\n')
+        self.bridge.stdin.flush()
+        return dict(json.loads(self.bridge.stdout.readline()))
 
     def cut(self) -> None:
         """Drop every packet, both directions, silently."""
@@ -106,9 +161,21 @@ class StationNetns:
         self.inside("tc", "qdisc", "del", "dev", "vs", "root")
 
     def close(self) -> None:
-        """End the namespace (and with it the veth pair)."""
-        self.holder.terminate()
-        self.holder.wait(timeout=5)
+        """End the namespaces (and with them the veth pairs) and the bridge."""
+        if self.bridge is not None:
+            assert self.bridge.stdin is not None
+            self.bridge.stdin.close()  # end of input ends it
+            try:
+                self.bridge.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.bridge.kill()
+                self.bridge.wait()
+            if self.bridge.stdout is not None:
+                self.bridge.stdout.close()
+        for holder in (self.holder, self.middle):
+            if holder is not None:
+                holder.terminate()
+                holder.wait(timeout=5)
 
 
 def _netns_of(pid: int) -> str:
@@ -221,13 +288,15 @@ async def in_station_netns(
     *,
     show_log: Callable[[str], bool] | None = None,
     call: Mapping[str, Any] | None = None,
+    impaired: bool = False,
 ) -> None:
     """The hub on the host side, stationd in its own network namespace, the GP's Chromium:
     run ``scenario(stationd's client, Chromium's context, the namespace)``; afterwards print
     stationd's log lines ``show_log`` picks (none hold personal data). ``call``: settings of
-    the call engine beside the hub's URL and token (``KONTAKTSTATION_CALL_CONFIG``)."""
+    the call engine beside the hub's URL and token (``KONTAKTSTATION_CALL_CONFIG``).
+    ``impaired``: the link runs through :mod:`.impair` (``netns.impair(...)``)."""
     expect.set_options(timeout=30_000)
-    netns = StationNetns()
+    netns = StationNetns(impaired=impaired)
     try:
         data_dir = tmp_path / "station" / "data"
         _prepare_station_data(data_dir)

@@ -1,4 +1,5 @@
-"""The station's corrections to aiortc: a video frame is released at its last packet."""
+"""The station's corrections to aiortc: a video frame is released at its last packet, a lost
+audio packet is skipped."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from station.call import tuning
 from station.call.tuning import (
     FRAME_END_AIORTC_VERSION,
     PACED_AIOICE_VERSION,
+    AudioJitterBuffer,
     FrameEndJitterBuffer,
     install_prompt_ice_completion,
     prompt_ice_completion_installed,
-    use_frame_end_jitter_buffer,
+    use_station_jitter_buffers,
 )
 
 
@@ -341,13 +343,13 @@ def test_an_empty_frame_ends_pyav_h264_stream() -> None:
         decoder.decode(JitterFrame(data[1], t1))
 
 
-def test_only_the_video_receiver_gets_the_frame_end_buffer() -> None:
+def test_video_and_audio_receivers_get_the_station_buffers() -> None:
     async def run() -> tuple[int, list[type]]:
         pc = RTCPeerConnection()
         try:
             pc.addTrack(VideoStreamTrack())
             pc.addTrack(AudioStreamTrack())
-            replaced = use_frame_end_jitter_buffer(pc)
+            replaced = use_station_jitter_buffers(pc)
             kinds = {
                 t.kind: type(t.receiver._RTCRtpReceiver__jitter_buffer)  # type: ignore[attr-defined]
                 for t in pc.getTransceivers()
@@ -361,10 +363,10 @@ def test_only_the_video_receiver_gets_the_frame_end_buffer() -> None:
         "RTCRtpReceiver, then update FRAME_END_AIORTC_VERSION and the pin in pyproject.toml"
     )
     replaced, (video, audio) = asyncio.run(run())
-    assert replaced == 1
+    assert replaced == 2
     assert video is FrameEndJitterBuffer
-    # Audio keeps aiortc's buffer: there the marker bit starts a talk-spurt, it ends nothing.
-    assert audio is JitterBuffer
+    # Audio gets its own: there the marker bit starts a talk-spurt, it ends nothing.
+    assert audio is AudioJitterBuffer
 
 
 def test_prompt_ice_completion_is_in_effect_for_the_pinned_aioice() -> None:
@@ -375,3 +377,64 @@ def test_prompt_ice_completion_is_in_effect_for_the_pinned_aioice() -> None:
     assert install_prompt_ice_completion() is True
     assert prompt_ice_completion_installed()
     assert aioice.ice.Connection.connect is tuning._prompt_connect
+
+
+def _audio_arrivals(count: int, lost: set[int], late: dict[int, int]) -> list[RtpPacket]:
+    """Opus packets 1000.. (20 ms, 960 samples apart) in arrival order: ``lost`` never
+    arrive, ``late[n] = k`` arrives after the k packets sent after it."""
+    order = [n for n in range(count) if n not in lost and n not in late]
+    for n, behind in sorted(late.items()):
+        order.insert(order.index(n + behind) + 1 if n + behind in order else len(order), n)
+    return [packet(1000 + n, 960 * n, data=f"<{n}>".encode()) for n in order]
+
+
+def _released(buffer: JitterBuffer, arrivals: list[RtpPacket]) -> tuple[list[int], int]:
+    """The packet numbers released, in order, and the most packets held at once."""
+    released, deepest = [], 0
+    for rtp in arrivals:
+        _, frame = buffer.add(rtp)
+        if frame is not None:
+            released.append(frame.timestamp // 960)
+        deepest = max(deepest, sum(p is not None for p in buffer._packets))
+    return released, deepest
+
+
+def test_a_lost_audio_packet_costs_itself_and_no_delay() -> None:
+    lost = {20, 45, 46, 70, 90, 130, 170}
+    ours, ours_deepest = _released(AudioJitterBuffer(), _audio_arrivals(200, lost, {}))
+    # Everything that arrived, in order, but the last four (held: 80 ms), nothing else.
+    assert ours == [n for n in range(196) if n not in lost]
+    assert ours_deepest <= 5
+    # aiortc's own buffer (as its receiver makes it) stalls at the first loss until 16 wait,
+    # then stays that deep, and later losses cost packets that did arrive.
+    theirs, theirs_deepest = _released(
+        JitterBuffer(capacity=16, prefetch=4), _audio_arrivals(200, lost, {})
+    )
+    assert theirs_deepest >= 15
+    assert len(theirs) < len(ours) - 10
+
+
+def test_a_late_audio_packet_finds_its_place_within_four() -> None:
+    late = {30: 3, 60: 4, 100: 1}
+    released, deepest = _released(AudioJitterBuffer(), _audio_arrivals(150, set(), late))
+    assert released == list(range(146))
+    assert deepest <= 6
+
+
+def test_an_audio_packet_later_than_four_is_dropped_not_played_out_of_order() -> None:
+    buffer = AudioJitterBuffer()
+    released, _ = _released(buffer, _audio_arrivals(100, set(), {40: 5}))
+    assert released == [n for n in range(96) if n != 40]
+    assert buffer.skipped == 1 and buffer.late == 1
+
+
+def test_a_jump_in_audio_sequence_numbers_starts_the_buffer_afresh() -> None:
+    buffer = AudioJitterBuffer()
+    first, _ = _released(buffer, [packet(1000 + n, 960 * n) for n in range(10)])
+    assert len(first) == 6
+    then = [packet(5000 + n, 960 * (100 + n)) for n in range(10)]  # a new stream, say
+    second, _ = _released(buffer, then)
+    assert [t - 100 for t in second] == list(range(6))
+    wrapped = AudioJitterBuffer()
+    across, _ = _released(wrapped, [packet((65530 + n) % 65536, 960 * n) for n in range(12)])
+    assert across == list(range(8))

@@ -1,0 +1,409 @@
+"""Calls on bad links (issue 18): the station against Chromium↔Chromium, impairment by impairment.
+
+Everything runs on this machine, in a loopback-only network namespace (the script re-runs
+itself under ``unshare --net``): the hub and the GP's Chromium in it, the station in a second
+namespace, the link between them through the userspace netem of
+``tests/integration/impair.py`` (this kernel has no netem): loss, delay and a rate cap with a
+50-packet queue, the same both ways.
+
+Two pairs through the same hub, the same GP page and the same impaired link, interleaved (the
+order alternates per repeat):
+
+* **station ↔ Chromium**: the real stationd (``kontaktstation daemon`` in the station's
+  namespace: test-pattern camera 640x480, a tone as its microphone) and the GP page;
+* **Chromium ↔ Chromium**: a second headless Chromium *in the station's namespace* acting as
+  the station (plain WebRTC through the hub's station API, its fake camera at 640x480 30 fps,
+  an oscillator at the station's tone level as its microphone) and the same GP page.
+
+Each call is set up on the clean link, runs ``--settle`` seconds, then the row's impairment is
+put on; after ``--adapt`` seconds the figures are taken over ``--seconds`` seconds:
+
+* station → GP: the GP page's ``inbound-rtp`` (frames decoded per second, the last width, kbit/s)
+  and audio gaps heard at the GP from the station's tone (``tests/integration/tone_meter.py``:
+  silence after the GP's jitter buffer and concealment; p99 and longest);
+* GP → station: frames per second at the station (stationd: its decoded frames from
+  ``/v1/call``; the Chromium station: ``inbound-rtp``'s ``framesDecoded``) and the share of the
+  GP's audio that was decoded rather than lost or concealed (stationd: decoded 20 ms frames
+  over the time; Chromium: ``totalSamplesReceived - concealedSamples`` over the time);
+* for the station: whether it went audio only, and re-dials (its attempt's generation).
+
+Rows (``--rows``): clean, loss2, loss5, loss10 (random loss), rtt200 (100 ms each way), cap1m,
+cap512k, cap256k. Not here yet: UDP blocked (``tests/integration/test_turn_paths.py`` has the
+station's side of it), glass-to-glass latency under impairment, times to adapt and recover.
+
+Prints one JSON object per line: ``network_row`` per pair and repeat, ``network_ratio`` per row
+(the station's median ÷ Chromium's for fps each way; ≥ 1 means no worse). Run as root:
+``.venv/bin/python bench/network.py [--rows clean,loss5,cap1m,cap256k] [--repeats 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() not in (HERE, REPO))]
+
+from playwright.async_api import async_playwright  # noqa: E402
+
+from bench.call import HubApi, emit, load, percentile, rerun_in_loopback_namespace  # noqa: E402
+from tests.integration.call_harness import wait_for  # noqa: E402
+from tests.integration.chromium import CHROMIUM, CHROMIUM_ARGS, chromium  # noqa: E402
+from tests.integration.daemon_harness import uds_client  # noqa: E402
+from tests.integration.hub_server import STATION_TOKEN  # noqa: E402
+from tests.integration.test_call_network_loss import (  # noqa: E402
+    HUB_ADDRESS,
+    StationNetns,
+    _call,
+    _connected,
+    _prepare_station_data,
+    gp_admits_a_call,
+    hub_on,
+    stationd_in,
+)
+from tests.integration.test_call_video_ladder import GP_INBOUND_VIDEO_JS  # noqa: E402
+from tests.integration.tone_meter import (  # noqa: E402
+    GP_REMOTE_AUDIO_TRACK_JS,
+    TONE_METER_INSTALL_JS,
+    TONE_METER_READ_JS,
+)
+
+ROWS: dict[str, dict[str, Any]] = {
+    "clean": {},
+    "loss2": {"loss": 0.02},
+    "loss5": {"loss": 0.05},
+    "loss10": {"loss": 0.10},
+    "rtt200": {"delay_ms": 100},
+    "cap1m": {"rate_bps": 1_000_000, "queue": 50},
+    "cap512k": {"rate_bps": 512_000, "queue": 50},
+    "cap256k": {"rate_bps": 256_000, "queue": 50},
+}
+
+#: The Chromium station: fake camera, an oscillator at the station's tone level (-20 dBFS RMS:
+#: a sine's peak is √2 times its RMS) as the microphone, plain WebRTC through the hub's station
+#: API (a complete offer, the answer by long-poll), the GP's picture in a video element.
+CHROMIUM_STATION_JS = """
+async ({roomId, token}) => {
+  const audio = new AudioContext({sampleRate: 48000});
+  const tone = audio.createOscillator();
+  tone.frequency.value = 440;
+  const level = audio.createGain();
+  level.gain.value = Math.SQRT2 * 0.1;
+  const microphone = audio.createMediaStreamDestination();
+  tone.connect(level).connect(microphone);
+  tone.start();
+  await audio.resume();
+  const camera = await navigator.mediaDevices.getUserMedia(
+    {video: {width: 640, height: 480, frameRate: 30}});
+  const pc = new RTCPeerConnection({iceServers: [], bundlePolicy: "max-bundle"});
+  window.benchPc = pc;
+  window.benchAudio = audio;
+  const stream = new MediaStream(
+    [camera.getVideoTracks()[0], microphone.stream.getAudioTracks()[0]]);
+  for (const track of stream.getTracks()) pc.addTrack(track, stream);
+  pc.createDataChannel("control");
+  const video = document.createElement("video");
+  video.muted = true; video.playsInline = true; document.body.append(video);
+  const remote = new MediaStream();
+  video.srcObject = remote;
+  pc.ontrack = (event) => { remote.addTrack(event.track); video.play().catch(() => {}); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") resolve();
+    });
+  });
+  const headers = {Authorization: "Bearer " + token, "Content-Type": "application/json"};
+  const posted = await fetch(`/api/station/rooms/${roomId}/offer`, {
+    method: "POST", headers,
+    body: JSON.stringify({type: "offer", sdp: pc.localDescription.sdp,
+                          waiting: {residents: [{display_name: "Bench"}]}})});
+  const generation = (await posted.json()).generation;
+  for (;;) {
+    const response = await fetch(
+      `/api/station/rooms/${roomId}/answer?generation=${generation}&timeout=20`, {headers});
+    if (response.status === 204) continue;
+    await pc.setRemoteDescription({type: "answer", sdp: (await response.json()).sdp});
+    return true;
+  }
+}
+"""
+
+CHROMIUM_STATION_INBOUND_JS = """
+async () => {
+  const out = {frames: 0, width: 0, samples: 0, concealed: 0, connected: false};
+  out.connected = window.benchPc.connectionState === "connected";
+  for (const s of (await window.benchPc.getStats()).values()) {
+    if (s.type === "inbound-rtp" && s.kind === "video") {
+      out.frames = s.framesDecoded || 0; out.width = s.frameWidth || 0;
+    }
+    if (s.type === "inbound-rtp" && s.kind === "audio") {
+      out.samples = s.totalSamplesReceived || 0; out.concealed = s.concealedSamples || 0;
+    }
+  }
+  return out;
+}
+"""
+
+
+@contextlib.asynccontextmanager
+async def browser_in(netns: StationNetns, profile: Path, origin: str) -> AsyncIterator[Any]:
+    """A headless Chromium whose network is the station's namespace (a wrapper ``nsenter``s
+    it; Playwright talks to it over pipes, which no namespace touches). The hub's address
+    there is plain http, so it is declared a secure origin for the camera."""
+    wrapper = profile.parent / "chromium-in-station-netns"
+    wrapper.write_text(f'#!/bin/sh\nexec nsenter -t {netns.pid} -n -- {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    args = [
+        *CHROMIUM_ARGS,
+        f"--unsafely-treat-insecure-origin-as-secure={origin}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(wrapper), headless=True, args=args
+        )
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+async def start_tone_meter(gp: Any) -> None:
+    state = await gp.evaluate(
+        f"async () => ({TONE_METER_INSTALL_JS})(({GP_REMOTE_AUDIO_TRACK_JS})())"
+    )
+    assert state == "running", state
+
+
+async def gp_side(gp: Any, before: dict[str, Any] | None, seconds: float) -> dict[str, Any]:
+    stats = await gp.evaluate(GP_INBOUND_VIDEO_JS)
+    if before is None:
+        return dict(stats)
+    tone = await gp.evaluate(TONE_METER_READ_JS)
+    gaps = sorted(tone["gaps_ms"]) or [0.0]
+    return {
+        "to_gp_fps": round((stats["frames"] - before["frames"]) / seconds, 1),
+        "to_gp_width": stats["width"],
+        "to_gp_kbps": round((stats["bytes"] - before["bytes"]) * 8 / seconds / 1000),
+        "to_gp_audio_gap_p99_ms": round(percentile(gaps, 0.99), 1),
+        "to_gp_audio_gap_longest_ms": round(gaps[-1], 1),
+        "to_gp_tone_heard_s": round(tone["seconds"], 1),
+    }
+
+
+async def measure(
+    netns: StationNetns,
+    impairment: dict[str, Any],
+    args: argparse.Namespace,
+    gp: Any,
+    station_now: Any,
+) -> dict[str, Any]:
+    """Impair, wait ``--adapt``, then the figures over ``--seconds`` (see the module)."""
+    await asyncio.sleep(args.settle)
+    await start_tone_meter(gp)
+    netns.impair(to_station=impairment, to_hub=impairment)
+    await asyncio.sleep(args.adapt)
+    await gp.evaluate(TONE_METER_READ_JS)  # start counting gaps now
+    gp0, st0, t0 = await gp_side(gp, None, 0), await station_now(), time.monotonic()
+    await asyncio.sleep(args.seconds)
+    elapsed = time.monotonic() - t0
+    gp1, st1 = await gp_side(gp, gp0, elapsed), await station_now()
+    netns.impair()  # clean again for the next call's set-up
+    return {
+        **gp1,
+        "to_station_fps": round((st1["frames"] - st0["frames"]) / elapsed, 1),
+        "to_station_audio_share": round((st1["audio_s"] - st0["audio_s"]) / elapsed, 3),
+        **{k: v for k, v in st1.items() if k not in ("frames", "audio_s")},
+    }
+
+
+async def station_pair(
+    http: Any, gp_context: Any, netns: StationNetns, row: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    gp, auth = await gp_admits_a_call(http, gp_context)
+    await wait_for(lambda: _connected(http), what="connected", timeout=30)
+    generation = (await _call(http))["generation"]
+
+    async def station_now() -> dict[str, Any]:
+        call = await _call(http)
+        media = call["media"]
+        return {
+            "frames": media["remote_video_frames"],
+            "audio_s": media["remote_audio_frames"] * 0.02,
+            "audio_only": call["audio_only"],
+            "redialled": call["generation"] != generation,
+            "sent_video_bps": (media.get("sent_video") or {}).get("bitrate"),
+        }
+
+    try:
+        return await measure(netns, row, args, gp, station_now)
+    finally:
+        await http.post("/v1/call/end", headers=auth)
+        await gp.close()
+
+
+async def chromium_pair(
+    hub: HubApi,
+    hub_url: str,
+    gp_context: Any,
+    station_context: Any,
+    netns: StationNetns,
+    row: dict[str, Any],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    room = await hub.room()
+    station = await station_context.new_page()
+    await station.goto(f"{hub_url}/bench-station")  # any same-origin page will do
+    started = asyncio.ensure_future(
+        station.evaluate(CHROMIUM_STATION_JS, {"roomId": room["room_id"], "token": hub.token})
+    )
+    gp = await gp_context.new_page()
+    await gp.goto(room["gp_url"])
+    await gp.get_by_role("button", name="Lad komme ind").click()
+    await started
+
+    async def connected() -> bool:
+        return bool((await station.evaluate(CHROMIUM_STATION_INBOUND_JS))["connected"])
+
+    await wait_for(connected, what="Chromium station connected", timeout=30)
+
+    async def station_now() -> dict[str, Any]:
+        stats = await station.evaluate(CHROMIUM_STATION_INBOUND_JS)
+        return {
+            "frames": stats["frames"],
+            "audio_s": (stats["samples"] - stats["concealed"]) / 48000,
+            "from_gp_width": stats["width"],
+        }
+
+    try:
+        return await measure(netns, row, args, gp, station_now)
+    finally:
+        await hub.end(room["room_id"])
+        await gp.close()
+        await station.close()
+
+
+async def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="ks-bench-network-") as tmp:
+        tmp_path = Path(tmp)
+        netns = StationNetns(impaired=True)
+        try:
+            data_dir = tmp_path / "station" / "data"
+            _prepare_station_data(data_dir)
+            async with hub_on(HUB_ADDRESS, tmp_path / "hub") as hub_url:
+                hub = HubApi(hub_url, STATION_TOKEN)
+                origin = hub_url
+                async with (
+                    stationd_in(netns, data_dir, hub_url) as socket_path,
+                    chromium(tmp_path / "gp-profile") as gp_context,
+                    browser_in(netns, tmp_path / "station-profile", origin) as station_context,
+                ):
+                    http = uds_client(socket_path, timeout=30.0)
+                    try:
+                        await rows(args, http, hub, hub_url, gp_context, station_context, netns)
+                    finally:
+                        await http.aclose()
+        finally:
+            netns.close()
+
+
+async def rows(
+    args: argparse.Namespace,
+    http: Any,
+    hub: HubApi,
+    hub_url: str,
+    gp_context: Any,
+    station_context: Any,
+    netns: StationNetns,
+) -> None:
+    for name in args.rows:
+        row = ROWS[name]
+        results: dict[str, list[dict[str, Any]]] = {"station": [], "chromium": []}
+        for repeat in range(args.repeats):
+            order = ["station", "chromium"] if repeat % 2 == 0 else ["chromium", "station"]
+            for pair in order:
+                if pair == "station":
+                    figures = await station_pair(http, gp_context, netns, row, args)
+                else:
+                    figures = await chromium_pair(
+                        hub, hub_url, gp_context, station_context, netns, row, args
+                    )
+                results[pair].append(figures)
+                emit(
+                    bench="network_row",
+                    row=name,
+                    impairment=row,
+                    pair=pair,
+                    repeat=repeat,
+                    counters=netns.counters(),
+                    **figures,
+                )
+        ratios = {}
+        for key in ("to_gp_fps", "to_station_fps"):
+            ours = statistics.median(r[key] for r in results["station"])
+            theirs = statistics.median(r[key] for r in results["chromium"])
+            ratios[key] = round(ours / theirs, 2) if theirs else None
+        gaps = {
+            pair: statistics.median(r["to_gp_audio_gap_p99_ms"] for r in results[pair])
+            for pair in results
+        }
+        emit(
+            bench="network_ratio",
+            row=name,
+            repeats=args.repeats,
+            fps_ratio=ratios,
+            audio_gap_p99_ms=gaps,
+            met=all(v is not None and v >= 1 for v in ratios.values())
+            and gaps["station"] <= max(gaps["chromium"], 20),
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--rows", type=lambda text: text.split(","), default=list(ROWS), help=", ".join(ROWS)
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="calls per pair and row")
+    parser.add_argument("--settle", type=float, default=8.0, help="seconds clean after set-up")
+    parser.add_argument("--adapt", type=float, default=10.0, help="seconds impaired, unmeasured")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds measured")
+    args = parser.parse_args()
+    unknown = [name for name in args.rows if name not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
+    if (status := rerun_in_loopback_namespace()) is not None:
+        return status
+    emit(
+        bench="network_environment",
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        machine=platform.machine(),
+        python=platform.python_version(),
+        cpus=os.cpu_count(),
+        load_average=load(),
+        rows=args.rows,
+        repeats=args.repeats,
+        settle_s=args.settle,
+        adapt_s=args.adapt,
+        seconds=args.seconds,
+    )
+    asyncio.run(run(args))
+    emit(bench="network_environment_end", load_average=load())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
