@@ -203,16 +203,29 @@ CANVAS_CAMERA_JS = """
 
 #: The Chromium station, prepared before Start as the GP page prepares in its waiting room:
 #: camera and microphone on, a peer connection with the tracks and the data channel, gathering
-#: ahead (``iceCandidatePoolSize: 1``), a video element for the GP's picture.
+#: ahead (``iceCandidatePoolSize: 1``), a video element for the GP's picture. ``{tone: true}``:
+#: the microphone is a steady tone at the level of stationd's fake microphone (-20 dBFS RMS; a
+#: sine's peak is √2 times its RMS), for measuring audio gaps at the GP (bench/network.py).
 JS_STATION_PREPARE = (
     """
-async () => {
+async ({tone} = {}) => {
   const state = window.benchStation = {firstFrame: null, frames: 0, error: null, marks: {}};
 """
     + frame_times_js("frameTimes")
     + """
   const stream = await navigator.mediaDevices.getUserMedia({
-    audio: true, video: {width: 640, height: 480, frameRate: 30}});
+    audio: !tone, video: {width: 640, height: 480, frameRate: 30}});
+  if (tone) {
+    const audio = window.benchAudio = new AudioContext({sampleRate: 48000});
+    const oscillator = audio.createOscillator();
+    const level = audio.createGain();
+    level.gain.value = Math.SQRT2 * 0.1;
+    const microphone = audio.createMediaStreamDestination();
+    oscillator.connect(level).connect(microphone);
+    oscillator.start();
+    await audio.resume();
+    stream.addTrack(microphone.stream.getAudioTracks()[0]);
+  }
   const pc = new RTCPeerConnection({iceServers: [], bundlePolicy: "max-bundle",
                                     iceCandidatePoolSize: 1});
   window.benchPc = pc;
@@ -254,8 +267,7 @@ async ({roomId, token}) => {
   const headers = {Authorization: "Bearer " + token, "Content-Type": "application/json"};
   const posted = await fetch(`/api/station/rooms/${roomId}/offer`, {
     method: "POST", headers,
-    body: JSON.stringify({type: "offer", sdp: pc.localDescription.sdp,
-                          waiting: {residents: [{display_name: "Bench"}]}})});
+    body: JSON.stringify({type: "offer", sdp: pc.localDescription.sdp})});
   const generation = (await posted.json()).generation;
   state.marks.offer_posted = now();
   pc.addEventListener("connectionstatechange", () => {

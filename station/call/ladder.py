@@ -27,6 +27,16 @@ keyframe each time (aiortc's VP8 encoder starts anew at each change), every few 
 climb that holds resets it. Nothing moves during the first ``warmup_seconds`` after video
 (re)starts: the first REMBs after a start or a pause measured the call without video.
 
+A simple picture does not fill its rung: the test pattern sends about 430 kbit/s at the
+700 kbit/s rung and 290 kbit/s at 450 kbit/s, and the REMB, at most 1.5 times that, could
+never reach 1.3 times the rung, so after one dip (a delay step of 200 ms makes Chromium's
+estimate dip) the picture stayed small for the rest of the call (``bench/network.py``, the
+200 ms row). While what is sent stays under ``content_limited`` times the rung, a climb needs
+REMBs at ``up_above`` times what is *sent* instead: the link carries more than the picture
+needs, so the next rung's larger picture is a trial like any other, and the step-down rule,
+which already compares the REMB with what is sent, undoes it if it was not. Only towards a
+larger picture: a higher cap for the same size would only cost a keyframe.
+
 A rung's size applies to pictures the station encodes itself (VP8); the hardware encoder's
 pictures keep their size and get the rung's bitrate live. Under the lowest rung the call goes
 audio only (:mod:`station.call.linkjudge`, whose REMB limit is that rung's bitrate).
@@ -85,6 +95,7 @@ class VideoLadder:
         max_up_after_seconds: float = 30.0,
         settle_seconds: float = 20.0,
         warmup_seconds: float = 6.0,
+        content_limited: float = 0.8,
     ) -> None:
         usable = [r for r in rungs if top_bitrate is None or r.bitrate <= top_bitrate]
         if top_bitrate is not None and (not usable or usable[-1].bitrate < top_bitrate):
@@ -99,6 +110,7 @@ class VideoLadder:
         self.max_up_after_seconds = max_up_after_seconds
         self.settle_seconds = settle_seconds
         self.warmup_seconds = warmup_seconds
+        self.content_limited = content_limited
         #: The wait before the next climb (``up_after_seconds``, longer after a failed one).
         self.up_after = up_after_seconds
         fitting = [i for i, r in enumerate(self.rungs) if r.bitrate <= start_bitrate]
@@ -137,7 +149,14 @@ class VideoLadder:
             return self.rung
         if self._index + 1 >= len(self.rungs):
             return None
-        needed = max(self.up_above * rate, self.down_below * self.rungs[self._index + 1].bitrate)
+        following = self.rungs[self._index + 1]
+        larger = following.scale > self.rung.scale
+        if larger and sent_bps is not None and 0 < sent_bps < self.content_limited * rate:
+            # The picture, not the link, sets the rate; the REMB cannot show more room than
+            # 1.5 times it: room over what is sent is room for the next rung's picture.
+            needed = self.up_above * sent_bps
+        else:
+            needed = max(self.up_above * rate, self.down_below * following.bitrate)
         if remb_bps < needed:
             self._up_since = None
             return None

@@ -40,6 +40,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Direction", "Impairment"]
 
@@ -62,15 +63,15 @@ class Impairment:
     jitter_ms: float = 0.0
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> Impairment:
+    def from_json(cls, data: dict[str, Any]) -> Impairment:
         burst = data.get("burst")
         return cls(
-            loss=float(data.get("loss", 0.0)),  # type: ignore[arg-type]
-            burst=tuple(burst) if burst else None,  # type: ignore[arg-type]
-            rate_bps=int(data.get("rate_bps", 0)),  # type: ignore[call-overload]
-            queue=int(data.get("queue", 50)),  # type: ignore[call-overload]
-            delay_ms=float(data.get("delay_ms", 0.0)),  # type: ignore[arg-type]
-            jitter_ms=float(data.get("jitter_ms", 0.0)),  # type: ignore[arg-type]
+            loss=float(data.get("loss", 0.0)),
+            burst=(float(burst[0]), float(burst[1]), float(burst[2])) if burst else None,
+            rate_bps=int(data.get("rate_bps", 0)),
+            queue=int(data.get("queue", 50)),
+            delay_ms=float(data.get("delay_ms", 0.0)),
+            jitter_ms=float(data.get("jitter_ms", 0.0)),
         )
 
 
@@ -174,7 +175,7 @@ def bridge(interface_a: str, interface_b: str) -> None:
                     heapq.heappush(pending, (leave, sequence, out, frame))
 
 
-def _control(message: dict[str, object], to_b: Direction, to_a: Direction) -> None:
+def _control(message: dict[str, Any], to_b: Direction, to_a: Direction) -> None:
     if message.get("stats"):
         print(json.dumps({"to_b": to_b.counters(), "to_a": to_a.counters()}), flush=True)
         return

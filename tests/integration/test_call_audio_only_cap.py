@@ -25,8 +25,7 @@ from .test_call_network_loss import (
     FRAMES_DECODED_JS,
     StationNetns,
     _call,
-    _connected,
-    gp_admits_a_call,
+    a_connected_call,
     in_station_netns,
 )
 
@@ -113,8 +112,7 @@ def test_a_256_kbit_link_goes_audio_only_and_comes_back(
         return
 
     async def scenario(http: httpx.AsyncClient, context: Any, netns: StationNetns) -> None:
-        page, auth = await gp_admits_a_call(http, context)
-        await wait_for(lambda: _connected(http), what="connected", timeout=30)
+        page, auth = await a_connected_call(http, context)
         await asyncio.sleep(6)  # past the judge's warm-up, video at its clean-link rate
         label = page.locator("#audio-only-notice")
         assert not (await _call(http)).get("audio_only")

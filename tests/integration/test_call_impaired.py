@@ -17,13 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from .call_harness import wait_for
 from .netns import delegated_to_loopback_namespace
 from .test_call_network_loss import (
     StationNetns,
     _call,
-    _connected,
-    gp_admits_a_call,
+    a_connected_call,
     in_station_netns,
 )
 from .test_call_video_ladder import GP_INBOUND_VIDEO_JS
@@ -40,6 +38,8 @@ BURSTY_SECONDS = 60
 GAP_LIMIT_MS = 200
 FREEZE_LIMIT_S = 2.0
 
+pytestmark = [pytest.mark.network, pytest.mark.browser, pytest.mark.slow]
+
 
 async def start_tone_meter(page: Any) -> None:
     state = await page.evaluate(
@@ -51,9 +51,6 @@ async def start_tone_meter(page: Any) -> None:
     assert clean["seconds"] > 1.5 and max(clean["gaps_ms"], default=0) < 50, clean
 
 
-@pytest.mark.network
-@pytest.mark.browser
-@pytest.mark.slow
 def test_loss_jitter_and_a_1_mbit_cap_keep_video_and_audio_without_gaps(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -61,8 +58,7 @@ def test_loss_jitter_and_a_1_mbit_cap_keep_video_and_audio_without_gaps(
         return
 
     async def scenario(http: httpx.AsyncClient, context: Any, netns: StationNetns) -> None:
-        page, auth = await gp_admits_a_call(http, context)
-        await wait_for(lambda: _connected(http), what="connected", timeout=30)
+        page, auth = await a_connected_call(http, context)
         await asyncio.sleep(8)  # past the ladder's and the judge's warm-up
         await start_tone_meter(page)
         before = await _call(http)
@@ -109,9 +105,6 @@ def test_loss_jitter_and_a_1_mbit_cap_keep_video_and_audio_without_gaps(
     asyncio.run(in_station_netns(tmp_path, scenario, show_log=_decisions, impaired=True))
 
 
-@pytest.mark.network
-@pytest.mark.browser
-@pytest.mark.slow
 def test_a_minute_of_bursty_loss_costs_no_redial_and_no_unlabelled_freeze(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -119,8 +112,7 @@ def test_a_minute_of_bursty_loss_costs_no_redial_and_no_unlabelled_freeze(
         return
 
     async def scenario(http: httpx.AsyncClient, context: Any, netns: StationNetns) -> None:
-        page, auth = await gp_admits_a_call(http, context)
-        await wait_for(lambda: _connected(http), what="connected", timeout=30)
+        page, auth = await a_connected_call(http, context)
         await asyncio.sleep(8)
         await start_tone_meter(page)
         before = await _call(http)

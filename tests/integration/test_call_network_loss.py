@@ -342,6 +342,7 @@ async def gp_admits_a_call(http: httpx.AsyncClient, context: Any) -> tuple[Any, 
     (a Playwright page) once it has decoded the station's first frame, and the staff's
     authorization header."""
     response = await http.post("/v1/unlock", json={"staff_number": STAFF_NUMBER, "pin": STAFF_PIN})
+    assert response.status_code == 200, response.text
     auth = {"Authorization": f"Bearer {response.json()['token']}"}
     now = datetime.now(UTC)
     response = await http.post(
@@ -355,12 +356,14 @@ async def gp_admits_a_call(http: httpx.AsyncClient, context: Any) -> tuple[Any, 
         },
     )
     cid = response.json()["id"]
-    blob = seal_field(secrets.token_bytes(32), b"x", FieldRef("queue_entries", "e1", "x"))
-    await http.post(
+    entry = f"e{secrets.token_hex(4)}"  # a new one per call: a bench makes several
+    blob = seal_field(secrets.token_bytes(32), b"x", FieldRef("queue_entries", entry, "x"))
+    response = await http.post(
         f"/v1/consultations/{cid}/entries",
         headers=auth,
-        json={"id": "e1", "sealed": {"display_name": base64.b64encode(blob).decode()}},
+        json={"id": entry, "sealed": {"display_name": base64.b64encode(blob).decode()}},
     )
+    assert response.status_code in (200, 201), response.text
     response = await http.post(
         "/v1/session/begin-check", headers=auth, json={"appointment_id": cid}
     )
@@ -375,6 +378,13 @@ async def gp_admits_a_call(http: httpx.AsyncClient, context: Any) -> tuple[Any, 
     await page.goto(response.json()["gp_url"])
     await page.get_by_role("button", name="Lad komme ind").click()
     await page.wait_for_function(f"async () => (await ({FRAMES_DECODED_JS})()) > 0")
+    return page, auth
+
+
+async def a_connected_call(http: httpx.AsyncClient, context: Any) -> tuple[Any, dict[str, str]]:
+    """:func:`gp_admits_a_call`, then until stationd says the call is connected."""
+    page, auth = await gp_admits_a_call(http, context)
+    await wait_for(lambda: _connected(http), what="connected", timeout=30)
     return page, auth
 
 

@@ -23,8 +23,7 @@ from .test_call_audio_only_cap import cap, uncap
 from .test_call_network_loss import (
     StationNetns,
     _call,
-    _connected,
-    gp_admits_a_call,
+    a_connected_call,
     in_station_netns,
 )
 
@@ -59,8 +58,7 @@ def test_a_capped_link_gets_a_smaller_picture_and_full_size_comes_back(
         return
 
     async def scenario(http: httpx.AsyncClient, context: Any, netns: StationNetns) -> None:
-        page, auth = await gp_admits_a_call(http, context)
-        await wait_for(lambda: _connected(http), what="connected", timeout=30)
+        page, auth = await a_connected_call(http, context)
         await asyncio.sleep(15)  # past the ladder's warm-up, on a clean link
 
         async def sample() -> tuple[dict[str, Any], dict[str, Any]]:

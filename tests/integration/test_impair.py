@@ -3,6 +3,7 @@ link, and loss, delay and a rate cap come out as set, each way apart."""
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from .impair import Direction, Impairment
 from .netns import delegated_to_loopback_namespace
 from .test_call_network_loss import STATION_ADDRESS, StationNetns
 
@@ -137,3 +139,29 @@ def test_a_rate_cap_sends_no_faster_than_the_rate(request: pytest.FixtureRequest
     frame_bits = (1200 + 8 + 20 + 14) * 8  # UDP, IPv4 and Ethernet headers on the wire
     rate = (len(arrivals) - 1) * frame_bits / (arrivals[-1] - arrivals[0])
     assert 900_000 <= rate <= 1_050_000, rate
+
+
+def test_bursty_loss_comes_in_bursts_at_the_rate_the_chain_gives() -> None:
+    # Gilbert-Elliott (p, r, loss in bad): time in the bad state p / (p + r) = 7.4 %, so
+    # 5.9 % lost; a bad spell lasts 1 / r = 4 packets on average.
+    direction = Direction(Impairment(burst=(0.02, 0.25, 0.8)), rng=random.Random(7))
+    fates = [direction.offer(100, 0.0) is None for _ in range(200_000)]
+    assert abs(sum(fates) / len(fates) - 0.059) < 0.004
+    runs, run = [], 0
+    for lost in fates:
+        if lost:
+            run += 1
+        elif run:
+            runs.append(run)
+            run = 0
+    # Independent loss at 5.9 % would give runs of 1.06 on average; these are longer.
+    assert sum(runs) / len(runs) > 1.5
+    assert direction.lost == sum(fates) and direction.passed == len(fates) - sum(fates)
+
+
+def test_a_full_queue_drops_the_newest_packet() -> None:
+    direction = Direction(Impairment(rate_bps=80_000, queue=3))  # 1000 bytes: 0.1 s each
+    leaves = [direction.offer(1000, 0.0) for _ in range(5)]
+    assert leaves[:3] == pytest.approx([0.1, 0.2, 0.3]) and leaves[3:] == [None, None]
+    assert direction.overflowed == 2
+    assert direction.offer(1000, 0.15) == pytest.approx(0.4)  # one left the queue by then

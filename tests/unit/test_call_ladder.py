@@ -65,6 +65,22 @@ def test_it_climbs_one_rung_on_room_held_for_two_seconds() -> None:
     assert feed(ladder, 8, 20, 735_000, 700_000) == []
 
 
+def test_a_simple_picture_climbs_back_to_full_size() -> None:
+    """The test pattern fills 65 % of the 450k rung; Chromium's REMB stays under 1.5 times
+    what it receives, never 1.3 times the rung. Room over what is sent is enough to try the
+    larger picture (bench/network.py: after a 200 ms delay step the picture stayed at 480x360
+    for good). At full size the cap alone does not climb."""
+    ladder = VideoLadder(start_bitrate=450_000, warmup_seconds=0)
+    assert feed(ladder, 0, 3, 435_000, 290_000) == [700_000]  # t=2
+    assert ladder.rung.scale == 1.0
+    assert feed(ladder, 3, 30, 645_000, 430_000) == []  # 1M would be the same size
+    ladder = VideoLadder(start_bitrate=300_000, warmup_seconds=0)
+    assert feed(ladder, 0, 3, 300_000, 200_000) == [450_000]
+    # A picture that fills its rung still needs 1.3 times the rung.
+    ladder = VideoLadder(start_bitrate=450_000, warmup_seconds=0)
+    assert feed(ladder, 0, 10, 560_000, 440_000) == []
+
+
 def test_a_climb_needs_a_remb_the_next_rung_would_keep() -> None:
     """Neighbouring rungs are close enough that 1.3 x the rung is at least 0.8 x the next: a
     climb is never undone by the REMB that allowed it."""
