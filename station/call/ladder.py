@@ -34,8 +34,13 @@ estimate dip) the picture stayed small for the rest of the call (``bench/network
 200 ms row). While what is sent stays under ``content_limited`` times the rung, a climb needs
 REMBs at ``up_above`` times what is *sent* instead: the link carries more than the picture
 needs, so the next rung's larger picture is a trial like any other, and the step-down rule,
-which already compares the REMB with what is sent, undoes it if it was not. Only towards a
-larger picture: a higher cap for the same size would only cost a keyframe.
+which already compares the REMB with what is sent, undoes it if it was not. It can only be a
+trial: a link that is not full gives a REMB of 1.5 times what it receives whatever its
+capacity, and the larger picture sends more (the test pattern 1.5 times at 0.75 → 1.0). So a
+climb that does not hold goes back to the rung it came from (not to the rung the REMB's bitrate
+names, which for a picture under its rung is a size smaller than the one that worked) and the
+wait before the next trial doubles, up to ``max_up_after_seconds``. Only towards a larger
+picture: a higher cap for the same size would only cost a keyframe.
 
 A rung's size applies to pictures the station encodes itself (VP8); the hardware encoder's
 pictures keep their size and get the rung's bitrate live. Under the lowest rung the call goes
@@ -142,8 +147,10 @@ class VideoLadder:
         rate = self.rung.bitrate
         held_back = sent_bps is None or remb_bps < self.limits_sent * sent_bps
         if held_back and remb_bps < self.down_below * rate and self._index > 0:
-            if self._climbed_at is not None:  # a climb that did not hold
+            if self._climbed_at is not None:  # a climb that did not hold: back where it was
                 self.up_after = min(self.up_after * 2, self.max_up_after_seconds)
+                self._change(self._index - 1, climbed_at=None)
+                return self.rung
             fitting = [i for i, r in enumerate(self.rungs) if r.bitrate <= remb_bps]
             self._change(fitting[-1] if fitting else 0, climbed_at=None)
             return self.rung

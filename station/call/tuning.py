@@ -89,12 +89,12 @@ _GAP_KEYFRAME_PACKETS = 40
 #: can take seconds to send (bench/redial.py saw the picture stay frozen 2-2.7 s, until the
 #: call's stall watchdog asked). Video packets (padding included) come at least every 70 ms.
 _PAUSE_SECONDS = 0.25
-#: The audio buffer: aiortc's size and hold (80 ms of 20 ms packets), and how many newer
+#: The audio buffer: its size, aiortc's hold (80 ms of 20 ms packets), and how many newer
 #: packets make a missing one count as lost: one more than the hold, so the wait for a lost
 #: packet costs the 20 ms its absence frees and the delay never creeps up (a longer wait would
 #: add 20 ms for good at every loss: one packet released per packet received). A packet
 #: overtaken by up to four others (80 ms) still finds its place.
-_AUDIO_CAPACITY = 16
+_AUDIO_CAPACITY = 64  # a burst of 60 lost packets (1.2 s) is a loss, not a new stream
 _AUDIO_PREFETCH = 4
 _AUDIO_REORDER = _AUDIO_PREFETCH + 1
 _H264_START_CODE = b"\x00\x00\x00\x01"

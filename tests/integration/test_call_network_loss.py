@@ -96,6 +96,13 @@ class StationNetns:
         self.pid = self.holder.pid
         self.middle: subprocess.Popen[bytes] | None = None
         self.bridge: subprocess.Popen[str] | None = None
+        try:
+            self._link(impaired)
+        except BaseException:
+            self.close()  # no namespace, bridge or veth left behind for the next test
+            raise
+
+    def _link(self, impaired: bool) -> None:
         if not impaired:
             _run(
                 "ip", "link", "add", "vh", "type", "veth", "peer", "name", "vs", "netns",
@@ -164,7 +171,8 @@ class StationNetns:
         """End the namespaces (and with them the veth pairs) and the bridge."""
         if self.bridge is not None:
             assert self.bridge.stdin is not None
-            self.bridge.stdin.close()  # end of input ends it
+            with contextlib.suppress(OSError):  # a bridge that died has no pipe left
+                self.bridge.stdin.close()  # end of input ends it
             try:
                 self.bridge.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -174,8 +182,7 @@ class StationNetns:
                 self.bridge.stdout.close()
         for holder in (self.holder, self.middle):
             if holder is not None:
-                holder.terminate()
-                holder.wait(timeout=5)
+                terminate(holder)
 
 
 def _netns_of(pid: int) -> str:

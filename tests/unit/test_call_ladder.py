@@ -81,6 +81,26 @@ def test_a_simple_picture_climbs_back_to_full_size() -> None:
     assert feed(ladder, 0, 10, 560_000, 440_000) == []
 
 
+def test_a_simple_picture_on_a_capped_link_tries_the_larger_size_ever_more_rarely() -> None:
+    """A 400 kbit/s link that is not full: the REMB is 400k (the estimate would go to 1.5
+    times what it receives), enough for a trial; full size sends 430k and does not fit. The
+    trial goes back to where it came from (not to 300k, whose bitrate the REMB names), and
+    the trials come ever more rarely."""
+    ladder = VideoLadder(start_bitrate=450_000, warmup_seconds=0)
+    changes: list[tuple[int, int]] = []
+    rung = ladder.rung
+    for t in range(120):
+        sent = 430_000 if rung.scale == 1.0 else 290_000
+        new = ladder.feed(t, 400_000, sent)
+        if new is not None:
+            changes.append((t, new.bitrate))
+            rung = new
+    assert {bitrate for _, bitrate in changes} == {700_000, 450_000}
+    climbs = [t for t, bitrate in changes if bitrate == 700_000]
+    waits = [b - a for a, b in itertools.pairwise(climbs)]
+    assert waits == sorted(waits) and waits[-1] >= 30, waits
+
+
 def test_a_climb_needs_a_remb_the_next_rung_would_keep() -> None:
     """Neighbouring rungs are close enough that 1.3 x the rung is at least 0.8 x the next: a
     climb is never undone by the REMB that allowed it."""

@@ -414,6 +414,12 @@ def test_a_lost_audio_packet_costs_itself_and_no_delay() -> None:
     assert len(theirs) < len(ours) - 10
 
 
+def test_a_burst_of_lost_audio_costs_only_the_burst() -> None:
+    lost = set(range(40, 70))  # 600 ms lost at once
+    released, _ = _released(AudioJitterBuffer(), _audio_arrivals(120, lost, {}))
+    assert released == [n for n in range(116) if n not in lost]
+
+
 def test_a_late_audio_packet_finds_its_place_within_four() -> None:
     late = {30: 3, 60: 4, 100: 1}
     released, deepest = _released(AudioJitterBuffer(), _audio_arrivals(150, set(), late))
