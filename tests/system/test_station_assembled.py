@@ -507,8 +507,14 @@ async def journey(base: Path) -> None:
         await kiosk.keys("c")
         await kiosk.wait("Forhåndstjek", window="staff")
         await kiosk.keys("C-s")
-        screen = await kiosk.wait("Sådan kommer lægen ind", window="staff", within=60)
-        found = re.search(r"Kode: ([A-Z0-9]{4}-[A-Z0-9]{4})", screen)
+        await kiosk.wait("Sådan kommer lægen ind", window="staff", within=60)
+        # The code line itself, not only the heading: a capture can catch the dialog half
+        # drawn (CI once read the heading and the address without the code line between).
+        code_line = re.compile(r"Kode: ([A-Z0-9]{4}-[A-Z0-9]{4})")
+        screen = await kiosk.wait(
+            lambda text: code_line.search(text) is not None, window="staff", what="the GP's code"
+        )
+        found = code_line.search(screen)
         assert found is not None, screen
         code = found.group(1)
         camera = gp_camera_file(base)
