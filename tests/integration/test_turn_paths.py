@@ -253,7 +253,7 @@ def test_pre_call_check_names_the_path(
 ) -> None:
     if delegated_to_loopback_namespace(request):
         return
-    from tests.tui.test_staff_support import SIZE, unlock
+    from tests.tui.test_staff_support import SIZE, press_leaving, unlock
     from tests.tui.test_staff_support import wait_for as ui_wait_for
     from tui.staff.main import create_app
     from tui.staff.screens.precheck import PreCheckScreen
@@ -269,7 +269,7 @@ def test_pre_call_check_names_the_path(
                 async with app.run_test(size=SIZE) as pilot:
                     await unlock(pilot)
                     started = time.monotonic()
-                    await pilot.press("c")
+                    await press_leaving(pilot, "c")
                     await ui_wait_for(pilot, lambda: isinstance(app.screen, PreCheckScreen))
                     screen = app.screen
                     assert isinstance(screen, PreCheckScreen)

@@ -30,6 +30,7 @@ from tests.tui.test_locked_harness import (
 from tests.tui.test_staff_support import (
     Station,
     on_call_screen,
+    press_leaving,
     seed,
     staff_station,
     unlock,
@@ -70,9 +71,9 @@ async def in_call(pilot: Any, staff: Station) -> CallScreen:
     """Unlock, pass the check, start the call; the GP admits the station."""
     app = pilot.app
     await unlock(pilot)
-    await pilot.press("c")
+    await press_leaving(pilot, "c")
     await wait_for(pilot, lambda: isinstance(app.screen, PreCheckScreen))
-    await pilot.press("ctrl+s")
+    await press_leaving(pilot, "ctrl+s")
     await on_call_screen(pilot)
     call = app.screen
     assert isinstance(call, CallScreen)

@@ -28,7 +28,14 @@ from tests.tui.test_locked_harness import (
     wait_until,
 )
 from tests.tui.test_staff_snapshots import settle, to_precheck
-from tests.tui.test_staff_support import Station, on_call_screen, seed, threaded_station, wait_for
+from tests.tui.test_staff_support import (
+    Station,
+    on_call_screen,
+    press_leaving,
+    seed,
+    threaded_station,
+    wait_for,
+)
 from tui.staff.screens.call import CallScreen
 
 __all__ = ["station"]
@@ -56,7 +63,7 @@ def staff(data_dir: Path, socket_dir: Path) -> Iterator[Station]:
 def test_staff_call_screen_after_the_gp_left(staff: Station, snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await to_precheck(pilot)
-        await pilot.press("ctrl+s")
+        await press_leaving(pilot, "ctrl+s")
         await on_call_screen(pilot)
         screen = pilot.app.screen
         assert isinstance(screen, CallScreen)

@@ -31,6 +31,7 @@ from tests.tui.test_staff_support import (
     SIZE,
     Station,
     on_call_screen,
+    press_leaving,
     seed,
     staff_station,
     unlock,
@@ -92,9 +93,9 @@ def eoj_cells(screen: WrapUpScreen) -> list[str]:
 async def to_wrap_up(pilot: Pilot[Any], app: StaffApp, station: Station) -> WrapUpScreen:
     """Unlock, run the 10:00 round's call (attended) and end it: the wrap-up screen."""
     await unlock(pilot)
-    await pilot.press("c")
+    await press_leaving(pilot, "c")
     await wait_for(pilot, lambda: isinstance(app.screen, PreCheckScreen))
-    await pilot.press("ctrl+s")
+    await press_leaving(pilot, "ctrl+s")
     await on_call_screen(pilot)
     station.service.call_gp_admitted()
     station.clock.advance(600)

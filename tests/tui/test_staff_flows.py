@@ -23,6 +23,7 @@ from tests.tui.test_staff_support import (
     STAFF_NUMBER,
     Station,
     on_call_screen,
+    press_leaving,
     seed,
     staff_station,
     type_pin,
@@ -268,7 +269,7 @@ async def test_opening_a_resident_record_is_audited(station: Station) -> None:
 
 
 async def begin_check(pilot: object, app: object) -> PreCheckScreen:
-    await pilot.press("c")  # type: ignore[attr-defined]
+    await press_leaving(pilot, "c")  # type: ignore[attr-defined]
     await wait_for(pilot, lambda: isinstance(app.screen, PreCheckScreen))  # type: ignore[arg-type,attr-defined]
     screen = app.screen  # type: ignore[attr-defined]
     assert isinstance(screen, PreCheckScreen)
@@ -292,7 +293,7 @@ async def test_start_call_pressed_before_the_appointment_arrives_still_starts(
         await unlock(pilot)
         screen = await begin_check(pilot, app)
         assert screen.appointment is None
-        await pilot.press("ctrl+s")
+        await press_leaving(pilot, "ctrl+s")
         await pilot.pause(0.3)
         answer.set()
         await on_call_screen(pilot)
@@ -374,7 +375,7 @@ async def test_attended_call_round_and_leaving_the_room(station: Station) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await unlock(pilot)
         await begin_check(pilot, app)
-        await pilot.press("ctrl+s")
+        await press_leaving(pilot, "ctrl+s")
         await on_call_screen(pilot)
         call = app.screen
         assert isinstance(call, CallScreen)
@@ -408,7 +409,7 @@ async def test_wrap_up_seals_a_note_and_marks_documented(station: Station) -> No
     async with app.run_test(size=SIZE) as pilot:
         await unlock(pilot)
         await begin_check(pilot, app)
-        await pilot.press("ctrl+s")
+        await press_leaving(pilot, "ctrl+s")
         await on_call_screen(pilot)
         station.service.call_gp_admitted()
         station.clock.advance(600)

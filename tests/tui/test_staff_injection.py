@@ -16,7 +16,15 @@ from rich.text import Text
 from textual.widgets import Button, DataTable, Input, Static, TextArea
 
 from tests.integration.daemon_harness import short_socket_dir
-from tests.tui.test_staff_support import SIZE, Station, seed, staff_station, unlock, wait_for
+from tests.tui.test_staff_support import (
+    SIZE,
+    Station,
+    press_leaving,
+    seed,
+    staff_station,
+    unlock,
+    wait_for,
+)
 from tui.safe_text import ELLIPSIS, clean, literal
 from tui.staff.screens.resident import ResidentDetail, ResidentDialog
 from tui.staff.screens.today import TodayScreen
@@ -146,9 +154,9 @@ async def test_hostile_notes_are_sealed_as_written_and_shown_safely(station: Sta
     app = station.app(live_interval=0)
     async with app.run_test(size=SIZE) as pilot:
         await unlock(pilot)
-        await pilot.press("c")
+        await press_leaving(pilot, "c")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PreCheckScreen")
-        await pilot.press("ctrl+s")
+        await press_leaving(pilot, "ctrl+s")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CallScreen")
         station.service.call_gp_admitted()
         station.service.call_ended(CallOutcome.HUNG_UP_GP)

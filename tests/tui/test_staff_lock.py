@@ -30,6 +30,7 @@ from tests.tui.test_staff_support import (
     SIZE,
     Station,
     on_call_screen,
+    press_leaving,
     seed,
     staff_station,
     unlock,
@@ -68,13 +69,13 @@ async def on_dialog(pilot: Pilot[Any], station: Station) -> None:
 
 
 async def on_precheck(pilot: Pilot[Any], station: Station) -> None:
-    await pilot.press("c")
+    await press_leaving(pilot, "c")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, PreCheckScreen))
 
 
 async def on_call(pilot: Pilot[Any], station: Station) -> None:
     await on_precheck(pilot, station)
-    await pilot.press("ctrl+s")
+    await press_leaving(pilot, "ctrl+s")
     await on_call_screen(pilot)
     station.service.call_gp_admitted()
 

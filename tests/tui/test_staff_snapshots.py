@@ -24,6 +24,7 @@ from tests.tui.test_staff_support import (
     SIZE,
     Station,
     on_call_screen,
+    press_leaving,
     seed,
     threaded_station,
     unlock,
@@ -178,7 +179,7 @@ class TestTodaySnapshots:
 
 async def to_precheck(pilot: Pilot[Any]) -> PreCheckScreen:
     await unlock(pilot)
-    await pilot.press("c")
+    await press_leaving(pilot, "c")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, PreCheckScreen))
     screen = pilot.app.screen
     assert isinstance(screen, PreCheckScreen)
@@ -200,7 +201,7 @@ class TestCallSnapshots:
     def test_attended_call(self, station: Station, snap_compare: Any) -> None:
         async def run_before(pilot: Pilot[Any]) -> None:
             await to_precheck(pilot)
-            await pilot.press("ctrl+s")
+            await press_leaving(pilot, "ctrl+s")
             await on_call_screen(pilot)
             screen = pilot.app.screen
             assert isinstance(screen, CallScreen)
@@ -214,7 +215,7 @@ class TestCallSnapshots:
     def test_wrap_up(self, station: Station, snap_compare: Any) -> None:
         async def run_before(pilot: Pilot[Any]) -> None:
             await to_precheck(pilot)
-            await pilot.press("ctrl+s")
+            await press_leaving(pilot, "ctrl+s")
             await on_call_screen(pilot)
             station.in_daemon(station.service.call_gp_admitted)
             station.clock.advance(540)

@@ -245,6 +245,19 @@ async def wait_for(pilot: Pilot[Any], predicate: Callable[[], bool], within: flo
         await pilot.pause(0.05)
 
 
+async def press_leaving(pilot: Pilot[Any], key: str) -> None:
+    """Press a key that takes staff to another screen; the caller then waits for that screen.
+
+    ``Pilot.press`` waits for every widget of the screen in front to run a callback. A key that
+    switches screens can close that screen while a widget on it is still being mounted or
+    reloaded, and the wait then runs out after 30 s (seen once in CI: ``WaitForScreenTimeout``
+    after "c" on Today). The key goes in as the terminal would send it; the caller's own wait
+    for the next screen is what proves it arrived.
+    """
+    pilot.app.simulate_key(key)
+    await pilot.pause()
+
+
 async def on_call_screen(pilot: Pilot[Any]) -> CallScreen:
     """The call screen after "start call": with a hub, staff first close the GP's code screen
     (it stays until closed, so nobody loses the code while reading it out)."""

@@ -25,6 +25,7 @@ from tests.tui.test_staff_snapshots import gradient
 from tests.tui.test_staff_support import (
     Station,
     on_call_screen,
+    press_leaving,
     seed,
     threaded_station,
     unlock,
@@ -121,7 +122,7 @@ async def resident_record(pilot: Pilot[Any], station: Station) -> None:
 
 async def precheck(pilot: Pilot[Any], station: Station) -> None:
     await unlock(pilot)
-    await pilot.press("c")
+    await press_leaving(pilot, "c")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, PreCheckScreen))
     screen = pilot.app.screen
     assert isinstance(screen, PreCheckScreen)
@@ -134,7 +135,7 @@ async def precheck(pilot: Pilot[Any], station: Station) -> None:
 
 async def attended_call(pilot: Pilot[Any], station: Station) -> None:
     await precheck(pilot, station)
-    await pilot.press("ctrl+s")
+    await press_leaving(pilot, "ctrl+s")
     await on_call_screen(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, CallScreen)
@@ -145,7 +146,7 @@ async def attended_call(pilot: Pilot[Any], station: Station) -> None:
 
 async def wrap_up(pilot: Pilot[Any], station: Station) -> None:
     await precheck(pilot, station)
-    await pilot.press("ctrl+s")
+    await press_leaving(pilot, "ctrl+s")
     await on_call_screen(pilot)
     station.in_daemon(station.service.call_gp_admitted)
     station.clock.advance(540)
