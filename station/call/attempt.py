@@ -64,6 +64,9 @@ _PAUSE_SILENCE = 0.4
 #: nothing (media, heartbeat) has come from the GP for this long (a live page sends 1/s).
 _HUB_GOODBYE_SILENCE = 0.5
 
+#: Opus's RTP clock (RFC 7587: 48 kHz whatever the sampling rate): the unit of its jitter.
+OPUS_CLOCK_RATE = 48_000
+
 
 class AttemptRunner(CallControls):
     """Runs one attempt at a time for the call's supervisor (see the module docs)."""
@@ -505,8 +508,11 @@ class AttemptRunner(CallControls):
             received = lost = transport_bytes = video_sent = 0
             rtts: list[float] = []
             audio_report: Any = None
+            jitter: float | None = None  # the audio's both ways, in Opus clock ticks
             for stats in report.values():
                 kind = getattr(stats, "type", "")
+                if kind in ("inbound-rtp", "remote-inbound-rtp") and stats.kind == "audio":
+                    jitter = (jitter or 0.0) + max(0, int(stats.jitter or 0))
                 if kind == "inbound-rtp":
                     received += int(stats.packetsReceived)
                     lost += max(0, int(stats.packetsLost))
@@ -539,7 +545,15 @@ class AttemptRunner(CallControls):
                 sent_bps = max(0, video_sent - sent0) * 8 / span
                 self._follow_bandwidth(attempt, now, sent_bps)
                 if self.config.auto_audio_only and self._selected_pair is not None:
-                    self._judge_link(attempt, now, rtt_ms, max(0.0, loss), fps, sent_bps)
+                    self._judge_link(
+                        attempt,
+                        now,
+                        rtt_ms,
+                        max(0.0, loss),
+                        fps,
+                        sent_bps,
+                        None if jitter is None else jitter / OPUS_CLOCK_RATE,
+                    )
             previous = (now, frames, received, lost, transport_bytes, video_sent)
             if audio_report is not None:
                 self._follow_audio_loss(attempt, audio_report)
@@ -627,6 +641,7 @@ class AttemptRunner(CallControls):
         loss: float,
         fps: float,
         sent_bps: float,
+        jitter_s: float | None = None,
     ) -> None:
         """Automatic audio only (see :mod:`station.call.linkjudge`)."""
         after_pause = self.config.video_stall_seconds + self.config.video_keyframe_wait_seconds
@@ -652,6 +667,7 @@ class AttemptRunner(CallControls):
             fps=fps if attempt.video_expected() else None,
             remb_bps=attempt.remb_bps if fresh else None,
             sent_bps=sent_bps,
+            jitter_s=jitter_s,
         )
         judge = self._link_judge
         # During a trial REMB is not judged (see linkjudge); the log says what the judge saw.
@@ -661,7 +677,7 @@ class AttemptRunner(CallControls):
         if judge.state is not LinkState.VIDEO or decision is not Decision.KEEP:
             _log.info(
                 "call attempt %d: link %s/%s (%s; rtt %s ms, loss %.0f%%, fps %s, remb %s, "
-                "sent %.0fk)",
+                "sent %.0fk, jitter %s ms)",
                 attempt.number,
                 decision.value,
                 judge.state.value,
@@ -671,6 +687,7 @@ class AttemptRunner(CallControls):
                 "-" if sample.fps is None else f"{sample.fps:.0f}",
                 "-" if sample.remb_bps is None else f"{sample.remb_bps / 1000:.0f}k",
                 sent_bps / 1000,
+                "-" if jitter_s is None else f"{jitter_s * 1000:.0f}",
             )
         if decision is Decision.KEEP:
             return

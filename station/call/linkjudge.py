@@ -38,7 +38,16 @@ as soon as video returns) that is not growing: a sample whose round trip is more
 ``probe_max_rise_s`` above the lowest one of the trial is not good (CI saw a 256 kbit/s link
 resume video on 134 → 179 → 218 ms, each under the absolute limit, the queue filling at
 ~40 ms a second; and on 320 → 231 → 219 ms, the queue of the video before still draining:
-hence the lowest, not the first), and two samples with a queue or loss end a trial early. A
+hence the lowest, not the first), and two samples with a queue or loss end a trial early.
+Jitter moves single round trips too: under 50 ± 50 ms of delay each way they spread over
+200 ms with no queue at all, and CI saw trials on such a link fail as "rising". Both limits of
+a trial therefore grow by ``probe_jitter_factor`` times the link's jitter both ways
+(``jitter_s``: the RTP interarrival jitter of the station's audio at the GP, from its
+receiver reports, plus that of the GP's audio at the station) as measured when the trial
+begins, i.e. with audio alone on the link: the trial's own video bursts make the audio's
+jitter grow on a capped link, and counting that would hide the queue the limits are for.
+With jitter J per direction spread evenly over ±a, J is about 2a/3 and a round trip moves
+over 4a, i.e. 3 times J both ways. A
 probe costs some queueing on a link that is still bad: under a 256 kbit/s cap about one probe
 every 8-14 s, each adding up to about 0.7 s of delay for a moment.
 
@@ -68,6 +77,8 @@ class LinkSample:
     remb_bps: float | None
     #: What the station's video sent in the interval (bit/s, RTP payload); None: unknown.
     sent_bps: float | None = None
+    #: Interarrival jitter of the audio both ways (seconds, RFC 3550); None: not measured.
+    jitter_s: float | None = None
 
 
 class LinkState(enum.StrEnum):
@@ -105,6 +116,7 @@ class AudioOnlyJudge:
         probe_seconds: float = 12.0,
         probe_max_rtt_s: float = 0.25,
         probe_max_rise_s: float = 0.06,
+        probe_jitter_factor: float = 3.0,
         good_to_resume: int = 3,
         good_to_confirm: int = 7,
         flap_seconds: float = 30.0,
@@ -123,6 +135,7 @@ class AudioOnlyJudge:
         self.probe_seconds = probe_seconds
         self.probe_max_rtt_s = probe_max_rtt_s
         self.probe_max_rise_s = probe_max_rise_s
+        self.probe_jitter_factor = probe_jitter_factor
         self.good_to_resume = good_to_resume
         self.good_to_confirm = good_to_confirm
         self.flap_seconds = flap_seconds
@@ -134,6 +147,7 @@ class AudioOnlyJudge:
         self._bad = 0
         self._recent: list[bool] = []  # the probe's samples: good?
         self._probe_rtt: float | None = None  # the lowest round trip of the trial
+        self._probe_spread = 0.0  # what jitter alone moves a round trip by (at its start)
         self._resumed_at: float | None = None  # when a trial last brought video back
 
     def connected(self, now: float) -> None:
@@ -182,21 +196,23 @@ class AudioOnlyJudge:
             if age >= self.hold:
                 self._enter(LinkState.PROBING, now)
                 self._probe_rtt = sample.rtt_s
+                self._probe_spread = self.probe_jitter_factor * (sample.jitter_s or 0.0)
                 return Decision.PROBE
             return Decision.KEEP
         # Probing: video runs again (the GP's takes 2-3 s to arrive after a pause); see the
         # module docs for when it is back.
+        spread = self._probe_spread
         rising = (
             sample.rtt_s is not None
             and self._probe_rtt is not None
-            and sample.rtt_s > self._probe_rtt + self.probe_max_rise_s
+            and sample.rtt_s > self._probe_rtt + self.probe_max_rise_s + spread
         )
         if sample.rtt_s is not None and (self._probe_rtt is None or sample.rtt_s < self._probe_rtt):
             self._probe_rtt = sample.rtt_s
         good = (
             self.why_bad(sample, 0.0) is None
             and (sample.fps is None or sample.fps > 0)
-            and (sample.rtt_s is None or sample.rtt_s <= self.probe_max_rtt_s)
+            and (sample.rtt_s is None or sample.rtt_s <= self.probe_max_rtt_s + spread)
             and not rising
         )
         self._recent.append(good)

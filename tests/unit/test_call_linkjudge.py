@@ -146,3 +146,44 @@ def test_video_that_comes_and_goes_waits_longer_before_the_next_trial() -> None:
     # Video that lasts half a minute: the wait is back to 2 s.
     assert set(run(judge, [GOOD] * 31, 32)) == {Decision.KEEP}
     assert judge.hold == 2.0
+
+
+def test_a_jittery_link_without_a_queue_resumes() -> None:
+    """CI under 5 % loss and 50 ± 50 ms of delay each way: round trips spread over 0-200 ms
+    with no queue, and trials failed as "rising" (a sample 60 ms above the trial's lowest).
+    The jitter both ways, measured with audio alone on the link when the trial starts (33 ms
+    each way here), widens the trial's limits; the same samples without it still fail."""
+    rtts = [0.100, 0.180, 0.030, 0.170, 0.190, 0.060, 0.150, 0.020, 0.185, 0.120]
+
+    def trial(jitter_s: float | None) -> list[Decision]:
+        judge = AudioOnlyJudge(warmup_seconds=0)
+        run(judge, [QUEUED] * 3)  # audio only at t=2
+        audio = LinkSample(rtt_s=0.100, loss=0.02, fps=None, remb_bps=None, jitter_s=jitter_s)
+        assert run(judge, [audio, audio], 3)[-1] is Decision.PROBE  # t=4
+        samples = [
+            # The trial's own video: its bursts make the audio's jitter larger still.
+            LinkSample(rtt_s=r, loss=0.05, fps=25.0, remb_bps=None, jitter_s=0.2)
+            for r in rtts
+        ]
+        return run(judge, samples, 5)
+
+    assert trial(0.066)[:7] == [Decision.KEEP] * 6 + [Decision.RESUME]
+    # Without the measured jitter (None, or what a trial's own video adds, not counted):
+    # the second sample is "rising", and seven good in a row never come.
+    assert Decision.RESUME not in trial(None)
+
+
+def test_jitter_from_the_trials_own_video_does_not_hide_a_queue() -> None:
+    """On a capped link the trial's video makes the audio's jitter grow (its packets wait
+    behind video bursts); only the jitter before the trial widens the limits, so the queue of
+    the growing-queue case is still seen."""
+    judge = AudioOnlyJudge(warmup_seconds=0)
+    run(judge, [QUEUED] * 3)  # audio only at t=2
+    on_cap = LinkSample(rtt_s=0.134, loss=0.0, fps=None, remb_bps=None, jitter_s=0.002)
+    assert run(judge, [on_cap, on_cap], 3)[-1] is Decision.PROBE
+    growing = [0.179, 0.218, 0.240, 0.245, 0.248, 0.249, 0.249, 0.249, 0.249, 0.249, 0.249]
+    samples = [
+        LinkSample(rtt_s=r, loss=0.0, fps=30.0, remb_bps=79_000, jitter_s=0.04) for r in growing
+    ]
+    assert run(judge, samples, 5) == [Decision.KEEP] * 11
+    assert judge.state is LinkState.PROBING
