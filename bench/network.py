@@ -29,13 +29,26 @@ put on; after ``--adapt`` seconds the figures are taken over ``--seconds`` secon
 * for the station: whether it went audio only, and re-dials (its attempt's generation).
 
 Rows (``--rows``): clean, loss2, loss5, loss10 (random loss), rtt200 (100 ms each way), cap1m,
-cap512k, cap256k. Not here yet: UDP blocked (``tests/integration/test_turn_paths.py`` has the
-station's side of it), glass-to-glass latency under impairment, times to adapt and recover.
+cap512k, cap256k.
+
+Times to adapt and recover (``--transitions N``, N interleaved calls per pair): after
+``--settle`` seconds clean, a 256 kbit/s cap both ways for ``--hold`` seconds, then none. One
+stopwatch (this script's monotonic clock, polled every 0.1 s) from the moment the cap is put
+on: the GP page's "Kun lyd" label shown and stationd in audio only (the Chromium station has
+no audio only: none); from the moment it is taken off: the station's video flowing at the GP
+again (at least 10 frames decoded in the last second) and back to full size (640 wide, at
+least 20 frames in the last second), the same criterion for both pairs.
+
+Not here yet: UDP blocked (``tests/integration/test_turn_paths.py`` has the station's side of
+it) and glass-to-glass latency under impairment.
 
 Prints one JSON object per line: ``network_row`` per pair and repeat, ``network_ratio`` per row
 (the station's median ÷ Chromium's for fps each way; ``met`` when both are at least 0.95,
-a run's noise, and the station's audio gap p99 is no longer than Chromium's or 20 ms). As root:
-``.venv/bin/python bench/network.py [--rows clean,loss5,cap1m,cap256k] [--repeats 2]``.
+a run's noise, and the station's audio gap p99 is no longer than Chromium's or 20 ms);
+``network_transition`` per pair and call and ``network_transitions`` (medians with 95 %
+intervals; the recovery's station ÷ Chromium ratio with a paired bootstrap interval). As root:
+``.venv/bin/python bench/network.py [--rows clean,loss5,cap1m,cap256k] [--repeats 2]
+[--transitions 5]`` (``--rows=`` for none).
 """
 
 from __future__ import annotations
@@ -49,7 +62,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +75,15 @@ sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() not 
 
 from playwright.async_api import async_playwright  # noqa: E402
 
-from bench.call import HubApi, emit, load, percentile, rerun_in_loopback_namespace  # noqa: E402
+from bench.call import (  # noqa: E402
+    HubApi,
+    emit,
+    load,
+    median_ci,
+    percentile,
+    ratio_ci,
+    rerun_in_loopback_namespace,
+)
 from bench.call_js import JS_STATION_PREPARE, JS_STATION_START  # noqa: E402
 from tests.integration.call_harness import wait_for  # noqa: E402
 from tests.integration.chromium import CHROMIUM, CHROMIUM_ARGS, chromium  # noqa: E402
@@ -92,6 +115,18 @@ ROWS: dict[str, dict[str, Any]] = {
     "cap512k": {"rate_bps": 512_000, "queue": 50},
     "cap256k": {"rate_bps": 256_000, "queue": 50},
 }
+#: The transitions' cap (the issue's: audio only within 10 s, video back within 10 s).
+TRANSITION_CAP = ROWS["cap256k"]
+POLL_S = 0.1
+#: The station's video at the GP: flowing, and back to full size (the same for both pairs).
+FLOWING_FPS = 10.0
+FULL_FPS = 20.0
+FULL_WIDTH = 640
+
+#: What the station side tells: frames decoded, audio, and anything else to report.
+StationNow = Callable[[], Awaitable[dict[str, Any]]]
+#: What a call is used for once connected: the GP's page and the station's figures in, figures out.
+Phase = Callable[[Any, StationNow], Awaitable[dict[str, Any]]]
 
 CHROMIUM_STATION_INBOUND_JS = """
 async () => {
@@ -182,9 +217,54 @@ async def measure(
     }
 
 
-async def station_pair(
-    http: Any, gp_context: Any, netns: StationNetns, row: dict[str, Any], args: argparse.Namespace
+async def transition(
+    netns: StationNetns, args: argparse.Namespace, gp: Any, station_now: StationNow
 ) -> dict[str, Any]:
+    """The cap on, then off (see the module): seconds to each step, None when not reached."""
+    await asyncio.sleep(args.settle)
+    label = gp.locator("#audio-only-notice")
+    netns.impair(to_station=TRANSITION_CAP, to_hub=TRANSITION_CAP)
+    capped = time.monotonic()
+    label_s = station_s = None
+    while time.monotonic() - capped < args.hold:
+        await asyncio.sleep(POLL_S)
+        now = time.monotonic()  # what the two looks below see is stamped with this
+        if label_s is None and await label.is_visible():
+            label_s = now - capped
+        if station_s is None and (await station_now()).get("audio_only"):
+            station_s = now - capped
+    netns.impair()
+    cleared = time.monotonic()
+    window: deque[tuple[float, int]] = deque()
+    flowing_s = full_s = None
+    while full_s is None and (now := time.monotonic()) - cleared < args.recover_limit:
+        stats = await gp.evaluate(GP_INBOUND_VIDEO_JS)
+        window.append((now, stats["frames"]))
+        while len(window) > 1 and now - window[1][0] >= 1.0:
+            window.popleft()  # the oldest look at least a second ago stays first
+        then, frames = window[0]
+        if now - then >= 0.95:
+            fps = (stats["frames"] - frames) / (now - then)
+            if flowing_s is None and fps >= FLOWING_FPS:
+                flowing_s = now - cleared
+            if fps >= FULL_FPS and stats["width"] >= FULL_WIDTH:
+                full_s = now - cleared
+        await asyncio.sleep(POLL_S)
+    last = await station_now()
+    return {
+        "audio_only_label_s": _r2(label_s),
+        "audio_only_station_s": _r2(station_s),
+        "video_flowing_s": _r2(flowing_s),
+        "full_size_s": _r2(full_s),
+        "redialled": last.get("redialled"),
+    }
+
+
+def _r2(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 2)
+
+
+async def station_pair(http: Any, gp_context: Any, phase: Phase) -> dict[str, Any]:
     gp, auth = await a_connected_call(http, gp_context)
     generation = (await _call(http))["generation"]
 
@@ -200,7 +280,7 @@ async def station_pair(
         }
 
     try:
-        return await measure(netns, row, args, gp, station_now)
+        return await phase(gp, station_now)
     finally:
         await http.post("/v1/call/end", headers=auth)
         await http.post("/v1/lock")  # from wrap-up, so that the next call's staff can unlock
@@ -208,13 +288,7 @@ async def station_pair(
 
 
 async def chromium_pair(
-    hub: HubApi,
-    hub_url: str,
-    gp_context: Any,
-    station_context: Any,
-    netns: StationNetns,
-    row: dict[str, Any],
-    args: argparse.Namespace,
+    hub: HubApi, hub_url: str, gp_context: Any, station_context: Any, phase: Phase
 ) -> dict[str, Any]:
     room = await hub.room()
     station = await station_context.new_page()
@@ -239,7 +313,7 @@ async def chromium_pair(
         }
 
     try:
-        return await measure(netns, row, args, gp, station_now)
+        return await phase(gp, station_now)
     finally:
         await hub.end(room["room_id"])
         await gp.close()
@@ -263,22 +337,35 @@ async def run(args: argparse.Namespace) -> None:
                 ):
                     http = uds_client(socket_path, timeout=30.0)
                     try:
-                        await rows(args, http, hub, hub_url, gp_context, station_context, netns)
+                        bench = Pairs(http, hub, hub_url, gp_context, station_context)
+                        await rows(args, bench, netns)
+                        await transitions(args, bench, netns)
                     finally:
                         await http.aclose()
         finally:
             netns.close()
 
 
-async def rows(
-    args: argparse.Namespace,
-    http: Any,
-    hub: HubApi,
-    hub_url: str,
-    gp_context: Any,
-    station_context: Any,
-    netns: StationNetns,
-) -> None:
+@dataclass(frozen=True)
+class Pairs:
+    """What both pairs' calls are made with (see the module)."""
+
+    http: Any  # stationd's socket
+    hub: HubApi
+    hub_url: str
+    gp_context: Any
+    station_context: Any  # the Chromium station's browser
+
+    async def call(self, pair: str, phase: Phase) -> dict[str, Any]:
+        """One call of ``pair`` ("station" or "chromium"), used for ``phase``."""
+        if pair == "station":
+            return await station_pair(self.http, self.gp_context, phase)
+        return await chromium_pair(
+            self.hub, self.hub_url, self.gp_context, self.station_context, phase
+        )
+
+
+async def rows(args: argparse.Namespace, bench: Pairs, netns: StationNetns) -> None:
     for name in args.rows:
         row = ROWS[name]
         results: dict[str, list[dict[str, Any]]] = {"station": [], "chromium": []}
@@ -286,12 +373,11 @@ async def rows(
             order = ["station", "chromium"] if repeat % 2 == 0 else ["chromium", "station"]
             for pair in order:
                 counted = netns.counters()
-                if pair == "station":
-                    figures = await station_pair(http, gp_context, netns, row, args)
-                else:
-                    figures = await chromium_pair(
-                        hub, hub_url, gp_context, station_context, netns, row, args
-                    )
+
+                async def phase(gp: Any, station_now: StationNow, row: dict[str, Any] = row) -> Any:
+                    return await measure(netns, row, args, gp, station_now)
+
+                figures = await bench.call(pair, phase)
                 results[pair].append(figures)
                 emit(
                     bench="network_row",
@@ -322,6 +408,53 @@ async def rows(
         )
 
 
+async def transitions(args: argparse.Namespace, bench: Pairs, netns: StationNetns) -> None:
+    """``--transitions`` calls per pair, interleaved: the cap on and off (see the module)."""
+    if not args.transitions:
+        return
+    results: dict[str, list[dict[str, Any]]] = {"station": [], "chromium": []}
+
+    async def phase(gp: Any, station_now: StationNow) -> dict[str, Any]:
+        return await transition(netns, args, gp, station_now)
+
+    for repeat in range(args.transitions):
+        order = ["station", "chromium"] if repeat % 2 == 0 else ["chromium", "station"]
+        for pair in order:
+            figures = await bench.call(pair, phase)
+            results[pair].append(figures)
+            emit(bench="network_transition", pair=pair, repeat=repeat, **figures)
+    summary: dict[str, Any] = {}
+    for pair, calls in results.items():
+        for key in ("audio_only_label_s", "audio_only_station_s", "video_flowing_s", "full_size_s"):
+            values = [call[key] for call in calls if call[key] is not None]
+            if values:
+                median, low, high = median_ci(values)
+                summary[f"{pair}_{key}"] = {
+                    "median": round(median, 2),
+                    "ci95": [round(low, 2), round(high, 2)],
+                    "reached": f"{len(values)}/{len(calls)}",
+                }
+    for key in ("video_flowing_s", "full_size_s"):
+        pairs = [
+            (ours[key], theirs[key])
+            for ours, theirs in zip(results["station"], results["chromium"], strict=True)
+            if ours[key] is not None and theirs[key] is not None
+        ]
+        if pairs and all(theirs > 0 for _ours, theirs in pairs):
+            point, low, high = ratio_ci([o for o, _ in pairs], [t for _, t in pairs])
+            summary[f"{key}_ratio"] = {
+                "ratio": round(point, 2),
+                "ci95": [round(low, 2), round(high, 2)],
+            }
+    emit(
+        bench="network_transitions",
+        cap=TRANSITION_CAP,
+        hold_s=args.hold,
+        calls_per_pair=args.transitions,
+        **summary,
+    )
+
+
 def _packets_since(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The impairing bridge's counters over one call, towards the station and the hub."""
     names = {"to_b": "to_station", "to_a": "to_hub"}
@@ -331,12 +464,22 @@ def _packets_since(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--rows", type=lambda text: text.split(","), default=list(ROWS), help=", ".join(ROWS)
+        "--rows",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=list(ROWS),
+        help=", ".join(ROWS),
     )
     parser.add_argument("--repeats", type=int, default=1, help="calls per pair and row")
     parser.add_argument("--settle", type=float, default=8.0, help="seconds clean after set-up")
     parser.add_argument("--adapt", type=float, default=10.0, help="seconds impaired, unmeasured")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds measured")
+    parser.add_argument(
+        "--transitions", type=int, default=0, help="calls per pair with the cap on and off"
+    )
+    parser.add_argument("--hold", type=float, default=20.0, help="seconds under the cap")
+    parser.add_argument(
+        "--recover-limit", type=float, default=40.0, help="seconds to wait for full size"
+    )
     args = parser.parse_args()
     unknown = [name for name in args.rows if name not in ROWS]
     if unknown:
@@ -355,6 +498,8 @@ def main() -> int:
         settle_s=args.settle,
         adapt_s=args.adapt,
         seconds=args.seconds,
+        transitions=args.transitions,
+        hold_s=args.hold,
     )
     asyncio.run(run(args))
     emit(bench="network_environment_end", load_average=load())

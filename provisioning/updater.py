@@ -1,5 +1,8 @@
 """The updater: install a release beside the running one, switch, health-check, roll back.
 
+Over 600 lines for one job, one root process's whole update from request to status: the
+steps below share one journal and one trust state, and a reviewer reads them in order here.
+
 Run as root by ``kontaktstation-update.service`` (started by ``kontaktstation-update.path``
 when stationd writes its request; ``provisioning/updates.py``), always from the set-up's own
 release (``<prefix>/releases/setup``, never pruned): a broken release cannot break the

@@ -35,6 +35,10 @@ foot under cage, an SSH session for development, the test suite with no terminal
 and ``select-window`` switches to a surface that is already drawn. The alternative that
 meets "already drawn" on the Pi, a second Wayland surface, would tie the UI to one
 compositor.
+
+Over 800 lines for one job, the kiosk's two screens and the lock between them: the tmux
+configuration, the supervisor (start, lock, staff log-in, respawn, the hosted variant) and its
+command line belong together; the lock's guarantees are read in one place.
 """
 
 from __future__ import annotations
