@@ -478,6 +478,19 @@ class Admin:
         for public in signer.trusted:
             self.say(f"trusted  {b64encode(public)}")
 
+    async def key_resign(self, _args: argparse.Namespace) -> None:
+        """A rotation from key A to key B, in three runs of ``kontaktstation admin``:
+        ``--also-trust B key resign`` with A (stations learn B), ``--signing-key B
+        --also-trust A key resign`` (every layer signed by B), ``--signing-key B key resign``
+        (configurations name B alone: stations and their updaters drop A)."""
+        published = await self.service.resign_layers(self.actor)
+        signer = self.service.require_signer()
+        self.say(
+            f"every layer signed by {signer.key_id}; {len(published)} station(s) get a new version"
+        )
+        for station_id, version in sorted(published.items()):
+            self.say(f"  {station_id}  version {version}")
+
 
 #: Where the admin finds IT's signing key and the extra keys to trust, unless given.
 SIGNING_KEY_ENV = "KONTAKTSTATION_IT_SIGNING_KEY"
@@ -665,6 +678,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.set_defaults(run=Admin.audit)
     key = sub.add_parser("key", help="IT's signing key id and the keys stations trust")
     key.set_defaults(run=Admin.key)
+    key_actions = key.add_subparsers(dest="action", required=False, metavar="ACTION")
+    key_actions.add_parser(
+        "resign",
+        help="sign every layer again with this key (a rotation's step before the old key goes)",
+    ).set_defaults(run=Admin.key_resign)
     return parser
 
 

@@ -430,7 +430,10 @@ class ProvisioningAgent:
         # nor a staff member's session.
         busy = (await self.port.snapshot()).session_state != "locked"
         version = 0 if current is None else current.version
-        await self.releases.follow(client, wanted, envelope, config_version=version, busy=busy)
+        chain = await asyncio.to_thread(store.key_chain) if wanted is not None else []
+        await self.releases.follow(
+            client, wanted, envelope, config_version=version, busy=busy, chain=chain
+        )
 
     def _queue_offline(self, beat: Heartbeat) -> None:
         sample = OfflineSample(

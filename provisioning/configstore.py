@@ -6,7 +6,14 @@ Layout (``<data dir>/provisioning/config/``):
   re-verified at every start (a file edited on the SD card is refused);
 * ``state.json``: which file is *current*, which is the *last good* one, whether the current
   one is still on *trial* (applied, health check not passed yet), the trusted hub keys and
-  the versions refused.
+  the versions refused;
+* ``keychain-<n>.json``: each committed configuration that changed the trusted keys, as
+  signed, numbered in the order committed (a rollback's version is older than what it rolls
+  back; the last :data:`KEY_CHAIN_LINKS`). The updater, which learns IT's keys only from the
+  configurations that reach it, walks them link by link (each signed by the keys before it)
+  when IT rotated its key between two releases (:meth:`ConfigStore.key_chain`). They are
+  whole configurations, as the signature covers them whole: a superseded TURN credential or
+  EOJ client secret stays in them until 16 later key changes or a wipe of the directory.
 
 Applying (:meth:`ConfigStore.apply`) goes: verify signature and schema, check the version,
 write the envelope file, mark it current-on-trial (``state.json``), run the health check,
@@ -39,6 +46,7 @@ from station.storage.datadir import DataDir
 from station.storage.durable import StepHook, atomic_write, fsync_dir, no_step, sweep_temp_files
 
 __all__ = [
+    "KEY_CHAIN_LINKS",
     "AppliedConfig",
     "ConfigHealthCheck",
     "ConfigStore",
@@ -49,6 +57,10 @@ _log = logging.getLogger(__name__)
 
 _STATE_FILE: Final = DataDir.CONFIG_STATE
 _MAX_INTERRUPTIONS: Final = 2
+_KEY_CHAIN_PREFIX: Final = "keychain-"
+#: Key changes kept for the updater: more rotations than this between two releases need the
+#: set-up run again (``--it-key``), as before the chain existed.
+KEY_CHAIN_LINKS: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +129,12 @@ class _State:
 def _file_name(payload: ConfigPayload, envelope: SignedEnvelope) -> str:
     digest = hashlib.sha256(envelope.model_dump_json().encode()).hexdigest()[:16]
     return f"{payload.version}-{digest}.json"
+
+
+def _link_number(path: Path) -> int:
+    """The order of a key chain link (0 for a name this store did not write)."""
+    digits = path.name.removeprefix(_KEY_CHAIN_PREFIX).removesuffix(".json")
+    return int(digits) if digits.isdigit() else 0
 
 
 def _tag(file: str) -> str:
@@ -332,13 +350,40 @@ class ConfigStore:
         )
         self._current = candidate
         self._step("committed")
+        if set(payload.trusted_config_keys) != set(previous.trusted_keys):
+            self._add_key_change(envelope)
         self._remove_unused()
         return candidate
+
+    def _add_key_change(self, envelope: SignedEnvelope) -> None:
+        """Keep a configuration that changed the trusted keys, after the others (the newest
+        :data:`KEY_CHAIN_LINKS`). Written after the commit: a power cut between the two loses
+        only this link, and the updater then refuses until the set-up pins the key again."""
+        links = sorted(self.directory.glob(f"{_KEY_CHAIN_PREFIX}*.json"))
+        number = max((_link_number(link) for link in links), default=0) + 1
+        path = self.directory / f"{_KEY_CHAIN_PREFIX}{number:012d}.json"
+        atomic_write(path, envelope.model_dump_json().encode(), replace=True, step=self._step)
+        links.append(path)
+        for old in links[:-KEY_CHAIN_LINKS]:
+            old.unlink(missing_ok=True)
+        fsync_dir(self.directory)
+
+    def key_chain(self) -> list[SignedEnvelope]:
+        """The configurations that changed the trusted keys, oldest first, as signed (for the
+        updater: it checks each link against the keys before it). A damaged file is left out
+        (the chain then stops there for the updater, which refuses, as without it)."""
+        chain = []
+        for path in sorted(self.directory.glob(f"{_KEY_CHAIN_PREFIX}*.json")):
+            with contextlib.suppress(OSError, ValidationError):
+                chain.append(SignedEnvelope.model_validate_json(path.read_bytes()))
+        return chain
 
     def _remove_unused(self) -> None:
         keep = {self._state.current, self._state.last_good, _STATE_FILE}
         removed = False
         for entry in self.directory.iterdir():
+            if entry.name.startswith(_KEY_CHAIN_PREFIX):
+                continue  # the key chain keeps its own count
             if entry.name not in keep and entry.name.endswith(".json"):
                 with contextlib.suppress(FileNotFoundError):
                     entry.unlink()

@@ -12,10 +12,14 @@ updater that has to roll it back. One request, start to end:
    configuration naming the release; it is verified here against IT's keys: those the set-up
    pinned (``KONTAKTSTATION_IT_KEYS`` in the root-owned ``station.env``) until the first
    verified configuration, then the keys the last one named (IT's key rotation: a retired key
-   signs nothing more). It must be for the station the first one was for, not older than the
-   newest one acted on (no replay of an older release; IT's own signed rollback excepted),
-   and name exactly the requested release. The request and the archive are opened in
-   stationd's directory without following a link, as regular files of bounded size.
+   signs nothing more). A rotation that came in configurations naming no release reaches the
+   updater with the next release: stationd hands over every configuration that changed the
+   keys (``keychain.json`` beside the request), and each is followed only if the keys before
+   it signed it. It must be for the station the first one was for, not older than the newest
+   one acted on nor one IT rolled back from (no replay of an older release; IT's own signed
+   rollback excepted), and name exactly the requested release. The request and the archive
+   are opened in stationd's directory without following a link, as regular files of bounded
+   size.
 2. **Install beside.** The archive is copied into the updater's own directory and checked
    against the hash IT signed; it is unpacked into ``<prefix>/releases/<version>-<hash>/``
    and installed there into a new venv, from its own wheels only (``--no-index``), by the
@@ -60,7 +64,7 @@ from typing import BinaryIO, Final
 from pydantic import ValidationError
 
 from provisioning.errors import SignatureInvalid
-from provisioning.protocol import b64decode, open_envelope
+from provisioning.protocol import SignedEnvelope, b64decode, open_envelope
 from provisioning.release import (
     LOCK_FILE,
     MAX_RELEASE_BYTES,
@@ -69,7 +73,13 @@ from provisioning.release import (
     unpack_release,
 )
 from provisioning.schema import ConfigPayload, SoftwareRelease
-from provisioning.updates import REQUEST_FILE, UpdateRequest, UpdateStatus
+from provisioning.updates import (
+    KEYCHAIN_FILE,
+    REQUEST_FILE,
+    KeyChain,
+    UpdateRequest,
+    UpdateStatus,
+)
 from station.storage.durable import atomic_write
 
 __all__ = ["Updater", "UpdaterSettings", "main"]
@@ -235,6 +245,25 @@ class _Trust:
     keys: tuple[str, ...]
     station_id: str | None
     floor: int
+    #: The newest version IT rolled back from: never acted on again, though not below floor.
+    superseded: int = 0
+
+    def allows(self, payload: ConfigPayload) -> bool:
+        """Not a replay: at least the newest version acted on and above any version IT rolled
+        back from, or IT's signed rollback of the newest one (or a newer)."""
+        if payload.rollback_of is not None and payload.rollback_of >= self.floor:
+            return True
+        return payload.version >= self.floor and payload.version > self.superseded
+
+    def after(self, payload: ConfigPayload) -> _Trust:
+        """The trust once ``payload`` is acted on: its keys, its station, the floors."""
+        rolled_back = payload.rollback_of if payload.rollback_of is not None else 0
+        return _Trust(
+            tuple(sorted(payload.trusted_config_keys)),
+            payload.station_id,
+            max(self.floor, payload.version),
+            max(self.superseded, rolled_back),
+        )
 
 
 class Updater:
@@ -287,7 +316,12 @@ class Updater:
     def _trust(self) -> _Trust:
         try:
             raw = json.loads((self.settings.state / TRUST_FILE).read_bytes())
-            return _Trust(tuple(raw["keys"]), raw["station_id"], int(raw["floor"]))
+            return _Trust(
+                tuple(raw["keys"]),
+                raw["station_id"],
+                int(raw["floor"]),
+                int(raw.get("superseded", 0)),
+            )
         except FileNotFoundError:
             # Before the first verified configuration (or after the set-up pinned IT's keys
             # again): the keys in the root-owned station.env.
@@ -357,29 +391,66 @@ class Updater:
     # ------------------------------------------------------------------ steps
 
     def verify(self, request: UpdateRequest) -> ConfigPayload:
-        """IT's signature over the configuration naming this release (step 1)."""
+        """IT's signature over the configuration naming this release (step 1), after following
+        IT's key changes in ``request.chain`` link by link (:meth:`_follow_chain`)."""
         trust = self._trust()
         if not trust.keys:
             raise UpdateFailed("no_it_key", "the set-up pinned no IT key (--it-key)")
-        try:
-            keys = [b64decode(k, length=32) for k in trust.keys]
-            payload = ConfigPayload.model_validate(open_envelope(request.config, "config", keys))
-        except (SignatureInvalid, ValidationError, ValueError):
-            raise UpdateFailed("config_unverified", "not signed by a key IT pinned") from None
+        followed, stations = self._follow_chain(trust, self._read_chain())
+        payload = _opened(request.config, followed.keys)
+        if payload is None:
+            raise UpdateFailed("config_unverified", "not signed by a key IT pinned")
         if trust.station_id is not None and payload.station_id != trust.station_id:
             raise UpdateFailed("config_other_station", "a configuration for another station")
+        if stations - {payload.station_id}:
+            raise UpdateFailed("config_other_station", "a key change for another station")
         if payload.config.software != request.release:
             raise UpdateFailed("config_mismatch", "the configuration names another release")
-        rollback = payload.rollback_of is not None and payload.rollback_of >= trust.floor
-        if payload.version < trust.floor and not rollback:
+        if not followed.allows(payload):
             raise UpdateFailed("config_replayed", "an older configuration than the last one")
-        learnt = {
-            "keys": sorted(payload.trusted_config_keys),
-            "station_id": payload.station_id,
-            "floor": max(trust.floor, payload.version),
-        }
-        self._write(TRUST_FILE, json.dumps(learnt).encode())
+        learnt = followed.after(payload)
+        self._write(
+            TRUST_FILE,
+            json.dumps(
+                {
+                    "keys": list(learnt.keys),
+                    "station_id": learnt.station_id,
+                    "floor": learnt.floor,
+                    "superseded": learnt.superseded,
+                }
+            ).encode(),
+        )
         return payload
+
+    def _read_chain(self) -> tuple[SignedEnvelope, ...]:
+        """stationd's key changes beside the request (none: no file, or one that does not
+        parse; the configuration then has to verify without them)."""
+        try:
+            with self._open(KEYCHAIN_FILE, 4 << 20) as stream:
+                return KeyChain.model_validate_json(stream.read(4 << 20)).links
+        except (FileNotFoundError, UpdateFailed, ValidationError):
+            return ()
+
+    @staticmethod
+    def _follow_chain(trust: _Trust, chain: Sequence[SignedEnvelope]) -> tuple[_Trust, set[str]]:
+        """The trust after the key changes in ``chain`` that it allows, in order; the stations
+        they were for.
+
+        Each link must be signed by the keys in force before it (as stationd checked when it
+        applied it), be for this station and no replay (:meth:`_Trust.allows`): a link signed
+        by anything else (stationd's own, an older rotation already followed, a gap) changes
+        nothing, so a compromised stationd can hand over only what IT signed, in IT's order.
+        """
+        stations: set[str] = set()
+        for link in chain:
+            payload = _opened(link, trust.keys)
+            if payload is None or not trust.allows(payload):
+                continue
+            if trust.station_id is not None and payload.station_id != trust.station_id:
+                continue
+            trust = trust.after(payload)
+            stations.add(payload.station_id)
+        return trust, stations
 
     def _copy(self, request: UpdateRequest, copy: Path) -> None:
         """The archive into root's own directory, at most a release's size: the bytes checked
@@ -601,6 +672,15 @@ class Updater:
         self.switch(venv)
         _log.info("release %s switched in (previous: %s); restarting", release.version, previous)
         return self._finish(journal)
+
+
+def _opened(envelope: SignedEnvelope, keys: Sequence[str]) -> ConfigPayload | None:
+    """The configuration in ``envelope`` if one of ``keys`` (base64url) signed it."""
+    try:
+        raw = open_envelope(envelope, "config", [b64decode(k, length=32) for k in keys])
+        return ConfigPayload.model_validate(raw)
+    except (SignatureInvalid, ValidationError, ValueError):
+        return None
 
 
 def _claimed_version(request: UpdateRequest) -> int:

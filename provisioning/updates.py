@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
@@ -35,7 +36,9 @@ from provisioning.schema import SoftwareRelease, UpdateReport
 from station.storage.durable import atomic_write
 
 __all__ = [
+    "KEYCHAIN_FILE",
     "REQUEST_FILE",
+    "KeyChain",
     "ReleaseFollower",
     "UpdateRequest",
     "UpdateStatus",
@@ -45,6 +48,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 REQUEST_FILE: Final = "request.json"
+KEYCHAIN_FILE: Final = "keychain.json"
 
 
 class UpdateRequest(BaseModel):
@@ -57,6 +61,19 @@ class UpdateRequest(BaseModel):
     archive: Annotated[str, Field(pattern=r"^[0-9a-f]{64}\.tar$")]
     #: The signed configuration naming the release, exactly as the hub delivered it.
     config: SignedEnvelope
+
+
+class KeyChain(BaseModel):
+    """stationd → updater, beside the request (:data:`KEYCHAIN_FILE`): the configurations that
+    changed IT's keys, in the order stationd committed them, as signed
+    (:meth:`provisioning.configstore.ConfigStore.key_chain`). How the updater follows a key
+    rotation that came in configurations naming no release. A file of its own, not a field of
+    the request: an updater from before it (the set-up's release, ``extra="forbid"``) reads
+    the request as before and never sees this."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    links: tuple[SignedEnvelope, ...]
 
 
 class UpdateStatus(BaseModel):
@@ -118,11 +135,12 @@ class ReleaseFollower:
         *,
         config_version: int,
         busy: bool,
+        chain: Sequence[SignedEnvelope] = (),
     ) -> None:
         """One step: report, fetch, or hand over; never raises for the hub's or the disk's
         trouble (the agent's loop must go on: heartbeats, remote locks and wipes)."""
         try:
-            await self._follow(client, wanted, envelope, config_version, busy)
+            await self._follow(client, wanted, envelope, config_version, busy, tuple(chain))
         except OSError as exc:
             if wanted is not None:
                 self._set(wanted, "failed", "disk_error")
@@ -135,6 +153,7 @@ class ReleaseFollower:
         envelope: SignedEnvelope | None,
         config_version: int,
         busy: bool,
+        chain: tuple[SignedEnvelope, ...] = (),
     ) -> None:
         if wanted is None:
             self.report = None
@@ -180,6 +199,12 @@ class ReleaseFollower:
         if envelope is None:  # the configuration naming it is not on disk: next time
             return
         request = UpdateRequest(release=wanted, archive=archive.name, config=envelope)
+        keychain = self.spool / KEYCHAIN_FILE
+        if chain:  # first: the request starts the updater
+            links = KeyChain(links=chain).model_dump_json().encode()
+            await asyncio.to_thread(atomic_write, keychain, links, replace=True, mode=0o600)
+        else:
+            await asyncio.to_thread(keychain.unlink, missing_ok=True)
         await asyncio.to_thread(
             atomic_write,
             self.spool / REQUEST_FILE,

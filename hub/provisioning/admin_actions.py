@@ -246,6 +246,37 @@ class AdminActions(ProvisioningCore):
 
         return await self.db.run(work)
 
+    async def resign_layers(self, actor: str) -> dict[str, int]:
+        """Sign every stored layer again with IT's current key and republish every station
+        whose configuration that changes (its keys at least): the step of a key rotation
+        after which the old key can be dropped (see ``kontaktstation admin key resign``).
+
+        Each layer must verify against the keys trusted now (the new key and, given with
+        ``--also-trust``, the old one): a layer that does not is refused, nothing stored.
+        """
+        ready = "status IN ('approved', 'preauthorised')"
+
+        def work(tx: Tx) -> dict[str, int]:
+            layers = tx.all("SELECT scope, scope_id FROM prov_layers ORDER BY scope, scope_id")
+            for scope, scope_id in layers:
+                data = self._layer(tx, scope, scope_id)  # LayerNotSigned if it does not verify
+                tx.execute(
+                    "UPDATE prov_layers SET data_json = ?, updated_at = ? "
+                    "WHERE scope = ? AND scope_id = ?",
+                    (self.sign_layer(scope, scope_id, data), ts(self.clock.now()), scope, scope_id),
+                )
+            published: dict[str, int] = {}
+            for (station_id,) in tx.all(
+                f"SELECT station_id FROM prov_stations WHERE {ready}"  # noqa: S608
+            ):
+                version = self._publish(tx, station_id, quiet=True)
+                if version is not None:
+                    published[station_id] = version
+            self._audit(tx, actor, "resign_layers", "all", f"layers={len(layers)}")
+            return published
+
+        return await self.db.run(work)
+
     async def get_layer(self, scope: str, scope_id: str | None) -> dict[str, Any]:
         """One stored layer (empty if none)."""
         if scope == "municipality":

@@ -102,6 +102,16 @@ def _validation_summary(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _named_keys(envelope_json: str) -> set[str]:
+    """The trusted keys a stored configuration names (none if it cannot be read)."""
+    try:
+        envelope = SignedEnvelope.model_validate_json(envelope_json)
+        raw = json.loads(b64decode(envelope.payload))
+        return {str(key) for key in raw.get("trusted_config_keys", [])}
+    except (ValidationError, ValueError, TypeError, AttributeError):
+        return set()
+
+
 class ProvisioningCore:
     """The state and the configuration rules the station and admin sides share."""
 
@@ -242,12 +252,17 @@ class ProvisioningCore:
         body = effective.model_dump(mode="json")
         content_hash = hashlib.sha256(canonical_json(body)).hexdigest()
         latest = tx.one(
-            "SELECT content_hash, version FROM prov_configs WHERE station_id = ? "
+            "SELECT content_hash, envelope_json FROM prov_configs WHERE station_id = ? "
             "ORDER BY revision DESC LIMIT 1",
             (station_id,),
         )
-        if rollback_of is None and latest is not None and latest[0] == content_hash:
-            return None  # nothing changed for this station
+        if (
+            rollback_of is None
+            and latest is not None
+            and latest[0] == content_hash
+            and _named_keys(latest[1]) == set(signer.trusted_b64())
+        ):
+            return None  # nothing changed for this station (IT's keys included: a rotation)
         row = tx.one("SELECT max_version FROM prov_stations WHERE station_id = ?", (station_id,))
         revision = (0 if row is None else int(row[0])) + 1
         payload = ConfigPayload(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from aiortc.codecs.vpx import Vp8Encoder
@@ -32,6 +33,8 @@ _log = logging.getLogger(__name__)
 
 #: Opus's RTP clock (RFC 7587: 48 kHz whatever the sampling rate): the unit of its jitter.
 OPUS_CLOCK_RATE = 48_000
+#: A receiver report older than this says nothing about the link now (see ``_recent``).
+_RECENT_REPORT_S = 1.5
 
 
 class LinkAdaptation(CallControls):
@@ -51,11 +54,16 @@ class LinkAdaptation(CallControls):
             received = lost = transport_bytes = video_sent = 0
             rtts: list[float] = []
             audio_report: Any = None
-            jitter: float | None = None  # the audio's both ways, in Opus clock ticks
+            # The audio's jitter, in Opus clock ticks: the GP's audio here, the station's at
+            # the GP (its receiver report, if recent: see _both_ways).
+            jitter_here: int | None = None
+            jitter_there: int | None = None
             for stats in report.values():
                 kind = getattr(stats, "type", "")
-                if kind in ("inbound-rtp", "remote-inbound-rtp") and stats.kind == "audio":
-                    jitter = (jitter or 0.0) + max(0, int(stats.jitter or 0))
+                if kind == "inbound-rtp" and stats.kind == "audio":
+                    jitter_here = max(0, int(stats.jitter or 0))
+                elif kind == "remote-inbound-rtp" and stats.kind == "audio" and _recent(stats):
+                    jitter_there = max(0, int(stats.jitter or 0))
                 if kind == "inbound-rtp":
                     received += int(stats.packetsReceived)
                     lost += max(0, int(stats.packetsLost))
@@ -95,7 +103,7 @@ class LinkAdaptation(CallControls):
                         max(0.0, loss),
                         fps,
                         sent_bps,
-                        None if jitter is None else jitter / OPUS_CLOCK_RATE,
+                        _both_ways(jitter_here, jitter_there),
                     )
             previous = (now, frames, received, lost, transport_bytes, video_sent)
             if audio_report is not None:
@@ -241,6 +249,24 @@ class LinkAdaptation(CallControls):
         elif decision is Decision.RESUME:
             self.set_audio_only_auto(False)
         self._publish("link", state=judge.state.value, reason=reason)
+
+
+def _recent(stats: Any) -> bool:
+    """Whether a receiver report (aiortc stamps it when it arrives) is under
+    :data:`_RECENT_REPORT_S` old: the GP's browser may report on audio only every few
+    seconds, and a report from before audio only measured the link with video on it."""
+    stamp = getattr(stats, "timestamp", None)
+    if not isinstance(stamp, datetime):
+        return False
+    return (datetime.now(UTC) - stamp).total_seconds() <= _RECENT_REPORT_S
+
+
+def _both_ways(here: int | None, there: int | None) -> float | None:
+    """The audio's jitter both ways in seconds: the GP's audio as received here, plus the
+    station's at the GP when its report is recent, else (a guess) the same as here."""
+    if here is None:
+        return None
+    return (here + (here if there is None else there)) / OPUS_CLOCK_RATE
 
 
 def watch_remb(sender: Any, attempt: Attempt) -> None:

@@ -47,7 +47,8 @@ receiver reports, plus that of the GP's audio at the station) as measured when t
 begins, i.e. with audio alone on the link: the trial's own video bursts make the audio's
 jitter grow on a capped link, and counting that would hide the queue the limits are for.
 With jitter J per direction spread evenly over ±a, J is about 2a/3 and a round trip moves
-over 4a, i.e. 3 times J both ways. A
+over 4a, i.e. 3 times J both ways; at most ``probe_max_spread_s`` (a jitter measured wrong,
+a stale report say, must not hide a queue for good). A
 probe costs some queueing on a link that is still bad: under a 256 kbit/s cap about one probe
 every 8-14 s, each adding up to about 0.7 s of delay for a moment.
 
@@ -117,6 +118,7 @@ class AudioOnlyJudge:
         probe_max_rtt_s: float = 0.25,
         probe_max_rise_s: float = 0.06,
         probe_jitter_factor: float = 3.0,
+        probe_max_spread_s: float = 0.15,
         good_to_resume: int = 3,
         good_to_confirm: int = 7,
         flap_seconds: float = 30.0,
@@ -136,6 +138,7 @@ class AudioOnlyJudge:
         self.probe_max_rtt_s = probe_max_rtt_s
         self.probe_max_rise_s = probe_max_rise_s
         self.probe_jitter_factor = probe_jitter_factor
+        self.probe_max_spread_s = probe_max_spread_s
         self.good_to_resume = good_to_resume
         self.good_to_confirm = good_to_confirm
         self.flap_seconds = flap_seconds
@@ -196,7 +199,9 @@ class AudioOnlyJudge:
             if age >= self.hold:
                 self._enter(LinkState.PROBING, now)
                 self._probe_rtt = sample.rtt_s
-                self._probe_spread = self.probe_jitter_factor * (sample.jitter_s or 0.0)
+                self._probe_spread = min(
+                    self.probe_jitter_factor * (sample.jitter_s or 0.0), self.probe_max_spread_s
+                )
                 return Decision.PROBE
             return Decision.KEEP
         # Probing: video runs again (the GP's takes 2-3 s to arrive after a pause); see the

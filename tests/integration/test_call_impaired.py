@@ -40,6 +40,21 @@ FREEZE_LIMIT_S = 2.0
 
 pytestmark = [pytest.mark.network, pytest.mark.browser, pytest.mark.slow]
 
+#: The GP's video to the station: packets sent, NACKs the station sent for them, resent.
+GP_OUTBOUND_VIDEO_JS = """
+async () => {
+  const pc = window.kontaktGp.peerConnection();
+  const out = {packets: 0, nacks: 0, resent: 0};
+  for (const s of (await pc.getStats()).values()) {
+    if (s.type === "outbound-rtp" && s.kind === "video") {
+      out.packets += s.packetsSent || 0; out.nacks += s.nackCount || 0;
+      out.resent += s.retransmittedPacketsSent || 0;
+    }
+  }
+  return out;
+}
+"""
+
 
 async def start_tone_meter(page: Any) -> None:
     state = await page.evaluate(
@@ -67,6 +82,7 @@ def test_loss_jitter_and_a_1_mbit_cap_keep_video_and_audio_without_gaps(
         await asyncio.sleep(5)  # the ladder finds its rung
         await page.evaluate(TONE_METER_READ_JS)
         gp0 = await page.evaluate(GP_INBOUND_VIDEO_JS)
+        sent0 = await page.evaluate(GP_OUTBOUND_VIDEO_JS)
         media0 = (await _call(http))["media"]
         rates, audio_only = [], []
         started = time.monotonic()
@@ -78,9 +94,11 @@ def test_loss_jitter_and_a_1_mbit_cap_keep_video_and_audio_without_gaps(
         elapsed = time.monotonic() - started
         tone = await page.evaluate(TONE_METER_READ_JS)
         gp1 = await page.evaluate(GP_INBOUND_VIDEO_JS)
+        sent1 = await page.evaluate(GP_OUTBOUND_VIDEO_JS)
         call = await _call(http)
         counters = netns.counters()
         gaps = sorted(tone["gaps_ms"])
+        to_station = {k: sent1[k] - sent0[k] for k in sent1}
         fps = (gp1["frames"] - gp0["frames"]) / elapsed
         decoded = call["media"]["remote_video_frames"] - media0["remote_video_frames"]
         station_fps = decoded / elapsed
@@ -95,6 +113,7 @@ def test_loss_jitter_and_a_1_mbit_cap_keep_video_and_audio_without_gaps(
             f"station_rungs_bps={sorted(set(rates))} tone_heard_s={tone['seconds']:.1f} "
             f"audio_gaps={len(gaps)} longest_gap_ms={gaps[-1] if gaps else 0:.0f} "
             f"station_audio_frames_share={audio_share:.2f} audio_only_samples={sum(audio_only)} "
+            f"gp_video_to_station={to_station} "
             f"link={counters}"
         )
         assert call["generation"] == before["generation"], "re-dialled"

@@ -18,12 +18,13 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hub.provisioning.keys import ITSigningKey
 from provisioning.updater import STATUS_FILE, Updater, UpdaterSettings
-from provisioning.updates import REQUEST_FILE, UpdateRequest, read_status
+from provisioning.updates import KEYCHAIN_FILE, REQUEST_FILE, KeyChain, UpdateRequest, read_status
 from station.storage.datadir import DataDir
 from tests.integration.daemon_harness import PROVISIONING_TEST_KDF, provisioned_daemon
 from tests.integration.hub_server import it_key, provisioning_hub
@@ -35,7 +36,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def admin(hub_dir: Path, *args: str) -> str:
-    """``kontaktstation admin`` as IT runs it, with IT's own key (a file off the hub)."""
+    """``kontaktstation admin`` as IT runs it, with IT's own key (a file off the hub; a
+    ``--signing-key`` among ``args`` comes later and wins)."""
     key = hub_dir.parent / f"{hub_dir.name}.it-signing.key"
     result = subprocess.run(
         [str(Path(sys.executable).parent / "kontaktstation"), "admin", "--actor", "it-test",
@@ -45,6 +47,18 @@ def admin(hub_dir: Path, *args: str) -> str:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+async def approved(daemon: Any, service: Any) -> Any:
+    """The daemon's agent once IT pre-authorised the station and its first configuration is in
+    force."""
+    agent = daemon.provisioning
+    assert agent is not None and agent.identity is not None
+    await until(lambda: agent.status == "pending")
+    await service.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 1", "it")
+    agent.wake()
+    await until(lambda: agent.config_store is not None and agent.config_store.version > 0)
+    return agent
 
 
 async def test_a_release_goes_from_it_to_the_updater_and_a_failed_one_is_not_asked_for_again(
@@ -73,12 +87,8 @@ async def test_a_release_goes_from_it_to_the_updater_and_a_failed_one_is_not_ask
 
         daemon_config = {"provisioning": provisioning}
         async with provisioned_daemon(data_dir, hub.base_url, config=daemon_config) as daemon:
-            agent = daemon.provisioning
-            assert agent is not None and agent.identity is not None
-            await until(lambda: agent.status == "pending")
-            await service.preauthorise(agent.identity.fingerprint, "solhaven", "Stue 1", "it")
-            agent.wake()
-            await until(lambda: agent.config_store is not None and agent.config_store.version > 0)
+            agent = await approved(daemon, service)
+            assert agent.identity is not None
             station_id = agent.identity.station_id
             assert not spool.exists() or not any(spool.iterdir())
 
@@ -158,3 +168,115 @@ async def test_a_release_goes_from_it_to_the_updater_and_a_failed_one_is_not_ask
             assert "99.1 rolled_back (health_check)" in shown
             listed = admin(hub_dir, "stations", "list")
             assert "(99.1 rolled_back)" in listed
+
+
+async def test_a_key_rotation_between_two_releases_reaches_the_updater(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """IT rotates its key between two releases with ``kontaktstation admin key resign``: a
+    configuration signed by the old key that also trusts the new one, then one signed by the
+    new key alone, neither naming a release. The updater, which trusts the old key (the
+    set-up pinned it; the first release's configuration kept it), never saw either; stationd
+    hands them over with the next release (``UpdateRequest.chain``) and the updater follows
+    them link by link and installs the release the new key signed."""
+    hub_dir = tmp_path / "hub"
+    status = tmp_path / "update-state" / STATUS_FILE
+    spool = DataDir(data_dir).updates
+    provisioning = {"kdf_params": PROVISIONING_TEST_KDF, "check_turn": False,
+                    "update_status": status}  # fmt: skip
+    new_key = tmp_path / "it-2.key"
+    admin(hub_dir, "keygen", str(new_key))
+    new_public = ITSigningKey.load(new_key).trusted_b64()[0]
+    archives = {}
+    for version, marker in (("99.1", "first"), ("99.2", "second")):
+        wheels = tmp_path / f"wheels-{version}"
+        probe = {"ks_release_probe.py": f"MARKER = {marker!r}\n"}
+        make_wheel(wheels, "kontaktstation", version, probe)
+        make_wheel(wheels, "ks-release-dep", "1.0", {"ks_release_dep.py": "VALUE = 1\n"})
+        archives[version] = tmp_path / f"r-{version}.tar"
+        admin(hub_dir, "release", "build", str(wheels), "--out", str(archives[version]))
+    async with provisioning_hub(hub_dir) as (hub, service):
+        for archive in archives.values():
+            admin(hub_dir, "release", "add", str(archive))
+        async with provisioned_daemon(
+            data_dir, hub.base_url, config={"provisioning": provisioning}
+        ) as daemon:
+            agent = await approved(daemon, service)
+            assert agent.identity is not None
+            store = agent.config_store
+            assert store is not None
+            station_id = agent.identity.station_id
+            old_public = it_key(hub.settings).trusted_b64()
+            updater = _installing_updater(spool, status, tmp_path / "opt", old_public)
+
+            async def handed_over(version: str) -> UpdateRequest:
+                agent.wake()
+                await until(lambda: _requested(spool) == version, within=60)
+                return UpdateRequest.model_validate_json((spool / REQUEST_FILE).read_bytes())
+
+            # The first release, signed by the old key: installed, no key change to follow.
+            admin(hub_dir, "release", "rollout", "99.1", "--station", station_id)
+            await handed_over("99.1")
+            assert not (spool / KEYCHAIN_FILE).exists()
+            assert await asyncio.to_thread(updater.run_once) == "installed"
+            # What the units' restart does on a station: stationd runs the release now.
+            agent.releases.running = "99.1"
+            (spool / REQUEST_FILE).unlink(missing_ok=True)  # asked again before it knew
+
+            # The rotation as IT runs it: the new key announced under the old one; every
+            # layer signed again by the new key; the old key dropped. No release named.
+            admin(hub_dir, "--also-trust", new_public, "key", "resign")
+            agent.wake()
+            await until(lambda: set(store.trusted_keys) == {*old_public, new_public})
+            admin(hub_dir, "--signing-key", str(new_key), "--also-trust", old_public[0],
+                  "key", "resign")  # fmt: skip
+            admin(hub_dir, "--signing-key", str(new_key), "key", "resign")
+            agent.wake()
+            await until(lambda: store.trusted_keys == (new_public,))
+
+            # The second release, signed by the new key: the chain comes with it.
+            admin(hub_dir, "--signing-key", str(new_key), "release", "rollout", "99.2",
+                  "--station", station_id)  # fmt: skip
+            await handed_over("99.2")
+            chain = KeyChain.model_validate_json((spool / KEYCHAIN_FILE).read_bytes())
+            assert len(chain.links) == 2
+            assert await asyncio.to_thread(updater.run_once) == "installed"
+            assert _marker(tmp_path / "opt") == "second"
+
+
+def _requested(spool: Path) -> str | None:
+    try:
+        request = UpdateRequest.model_validate_json((spool / REQUEST_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return request.release.version
+
+
+def _marker(prefix: Path) -> str:
+    probe = subprocess.run(
+        [str(prefix / "venv/bin/python"), "-c", "import ks_release_probe as p; print(p.MARKER)"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return probe.stdout.strip() or probe.stderr.strip()[-80:]
+
+
+def _installing_updater(
+    spool: Path, status: Path, prefix: Path, it_keys: tuple[str, ...]
+) -> Updater:
+    """The updater as root runs it, trusting ``it_keys`` (the set-up's ``--it-key``); the
+    station's units come back healthy (their restart and state are the booted appliance's)."""
+    (prefix / "releases/setup/venv").mkdir(parents=True)
+    (prefix / "venv").symlink_to(prefix / "releases/setup/venv")
+    restarts: list[Sequence[str]] = []
+    clock = [0.0]
+    return Updater(
+        UpdaterSettings(
+            spool=spool, state=status.parent, prefix=prefix, it_keys=it_keys,
+            python=sys.executable, health_seconds=10, settle_seconds=2, poll_seconds=1,
+        ),
+        state_of=lambda: "locked",
+        restart=restarts.append,
+        unit=lambda _name: ("active", 0, f"invocation-{len(restarts)}"),
+        sleep=lambda s: clock.__setitem__(0, clock[0] + s),
+        clock=lambda: clock[0],
+    )  # fmt: skip

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from station.call.adapt import _both_ways, _recent
 from station.call.linkjudge import AudioOnlyJudge, Decision, LinkSample, LinkState
 
 GOOD = LinkSample(rtt_s=0.02, loss=0.0, fps=25.0, remb_bps=1_000_000)
@@ -187,3 +191,26 @@ def test_jitter_from_the_trials_own_video_does_not_hide_a_queue() -> None:
     ]
     assert run(judge, samples, 5) == [Decision.KEEP] * 11
     assert judge.state is LinkState.PROBING
+
+
+def test_a_jitter_measured_wrong_widens_the_limits_only_so_far() -> None:
+    """A stale or wrong jitter (a report from before audio only, say) must not hide a queue:
+    the widening stops at 150 ms."""
+    judge = AudioOnlyJudge(warmup_seconds=0)
+    run(judge, [QUEUED] * 3)  # audio only at t=2
+    wrong = LinkSample(rtt_s=0.100, loss=0.0, fps=None, remb_bps=None, jitter_s=1.0)
+    assert run(judge, [wrong, wrong], 3)[-1] is Decision.PROBE
+    queued = LinkSample(rtt_s=0.350, loss=0.0, fps=30.0, remb_bps=300_000, jitter_s=1.0)
+    assert run(judge, [queued] * 3, 5) == [Decision.KEEP] * 3
+
+
+def test_the_gps_jitter_report_counts_only_while_recent() -> None:
+    """The station's audio at the GP: its receiver report's jitter when it is under 1.5 s
+    old; else the jitter here stands in for both ways."""
+    now = datetime.now(UTC)
+    assert _recent(SimpleNamespace(timestamp=now - timedelta(seconds=0.5)))
+    assert not _recent(SimpleNamespace(timestamp=now - timedelta(seconds=4)))
+    assert not _recent(SimpleNamespace())
+    assert _both_ways(480, 960) == 0.03  # 10 ms here, 20 ms there
+    assert _both_ways(480, None) == 0.02  # no recent report: 10 ms each way
+    assert _both_ways(None, 960) is None

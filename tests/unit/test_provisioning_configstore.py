@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from provisioning.configstore import ConfigStore, HealthVerdict
+from provisioning.configstore import KEY_CHAIN_LINKS, ConfigStore, HealthVerdict
 from provisioning.errors import ConfigRejected
 from provisioning.protocol import (
     SignedEnvelope,
     b64decode,
     b64encode,
     canonical_json,
+    open_envelope,
     public_key_bytes,
     seal_envelope,
 )
@@ -237,3 +238,37 @@ async def test_a_crypto_wipe_does_not_open_the_door_to_an_older_version(data_dir
         await reopened.apply(envelope(1), healthy)  # an old signed version, replayed
     assert refused.value.reason == "stale_version"
     assert (await reopened.apply(envelope(2), healthy)) is not None  # the one in force
+
+
+async def test_every_key_change_is_kept_for_the_updater_in_order(
+    store: ConfigStore, data_dir: Path
+) -> None:
+    """The configurations that changed the trusted keys stay, as signed, oldest first, across
+    restarts and the pruning of older configurations; the newest 16 of them."""
+    new_key = Ed25519PrivateKey.generate()
+    new_public = b64encode(public_key_bytes(new_key))
+    await store.apply(envelope(1), healthy)  # the pinned key again: no change
+    announce = envelope(2, trusted=(HUB_PUBLIC, new_public))
+    await store.apply(announce, healthy)
+    await store.apply(envelope(3, key=new_key, trusted=(HUB_PUBLIC, new_public)), healthy)
+    drop_old = envelope(4, key=new_key, trusted=(new_public,))
+    await store.apply(drop_old, healthy)
+    await store.apply(envelope(5, key=new_key, trusted=(new_public,)), healthy)
+
+    reopened = ConfigStore.open(data_dir, STATION)
+    assert reopened.key_chain() == [announce, drop_old]
+    # Each link opens with the keys before it: what the updater checks.
+    assert open_envelope(announce, "config", [public_key_bytes(HUB_KEY)])
+    assert open_envelope(drop_old, "config", [public_key_bytes(new_key)])
+
+    keys = [new_key]
+    for version in range(6, 6 + KEY_CHAIN_LINKS + 2):
+        key = Ed25519PrivateKey.generate()
+        public = b64encode(public_key_bytes(key))
+        await reopened.apply(envelope(version, key=keys[-1], trusted=(public,)), healthy)
+        keys.append(key)
+    chain = reopened.key_chain()
+    assert len(chain) == KEY_CHAIN_LINKS
+    assert [json.loads(b64decode(link.payload))["version"] for link in chain] == list(
+        range(6 + 2, 6 + KEY_CHAIN_LINKS + 2)
+    )

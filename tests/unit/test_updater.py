@@ -25,7 +25,7 @@ from provisioning.protocol import SignedEnvelope, b64encode, seal_envelope
 from provisioning.release import Release
 from provisioning.schema import SoftwareRelease
 from provisioning.updater import STATUS_FILE, Updater, UpdaterSettings
-from provisioning.updates import REQUEST_FILE, UpdateRequest, read_status
+from provisioning.updates import KEYCHAIN_FILE, REQUEST_FILE, KeyChain, UpdateRequest, read_status
 from tests.releases import make_release
 
 pytestmark = pytest.mark.timeout(300)
@@ -109,7 +109,13 @@ class Rig:
         }
         return seal_envelope(key or self.it, "config", payload)
 
-    def request(self, release: Release, archive: Path, config: SignedEnvelope) -> None:
+    def request(
+        self,
+        release: Release,
+        archive: Path,
+        config: SignedEnvelope,
+        chain: Sequence[SignedEnvelope] = (),
+    ) -> None:
         """What stationd writes: the archive beside the request."""
         shutil.copyfile(archive, self.settings.spool / f"{release.sha256}.tar")
         request = UpdateRequest(
@@ -117,6 +123,10 @@ class Rig:
             archive=f"{release.sha256}.tar",
             config=config,
         )
+        keychain = self.settings.spool / KEYCHAIN_FILE
+        keychain.unlink(missing_ok=True)
+        if chain:
+            keychain.write_text(KeyChain(links=tuple(chain)).model_dump_json())
         (self.settings.spool / REQUEST_FILE).write_text(request.model_dump_json())
 
     @property
@@ -425,3 +435,100 @@ def test_a_request_that_is_not_a_plain_file_neither_hangs_nor_loops(
     assert rig.linked == rig.setup_venv and rig.restarts == []
     assert not path.exists() and not path.is_symlink()  # gone: the path unit stops
     assert (tmp_path / "elsewhere.json").exists() or kind != "symlink"
+
+
+def test_a_key_rotation_without_a_release_is_followed_link_by_link(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """IT rotates A → B in a configuration that names no new release (stationd applies it;
+    the updater never sees it), then signs a release with B. With the key change stationd
+    kept (the request's chain) the updater follows A → B and installs; without it, as before,
+    it refuses."""
+    first = make_release(tmp_path / "a", "20.0", marker="twenty")
+    rig.request(first, tmp_path / "a/release-20.0.tar", rig.config(first, version=20))
+    assert rig.updater().run_once() == "installed"  # the updater trusts A, floor 20
+    key_b = Ed25519PrivateKey.generate()
+    rotation = rig.config(first, version=21, trusted=[key_b])  # signed by A, names B
+    second = make_release(tmp_path / "b", "21.0", marker="twenty-one")
+    signed_by_b = rig.config(second, version=22, key=key_b, trusted=[key_b])
+
+    rig.request(second, tmp_path / "b/release-21.0.tar", signed_by_b)
+    assert rig.updater().run_once() == "failed"
+    assert rig.status() == ("failed", "config_unverified")
+
+    rig.request(second, tmp_path / "b/release-21.0.tar", signed_by_b, chain=[rotation])
+    assert rig.updater().run_once() == "installed"
+    assert _probe(rig.settings.prefix / "venv") == "twenty-one"
+    # From now on B is what the updater trusts, A no longer (the chain was followed once).
+    third = make_release(tmp_path / "c", "23.0")
+    rig.request(third, tmp_path / "c/release-23.0.tar", rig.config(third, version=23))
+    assert rig.updater().run_once() == "failed"
+    assert rig.status() == ("failed", "config_unverified")
+
+
+def test_a_chain_stationd_made_up_changes_nothing(rig: Rig, tmp_path: Path) -> None:
+    """A compromised stationd hands over key changes IT did not sign (its own key naming
+    itself), a key change for another station, and an old one replayed: none moves the
+    updater's trust, and a release signed by stationd's key is refused."""
+    first = make_release(tmp_path / "a", "30.0", marker="thirty")
+    rig.request(first, tmp_path / "a/release-30.0.tar", rig.config(first, version=30))
+    assert rig.updater().run_once() == "installed"
+    mallory = Ed25519PrivateKey.generate()
+    second = make_release(tmp_path / "b", "31.0")
+    own = rig.config(second, version=31, key=mallory, trusted=[mallory])
+    other_station = rig.config(second, version=32, trusted=[mallory], station_id="st2")
+    replayed = rig.config(second, version=29, trusted=[mallory])  # IT-signed, but older
+    for chain, reason in (
+        ([own], "config_unverified"),
+        ([replayed], "config_unverified"),
+        ([other_station], "config_unverified"),
+    ):
+        rig.request(
+            second,
+            tmp_path / "b/release-31.0.tar",
+            rig.config(second, version=33, key=mallory, trusted=[mallory]),
+            chain=chain,
+        )
+        assert rig.updater().run_once() == "failed"
+        assert rig.status() == ("failed", reason)
+    assert _probe(rig.settings.prefix / "venv") == "thirty"
+
+
+def test_a_key_change_in_its_rollback_and_a_replay_after_a_rollback(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """IT's first configuration after a rotation can be a rollback (an older version, naming
+    the newer one it rolls back from): it is a link like any other. And once IT rolled back
+    from a version, that version is never acted on again (stationd replaying it)."""
+    first = make_release(tmp_path / "a", "40.0", marker="forty")
+    rig.request(first, tmp_path / "a/release-40.0.tar", rig.config(first, version=40))
+    assert rig.updater().run_once() == "installed"  # floor 40
+    key_b = Ed25519PrivateKey.generate()
+    rolled_back = rig.config(first, version=38, rollback_of=41, trusted=[key_b])
+    second = make_release(tmp_path / "b", "42.0", marker="forty-two")
+    by_b = rig.config(second, version=42, key=key_b, trusted=[key_b])
+    rig.request(second, tmp_path / "b/release-42.0.tar", by_b, chain=[rolled_back])
+    assert rig.updater().run_once() == "installed"
+    assert _probe(rig.settings.prefix / "venv") == "forty-two"
+
+    # IT rolls the station back from 43 (to 42's content, as version 42 with rollback_of 43);
+    # a compromised stationd then hands over 43 again.
+    third = make_release(tmp_path / "c", "43.0", marker="forty-three")
+    rig.request(
+        third, tmp_path / "c/release-43.0.tar",
+        rig.config(third, version=43, key=key_b, trusted=[key_b]),
+    )  # fmt: skip
+    assert rig.updater().run_once() == "installed"
+    rig.request(
+        second, tmp_path / "b/release-42.0.tar",
+        rig.config(second, version=42, rollback_of=43, key=key_b, trusted=[key_b]),
+    )  # fmt: skip
+    assert rig.updater().run_once() == "installed"
+    assert _probe(rig.settings.prefix / "venv") == "forty-two"
+    rig.request(
+        third, tmp_path / "c/release-43.0.tar",
+        rig.config(third, version=43, key=key_b, trusted=[key_b]),
+    )  # fmt: skip
+    assert rig.updater().run_once() == "failed"
+    assert rig.status() == ("failed", "config_replayed")
+    assert _probe(rig.settings.prefix / "venv") == "forty-two"
