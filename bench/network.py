@@ -35,9 +35,11 @@ Times to adapt and recover (``--transitions N``, N interleaved calls per pair): 
 ``--settle`` seconds clean, a 256 kbit/s cap both ways for ``--hold`` seconds, then none. One
 stopwatch (this script's monotonic clock, polled every 0.1 s) from the moment the cap is put
 on: the GP page's "Kun lyd" label shown and stationd in audio only (the Chromium station has
-no audio only: none); from the moment it is taken off: the station's video flowing at the GP
-again (at least 10 frames decoded in the last second) and back to full size (640 wide, at
-least 20 frames in the last second), the same criterion for both pairs.
+no audio only: none); from the moment it is taken off: video back at the GP (at least 10
+frames decoded in the last second, and neither the label nor stationd saying audio only: a
+trial's video under the label is not back) and back to full size (640 wide, at least 20
+frames in the last second), the same criteria for both pairs (Chromium, never audio only,
+has its video back at the first full second).
 
 Not here yet: UDP blocked (``tests/integration/test_turn_paths.py`` has the station's side of
 it) and glass-to-glass latency under impairment.
@@ -236,17 +238,19 @@ async def transition(
     netns.impair()
     cleared = time.monotonic()
     window: deque[tuple[float, int]] = deque()
-    flowing_s = full_s = None
+    back_s = full_s = None
     while full_s is None and (now := time.monotonic()) - cleared < args.recover_limit:
         stats = await gp.evaluate(GP_INBOUND_VIDEO_JS)
+        # Audio only ends when both sides say so (a trial's video under the label is not back).
+        labelled = await label.is_visible() or bool((await station_now()).get("audio_only"))
         window.append((now, stats["frames"]))
         while len(window) > 1 and now - window[1][0] >= 1.0:
             window.popleft()  # the oldest look at least a second ago stays first
         then, frames = window[0]
         if now - then >= 0.95:
             fps = (stats["frames"] - frames) / (now - then)
-            if flowing_s is None and fps >= FLOWING_FPS:
-                flowing_s = now - cleared
+            if back_s is None and fps >= FLOWING_FPS and not labelled:
+                back_s = now - cleared
             if fps >= FULL_FPS and stats["width"] >= FULL_WIDTH:
                 full_s = now - cleared
         await asyncio.sleep(POLL_S)
@@ -254,7 +258,7 @@ async def transition(
     return {
         "audio_only_label_s": _r2(label_s),
         "audio_only_station_s": _r2(station_s),
-        "video_flowing_s": _r2(flowing_s),
+        "video_back_s": _r2(back_s),
         "full_size_s": _r2(full_s),
         "redialled": last.get("redialled"),
     }
@@ -425,7 +429,7 @@ async def transitions(args: argparse.Namespace, bench: Pairs, netns: StationNetn
             emit(bench="network_transition", pair=pair, repeat=repeat, **figures)
     summary: dict[str, Any] = {}
     for pair, calls in results.items():
-        for key in ("audio_only_label_s", "audio_only_station_s", "video_flowing_s", "full_size_s"):
+        for key in ("audio_only_label_s", "audio_only_station_s", "video_back_s", "full_size_s"):
             values = [call[key] for call in calls if call[key] is not None]
             if values:
                 median, low, high = median_ci(values)
@@ -434,7 +438,7 @@ async def transitions(args: argparse.Namespace, bench: Pairs, netns: StationNetn
                     "ci95": [round(low, 2), round(high, 2)],
                     "reached": f"{len(values)}/{len(calls)}",
                 }
-    for key in ("video_flowing_s", "full_size_s"):
+    for key in ("video_back_s", "full_size_s"):
         pairs = [
             (ours[key], theirs[key])
             for ours, theirs in zip(results["station"], results["chromium"], strict=True)
@@ -478,7 +482,7 @@ def main() -> int:
     )
     parser.add_argument("--hold", type=float, default=20.0, help="seconds under the cap")
     parser.add_argument(
-        "--recover-limit", type=float, default=40.0, help="seconds to wait for full size"
+        "--recover-limit", type=float, default=60.0, help="seconds to wait for full size"
     )
     args = parser.parse_args()
     unknown = [name for name in args.rows if name not in ROWS]
