@@ -82,6 +82,14 @@ _VIDEO_CAPACITY = 512
 #: keyframe (about 0.3 s of a 640x480 stream; NACK's retransmission, one round trip, had its
 #: chance long before).
 _GAP_KEYFRAME_PACKETS = 40
+#: ... or that has held them back this long, whatever their number: a sender that slowed down
+#: (its estimate fell in a burst of loss) can take seconds to send 40 packets, and CI saw the
+#: station's picture frozen 2.1 s under bursty loss until the stall watchdog asked. Long
+#: enough for NACK's retransmission on a round trip up to about 150 ms.
+_GAP_KEYFRAME_SECONDS = 0.35
+#: A gap still there this long after its keyframe request asks again (the keyframe itself
+#: can be lost in a burst).
+_GAP_KEYFRAME_REPEAT_SECONDS = 1.0
 #: A packet arriving after this long a silence ends a pause of the network (a Wi-Fi roam, a
 #: cut): every packet sent meanwhile is lost, and NACK cannot bring a whole pause back. A gap
 #: it finds at the front asks for a keyframe at once instead of after
@@ -122,6 +130,9 @@ class FrameEndJitterBuffer(JitterBuffer):
         self.keyframe_skips = 0
         self.keyframe_requests = 0
         self._asked_for_gap: int | None = None
+        self._asked_at = 0.0
+        #: The gap at the front and when it was first seen there.
+        self._gap: tuple[int, float] | None = None
         self._want_keyframe = False
 
     def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
@@ -189,7 +200,8 @@ class FrameEndJitterBuffer(JitterBuffer):
         arrive meanwhile included. A complete keyframe behind the gap is released, and
         everything before it dropped (nothing before a keyframe is needed to decode after
         it). Without one, a keyframe is asked for once the gap has held back
-        :data:`_GAP_KEYFRAME_PACKETS` packets, or at once after a pause (once per gap)."""
+        :data:`_GAP_KEYFRAME_PACKETS` packets or :data:`_GAP_KEYFRAME_SECONDS`, or at once
+        after a pause; again after :data:`_GAP_KEYFRAME_REPEAT_SECONDS` if it is still there."""
         behind = uint16_add(newest, -origin)
         if behind <= gap or behind >= self._capacity:
             return None
@@ -213,9 +225,18 @@ class FrameEndJitterBuffer(JitterBuffer):
                     return self._release(packets, first.timestamp, count + 1 - start)
             break  # the first keyframe behind the gap is not complete yet: wait for it
         gap_at = uint16_add(origin, gap)
-        waited = behind - gap >= _GAP_KEYFRAME_PACKETS or self._after_pause
-        if waited and self._asked_for_gap != gap_at:
+        now = self._clock()
+        if self._gap is None or self._gap[0] != gap_at:
+            self._gap = (gap_at, now)
+        waited = (
+            behind - gap >= _GAP_KEYFRAME_PACKETS
+            or now - self._gap[1] >= _GAP_KEYFRAME_SECONDS
+            or self._after_pause
+        )
+        again = now - self._asked_at >= _GAP_KEYFRAME_REPEAT_SECONDS
+        if waited and (self._asked_for_gap != gap_at or again):
             self._asked_for_gap = gap_at
+            self._asked_at = now
             self._want_keyframe = True
         return None
 

@@ -309,6 +309,25 @@ def test_a_gap_that_holds_back_packets_asks_for_a_keyframe_once() -> None:
     assert buffer.keyframe_requests == 1
 
 
+def test_a_gap_behind_a_slow_sender_asks_for_a_keyframe_in_time_and_again() -> None:
+    """CI under bursty loss: the GP's browser, its estimate fallen, sent so few packets that
+    40 behind a gap took over 2 s, and the station's picture stayed frozen until the stall
+    watchdog asked. A gap now asks after 0.35 s whatever the number of packets, and again
+    every second while it is still there (the keyframe can be lost in the burst too)."""
+    now = [100.0]
+    buffer = FrameEndJitterBuffer(clock=lambda: now[0])
+    assert feed(buffer, packet(1, 0, marker=True)) == [(0, b"<1>")]
+    asked = []
+    for seq in range(3, 3 + 30):  # packet 2 lost for good; eight packets a second behind it
+        now[0] += 0.125
+        pli, frame = buffer.add(packet(seq, seq * 100, marker=True))
+        assert frame is None
+        asked.append(pli)
+    # Seen at the first packet behind it (t=0.125); asked 0.375 s later; again each second.
+    assert [i for i, pli in enumerate(asked) if pli] == [3, 11, 19, 27]
+    assert buffer.keyframe_requests == 4
+
+
 def test_a_gap_left_by_a_pause_of_the_network_asks_for_a_keyframe_at_once() -> None:
     # Issue 18 item 4: after a pause every packet sent meanwhile is lost; waiting for 40 more
     # packets from a sender that slowed down kept the picture frozen 2-2.7 s (bench/redial.py).
