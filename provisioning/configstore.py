@@ -38,10 +38,10 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from provisioning.errors import ConfigRejected, SignatureInvalid
+from provisioning.errors import ConfigRejected
 from provisioning.identity import provisioning_dir
-from provisioning.protocol import SignedEnvelope, b64decode, b64encode, open_envelope
-from provisioning.schema import ConfigPayload, StationConfig
+from provisioning.protocol import SignedEnvelope, b64decode, b64encode
+from provisioning.schema import ConfigPayload, StationConfig, open_config
 from station.storage.datadir import DataDir
 from station.storage.durable import StepHook, atomic_write, fsync_dir, no_step, sweep_temp_files
 
@@ -257,17 +257,7 @@ class ConfigStore:
     # ------------------------------------------------------------------ applying
 
     def _verify(self, envelope: SignedEnvelope, trusted: list[str]) -> ConfigPayload:
-        if not trusted:
-            raise ConfigRejected("no_trusted_keys", "no hub key is trusted yet")
-        try:
-            raw = open_envelope(envelope, "config", [b64decode(k, length=32) for k in trusted])
-        except SignatureInvalid as exc:
-            raise ConfigRejected("bad_signature", str(exc)) from None
-        try:
-            payload = ConfigPayload.model_validate(raw)
-        except ValidationError as exc:
-            where = ".".join(str(p) for p in exc.errors()[0].get("loc", ())) or "payload"
-            raise ConfigRejected("invalid", f"configuration does not validate at {where}") from None
+        payload = open_config(envelope, trusted)
         if payload.station_id != self.station_id:
             raise ConfigRejected("wrong_station", "configuration is for another station")
         return payload

@@ -9,6 +9,7 @@ which is how "never personal data" is kept by construction (and proven by a test
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Final, Literal
@@ -20,11 +21,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
-from provisioning.protocol import SignedEnvelope
+from provisioning.errors import ConfigRejected, SignatureInvalid
+from provisioning.protocol import SignedEnvelope, b64decode, open_envelope
 from station.core.rules import check_endpoint_url
 from station.core.text import SingleLine, has_control
 
@@ -62,6 +65,7 @@ __all__ = [
     "Timeouts",
     "UpdateReport",
     "UpdateState",
+    "open_config",
 ]
 
 CONFIG_FORMAT: Final = "kontaktstation-config-1"
@@ -271,6 +275,24 @@ class ConfigPayload(_Model):
 
 
 # --------------------------------------------------------------------------- commands
+
+
+def open_config(envelope: SignedEnvelope, trusted: Sequence[str]) -> ConfigPayload:
+    """The configuration in ``envelope`` if one of ``trusted`` (base64url hub keys) signed it
+    and it validates; :class:`ConfigRejected` (``no_trusted_keys``, ``bad_signature``,
+    ``invalid``) otherwise. Whose station it is, and which version, the caller checks.
+    One reading for stationd's configuration store and the root updater."""
+    if not trusted:
+        raise ConfigRejected("no_trusted_keys", "no hub key is trusted yet")
+    try:
+        raw = open_envelope(envelope, "config", [b64decode(k, length=32) for k in trusted])
+    except SignatureInvalid as exc:
+        raise ConfigRejected("bad_signature", str(exc)) from None
+    try:
+        return ConfigPayload.model_validate(raw)
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0].get("loc", ())) or "payload"
+        raise ConfigRejected("invalid", f"configuration does not validate at {where}") from None
 
 
 class CommandKind(StrEnum):

@@ -63,8 +63,8 @@ from typing import BinaryIO, Final
 
 from pydantic import ValidationError
 
-from provisioning.errors import SignatureInvalid
-from provisioning.protocol import SignedEnvelope, b64decode, open_envelope
+from provisioning.errors import ConfigRejected, SignatureInvalid
+from provisioning.protocol import SignedEnvelope, b64decode
 from provisioning.release import (
     LOCK_FILE,
     MAX_RELEASE_BYTES,
@@ -72,7 +72,7 @@ from provisioning.release import (
     ReleaseInvalid,
     unpack_release,
 )
-from provisioning.schema import ConfigPayload, SoftwareRelease
+from provisioning.schema import ConfigPayload, SoftwareRelease, open_config
 from provisioning.updates import (
     KEYCHAIN_FILE,
     REQUEST_FILE,
@@ -677,9 +677,8 @@ class Updater:
 def _opened(envelope: SignedEnvelope, keys: Sequence[str]) -> ConfigPayload | None:
     """The configuration in ``envelope`` if one of ``keys`` (base64url) signed it."""
     try:
-        raw = open_envelope(envelope, "config", [b64decode(k, length=32) for k in keys])
-        return ConfigPayload.model_validate(raw)
-    except (SignatureInvalid, ValidationError, ValueError):
+        return open_config(envelope, keys)
+    except ConfigRejected:
         return None
 
 

@@ -254,3 +254,42 @@ def test_the_hub_refuses_to_start_beside_a_signing_key(tmp_path: Path) -> None:
                 "KONTAKTSTATION_HUB_PROVISIONING_KEY": str(hub_dir / "provisioning.key"),
             }
         )
+
+
+def test_key_resign_refuses_a_layer_the_keys_given_do_not_verify(tmp_path: Path) -> None:
+    """A rotation run out of order: ``key resign`` with the new key B alone, while the layers
+    are still A's, refuses and stores nothing (the layers stay A's and A still opens them);
+    with ``--also-trust A`` it signs them again, and from then on A alone is refused in turn."""
+    keys = {name: tmp_path / "it" / f"{name}.key" for name in ("a", "b")}
+    public = {}
+    for name, path in keys.items():
+        made = _admin_process(tmp_path, "keygen", str(path))
+        assert made.returncode == 0, made.stderr
+        found = re.search(r"public\s+(\S+)", made.stdout)
+        assert found is not None
+        public[name] = found.group(1)
+    layer = tmp_path / "layer.json"
+    layer.write_text(json.dumps({"idle_lock_seconds": 240}))
+    with_a = ("--signing-key", str(keys["a"]))
+    with_b = ("--signing-key", str(keys["b"]))
+    stored = _admin_process(tmp_path, *with_a, "config", "set", "--municipality", str(layer))
+    assert stored.returncode == 0, stored.stderr
+
+    def shown(*signer: str) -> subprocess.CompletedProcess[str]:
+        return _admin_process(tmp_path, *signer, "config", "show", "--municipality")
+
+    before = shown(*with_a)
+    assert before.returncode == 0 and "240" in before.stdout
+
+    refused = _admin_process(tmp_path, *with_b, "key", "resign")
+    assert refused.returncode != 0
+    assert "does not verify against IT's keys" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert shown(*with_a).stdout == before.stdout  # nothing stored: A still opens the layer
+    assert shown(*with_b).returncode != 0
+
+    rotated = _admin_process(tmp_path, *with_b, "--also-trust", public["a"], "key", "resign")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "240" in shown(*with_b).stdout
+    assert _admin_process(tmp_path, *with_a, "key", "resign").returncode != 0
+    assert "240" in shown(*with_b).stdout
