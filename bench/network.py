@@ -60,6 +60,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -348,6 +349,9 @@ async def run(args: argparse.Namespace) -> None:
                         await http.aclose()
         finally:
             netns.close()
+            if args.stationd_log is not None:
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(tmp_path / "station" / "stationd.log", args.stationd_log)
 
 
 @dataclass(frozen=True)
@@ -483,6 +487,9 @@ def main() -> int:
     parser.add_argument("--hold", type=float, default=20.0, help="seconds under the cap")
     parser.add_argument(
         "--recover-limit", type=float, default=60.0, help="seconds to wait for full size"
+    )
+    parser.add_argument(
+        "--stationd-log", type=Path, help="keep stationd's log here (the link judge's steps)"
     )
     args = parser.parse_args()
     unknown = [name for name in args.rows if name not in ROWS]

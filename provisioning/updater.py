@@ -396,10 +396,15 @@ class Updater:
         trust = self._trust()
         if not trust.keys:
             raise UpdateFailed("no_it_key", "the set-up pinned no IT key (--it-key)")
-        followed, stations = self._follow_chain(trust, self._read_chain())
+        chain = self._read_chain()
+        followed, stations, steps = self._follow_chain(trust, chain)
         payload = _opened(request.config, followed.keys)
         if payload is None:
-            raise UpdateFailed("config_unverified", "not signed by a key IT pinned")
+            # For IT: whether a rotation's key changes came with it and were followed.
+            raise UpdateFailed(
+                "config_unverified",
+                f"not signed by a key IT pinned ({steps} of {len(chain)} key changes followed)",
+            )
         if trust.station_id is not None and payload.station_id != trust.station_id:
             raise UpdateFailed("config_other_station", "a configuration for another station")
         if stations - {payload.station_id}:
@@ -432,9 +437,11 @@ class Updater:
             return ()
 
     @staticmethod
-    def _follow_chain(trust: _Trust, chain: Sequence[SignedEnvelope]) -> tuple[_Trust, set[str]]:
+    def _follow_chain(
+        trust: _Trust, chain: Sequence[SignedEnvelope]
+    ) -> tuple[_Trust, set[str], int]:
         """The trust after the key changes in ``chain`` that it allows, in order; the stations
-        they were for.
+        they were for; how many it followed.
 
         Each link must be signed by the keys in force before it (as stationd checked when it
         applied it), be for this station and no replay (:meth:`_Trust.allows`): a link signed
@@ -442,6 +449,7 @@ class Updater:
         nothing, so a compromised stationd can hand over only what IT signed, in IT's order.
         """
         stations: set[str] = set()
+        steps = 0
         for link in chain:
             payload = _opened(link, trust.keys)
             if payload is None or not trust.allows(payload):
@@ -450,7 +458,8 @@ class Updater:
                 continue
             trust = trust.after(payload)
             stations.add(payload.station_id)
-        return trust, stations
+            steps += 1
+        return trust, stations, steps
 
     def _copy(self, request: UpdateRequest, copy: Path) -> None:
         """The archive into root's own directory, at most a release's size: the bytes checked

@@ -9,6 +9,7 @@ real in the booted appliance (``tests/vm``).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -466,7 +467,9 @@ def test_a_key_rotation_without_a_release_is_followed_link_by_link(
     assert rig.status() == ("failed", "config_unverified")
 
 
-def test_a_chain_stationd_made_up_changes_nothing(rig: Rig, tmp_path: Path) -> None:
+def test_a_chain_stationd_made_up_changes_nothing(
+    rig: Rig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A compromised stationd hands over key changes IT did not sign (its own key naming
     itself), a key change for another station, and an old one replayed: none moves the
     updater's trust, and a release signed by stationd's key is refused."""
@@ -489,8 +492,12 @@ def test_a_chain_stationd_made_up_changes_nothing(rig: Rig, tmp_path: Path) -> N
             rig.config(second, version=33, key=mallory, trusted=[mallory]),
             chain=chain,
         )
-        assert rig.updater().run_once() == "failed"
+        with caplog.at_level(logging.ERROR, logger="kontaktstation.updater"):
+            caplog.clear()
+            assert rig.updater().run_once() == "failed"
         assert rig.status() == ("failed", reason)
+        # The journal tells IT the key change came and was not followed.
+        assert "(0 of 1 key changes followed)" in caplog.text
     assert _probe(rig.settings.prefix / "venv") == "thirty"
 
 
