@@ -52,7 +52,6 @@ class LinkAdaptation(CallControls):
                 _log.debug("call statistics unavailable: %s", type(exc).__name__)
                 continue
             received = lost = transport_bytes = video_sent = 0
-            rtts: list[float] = []
             audio_report: Any = None
             # The audio's jitter, in Opus clock ticks: the GP's audio here, the station's at
             # the GP (its receiver report, if recent: see _both_ways).
@@ -67,11 +66,8 @@ class LinkAdaptation(CallControls):
                 if kind == "inbound-rtp":
                     received += int(stats.packetsReceived)
                     lost += max(0, int(stats.packetsLost))
-                elif kind == "remote-inbound-rtp":
-                    if stats.roundTripTime is not None:
-                        rtts.append(float(stats.roundTripTime))
-                    if stats.kind == "audio":
-                        audio_report = stats
+                elif kind == "remote-inbound-rtp" and stats.kind == "audio":
+                    audio_report = stats
                 elif kind == "outbound-rtp" and stats.kind == "video":
                     video_sent += int(stats.bytesSent)
                 elif kind == "transport":
@@ -85,7 +81,9 @@ class LinkAdaptation(CallControls):
                 loss = missed / (got + missed) if got + missed > 0 else 0.0
                 fps = (frames - frames0) / span
                 bitrate = (transport_bytes - bytes0) * 8 / span / 1000
-                rtt_ms = max(rtts) * 1000 if rtts else None
+                # Per report, not aiortc's smoothed roundTripTime (see station.call.roundtrip).
+                rtt = attempt.round_trips.take()
+                rtt_ms = None if rtt is None else rtt * 1000
                 last = attempt.last_sign_of_life()
                 age = None if last is None else now - last
                 level = grade_quality(
@@ -221,10 +219,8 @@ class LinkAdaptation(CallControls):
             jitter_s=jitter_s,
         )
         judge = self._link_judge
-        # During a trial REMB is not judged (see linkjudge); the log says what the judge saw.
-        video_for = 0.0 if started is None or judge.state is LinkState.PROBING else now - started
-        reason = judge.why_bad(sample, video_for)
         decision = judge.feed(now, sample)
+        reason = judge.reason  # what the judge saw (a trial does not judge REMB)
         if judge.state is not LinkState.VIDEO or decision is not Decision.KEEP:
             _log.info(
                 "call attempt %d: link %s/%s (%s; rtt %s ms, loss %.0f%%, fps %s, remb %s, "

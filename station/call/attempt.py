@@ -42,6 +42,7 @@ from station.call.media import (
 )
 from station.call.probe import probe_ice_servers
 from station.call.quality import selected_pair
+from station.call.roundtrip import watch_round_trips
 from station.call.state import END_TIMEOUT, Attempt, CallPhase
 from station.call.tuning import use_station_jitter_buffers
 from station.call.warm import WarmPeer, host_addresses
@@ -316,8 +317,9 @@ class AttemptRunner(LinkAdaptation):
         top = camera.max_bitrate if codec and isinstance(camera, BitrateControl) else None
         attempt.ladder = VideoLadder(top_bitrate=top)
         watch_remb(video_sender, attempt)
+        watch_round_trips(video_sender, attempt.round_trips)
         self._apply_audio_only(attempt)
-        pc.addTrack(microphone)
+        watch_round_trips(pc.addTrack(microphone), attempt.round_trips)
         self._camera_codec = codec
         if codec:
             # Pre-encoded packets: the GP's keyframe requests must reach the encoder.

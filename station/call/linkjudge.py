@@ -2,8 +2,9 @@
 
 Fed one sample a statistics interval (1 s) with what the station measures:
 
-* **round-trip time** from the GP's RTCP receiver reports (queueing on a capped link shows
-  here first: a bottleneck's queue grows long before it drops);
+* **round-trip time** from the GP's RTCP receiver reports, each report's own
+  (:mod:`station.call.roundtrip`; queueing on a capped link shows here first: a bottleneck's
+  queue grows long before it drops);
 * **loss** of what the station receives (the station's own receiver statistics);
 * the **frame rate** of the GP's video as decoded at the station (only while video is
   expected);
@@ -15,7 +16,9 @@ Fed one sample a statistics interval (1 s) with what the station measures:
   120 kbit/s gets a REMB under 200 kbit/s on a perfect link. A REMB counts against the link
   when it is below ``remb_limits_sent`` times what the station sent (after an overuse the
   estimate drops to about 0.85 times the throughput); a REMB well above what was sent says
-  the picture, not the link, sets the rate.
+  the picture, not the link, sets the rate. Nor while it is still climbing: after audio only
+  Chromium's estimate restarts from what audio alone carried and grows for well over ten
+  seconds on a clean link.
 
 A sample is *bad* when any of them is past its limit. The REMB limit, ``min_remb_bps``, is the
 lowest rung of the video ladder (:mod:`station.call.ladder`): below it video and audio, with
@@ -30,8 +33,10 @@ long confirmation is for what a short trial cannot see: after a pause the GP's b
 its video at the rate its estimate had fallen to and climbs from there, so on a capped link its
 video fits for the first seconds and overruns the cap only later (CI saw trials under a 256
 kbit/s cap with a 2 ms round trip and the GP's video at 30 frames a second for three seconds,
-and video resumed on a link that could not carry it). REMB alone cannot decide either: after
-audio only it starts low and climbs for many seconds on a clean link too.
+and video resumed on a link that could not carry it; that was with aiortc's averaged round
+trip, which hid the queue for seconds: with each report's own the queue shows within a second
+or two, so five good samples, not seven). REMB alone cannot decide either: after audio only
+it starts low and climbs for many seconds on a clean link too.
 
 A trial must also show a short queue (``probe_max_rtt_s``: a capped link's queue fills again
 as soon as video returns) that is not growing: a sample whose round trip is more than
@@ -61,6 +66,7 @@ only. Video that lasts ``flap_seconds`` resets the wait.
 from __future__ import annotations
 
 import enum
+import itertools
 from dataclasses import dataclass
 
 __all__ = ["AudioOnlyJudge", "Decision", "LinkSample", "LinkState"]
@@ -111,6 +117,8 @@ class AudioOnlyJudge:
         confirm_remb_bps: float = 250_000,
         remb_limits_sent: float = 1.2,
         remb_after_seconds: float = 10.0,
+        remb_climb_seconds: float = 3.0,
+        remb_climb_ratio: float = 1.1,
         warmup_seconds: float = 4.0,
         bad_to_enter: int = 3,
         hold_seconds: float = 2.0,
@@ -120,7 +128,7 @@ class AudioOnlyJudge:
         probe_jitter_factor: float = 3.0,
         probe_max_spread_s: float = 0.15,
         good_to_resume: int = 3,
-        good_to_confirm: int = 7,
+        good_to_confirm: int = 5,
         flap_seconds: float = 30.0,
         max_hold_seconds: float = 16.0,
     ) -> None:
@@ -131,6 +139,8 @@ class AudioOnlyJudge:
         self.confirm_remb_bps = confirm_remb_bps
         self.remb_limits_sent = remb_limits_sent
         self.remb_after_seconds = remb_after_seconds
+        self.remb_climb_seconds = remb_climb_seconds
+        self.remb_climb_ratio = remb_climb_ratio
         self.warmup_seconds = warmup_seconds
         self.bad_to_enter = bad_to_enter
         self.hold_seconds = hold_seconds
@@ -152,14 +162,21 @@ class AudioOnlyJudge:
         self._probe_rtt: float | None = None  # the lowest round trip of the trial
         self._probe_spread = 0.0  # what jitter alone moves a round trip by (at its start)
         self._resumed_at: float | None = None  # when a trial last brought video back
+        self._rembs: list[tuple[float, float]] = []  # (when, REMB) while video runs
+        #: Why the last sample was bad (for the log), None when good.
+        self.reason: str | None = None
 
     def connected(self, now: float) -> None:
         """A (new) connection carries media from ``now``: video gets its warm-up again."""
         if self.state is LinkState.VIDEO:
             self._enter(LinkState.VIDEO, now)
 
-    def why_bad(self, sample: LinkSample, video_for: float) -> str | None:
-        """The first limit ``sample`` is past (for the log), or None when it is good."""
+    def why_bad(
+        self, sample: LinkSample, video_for: float, *, remb_climbing: bool = False
+    ) -> str | None:
+        """The first limit ``sample`` is past (for the log), or None when it is good.
+        ``remb_climbing``: the REMB is still growing (:meth:`_remb_climbing`), so not the
+        link's limit."""
         if sample.rtt_s is not None and sample.rtt_s > self.max_rtt_s:
             return f"rtt {sample.rtt_s * 1000:.0f} ms"
         if sample.loss > self.max_loss:
@@ -168,6 +185,7 @@ class AudioOnlyJudge:
             return f"fps {sample.fps:.1f}"
         if (
             sample.remb_bps is not None
+            and not remb_climbing
             and video_for >= self.remb_after_seconds
             and sample.remb_bps < self.min_remb_bps
             and (
@@ -185,9 +203,11 @@ class AudioOnlyJudge:
         if self.state is LinkState.VIDEO:
             if age >= self.flap_seconds:
                 self.hold = self.hold_seconds
+            climbing = self._remb_climbing(now, sample.remb_bps)
+            self.reason = self.why_bad(sample, age, remb_climbing=climbing)
             if age < self.warmup_seconds:
                 return Decision.KEEP
-            self._bad = self._bad + 1 if self.why_bad(sample, age) else 0
+            self._bad = self._bad + 1 if self.reason else 0
             if self._bad >= self.bad_to_enter:
                 resumed = self._resumed_at
                 if resumed is not None and now - resumed < self.flap_seconds:
@@ -195,6 +215,7 @@ class AudioOnlyJudge:
                 self._enter(LinkState.AUDIO_ONLY, now)
                 return Decision.ENTER
             return Decision.KEEP
+        self.reason = self.why_bad(sample, 0.0)
         if self.state is LinkState.AUDIO_ONLY:
             if age >= self.hold:
                 self._enter(LinkState.PROBING, now)
@@ -238,8 +259,26 @@ class AudioOnlyJudge:
         self._enter(LinkState.AUDIO_ONLY, now)
         return Decision.FAIL
 
+    def _remb_climbing(self, now: float, remb_bps: float | None) -> bool:
+        """Whether Chromium's estimate is still growing: every REMB of the last
+        ``remb_climb_seconds`` at least the one before, the newest ``remb_climb_ratio`` times
+        the oldest or more. After audio only it restarts from what audio alone carried and
+        climbs for many seconds on a clean link (``bench/network.py --transitions``,
+        2026-12-07: 30 → 151 kbit/s ten seconds after video was back, and audio only again
+        on a link with a 5 ms round trip); on a link that is full it stops growing or falls."""
+        if remb_bps is None:
+            return False
+        self._rembs = [(t, r) for t, r in self._rembs if now - t <= self.remb_climb_seconds]
+        self._rembs.append((now, remb_bps))
+        values = [r for _, r in self._rembs]
+        if now - self._rembs[0][0] < self.remb_climb_seconds - 1.0:
+            return False  # too short a history to tell
+        rising = all(b >= a for a, b in itertools.pairwise(values))
+        return rising and values[-1] >= self.remb_climb_ratio * values[0]
+
     def _enter(self, state: LinkState, now: float) -> None:
         self.state = state
         self._since = now
         self._bad = 0
         self._recent = []
+        self._rembs = []

@@ -40,6 +40,7 @@ from station.call.media import (
 )
 from station.call.opus import install_fec_opus_encoder
 from station.call.quality import Quality
+from station.call.roundtrip import RoundTrips
 from station.call.tuning import install_prompt_ice_completion
 from station.call.warm import WarmPeer
 from station.core.clock import Clock, SystemClock
@@ -120,6 +121,8 @@ class Attempt:
     video_sender: Any = None
     #: Audio only: neither side sends video, so none is expected.
     audio_only: bool = False
+    #: The round trip per receiver report, both senders (:mod:`station.call.roundtrip`).
+    round_trips: RoundTrips = field(default_factory=RoundTrips)
     #: Chromium's latest REMB for the station's video (bit/s), and when video last started.
     remb_bps: float | None = None
     remb_at: float | None = None
