@@ -163,7 +163,8 @@ class AudioOnlyJudge:
         self._probe_spread = 0.0  # what jitter alone moves a round trip by (at its start)
         self._resumed_at: float | None = None  # when a trial last brought video back
         self._rembs: list[tuple[float, float]] = []  # (when, REMB) while video runs
-        #: Why the last sample was bad (for the log), None when good.
+        #: Why the last sample was bad (for the log; in a trial also what keeps it from
+        #: counting as good), None when good.
         self.reason: str | None = None
 
     def connected(self, now: float) -> None:
@@ -235,12 +236,14 @@ class AudioOnlyJudge:
         )
         if sample.rtt_s is not None and (self._probe_rtt is None or sample.rtt_s < self._probe_rtt):
             self._probe_rtt = sample.rtt_s
-        good = (
-            self.why_bad(sample, 0.0) is None
-            and (sample.fps is None or sample.fps > 0)
-            and (sample.rtt_s is None or sample.rtt_s <= self.probe_max_rtt_s + spread)
-            and not rising
-        )
+        if self.reason is None:
+            if sample.fps is not None and sample.fps <= 0:
+                self.reason = "no video yet"
+            elif rising:
+                self.reason = "rtt rising"
+            elif sample.rtt_s is not None and sample.rtt_s > self.probe_max_rtt_s + spread:
+                self.reason = f"rtt {sample.rtt_s * 1000:.0f} ms in a trial"
+        good = self.reason is None
         self._recent.append(good)
         queue = self.why_bad(LinkSample(sample.rtt_s, sample.loss, None, None), 0.0)
         self._bad = self._bad + 1 if queue else 0
@@ -268,7 +271,9 @@ class AudioOnlyJudge:
         on a link with a 5 ms round trip); on a link that is full it stops growing or falls."""
         if remb_bps is None:
             return False
-        self._rembs = [(t, r) for t, r in self._rembs if now - t <= self.remb_climb_seconds]
+        # A little slack: the statistics come a little over a second apart.
+        window = self.remb_climb_seconds + 0.5
+        self._rembs = [(t, r) for t, r in self._rembs if now - t <= window]
         self._rembs.append((now, remb_bps))
         values = [r for _, r in self._rembs]
         if now - self._rembs[0][0] < self.remb_climb_seconds - 1.0:

@@ -27,6 +27,8 @@ __all__ = ["RoundTrips", "watch_round_trips"]
 
 #: Sender reports remembered per connection (aiortc sends one a second per sender).
 _REMEMBERED = 32
+#: The latest round trip stands for an interval without a new one for this long (seconds).
+_FRESH_S = 2.5
 #: A computed round trip outside this is a clock step or a confused report: not used.
 _PLAUSIBLE_S = (0.0, 10.0)
 
@@ -66,11 +68,18 @@ class RoundTrips:
         self.latest, self.latest_at = rtt, at
         return rtt
 
-    def take(self) -> float | None:
+    def take(self, now: float | None = None) -> float | None:
         """For one statistics interval: the longest round trip measured since the last call,
-        else the latest one (None before the first)."""
+        else the latest one while it is under :data:`_FRESH_S` old; None otherwise. Chromium
+        reports on audio only every few seconds, and paused video gives nothing (its LSR
+        repeats): the queue that paused video must not seem to stay after it drained."""
         new, self._new = self._new, []
-        return max(new) if new else self.latest
+        if new:
+            return max(new)
+        now = time.monotonic() if now is None else now
+        if self.latest_at is None or now - self.latest_at > _FRESH_S:
+            return None
+        return self.latest
 
 
 def watch_round_trips(sender: Any, trips: RoundTrips) -> None:

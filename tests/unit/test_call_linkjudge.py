@@ -231,8 +231,11 @@ def test_a_remb_still_climbing_after_audio_only_is_no_reason() -> None:
     stuck = LinkSample(rtt_s=0.005, loss=0.0, fps=30.0, remb_bps=150_000, sent_bps=200_000)
     assert run(judge, [stuck] * 3, 6) == [Decision.KEEP] * 2 + [Decision.ENTER]
     assert judge.reason == "remb 150 kbit/s"
-    # A saw-tooth (an estimate that overshoots the link, drops and grows again) is no climb.
+    # A saw-tooth (an estimate that overshoots the link, drops and grows again) is no climb,
+    # with the statistics a little over a second apart as they come.
     judge = AudioOnlyJudge(warmup_seconds=0, remb_after_seconds=0)
-    saw = [120_000, 150_000, 110_000, 140_000, 105_000, 135_000]
-    samples = [LinkSample(0.005, 0.0, 30.0, r, sent_bps=200_000) for r in saw]
-    assert Decision.ENTER in run(judge, samples)
+    saw = [120_000, 150_000, 170_000, 183_000, 157_000, 175_000, 183_000, 160_000, 178_000]
+    samples = [LinkSample(0.005, 0.0, 30.0, r, sent_bps=170_000) for r in saw]
+    decisions = [judge.feed(i * 1.02, sample) for i, sample in enumerate(samples)]
+    assert decisions[:4] == [Decision.KEEP] * 4  # climbing: not the link
+    assert Decision.ENTER in decisions

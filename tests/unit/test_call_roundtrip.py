@@ -49,10 +49,10 @@ def test_a_report_on_an_unknown_or_repeated_sender_report_gives_nothing() -> Non
     assert trips.report(SSRC, 0, 0, 11.05) is None
     assert trips.report(SSRC, _lsr(51.0), 0, 11.05) is None
     assert trips.report(SSRC + 1, _lsr(50.0), 0, 11.05) is None  # another sender's
-    for second in range(40):  # only the newest sender reports are remembered
-        trips.sent(SSRC, _ntp(60.0 + second), 20.0 + second)
-    assert trips.report(SSRC, _lsr(60.0), 0, 60.1) is None
-    assert trips.report(SSRC, _lsr(99.0), 0, 59.1) is not None
+    for tenth in range(40):  # only the newest sender reports are remembered
+        trips.sent(SSRC, _ntp(60.0 + tenth), 20.0 + tenth / 10)
+    assert trips.report(SSRC, _lsr(60.0), 0, 24.0) is None  # forgotten (else 4.0 s)
+    assert trips.report(SSRC, _lsr(99.0), 0, 24.0) is not None
     # A round trip no link has (a clock step) is not used.
     trips.sent(SSRC, _ntp(200.0), 70.0)
     assert trips.report(SSRC, _lsr(200.0), 5 * 65536, 70.5) is None
@@ -64,8 +64,9 @@ def test_an_interval_takes_the_longest_new_round_trip_else_the_latest() -> None:
     for index, answer in enumerate([0.05, 0.3, 0.1]):
         trips.sent(SSRC, _ntp(10.0 + index), 1.0 + index)
         trips.report(SSRC, _lsr(10.0 + index), 0, 1.0 + index + answer)
-    assert round(trips.take() or 0, 3) == 0.3
-    assert round(trips.take() or 0, 3) == 0.1  # nothing new: the latest
+    assert round(trips.take(3.2) or 0, 3) == 0.3
+    assert round(trips.take(4.0) or 0, 3) == 0.1  # nothing new: the latest, while fresh
+    assert trips.take(5.7) is None  # a queue measured 2.6 s ago says nothing now
 
 
 def test_watching_an_aiortc_sender_sees_its_reports_leave_and_the_answers_arrive() -> None:
